@@ -1,0 +1,162 @@
+"""The ``kubeline`` command."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from kubeline.engine.errors import Issue, PipelineInvalid
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+
+_DESCRIPTION = """\
+kubeline runs ML pipelines: on this machine (kubeline run), or on Kubernetes as Pipeline and Run
+resources reconciled by the kubeline operator.
+
+Try it:
+  kubeline run examples/add-subtract-multiply.yaml -p value_1=7 -p value_2=3
+  kubeline validate examples/*.yaml
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubeline", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline on this machine, each step as a local process",
+        description=(
+            "Run a pipeline on this machine. Each step runs as a local process (the container image is "
+            "not used; `python3` in a step is the interpreter running kubeline); independent steps run "
+            "side by side; results are cached on disk under $KUBELINE_HOME (default ~/.kubeline). "
+            "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
+        ),
+    )
+    run.add_argument("file", type=Path, help="Pipeline YAML file")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
+    run.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
+    run.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
+    run.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check pipeline files and report every problem, naming the field",
+        description="Check Pipeline files without running them. Exit status 2 when any has a problem.",
+    )
+    validate.add_argument("files", type=Path, nargs="+", help="Pipeline YAML files")
+
+    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)",
+                               description="Print the CRDs generated from kubeline's API models.")
+    crds.add_argument("--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": _run, "validate": _validate, "crds": _crds}[args.command]
+    try:
+        return handler(args)
+    except PipelineInvalid as invalid:
+        _print_issues(invalid)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+
+
+def _print_issues(invalid: PipelineInvalid, source: str = "") -> None:
+    count = len(invalid.issues)
+    print(f"{source + ': ' if source else ''}{count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+    for issue in invalid.issues:
+        print(f"  {issue}", file=sys.stderr)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise PipelineInvalid([Issue(f"-p {pair}", "write parameters as NAME=VALUE")])
+        params[name.strip()] = value
+    return params
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from kubeline.backends.local import LocalCache, LocalRunner, kubeline_home
+    from kubeline.display import Progress, print_result, result_json
+    from kubeline.engine.run import bind_arguments
+    from kubeline.loading import load_pipeline_file
+
+    loaded = load_pipeline_file(args.file)
+    try:
+        params = bind_arguments(loaded.plan, _parse_params(args.param))
+    except ValueError as error:
+        raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
+    name = args.name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    cache = None if args.no_cache else LocalCache(kubeline_home() / "cache")
+    console = Console(stderr=args.json)
+    if not args.json:
+        console.print(f"[dim]running {loaded.name} locally as {name} (steps run as local processes; images are not used)[/]")
+    with Progress(console, name) as progress:
+        runner = LocalRunner(loaded.plan, params, name, cache=cache, on_change=progress.update)
+        previous = signal.signal(signal.SIGINT, lambda *_: _cancel(runner, previous, console))
+        try:
+            result = runner.run()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(result_json(result))
+    else:
+        print_result(console, result)
+    return 0 if result.decision.phase == "Succeeded" else EXIT_FAILED
+
+
+def _cancel(runner: Any, previous: Any, console: Any) -> None:
+    """First Ctrl-C cancels the run (running steps stop, the exit handler runs); a second one quits."""
+    console.print("[yellow]cancelling: stopping running steps, then the exit handler runs (Ctrl-C again to quit)[/]")
+    runner.cancel()
+    signal.signal(signal.SIGINT, previous)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from kubeline.loading import load_pipeline_file
+
+    status = 0
+    for path in args.files:
+        try:
+            loaded = load_pipeline_file(path)
+        except PipelineInvalid as invalid:
+            _print_issues(invalid, str(path))
+            status = EXIT_INVALID
+            continue
+        print(f"{path}: pipeline {loaded.name!r} is valid ({loaded.plan.steps()} steps)")
+    return status
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from kubeline.api.crdgen import crds, render
+
+    documents = crds()
+    if args.write:
+        args.write.mkdir(parents=True, exist_ok=True)
+        for file_name, crd in documents.items():
+            (args.write / file_name).write_text(render(crd))
+            print(f"wrote {args.write / file_name}")
+        return 0
+    print("\n---\n".join(render(crd) for crd in documents.values()), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

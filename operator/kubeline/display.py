@@ -1,0 +1,139 @@
+"""What a person sees while a local run goes: live progress on a terminal, a table at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from kubeline.api.durations import format_duration
+from kubeline.backends.local import RunResult
+from kubeline.engine.run import Decision, RunState
+
+_STYLES = {
+    "Pending": ("·", "dim"),
+    "Running": ("▶", "cyan"),
+    "Succeeded": ("✔", "green"),
+    "Failed": ("✘", "red"),
+    "Skipped": ("↷", "yellow"),
+    "Cancelled": ("■", "magenta"),
+}
+
+
+def _phase(phase: str, cached: bool = False) -> Text:
+    symbol, style = _STYLES.get(phase, ("?", ""))
+    return Text(f"{symbol} {phase}" + (" (cached)" if cached else ""), style=style)
+
+
+def _duration(step: Any, now: float) -> str:
+    if step is None or step.started_at is None:
+        return ""
+    return format_duration((step.finished_at or now) - step.started_at)
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Progress:
+    """Live table of steps while the run goes, redrawn at most a few times a second; silent off a TTY."""
+
+    def __init__(self, console: Console, title: str):
+        self.console = console
+        self.title = title
+        self.live: Live | None = None
+        self.started = time.time()
+
+    def __enter__(self) -> "Progress":
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, refresh_per_second=8, transient=True)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def update(self, decision: Decision, state: RunState) -> None:
+        if self.live is None:
+            return
+        counts = decision.progress(state)
+        now = time.time()
+        table = Table(box=None, pad_edge=False, show_header=False)
+        active = [(i, v) for i, v in decision.views.items() if v.is_step and v.phase in ("Running", "Failed")]
+        for step_id, view in active[-15:]:
+            table.add_row(_phase(view.phase), step_id, _duration(state.steps.get(step_id), now), _short(view.message, 60))
+        done = counts["succeeded"] + counts["failed"] + counts["skipped"]
+        header = Text.assemble(
+            (f"{self.title} ", "bold"),
+            f"{done}/{counts['total']} steps · {counts['running']} running · {counts['cached']} cached · "
+            f"{format_duration(now - self.started)}",
+        )
+        grid = Table.grid()
+        grid.add_row(header)
+        grid.add_row(table)
+        self.live.update(grid)
+
+
+def summary_table(result: RunResult) -> Table:
+    decision, state = result.decision, result.state
+    table = Table(title=f"run {result.name}: {decision.phase}", title_justify="left")
+    for column in ("task", "phase", "duration", "outputs", "message"):
+        table.add_column(column, overflow="fold")
+    now = time.time()
+    for step_id, view in decision.views.items():
+        if not view.is_step and view.phase != "Skipped":
+            continue
+        step = state.steps.get(step_id)
+        outputs = ", ".join(f"{k}={_short(v, 40)}" for k, v in (step.outputs if step and view.phase == "Succeeded" else {}).items())
+        table.add_row(step_id, _phase(view.phase, bool(step and step.cached)), _duration(step, now), outputs,
+                      _short(view.message, 80))
+    return table
+
+
+def print_result(console: Console, result: RunResult) -> None:
+    decision = result.decision
+    console.print(summary_table(result))
+    for step_id, view in decision.views.items():
+        if view.is_step and view.phase == "Failed":
+            tail = result.log_tail(step_id)
+            if tail:
+                console.print(Text(f"--- last lines of {step_id}'s log ({result.logs[step_id]}):", style="red"))
+                console.print(Text(tail))
+    if decision.outputs:
+        console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items()))
+    style = "green" if decision.phase == "Succeeded" else "red"
+    console.print(Text(f"{decision.phase}: {decision.message}", style=style) if decision.message else Text(decision.phase, style=style))
+
+
+def result_json(result: RunResult) -> str:
+    decision, state = result.decision, result.state
+    tasks = {}
+    for step_id, view in decision.views.items():
+        step = state.steps.get(step_id)
+        entry: dict[str, Any] = {"phase": view.phase, "step": view.is_step}
+        if view.message:
+            entry["message"] = view.message
+        if step is not None:
+            entry.update(attempts=step.attempt, cached=step.cached, outputs=step.outputs)
+            if step.started_at is not None and step.finished_at is not None:
+                entry["durationSeconds"] = round(step.finished_at - step.started_at, 3)
+            if step.exit_code is not None:
+                entry["exitCode"] = step.exit_code
+        tasks[step_id] = entry
+    document = {
+        "run": result.name,
+        "phase": decision.phase,
+        "message": decision.message,
+        "directory": str(result.directory),
+        "progress": decision.progress(state),
+        "outputs": decision.outputs,
+        "tasks": tasks,
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)

@@ -1,0 +1,33 @@
+"""Cache keys: a digest of what determines a step's result.
+
+The key covers the component's container (image, command, args, env, working directory), its output
+names and types, and the resolved inputs. Artifact inputs enter by lineage (the key of the step that
+produced them and the output name), so a key never needs the artifact's bytes and a chain of cached
+steps keeps hitting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from kubeline.api import models
+
+KEY_VERSION = "kubeline-cache-v1"
+
+
+def cache_key(component: models.Component, inputs: dict[str, str], artifact_lineage: dict[str, str]) -> str:
+    container = component.container
+    document = {
+        "version": KEY_VERSION,
+        "image": container.image,
+        "command": container.command or [],
+        "args": container.args or [],
+        "env": [[e.name, e.value] for e in container.env or []],
+        "workingDir": container.working_dir or "",
+        "outputs": [[o.name, o.type] for o in component.outputs or []],
+        "inputs": dict(sorted(inputs.items())),
+        "artifacts": dict(sorted(artifact_lineage.items())),
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

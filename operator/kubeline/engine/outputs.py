@@ -1,0 +1,55 @@
+"""Checking what a step produced: every declared value output present, of its type, and small enough.
+
+Both backends use this, so a pipeline that passes locally does not fail on a cluster for a too-large
+value (on a cluster, values travel in the pod's termination message, 4 KiB at most).
+"""
+
+from __future__ import annotations
+
+import json
+
+from kubeline.api import models
+from kubeline.engine.plan import coerce
+
+#: Bytes of a step's values, encoded as JSON, that fit in a termination message.
+VALUE_OUTPUTS_LIMIT = 4096
+
+
+class OutputError(ValueError):
+    """The step's outputs break the component's contract; the message says which and how to fix it."""
+
+
+def value_outputs(component: models.Component) -> list[models.Output]:
+    return [o for o in component.outputs or [] if o.type != "artifact"]
+
+
+def normalize(raw: str) -> str:
+    """A value as written to its file, less the one trailing newline that `echo` adds."""
+    return raw[:-1] if raw.endswith("\n") else raw
+
+
+def check_values(component: models.Component, values: dict[str, str]) -> dict[str, str]:
+    """The step's value outputs, checked; OutputError names the first problem."""
+    checked = {}
+    for output in value_outputs(component):
+        if output.name not in values:
+            raise OutputError(f"the step wrote no output {output.name!r} (to the file {{{{outputs.{output.name}.path}}}})")
+        value = normalize(values[output.name])
+        if output.type != "string":
+            try:
+                coerce(value, output.type)
+            except ValueError as error:
+                raise OutputError(f"output {output.name!r}: {error}") from None
+        checked[output.name] = value
+    size = len(encode(checked).encode())
+    if size > VALUE_OUTPUTS_LIMIT:
+        biggest = max(checked, key=lambda name: len(checked[name]))
+        raise OutputError(
+            f"the step's values take {size} bytes, more than the {VALUE_OUTPUTS_LIMIT} a step may pass "
+            f"(largest: {biggest!r}); declare large outputs with type: artifact"
+        )
+    return checked
+
+
+def encode(values: dict[str, str]) -> str:
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False, sort_keys=True)

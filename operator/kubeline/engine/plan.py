@@ -1,0 +1,643 @@
+"""From a pipeline spec to a validated plan: scopes of tasks in dependency order.
+
+Dependencies come from data (``{{tasks.X.outputs.Y}}`` in arguments, ``when`` and ``forEach``) and from
+``after``. A reference to a task in an enclosing scope, or inside a condition group, is lifted to the
+siblings that contain the two tasks, as KFP's compiler does. Every problem is collected, with the path of
+the field at fault, so ``kubeline validate`` reports them all at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubeline.api import models
+from kubeline.api.durations import parse_duration
+from kubeline.engine import conditions
+from kubeline.engine.errors import Issue, PipelineInvalid, pydantic_issues
+from kubeline.engine.templates import (
+    COMPONENT_SCOPE,
+    TASK_SCOPE,
+    Ref,
+    TemplateError,
+    refs_in,
+    whole_ref,
+)
+
+#: Which value types an input of a given type accepts.
+_ACCEPTS: dict[str, set[str]] = {
+    "string": {"string", "integer", "number", "boolean", "list", "object"},
+    "integer": {"integer"},
+    "number": {"integer", "number"},
+    "boolean": {"boolean"},
+    "list": {"list"},
+    "object": {"object"},
+    "artifact": {"artifact", "string", "integer", "number", "boolean", "list", "object"},
+}
+
+
+@dataclass
+class Settings:
+    """What a step gets from its task, its groups and the pipeline defaults, merged."""
+
+    caching_enabled: bool = True
+    max_staleness: float | None = None  # seconds; None: no bound
+    retry_limit: int = 0
+    backoff: float = 10.0
+    backoff_factor: float = 2.0
+    backoff_max: float | None = None
+    timeout: float | None = None
+    scheduling: dict[str, Any] = field(default_factory=dict)  # resources, nodeSelector, tolerations, affinity
+
+
+@dataclass
+class Node:
+    name: str
+    path: str  # spec path, for messages
+    task: models.Task | models.ExitTask
+    settings: Settings
+    component: models.Component | None = None
+    body: Scope | None = None  # a group's tasks
+    deps: tuple[str, ...] = ()  # sibling names this node waits for
+    condition: conditions.Node | None = None
+    for_each: Any = None  # literal list, or a placeholder string
+    lifted: set[str] = field(default_factory=set)  # dependencies of tasks inside this group, lifted to it
+
+    @property
+    def is_loop(self) -> bool:
+        return self.for_each is not None
+
+    def arguments(self) -> dict[str, Any]:
+        return self.task.arguments or {}
+
+
+@dataclass
+class Scope:
+    nodes: dict[str, Node]  # in a topological order
+    parent: Scope | None = None
+    owner: Node | None = None  # the group whose body this is
+    #: Task names visible from here (this scope, its condition groups, enclosing scopes) -> relative id.
+    visible: dict[str, tuple[Scope, str]] = field(default_factory=dict)
+    ambiguous: set[str] = field(default_factory=set)  # names found in several condition groups
+
+
+@dataclass
+class Plan:
+    spec: models.PipelineSpec
+    root: Scope
+    exit: Node | None
+    params: dict[str, models.Param]
+
+    def steps(self) -> int:
+        """Steps in the pipeline, counting each loop body once."""
+
+        def count(scope: Scope) -> int:
+            return sum(count(n.body) if n.body else 1 for n in scope.nodes.values())
+
+        return count(self.root) + (1 if self.exit else 0)
+
+
+def load_spec(document: Any, prefix: str = "spec") -> models.PipelineSpec:
+    """Parse a Pipeline's spec (or a whole Pipeline document), reporting every schema problem."""
+    if isinstance(document, dict) and document.get("kind") == "Pipeline":
+        document = document.get("spec")
+    if not isinstance(document, dict):
+        raise PipelineInvalid([Issue(prefix, "must be a mapping with components and tasks")])
+    try:
+        return models.PipelineSpec.model_validate(document)
+    except ValidationError as error:
+        raise PipelineInvalid(pydantic_issues(error, document, prefix)) from None
+
+
+def build(spec: models.PipelineSpec) -> Plan:
+    """Validate ``spec`` and build its plan; PipelineInvalid lists every problem found."""
+    builder = _Builder(spec)
+    plan = builder.build()
+    if builder.issues:
+        raise PipelineInvalid(builder.issues)
+    return plan
+
+
+def value_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return "string"
+
+
+def coerce(value: Any, type_: str) -> Any:
+    """A value of ``type_`` from a literal or its text (as given on a command line); ValueError if it is not one."""
+    if type_ in ("string", "artifact"):
+        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str):
+        text = value.strip()
+        if type_ == "boolean":
+            if text.lower() in ("true", "false"):
+                return text.lower() == "true"
+            raise ValueError(f"{value!r} is not a boolean (write true or false)")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not {_article(type_)}") from None
+    actual = value_type(value)
+    if actual not in _ACCEPTS[type_]:
+        raise ValueError(f"{json.dumps(value)} is not {_article(type_)}")
+    if type_ == "integer" and abs(value) > 2**63 - 1:
+        raise ValueError(f"{value} does not fit in 64 bits")
+    return float(value) if type_ == "number" else value
+
+
+def _article(type_: str) -> str:
+    return {"integer": "an integer", "object": "an object (JSON mapping)", "list": "a list (JSON array)"}.get(
+        type_, f"a {type_}"
+    )
+
+
+class _Builder:
+    def __init__(self, spec: models.PipelineSpec):
+        self.spec = spec
+        self.issues: list[Issue] = []
+        self.components = {c.name: c for c in spec.components}
+        self.params = {p.name: p for p in spec.params or []}
+        self.defaults = spec.defaults or models.Defaults()
+        self.root: Scope | None = None
+
+    def error(self, path: str, message: str) -> None:
+        self.issues.append(Issue(path, message))
+
+    def build(self) -> Plan:
+        self._check_params()
+        self._check_components()
+        root = self._scope(self.spec.tasks, "spec.tasks", None, None)
+        exit_node = self._exit(root)
+        self._check_outputs(root)
+        return Plan(self.spec, root, exit_node, self.params)
+
+    # -- params and components --------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        for param in self.spec.params or []:
+            if param.default is not None:
+                try:
+                    coerce(param.default, param.type)
+                except ValueError as error:
+                    self.error(f"spec.params[{param.name}].default", str(error))
+
+    def _check_components(self) -> None:
+        for component in self.spec.components:
+            path = f"spec.components[{component.name}]"
+            inputs = {i.name for i in component.inputs or []}
+            outputs = {o.name for o in component.outputs or []}
+            for i in component.inputs or []:
+                if i.default is not None and i.type != "artifact":
+                    try:
+                        coerce(i.default, i.type)
+                    except ValueError as error:
+                        self.error(f"{path}.inputs[{i.name}].default", str(error))
+            container = component.container
+            texts = [("command", t) for t in container.command or []] + [("args", t) for t in container.args or []]
+            texts += [(f"env[{e.name}]", e.value) for e in container.env or []]
+            for where, text in texts:
+                try:
+                    refs = refs_in(text, COMPONENT_SCOPE)
+                except TemplateError as error:
+                    self.error(f"{path}.container.{where}", str(error))
+                    continue
+                for ref in refs:
+                    known = outputs if ref.kind == "output_path" else inputs
+                    if ref.name not in known:
+                        kind = "output" if ref.kind == "output_path" else "input"
+                        self.error(
+                            f"{path}.container.{where}",
+                            f"{{{{{ref}}}}} names no {kind} of the component (its {kind}s: {_names(known)})",
+                        )
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _settings(self, layers: list[Any]) -> Settings:
+        """Defaults, then each enclosing group, then the task: later layers win."""
+        settings = Settings()
+        scheduling: dict[str, Any] = {}
+        for layer in [self.defaults, *layers]:
+            caching = getattr(layer, "caching", None)
+            if caching is not None:
+                settings.caching_enabled = caching.enabled
+                if caching.max_staleness is not None:
+                    settings.max_staleness = parse_duration(caching.max_staleness)
+            retries = getattr(layer, "retries", None)
+            if retries is not None:
+                settings.retry_limit = retries.limit
+                if retries.backoff is not None:
+                    settings.backoff = parse_duration(retries.backoff.duration)
+                    settings.backoff_factor = retries.backoff.factor
+                    if retries.backoff.max_duration:
+                        settings.backoff_max = parse_duration(retries.backoff.max_duration)
+            if getattr(layer, "timeout", None):
+                settings.timeout = parse_duration(layer.timeout)
+            scheduling = merge_scheduling(scheduling, layer)
+        settings.scheduling = scheduling
+        return settings
+
+    # -- scopes -------------------------------------------------------------------------------------
+
+    def _scope(self, tasks: list[models.Task], path: str, parent: Scope | None, owner: Node | None) -> Scope:
+        scope = Scope({}, parent, owner)
+        if parent is None:
+            self.root = scope
+        layers = _group_layers(scope)
+        for task in tasks:
+            node_path = f"{path}[{task.name}]"
+            if task.name in scope.nodes:
+                self.error(node_path, "duplicate task name in this DAG")
+                continue
+            node = Node(task.name, node_path, task, self._settings([*layers, task]))
+            scope.nodes[task.name] = node
+            if (task.component is None) == (task.dag is None):
+                self.error(node_path, "set exactly one of component (a step) and dag (a group)")
+            elif task.component is not None:
+                node.component = self.components.get(task.component)
+                if node.component is None:
+                    self.error(
+                        f"{node_path}.component",
+                        f"unknown component {task.component!r} (defined: {_names(self.components)})",
+                    )
+            if task.dag is not None:
+                node.body = self._scope(task.dag.tasks, f"{node_path}.dag.tasks", scope, node)
+            if task.when is not None:
+                try:
+                    node.condition = conditions.parse(task.when)
+                except (conditions.ConditionError, TemplateError) as error:
+                    self.error(f"{node_path}.when", str(error))
+            if task.for_each is not None:
+                self._check_for_each(node)
+            if task.parallelism is not None and task.for_each is None:
+                self.error(f"{node_path}.parallelism", "parallelism limits loop iterations: set forEach too")
+        if parent is None:
+            self._resolve(scope)
+        return scope
+
+    def _check_for_each(self, node: Node) -> None:
+        value = node.task.for_each
+        path = f"{node.path}.forEach"
+        if isinstance(value, list):
+            node.for_each = value
+            return
+        if not isinstance(value, str) or whole_ref(value) is None:
+            self.error(path, "must be a list or one placeholder of a list, e.g. {{tasks.gen.outputs.items}}")
+            return
+        try:
+            refs_in(value, TASK_SCOPE)
+        except TemplateError as error:
+            self.error(path, str(error))
+            return
+        node.for_each = value
+
+    # -- references and dependencies ----------------------------------------------------------------
+
+    def _resolve(self, root: Scope) -> None:
+        """Compute visibility, dependencies and types for every scope, then order each scope."""
+        self._visibility(root)
+        self._dependencies(root, loop_items=0)
+        self._order(root)
+
+    def _visibility(self, scope: Scope) -> None:
+        inherited = dict(scope.parent.visible) if scope.parent else {}
+        local: dict[str, tuple[Scope, str]] = {}
+        ambiguous: set[str] = set()
+
+        def collect(inner: Scope, prefix: str) -> None:
+            for name, node in inner.nodes.items():
+                if name in local and inner is not scope:
+                    ambiguous.add(name)
+                local.setdefault(name, (scope, prefix + name))
+                if node.body is not None and not node.is_loop:
+                    collect(node.body, f"{prefix}{name}.")
+
+        collect(scope, "")
+        # names declared directly here win over names found inside condition groups
+        for name in scope.nodes:
+            local[name] = (scope, name)
+            ambiguous.discard(name)
+        for name in ambiguous:
+            local.pop(name, None)
+        scope.visible = {**inherited, **local}
+        scope.ambiguous = ambiguous
+        for node in scope.nodes.values():
+            if node.body is not None:
+                self._visibility(node.body)
+
+    def _dependencies(self, scope: Scope, loop_items: int) -> None:
+        for node in scope.nodes.values():
+            deps: set[str] = set()
+            for name in node.task.after or []:
+                self._add_dependency(scope, node, name, f"{node.path}.after", deps)
+            for where, text in self._texts(node):
+                try:
+                    refs = refs_in(text, TASK_SCOPE)
+                except TemplateError as error:
+                    self.error(f"{node.path}.{where}", str(error))
+                    continue
+                for ref in refs:
+                    self._check_ref(scope, node, ref, f"{node.path}.{where}", deps, loop_items)
+            if node.component is not None:
+                self._check_arguments(scope, node)
+            node.deps = tuple(sorted(deps))
+            if node.body is not None:
+                self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
+
+    def _texts(self, node: Node) -> list[tuple[str, str]]:
+        texts = [(f"arguments.{k}", v) for k, v in node.arguments().items() if isinstance(v, str)]
+        if isinstance(node.task, models.Task):
+            if node.task.when:
+                texts.append(("when", node.task.when))
+            if isinstance(node.for_each, str):
+                texts.append(("forEach", node.for_each))
+        return texts
+
+    def _check_ref(self, scope: Scope, node: Node, ref: Ref, path: str, deps: set[str], loop_items: int) -> None:
+        if ref.kind == "param" and ref.name not in self.params:
+            self.error(path, f"unknown parameter {ref.name!r} (declared: {_names(self.params)})")
+        elif ref.kind == "item":
+            own_loop = node.is_loop and not path.endswith(".forEach")
+            if loop_items == 0 and not own_loop:
+                self.error(path, "{{item}} is only defined inside forEach")
+        elif ref.kind == "run" and ref.name == "status" and not isinstance(node.task, models.ExitTask):
+            self.error(path, "{{run.status}} is only known to the exit handler (spec.onExit)")
+        elif ref.kind == "task_output":
+            target = self._add_dependency(scope, node, ref.task, path, deps)
+            if target is not None:
+                if target.body is not None:
+                    self.error(path, f"{ref.task!r} is a group: groups have no outputs; use a task inside it")
+                elif target.component is not None:
+                    outputs = {o.name for o in target.component.outputs or []}
+                    if ref.name not in outputs:
+                        self.error(
+                            path,
+                            f"task {ref.task!r} has no output {ref.name!r} "
+                            f"(component {target.component.name!r} outputs: {_names(outputs)})",
+                        )
+
+    def _add_dependency(
+        self, scope: Scope, node: Node, name: str, path: str, deps: set[str]
+    ) -> Node | None:
+        """Record that ``node`` waits for task ``name``; returns the referenced node when found."""
+        found = scope.visible.get(name)
+        if found is None:
+            hidden = self._find_anywhere(name)
+            if hidden is not None and hidden[1]:
+                self.error(
+                    path,
+                    f"task {name!r} runs inside the loop {hidden[1]!r}: its outputs are not available "
+                    f"outside it; depend on the loop with after: [{hidden[1]}]",
+                )
+            elif name in scope.ambiguous:
+                self.error(path, f"task name {name!r} is used in several groups here; rename one")
+            else:
+                self.error(path, f"unknown task {name!r} (known here: {_names(scope.visible)})")
+            return None
+        home, relative = found
+        top = relative.split(".", 1)[0]
+        ancestor = _ancestor_in(scope, home, node)
+        target = node_at(home, relative)
+        if ancestor is None or top == ancestor.name:
+            if target is node or top == node.name:
+                self.error(path, f"task {node.name!r} cannot depend on itself")
+            else:
+                self.error(path, f"{name!r} encloses this task: a task cannot depend on its own group")
+            return None
+        if home is scope:
+            deps.add(top)
+        else:
+            ancestor.lifted.add(top)
+        return target
+
+    def _find_anywhere(self, name: str) -> tuple[Node, str] | None:
+        """A task hidden from a scope: (node, name of the loop around it)."""
+
+        def walk(scope: Scope, loop: str) -> tuple[Node, str] | None:
+            for node in scope.nodes.values():
+                if node.name == name:
+                    return node, loop
+                if node.body is not None:
+                    hit = walk(node.body, node.name if node.is_loop else loop)
+                    if hit:
+                        return hit
+            return None
+
+        return walk(self.root, "") if self.root is not None else None
+
+    def _check_arguments(self, scope: Scope, node: Node) -> None:
+        component = node.component
+        assert component is not None
+        inputs = {i.name: i for i in component.inputs or []}
+        arguments = node.arguments()
+        for name in arguments:
+            if name not in inputs:
+                self.error(
+                    f"{node.path}.arguments.{name}",
+                    f"component {component.name!r} has no input {name!r} (its inputs: {_names(inputs)})",
+                )
+        for name, spec in inputs.items():
+            path = f"{node.path}.arguments.{name}"
+            if name not in arguments:
+                if spec.default is None and not spec.optional:
+                    self.error(f"{node.path}.arguments", f"missing argument {name!r} ({spec.type}) of component {component.name!r}")
+                continue
+            value = arguments[name]
+            ref = whole_ref(value) if isinstance(value, str) else None
+            if ref is None:
+                if isinstance(value, str) and "{{" in value:
+                    if spec.type not in ("string", "artifact"):
+                        self.error(path, f"a text with placeholders is a string, but input {name!r} is {_article(spec.type)}")
+                    continue
+                try:
+                    coerce(value, spec.type)
+                except ValueError as error:
+                    self.error(path, f"input {name!r}: {error}")
+                continue
+            actual = self._ref_type(scope, ref)
+            if actual is None:
+                continue
+            if actual == "artifact" and spec.type != "artifact":
+                self.error(path, f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input")
+            elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
+                self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
+
+    def _ref_type(self, scope: Scope, ref: Ref) -> str | None:
+        if ref.kind == "param":
+            param = self.params.get(ref.name)
+            return param.type if param else None
+        if ref.kind == "task_output":
+            found = scope.visible.get(ref.task)
+            target = node_at(found[0], found[1]) if found else None
+            if target is None or target.component is None:
+                return None
+            if target.is_loop:
+                return "list"
+            return next((o.type for o in target.component.outputs or [] if o.name == ref.name), None)
+        if ref.kind == "run":
+            return "string"
+        return None  # items: any type
+
+    def _order(self, scope: Scope) -> None:
+        """Topologically order each scope (declaration order among equals); report cycles by name."""
+        for node in scope.nodes.values():
+            if node.lifted:
+                node.deps = tuple(sorted(set(node.deps) | node.lifted))
+            if node.body is not None:
+                self._order(node.body)
+        remaining = {name: set(d for d in node.deps if d in scope.nodes) for name, node in scope.nodes.items()}
+        ordered: list[str] = []
+        while remaining:
+            ready = [name for name, deps in remaining.items() if not deps]
+            if not ready:
+                cycle = _find_cycle(remaining)
+                owner = scope.owner.path + ".dag.tasks" if scope.owner else "spec.tasks"
+                self.error(owner, "dependency cycle: " + " -> ".join(cycle))
+                ordered.extend(remaining)
+                break
+            for name in ready:
+                ordered.append(name)
+                del remaining[name]
+            for deps in remaining.values():
+                deps.difference_update(ready)
+        scope.nodes = {name: scope.nodes[name] for name in ordered}
+
+    # -- exit handler and outputs ---------------------------------------------------------------------
+
+    def _exit(self, root: Scope) -> Node | None:
+        exit_task = self.spec.on_exit
+        if exit_task is None:
+            return None
+        path = "spec.onExit"
+        if exit_task.name in root.visible:
+            self.error(f"{path}.name", f"{exit_task.name!r} is also a task name; name the exit handler differently")
+        node = Node(exit_task.name, path, exit_task, self._settings([exit_task]))
+        node.component = self.components.get(exit_task.component)
+        if node.component is None:
+            self.error(f"{path}.component", f"unknown component {exit_task.component!r} (defined: {_names(self.components)})")
+            return node
+        for where, text in self._texts(node):
+            try:
+                refs = refs_in(text, TASK_SCOPE)
+            except TemplateError as error:
+                self.error(f"{path}.{where}", str(error))
+                continue
+            for ref in refs:
+                if ref.kind == "item":
+                    self.error(f"{path}.{where}", "{{item}} is only defined inside forEach")
+                else:
+                    self._check_final_ref(root, ref, f"{path}.{where}")
+        self._check_arguments(root, node)
+        return node
+
+    def _check_outputs(self, root: Scope) -> None:
+        for name, text in (self.spec.outputs or {}).items():
+            path = f"spec.outputs.{name}"
+            try:
+                refs = refs_in(text, TASK_SCOPE)
+            except TemplateError as error:
+                self.error(path, str(error))
+                continue
+            for ref in refs:
+                if ref.kind in ("item", "run"):
+                    self.error(path, f"{{{{{ref}}}}} cannot be used in pipeline outputs")
+                else:
+                    self._check_final_ref(root, ref, path)
+
+    def _check_final_ref(self, root: Scope, ref: Ref, path: str) -> None:
+        """A reference made after the DAG is done (exit handler, pipeline outputs): no dependency to add."""
+        if ref.kind == "param" and ref.name not in self.params:
+            self.error(path, f"unknown parameter {ref.name!r} (declared: {_names(self.params)})")
+        elif ref.kind == "task_output":
+            found = root.visible.get(ref.task)
+            target = node_at(found[0], found[1]) if found else None
+            if target is None:
+                self.error(path, f"unknown task {ref.task!r} (known: {_names(root.visible)})")
+            elif target.body is not None:
+                self.error(path, f"{ref.task!r} is a group: groups have no outputs; use a task inside it")
+            elif target.component and ref.name not in {o.name for o in target.component.outputs or []}:
+                self.error(path, f"task {ref.task!r} has no output {ref.name!r}")
+
+
+def _group_layers(scope: Scope) -> list[Any]:
+    """The tasks of the groups enclosing ``scope``, outermost first: their settings pass to their tasks."""
+    layers: list[Any] = []
+    current: Scope | None = scope
+    while current is not None and current.owner is not None:
+        layers.insert(0, current.owner.task)
+        current = current.parent
+    return layers
+
+
+def _ancestor_in(scope: Scope, home: Scope, node: Node) -> Node | None:
+    """The node of ``home`` that is ``node`` or encloses it."""
+    current, current_scope = node, scope
+    while current_scope is not home:
+        if current_scope.owner is None or current_scope.parent is None:
+            return None
+        current, current_scope = current_scope.owner, current_scope.parent
+    return current
+
+
+def node_at(scope: Scope, relative: str) -> Node | None:
+    node: Node | None = None
+    for part in relative.split("."):
+        node = scope.nodes.get(part)
+        if node is None:
+            return None
+        if node.body is not None:
+            scope = node.body
+    return node
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    start = next(iter(graph))
+    seen: list[str] = []
+    current = start
+    while current not in seen:
+        seen.append(current)
+        current = sorted(graph[current])[0]
+    return seen[seen.index(current):] + [current]
+
+
+def merge_scheduling(base: dict[str, Any], layer: Any) -> dict[str, Any]:
+    """Task over group over pipeline defaults: node selectors merge, tolerations add up,
+    resources merge per name, affinity is replaced."""
+    merged = dict(base)
+    node_selector = getattr(layer, "node_selector", None)
+    if node_selector:
+        merged["nodeSelector"] = {**merged.get("nodeSelector", {}), **node_selector}
+    tolerations = getattr(layer, "tolerations", None)
+    if tolerations:
+        existing = merged.get("tolerations", [])
+        new = [t.to_dict() for t in tolerations]
+        merged["tolerations"] = existing + [t for t in new if t not in existing]
+    affinity = getattr(layer, "affinity", None)
+    if affinity:
+        merged["affinity"] = affinity
+    resources = getattr(layer, "resources", None)
+    if resources is not None:
+        current = merged.get("resources", {})
+        merged["resources"] = {
+            kind: {**current.get(kind, {}), **{k: str(v) for k, v in (getattr(resources, kind) or {}).items()}}
+            for kind in ("requests", "limits")
+            if current.get(kind) or getattr(resources, kind)
+        }
+    return merged
+
+
+def _names(items: Any) -> str:
+    names = sorted(items)
+    return ", ".join(names) if names else "none"
+

@@ -1,0 +1,111 @@
+"""Placeholders: ``{{params.x}}``, ``{{tasks.t.outputs.y}}``, ``{{item}}``, ``{{inputs.x}}``, ``{{outputs.y.path}}``…
+
+Parsing is separate from resolving so that validation can check every reference before a run starts,
+and the run can resolve them with the values it has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+_TASK = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+_FORMS: list[tuple[str, re.Pattern[str]]] = [
+    ("param", re.compile(rf"^params\.(?P<name>{_NAME})$")),
+    ("task_output", re.compile(rf"^tasks\.(?P<task>{_TASK})\.outputs\.(?P<name>{_NAME})$")),
+    ("item", re.compile(rf"^item(?P<fields>(\.{_NAME})*)$")),
+    ("input_path", re.compile(rf"^inputs\.(?P<name>{_NAME})\.path$")),
+    ("input", re.compile(rf"^inputs\.(?P<name>{_NAME})$")),
+    ("output_path", re.compile(rf"^outputs\.(?P<name>{_NAME})\.path$")),
+    ("run", re.compile(r"^run\.(?P<name>status|name|namespace|uid)$")),
+]
+
+#: Where each kind of placeholder may appear.
+TASK_SCOPE = frozenset({"param", "task_output", "item", "run"})
+COMPONENT_SCOPE = frozenset({"input", "input_path", "output_path"})
+
+
+class TemplateError(ValueError):
+    """A placeholder that is malformed or not allowed where it is."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    kind: str
+    name: str = ""
+    task: str = ""
+    fields: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return {
+            "param": f"params.{self.name}",
+            "task_output": f"tasks.{self.task}.outputs.{self.name}",
+            "item": ".".join(("item", *self.fields)),
+            "input": f"inputs.{self.name}",
+            "input_path": f"inputs.{self.name}.path",
+            "output_path": f"outputs.{self.name}.path",
+            "run": f"run.{self.name}",
+        }[self.kind]
+
+
+def parse_ref(expression: str) -> Ref:
+    for kind, pattern in _FORMS:
+        match = pattern.match(expression)
+        if match:
+            groups = match.groupdict()
+            fields = tuple(f for f in (groups.get("fields") or "").split(".") if f)
+            return Ref(kind, name=groups.get("name") or "", task=groups.get("task") or "", fields=fields)
+    raise TemplateError(
+        f"unknown placeholder {{{{{expression}}}}}: use params.NAME, tasks.TASK.outputs.NAME, item, "
+        "item.FIELD, run.status, or in a component inputs.NAME, inputs.NAME.path, outputs.NAME.path"
+    )
+
+
+def refs_in(text: str, allowed: frozenset[str]) -> list[Ref]:
+    """All references in ``text``; TemplateError names the first one that is malformed or misplaced."""
+    refs = []
+    for match in PLACEHOLDER.finditer(text):
+        ref = parse_ref(match.group(1))
+        if ref.kind not in allowed:
+            where = "in a component's container" if ref.kind in TASK_SCOPE else "in a task"
+            raise TemplateError(f"{{{{{match.group(1)}}}}} cannot be used {where}")
+        refs.append(ref)
+    if "{{" in PLACEHOLDER.sub("", text):
+        raise TemplateError(f"unclosed or nested '{{{{' in {text!r}")
+    return refs
+
+
+def whole_ref(text: str) -> Ref | None:
+    """The reference when ``text`` is exactly one placeholder (so its value keeps its type)."""
+    match = PLACEHOLDER.fullmatch(text.strip())
+    return parse_ref(match.group(1)) if match else None
+
+
+def render(text: str, resolve: Callable[[Ref], str]) -> str:
+    return PLACEHOLDER.sub(lambda m: resolve(parse_ref(m.group(1))), text)
+
+
+def to_text(value: Any) -> str:
+    """How a value appears on a command line and in outputs: strings as they are, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def item_field(item: Any, fields: tuple[str, ...]) -> Any:
+    value = item
+    for field in fields:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        if not isinstance(value, dict) or field not in value:
+            raise TemplateError(f"the loop item {to_text(item)} has no field {field!r}")
+        value = value[field]
+    return value
