@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
         ),
     )
-    run.add_argument("file", type=Path, help="Pipeline YAML file")
+    run.add_argument("file", type=Path, help="Pipeline YAML file, or a Python file with a @dsl.pipeline function")
+    run.add_argument("--function", help="with a Python file: the @dsl.pipeline function to run (when it has several)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
     run.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
@@ -55,6 +56,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", type=Path, nargs="+", help="Pipeline YAML files")
 
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile a Python pipeline (kubeline.dsl) into Pipeline YAML",
+        description="Compile the @dsl.pipeline function of a Python file into a Pipeline resource, like KFP's dsl-compile.",
+    )
+    compile_.add_argument("file", type=Path, help="Python file defining one or more @dsl.pipeline functions")
+    compile_.add_argument("--function", help="the pipeline function to compile (required when the file has several)")
+    compile_.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
+
+    import_ = commands.add_parser(
+        "import",
+        help="convert a workflow compiled by the KFP v1 SDK into a kubeline Pipeline",
+        description="Convert an Argo Workflow compiled by the KFP v1 SDK (kfp.compiler / dsl-compile) into a Pipeline.",
+    )
+    import_.add_argument("file", type=Path, help="Argo Workflow YAML compiled by the KFP v1 SDK")
+    import_.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
+    import_.add_argument("--name", help="name of the Pipeline (default: from the workflow)")
+    import_.add_argument("--strict", action="store_true", help="fail when the workflow uses anything kubeline cannot carry over")
+
+    submit = commands.add_parser(
+        "submit",
+        help="create the Pipeline and a Run on the cluster of the current kube context",
+        description="Apply a pipeline (YAML, or Python compiled on the fly) to the cluster and start a Run of it.",
+    )
+    submit.add_argument("file", type=Path, help="Pipeline YAML file or Python pipeline file")
+    submit.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
+    submit.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="run argument (repeatable)")
+    submit.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    submit.add_argument("--experiment", help="experiment name, kept as the label kubeline.dev/experiment")
+    submit.add_argument("--name", help="run name (default: generated from the pipeline name)")
+    submit.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 0 only when it succeeded")
+
+    get = commands.add_parser("get", help="show runs on the cluster, or one run's steps",
+                              description="List Runs, or show one Run's steps, phases and outputs.")
+    get.add_argument("run", nargs="?", help="a Run's name (default: list runs)")
+    get.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    get.add_argument("--experiment", help="only runs of this experiment")
+    get.add_argument("--json", action="store_true", help="print JSON")
+
+    logs = commands.add_parser("logs", help="print the logs of a run's steps",
+                               description="Print the logs of a Run's step pods.")
+    logs.add_argument("run", help="the Run's name")
+    logs.add_argument("task", nargs="?", help="a step id (default: every step)")
+    logs.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the step ends")
+
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)",
                                description="Print the CRDs generated from kubeline's API models.")
     crds.add_argument("--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead")
@@ -63,7 +110,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "validate": _validate, "crds": _crds}[args.command]
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "crds": _crds,
+        "compile": _delegate("kubeline.sdk.commands", "compile_command"),
+        "import": _delegate("kubeline.importers.commands", "import_command"),
+        "submit": _delegate("kubeline.sdk.commands", "submit_command"),
+        "get": _delegate("kubeline.sdk.commands", "get_command"),
+        "logs": _delegate("kubeline.sdk.commands", "logs_command"),
+    }[args.command]
     try:
         return handler(args)
     except PipelineInvalid as invalid:
@@ -71,6 +127,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+
+
+def _delegate(module: str, function: str) -> Any:
+    """Commands living beside their feature; imported only when used, so `kubeline run` starts fast."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), function)(args))
+
+    return handler
 
 
 def _print_issues(invalid: PipelineInvalid, source: str = "") -> None:
@@ -98,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
     from kubeline.engine.run import bind_arguments
     from kubeline.loading import load_pipeline_file
 
-    loaded = load_pipeline_file(args.file)
+    loaded = load_pipeline_file(args.file, function=args.function)
     try:
         params = bind_arguments(loaded.plan, _parse_params(args.param))
     except ValueError as error:

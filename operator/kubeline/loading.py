@@ -59,7 +59,12 @@ def pipeline_from_document(document: Any, fallback_name: str) -> LoadedPipeline:
     return LoadedPipeline(str(name), spec, build(spec), document)
 
 
-def load_pipeline_file(path: Path) -> LoadedPipeline:
+def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipeline:
+    """A pipeline from YAML, or from a Python file with ``@dsl.pipeline`` functions (compiled on the fly)."""
+    if path.suffix == ".py":
+        from kubeline.sdk.loader import pipeline_document_from_python
+
+        return pipeline_from_document(pipeline_document_from_python(path, function), path.stem)
     documents = read_documents(path)
     candidates = [d for d in documents if isinstance(d, dict) and d.get("kind") in ("Pipeline", "Run")]
     if not documents:
