@@ -206,8 +206,9 @@ class _Parser:
         kind, value = self._take()
         if (kind, value) == ("op", "("):
             node = self.expression()
-            if self._take() != ("op", ")"):
+            if self._peek() != ("op", ")"):
                 raise ConditionError(f"missing ')' in condition {self.text!r}")
+            self._take()
             return node
         if kind != "operand":
             raise ConditionError(f"expected a value but found {value!r} in condition {self.text!r}")

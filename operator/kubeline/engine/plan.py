@@ -454,7 +454,10 @@ class _Builder:
                     self.error(f"{node.path}.arguments", f"missing argument {name!r} ({spec.type}) of component {component.name!r}")
                 continue
             value = arguments[name]
-            ref = whole_ref(value) if isinstance(value, str) else None
+            try:
+                ref = whole_ref(value) if isinstance(value, str) else None
+            except TemplateError:
+                continue  # reported with the other placeholder problems
             if ref is None:
                 if isinstance(value, str) and "{{" in value:
                     if spec.type not in ("string", "artifact"):

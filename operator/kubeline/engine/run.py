@@ -243,8 +243,8 @@ class _Walk:
             return "cancelled"
         if self.stopping and "timed out" in self.stopping:
             return self.stopping.removeprefix("not run: ")
-        failures = [f"{i}: {self.views[i].message}" if self.views[i].message else i for i in self.failed]
-        return "failed: " + "; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else "")
+        failures = [f"{i} failed: {self.views[i].message}" if self.views[i].message else f"{i} failed" for i in self.failed]
+        return "; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else "")
 
     def _pipeline_outputs(self) -> dict[str, str]:
         outputs = {}
