@@ -1,0 +1,118 @@
+"""The command line with bad input: clear messages naming the field, exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.unit.test_engine_run import COMPONENTS
+
+
+def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBELINE_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def pipeline_text(tasks: list[dict], **spec: object) -> str:
+    return yaml.safe_dump({"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": "p"},
+                           "spec": {"components": COMPONENTS, "tasks": tasks, **spec}}, allow_unicode=True)
+
+
+def test_validate_reports_a_cycle_an_unknown_task_and_a_wrong_type_together(tmp_path: Path) -> None:
+    path = write(tmp_path, pipeline_text([
+        {"name": "a", "component": "op", "after": ["b"]},
+        {"name": "b", "component": "op", "after": ["a"]},
+        {"name": "c", "component": "op", "arguments": {"a": "{{tasks.missing.outputs.out}}"}},
+        {"name": "d", "component": "num", "arguments": {"x": "many"}},
+    ]))
+    result = kubeline("validate", str(path), home=tmp_path)
+    assert result.returncode == 2
+    assert "3 problems" in result.stderr
+    assert "spec.tasks: dependency cycle: a -> b -> a" in result.stderr
+    assert "spec.tasks[c].arguments.a: unknown task 'missing'" in result.stderr
+    assert "spec.tasks[d].arguments.x: input 'x': 'many' is not an integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("spec: [unclosed", "pipeline.yaml:1:"),
+        ("", "the file holds no document"),
+        ("- just\n- a list\n", "expected a Pipeline"),
+        ("kind: Workflow\napiVersion: argoproj.io/v1alpha1\n", "convert it with `kubeline import`"),
+        ("kind: Pipeline\napiVersion: kubeline.dev/v1alpha1\nspec: {}\n", "spec.components: required field is missing"),
+        ("kind: Pipeline\napiVersion: kubeline.dev/v1alpha1\nspec: 7\n", "spec: must be a mapping"),
+        ("kind: Pipeline\napiVersion: v1\nspec: {}\n", "apiVersion: must be kubeline.dev/v1alpha1"),
+        (pipeline_text([{"name": "a", "component": "op", "retries": {"limit": 10**30}}]), "spec.tasks[a].retries.limit"),
+        (pipeline_text([{"name": "a", "component": "num", "arguments": {"x": 10**30}}]), "does not fit in 64 bits"),
+        (pipeline_text([{"name": "größe", "component": "op"}]), "spec.tasks[größe].name: string should match pattern"),
+        (pipeline_text([{"name": "a", "component": "op", "arguments": "oops"}]), "spec.tasks[a].arguments: input should be a valid dictionary"),
+        (pipeline_text([{"name": "a", "component": "op"}], params=[{"name": "n", "type": "integer", "default": "x"}]),
+         "spec.params[n].default: 'x' is not an integer"),
+    ],
+)
+def test_bad_files_are_explained(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    for command in ("validate", "run"):
+        result = kubeline(command, str(path), home=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = kubeline("run", str(tmp_path / "nope.yaml"), home=tmp_path)
+    assert result.returncode == 2
+    assert "cannot read the file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (["value_1=seven"], "arguments.value_1: 'seven' is not an integer"),
+        (["value_3=1"], "the pipeline has no parameter 'value_3'"),
+        (["value_1"], "write parameters as NAME=VALUE"),
+        ([f"value_1={10**40}"], "does not fit in 64 bits"),
+    ],
+)
+def test_bad_parameters_are_explained(tmp_path: Path, params: list[str], message: str) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "add-subtract-multiply.yaml"
+    args = ["run", str(example)]
+    for param in params:
+        args += ["-p", param]
+    result = kubeline(*args, home=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failed_run_exits_1_and_shows_the_log_tail(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "exit-handler.yaml"
+    result = kubeline("run", str(example), home=tmp_path)
+    assert result.returncode == 1
+    assert "out of memory" in result.stdout  # the failing step's log tail
+    assert "Failed: train failed: exit code 1" in result.stdout
+
+
+def test_crds_command_prints_all_three(tmp_path: Path) -> None:
+    result = kubeline("crds", home=tmp_path)
+    assert result.returncode == 0
+    kinds = [d["spec"]["names"]["kind"] for d in yaml.safe_load_all(result.stdout)]
+    assert kinds == ["Pipeline", "Run", "CacheEntry"]
+
+
+def test_help_teaches_by_example(tmp_path: Path) -> None:
+    result = kubeline("--help", home=tmp_path)
+    assert "kubeline run examples/add-subtract-multiply.yaml -p value_1=7 -p value_2=3" in result.stdout
