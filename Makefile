@@ -1,0 +1,37 @@
+# Everything a fresh machine needs goes through these targets; .ci/run calls `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+
+.PHONY: install example test unit crds bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## Run the classic add/subtract/multiply pipeline on the local runner: prints 40 as multiply's result.
+example: install
+	$(BIN)/kubeline run examples/add-subtract-multiply.yaml -p value_1=7 -p value_2=3
+
+## All tests: unit tests, then integration tests against a control plane the tests start (see hack/).
+## pytest's "no tests collected" (exit 5) counts as a failure: it means the suite is misconfigured.
+test: install
+	@if [ -x hack/cluster ]; then hack/cluster build; fi
+	@$(BIN)/python -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
+	  exit $$status
+
+## Unit tests only: no cluster, a few seconds.
+unit: install
+	$(BIN)/python -m pytest tests/unit
+
+## Regenerate crds/ from the API models (tests/unit/test_crds.py fails when they drift).
+crds: install
+	$(BIN)/kubeline crds --write crds/
+
+bench: install
+	$(BIN)/python benchmarks/local_runner_bench.py
