@@ -42,17 +42,19 @@ def _short(text: str, width: int) -> str:
 
 
 class Progress:
-    """Live table of steps while the run goes, redrawn at most a few times a second; silent off a TTY."""
+    """Live view of the run on a terminal, redrawn a few times a second (durations keep ticking); silent off a TTY."""
 
     def __init__(self, console: Console, title: str):
         self.console = console
         self.title = title
         self.live: Live | None = None
         self.started = time.time()
+        self.counts: dict[str, int] = {}
+        self.active: list[tuple[str, str, float | None, str]] = []  # id, phase, started_at, message
 
     def __enter__(self) -> "Progress":
         if self.console.is_terminal:
-            self.live = Live(console=self.console, refresh_per_second=8, transient=True)
+            self.live = Live(console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render)
             self.live.__enter__()
         return self
 
@@ -61,24 +63,35 @@ class Progress:
             self.live.__exit__(*exc)
 
     def update(self, decision: Decision, state: RunState) -> None:
+        """Take a snapshot: the live display renders from its own thread."""
         if self.live is None:
             return
-        counts = decision.progress(state)
+        self.counts = decision.progress(state)
+        active = []
+        for step_id, view in decision.views.items():
+            step = state.steps.get(step_id)
+            if step is not None and step.phase == "Running":  # started since the decision was made
+                active.append((step_id, "Running", step.started_at, ""))
+            elif view.is_step and view.phase == "Failed":
+                active.append((step_id, "Failed", None, view.message))
+        self.active = active[-15:]
+
+    def _render(self) -> Table:
         now = time.time()
-        table = Table(box=None, pad_edge=False, show_header=False)
-        active = [(i, v) for i, v in decision.views.items() if v.is_step and v.phase in ("Running", "Failed")]
-        for step_id, view in active[-15:]:
-            table.add_row(_phase(view.phase), step_id, _duration(state.steps.get(step_id), now), _short(view.message, 60))
+        counts = self.counts or {"total": 0, "succeeded": 0, "failed": 0, "skipped": 0, "running": 0, "cached": 0}
         done = counts["succeeded"] + counts["failed"] + counts["skipped"]
-        header = Text.assemble(
+        grid = Table.grid()
+        grid.add_row(Text.assemble(
             (f"{self.title} ", "bold"),
             f"{done}/{counts['total']} steps · {counts['running']} running · {counts['cached']} cached · "
             f"{format_duration(now - self.started)}",
-        )
-        grid = Table.grid()
-        grid.add_row(header)
-        grid.add_row(table)
-        self.live.update(grid)
+        ))
+        steps = Table(box=None, pad_edge=False, show_header=False)
+        for step_id, phase, started_at, message in self.active:
+            elapsed = format_duration(now - started_at) if started_at is not None and phase == "Running" else ""
+            steps.add_row(_phase(phase), step_id, elapsed, _short(message, 60))
+        grid.add_row(steps)
+        return grid
 
 
 def summary_table(result: RunResult) -> Table:

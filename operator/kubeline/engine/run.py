@@ -108,8 +108,9 @@ class Decision:
             if not view.is_step:
                 continue
             counts["total"] += 1
-            counts[view.phase.lower()] += 1
             step = state.steps.get(step_id)
+            started_since = step is not None and step.phase == "Running" and view.phase == "Pending"
+            counts["running" if started_since else view.phase.lower()] += 1
             if step is not None and step.cached and view.phase == "Succeeded":
                 counts["cached"] += 1
         return counts
