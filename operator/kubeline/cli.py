@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
         ),
     )
-    run.add_argument("file", type=Path, help="Pipeline YAML file, or a Python file with a @dsl.pipeline function")
+    run.add_argument("file", type=Path, help="Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function")
     run.add_argument("--function", help="with a Python file: the @dsl.pipeline function to run (when it has several)")
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                      help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
 
     loaded = load_pipeline_file(args.file, function=args.function)
     try:
-        params = bind_arguments(loaded.plan, _parse_params(args.param))
+        params = bind_arguments(loaded.plan, {**loaded.run_arguments, **_parse_params(args.param)})
     except ValueError as error:
         raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
     name = args.name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"

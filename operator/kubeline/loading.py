@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ class LoadedPipeline:
     spec: models.PipelineSpec
     plan: Plan
     document: dict[str, Any]
+    #: Arguments of a Run found with the pipeline (an inline pipelineSpec, or a pipelineRef to it).
+    run_arguments: dict[str, Any] = field(default_factory=dict)
 
 
 def read_documents(path: Path) -> list[Any]:
@@ -70,4 +72,11 @@ def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipelin
     if not documents:
         raise PipelineInvalid([Issue(str(path), "the file holds no document")])
     pipelines = [d for d in candidates if d.get("kind") == "Pipeline"]
-    return pipeline_from_document((pipelines or candidates or documents)[0], path.stem)
+    loaded = pipeline_from_document((pipelines or candidates or documents)[0], path.stem)
+    for run in (d for d in candidates if d.get("kind") == "Run"):
+        spec = run.get("spec") if isinstance(run.get("spec"), dict) else {}
+        ref = spec.get("pipelineRef") if isinstance(spec.get("pipelineRef"), dict) else {}
+        if run is loaded.document or ref.get("name") == loaded.name:
+            loaded.run_arguments = dict(spec.get("arguments") or {})
+            break
+    return loaded

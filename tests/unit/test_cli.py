@@ -116,3 +116,14 @@ def test_crds_command_prints_all_three(tmp_path: Path) -> None:
 def test_help_teaches_by_example(tmp_path: Path) -> None:
     result = kubeline("--help", home=tmp_path)
     assert "kubeline run examples/add-subtract-multiply.yaml -p value_1=7 -p value_2=3" in result.stdout
+
+
+def test_a_run_beside_the_pipeline_gives_its_arguments(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parents[2] / "examples" / "add-subtract-multiply.yaml").read_text()
+    run = "---\napiVersion: kubeline.dev/v1alpha1\nkind: Run\nmetadata: {name: r}\nspec:\n  pipelineRef: {name: add-subtract-multiply}\n  arguments: {value_1: 10, value_2: 2}\n"
+    path = write(tmp_path, example + run)
+    result = kubeline("run", str(path), "--json", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"product": "96"' in result.stdout  # (10 + 2) * (10 - 2)
+    overridden = kubeline("run", str(path), "--json", "-p", "value_2=0", home=tmp_path)
+    assert '"product": "100"' in overridden.stdout
