@@ -152,18 +152,20 @@ def backoff_delay(settings: Any, failed_attempt: int) -> float:
 
 def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> Decision:
     """What to do next for a run: steps to start and stop, how everything looks, whether it is over."""
-    stopping, kill = None, False
+    stopping = None
     deadline = None
     if plan.spec.timeout and state.started_at is not None:
         deadline = state.started_at + parse_duration(plan.spec.timeout)
+    timed_out = deadline is not None and now >= deadline
     if state.cancelled:
-        stopping, kill = "not run: the run was cancelled", True
-    elif deadline is not None and now >= deadline:
-        stopping, kill = f"not run: the run timed out after {plan.spec.timeout}", True
-    walk = _Walk(plan, params, state, now, stopping, kill)
+        stopping = "not run: the run was cancelled"
+    elif timed_out:
+        stopping = f"not run: the run timed out after {plan.spec.timeout}"
+    walk = _Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out)
     walk.run()
     if stopping is None and walk.failed:
-        walk = _Walk(plan, params, state, now, f"not run: {walk.failed[0]} failed", kill=False)
+        # fail fast: walk again so that nothing new starts and what did not run says why
+        walk = _Walk(plan, params, state, now, f"not run: {walk.failed[0]} failed", kill=False, timed_out=False)
         walk.run()
     decision = walk.decision()
     if deadline is not None and stopping is None and not decision.finished:
@@ -180,9 +182,9 @@ class _Context:
 
 class _Walk:
     def __init__(self, plan: Plan, params: dict[str, Any], state: RunState, now: float,
-                 stopping: str | None, kill: bool):
+                 stopping: str | None, kill: bool, timed_out: bool):
         self.plan, self.params, self.state, self.now = plan, params, state, now
-        self.stopping, self.kill = stopping, kill
+        self.stopping, self.kill, self.timed_out = stopping, kill, timed_out
         self.views: dict[str, View] = {}
         self.candidates: list[StartStep] = []
         self.stops: list[StopStep] = []
@@ -201,7 +203,7 @@ class _Walk:
             return
         if self.state.cancelled:
             self.main_phase = "Cancelled"
-        elif self.failed or (self.stopping and "timed out" in self.stopping):
+        elif self.failed or self.timed_out:
             self.main_phase = "Failed"
         else:
             self.main_phase = "Succeeded"
@@ -242,8 +244,8 @@ class _Walk:
             return "all steps finished"
         if self.main_phase == "Cancelled":
             return "cancelled"
-        if self.stopping and "timed out" in self.stopping:
-            return self.stopping.removeprefix("not run: ")
+        if self.timed_out:
+            return f"the run timed out after {self.plan.spec.timeout}"
         failures = [f"{i} failed: {self.views[i].message}" if self.views[i].message else f"{i} failed" for i in self.failed]
         return "; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else "")
 
