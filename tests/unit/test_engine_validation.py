@@ -73,6 +73,13 @@ def issues_of(document: dict[str, Any]) -> list[str]:
             [task("a", arguments={"a": "{{ bogus }}"})], {},
             "spec.tasks[a].arguments.a: unknown placeholder {{bogus}}", id="unknown placeholder"),
         pytest.param(
+            [{"name": "g", "when": "{{tasks.x.outputs.out}} == 1", "dag": {"tasks": [task("x")]}}], {},
+            "spec.tasks[g].when: task 'x' is inside group 'g': a group cannot depend on its own tasks", id="group on its own task"),
+        pytest.param(
+            [task("a", forEach=[1, 2], when="{{item}} == 1")], {},
+            "spec.tasks[a].when: {{item}} is only defined inside forEach (a task's when and forEach are decided once",
+            id="item in a looped task's own condition"),
+        pytest.param(
             [task("a")], {"outputs": {"r": "{{tasks.a.outputs.zip}}"}},
             "spec.outputs.r: task 'a' has no output 'zip'", id="pipeline output"),
         pytest.param(

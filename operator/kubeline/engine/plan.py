@@ -368,9 +368,10 @@ class _Builder:
         if ref.kind == "param" and ref.name not in self.params:
             self.error(path, f"unknown parameter {ref.name!r} (declared: {_names(self.params)})")
         elif ref.kind == "item":
-            own_loop = node.is_loop and not path.endswith(".forEach")
+            own_loop = node.is_loop and ".arguments." in path  # a looped task's arguments see its items
             if loop_items == 0 and not own_loop:
-                self.error(path, "{{item}} is only defined inside forEach")
+                hint = " (a task's when and forEach are decided once, before its items exist)" if node.is_loop else ""
+                self.error(path, "{{item}} is only defined inside forEach" + hint)
         elif ref.kind == "run" and ref.name == "status" and not isinstance(node.task, models.ExitTask):
             self.error(path, "{{run.status}} is only known to the exit handler (spec.onExit)")
         elif ref.kind == "task_output":
@@ -410,8 +411,10 @@ class _Builder:
         ancestor = _ancestor_in(scope, home, node)
         target = node_at(home, relative)
         if ancestor is None or top == ancestor.name:
-            if target is node or top == node.name:
+            if target is node:
                 self.error(path, f"task {node.name!r} cannot depend on itself")
+            elif top == node.name:
+                self.error(path, f"task {name!r} is inside group {node.name!r}: a group cannot depend on its own tasks")
             else:
                 self.error(path, f"{name!r} encloses this task: a task cannot depend on its own group")
             return None
