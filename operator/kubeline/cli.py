@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
     run.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
     run.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
+    run.add_argument("--max-parallel", type=int, metavar="N",
+                     help="most steps running at once on this machine (default: twice the CPU count, at least 4)")
 
     validate = commands.add_parser(
         "validate",
@@ -176,7 +178,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.json:
         console.print(f"[dim]running {loaded.name} locally as {name} (steps run as local processes; images are not used)[/]")
     with Progress(console, name) as progress:
-        runner = LocalRunner(loaded.plan, params, name, cache=cache, on_change=progress.update)
+        runner = LocalRunner(loaded.plan, params, name, cache=cache, on_change=progress.update,
+                             max_parallel=args.max_parallel)
         previous = signal.signal(signal.SIGINT, lambda *_: _cancel(runner, previous, console))
         try:
             result = runner.run()

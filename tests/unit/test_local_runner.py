@@ -158,3 +158,16 @@ def test_cancel_stops_running_steps_and_runs_the_exit_handler(tmp_path: Path) ->
                  onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}})
     assert result.decision.phase == "Cancelled"
     assert result.state.steps["exit-handler"].outputs == {"seen": "Cancelled"}
+
+
+def test_local_parallelism_limits_processes_at_once(tmp_path: Path) -> None:
+    timed = python_component(
+        "timed", "import sys, time, json; s = time.time(); time.sleep(0.2); open(sys.argv[2], 'w').write(json.dumps([s, time.time()]))",
+        inputs=[{"name": "i"}], outputs=[{"name": "span", "type": "list"}])
+    plan = plan_of({"spec": {"components": [timed], "tasks": [
+        {"name": "each", "component": "timed", "forEach": list(range(6)), "arguments": {"i": "{{item}}"}}]}})
+    result = LocalRunner(plan, {}, "t", run_dir=tmp_path / "r", cache=None, max_parallel=2).run()
+    spans = [json.loads(result.state.steps[f"each[{i}]"].outputs["span"]) for i in range(6)]
+    for start, _ in spans:
+        overlapping = sum(1 for s, e in spans if s <= start < e)
+        assert overlapping <= 2

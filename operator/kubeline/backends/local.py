@@ -111,8 +111,11 @@ class RunResult:
 
 class LocalRunner:
     def __init__(self, plan: Plan, params: dict, run_name: str, *, run_dir: Path | None = None,
-                 cache: LocalCache | None = None, on_change: Callable[[Decision, RunState], None] | None = None):
+                 cache: LocalCache | None = None, on_change: Callable[[Decision, RunState], None] | None = None,
+                 max_parallel: int | None = None):
         self.plan, self.params, self.run_name = plan, params, run_name
+        #: Processes at once on this machine; steps beyond it wait (the engine proposes them again).
+        self.max_parallel = max_parallel or default_parallelism()
         self.run_dir = run_dir or kubeline_home() / "runs" / run_name
         self.cache = cache
         self.on_change = on_change
@@ -153,6 +156,8 @@ class LocalRunner:
             if start.id in self.processes:
                 continue
             cached = self.cache.lookup(start, now) if self.cache else None
+            if cached is None and len(self.processes) >= self.max_parallel:
+                continue
             if cached is not None:
                 self.state.steps[start.id] = StepState(
                     "Succeeded", attempt=start.attempt, started_at=now, finished_at=now, outputs=cached,
@@ -266,6 +271,11 @@ class LocalRunner:
             elif path.is_file():
                 values[output.name] = path.read_text(errors="replace")
         return {**check_values(component, values), **artifacts}
+
+
+def default_parallelism() -> int:
+    """Steps are often waiting on I/O, so allow more processes than cores, but not a fork bomb."""
+    return max(4, 2 * (os.cpu_count() or 1))
 
 
 def _host_program(program: str) -> str:
