@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import ValidationError
 
@@ -341,19 +341,24 @@ class _Builder:
             deps: set[str] = set()
             for name in node.task.after or []:
                 self._add_dependency(scope, node, name, f"{node.path}.after", deps)
-            for where, text in self._texts(node):
-                try:
-                    refs = refs_in(text, TASK_SCOPE)
-                except TemplateError as error:
-                    self.error(f"{node.path}.{where}", str(error))
-                    continue
-                for ref in refs:
-                    self._check_ref(scope, node, ref, f"{node.path}.{where}", deps, loop_items)
+            for path, ref in self._refs(node.path, self._texts(node)):
+                self._check_ref(scope, node, ref, path, deps, loop_items)
             if node.component is not None:
                 self._check_arguments(scope, node)
             node.deps = tuple(sorted(deps))
             if node.body is not None:
                 self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
+
+    def _refs(self, path: str, texts: list[tuple[str, str]]) -> Iterator[tuple[str, Ref]]:
+        """The placeholders in a task's texts with the path of their field; malformed ones are reported."""
+        for where, text in texts:
+            try:
+                refs = refs_in(text, TASK_SCOPE)
+            except TemplateError as error:
+                self.error(f"{path}.{where}", str(error))
+                continue
+            for ref in refs:
+                yield f"{path}.{where}", ref
 
     def _texts(self, node: Node) -> list[tuple[str, str]]:
         texts = [(f"arguments.{k}", v) for k, v in node.arguments().items() if isinstance(v, str)]
@@ -533,33 +538,20 @@ class _Builder:
         if node.component is None:
             self.error(f"{path}.component", f"unknown component {exit_task.component!r} (defined: {_names(self.components)})")
             return node
-        for where, text in self._texts(node):
-            try:
-                refs = refs_in(text, TASK_SCOPE)
-            except TemplateError as error:
-                self.error(f"{path}.{where}", str(error))
-                continue
-            for ref in refs:
-                if ref.kind == "item":
-                    self.error(f"{path}.{where}", "{{item}} is only defined inside forEach")
-                else:
-                    self._check_final_ref(root, ref, f"{path}.{where}")
+        for field_path, ref in self._refs(path, self._texts(node)):
+            if ref.kind == "item":
+                self.error(field_path, "{{item}} is only defined inside forEach")
+            else:
+                self._check_final_ref(root, ref, field_path)
         self._check_arguments(root, node)
         return node
 
     def _check_outputs(self, root: Scope) -> None:
-        for name, text in (self.spec.outputs or {}).items():
-            path = f"spec.outputs.{name}"
-            try:
-                refs = refs_in(text, TASK_SCOPE)
-            except TemplateError as error:
-                self.error(path, str(error))
-                continue
-            for ref in refs:
-                if ref.kind in ("item", "run"):
-                    self.error(path, f"{{{{{ref}}}}} cannot be used in pipeline outputs")
-                else:
-                    self._check_final_ref(root, ref, path)
+        for path, ref in self._refs("spec.outputs", list((self.spec.outputs or {}).items())):
+            if ref.kind in ("item", "run"):
+                self.error(path, f"{{{{{ref}}}}} cannot be used in pipeline outputs")
+            else:
+                self._check_final_ref(root, ref, path)
 
     def _check_final_ref(self, root: Scope, ref: Ref, path: str) -> None:
         """A reference made after the DAG is done (exit handler, pipeline outputs): no dependency to add."""
