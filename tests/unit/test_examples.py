@@ -72,10 +72,10 @@ def test_condition_on_a_random_number(tmp_path: Path) -> None:
 
 
 def test_fan_out_over_a_produced_list(tmp_path: Path) -> None:
-    code, result = run_json("fan-out.yaml", "n=5", home=tmp_path)
+    code, result = run_json("fan-out.yaml", "count=5", home=tmp_path)
     assert code == 0
     assert result["outputs"] == {"total": "55"}
-    assert [result["tasks"][f"per-item[{i}].square"]["outputs"]["y"] for i in range(5)] == ["1", "4", "9", "16", "25"]
+    assert [result["tasks"][f"per-item[{i}].square"]["outputs"]["squared"] for i in range(5)] == ["1", "4", "9", "16", "25"]
 
 
 def test_exit_handler_runs_after_a_failure(tmp_path: Path) -> None:

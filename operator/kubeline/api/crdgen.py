@@ -16,6 +16,8 @@ from kubeline.api import models
 
 #: Groups may nest this deep in the CRD schema; deeper groups are checked by kubeline itself.
 MAX_SCHEMA_GROUP_DEPTH = 4
+#: CEL rules of tasks apply to top-level tasks and their groups' tasks (the API server bounds rule cost).
+MAX_CEL_GROUP_DEPTH = 2
 
 _DROP = {"title", "default", "additionalProperties"}
 
@@ -30,13 +32,19 @@ def _structural(
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         if depth.get(name, 0) >= MAX_SCHEMA_GROUP_DEPTH:
-            return {
+            stub: dict[str, Any] = {
                 "type": "object",
                 "x-kubernetes-preserve-unknown-fields": True,
                 "description": "Nested deeper than the schema spells out; validated by kubeline.",
             }
+            if "name" in defs[name].get("properties", {}):  # list-map keys must stay declared
+                stub.update(properties={"name": {"type": "string"}}, required=["name"])
+            return stub
         inner = {**depth, name: depth.get(name, 0) + 1}
         resolved = _structural(copy.deepcopy(defs[name]), defs, inner)
+        if inner[name] > MAX_CEL_GROUP_DEPTH:
+            # CEL cost estimates multiply across nested lists: deeper rules are checked by kubeline
+            resolved.pop("x-kubernetes-validations", None)
         for key in ("description",):
             if key in schema:
                 resolved[key] = schema[key]

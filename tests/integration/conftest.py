@@ -1,0 +1,99 @@
+"""A real control plane for the integration tests, started once per session (see hack/cluster).
+
+With KUBECONFIG set to a reachable cluster the tests use it instead (kind, or a real cluster), and start
+nothing. Otherwise `hack/cluster up` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and kwok with fake nodes in a state directory of its own, and the session stops it at the end, whatever
+happens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HACK_CLUSTER = ROOT / "hack" / "cluster"
+
+
+@dataclass
+class Cluster:
+    kubeconfig: Path
+    server: str
+    kubectl_path: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args], input=input,
+                                capture_output=True, text=True, timeout=timeout, env=self.env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    @property
+    def api_client(self) -> Any:
+        from kubernetes import client, config
+
+        return config.new_client_from_config(str(self.kubeconfig))
+
+    def kubectl_json(self, *args: str) -> Any:
+        import json
+
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+
+def _reachable(kubeconfig: str, kubectl: str) -> bool:
+    result = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "version", "--request-timeout=5s"],
+                            capture_output=True, text=True)
+    return result.returncode == 0
+
+
+def _hack_kubectl() -> str:
+    out = subprocess.run([sys.executable, "-c",
+                          "import runpy; m = runpy.run_path('hack/cluster'); print(m['binary']('kubectl'))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    existing = os.environ.get("KUBECONFIG")
+    if existing and _reachable(existing, shutil.which("kubectl") or "kubectl"):
+        server = subprocess.run(["kubectl", "--kubeconfig", existing, "config", "view", "--minify", "-o",
+                                 "jsonpath={.clusters[0].cluster.server}"], capture_output=True, text=True).stdout
+        yield Cluster(Path(existing), server, shutil.which("kubectl") or "kubectl", dict(os.environ))
+        return
+    state = tmp_path_factory.mktemp("cluster")
+    command = [sys.executable, str(HACK_CLUSTER), "--state-dir", str(state)]
+    started = time.time()
+    try:
+        subprocess.run([*command[:2], "up", *command[2:]], check=True, cwd=ROOT)
+        kubeconfig = state / "kubeconfig"
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        print(f"\ncontrol plane up in {time.time() - started:.1f}s", file=sys.stderr)
+        yield Cluster(kubeconfig, (state / "server").read_text(), _hack_kubectl(), env)
+    finally:
+        subprocess.run([*command[:2], "down", *command[2:]], cwd=ROOT)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace (with its default service account ready), deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    deadline = time.time() + 30
+    while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
+        if time.time() > deadline:
+            raise AssertionError(f"namespace {name} got no default service account")
+        time.sleep(0.2)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
