@@ -104,6 +104,18 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the step ends")
 
+    operator = commands.add_parser(
+        "operator",
+        help="run the operator: reconcile Runs into pods (in a cluster, or from your machine)",
+        description="Run the kubeline operator with kopf, against the current kube context or in-cluster config.",
+    )
+    scope = operator.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    operator.add_argument("--config", type=Path, help="operator settings YAML (scheduling defaults, allowed service accounts…)")
+    operator.add_argument("--liveness", metavar="URL", help="serve a health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    operator.add_argument("-v", "--verbose", action="store_true", help="log kopf's own work too")
+
     crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)",
                                description="Print the CRDs generated from kubeline's API models.")
     crds.add_argument("--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead")
@@ -121,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "submit": _delegate("kubeline.sdk.commands", "submit_command"),
         "get": _delegate("kubeline.sdk.commands", "get_command"),
         "logs": _delegate("kubeline.sdk.commands", "logs_command"),
+        "operator": _operator,
     }[args.command]
     try:
         return handler(args)
@@ -212,6 +225,30 @@ def _validate(args: argparse.Namespace) -> int:
             continue
         print(f"{path}: pipeline {loaded.name!r} is valid ({loaded.plan.steps()} steps)")
     return status
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import os
+
+    import kopf
+
+    if args.config:
+        os.environ["KUBELINE_CONFIG"] = str(args.config)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+    import kubeline.controller.handlers  # noqa: F401 - registers the handlers
+
+    asyncio.run(kopf.operator(
+        standalone=True,
+        namespaces=args.namespace or None,
+        clusterwide=not args.namespace,
+        liveness_endpoint=args.liveness,
+    ))
+    return 0
 
 
 def _crds(args: argparse.Namespace) -> int:

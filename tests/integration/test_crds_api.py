@@ -14,11 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def crds_installed(cluster):  # noqa: ANN001, ANN201
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    for name in ("pipelines", "runs", "cacheentries"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
-    return cluster
+def crds_installed(crds):  # noqa: ANN001, ANN201
+    return crds
 
 
 def apply(cluster, document: dict, namespace: str, check: bool = True):  # noqa: ANN001, ANN201

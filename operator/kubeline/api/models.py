@@ -361,7 +361,10 @@ class RunSpec(Model):
                     "has(self.pipelineRef) == has(oldSelf.pipelineRef) && (!has(self.pipelineRef) || self.pipelineRef == oldSelf.pipelineRef)",
                     "pipelineRef is immutable: create a new Run instead",
                 ),
-                _cel("!oldSelf.cancel || self.cancel", "a cancelled Run cannot be resumed"),
+                _cel(
+                    "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
+                    "a cancelled Run cannot be resumed",
+                ),
             ]
         }
     )
@@ -397,6 +400,7 @@ class TaskStatus(Model):
     outputs: dict[str, str] | None = None
     message: str | None = None
     exit_code: int | None = None
+    cache_key: str | None = Field(None, description="Set for steps whose artifacts others read: their lineage.")
 
 
 class Condition(Model):
@@ -418,6 +422,16 @@ class RunStatus(Model):
     tasks: dict[str, TaskStatus] | None = Field(None, description="Steps by id (task name, with [index] inside loops).")
     outputs: dict[str, str] | None = Field(None, description="The pipeline's outputs.")
     conditions: list[Condition] | None = None
+    pipeline_spec: dict[str, Any] | None = Field(
+        None,
+        description="The pipeline as the run started it: later edits of the Pipeline do not change a run in flight.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    arguments: dict[str, Any] | None = Field(
+        None,
+        description="The parameter values the run started with, defaults included.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
 
 
 class Run(Model):

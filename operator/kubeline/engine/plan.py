@@ -639,3 +639,26 @@ def _names(items: Any) -> str:
     names = sorted(items)
     return ", ".join(names) if names else "none"
 
+
+
+def node_for_step(plan: Plan, step_id: str) -> Node | None:
+    """The task a step id (``loop[2].train``, ``add``, the exit handler's name) was made from."""
+    if plan.exit is not None and step_id == plan.exit.name:
+        return plan.exit
+    scope, node = plan.root, None
+    for segment in step_id.split("."):
+        node = scope.nodes.get(segment.split("[", 1)[0])
+        if node is None:
+            return None
+        if node.body is not None:
+            scope = node.body
+    return node
+
+
+def uses_artifacts(plan: Plan) -> bool:
+    """Whether any step reads or writes files that other steps see (they then share a volume)."""
+    return any(
+        io.type == "artifact"
+        for component in plan.spec.components
+        for io in [*(component.inputs or []), *(component.outputs or [])]
+    )

@@ -1,0 +1,298 @@
+"""Step pods: rendering one from a StartStep, and reading a finished one. Pure: no API calls here.
+
+A step's command runs under a small POSIX-sh wrapper. When the command succeeds, the wrapper writes
+the step's value outputs into the container's termination message, where the controller reads them
+from the pod status; no sidecar, no object store. Encoding (sh can write it with printf, wc and cat):
+
+    kubeline/v1
+    NAME BYTES
+    <BYTES bytes of value>
+    ...
+
+Artifacts (files) live on the run's volume, a PersistentVolumeClaim shared by its steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kubeline.config import OperatorConfig
+from kubeline.engine.container import render_container
+from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
+from kubeline.engine.run import StartStep
+
+GROUP = "kubeline.dev"
+RUN_LABEL = f"{GROUP}/run"
+TASK_LABEL = f"{GROUP}/task"
+STEP_ANNOTATION = f"{GROUP}/step"
+ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
+CACHE_KEY_ANNOTATION = f"{GROUP}/cache-key"
+CACHE_ANNOTATION = f"{GROUP}/cache"
+
+OUTPUTS_DIR = "/kubeline/outputs"
+INPUTS_DIR = "/kubeline/inputs"
+ARTIFACTS_DIR = "/kubeline/artifacts"
+MESSAGE_HEADER = "kubeline/v1"
+
+#: Runs the step, then writes its value outputs into the termination message (see the module docstring).
+WRAPPER = r"""
+for spec in $KUBELINE_INPUT_FILES; do
+  name=${spec%%=*}; var=${spec#*=}
+  mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
+done
+"$@"
+code=$?
+if [ "$code" -eq 0 ]; then
+  {
+    echo "kubeline/v1"
+    for name in $KUBELINE_VALUE_OUTPUTS; do
+      file="/kubeline/outputs/$name"
+      if [ -f "$file" ]; then
+        printf '%s %s\n' "$name" "$(wc -c < "$file" | tr -d ' ')"
+        cat "$file"
+        printf '\n'
+      fi
+    done
+  } > /dev/termination-log
+fi
+exit "$code"
+"""
+
+
+def pod_name(run: str, step_id: str, attempt: int) -> str:
+    """Deterministic and DNS-safe: ``run-task-2-a1``; long names keep a digest so they stay unique."""
+    readable = re.sub(r"[^a-z0-9-]+", "-", step_id.lower().replace("[", "-").replace("]", "")).strip("-")
+    name = f"{run}-{readable}-a{attempt}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(f"{run}/{step_id}/{attempt}".encode()).hexdigest()[:8]
+    return f"{name[:63 - 9].rstrip('-')}-{digest}"
+
+
+def volume_claim_name(run: str) -> str:
+    name = f"{run}-artifacts"
+    return name if len(name) <= 253 else f"{run[:230]}-{hashlib.sha256(run.encode()).hexdigest()[:8]}-artifacts"
+
+
+@dataclass
+class RunRef:
+    """What a pod needs to know about its Run."""
+
+    name: str
+    namespace: str
+    uid: str
+    service_account: str | None = None
+    image_pull_policy: str | None = None
+    image_pull_secrets: list[dict[str, str]] | None = None
+
+
+class PodNotAllowed(ValueError):
+    """The pipeline asks for something the operator's configuration does not allow."""
+
+
+def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artifacts: bool) -> dict[str, Any]:
+    step_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", start.id)
+
+    def input_path(name: str) -> str:
+        return start.artifacts.get(name) or f"{INPUTS_DIR}/{name}"
+
+    def output_path(name: str) -> str:
+        artifact = any(o.name == name and o.type == "artifact" for o in start.component.outputs or [])
+        return f"{ARTIFACTS_DIR}/{step_dir}/a{start.attempt}/{name}" if artifact else f"{OUTPUTS_DIR}/{name}"
+
+    rendered = render_container(start, input_path, output_path)
+    env = [{"name": k, "value": v} for k, v in rendered.env.items()]
+    value_outputs = [o.name for o in start.component.outputs or [] if o.type != "artifact"]
+    materialized = [name for name in start.inputs if _needs_file(start, name)]
+    for index, name in enumerate(materialized):
+        env.append({"name": f"KUBELINE_INPUT_{index}", "value": start.inputs[name]})
+    env += [
+        {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
+        {"name": "KUBELINE_INPUT_FILES",
+         "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized))},
+    ]
+    scheduling = _merge_defaults(start.scheduling, config)
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": start.component.container.image,
+        "command": ["/bin/sh", "-c", WRAPPER, "kubeline-step"],
+        "args": rendered.command + rendered.args,
+        "env": env,
+        "volumeMounts": [{"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
+                         {"name": "kubeline-inputs", "mountPath": INPUTS_DIR}],
+        "terminationMessagePolicy": "File",
+    }
+    if start.component.container.working_dir:
+        container["workingDir"] = start.component.container.working_dir
+    if scheduling.get("resources"):
+        container["resources"] = scheduling["resources"]
+    pull_policy = run.image_pull_policy or config.image_pull_policy
+    if pull_policy:
+        container["imagePullPolicy"] = pull_policy
+    volumes: list[dict[str, Any]] = [{"name": "kubeline-outputs", "emptyDir": {}},
+                                     {"name": "kubeline-inputs", "emptyDir": {}}]
+    if uses_artifacts:
+        container["volumeMounts"].append({"name": "kubeline-artifacts", "mountPath": ARTIFACTS_DIR})
+        volumes.append({"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}})
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "volumes": volumes,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+    }
+    service_account = run.service_account or "default"
+    if service_account not in config.allowed_service_accounts:
+        raise PodNotAllowed(
+            f"serviceAccountName {service_account!r} is not allowed by the operator "
+            f"(allowed: {', '.join(config.allowed_service_accounts)}); ask your platform team to add it"
+        )
+    spec["serviceAccountName"] = service_account
+    for key in ("nodeSelector", "tolerations", "affinity"):
+        if scheduling.get(key):
+            spec[key] = scheduling[key]
+    secrets = (config.image_pull_secrets and [s.to_dict() for s in config.image_pull_secrets] or []) + (run.image_pull_secrets or [])
+    if secrets:
+        spec["imagePullSecrets"] = secrets
+    if start.timeout:
+        spec["activeDeadlineSeconds"] = max(1, int(start.timeout))
+    if config.restricted_step_pods:
+        spec["securityContext"] = {
+            "runAsNonRoot": True, "runAsUser": config.step_user_id, "runAsGroup": config.step_user_id,
+            "fsGroup": config.step_user_id, "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": pod_name(run.name, start.id, start.attempt),
+            "namespace": run.namespace,
+            "labels": {RUN_LABEL: run.name, TASK_LABEL: start.task, "app.kubernetes.io/managed-by": "kubeline"},
+            "annotations": {
+                STEP_ANNOTATION: start.id,
+                ATTEMPT_ANNOTATION: str(start.attempt),
+                CACHE_KEY_ANNOTATION: start.cache_key,
+                CACHE_ANNOTATION: "true" if start.caching_enabled else "false",
+            },
+            "ownerReferences": [{
+                "apiVersion": f"{GROUP}/v1alpha1", "kind": "Run", "name": run.name, "uid": run.uid,
+                "controller": True, "blockOwnerDeletion": True,
+            }],
+        },
+        "spec": spec,
+    }
+
+
+def _needs_file(start: StartStep, name: str) -> bool:
+    """A value given to an input the command reads from a file ({{inputs.x.path}}, or an artifact input)."""
+    if name in start.artifacts:
+        return False
+    container = start.component.container
+    texts = [*(container.command or []), *(container.args or []), *(e.value for e in container.env or [])]
+    artifact = any(i.name == name and i.type == "artifact" for i in start.component.inputs or [])
+    return artifact or any(f"inputs.{name}.path" in t.replace(" ", "") for t in texts)
+
+
+def _merge_defaults(scheduling: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
+    """The operator's defaults under the pipeline's (which are already under the task's)."""
+    merged = dict(scheduling)
+    if config.node_selector:
+        merged["nodeSelector"] = {**config.node_selector, **scheduling.get("nodeSelector", {})}
+    if config.tolerations:
+        base = [t.to_dict() for t in config.tolerations]
+        merged["tolerations"] = base + [t for t in scheduling.get("tolerations", []) if t not in base]
+    if config.affinity and not scheduling.get("affinity"):
+        merged["affinity"] = config.affinity
+    return merged
+
+
+@dataclass
+class PodOutcome:
+    phase: str  # Running | Succeeded | Failed
+    outputs: dict[str, str]
+    message: str
+    exit_code: int | None
+    node: str | None
+    retryable: bool = True
+
+
+def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
+    """How a step's pod stands: still going, or finished with these outputs (checked) or this failure."""
+    status = pod.get("status") or {}
+    node = (pod.get("spec") or {}).get("nodeName")
+    phase = status.get("phase")
+    terminated = _terminated(status)
+    if phase not in ("Succeeded", "Failed"):
+        if terminated is None:
+            return PodOutcome("Running", {}, _waiting_reason(status), None, node)
+        phase = "Succeeded" if terminated.get("exitCode") == 0 else "Failed"
+    exit_code = terminated.get("exitCode") if terminated else None
+    if phase == "Failed":
+        reason = status.get("reason") or (terminated or {}).get("reason") or "Failed"
+        detail = status.get("message") or ""
+        message = f"{reason}: exit code {exit_code}" if exit_code is not None else reason
+        if detail:
+            message += f" ({detail})"
+        return PodOutcome("Failed", {}, message, exit_code, node)
+    try:
+        values = decode_outputs((terminated or {}).get("message") or "")
+        outputs = check_values(start_component, values) if start_component is not None else values
+    except OutputError as error:
+        return PodOutcome("Failed", {}, str(error), exit_code, node, retryable=False)
+    return PodOutcome("Succeeded", outputs, "", exit_code, node)
+
+
+def _terminated(status: dict[str, Any]) -> dict[str, Any] | None:
+    for container in status.get("containerStatuses") or []:
+        if container.get("name") == "main" or len(status.get("containerStatuses") or []) == 1:
+            return (container.get("state") or {}).get("terminated")
+    return None
+
+
+def _waiting_reason(status: dict[str, Any]) -> str:
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+            return f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"not scheduled: {condition.get('message', '')}"
+    return ""
+
+
+def encode_outputs(values: dict[str, str]) -> str:
+    """The termination message the wrapper writes for these values (tests use it to fake a step)."""
+    parts = [MESSAGE_HEADER + "\n"]
+    for name, value in values.items():
+        parts.append(f"{name} {len(value.encode())}\n{value}\n")
+    return "".join(parts)
+
+
+def decode_outputs(message: str) -> dict[str, str]:
+    if not message:
+        return {}
+    data = message.encode()
+    header = MESSAGE_HEADER.encode() + b"\n"
+    if not data.startswith(header):
+        raise OutputError("the step's termination message is not kubeline's (did the image lack /bin/sh?)")
+    position, values = len(header), {}
+    while position < len(data):
+        line_end = data.find(b"\n", position)
+        if line_end < 0:
+            break
+        name, _, size = data[position:line_end].decode(errors="replace").partition(" ")
+        if not size.isdigit():
+            raise OutputError(f"the step's termination message is malformed near {name!r}")
+        start, end = line_end + 1, line_end + 1 + int(size)
+        if end > len(data):
+            raise OutputError(
+                f"the step's values exceed the {VALUE_OUTPUTS_LIMIT}-byte termination message (cut at {name!r}); "
+                "declare large outputs with type: artifact"
+            )
+        values[name] = data[start:end].decode(errors="replace")
+        position = end + 1
+    return values

@@ -1,0 +1,91 @@
+"""kopf handlers: thin. A daemon per Run does the work; events only wake it.
+
+    kubeline operator --namespace NS        (or: kopf run -m kubeline.controller.handlers)
+
+Pod events for a Run's pods, a change of spec.cancel, or a new Pipeline wake the Run's daemon, which
+waits a moment so that a burst of events becomes one reconcile and one status write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from kubeline.api.models import GROUP, VERSION
+from kubeline.backends.kubernetes import RUN_LABEL
+from kubeline.config import OperatorConfig, load_config
+from kubeline.controller.kube import Kube, connect
+from kubeline.controller.reconciler import RunReconciler
+
+_wakers: dict[tuple[str, str], asyncio.Event] = {}
+_shared: dict[str, Any] = {}
+
+
+def _waker(namespace: str, name: str) -> asyncio.Event:
+    return _wakers.setdefault((namespace, name), asyncio.Event())
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    config_file = os.environ.get("KUBELINE_CONFIG")
+    _shared["config"] = load_config(Path(config_file) if config_file else None)
+    _shared["kube"] = Kube(connect())
+    # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.batching.worker_limit = 200
+    logger.info("kubeline operator configured: %s", _shared["config"].to_dict())
+
+
+@kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
+async def run_daemon(name: str, namespace: str, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any) -> None:
+    config: OperatorConfig = _shared["config"]
+    reconciler = RunReconciler(_shared["kube"], config, namespace, name)
+    wake = _waker(namespace, name)
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                due = await reconciler.reconcile()
+            except Exception:  # noqa: BLE001 - one bad pass must not end the Run's daemon
+                logger.exception("reconcile of run %s/%s failed; retrying", namespace, name)
+                due = 5.0
+            if due is None:
+                return
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=due)
+            except asyncio.TimeoutError:
+                pass
+            await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
+    finally:
+        _wakers.pop((namespace, name), None)
+
+
+@kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
+def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
+    event = _wakers.get((namespace, labels[RUN_LABEL]))
+    if event is not None:
+        event.set()
+
+
+@kopf.on.event(GROUP, VERSION, "runs", when=lambda spec, **_: bool(spec.get("cancel")))
+def cancel_requested(name: str, namespace: str, **_: Any) -> None:
+    event = _wakers.get((namespace, name))
+    if event is not None:
+        event.set()
+
+
+@kopf.on.event(GROUP, VERSION, "pipelines")
+def pipeline_changed(namespace: str, **_: Any) -> None:
+    """Runs waiting for a Pipeline that did not exist look again."""
+    for (run_namespace, _name), event in list(_wakers.items()):
+        if run_namespace == namespace:
+            event.set()

@@ -1,0 +1,114 @@
+"""The one module that talks to the Kubernetes API (besides kopf's own watching).
+
+The synchronous `kubernetes` client runs in worker threads so the operator's event loop never blocks.
+Every write is idempotent: creating what exists, or deleting what is gone, counts as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from kubeline.api.models import GROUP, VERSION
+from kubeline.backends.kubernetes import RUN_LABEL
+
+
+def connect() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient):
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_custom("runs", namespace, name)
+
+    async def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_custom("pipelines", namespace, name)
+
+    async def get_cache_entry(self, namespace: str, key: str) -> dict[str, Any] | None:
+        return await self._get_custom("cacheentries", namespace, key)
+
+    async def create_cache_entry(self, namespace: str, body: dict[str, Any]) -> None:
+        try:
+            await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "cacheentries", body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Replace the whole status in one write (a JSON patch), so fields dropped from it go too."""
+        patch = [{"op": "add", "path": "/status", "value": status}]
+        await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, "runs", name, patch,
+                         _content_type="application/json-patch+json")
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, "runs", name,
+                             propagation_policy="Background")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
+        pods = await self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}",
+                                _preload_content=False)
+        return json.loads(pods.data)["items"]
+
+    async def create_pod(self, body: dict[str, Any]) -> bool:
+        """Create the pod; False when a pod of that name belongs to an older Run of the same name
+        (deleted, its pods not yet collected): that one is deleted, and the caller tries again later."""
+        metadata = body["metadata"]
+        try:
+            await self._call(self.core.create_namespaced_pod, metadata["namespace"], body)
+            return True
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        existing = await self._call(self.core.read_namespaced_pod, metadata["name"], metadata["namespace"])
+        owners = {ref.uid for ref in existing.metadata.owner_references or []}
+        if metadata["ownerReferences"][0]["uid"] in owners:
+            return True  # created by us before a restart
+        await self.delete_pod(metadata["namespace"], metadata["name"])
+        return False
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        try:
+            await self._call(self.core.delete_namespaced_pod, name, namespace, grace_period_seconds=5)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
+        try:
+            await self._call(self.core.create_namespaced_persistent_volume_claim, body["metadata"]["namespace"], body)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+
+def event(run: dict[str, Any], kind: str, reason: str, message: str) -> None:
+    """An Event on the Run, posted by kopf in the background (never blocks a reconcile)."""
+    kopf.event(run, type=kind, reason=reason, message=message[:1000])

@@ -1,0 +1,220 @@
+"""One Run's reconcile pass: read, ask the engine, act, write the status once.
+
+Level-based: every pass starts from the Run (or the status this reconciler wrote last, which is never
+older than the server's) and the pods that exist, so repeated, late or lost events change nothing, and
+a pass interrupted anywhere is completed by the next one. A pod is created before it is recorded; its
+deterministic name makes a second creation a no-op, and its labels let a restarted operator adopt it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kubeline.api.durations import parse_duration
+from kubeline.api.models import API_VERSION
+from kubeline.backends.kubernetes import PodNotAllowed, RunRef, pod_name, render_pod, volume_claim_name
+from kubeline.config import OperatorConfig
+from kubeline.controller import status as statuses
+from kubeline.controller.kube import Kube, event
+from kubeline.engine.errors import PipelineInvalid
+from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
+from kubeline.engine.run import StepState, bind_arguments, decide
+
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+PIPELINE_RETRY_SECONDS = 10.0
+
+
+class RunReconciler:
+    def __init__(self, kube: Kube, config: OperatorConfig, namespace: str, name: str):
+        self.kube, self.config = kube, config
+        self.namespace, self.name = namespace, name
+        self.written: dict[str, Any] | None = None  # the status as this reconciler last wrote it
+        self.plan: Plan | None = None
+        self.params: dict[str, Any] = {}
+        self.volume_ready = False
+        self.retry_soon = False  # a pod name was still taken by an older Run's pod
+
+    async def reconcile(self) -> float | None:
+        """One pass; returns seconds until the next one is due (events may come sooner), None when done."""
+        run = await self.kube.get_run(self.namespace, self.name)
+        if run is None:
+            return None
+        now = time.time()
+        status = self.written if self.written is not None else (run.get("status") or {})
+        if status.get("phase") in FINISHED:
+            return await self._after_finish(run, status, now)
+        if self.plan is None:
+            status = await self._start(run, status, now)
+            if self.plan is None:
+                return PIPELINE_RETRY_SECONDS if status.get("phase") == "Pending" else None
+        return await self._advance(run, status, now)
+
+    # -- starting: find, check and freeze the pipeline ----------------------------------------------------
+
+    async def _start(self, run: dict[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
+        frozen = status.get("pipelineSpec")
+        spec = run.get("spec") or {}
+        if frozen is None:
+            if spec.get("pipelineSpec") is not None:
+                frozen = spec["pipelineSpec"]
+            else:
+                name = (spec.get("pipelineRef") or {}).get("name", "")
+                pipeline = await self.kube.get_pipeline(self.namespace, name)
+                if pipeline is None:
+                    message = f"Pipeline {name!r} not found in namespace {self.namespace}; the run starts when it exists"
+                    if status.get("message") != message:
+                        event(run, "Warning", "PipelineNotFound", message)
+                    return await self._write(statuses.pending_status(message, status, now))
+                frozen = pipeline.get("spec")
+        try:
+            plan = build(load_spec(frozen, "pipeline.spec"))
+            arguments = status.get("arguments")
+            if arguments is None:
+                arguments = {**{p.name: p.default for p in plan.params.values() if p.default is not None},
+                             **(spec.get("arguments") or {})}
+            params = bind_arguments(plan, arguments)
+        except (PipelineInvalid, ValueError) as problem:
+            message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
+            event(run, "Warning", "InvalidPipeline", message)
+            return await self._write(statuses.failed_status(message, {"pipelineSpec": frozen}, now))
+        self.plan, self.params = plan, params
+        if "startedAt" not in status:
+            event(run, "Normal", "Started", f"running {plan.steps()} steps")
+            status = {**status, "pipelineSpec": frozen, "arguments": arguments,
+                      "startedAt": statuses.timestamp(now), "phase": "Running"}
+        return status
+
+    # -- running: observe, decide, act, record ---------------------------------------------------------------
+
+    async def _advance(self, run: dict[str, Any], status: dict[str, Any], now: float) -> float | None:
+        plan = self.plan
+        assert plan is not None
+        uid = run["metadata"]["uid"]
+        pods = [pod for pod in await self.kube.list_pods(self.namespace, self.name)
+                if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])]
+        observed = statuses.rebuild_state(plan, status, pods, now)
+        state = observed.state
+        state.started_at = state.started_at or now
+        state.cancelled = bool((run.get("spec") or {}).get("cancel"))
+        for step_id, key, outputs in observed.cacheable:
+            await self._remember(step_id, key, outputs, now)
+        for step_id in observed.finished:
+            step = state.steps[step_id]
+            if step.phase == "Failed":
+                event(run, "Warning", "StepFailed", f"{step_id}: {step.message}")
+        ref = self._run_ref(run)
+        while True:
+            decision = decide(plan, self.params, state, now)
+            for stop in decision.stop:
+                step = state.steps[stop.id]
+                if step.pod:
+                    await self.kube.delete_pod(self.namespace, step.pod)
+                step.phase, step.message, step.finished_at = "Failed", stop.reason, now
+            served = 0
+            for start in decision.start:
+                if await self._serve_from_cache(start, state, now):
+                    served += 1
+                    continue
+                await self._create_pod(ref, start, state, now)
+            if not served and not decision.stop:
+                break
+            now = time.time()  # cache hits or stops changed the state: decide again before writing
+        new_status = statuses.status_document(plan, decision, state, status, now)
+        if new_status != status:
+            await self._write(new_status)
+        if decision.finished:
+            kind = "Normal" if decision.phase == "Succeeded" else "Warning"
+            event(run, kind, decision.phase, decision.message)
+            return await self._after_finish(run, new_status, now)
+        due = decision.wake_at - now if decision.wake_at is not None else self.config.resync_seconds
+        if self.retry_soon:
+            self.retry_soon, due = False, min(due, 1.0)
+        return max(0.0, min(due, self.config.resync_seconds))
+
+    async def _serve_from_cache(self, start: Any, state: Any, now: float) -> bool:
+        if not start.caching_enabled or start.max_staleness == 0:
+            return False
+        entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
+        if entry is None:
+            return False
+        spec = entry.get("spec") or {}
+        made = statuses.seconds(spec.get("createdAt"))
+        if made is None or (start.max_staleness is not None and now - made > start.max_staleness):
+            return False
+        state.steps[start.id] = StepState(
+            "Succeeded", attempt=start.attempt, started_at=now, finished_at=now, outputs=dict(spec.get("outputs") or {}),
+            cached=True, message=f"served from the cache (made {spec.get('createdAt')} by run {spec.get('run')})",
+            cache_key=start.cache_key,
+        )
+        return True
+
+    async def _create_pod(self, ref: RunRef, start: Any, state: Any, now: float) -> None:
+        plan = self.plan
+        assert plan is not None
+        artifacts = uses_artifacts(plan)
+        try:
+            pod = render_pod(ref, start, self.config, artifacts)
+        except PodNotAllowed as refused:
+            state.steps[start.id] = StepState("Failed", attempt=start.attempt, started_at=now, finished_at=now,
+                                              message=str(refused), retryable=False, cache_key=start.cache_key)
+            return
+        if artifacts and not self.volume_ready:
+            await self.kube.ensure_volume_claim(self._volume_claim(ref))
+            self.volume_ready = True
+        if not await self.kube.create_pod(pod):
+            self.retry_soon = True
+            return
+        state.steps[start.id] = StepState("Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key,
+                                          pod=pod_name(ref.name, start.id, start.attempt))
+
+    async def _remember(self, step_id: str, key: str, outputs: dict[str, str], now: float) -> None:
+        if not key:
+            return
+        await self.kube.create_cache_entry(self.namespace, {
+            "apiVersion": API_VERSION, "kind": "CacheEntry",
+            "metadata": {"name": key, "labels": {"kubeline.dev/task": step_id.rsplit(".", 1)[-1].split("[", 1)[0][:63]}},
+            "spec": {"key": key, "component": step_id, "outputs": outputs,
+                     "createdAt": statuses.timestamp(now), "run": self.name},
+        })
+
+    # -- finished -------------------------------------------------------------------------------------
+
+    async def _after_finish(self, run: dict[str, Any], status: dict[str, Any], now: float) -> float | None:
+        ttl = ((status.get("pipelineSpec") or {}).get("ttlAfterFinished"))
+        finished = statuses.seconds(status.get("finishedAt"))
+        if not ttl or finished is None:
+            return None
+        remaining = finished + parse_duration(ttl) - now
+        if remaining > 0:
+            return remaining
+        await self.kube.delete_run(self.namespace, self.name)
+        return None
+
+    async def _write(self, status: dict[str, Any]) -> dict[str, Any]:
+        await self.kube.write_run_status(self.namespace, self.name, status)
+        self.written = status
+        return status
+
+    def _run_ref(self, run: dict[str, Any]) -> RunRef:
+        defaults = (self.plan.spec.defaults if self.plan else None)
+        return RunRef(
+            name=self.name, namespace=self.namespace, uid=run["metadata"]["uid"],
+            service_account=defaults.service_account_name if defaults else None,
+            image_pull_policy=defaults.image_pull_policy if defaults else None,
+            image_pull_secrets=[s.to_dict() for s in defaults.image_pull_secrets or []] if defaults else None,
+        )
+
+    def _volume_claim(self, ref: RunRef) -> dict[str, Any]:
+        storage = self.config.artifacts
+        spec: dict[str, Any] = {"accessModes": [storage.access_mode], "resources": {"requests": {"storage": storage.size}}}
+        if storage.storage_class_name:
+            spec["storageClassName"] = storage.storage_class_name
+        return {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": volume_claim_name(ref.name), "namespace": ref.namespace,
+                         "labels": {"kubeline.dev/run": ref.name},
+                         "ownerReferences": [{"apiVersion": API_VERSION, "kind": "Run", "name": ref.name,
+                                              "uid": ref.uid, "controller": True, "blockOwnerDeletion": True}]},
+            "spec": spec,
+        }
