@@ -49,14 +49,14 @@ if [ "$code" -eq 0 ]; then
   {
     echo "kubeline/v1"
     for name in $KUBELINE_VALUE_OUTPUTS; do
-      file="/kubeline/outputs/$name"
+      file="${KUBELINE_OUTPUTS_DIR:-/kubeline/outputs}/$name"
       if [ -f "$file" ]; then
         printf '%s %s\n' "$name" "$(wc -c < "$file" | tr -d ' ')"
         cat "$file"
         printf '\n'
       fi
     done
-  } > /dev/termination-log
+  } > "${KUBELINE_TERMINATION_LOG:-/dev/termination-log}"
 fi
 exit "$code"
 """

@@ -1,0 +1,153 @@
+"""Step pods: rendering (table tests) and the sh wrapper's termination message, run for real with /bin/sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kubeline.backends.kubernetes import (
+    WRAPPER,
+    PodNotAllowed,
+    RunRef,
+    decode_outputs,
+    encode_outputs,
+    pod_name,
+    read_pod,
+    render_pod,
+)
+from kubeline.config import OperatorConfig
+from kubeline.engine.outputs import OutputError
+from kubeline.engine.run import RunState, decide
+from tests.unit.simulate import plan_of
+from tests.unit.test_engine_run import pipeline, task
+
+RUN = RunRef(name="my-run", namespace="ns", uid="uid-1")
+
+
+def first_start(tasks: list[dict], **spec: object):  # noqa: ANN201
+    plan = plan_of(pipeline(tasks, **spec))
+    return decide(plan, {}, RunState(started_at=0), 0).start[0]
+
+
+@pytest.mark.parametrize(
+    "run, step_id, attempt, expected",
+    [
+        ("r", "add", 1, "r-add-a1"),
+        ("r", "loop[3].train", 2, "r-loop-3-train-a2"),
+        ("a" * 60, "step", 1, None),  # too long: truncated with a digest
+    ],
+)
+def test_pod_names_are_deterministic_and_dns_safe(run: str, step_id: str, attempt: int, expected: str | None) -> None:
+    name = pod_name(run, step_id, attempt)
+    assert name == pod_name(run, step_id, attempt)
+    assert len(name) <= 63 and name[0].isalnum() and name[-1].isalnum()
+    if expected:
+        assert name == expected
+    else:
+        assert name != pod_name(run, step_id, attempt + 1)
+
+
+def test_pod_carries_labels_owner_scheduling_and_resolved_arguments() -> None:
+    start = first_start([task("t", arguments={"a": "hello"}, nodeSelector={"zone": "a"}, timeout="90s",
+                              tolerations=[{"key": "gpu", "operator": "Exists"}], resources={"limits": {"memory": "1Gi"}})],
+                        defaults={"nodeSelector": {"pool": "ml"}})
+    config = OperatorConfig(node_selector={"pool": "default", "os": "linux"}, image_pull_policy="IfNotPresent")
+    pod = render_pod(RUN, start, config, uses_artifacts=False)
+    meta, spec = pod["metadata"], pod["spec"]
+    assert meta["labels"]["kubeline.dev/run"] == "my-run" and meta["labels"]["kubeline.dev/task"] == "t"
+    assert meta["ownerReferences"][0] == {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "name": "my-run",
+                                          "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+    assert spec["nodeSelector"] == {"pool": "ml", "os": "linux", "zone": "a"}  # task over pipeline over operator
+    assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert spec["activeDeadlineSeconds"] == 90
+    assert spec["restartPolicy"] == "Never"
+    container = spec["containers"][0]
+    assert container["resources"] == {"limits": {"memory": "1Gi"}}
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["command"][:2] == ["/bin/sh", "-c"]
+    assert container["args"] == ["op", "hello", "/kubeline/outputs/out"]
+    assert {"name": "KUBELINE_VALUE_OUTPUTS", "value": "out"} in container["env"]
+
+
+def test_step_pods_are_restricted_and_cannot_pick_any_service_account() -> None:
+    start = first_start([task("t")])
+    pod = render_pod(RUN, start, OperatorConfig(), uses_artifacts=False)
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["spec"]["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert not any("hostPath" in v for v in pod["spec"]["volumes"])
+    with pytest.raises(PodNotAllowed, match="serviceAccountName 'admin' is not allowed"):
+        render_pod(RunRef("r", "ns", "u", service_account="admin"), start, OperatorConfig(), uses_artifacts=False)
+    opted_out = render_pod(RUN, start, OperatorConfig(restricted_step_pods=False), uses_artifacts=False)
+    assert "securityContext" not in opted_out["spec"]
+
+
+def test_artifacts_live_on_the_runs_volume() -> None:
+    components = [{"name": "make", "outputs": [{"name": "data", "type": "artifact"}],
+                   "container": {"image": "x", "args": ["{{outputs.data.path}}"]}}]
+    start = decide(plan_of({"spec": {"components": components, "tasks": [{"name": "m", "component": "make"}]}}),
+                   {}, RunState(started_at=0), 0).start[0]
+    pod = render_pod(RUN, start, OperatorConfig(), uses_artifacts=True)
+    assert pod["spec"]["containers"][0]["args"] == ["/kubeline/artifacts/m/a1/data"]
+    assert {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": "my-run-artifacts"}} in pod["spec"]["volumes"]
+
+
+def run_wrapper(tmp_path: Path, script: str, outputs: str) -> tuple[int, str]:
+    out_dir = tmp_path / "outputs"
+    out_dir.mkdir()
+    log = tmp_path / "termination-log"
+    env = {**os.environ, "KUBELINE_OUTPUTS_DIR": str(out_dir), "KUBELINE_TERMINATION_LOG": str(log),
+           "KUBELINE_VALUE_OUTPUTS": outputs, "KUBELINE_INPUT_FILES": "", "OUT": str(out_dir)}
+    result = subprocess.run(["/bin/sh", "-c", WRAPPER, "kubeline-step", "/bin/sh", "-c", script], env=env)
+    return result.returncode, log.read_text() if log.exists() else ""
+
+
+def test_the_wrapper_writes_values_the_controller_can_read(tmp_path: Path) -> None:
+    code, message = run_wrapper(
+        tmp_path, 'printf "40" > $OUT/result; printf "line one\\nline two\\n" > $OUT/text; printf "" > $OUT/empty; '
+                  'printf "größe ✓" > $OUT/unicode', "result text empty unicode missing")
+    assert code == 0
+    assert decode_outputs(message) == {"result": "40", "text": "line one\nline two\n", "empty": "", "unicode": "größe ✓"}
+
+
+def test_the_wrapper_keeps_the_exit_code_and_writes_nothing_on_failure(tmp_path: Path) -> None:
+    code, message = run_wrapper(tmp_path, 'printf 1 > $OUT/result; exit 3', "result")
+    assert code == 3 and message == ""
+
+
+@pytest.mark.parametrize("values", [{"a": "1"}, {"x": "multi\nline"}, {}, {"u": "ünï"}])
+def test_encoding_round_trips(values: dict[str, str]) -> None:
+    assert decode_outputs(encode_outputs(values)) == values
+
+
+def test_a_cut_message_is_a_clear_failure() -> None:
+    message = encode_outputs({"big": "x" * 5000})[:4096]
+    with pytest.raises(OutputError, match="exceed the 4096-byte termination message"):
+        decode_outputs(message)
+
+
+def pod_status(phase: str, exit_code: int | None = None, message: str = "", reason: str = "") -> dict:
+    state = {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}} if exit_code is not None else {"running": {}}
+    return {"spec": {"nodeName": "n1"}, "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]}}
+
+
+@pytest.mark.parametrize(
+    "pod, phase, outputs, message",
+    [
+        (pod_status("Running"), "Running", {}, ""),
+        (pod_status("Succeeded", 0, encode_outputs({"out": "v"})), "Succeeded", {"out": "v"}, ""),
+        (pod_status("Succeeded", 0, ""), "Failed", {}, "the step wrote no output 'out'"),
+        (pod_status("Failed", 137, reason="OOMKilled"), "Failed", {}, "OOMKilled: exit code 137"),
+        ({"spec": {}, "status": {"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active too long"}},
+         "Failed", {}, "DeadlineExceeded (Pod was active too long)"),
+    ],
+)
+def test_reading_a_pod(pod: dict, phase: str, outputs: dict, message: str) -> None:
+    component = plan_of(pipeline([task("t")])).root.nodes["t"].component
+    outcome = read_pod(pod, component)
+    assert (outcome.phase, outcome.outputs) == (phase, outputs)
+    assert message in outcome.message
