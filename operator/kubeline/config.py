@@ -40,7 +40,7 @@ class OperatorConfig(Model):
     step_user_id: int = Field(65532, description="User id of step containers when restricted.")
     artifacts: ArtifactStorage = Field(default_factory=ArtifactStorage)
     resync_seconds: float = Field(30, description="Look at every running Run at least this often, events or not.")
-    batch_seconds: float = Field(0.05, description="Pod events arriving within this time become one status update.")
+    batch_seconds: float = Field(0.01, description="Pod events arriving within this time become one status update.")
 
 
 def load_config(path: Path | None) -> OperatorConfig:

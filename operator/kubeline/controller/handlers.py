@@ -23,6 +23,7 @@ from kubeline.controller.kube import Kube, connect
 from kubeline.controller.reconciler import RunReconciler
 
 _wakers: dict[tuple[str, str], asyncio.Event] = {}
+_pods: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # a running Run's pods by name, from events
 _shared: dict[str, Any] = {}
 
 
@@ -46,15 +47,17 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
 
 
 @kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
-async def run_daemon(name: str, namespace: str, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any) -> None:
+async def run_daemon(name: str, namespace: str, body: kopf.Body, stopped: kopf.DaemonStopped,
+                     logger: logging.Logger, **_: Any) -> None:
     config: OperatorConfig = _shared["config"]
-    reconciler = RunReconciler(_shared["kube"], config, namespace, name)
+    pods = _pods.setdefault((namespace, name), {})
+    reconciler = RunReconciler(_shared["kube"], config, namespace, name, pods)
     wake = _waker(namespace, name)
     try:
         while not stopped:
             wake.clear()
             try:
-                due = await reconciler.reconcile()
+                due = await reconciler.reconcile(body)
             except Exception:  # noqa: BLE001 - one bad pass must not end the Run's daemon
                 logger.exception("reconcile of run %s/%s failed; retrying", namespace, name)
                 due = 5.0
@@ -67,13 +70,21 @@ async def run_daemon(name: str, namespace: str, stopped: kopf.DaemonStopped, log
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:
         _wakers.pop((namespace, name), None)
+        _pods.pop((namespace, name), None)
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
-def pod_changed(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    event = _wakers.get((namespace, labels[RUN_LABEL]))
-    if event is not None:
-        event.set()
+def pod_changed(event: dict[str, Any], labels: dict[str, str], namespace: str, name: str, **_: Any) -> None:
+    key = (namespace, labels[RUN_LABEL])
+    pods = _pods.get(key)
+    if pods is not None:
+        if event.get("type") == "DELETED":
+            pods.pop(name, None)
+        else:
+            pods[name] = event["object"]
+    waker = _wakers.get(key)
+    if waker is not None:
+        waker.set()
 
 
 @kopf.on.event(GROUP, VERSION, "runs", when=lambda spec, **_: bool(spec.get("cancel")))

@@ -42,9 +42,6 @@ class Kube:
                 return None
             raise
 
-    async def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._get_custom("runs", namespace, name)
-
     async def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get_custom("pipelines", namespace, name)
 

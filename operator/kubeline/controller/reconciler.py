@@ -8,8 +8,9 @@ deterministic name makes a second creation a no-op, and its labels let a restart
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import API_VERSION
@@ -23,25 +24,28 @@ from kubeline.engine.run import StepState, bind_arguments, decide
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
+CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without flooding the API server
 
 
 class RunReconciler:
-    def __init__(self, kube: Kube, config: OperatorConfig, namespace: str, name: str):
+    def __init__(self, kube: Kube, config: OperatorConfig, namespace: str, name: str,
+                 pods: dict[str, dict[str, Any]] | None = None):
         self.kube, self.config = kube, config
         self.namespace, self.name = namespace, name
+        #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
+        self.pods = pods if pods is not None else {}
+        self.pods_listed = False
         self.written: dict[str, Any] | None = None  # the status as this reconciler last wrote it
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
 
-    async def reconcile(self) -> float | None:
-        """One pass; returns seconds until the next one is due (events may come sooner), None when done."""
-        run = await self.kube.get_run(self.namespace, self.name)
-        if run is None:
-            return None
+    async def reconcile(self, run: Mapping[str, Any]) -> float | None:
+        """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
+        (events may come sooner), None when there is nothing left to do."""
         now = time.time()
-        status = self.written if self.written is not None else (run.get("status") or {})
+        status = self.written if self.written is not None else dict(run.get("status") or {})
         if status.get("phase") in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
@@ -52,7 +56,7 @@ class RunReconciler:
 
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
-    async def _start(self, run: dict[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
+    async def _start(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
         frozen = status.get("pipelineSpec")
         spec = run.get("spec") or {}
         if frozen is None:
@@ -87,11 +91,11 @@ class RunReconciler:
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
-    async def _advance(self, run: dict[str, Any], status: dict[str, Any], now: float) -> float | None:
+    async def _advance(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
         plan = self.plan
         assert plan is not None
         uid = run["metadata"]["uid"]
-        pods = [pod for pod in await self.kube.list_pods(self.namespace, self.name)
+        pods = [pod for pod in await self._current_pods(status)
                 if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])]
         observed = statuses.rebuild_state(plan, status, pods, now)
         state = observed.state
@@ -111,12 +115,7 @@ class RunReconciler:
                 if step.pod:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
-            served = 0
-            for start in decision.start:
-                if await self._serve_from_cache(start, state, now):
-                    served += 1
-                    continue
-                await self._create_pod(ref, start, state, now)
+            served = await self._start_steps(ref, decision.start, state, now)
             if not served and not decision.stop:
                 break
             now = time.time()  # cache hits or stops changed the state: decide again before writing
@@ -131,6 +130,35 @@ class RunReconciler:
         if self.retry_soon:
             self.retry_soon, due = False, min(due, 1.0)
         return max(0.0, min(due, self.config.resync_seconds))
+
+    async def _current_pods(self, status: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, or a
+        recorded running pod it has not seen yet), so that no step is taken for lost by mistake."""
+        expected = {t["pod"] for t in (status.get("tasks") or {}).values() if t.get("phase") == "Running" and t.get("pod")}
+        if not self.pods_listed or not expected <= self.pods.keys():
+            for pod in await self.kube.list_pods(self.namespace, self.name):
+                name = pod["metadata"]["name"]
+                known = self.pods.get(name)
+                if known is None or _version(known) <= _version(pod):
+                    self.pods[name] = pod
+            self.pods_listed = True
+        return list(self.pods.values())
+
+    async def _start_steps(self, ref: RunRef, starts: list[Any], state: Any, now: float) -> int:
+        """Serve what the cache has, create pods for the rest, a few API calls at a time; returns cache hits."""
+        limit = asyncio.Semaphore(CONCURRENT_CALLS)
+
+        async def start_one(start: Any) -> bool:
+            async with limit:
+                if await self._serve_from_cache(start, state, now):
+                    return True
+                await self._create_pod(ref, start, state, now)
+                return False
+
+        if starts and uses_artifacts(self.plan) and not self.volume_ready:  # type: ignore[arg-type]
+            await self.kube.ensure_volume_claim(self._volume_claim(ref))
+            self.volume_ready = True
+        return sum(await asyncio.gather(*(start_one(start) for start in starts)))
 
     async def _serve_from_cache(self, start: Any, state: Any, now: float) -> bool:
         if not start.caching_enabled or start.max_staleness == 0:
@@ -159,9 +187,6 @@ class RunReconciler:
             state.steps[start.id] = StepState("Failed", attempt=start.attempt, started_at=now, finished_at=now,
                                               message=str(refused), retryable=False, cache_key=start.cache_key)
             return
-        if artifacts and not self.volume_ready:
-            await self.kube.ensure_volume_claim(self._volume_claim(ref))
-            self.volume_ready = True
         if not await self.kube.create_pod(pod):
             self.retry_soon = True
             return
@@ -180,7 +205,7 @@ class RunReconciler:
 
     # -- finished -------------------------------------------------------------------------------------
 
-    async def _after_finish(self, run: dict[str, Any], status: dict[str, Any], now: float) -> float | None:
+    async def _after_finish(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
         ttl = ((status.get("pipelineSpec") or {}).get("ttlAfterFinished"))
         finished = statuses.seconds(status.get("finishedAt"))
         if not ttl or finished is None:
@@ -196,7 +221,7 @@ class RunReconciler:
         self.written = status
         return status
 
-    def _run_ref(self, run: dict[str, Any]) -> RunRef:
+    def _run_ref(self, run: Mapping[str, Any]) -> RunRef:
         defaults = (self.plan.spec.defaults if self.plan else None)
         return RunRef(
             name=self.name, namespace=self.namespace, uid=run["metadata"]["uid"],
@@ -218,3 +243,11 @@ class RunReconciler:
                                               "uid": ref.uid, "controller": True, "blockOwnerDeletion": True}]},
             "spec": spec,
         }
+
+
+def _version(pod: dict[str, Any]) -> int:
+    """The pod's resourceVersion as a number, to keep the newer of two copies (etcd revisions grow)."""
+    try:
+        return int(pod["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,188 @@
+"""The operator against the real control plane (hack/cluster) with kwok nodes: how fast, how many writes.
+
+    python benchmarks/operator_bench.py [--fan-out 1000] [--chain 200]
+
+Starts its own control plane (or uses $KUBECONFIG), applies the CRDs, runs `kubeline operator` and
+measures, for a fan-out of N steps and a chain of M steps:
+- time from Run creation to the last pod created, and to the Run's end;
+- hand-off latency: a parent pod seen Succeeded -> its child pod seen created (watch events, ms);
+- the operator's API writes per step (pods created, Run status writes, CacheEntries; from the API
+  server's apiserver_request_total), the final Run object's size, and the operator's peak RSS.
+kwok completes pods at once, so the figures are the control plane's and the operator's, not the steps'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from kubeline.api.yamlio import dump_all
+from kubeline.backends.kubernetes import encode_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WRITES = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$', re.M)
+
+
+def component(name: str, outputs: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"name": name, "inputs": [{"name": "x", "type": "string", "optional": True}],
+            "outputs": [{"name": k, "type": "string"} for k in outputs or {}],
+            "container": {"image": "busybox", "command": ["true"], "args": ["{{inputs.x}}"],
+                          "env": [{"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})}]}}
+
+
+def fan_out(steps: int) -> dict[str, Any]:
+    return {"components": [component("step")],
+            "tasks": [{"name": "each", "component": "step", "forEach": list(range(steps)), "arguments": {"x": "{{item}}"}}],
+            "defaults": {"caching": {"enabled": False}}}
+
+
+def chain(steps: int) -> dict[str, Any]:
+    tasks = [{"name": "s0", "component": "step", "arguments": {"x": "0"}}]
+    tasks += [{"name": f"s{i}", "component": "step", "arguments": {"x": f"{{{{tasks.s{i - 1}.outputs.out}}}}"}}
+              for i in range(1, steps)]
+    return {"components": [component("step", {"out": "v"})], "tasks": tasks, "defaults": {"caching": {"enabled": False}}}
+
+
+def operator_writes(kubectl: list[str]) -> float:
+    text = subprocess.run([*kubectl, "get", "--raw", "/metrics"], capture_output=True, text=True, check=True).stdout
+    total = 0.0
+    for match in WRITES.finditer(text):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
+        resource, verb, sub = labels.get("resource"), labels.get("verb"), labels.get("subresource", "")
+        if (resource == "pods" and verb == "POST" and sub == "") or \
+           (resource == "runs" and verb in ("PATCH", "PUT")) or \
+           (resource == "cacheentries" and verb == "POST"):
+            total += float(match.group("value"))
+    return total
+
+
+class PodWatch(threading.Thread):
+    """Receive times of pod events: when each pod was first seen, and first seen Succeeded."""
+
+    def __init__(self, api: client.ApiClient, namespace: str):
+        super().__init__(daemon=True)
+        self.core, self.namespace = client.CoreV1Api(api), namespace
+        self.created: dict[str, float] = {}
+        self.succeeded: dict[str, float] = {}
+        self.stop = False
+
+    def run(self) -> None:
+        stream = watch.Watch()
+        for item in stream.stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=3600):
+            now = time.time()
+            pod = item["object"]
+            step = (pod.metadata.annotations or {}).get("kubeline.dev/step")
+            if step:
+                self.created.setdefault(step, now)
+                if pod.status.phase == "Succeeded":
+                    self.succeeded.setdefault(step, now)
+            if self.stop:
+                return
+
+
+def measure(kube: client.ApiClient, kubectl: list[str], namespace: str, name: str, spec: dict[str, Any],
+            steps: int, parents: dict[str, str]) -> dict[str, Any]:
+    pods = PodWatch(kube, namespace)
+    pods.start()
+    time.sleep(1)
+    writes_before = operator_writes(kubectl)
+    pipeline = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
+    run = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "metadata": {"name": name}, "spec": {"pipelineRef": {"name": name}}}
+    subprocess.run([*kubectl, "apply", "-n", namespace, "-f", "-"], input=dump_all([pipeline]), text=True, check=True, capture_output=True)
+    created_at = time.time()
+    subprocess.run([*kubectl, "create", "-n", namespace, "-f", "-"], input=dump_all([run]), text=True, check=True, capture_output=True)
+    custom = client.CustomObjectsApi(kube)
+    while True:
+        body = custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", name)
+        if (body.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            break
+        time.sleep(0.2)
+    finished_at = time.time()
+    time.sleep(1)
+    writes = operator_writes(kubectl) - writes_before
+    pods.stop = True
+    handoffs = [(pods.created[child] - pods.succeeded[parent]) * 1000
+                for child, parent in parents.items() if child in pods.created and parent in pods.succeeded]
+    result = {
+        "phase": body["status"]["phase"],
+        "steps": steps,
+        "run to last pod created (s)": round(max(pods.created.values()) - created_at, 2),
+        "run to finished (s)": round(finished_at - created_at, 2),
+        "operator writes per step": round(writes / steps, 2),
+        "final Run object (KiB)": round(len(json.dumps(body)) / 1024, 1),
+    }
+    if handoffs:
+        handoffs.sort()
+        result["hand-off p50 (ms)"] = round(statistics.median(handoffs), 1)
+        result["hand-off p99 (ms)"] = round(handoffs[min(len(handoffs) - 1, int(len(handoffs) * 0.99))], 1)
+    return result
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fan-out", type=int, default=1000)
+    parser.add_argument("--chain", type=int, default=200)
+    args = parser.parse_args()
+    state = Path(tempfile.mkdtemp(prefix="kubeline-bench-"))
+    own_cluster = "KUBECONFIG" not in os.environ
+    cluster = [sys.executable, str(ROOT / "hack" / "cluster"), "--state-dir", str(state)]
+    operator = None
+    try:
+        if own_cluster:
+            subprocess.run([*cluster[:2], "up", *cluster[2:]], check=True, capture_output=True)
+            os.environ["KUBECONFIG"] = str(state / "kubeconfig")
+        kubectl_binary = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
+                                        cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        kubectl = [kubectl_binary, "--kubeconfig", os.environ["KUBECONFIG"]]
+        subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
+        subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True)
+        namespace = f"bench-{uuid.uuid4().hex[:6]}"
+        subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
+        while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
+            time.sleep(0.2)
+        operator = subprocess.Popen([sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kube = config.new_client_from_config(os.environ["KUBECONFIG"])
+        time.sleep(2)
+        results = {
+            f"fan-out of {args.fan_out}": measure(kube, kubectl, namespace, "fan-out", fan_out(args.fan_out), args.fan_out, {}),
+            f"chain of {args.chain}": measure(kube, kubectl, namespace, "chain", chain(args.chain), args.chain,
+                                              {f"s{i}": f"s{i - 1}" for i in range(1, args.chain)}),
+        }
+        rss = peak_rss_mib(operator.pid)
+        for title, figures in results.items():
+            print(title)
+            for key, value in figures.items():
+                print(f"  {key:30} {value}")
+        print(f"operator peak RSS (MiB)          {rss}")
+    finally:
+        if operator is not None:
+            operator.terminate()
+            operator.wait(timeout=10)
+        if own_cluster:
+            subprocess.run([*cluster[:2], "down", *cluster[2:]], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
