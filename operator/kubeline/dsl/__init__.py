@@ -1,0 +1,21 @@
+"""`kfp.dsl` for kubeline: replace `kfp` with `kubeline` in the imports and the pipeline compiles as is."""
+
+from kubeline.sdk.components import InputPath, OutputPath
+from kubeline.sdk.dsl import (
+    EXECUTION_ID_PLACEHOLDER,
+    RUN_ID_PLACEHOLDER,
+    CompileError,
+    Condition,
+    ContainerOp,
+    ExitHandler,
+    ParallelFor,
+    PipelineConf,
+    PipelineParam,
+    get_pipeline_conf,
+    pipeline,
+)
+
+__all__ = [
+    "EXECUTION_ID_PLACEHOLDER", "RUN_ID_PLACEHOLDER", "CompileError", "Condition", "ContainerOp", "ExitHandler",
+    "InputPath", "OutputPath", "ParallelFor", "PipelineConf", "PipelineParam", "get_pipeline_conf", "pipeline",
+]

@@ -1,0 +1,251 @@
+"""From a recorded @dsl.pipeline function to a kubeline Pipeline document (deterministic YAML)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+from kubeline.api.models import API_VERSION
+from kubeline.api.yamlio import dump
+from kubeline.engine.plan import build, load_spec
+from kubeline.sdk.components import ComponentSpec, dns_name, resolve_conditionals, type_name
+from kubeline.sdk.dsl import (
+    _SERIALIZED,
+    WORKFLOW_STATUS,
+    CompileError,
+    ConditionOperator,
+    ContainerOp,
+    Group,
+    LoopArgument,
+    PipelineConf,
+    PipelineParam,
+    Recording,
+    record,
+)
+
+
+class Compiler:
+    """kfp.compiler.Compiler's interface: compile(pipeline_func, package_path, pipeline_conf=None)."""
+
+    def compile(self, pipeline_func: Callable[..., Any], package_path: str, type_check: bool = True,
+                pipeline_conf: PipelineConf | None = None) -> None:
+        Path(package_path).write_text(dump(compile_pipeline(pipeline_func, pipeline_conf)))
+
+
+def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None) -> dict[str, Any]:
+    """The Pipeline document; raises CompileError, or PipelineInvalid naming each problem's field."""
+    conf = conf or getattr(func, "pipeline_conf", None) or PipelineConf()
+    params = _parameters(func)
+    recording = record(func, conf, {name: p for name, (p, _) in params.items()})
+    for transformer in conf.op_transformers:
+        for op in list(recording.ops.values()):
+            transformer(op)
+    builder = _Builder(recording)
+    tasks = builder.tasks(recording.root, [])
+    spec: dict[str, Any] = {}
+    description = getattr(func, "_pipeline_description", None)
+    if description:
+        spec["description"] = description.splitlines()[0]
+    typed = builder.infer_param_types({name: (p.param_type, annotated) for name, (p, annotated) in params.items()}, tasks)
+    if params:
+        spec["params"] = [_param(name, typed[name], param.value) for name, (param, _) in params.items()]
+    spec["components"] = builder.components
+    spec["tasks"] = tasks
+    if recording.exit_op is not None:
+        exit_task = builder.task(recording.exit_op, [])
+        spec["onExit"] = {k: v for k, v in exit_task.items() if k in ("name", "component", "arguments", "retries", "timeout",
+                                                                         "resources", "nodeSelector", "tolerations", "affinity")}
+    defaults: dict[str, Any] = {}
+    if conf.default_node_selector:
+        defaults["nodeSelector"] = dict(conf.default_node_selector)
+    if conf.image_pull_secrets:
+        defaults["imagePullSecrets"] = conf.image_pull_secrets
+    if conf.image_pull_policy:
+        defaults["imagePullPolicy"] = conf.image_pull_policy
+    if defaults:
+        spec["defaults"] = defaults
+    if conf.parallelism:
+        spec["parallelism"] = conf.parallelism
+    if conf.timeout:
+        spec["timeout"] = f"{conf.timeout}s"
+    if conf.ttl_seconds_after_finished is not None:
+        spec["ttlAfterFinished"] = f"{conf.ttl_seconds_after_finished}s"
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline",
+                "metadata": {"name": getattr(func, "_pipeline_name", None) or dns_name(func.__name__)}, "spec": spec}
+    build(load_spec(json.loads(json.dumps(spec))))  # the engine's validation: every problem, named
+    return document
+
+
+def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool]]:
+    hints = typing.get_type_hints(func)
+    params = {}
+    for parameter in inspect.signature(func).parameters.values():
+        annotation = hints.get(parameter.name)
+        default = None if parameter.default is inspect.Parameter.empty else parameter.default
+        kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")
+        params[parameter.name] = (PipelineParam(parameter.name, None, kind, default), annotation is not None)
+    return params
+
+
+def _param(name: str, kind: str, default: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": name, "type": kind}
+    if default is not None:
+        document["default"] = default
+    return document
+
+
+class _Builder:
+    def __init__(self, recording: Recording):
+        self.recording = recording
+        self.components: list[dict[str, Any]] = []
+        self.loops: list[Group] = []
+
+    def component_name(self, spec: ComponentSpec) -> str:
+        document = spec.to_dict()
+        base = document["name"]
+        name, n = base, 1
+        while True:
+            existing = next((c for c in self.components if c["name"] == name), None)
+            if existing is None:
+                self.components.append({**document, "name": name})
+                return name
+            if {**existing, "name": base} == document:
+                return name
+            n += 1
+            name = f"{base}-{n}"
+
+    def tasks(self, group: Group, loops: list[Group]) -> list[dict[str, Any]]:
+        result = []
+        for member in group.members:
+            if isinstance(member, ContainerOp):
+                result.append(self.task(member, loops))
+            elif member.kind == "exit":
+                result += self.tasks(member, loops)
+            elif member.kind == "condition":
+                result.append({"name": member.name, "when": self.condition(member.condition, loops, member.name),
+                               "dag": {"tasks": self.tasks(member, loops)}})
+            else:
+                document: dict[str, Any] = {"name": member.name, "forEach": self.items(member, loops)}
+                if member.parallelism:
+                    document["parallelism"] = member.parallelism
+                document["dag"] = {"tasks": self.tasks(member, [*loops, member])}
+                result.append(document)
+        return result
+
+    def task(self, op: ContainerOp, loops: list[Group]) -> dict[str, Any]:
+        present = {name for name, value in op.arguments.items() if value is not None}
+        spec = resolve_conditionals(op.component_spec, present)
+        document: dict[str, Any] = {"name": op.name, "component": self.component_name(spec)}
+        arguments = {}
+        inputs = {i.name for i in spec.inputs}
+        for name, value in op.arguments.items():
+            if value is None:
+                continue
+            if name not in inputs:
+                raise CompileError(f"task {op.name!r}: component {spec.name!r} has no input {name!r}")
+            arguments[name] = self.value(value, loops, op.name)
+        if arguments:
+            document["arguments"] = arguments
+        if op.dependent_names:
+            document["after"] = sorted(set(op.dependent_names))
+        if op.resources:
+            document["resources"] = {kind: dict(sorted(values.items())) for kind, values in sorted(op.resources.items())}
+        if op.node_selector:
+            document["nodeSelector"] = dict(op.node_selector)
+        if op.tolerations:
+            document["tolerations"] = op.tolerations
+        if op.affinity:
+            document["affinity"] = op.affinity
+        caching: dict[str, Any] = {}
+        if op.caching_enabled is not None:
+            caching["enabled"] = op.caching_enabled
+        if op.execution_options.caching_strategy.max_cache_staleness:
+            caching["maxStaleness"] = op.execution_options.caching_strategy.max_cache_staleness
+        if caching:
+            document["caching"] = caching
+        if op.retries:
+            document["retries"] = op.retries
+        if op.timeout:
+            document["timeout"] = op.timeout
+        return document
+
+    def value(self, value: Any, loops: list[Group], task: str) -> Any:
+        if isinstance(value, (PipelineParam, ConditionOperator)) or (isinstance(value, str) and "{{" in value):
+            return self.text(value, loops, task)
+        if isinstance(value, (bool, int, float, str, list, dict)):
+            return value
+        raise CompileError(f"task {task!r}: cannot pass a {type(value).__name__} ({value!r}) as an argument")
+
+    def ref(self, param: PipelineParam, loops: list[Group], task: str) -> str:
+        if isinstance(param, LoopArgument):
+            if not loops or param.loop is not loops[-1]:
+                raise CompileError(f"task {task!r} uses the item of an outer ParallelFor: kubeline gives each loop body "
+                                   "only its own item; pass the outer item through a task output instead")
+            return "{{" + param.name + "}}"
+        if param.op_name is None:
+            return f"{{{{params.{param.name}}}}}"
+        producer = self.recording.ops.get(param.op_name)
+        if producer is None and (self.recording.exit_op is None or self.recording.exit_op.name != param.op_name):
+            raise CompileError(f"task {task!r} reads an output of {param.op_name!r}, which is not in this pipeline")
+        return f"{{{{tasks.{param.op_name}.outputs.{param.name}}}}}"
+
+    def text(self, value: Any, loops: list[Group], task: str) -> str:
+        if isinstance(value, PipelineParam):
+            return self.ref(value, loops, task)
+        text = str(value).replace(WORKFLOW_STATUS, "{{run.status}}")
+        for match in list(_SERIALIZED.finditer(text)):
+            param = self._loop_arg(match.group(2), loops) if match.group(1) == "__loop__" else \
+                self.recording.find_param(match.group(1), match.group(2))
+            text = text.replace(match.group(0), self.ref(param, loops, task))
+        return text
+
+    def _loop_arg(self, name: str, loops: list[Group]) -> PipelineParam:
+        if not loops:
+            raise CompileError("a ParallelFor item is used outside its loop")
+        return LoopArgument(loops[-1], tuple(name.split(".")[1:]))
+
+    def condition(self, condition: ConditionOperator | None, loops: list[Group], group: str) -> str:
+        assert condition is not None
+
+        def operand(value: Any) -> str:
+            text = self.text(value, loops, group) if isinstance(value, PipelineParam) else str(value)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            return f"'{text}'" if "'" not in text else f'"{text}"'
+
+        return f"{operand(condition.operand1)} {condition.operator} {operand(condition.operand2)}"
+
+    def items(self, loop: Group, loops: list[Group]) -> Any:
+        if isinstance(loop.items, PipelineParam):
+            return self.ref(loop.items, loops, loop.name)
+        if isinstance(loop.items, (list, tuple)):
+            return list(loop.items)
+        raise CompileError(f"ParallelFor {loop.name!r}: loop over a list or a task output, not {loop.items!r}")
+
+    def infer_param_types(self, params: dict[str, tuple[str | None, bool]], tasks: list[dict[str, Any]]) -> dict[str, str]:
+        """A parameter without a type annotation takes the type of the inputs it feeds, when they agree
+        (KFP v1 does not check untyped parameters; kubeline's validation does)."""
+        component_inputs = {c["name"]: {i["name"]: i["type"] for i in c.get("inputs", [])} for c in self.components}
+        feeds: dict[str, set[str]] = {name: set() for name in params}
+
+        def walk(task_list: list[dict[str, Any]]) -> None:
+            for task in task_list:
+                if "dag" in task:
+                    walk(task["dag"]["tasks"])
+                    continue
+                inputs = component_inputs.get(task["component"], {})
+                for name, value in (task.get("arguments") or {}).items():
+                    if isinstance(value, str) and value.startswith("{{params.") and value.endswith("}}"):
+                        param = value[len("{{params."):-2]
+                        if param in feeds and inputs.get(name) not in (None, "string", "artifact"):
+                            feeds[param].add(inputs[name])
+
+        walk(tasks)
+        result = {}
+        for name, (kind, annotated) in params.items():
+            inferred = feeds[name]
+            result[name] = inferred.pop() if not annotated and len(inferred) == 1 else (kind or "string")
+        return result

@@ -1,0 +1,391 @@
+"""Components from Python functions and from KFP v1 component YAML, as `kfp.components` makes them.
+
+A function component embeds the function's source in its container: the step runs
+`python3 -u -c PROGRAM --input value ... --output-path path ...` in any image with Python, the program
+turns the text arguments back into typed values, calls the function and writes each output to its file.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+
+_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "object"}
+_KFP_TYPE_NAMES = {"Integer": "integer", "Float": "number", "String": "string", "Bool": "boolean", "Boolean": "boolean",
+                   "List": "list", "JsonArray": "list", "Dict": "object", "JsonObject": "object"}
+
+
+class InputPath:
+    """Annotation: the function reads this input from a file; the argument is the file's path."""
+
+    def __init__(self, type: Any = None):
+        self.type = type
+
+
+class OutputPath:
+    """Annotation: the function writes this output to a file; the argument is the path to write."""
+
+    def __init__(self, type: Any = None):
+        self.type = type
+
+
+@dataclass
+class IO:
+    name: str
+    type: str = "string"
+    default: Any = None
+    optional: bool = False
+
+
+@dataclass
+class ComponentSpec:
+    """A component as kubeline's Pipeline format holds it."""
+
+    name: str
+    inputs: list[IO]
+    outputs: list[IO]
+    image: str
+    command: list[str]
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+    #: KFP YAML whose arguments hold `if: {cond: {isPresent: x}}`: resolved per task (see resolve_conditionals)
+    conditional: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name}
+        if self.description:
+            document["description"] = self.description
+        if self.inputs:
+            document["inputs"] = [_io_dict(i, with_default=True) for i in self.inputs]
+        if self.outputs:
+            document["outputs"] = [_io_dict(o) for o in self.outputs]
+        container: dict[str, Any] = {"image": self.image}
+        if self.command:
+            container["command"] = self.command
+        if self.args:
+            container["args"] = self.args
+        if self.env:
+            container["env"] = [{"name": k, "value": v} for k, v in self.env.items()]
+        document["container"] = container
+        return document
+
+
+def _io_dict(io: IO, with_default: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": io.name, "type": io.type}
+    if with_default and io.default is not None:
+        document["default"] = io.default
+    if with_default and io.optional:
+        document["optional"] = True
+    return document
+
+
+def dns_name(text: str) -> str:
+    """A DNS label from a display name: ``Add numbers`` -> ``add-numbers``."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (name or "step")[:63].rstrip("-")
+
+
+def io_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", text)
+    return name if re.match(r"^[A-Za-z_]", name) else f"_{name}"
+
+
+def type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation) or annotation
+    if origin in _TYPES:
+        return _TYPES[origin]
+    if isinstance(annotation, str):
+        return _KFP_TYPE_NAMES.get(annotation, "string")
+    return "string"
+
+
+class ComponentFactory:
+    """What create_component_from_func returns: call it in a pipeline to add a task."""
+
+    def __init__(self, spec: ComponentSpec):
+        self.component_spec = spec
+        self.__name__ = spec.name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from kubeline.sdk.dsl import ContainerOp
+
+        names = [i.name for i in self.component_spec.inputs]
+        if len(args) > len(names):
+            raise TypeError(f"{self.component_spec.name}() takes {len(names)} arguments but {len(args)} were given")
+        arguments = dict(zip(names, args))
+        for key, value in kwargs.items():
+            name = io_name(_strip_suffix(key)) if key not in names else key
+            if name not in names:
+                raise TypeError(f"{self.component_spec.name}() got an unexpected argument {key!r} (its inputs: {', '.join(names)})")
+            arguments[name] = value
+        return ContainerOp.from_component(self.component_spec, arguments)
+
+
+def _strip_suffix(name: str) -> str:
+    for suffix in ("_path", "_file"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def create_component_from_func(func: Callable[..., Any], output_component_file: str | None = None,
+                               base_image: str | None = None, packages_to_install: list[str] | None = None,
+                               annotations: dict[str, str] | None = None) -> ComponentFactory:
+    spec = _spec_from_function(func, base_image or DEFAULT_BASE_IMAGE, packages_to_install or [])
+    if output_component_file:
+        Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    return ComponentFactory(spec)
+
+
+func_to_container_op = create_component_from_func
+
+
+def component(func: Callable[..., Any] | None = None, *, base_image: str | None = None,
+              packages_to_install: list[str] | None = None) -> Any:
+    """Decorator form: ``@component`` or ``@component(base_image=..., packages_to_install=[...])``."""
+    if func is None:
+        return lambda f: create_component_from_func(f, base_image=base_image, packages_to_install=packages_to_install)
+    return create_component_from_func(func)
+
+
+def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str]) -> ComponentSpec:
+    signature = inspect.signature(func)
+    hints = typing.get_type_hints(func) if not isinstance(func, type) else {}
+    inputs, outputs, plan = [], [], []  # plan: how the program passes each parameter
+    for parameter in signature.parameters.values():
+        annotation = parameter.annotation if not isinstance(parameter.annotation, str) else hints.get(parameter.name, parameter.annotation)
+        has_default = parameter.default is not inspect.Parameter.empty
+        if isinstance(annotation, OutputPath):
+            name = io_name(_strip_suffix(parameter.name))
+            outputs.append(IO(name, "artifact"))
+            plan.append(("output_path", parameter.name, name, "artifact"))
+        elif isinstance(annotation, InputPath):
+            name = io_name(_strip_suffix(parameter.name))
+            inputs.append(IO(name, "artifact", optional=has_default))
+            plan.append(("input_path", parameter.name, name, "artifact"))
+        else:
+            kind = type_name(annotation)
+            default = parameter.default if has_default else None
+            inputs.append(IO(io_name(parameter.name), kind, default=default if not isinstance(default, (list, dict)) else None,
+                             optional=has_default and default is None))
+            plan.append(("value", parameter.name, io_name(parameter.name), kind))
+    returns = hints.get("return", signature.return_annotation)
+    fields = getattr(returns, "_fields", None)
+    if fields:
+        field_types = typing.get_type_hints(returns) if hasattr(returns, "__annotations__") else {}
+        for name in fields:
+            outputs.append(IO(io_name(name), type_name(field_types.get(name, str))))
+    elif returns not in (inspect.Signature.empty, None, type(None)):
+        outputs.append(IO("Output", type_name(returns)))
+    program = _program(func, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
+    args: list[str] = []
+    for kind, _, name, _ in plan:
+        placeholder = {"value": f"{{{{inputs.{name}}}}}", "input_path": f"{{{{inputs.{name}.path}}}}",
+                       "output_path": f"{{{{outputs.{name}.path}}}}"}[kind]
+        args += [f"--{name}", placeholder]
+    for output in outputs:
+        if not any(p[2] == output.name for p in plan):
+            args += [f"--output-{output.name}", f"{{{{outputs.{output.name}.path}}}}"]
+    description = inspect.getdoc(func)
+    return ComponentSpec(dns_name(func.__name__), inputs, outputs, image, ["python3", "-u", "-c", program], args,
+                         description=description.splitlines()[0] if description else None)
+
+
+def _program(func: Callable[..., Any], plan: list[tuple[str, str, str, str]], returned: list[str], packages: list[str]) -> str:
+    source = _without_annotations(textwrap.dedent(inspect.getsource(func)))
+    parameters = [(kind, parameter, name, type_) for kind, parameter, name, type_ in plan]
+    return _PROGRAM.format(
+        install=_INSTALL.format(packages=repr(packages)) if packages else "",
+        source=source,
+        function=func.__name__,
+        parameters=repr(parameters),
+        returned=repr(returned),
+    )
+
+
+def _without_annotations(source: str) -> str:
+    """The function's source with no decorators or type hints: in the container, names such as
+    OutputPath or a NamedTuple type are not defined (KFP strips them the same way)."""
+    tree = ast.parse(source)
+    function = tree.body[0]
+    assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+    function.decorator_list = []
+    function.returns = None
+    arguments = function.args
+    for argument in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
+        if argument is not None:
+            argument.annotation = None
+    return ast.unparse(tree)
+
+
+_INSTALL = '''\
+def _install(packages):
+    """Install what the image (or, locally, this interpreter) lacks."""
+    import importlib.metadata, re, subprocess
+    missing = []
+    for package in packages:
+        try:
+            importlib.metadata.distribution(re.split(r"[<>=!~\\[ ;]", package, maxsplit=1)[0])
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(package)
+    if missing:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-warn-script-location", *missing])
+
+_install({packages})
+
+'''
+
+_PROGRAM = '''\
+import argparse, json, os, sys
+
+{install}{source}
+
+def _value(text, kind):
+    if kind == "integer":
+        return int(text)
+    if kind == "number":
+        return float(text)
+    if kind == "boolean":
+        return text.strip().lower() in ("true", "1", "yes")
+    if kind in ("list", "object"):
+        return json.loads(text)
+    return text
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+_parser = argparse.ArgumentParser()
+for _kind, _parameter, _name, _type in {parameters}:
+    _parser.add_argument("--" + _name, dest=_name, default=None)
+for _name in {returned}:
+    _parser.add_argument("--output-" + _name, dest="output-" + _name)
+_args = vars(_parser.parse_args())
+_call = {{}}
+for _kind, _parameter, _name, _type in {parameters}:
+    _given = _args[_name]
+    if _kind == "value":
+        if _given is None or (_given == "" and _type != "string"):
+            continue
+        _call[_parameter] = _value(_given, _type)
+    else:
+        if _kind == "output_path":
+            os.makedirs(os.path.dirname(_given) or ".", exist_ok=True)
+        _call[_parameter] = _given
+_result = {function}(**_call)
+_names = {returned}
+if _names:
+    _values = list(_result) if len(_names) > 1 else [_result]
+    for _name, _item in zip(_names, _values):
+        _path = _args["output-" + _name]
+        os.makedirs(os.path.dirname(_path) or ".", exist_ok=True)
+        with open(_path, "w") as _file:
+            _file.write(_text(_item))
+'''
+
+
+# -- KFP v1 component YAML -------------------------------------------------------------------------------
+
+
+def load_component_from_text(text: str) -> ComponentFactory:
+    return ComponentFactory(_spec_from_yaml(yaml.safe_load(text)))
+
+
+def load_component_from_file(path: str) -> ComponentFactory:
+    return load_component_from_text(Path(path).read_text())
+
+
+def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
+    """The KFP v1 component.yaml format: inputs, outputs and implementation.container with placeholders."""
+    if "implementation" not in document:
+        raise ValueError("not a KFP component: it has no implementation.container")
+    container = document["implementation"]["container"]
+    file_inputs = _path_placeholders(container, "inputPath")
+    inputs = [IO(io_name(i["name"]), "artifact" if i["name"] in file_inputs else _KFP_TYPE_NAMES.get(str(i.get("type")), "string"),
+                 default=i.get("default"), optional=bool(i.get("optional")))
+              for i in document.get("inputs") or []]
+    outputs = [IO(io_name(o["name"]), _KFP_TYPE_NAMES.get(str(o.get("type")), "string")) for o in document.get("outputs") or []]
+    spec = ComponentSpec(dns_name(document.get("name", "component")), inputs, outputs, container["image"], [], [],
+                         {k: str(v) for k, v in (container.get("env") or {}).items()}, description=document.get("description"))
+    if _has_if(container):
+        spec.conditional = container
+    else:
+        spec.command = [_placeholder(part) for part in container.get("command") or []]
+        spec.args = [_placeholder(part) for part in container.get("args") or []]
+    return spec
+
+
+def _path_placeholders(container: dict[str, Any], key: str) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if key in value:
+                found.add(value[key])
+            for inner in value.values():
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(container)
+    return found
+
+
+def _placeholder(part: Any) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, dict):
+        if "inputValue" in part:
+            return f"{{{{inputs.{io_name(part['inputValue'])}}}}}"
+        if "inputPath" in part:
+            return f"{{{{inputs.{io_name(part['inputPath'])}.path}}}}"
+        if "outputPath" in part:
+            return f"{{{{outputs.{io_name(part['outputPath'])}.path}}}}"
+        if "concat" in part:
+            return "".join(_placeholder(p) for p in part["concat"])
+    raise ValueError(f"unsupported placeholder in component: {part!r}")
+
+
+def _is_if(part: Any) -> bool:
+    return isinstance(part, dict) and "if" in part
+
+
+def _has_if(container: dict[str, Any]) -> bool:
+    return any(_is_if(p) for p in (container.get("command") or []) + (container.get("args") or []))
+
+
+def resolve_conditionals(spec: ComponentSpec, present: set[str]) -> ComponentSpec:
+    """The component's command and args for a task that passes the inputs in ``present``."""
+    container = spec.conditional
+    if container is None:
+        return spec
+
+    def expand(parts: list[Any]) -> list[str]:
+        result: list[str] = []
+        for part in parts:
+            if _is_if(part):
+                condition = part["if"]["cond"]
+                name = condition.get("isPresent") if isinstance(condition, dict) else None
+                truth = name in present if name is not None else bool(condition)
+                result += expand(part["if"].get("then" if truth else "else") or [])
+            else:
+                result.append(_placeholder(part))
+        return result
+
+    return ComponentSpec(spec.name, spec.inputs, spec.outputs, spec.image, expand(container.get("command") or []),
+                         expand(container.get("args") or []), spec.env, spec.description)

@@ -1,0 +1,102 @@
+"""Classic KFP v1 programs run on the local runner with only `kfp` replaced by `kubeline`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kubeline.backends.local import LocalRunner, RunResult
+from kubeline.engine.plan import build, load_spec
+from kubeline.engine.run import bind_arguments
+from kubeline.sdk.loader import pipeline_document_from_python
+
+PROGRAMS = Path(__file__).resolve().parents[1] / "kfp_v1_programs"
+
+
+def migrated(name: str, tmp_path: Path) -> Path:
+    """The program with its kfp imports replaced: the whole migration."""
+    text = re.sub(r"\bkfp\b", "kubeline", (PROGRAMS / name).read_text())
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def run_program(name: str, tmp_path: Path, **arguments: object) -> tuple[dict, RunResult]:
+    document = pipeline_document_from_python(migrated(name, tmp_path))
+    plan = build(load_spec(document["spec"]))
+    runner = LocalRunner(plan, bind_arguments(plan, arguments), "test", run_dir=tmp_path / "run", cache=None)
+    return document, runner.run()
+
+
+def outputs(result: RunResult, step: str) -> dict[str, str]:
+    return result.state.steps[step].outputs
+
+
+def test_add_subtract_multiply(tmp_path: Path) -> None:
+    document, result = run_program("add_subtract_multiply.py", tmp_path, value_1="7", value_2="3")
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, "multiply")["Output"]) == 40.0
+    # untyped KFP parameters take the type of the inputs they feed
+    assert [p["type"] for p in document["spec"]["params"]] == ["number", "number"]
+
+
+def test_file_passing(tmp_path: Path) -> None:
+    document, result = run_program("file_passing.py", tmp_path, rows=4)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "total-score") == {"Output": "60"}  # 0 + 10 + 20 + 30
+    component = next(c for c in document["spec"]["components"] if c["name"] == "make-report")
+    assert component["outputs"] == [{"name": "report", "type": "artifact"}]
+
+
+def test_random_number_with_two_conditions(tmp_path: Path) -> None:
+    _, result = run_program("random_condition.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    number = int(outputs(result, "random-number")["Output"])
+    high, low = result.decision.views["condition-1"], result.decision.views["condition-2"]
+    assert (high.phase, low.phase) == (("Succeeded", "Skipped") if number > 5 else ("Skipped", "Succeeded"))
+    ran = "condition-1.announce" if number > 5 else "condition-2.announce-2"
+    assert outputs(result, ran) == {"Output": "high" if number > 5 else "low"}
+
+
+def test_parallel_for_over_a_produced_list(tmp_path: Path) -> None:
+    _, result = run_program("parallel_for.py", tmp_path, count=3)
+    assert result.decision.phase == "Succeeded"
+    assert [outputs(result, f"for-loop-1[{i}].show")["Output"] for i in range(3)] == [
+        "1 squared is 1", "2 squared is 4", "3 squared is 9"]
+
+
+def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:
+    _, result = run_program("coin_flip_exit_handler.py", tmp_path, force="tails")
+    assert result.decision.phase == "Failed"
+    assert result.decision.views["condition-4.fail"].phase == "Failed"  # groups numbered as opened, as in KFP
+    assert result.decision.views["condition-1"].phase == "Skipped"
+    assert outputs(result, "exit-notice") == {"Output": "Failed"}
+    (tmp_path / "heads").mkdir()
+    _, heads = run_program("coin_flip_exit_handler.py", tmp_path / "heads", force="heads")
+    assert heads.decision.phase == "Succeeded"
+    assert outputs(heads, "exit-notice") == {"Output": "Succeeded"}
+
+
+def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None:
+    document, result = run_program("container_op_scheduling.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "first") == {"said": "hello"}  # the file's trailing newline is not part of the value
+    tasks = {t["name"]: t for t in document["spec"]["tasks"]}
+    assert tasks["first"]["nodeSelector"] == {"application": "kubeflow"}
+    assert tasks["first"]["resources"] == {"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m"}}
+    assert tasks["gpu"]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+    assert tasks["gpu"]["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
+    assert tasks["arm"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
+        "matchExpressions"] == [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]
+    assert document["spec"]["defaults"] == {"nodeSelector": {"team": "ml"}}
+    assert tasks["gpu"]["after"] == ["first"]
+
+
+@pytest.mark.parametrize("program", sorted(p.name for p in PROGRAMS.glob("*.py")))
+def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> None:
+    from kubeline.api.yamlio import dump
+
+    path = migrated(program, tmp_path)
+    assert dump(pipeline_document_from_python(path)) == dump(pipeline_document_from_python(path))
