@@ -188,6 +188,8 @@ def _run(args: argparse.Namespace) -> int:
     name = args.name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     cache = None if args.no_cache else LocalCache(kubeline_home() / "cache")
     console = Console(stderr=args.json)
+    if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
+        console = Console(stderr=args.json, width=140)
     if not args.json:
         console.print(f"[dim]running {loaded.name} locally as {name} (steps run as local processes; images are not used)[/]")
     with Progress(console, name) as progress:

@@ -1,0 +1,174 @@
+"""Compile-time errors name the task and the problem; the compiler's command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubeline import dsl
+from kubeline.components import InputPath, create_component_from_func, load_component_from_text
+from kubeline.compiler import Compiler, compile_pipeline
+from kubeline.engine.errors import PipelineInvalid
+
+
+def make_text() -> str:
+    return "x"
+
+
+def need_int(n: int) -> int:
+    return n
+
+
+def pair() -> "tuple":
+    return 1, 2
+
+
+text_op = create_component_from_func(make_text)
+int_op = create_component_from_func(need_int)
+
+
+def test_an_output_that_does_not_exist() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        produced = text_op()
+        int_op(produced.outputs["nope"])
+
+    with pytest.raises(dsl.CompileError, match="task 'make-text' has no output 'nope' \\(its outputs: Output\\)"):
+        compile_pipeline(pipeline)
+
+
+def test_a_type_mismatch_names_the_task_and_input() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        int_op(text_op().output)
+
+    with pytest.raises(PipelineInvalid, match=r"spec.tasks\[need-int\].arguments.n: \{\{tasks.make-text.outputs.Output\}\} is a string but input 'n' is an integer"):
+        compile_pipeline(pipeline)
+
+
+def test_a_cycle_through_after() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        first = text_op()
+        second = text_op().after(first)
+        first.after(second)
+
+    with pytest.raises(PipelineInvalid, match="dependency cycle: make-text -> make-text-2 -> make-text"):
+        compile_pipeline(pipeline)
+
+
+def test_output_of_a_task_with_several_outputs_must_be_named() -> None:
+    spec = load_component_from_text(yaml.safe_dump({
+        "name": "two", "outputs": [{"name": "a"}, {"name": "b"}],
+        "implementation": {"container": {"image": "x", "args": [{"outputPath": "a"}, {"outputPath": "b"}]}}}))
+
+    @dsl.pipeline(name="p")
+    def pipeline():
+        int_op(spec().output)
+
+    with pytest.raises(dsl.CompileError, match="task 'two' has 2 outputs \\(a, b\\): use task.outputs\\['NAME'\\]"):
+        compile_pipeline(pipeline)
+
+
+def test_the_item_of_an_outer_loop_is_refused_in_an_inner_one() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        with dsl.ParallelFor([1, 2]) as outer:
+            with dsl.ParallelFor([3, 4]):
+                int_op(outer)
+
+    with pytest.raises(dsl.CompileError, match="task 'need-int' uses the item of an outer ParallelFor"):
+        compile_pipeline(pipeline)
+
+
+def test_component_yaml_with_optional_arguments_is_resolved_per_task() -> None:
+    component = load_component_from_text(yaml.safe_dump({
+        "name": "Greet", "inputs": [{"name": "name"}, {"name": "greeting", "optional": True}],
+        "outputs": [{"name": "said"}],
+        "implementation": {"container": {"image": "alpine", "command": ["sh", "-c", "echo $0 $1 > $2"], "args": [
+            {"if": {"cond": {"isPresent": "greeting"}, "then": [{"inputValue": "greeting"}], "else": ["hello"]}},
+            {"inputValue": "name"}, {"outputPath": "said"}]}}}))
+
+    @dsl.pipeline(name="p")
+    def pipeline():
+        component(name="ada")
+        component(name="bob", greeting="hi")
+
+    components = {c["name"]: c for c in compile_pipeline(pipeline)["spec"]["components"]}
+    assert components["greet"]["container"]["args"] == ["hello", "{{inputs.name}}", "{{outputs.said.path}}"]
+    assert components["greet-2"]["container"]["args"] == ["{{inputs.greeting}}", "{{inputs.name}}", "{{outputs.said.path}}"]
+
+
+def test_packages_to_install_are_installed_only_when_missing() -> None:
+    op = create_component_from_func(need_int, packages_to_install=["pyyaml"])
+    program = op.component_spec.command[-1]
+    assert "_install(['pyyaml'])" in program and "importlib.metadata.distribution" in program
+
+
+def test_compiler_writes_deterministic_yaml(tmp_path: Path) -> None:
+    @dsl.pipeline(name="p")
+    def pipeline(n: int = 3):
+        int_op(n)
+
+    Compiler().compile(pipeline, str(tmp_path / "a.yaml"))
+    Compiler().compile(pipeline, str(tmp_path / "b.yaml"))
+    assert (tmp_path / "a.yaml").read_bytes() == (tmp_path / "b.yaml").read_bytes()
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["spec"]["params"] == [{"name": "n", "type": "integer", "default": 3}]
+
+
+def kubeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "KUBELINE_HOME": str(cwd)}, timeout=60)
+
+
+TWO_PIPELINES = '''
+from kubeline import dsl
+from kubeline.components import create_component_from_func
+
+def hello() -> str:
+    return "hi"
+
+hello_op = create_component_from_func(hello)
+
+@dsl.pipeline(name="first")
+def first():
+    hello_op()
+
+@dsl.pipeline(name="second")
+def second():
+    hello_op()
+'''
+
+
+def test_compile_command_asks_which_of_several_pipelines(tmp_path: Path) -> None:
+    (tmp_path / "two.py").write_text(TWO_PIPELINES)
+    result = kubeline("compile", "two.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "several pipelines: first, second; choose one with --function NAME" in result.stderr
+    chosen = kubeline("compile", "two.py", "--function", "second", "-o", "out.yaml", cwd=tmp_path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert yaml.safe_load((tmp_path / "out.yaml").read_text())["metadata"]["name"] == "second"
+    ran = kubeline("run", "two.py", "--function", "first", "--json", cwd=tmp_path)
+    assert ran.returncode == 0 and '"Output": "hi"' in ran.stdout
+
+
+def test_a_broken_python_file_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import no_such_module\n")
+    result = kubeline("compile", "broken.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "importing it failed: ModuleNotFoundError" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_input_path_annotation_makes_an_artifact_input() -> None:
+    def read(data_path: InputPath("CSV")) -> int:
+        return len(open(data_path).read())
+
+    spec = create_component_from_func(read).component_spec
+    assert [(i.name, i.type) for i in spec.inputs] == [("data", "artifact")]
+    assert spec.args == ["--data", "{{inputs.data.path}}", "--output-Output", "{{outputs.Output.path}}"]
