@@ -162,7 +162,7 @@ def _print_issues(invalid: PipelineInvalid, source: str = "") -> None:
         print(f"  {issue}", file=sys.stderr)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
+def parse_params(pairs: list[str]) -> dict[str, str]:
     params = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -172,19 +172,25 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The run's typed parameters; bad arguments become problems the CLI prints (exit status 2)."""
+    from kubeline.engine.run import bind_arguments
+
+    try:
+        return bind_arguments(plan, arguments)
+    except ValueError as error:
+        raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from kubeline.backends.local import LocalCache, LocalRunner, kubeline_home
     from kubeline.display import Progress, print_result, result_json
-    from kubeline.engine.run import bind_arguments
     from kubeline.loading import load_pipeline_file
 
     loaded = load_pipeline_file(args.file, function=args.function)
-    try:
-        params = bind_arguments(loaded.plan, {**loaded.run_arguments, **_parse_params(args.param)})
-    except ValueError as error:
-        raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
+    params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
     name = args.name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     cache = None if args.no_cache else LocalCache(kubeline_home() / "cache")
     console = Console(stderr=args.json)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -85,16 +86,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         subprocess.run([*command[:2], "down", *command[2:]], cwd=ROOT)
 
 
-@pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace (with its default service account ready), deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
+def new_namespace(cluster: Cluster, prefix: str) -> str:
+    """A fresh namespace whose default service account exists (pods are refused before it does)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     deadline = time.time() + 30
     while cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
         if time.time() > deadline:
             raise AssertionError(f"namespace {name} got no default service account")
         time.sleep(0.2)
+    return name
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace, deleted afterwards."""
+    name = new_namespace(cluster, "t")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -106,3 +113,34 @@ def crds(cluster: Cluster) -> Cluster:
     for name in ("pipelines", "runs", "cacheentries"):
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
     return cluster
+
+
+class Operator:
+    """`kubeline operator` in a subprocess, watching one namespace."""
+
+    def __init__(self, cluster: Any, namespace: str, log: Path):
+        self.cluster, self.namespace, self.log = cluster, namespace, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace],
+                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)}, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def operator_namespace(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str, Operator]]:
+    """A namespace of its own with `kubeline operator` watching it, for one test module."""
+    namespace = new_namespace(crds, "op")
+    operator = Operator(crds, namespace, tmp_path_factory.mktemp("operator") / "operator.log")
+    operator.start()
+    yield crds, namespace, operator
+    operator.kill()
+    crds.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

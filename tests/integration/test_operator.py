@@ -7,58 +7,24 @@ KWOK_TERMINATION_MESSAGE with the outputs encoded as the step wrapper would, KWO
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from kubeline.api.yamlio import dump_all
 from kubeline.backends.kubernetes import encode_outputs
+from tests.integration.conftest import Operator
 
 pytestmark = pytest.mark.integration
 
 API = "kubeline.dev/v1alpha1"
 
 
-class Operator:
-    """`kubeline operator` in a subprocess, watching one namespace."""
-
-    def __init__(self, cluster: Any, namespace: str, log: Path):
-        self.cluster, self.namespace, self.log = cluster, namespace, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace],
-                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)}, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-
 @pytest.fixture(scope="module")
-def ns(crds, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:  # noqa: ANN001
-    namespace = f"op-{uuid.uuid4().hex[:6]}"
-    crds.kubectl("create", "namespace", namespace)
-    deadline = time.time() + 30
-    while crds.kubectl("get", "serviceaccount", "default", "-n", namespace, check=False).returncode != 0:
-        assert time.time() < deadline
-        time.sleep(0.2)
-    operator = Operator(crds, namespace, tmp_path_factory.mktemp("operator") / "operator.log")
-    operator.start()
-    yield crds, namespace, operator
-    operator.kill()
-    crds.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+def ns(operator_namespace):  # noqa: ANN001, ANN201
+    return operator_namespace
 
 
 def fake(name: str, inputs: list[str] = (), outputs: dict[str, str] | None = None, exit_code: int = 0,

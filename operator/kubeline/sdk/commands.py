@@ -17,3 +17,73 @@ def compile_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _client(args: argparse.Namespace):  # noqa: ANN202
+    from kubeline.sdk.client import Client
+
+    return Client(namespace=args.namespace)
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    from kubeline.api.models import API_VERSION
+    from kubeline.cli import bind_or_explain, parse_params
+    from kubeline.loading import load_pipeline_file
+
+    loaded = load_pipeline_file(args.file, function=args.function)
+    arguments = {**loaded.run_arguments, **parse_params(args.param)}
+    bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": loaded.name}, "spec": loaded.spec.to_dict()}
+    client = _client(args)
+    run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
+    print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")
+    print(f"  follow it: kubectl get run {run.name} -n {run.namespace} -w   or   kubeline get {run.name} -n {run.namespace}")
+    if not args.wait:
+        return 0
+    finished = client.wait_for_run_completion(run.name)
+    print(f"{finished.phase}: {finished.status.get('message', '')}")
+    for name, value in finished.outputs.items():
+        print(f"  {name} = {value}")
+    return 0 if finished.phase == "Succeeded" else 1
+
+
+def get_command(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    client = _client(args)
+    console = Console()
+    if args.run is None:
+        runs = client.list_runs(args.experiment)
+        if args.json:
+            print(json.dumps([{"name": r.name, "phase": r.phase, "progress": r.progress} for r in runs], indent=2))
+            return 0
+        table = Table("run", "phase", "progress", "duration", "experiment")
+        for run in runs:
+            table.add_row(run.name, run.phase or "", run.progress or "", run.status.get("duration", ""), run.experiment or "")
+        console.print(table)
+        return 0
+    run = client.get_run(args.run)
+    if args.json:
+        print(json.dumps({k: v for k, v in run.status.items() if k != "pipelineSpec"}, indent=2))
+        return 0
+    table = Table(title=f"run {run.name}: {run.phase} {run.progress or ''}", title_justify="left")
+    for column in ("step", "phase", "attempts", "node", "outputs", "message"):
+        table.add_column(column, overflow="fold")
+    for step, task in (run.status.get("tasks") or {}).items():
+        outputs = ", ".join(f"{k}={v}" for k, v in (task.get("outputs") or {}).items())
+        phase = task.get("phase", "") + (" (cached)" if task.get("cached") else "")
+        table.add_row(step, phase, str(task.get("attempts", "")), task.get("node", ""), outputs, task.get("message", ""))
+    console.print(table)
+    if run.outputs:
+        console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in run.outputs.items()))
+    return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    for step, text in _client(args).logs(args.run, args.task, follow=args.follow).items():
+        print(f"==> {step} <==")
+        print(text.rstrip("\n"))
+    return 0

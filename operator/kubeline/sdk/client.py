@@ -1,0 +1,143 @@
+"""`kfp.Client` for kubeline: runs on the cluster of the current kube context, as Pipeline and Run resources.
+
+Experiments are a label (`kubeline.dev/experiment`) on Runs: `kubectl get runs -l kubeline.dev/experiment=NAME`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from kubeline.api.models import API_VERSION, GROUP, VERSION
+from kubeline.backends.kubernetes import RUN_LABEL, TASK_LABEL
+from kubeline.loading import load_pipeline_file
+
+EXPERIMENT_LABEL = f"{GROUP}/experiment"
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+
+
+@dataclass
+class RunInfo:
+    name: str
+    namespace: str
+    phase: str | None
+    progress: str | None
+    outputs: dict[str, str]
+    status: dict[str, Any]
+    experiment: str | None = None
+
+    @property
+    def run_id(self) -> str:  # what KFP code reads
+        return self.name
+
+
+class Client:
+    def __init__(self, namespace: str | None = None, kubeconfig: str | None = None):
+        try:
+            config.load_incluster_config()
+            default_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
+        except (config.ConfigException, OSError):
+            config.load_kube_config(config_file=kubeconfig)
+            _, context = config.list_kube_config_contexts(config_file=kubeconfig)
+            default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
+        self.namespace = namespace or default_namespace
+        api = client.ApiClient()
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    # -- creating runs --------------------------------------------------------------------------------------
+
+    def create_run_from_pipeline_func(self, pipeline_func: Callable[..., Any], arguments: dict[str, Any] | None = None,
+                                      run_name: str | None = None, experiment_name: str | None = None,
+                                      namespace: str | None = None, pipeline_conf: Any = None) -> RunInfo:
+        from kubeline.sdk.compiler import compile_pipeline
+
+        document = compile_pipeline(pipeline_func, pipeline_conf)
+        return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
+
+    def create_run_from_pipeline_package(self, pipeline_file: str, arguments: dict[str, Any] | None = None,
+                                         run_name: str | None = None, experiment_name: str | None = None,
+                                         namespace: str | None = None) -> RunInfo:
+        loaded = load_pipeline_file(Path(pipeline_file))
+        document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": loaded.name},
+                    "spec": loaded.spec.to_dict()}
+        return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
+
+    def create_run_from_pipeline_document(self, document: dict[str, Any], arguments: dict[str, Any] | None = None,
+                                          run_name: str | None = None, experiment_name: str | None = None,
+                                          namespace: str | None = None) -> RunInfo:
+        namespace = namespace or self.namespace
+        name = document["metadata"]["name"]
+        self._apply_pipeline(namespace, name, document)
+        run_name = run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        labels = {"kubeline.dev/pipeline": name[:63]}
+        if experiment_name:
+            labels[EXPERIMENT_LABEL] = experiment_name
+        run = {"apiVersion": API_VERSION, "kind": "Run", "metadata": {"name": run_name, "labels": labels},
+               "spec": {"pipelineRef": {"name": name}, "arguments": dict(arguments or {})}}
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
+        return self.get_run(run_name, namespace)
+
+    def _apply_pipeline(self, namespace: str, name: str, document: dict[str, Any]) -> None:
+        body = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": name}, "spec": document["spec"]}
+        try:
+            existing = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", body)
+            return
+        body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+        self.custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name, body)
+
+    # -- following runs ---------------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str, namespace: str | None = None) -> RunInfo:
+        namespace = namespace or self.namespace
+        body = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run_id)
+        return _info(body)
+
+    def list_runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
+        selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else ""
+        items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, "runs",
+                                                          label_selector=selector)["items"]
+        return [_info(item) for item in sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])]
+
+    def wait_for_run_completion(self, run_id: str, timeout: float = 3600, namespace: str | None = None) -> RunInfo:
+        deadline = time.time() + timeout
+        while True:
+            info = self.get_run(run_id, namespace)
+            if info.phase in FINISHED:
+                return info
+            if time.time() > deadline:
+                raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s (phase {info.phase})")
+            time.sleep(1)
+
+    def logs(self, run_id: str, task: str | None = None, namespace: str | None = None, follow: bool = False) -> dict[str, str]:
+        """The logs of the run's step pods (latest attempt of each step), by step id."""
+        namespace = namespace or self.namespace
+        selector = f"{RUN_LABEL}={run_id}" + (f",{TASK_LABEL}={task.rsplit('.', 1)[-1].split('[', 1)[0]}" if task else "")
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        logs = {}
+        for pod in sorted(pods, key=lambda p: p.metadata.name):
+            step = (pod.metadata.annotations or {}).get(f"{GROUP}/step", pod.metadata.name)
+            if task and step != task and "[" in task:
+                continue
+            try:
+                logs[step] = self.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="main", follow=follow)
+            except ApiException as error:
+                logs[step] = f"(no log: {error.reason})"
+        return logs
+
+
+def _info(body: dict[str, Any]) -> RunInfo:
+    status = body.get("status") or {}
+    labels = body["metadata"].get("labels") or {}
+    return RunInfo(body["metadata"]["name"], body["metadata"]["namespace"], status.get("phase"),
+                   status.get("progressText"), dict(status.get("outputs") or {}), status, labels.get(EXPERIMENT_LABEL))
