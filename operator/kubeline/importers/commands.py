@@ -1,0 +1,31 @@
+"""`kubeline import WORKFLOW.yaml -o PIPELINE.yaml`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kubeline.api.yamlio import dump
+from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.engine.plan import build, load_spec
+from kubeline.importers.kfp_v1 import import_workflow
+from kubeline.loading import read_documents
+
+
+def import_command(args: argparse.Namespace) -> int:
+    documents = read_documents(args.file)
+    workflows = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Workflow"]
+    if not workflows:
+        raise PipelineInvalid([Issue(str(args.file), "holds no Argo Workflow (compile the pipeline with the KFP v1 SDK first)")])
+    result = import_workflow(workflows[0], name=args.name, strict=args.strict)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    build(load_spec(result.pipeline["spec"]))  # what was imported must be a valid pipeline
+    text = dump(result.pipeline)
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output} ({len(result.pipeline['spec']['tasks'])} top-level tasks, "
+              f"{len(result.warnings)} warnings)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
