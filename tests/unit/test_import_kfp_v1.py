@@ -17,6 +17,7 @@ from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.importers.kfp_v1 import import_workflow
 from tests.importers.kfp_sdk import PROGRAMS, compile_with_kfp
+from tests.kfp_expectations import assert_container_op_scheduling
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +80,7 @@ def test_exit_handler_after_a_failure(compiled: dict[str, Path], tmp_path: Path)
 
 def test_scheduling_and_pipeline_conf_land_where_kubeline_expects_them(compiled: dict[str, Path], tmp_path: Path) -> None:
     pipeline = imported(compiled, "container_op_scheduling")
-    tasks = {t["name"]: t for t in pipeline["spec"]["tasks"]}
-    assert pipeline["spec"]["defaults"] == {"nodeSelector": {"team": "ml"}}
-    assert tasks["first"]["nodeSelector"] == {"application": "kubeflow"}
-    assert tasks["first"]["resources"] == {"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m"}}
-    assert tasks["gpu"]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
-    assert tasks["gpu"]["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
-    assert tasks["arm"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
-        "matchExpressions"] == [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]
-    assert tasks["gpu"]["after"] == ["first"]
+    assert_container_op_scheduling(pipeline["spec"])
     result = run(pipeline, tmp_path)
     assert result.decision.phase == "Succeeded"
     assert result.state.steps["first"].outputs == {"first-said": "hello"}

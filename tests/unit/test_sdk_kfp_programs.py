@@ -11,6 +11,7 @@ from kubeline.backends.local import LocalRunner, RunResult
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.sdk.loader import pipeline_document_from_python
+from tests.kfp_expectations import assert_container_op_scheduling
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "kfp_v1_programs"
 
@@ -83,16 +84,7 @@ def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None
     document, result = run_program("container_op_scheduling.py", tmp_path)
     assert result.decision.phase == "Succeeded"
     assert outputs(result, "first") == {"said": "hello"}  # the file's trailing newline is not part of the value
-    tasks = {t["name"]: t for t in document["spec"]["tasks"]}
-    assert tasks["first"]["nodeSelector"] == {"application": "kubeflow"}
-    assert tasks["first"]["resources"] == {"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m"}}
-    assert tasks["gpu"]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
-    assert tasks["gpu"]["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
-    assert tasks["arm"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0][
-        "matchExpressions"] == [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]
-    assert document["spec"]["defaults"] == {"nodeSelector": {"team": "ml"}}
-    assert tasks["gpu"]["after"] == ["first"]
-
+    assert_container_op_scheduling(document["spec"])
 
 @pytest.mark.parametrize("program", sorted(p.name for p in PROGRAMS.glob("*.py")))
 def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> None:
