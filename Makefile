@@ -20,7 +20,8 @@ example: install
 ## All tests: unit tests, then integration tests against a control plane the tests start (see hack/).
 ## pytest's "no tests collected" (exit 5) counts as a failure: it means the suite is misconfigured.
 test: install
-	@if [ -x hack/cluster ]; then hack/cluster build; fi
+	hack/cluster build
+	hack/helm.sh >/dev/null
 	@$(BIN)/python -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	  exit $$status
@@ -29,9 +30,11 @@ test: install
 unit: install
 	$(BIN)/python -m pytest tests/unit
 
-## Regenerate crds/ from the API models (tests/unit/test_crds.py fails when they drift).
+## Regenerate crds/ from the API models, and their copies in the Helm chart and manifests/ (tests fail on drift).
 crds: install
 	$(BIN)/kubeline crds --write crds/
+	cp crds/*.yaml charts/kubeline/crds/
+	cp crds/*.yaml manifests/crds/
 
 bench: install
 	$(BIN)/python benchmarks/local_runner_bench.py

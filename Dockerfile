@@ -1,0 +1,16 @@
+# The kubeline operator. Build: docker build -t kubeline:0.1.0 .
+# Without Docker: hack/image/build writes the same image as an OCI archive (see hack/image/README.md).
+FROM python:3.11.10-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN pip install . && rm -rf /src
+
+# a numeric, unprivileged user: runAsNonRoot can check it
+USER 65532:65532
+WORKDIR /
+EXPOSE 8080
+ENTRYPOINT ["kubeline"]
+CMD ["operator", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]

@@ -1,0 +1,40 @@
+{{- define "kubeline.labels" -}}
+app.kubernetes.io/name: kubeline
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "kubeline.selector" -}}
+app.kubernetes.io/name: kubeline
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kubeline.fullname" -}}
+{{- printf "%s-operator" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* What the operator may do wherever it serves Runs. */}}
+{{- define "kubeline.rules" -}}
+- apiGroups: [kubeline.dev]
+  resources: [runs]
+  verbs: [get, list, watch, patch, delete]
+- apiGroups: [kubeline.dev]
+  resources: [runs/status]
+  verbs: [get, patch, update]
+- apiGroups: [kubeline.dev]
+  resources: [pipelines]
+  verbs: [get, list, watch]
+- apiGroups: [kubeline.dev]
+  resources: [cacheentries]
+  verbs: [get, create]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [create]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -1,0 +1,112 @@
+"""Installing on the real control plane: kustomize manifests, the Helm chart, and RBAC that is enough and no more."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.conftest import Operator, new_namespace
+from tests.integration.test_operator import ARITHMETIC, submit, wait_run
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE_NAMESPACE = "kubeline-helm"
+SERVICE_ACCOUNT = f"system:serviceaccount:{RELEASE_NAMESPACE}:kubeline-operator"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    return subprocess.run([str(ROOT / "hack" / "helm.sh")], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def installed(crds, helm):  # noqa: ANN001, ANN201
+    result = subprocess.run([helm, "upgrade", "--install", "kubeline", str(ROOT / "charts" / "kubeline"), "-n", RELEASE_NAMESPACE,
+                             "--create-namespace", "--kubeconfig", str(crds.kubeconfig)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "kubectl get runs -n NAMESPACE" in result.stdout  # the NOTES tell what to do next
+    yield crds
+    subprocess.run([helm, "uninstall", "kubeline", "-n", RELEASE_NAMESPACE, "--kubeconfig", str(crds.kubeconfig)],
+                   capture_output=True, text=True)
+
+
+def test_manifests_pass_server_side_validation(crds) -> None:  # noqa: ANN001
+    rendered = crds.kubectl("kustomize", str(ROOT / "manifests")).stdout
+    namespace = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Namespace"]
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace[0]))  # namespaced objects need it to exist
+    result = crds.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+    assert result.stdout.count("(server dry run)") == len([d for d in yaml.safe_load_all(rendered) if d])
+
+
+def test_chart_renders_objects_the_api_server_accepts(crds, helm) -> None:  # noqa: ANN001
+    for values in ([], ["--set", "watchNamespaces={default}"]):
+        rendered = subprocess.run([helm, "template", "kubeline", str(ROOT / "charts" / "kubeline"), "-n", "default", *values],
+                                  capture_output=True, text=True, check=True).stdout
+        result = crds.kubectl("apply", "--dry-run=server", "-n", "default", "-f", "-", input=rendered)
+        assert "deployment.apps/kubeline-operator created (server dry run)" in result.stdout
+
+
+def test_helm_install_creates_the_operator_and_its_rbac(installed) -> None:  # noqa: ANN001
+    deployment = installed.kubectl_json("get", "deployment", "kubeline-operator", "-n", RELEASE_NAMESPACE)
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "kubeline-operator"
+    for resource in ("clusterrole/kubeline-operator", "clusterrolebinding/kubeline-operator", "configmap/kubeline-operator-config"):
+        installed.kubectl("get", resource, "-n", RELEASE_NAMESPACE)
+
+
+@pytest.mark.parametrize(
+    "verb, resource, allowed",
+    [
+        ("create", "pods", True), ("delete", "pods", True), ("watch", "runs.kubeline.dev", True),
+        ("patch", "runs.kubeline.dev/status", True), ("create", "cacheentries.kubeline.dev", True),
+        ("create", "events", True), ("list", "customresourcedefinitions.apiextensions.k8s.io", True),
+        ("get", "secrets", False), ("list", "secrets", False), ("create", "deployments.apps", False),
+        ("create", "pods/exec", False), ("update", "pipelines.kubeline.dev", False), ("create", "rolebindings.rbac.authorization.k8s.io", False),
+    ],
+)
+def test_the_service_account_can_do_what_the_operator_needs_and_no_more(installed, verb: str, resource: str, allowed: bool) -> None:  # noqa: ANN001
+    resource, _, subresource = resource.partition("/")
+    extra = [f"--subresource={subresource}"] if subresource else []
+    result = installed.kubectl("auth", "can-i", verb, resource, *extra, "-n", "default", f"--as={SERVICE_ACCOUNT}", check=False)
+    assert result.stdout.strip() == ("yes" if allowed else "no")
+
+
+@dataclass
+class ServiceAccountCluster:
+    """The test cluster seen through the operator's service account (a token kubeconfig)."""
+
+    kubeconfig: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def test_operator_running_as_its_service_account_runs_a_pipeline(installed, tmp_path: Path) -> None:  # noqa: ANN001
+    token = installed.kubectl("create", "token", "kubeline-operator", "-n", RELEASE_NAMESPACE).stdout.strip()
+    admin = yaml.safe_load(installed.kubeconfig.read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    ca = cluster.get("certificate-authority-data") or base64.b64encode(Path(cluster["certificate-authority"]).read_bytes()).decode()
+    kubeconfig = tmp_path / "operator.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+        "clusters": [{"name": "c", "cluster": {"server": cluster["server"], "certificate-authority-data": ca}}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
+    }))
+    namespace = new_namespace(installed, "rbac")
+    operator = Operator(ServiceAccountCluster(kubeconfig, {**installed.env, "KUBECONFIG": str(kubeconfig)}), namespace,
+                        tmp_path / "operator.log")
+    operator.start()
+    try:
+        ctx = (installed, namespace, operator)
+        run = submit(ctx, ARITHMETIC, {"value_1": 7, "value_2": 3})
+        status = wait_run(ctx, run)
+        assert status["phase"] == "Succeeded", (tmp_path / "operator.log").read_text()[-3000:]
+        assert status["outputs"] == {"product": "40"}
+        assert "Forbidden" not in (tmp_path / "operator.log").read_text()
+    finally:
+        operator.kill()
+        installed.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

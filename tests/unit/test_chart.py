@@ -1,0 +1,96 @@
+"""The Helm chart and the kustomize manifests: lint, render, least privilege, restricted pods, CRDs in sync."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "kubeline"
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    """Helm built from the Go module proxy by hack/helm.sh (cached; `make test` builds it first)."""
+    return subprocess.run([str(ROOT / "hack" / "helm.sh")], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def render(helm: str, *values: str) -> list[dict[str, Any]]:
+    result = subprocess.run([helm, "template", "kubeline", str(CHART), "-n", "kubeline-system", *values],
+                            capture_output=True, text=True, check=True)
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_chart_lints_clean(helm: str) -> None:
+    result = subprocess.run([helm, "lint", "--strict", str(CHART)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}"]], ids=["cluster-wide", "namespaced"])
+def test_rbac_grants_nothing_on_secrets_and_no_wildcards(helm: str, values: list[str]) -> None:
+    documents = render(helm, *values)
+    rules = [rule for d in documents if d["kind"] in ("Role", "ClusterRole") for rule in d["rules"]]
+    assert rules
+    for rule in rules:
+        assert "secrets" not in rule["resources"]
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+    pods = [r for r in rules if r["resources"] == ["pods"]]
+    assert pods and set(pods[0]["verbs"]) == {"get", "list", "watch", "create", "delete"}
+
+
+def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: str) -> None:
+    documents = render(helm, "--set", "watchNamespaces={team-a,team-b}")
+    roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in documents if d["kind"] == "Role"}
+    assert roles == {("team-a", "kubeline-operator"), ("team-b", "kubeline-operator")}
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
+
+
+def test_operator_pod_meets_the_restricted_profile(helm: str) -> None:
+    for deployment in [next(d for d in render(helm) if d["kind"] == "Deployment"),
+                       yaml.safe_load((ROOT / "manifests" / "deployment.yaml").read_text())]:
+        assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        container = pod["containers"][0]
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_operator_config_comes_from_values(helm: str) -> None:
+    documents = render(helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml")
+    config_map = next(d for d in documents if d["kind"] == "ConfigMap")
+    from kubeline.config import OperatorConfig
+
+    config = OperatorConfig.model_validate(yaml.safe_load(config_map["data"]["config.yaml"]))
+    assert config.allowed_service_accounts == ["default", "ml-runner"]
+    assert config.node_selector == {"pool": "ml"}
+
+
+def test_values_schema_rejects_bad_values(helm: str) -> None:
+    result = subprocess.run([helm, "template", "kubeline", str(CHART), "--set", "image.pullPolicy=Sometimes"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "pullPolicy" in result.stderr
+
+
+def test_crd_copies_match_the_generated_ones() -> None:
+    generated = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
+    for copy in (CHART / "crds", ROOT / "manifests" / "crds"):
+        assert {p.name: p.read_text() for p in copy.glob("*.yaml")} == generated, f"{copy} drifted: run make crds"
+
+
+def test_manifests_render_with_kustomize() -> None:
+    kubectl = shutil.which("kubectl") or str(Path.home() / ".cache/kubeline/bin/kubernetes-v1.34.4/kubectl")
+    result = subprocess.run([kubectl, "kustomize", str(ROOT / "manifests")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout) if d)
+    assert kinds.count("CustomResourceDefinition") == 3
+    assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"} <= set(kinds)
