@@ -1,127 +1,283 @@
-"""Pipelines compiled by the real KFP v1 SDK, imported and run on the local runner."""
+"""`kubeline import`: workflows compiled by the real KFP v1 SDK, imported and run on the local runner;
+the translation itself on small hand-written workflows."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from kubeline.api.yamlio import dump
 from kubeline.backends.local import LocalRunner, RunResult
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
-from kubeline.importers.kfp_v1 import import_workflow
-from tests.importers.kfp_sdk import PROGRAMS, compile_with_kfp
+from kubeline.importers.kfp_v1 import import_workflow, replace_path
+from tests.importers.kfp_sdk import kfp_workflows  # noqa: F401 - the session fixture
 from tests.kfp_expectations import assert_container_op_scheduling
 
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("kfp")
-    return {p.stem: compile_with_kfp(p, directory / f"{p.stem}.yaml") for p in sorted(PROGRAMS.glob("*.py"))}
+Workflows = dict[str, tuple[Path, dict[str, Any]]]
 
 
-def imported(compiled: dict[str, Path], name: str) -> dict:
-    result = import_workflow(yaml.safe_load(compiled[name].read_text()), strict=True)
-    return result.pipeline
+def imported(workflows: Workflows, program: str) -> dict[str, Any]:
+    """The program's pipeline; strict, so the classic programs must need nothing dropped."""
+    return import_workflow(yaml.safe_load(workflows[program][0].read_text()), strict=True).pipeline
 
 
-def run(pipeline: dict, tmp_path: Path, **arguments: object) -> RunResult:
+def run(pipeline: dict[str, Any], tmp_path: Path, **arguments: object) -> RunResult:
     plan = build(load_spec(pipeline["spec"]))
     return LocalRunner(plan, bind_arguments(plan, arguments), "imported", run_dir=tmp_path, cache=None).run()
 
 
-def test_add_subtract_multiply(compiled: dict[str, Path], tmp_path: Path) -> None:
-    result = run(imported(compiled, "add_subtract_multiply"), tmp_path, value_1="7", value_2="3")
+def outputs(result: RunResult, step: str) -> dict[str, str]:
+    return result.state.steps[step].outputs
+
+
+# --- programs compiled by kfp==1.8.22 ------------------------------------------------------------------
+
+
+def test_add_subtract_multiply(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "add_subtract_multiply")
+    result = run(pipeline, tmp_path, **kfp_workflows["add_subtract_multiply"][1])
     assert result.decision.phase == "Succeeded"
-    assert float(result.state.steps["multiply"].outputs["multiply-Output"]) == 40.0
+    assert float(outputs(result, "multiply")["Output"]) == 40.0
+    assert pipeline["spec"]["params"] == [{"name": "value_1", "default": "7"}, {"name": "value_2", "default": "3"}]
 
 
-def test_file_passing(compiled: dict[str, Path], tmp_path: Path) -> None:
-    pipeline = imported(compiled, "file_passing")
-    result = run(pipeline, tmp_path, rows="4")
+def test_file_passing(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "file_passing")
+    result = run(pipeline, tmp_path, rows=4)
     assert result.decision.phase == "Succeeded"
-    assert result.state.steps["total-score"].outputs["total-score-Output"] == "60"
-    producer = next(c for c in pipeline["spec"]["components"] if c["name"] == "make-report")
-    assert producer["outputs"] == [{"name": "make-report-report", "type": "artifact"}]
-    assert "/tmp/outputs/report/data" not in json.dumps(pipeline)  # literal paths became placeholders
-    assert "/tmp/inputs/report/data" not in json.dumps(pipeline)
+    assert outputs(result, "total-score") == {"Output": "60"}  # 0 + 10 + 20 + 30
+    components = {c["name"]: c for c in pipeline["spec"]["components"]}
+    assert components["make-report"]["outputs"] == [{"name": "report", "type": "artifact"}]
+    assert components["total-score"]["container"]["args"][:2] == ["--report", "{{inputs.make-report-report.path}}"]
+    assert "/tmp/outputs/" not in json.dumps(pipeline) and "/tmp/inputs/" not in json.dumps(pipeline)
+    assert pipeline["spec"]["params"] == [{"name": "rows", "type": "integer", "default": 4}]
 
 
-def test_conditions(compiled: dict[str, Path], tmp_path: Path) -> None:
-    result = run(imported(compiled, "random_condition"), tmp_path)
+def test_conditions_run_the_branch_of_the_drawn_number(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    result = run(imported(kfp_workflows, "random_condition"), tmp_path)
     assert result.decision.phase == "Succeeded"
-    number = int(result.state.steps["random-number"].outputs["random-number-Output"])
-    ran, skipped = ("condition-1", "condition-2") if number > 5 else ("condition-2", "condition-1")
-    assert result.decision.views[ran].phase == "Succeeded"
-    assert result.decision.views[skipped].phase == "Skipped"
+    number = int(outputs(result, "random-number")["Output"])
+    ran, skipped, step = ("condition-1", "condition-2", "announce") if number > 5 else ("condition-2", "condition-1", "announce-2")
+    assert (result.decision.views[ran].phase, result.decision.views[skipped].phase) == ("Succeeded", "Skipped")
+    assert outputs(result, f"{ran}.{step}") == {"Output": "high" if number > 5 else "low"}
 
 
-def test_parallel_for_over_a_produced_list(compiled: dict[str, Path], tmp_path: Path) -> None:
-    result = run(imported(compiled, "parallel_for"), tmp_path, count="3")
+def test_parallel_for_over_a_produced_list(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "parallel_for")
+    result = run(pipeline, tmp_path, count=3)
     assert result.decision.phase == "Succeeded"
-    assert [result.state.steps[f"for-loop-1[{i}].show"].outputs["show-Output"] for i in range(3)] == [
+    assert [outputs(result, f"for-loop-1[{i}].show")["Output"] for i in range(3)] == [
         "1 squared is 1", "2 squared is 4", "3 squared is 9"]
+    loop = next(t for t in pipeline["spec"]["tasks"] if t["name"] == "for-loop-1")
+    assert loop["forEach"] == "{{tasks.make-items.outputs.Output}}"
+    assert loop["dag"]["tasks"][1]["arguments"]["make-items-Output-loop-item"] == "{{item}}"
 
 
-def test_exit_handler_after_a_failure(compiled: dict[str, Path], tmp_path: Path) -> None:
-    pipeline = imported(compiled, "coin_flip_exit_handler")
-    result = run(pipeline, tmp_path, force="tails")
+def test_exit_handler_runs_after_a_failure(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "coin_flip_exit_handler")
+    assert pipeline["spec"]["onExit"] == {"name": "exit-notice", "component": "exit-notice",
+                                          "arguments": {"workflow-status": "{{run.status}}"}}
+    result = run(pipeline, tmp_path / "tails", force="tails")
     assert result.decision.phase == "Failed"
     assert result.decision.views["exit-handler-1.condition-5.fail"].phase == "Failed"
-    assert result.state.steps["exit-notice"].outputs["exit-notice-Output"] == "Failed"
-    assert pipeline["spec"]["onExit"]["arguments"] == {"workflow_status": "{{run.status}}"}
+    assert result.decision.views["exit-handler-1.condition-2"].phase == "Skipped"
+    assert outputs(result, "exit-notice") == {"Output": "Failed"}
+    heads = run(pipeline, tmp_path / "heads", force="heads")
+    assert heads.decision.phase == "Succeeded"
+    assert outputs(heads, "exit-notice") == {"Output": "Succeeded"}
 
 
-def test_scheduling_and_pipeline_conf_land_where_kubeline_expects_them(compiled: dict[str, Path], tmp_path: Path) -> None:
-    pipeline = imported(compiled, "container_op_scheduling")
+def test_scheduling_and_pipeline_conf_land_in_tasks_and_defaults(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "container_op_scheduling")
     assert_container_op_scheduling(pipeline["spec"])
     result = run(pipeline, tmp_path)
     assert result.decision.phase == "Succeeded"
-    assert result.state.steps["first"].outputs == {"first-said": "hello"}
+    assert outputs(result, "first") == {"said": "hello"}  # a ContainerOp file output is a value, as in KFP
+    first = next(c for c in pipeline["spec"]["components"] if c["name"] == "first")
+    assert first["container"]["args"] == ['echo "hello" | tee {{outputs.said.path}}']
 
 
-WORKFLOW = {
-    "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "snippet-"},
-    "spec": {
-        "entrypoint": "main",
-        "arguments": {"parameters": [{"name": "n", "value": "2"}]},
-        "templates": [
-            {"name": "main", "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": [
-                {"name": "echo", "template": "echo", "arguments": {"parameters": [{"name": "n", "value": "{{inputs.parameters.n}}"}]}},
-            ]}},
-            {"name": "echo", "inputs": {"parameters": [{"name": "n"}]}, "sidecars": [{"name": "proxy"}],
-             "retryStrategy": {"limit": "2", "backoff": {"duration": "5", "factor": 2}},
-             "metadata": {"annotations": {"pipelines.kubeflow.org/max_cache_staleness": "P0D"}},
-             "container": {"image": "alpine", "command": ["sh", "-c", "echo {{inputs.parameters.n}} > /tmp/out"],
-                           "volumeMounts": [{"name": "data", "mountPath": "/data"}]},
-             "outputs": {"parameters": [{"name": "echo-out", "valueFrom": {"path": "/tmp/out"}}]}},
-        ],
-    },
-}
+def test_files_into_conditions_group_outputs_records_and_settings(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "more_features")
+    spec = pipeline["spec"]
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    assert tasks["condition-1"]["when"] == "{{params.count}} > {{params.threshold}}"
+    assert tasks["shout"]["arguments"] == {"count-lines-Output": "{{tasks.count-lines.outputs.Output}}"}
+    assert tasks["for-loop-3"]["parallelism"] == 1
+    assert tasks["write-lines"]["retries"] == {"limit": 2, "backoff": {"duration": "1s", "factor": 2.0}}
+    assert (tasks["write-lines"]["timeout"], tasks["write-lines"]["caching"]) == ("60s", {"maxStaleness": "P0D"})
+    assert spec["defaults"] == {"imagePullSecrets": [{"name": "registry"}]}
+    assert (spec["parallelism"], spec["timeout"], spec["ttlAfterFinished"]) == (4, "3600s", "86400s")
+    result = run(pipeline, tmp_path / "high", count=3, threshold=2)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "shout") == {"Output": "3 lines!"}
+    assert [outputs(result, f"for-loop-3[{i}].describe")["Output"] for i in range(2)] == ["a weighs 1", "b weighs 2"]
+    low = run(pipeline, tmp_path / "low", count=1, threshold=2)
+    assert low.decision.views["condition-1"].phase == "Skipped"
+    assert low.decision.views["shout"].phase == "Skipped"  # it reads the output of a skipped task
 
 
-def test_unsupported_fields_are_named_in_warnings() -> None:
-    result = import_workflow(WORKFLOW)
-    assert "template echo: field sidecars is not supported, ignored" in result.warnings
-    assert "template echo: container field volumeMounts is not supported, ignored" in result.warnings
-    task = result.pipeline["spec"]["tasks"][0]
-    assert task["arguments"] == {"n": "{{params.n}}"}
-    assert task["retries"] == {"limit": 2, "backoff": {"duration": "5s", "factor": 2.0}}
-    assert task["caching"] == {"maxStaleness": "P0D"}
-    component = result.pipeline["spec"]["components"][0]
-    assert component["container"]["command"] == ["sh", "-c", "echo {{inputs.n}} > {{outputs.echo-out.path}}"]
+def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    env = {**os.environ, "KUBELINE_HOME": str(tmp_path / "home")}
+    out = tmp_path / "imported.yaml"
+    command = [sys.executable, "-m", "kubeline.cli", "import", str(kfp_workflows["add_subtract_multiply"][0]), "-o", str(out)]
+    imported_once = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert imported_once.returncode == 0, imported_once.stderr
+    first = out.read_bytes()
+    subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    assert out.read_bytes() == first  # deterministic
+    ran = subprocess.run([sys.executable, "-m", "kubeline.cli", "run", str(out), "-p", "value_1=7", "-p", "value_2=3", "--json"],
+                         capture_output=True, text=True, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["tasks"]["multiply"]["outputs"] == {"Output": "40.0"}
 
 
-def test_strict_mode_makes_them_errors() -> None:
+# --- the translation, on hand-written workflows ---------------------------------------------------------
+
+
+def workflow(*templates: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "snippet-"},
+            "spec": {"entrypoint": "main", "arguments": {"parameters": [{"name": "n", "value": "2"}]},
+                     "templates": list(templates), **spec}}
+
+
+def dag(*tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"name": "main", "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": list(tasks)}, **fields}
+
+
+def echo(name: str = "echo", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "inputs": {"parameters": [{"name": "n"}]},
+            "container": {"image": "alpine", "command": ["sh", "-c", "echo {{inputs.parameters.n}} | tee /tmp/out"]},
+            "outputs": {"parameters": [{"name": f"{name}-out", "valueFrom": {"path": "/tmp/out"}}]}, **fields}
+
+
+def call(name: str = "echo", template: str = "echo", value: str = "{{inputs.parameters.n}}", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "template": template, "arguments": {"parameters": [{"name": "n", "value": value}]}, **fields}
+
+
+def messages(error: pytest.ExceptionInfo[PipelineInvalid]) -> list[str]:
+    return [str(issue) for issue in error.value.issues]
+
+
+def test_a_step_with_its_settings() -> None:
+    template = echo(retryStrategy={"limit": "2", "retryPolicy": "Always", "backoff": {"duration": "5", "factor": 2}},
+                    activeDeadlineSeconds=30, nodeSelector={"disk": "ssd"},
+                    metadata={"labels": {"pipelines.kubeflow.org/enable_caching": "false"}})
+    pipeline = import_workflow(workflow(dag(call()), template)).pipeline
+    task = pipeline["spec"]["tasks"][0]
+    assert task == {"name": "echo", "component": "echo", "arguments": {"n": "{{params.n}}"},
+                    "caching": {"enabled": False}, "retries": {"limit": 2, "backoff": {"duration": "5s", "factor": 2.0}},
+                    "timeout": "30s", "nodeSelector": {"disk": "ssd"}}
+    component = pipeline["spec"]["components"][0]
+    assert component["container"]["command"] == ["sh", "-c", "echo {{inputs.n}} | tee {{outputs.out.path}}"]
+    assert component["outputs"] == [{"name": "out"}]
+
+
+def test_unsupported_fields_are_warnings_naming_template_and_field() -> None:
+    template = echo(sidecars=[{"name": "proxy"}])
+    template["container"]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    template["container"]["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    result = import_workflow(workflow(dag(call()), template, volumes=[{"name": "data"}]))
+    assert result.warnings == [
+        "spec.volumes: not supported, dropped",
+        "templates[echo].sidecars: not supported, dropped",
+        "templates[echo].container.volumeMounts: not supported, dropped",
+        "templates[echo].container.env[TOKEN].valueFrom: values from secrets, config maps or fields are not supported, dropped",
+    ]
+    assert "env" not in result.pipeline["spec"]["components"][0]["container"]
+
+
+def test_strict_mode_makes_warnings_errors() -> None:
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(WORKFLOW, strict=True)
-    assert any("template echo: field sidecars is not supported" in str(i) for i in caught.value.issues)
+        import_workflow(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}])), strict=True)
+    assert messages(caught) == ["templates[echo].sidecars: not supported, dropped"]
+
+
+def test_what_cannot_be_translated_is_an_error_even_without_strict() -> None:
+    volume = {"name": "make-volume", "resource": {"action": "create", "manifest": "kind: PersistentVolumeClaim"}}
+    bad = echo()
+    bad["container"]["args"] = ["{{pod.name}}"]
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(dag(call(), call("volume", "make-volume")), bad, volume))
+    assert messages(caught) == [
+        "templates[echo].container.args[0]: {{pod.name}} cannot be translated",
+        "templates[make-volume].resource: resource templates are not supported (task 'volume' runs it); kubeline steps run containers",
+    ]
+
+
+def test_a_loop_inside_a_loop_cannot_use_the_outer_item() -> None:
+    inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]},
+             "dag": {"tasks": [call(withItems=[1, 2])]}}
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(dag(call("outer", "inner", "{{item}}", withItems=["a", "b"])), inner, echo()))
+    assert messages(caught) == ["templates[inner].dag.tasks[echo].arguments.parameters[n]: a loop inside a loop uses "
+                                "the outer loop's item: kubeline's {{item}} is the innermost one"]
+
+
+def test_workflow_variables_in_steps_and_in_the_exit_handler() -> None:
+    notify = echo("notify")
+    notify["inputs"] = {}
+    notify["container"]["command"] = ["echo", "{{workflow.status}} {{workflow.name}} {{workflow.parameters.n}}"]
+    notify["outputs"] = {}
+    pipeline = import_workflow(workflow(dag(call("early", "notify")), notify, onExit="notify")).pipeline
+    spec = pipeline["spec"]
+    assert spec["components"][0]["container"]["command"] == [
+        "echo", "{{inputs.workflow-status}} {{inputs.workflow-name}} {{inputs.workflow-parameters-n}}"]
+    # before the exit handler the workflow is still running, as Argo would say
+    assert spec["tasks"][0]["arguments"] == {"workflow-status": "Running", "workflow-name": "{{run.name}}",
+                                             "workflow-parameters-n": "{{params.n}}"}
+    assert spec["onExit"]["arguments"] == {"workflow-status": "{{run.status}}", "workflow-name": "{{run.name}}",
+                                           "workflow-parameters-n": "{{params.n}}"}
+
+
+def test_raw_artifacts_depends_and_item_fields() -> None:
+    reader = {"name": "reader", "inputs": {"parameters": [{"name": "who"}],
+                                           "artifacts": [{"name": "config", "path": "/tmp/inputs/config/data"}]},
+              "container": {"image": "alpine", "command": ["cat", "/tmp/inputs/config/data", "/tmp/inputs/config/data2"],
+                            "args": ["{{inputs.parameters.who}}"]}}
+    raw = {"name": "config", "raw": {"data": "debug: true"}}
+    main = dag(call(),
+               {"name": "read", "template": "reader", "depends": "echo.Succeeded", "withParam": '[{"who": "a"}]',
+                "arguments": {"parameters": [{"name": "who", "value": "{{item.who}}"}], "artifacts": [raw]}})
+    result = import_workflow(workflow(main, echo(), reader))
+    read = result.pipeline["spec"]["tasks"][1]
+    assert read == {"name": "read", "component": "reader", "arguments": {"who": "{{item.who}}", "config": "debug: true"},
+                    "after": ["echo"], "forEach": [{"who": "a"}]}
+    command = result.pipeline["spec"]["components"][1]["container"]["command"]
+    assert command == ["cat", "{{inputs.config.path}}", "/tmp/inputs/config/data2"]  # only the whole path is replaced
+
+
+def test_conditions_on_group_inputs_and_task_outputs() -> None:
+    branch = {"name": "branch", "inputs": {"parameters": [{"name": "echo-out"}]},
+              "dag": {"tasks": [call("again", "echo", "{{inputs.parameters.echo-out}}")]}}
+    main = dag(call(), {"name": "branch", "template": "branch", "dependencies": ["echo"],
+                        "when": '"{{tasks.echo.outputs.parameters.echo-out}}" == "2" && {{inputs.parameters.n}} > 1',
+                        "arguments": {"parameters": [{"name": "echo-out", "value": "{{tasks.echo.outputs.parameters.echo-out}}"}]}})
+    task = import_workflow(workflow(main, echo(), branch)).pipeline["spec"]["tasks"][1]
+    assert task["when"] == '"{{tasks.echo.outputs.out}}" == "2" && {{params.n}} > 1'
+    assert "after" not in task  # the condition already waits for echo
+    assert task["dag"]["tasks"][0]["arguments"] == {"n": "{{tasks.echo.outputs.out}}"}
+
+
+def test_types_of_params_come_from_the_pipeline_spec_annotation() -> None:
+    document = workflow(dag(call()), echo())
+    document["metadata"]["annotations"] = {"pipelines.kubeflow.org/pipeline_spec": json.dumps(
+        {"name": "typed", "description": "Typed.", "inputs": [{"name": "n", "type": "Integer", "description": "How many."}]})}
+    pipeline = import_workflow(document).pipeline
+    assert pipeline["metadata"] == {"name": "snippet"}
+    assert pipeline["spec"]["description"] == "Typed."
+    assert pipeline["spec"]["params"] == [{"name": "n", "type": "integer", "default": 2, "description": "How many."}]
+    assert import_workflow(copy.deepcopy(document), name="chosen").pipeline["metadata"]["name"] == "chosen"
 
 
 def test_not_a_workflow() -> None:
@@ -129,12 +285,23 @@ def test_not_a_workflow() -> None:
         import_workflow({"kind": "Pipeline"})
 
 
-def test_import_command_writes_a_valid_pipeline(compiled: dict[str, Path], tmp_path: Path) -> None:
-    out = tmp_path / "imported.yaml"
-    result = subprocess.run([sys.executable, "-m", "kubeline.cli", "import", str(compiled["add_subtract_multiply"]), "-o", str(out)],
-                            capture_output=True, text=True, env={**os.environ, "KUBELINE_HOME": str(tmp_path)})
-    assert result.returncode == 0, result.stderr
-    ran = subprocess.run([sys.executable, "-m", "kubeline.cli", "run", str(out), "--json"], capture_output=True, text=True,
-                         env={**os.environ, "KUBELINE_HOME": str(tmp_path)})
-    assert ran.returncode == 0, ran.stderr
-    assert json.loads(ran.stdout)["tasks"]["multiply"]["outputs"] == {"multiply-Output": "40.0"}
+def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None:
+    path = tmp_path / "workflow.yaml"
+    path.write_text(dump(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}]))))
+    lenient = subprocess.run([sys.executable, "-m", "kubeline.cli", "import", str(path)], capture_output=True, text=True)
+    assert lenient.returncode == 0
+    assert "warning: templates[echo].sidecars: not supported, dropped" in lenient.stderr
+    assert yaml.safe_load(lenient.stdout)["kind"] == "Pipeline"
+    strict = subprocess.run([sys.executable, "-m", "kubeline.cli", "import", str(path), "--strict"], capture_output=True, text=True)
+    assert strict.returncode == 2
+    assert "templates[echo].sidecars: not supported, dropped" in strict.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tee /tmp/out", "tee X"),
+    ("tee /tmp/out/file", "tee X/file"),
+    ("tee /tmp/output.txt /a/tmp/out /tmp/out.bak", "tee /tmp/output.txt /a/tmp/out /tmp/out.bak"),
+    ("--path=/tmp/out;", "--path=X;"),
+])
+def test_literal_paths_are_replaced_only_whole(text: str, expected: str) -> None:
+    assert replace_path(text, "/tmp/out", "X") == expected

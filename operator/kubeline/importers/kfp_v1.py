@@ -1,11 +1,18 @@
-"""Argo Workflows compiled by the KFP v1 SDK -> kubeline Pipelines. Pure: a document in, a document out.
+"""Argo Workflows compiled by the KFP v1 SDK, translated into kubeline Pipelines.
 
-KFP v1 compiles each component into a container template and each group (the pipeline, a condition,
-a loop, the exit handler's body) into a DAG template. Container templates become components; DAG
-tasks become tasks, and nested DAG templates become groups, with `when`, `withItems`/`withParam` as
-`when` and `forEach`. Values a DAG template receives as inputs are substituted by what its caller passes,
-so `{{inputs.parameters.x}}` inside a group becomes `{{params.x}}`, `{{item}}` or a task output.
-Literal file paths of outputs and artifact inputs become placeholders, so steps never share a path.
+Only the subset the KFP v1 compiler emits is translated: container templates become components, DAG
+templates become groups (conditions and loops), Argo's ``{{...}}`` variables become kubeline
+placeholders. Two kinds of problems are reported, each naming the template and field:
+
+- warnings: a field kubeline does not carry over (volumes, sidecars, pod labels…); the rest of the
+  pipeline still means what the workflow meant, so the field is dropped (``strict`` makes it an error);
+- errors: something the pipeline depends on cannot be expressed (a resource template, an unknown
+  variable); no pipeline is produced.
+
+Argo passes every value as text, so component inputs are strings; output and parameter types come from
+the component and pipeline specs KFP stores in annotations. Literal file paths in commands (KFP's
+``/tmp/outputs/x/data``) become ``{{outputs.x.path}}`` so that steps running side by side never share a
+file. The whole module is pure: documents in, documents out.
 """
 
 from __future__ import annotations
@@ -15,339 +22,800 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeline.api.models import API_VERSION
+from kubeline.api import models
+from kubeline.api.durations import parse_duration
+from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.engine.plan import build, coerce, load_spec
+from kubeline.engine.templates import TemplateError
 
-_KFP_TYPES = {"Integer": "integer", "Float": "number", "Bool": "boolean", "Boolean": "boolean", "String": "string",
-              "JsonArray": "list", "List": "list", "JsonObject": "object", "Dict": "object"}
-_VALUE_TYPES = {None, "", "Integer", "Float", "Bool", "Boolean", "String", "JsonArray", "List", "JsonObject", "Dict"}
-_INPUT_PARAM = re.compile(r"\{\{inputs\.parameters\.([^}]+)\}\}")
-_TASK_PARAM = re.compile(r"\{\{tasks\.([^.}]+)\.outputs\.parameters\.([^}]+)\}\}")
-_TASK_ARTIFACT = re.compile(r"\{\{tasks\.([^.}]+)\.outputs\.artifacts\.([^}]+)\}\}")
-_WORKFLOW = {"{{workflow.status}}": "{{run.status}}", "{{workflow.name}}": "{{run.name}}",
-             "{{workflow.namespace}}": "{{run.namespace}}", "{{workflow.uid}}": "{{run.uid}}"}
-_TEMPLATE_FIELDS = {"name", "metadata", "inputs", "outputs", "container", "dag", "nodeSelector", "tolerations", "affinity",
-                    "retryStrategy", "activeDeadlineSeconds", "parallelism"}
-_CONTAINER_FIELDS = {"image", "command", "args", "env", "resources", "imagePullPolicy", "name"}
-_WORKFLOW_FIELDS = {"entrypoint", "templates", "arguments", "serviceAccountName", "onExit", "nodeSelector", "tolerations",
-                    "affinity", "imagePullSecrets", "activeDeadlineSeconds", "parallelism", "ttlStrategy",
-                    "ttlSecondsAfterFinished", "podGC"}
-#: The service account KFP's own installation provides; a kubeline cluster has no such account.
-_KFP_SERVICE_ACCOUNT = "pipeline-runner"
+_ARGO_VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*?"
+_TASK_OUTPUT = re.compile(rf"^tasks\.(?P<task>{_NAME})\.outputs\.(?P<kind>parameters|artifacts)\.(?P<name>{_NAME})$")
+_INPUT = re.compile(rf"^inputs\.(?P<kind>parameters|artifacts)\.(?P<name>{_NAME})$")
+_INPUT_PATH = re.compile(rf"^inputs\.artifacts\.(?P<name>{_NAME})\.path$")
+_OUTPUT_PATH = re.compile(rf"^outputs\.(?:parameters|artifacts)\.(?P<name>{_NAME})\.path$")
+_WORKFLOW_PARAM = re.compile(rf"^workflow\.parameters\.(?P<name>{_NAME})$")
+_WORKFLOW_FIELD = re.compile(r"^workflow\.(?P<name>status|name|namespace|uid)$")
+_ITEM = re.compile(r"^item(\.[A-Za-z0-9_-]+)*$")
+
+#: KFP v1 type names and the kubeline value types they mean.
+_KFP_TYPES = {
+    "string": "string", "str": "string",
+    "integer": "integer", "int": "integer",
+    "float": "number", "double": "number",
+    "boolean": "boolean", "bool": "boolean",
+    "jsonobject": "object", "dict": "object",
+    "jsonarray": "list", "list": "list",
+}
+KFP_PREFIX = "pipelines.kubeflow.org/"
+#: The service account KFP names in every workflow; it exists only where KFP is installed.
+KFP_SERVICE_ACCOUNT = "pipeline-runner"
+#: Outputs the KFP UI reads as files.
+_KFP_FILE_OUTPUTS = {"mlpipeline-ui-metadata", "mlpipeline-metrics"}
+
+_TEMPLATE_FIELDS = {"name", "container", "dag", "inputs", "outputs", "metadata", "nodeSelector", "affinity",
+                    "tolerations", "activeDeadlineSeconds", "retryStrategy", "parallelism"}
+_CONTAINER_FIELDS = {"image", "command", "args", "env", "resources", "workingDir", "imagePullPolicy"}
+_TASK_FIELDS = {"name", "template", "arguments", "dependencies", "depends", "when", "withItems", "withParam"}
+_WORKFLOW_FIELDS = {"entrypoint", "templates", "arguments", "onExit", "serviceAccountName", "nodeSelector",
+                    "affinity", "tolerations", "imagePullSecrets", "parallelism", "activeDeadlineSeconds",
+                    "ttlStrategy", "ttlSecondsAfterFinished"}
 
 
 @dataclass
 class ImportResult:
     pipeline: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
 
 
-def import_workflow(document: Any, name: str | None = None, strict: bool = False) -> ImportResult:
-    """The Pipeline for a KFP v1 Workflow; with ``strict``, anything not carried over is an error."""
-    if not isinstance(document, dict) or document.get("kind") != "Workflow":
-        kind = document.get("kind") if isinstance(document, dict) else type(document).__name__
-        raise PipelineInvalid([Issue("kind", f"expected an Argo Workflow compiled by the KFP v1 SDK, found {kind!r}")])
-    importer = _Importer(document)
-    pipeline = importer.pipeline(name)
-    if strict and importer.warnings:
-        raise PipelineInvalid([Issue("", f"not carried over (--strict): {w}") for w in importer.warnings])
-    return ImportResult(pipeline, importer.warnings)
+def import_workflow(document: dict[str, Any], name: str | None = None, strict: bool = False) -> ImportResult:
+    """The Pipeline for a KFP v1 compiled Workflow; PipelineInvalid lists what cannot be translated."""
+    translator = _Translator(document)
+    pipeline = translator.pipeline(name)
+    problems = translator.errors + (translator.warnings if strict else [])
+    if problems:
+        raise PipelineInvalid(problems)
+    try:
+        build(load_spec(pipeline["spec"]))
+    except PipelineInvalid as invalid:  # a translation kubeline rejects: say it came from the import
+        raise PipelineInvalid([Issue(i.path, f"{i.message} (in the imported pipeline)") for i in invalid.issues]) from None
+    return ImportResult(pipeline, [str(w) for w in translator.warnings])
 
 
-class _Importer:
-    def __init__(self, document: dict[str, Any]):
-        self.document = document
-        self.spec = document.get("spec") or {}
-        self.templates = {t["name"]: t for t in self.spec.get("templates") or [] if isinstance(t, dict) and "name" in t}
-        self.warnings: list[str] = []
-        self.components: dict[str, dict[str, Any]] = {}
-        self.artifact_outputs = self._outputs_consumed_as_artifacts()
+# --- pieces shared by the translator --------------------------------------------------------------
 
-    def warn(self, where: str, message: str) -> None:
-        self.warnings.append(f"{where}: {message}")
 
-    # -- the whole pipeline ---------------------------------------------------------------------------------
+def dns_label(text: str) -> str:
+    """A Kubernetes name from an Argo one (KFP's are already valid; hand-written ones may not be)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return label or "x"
+
+
+def kubeline_type(kfp_type: Any) -> str | None:
+    """The value type of a KFP type name, or None for file types (Model, CSV…) and unknown ones."""
+    return _KFP_TYPES.get(kfp_type.lower()) if isinstance(kfp_type, str) else None
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _json_annotation(metadata: Any, key: str) -> dict[str, Any]:
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    try:
+        value = json.loads((annotations or {}).get(key) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _seconds(value: Any) -> str | None:
+    try:
+        return f"{int(value)}s"
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(value: Any) -> str | None:
+    """An Argo duration (``10s``, ``1m``, or seconds as a number) in kubeline's grammar."""
+    text = f"{value}s" if isinstance(value, (int, float)) or str(value).isdigit() else str(value)
+    try:
+        parse_duration(text)
+    except ValueError:
+        return None
+    return text
+
+
+def replace_path(text: str, path: str, placeholder: str) -> str:
+    """``text`` with each whole occurrence of the file ``path`` (also as a directory prefix) replaced."""
+    return re.sub(rf"(?<![\w./-]){re.escape(path)}(?![\w.-])", lambda _: placeholder, text)
+
+
+@dataclass
+class _Component:
+    """What a task needs from the component made of its container template."""
+
+    name: str
+    outputs: dict[str, str]  # Argo output (parameter or artifact) name -> kubeline output name
+    inputs: list[dict[str, Any]]
+    workflow_inputs: dict[str, str]  # synthetic input -> Argo workflow variable it stands for
+    settings: dict[str, Any]  # scheduling, retries, timeout, caching for the tasks running it
+
+
+@dataclass
+class _Sibling:
+    """A task of the DAG being translated, as other tasks of that DAG see it."""
+
+    name: str  # kubeline task name
+    template: dict[str, Any]
+
+
+@dataclass
+class _Scope:
+    """Where a task's texts are translated: its DAG's tasks and what the DAG's inputs are bound to."""
+
+    template: str
+    siblings: dict[str, _Sibling]
+    bindings: dict[str, str] = field(default_factory=dict)
+
+
+class _Translator:
+    def __init__(self, document: Any):
+        self.document = document if isinstance(document, dict) else {}
+        self.errors: list[Issue] = []
+        self.warnings: list[Issue] = []
+        spec = self.document.get("spec")
+        self.spec: dict[str, Any] = spec if isinstance(spec, dict) else {}
+        self.templates: dict[str, dict[str, Any]] = {
+            t["name"]: t for t in self.spec.get("templates") or [] if isinstance(t, dict) and "name" in t
+        }
+        self.components: dict[str, _Component] = {}  # by template name
+        self.component_documents: dict[str, dict[str, Any]] = {}  # by template name
+        self.params: dict[str, dict[str, Any]] = {}
+        self.pull_policies: set[str] = set()
+        self.read_as_files = self._read_as_files()
+
+    def _read_as_files(self) -> set[tuple[str, str]]:
+        """(template, output artifact) pairs some task takes as an input artifact: these stay files."""
+        pairs = set()
+        for template in self.templates.values():
+            tasks = [t for t in (template.get("dag") or {}).get("tasks") or [] if isinstance(t, dict)]
+            templates = {t.get("name"): t.get("template") for t in tasks}
+            for task in tasks:
+                for artifact in (task.get("arguments") or {}).get("artifacts") or []:
+                    match = _ARGO_VAR.fullmatch(str(artifact.get("from", "")).strip())
+                    reference = _TASK_OUTPUT.match(match.group(1)) if match else None
+                    if reference:
+                        pairs.add((templates.get(reference["task"]), reference["name"]))
+        return pairs
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(Issue(path, message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(Issue(path, message))
+
+    # -- the workflow ------------------------------------------------------------------------------
 
     def pipeline(self, name: str | None) -> dict[str, Any]:
-        metadata = self.document.get("metadata") or {}
-        annotations = metadata.get("annotations") or {}
-        pipeline_spec = _json(annotations.get("pipelines.kubeflow.org/pipeline_spec"))
-        name = name or pipeline_spec.get("name") or (metadata.get("generateName") or metadata.get("name") or "imported").rstrip("-")
-        entry = self.templates.get(self.spec.get("entrypoint", ""))
-        if entry is None or "dag" not in entry:
-            raise PipelineInvalid([Issue("spec.entrypoint", "the entrypoint must name a DAG template (KFP v1 compiles pipelines to DAGs)")])
-        for key in self.spec:
-            if key not in _WORKFLOW_FIELDS:
-                self.warn("workflow", f"field {key} is not supported, ignored")
-        params = self._params(pipeline_spec)
-        bindings = {p["name"]: f"{{{{params.{p['name']}}}}}" for p in params}
+        if self.document.get("kind") != "Workflow" or not str(self.document.get("apiVersion", "")).startswith("argoproj.io/"):
+            self.error("kind", f"expected an Argo Workflow compiled by the KFP v1 SDK, found {self.document.get('kind')!r}")
+            return {}
+        metadata = self.document.get("metadata") if isinstance(self.document.get("metadata"), dict) else {}
+        pipeline_spec = _json_annotation(metadata, KFP_PREFIX + "pipeline_spec")
+        self._metadata(metadata)
+        self._params(pipeline_spec)
+        for key in sorted(set(self.spec) - _WORKFLOW_FIELDS):
+            self.warn(f"spec.{key}", "not supported, dropped")
+        entrypoint = self.spec.get("entrypoint")
+        if entrypoint not in self.templates:
+            self.error("spec.entrypoint", f"names no template: {entrypoint!r}")
+            return {}
+        tasks = self._entry_tasks(self.templates[entrypoint])
         spec: dict[str, Any] = {}
         if pipeline_spec.get("description"):
             spec["description"] = pipeline_spec["description"]
-        if params:
-            spec["params"] = params
-        tasks = self._dag(entry, bindings)
-        exit_task = self._exit(self.spec["onExit"]) if self.spec.get("onExit") else None
-        spec["components"] = list(self.components.values())
+        if self.params:
+            spec["params"] = list(self.params.values())
+        exit_task = self._exit_task()
+        spec["components"] = list(self.component_documents.values())
         spec["tasks"] = tasks
         if exit_task:
             spec["onExit"] = exit_task
         defaults = self._defaults()
         if defaults:
             spec["defaults"] = defaults
-        if self.spec.get("parallelism"):
-            spec["parallelism"] = int(self.spec["parallelism"])
-        if self.spec.get("activeDeadlineSeconds"):
-            spec["timeout"] = f"{int(self.spec['activeDeadlineSeconds'])}s"
+        if isinstance(self.spec.get("parallelism"), int) and self.spec["parallelism"] > 0:
+            spec["parallelism"] = self.spec["parallelism"]
+        if "activeDeadlineSeconds" in self.spec:
+            spec["timeout"] = self._required(_seconds(self.spec["activeDeadlineSeconds"]), "spec.activeDeadlineSeconds")
         ttl = (self.spec.get("ttlStrategy") or {}).get("secondsAfterCompletion", self.spec.get("ttlSecondsAfterFinished"))
         if ttl is not None:
-            spec["ttlAfterFinished"] = f"{int(ttl)}s"
-        return {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": _dns(name)}, "spec": spec}
+            spec["ttlAfterFinished"] = self._required(_seconds(ttl), "spec.ttlStrategy")
+        for key in sorted(set(self.spec.get("ttlStrategy") or {}) - {"secondsAfterCompletion"}):
+            self.warn(f"spec.ttlStrategy.{key}", "not supported: dropped (kubeline keeps one TTL after a run finishes)")
+        pipeline_name = dns_label(
+            name or metadata.get("name") or str(metadata.get("generateName") or "").rstrip("-")
+            or pipeline_spec.get("name") or entrypoint
+        )
+        result_metadata: dict[str, Any] = {"name": pipeline_name}
+        version = (metadata.get("annotations") or {}).get(KFP_PREFIX + "kfp_sdk_version")
+        if version:
+            result_metadata["annotations"] = {"kubeline.dev/imported-from": f"kfp {version}"}
+        return {"apiVersion": models.API_VERSION, "kind": "Pipeline", "metadata": result_metadata, "spec": spec}
 
-    def _params(self, pipeline_spec: dict[str, Any]) -> list[dict[str, Any]]:
-        types = {i.get("name"): _KFP_TYPES.get(str(i.get("type")), "string") for i in pipeline_spec.get("inputs") or []}
-        params = []
-        for parameter in (self.spec.get("arguments") or {}).get("parameters") or []:
-            document: dict[str, Any] = {"name": parameter["name"], "type": types.get(parameter["name"], "string")}
-            if "value" in parameter:
-                document["default"] = parameter["value"]
-            params.append(document)
-        return params
+    def _required(self, value: str | None, path: str) -> str:
+        if value is None:
+            self.error(path, "not a number of seconds")
+        return value or "0s"
+
+    def _metadata(self, metadata: dict[str, Any]) -> None:
+        for kind in ("labels", "annotations"):
+            for key in sorted(metadata.get(kind) or {}):
+                if not key.startswith(KFP_PREFIX):
+                    self.warn(f"metadata.{kind}.{key}", "not carried over to the Pipeline")
+
+    def _params(self, pipeline_spec: dict[str, Any]) -> None:
+        """Workflow arguments become params; KFP's pipeline spec annotation gives their types."""
+        declared = {i.get("name"): i for i in pipeline_spec.get("inputs") or [] if isinstance(i, dict)}
+        for index, parameter in enumerate((self.spec.get("arguments") or {}).get("parameters") or []):
+            name = parameter.get("name")
+            path = f"spec.arguments.parameters[{name or index}]"
+            if not isinstance(name, str) or not re.match(models.IDENTIFIER, name):
+                self.error(path, f"parameter name {name!r} cannot be used as {{{{params.NAME}}}}")
+                continue
+            for key in sorted(set(parameter) - {"name", "value", "default", "description"}):
+                self.warn(f"{path}.{key}", "not supported, dropped")
+            spec = declared.get(name, {})
+            param: dict[str, Any] = {"name": name}
+            type_ = kubeline_type(spec.get("type")) or "string"
+            value = parameter.get("value", parameter.get("default"))
+            if value is not None:
+                try:
+                    value = coerce(value, type_)
+                except ValueError:
+                    type_, value = "string", str(value)
+            if type_ != "string":
+                param["type"] = type_
+            if value is not None:
+                param["default"] = value
+            description = spec.get("description") or parameter.get("description")
+            if description:
+                param["description"] = description
+            self.params[name] = param
 
     def _defaults(self) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
-        for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
-            if self.spec.get(key):
-                defaults[key] = self.spec[key]
+        self._scheduling(self.spec, "spec", defaults)
+        secrets = [s for s in self.spec.get("imagePullSecrets") or [] if isinstance(s, dict) and s.get("name")]
+        if secrets:
+            defaults["imagePullSecrets"] = [{"name": s["name"]} for s in secrets]
+        if len(self.pull_policies) == 1:
+            defaults["imagePullPolicy"] = next(iter(self.pull_policies))
+        elif self.pull_policies:
+            self.warn("templates[*].container.imagePullPolicy",
+                      f"templates use different pull policies ({', '.join(sorted(self.pull_policies))}); dropped")
         account = self.spec.get("serviceAccountName")
-        if account and account != _KFP_SERVICE_ACCOUNT:
+        if account and account != KFP_SERVICE_ACCOUNT:
             defaults["serviceAccountName"] = account
         return defaults
 
-    # -- DAGs and tasks -----------------------------------------------------------------------------------
+    def _scheduling(self, source: dict[str, Any], path: str, target: dict[str, Any]) -> None:
+        if source.get("nodeSelector"):
+            target["nodeSelector"] = {str(k): str(v) for k, v in source["nodeSelector"].items()}
+        if source.get("tolerations"):
+            target["tolerations"] = [self._toleration(t, f"{path}.tolerations[{i}]")
+                                     for i, t in enumerate(source["tolerations"])]
+        if source.get("affinity"):
+            target["affinity"] = source["affinity"]
+
+    def _toleration(self, toleration: dict[str, Any], path: str) -> dict[str, Any]:
+        known = ("effect", "key", "operator", "tolerationSeconds", "value")
+        for key in sorted(set(toleration) - set(known)):
+            self.warn(f"{path}.{key}", "not supported, dropped")
+        return {k: toleration[k] for k in known if k in toleration}
+
+    # -- DAGs and tasks ----------------------------------------------------------------------------
+
+    def _entry_tasks(self, template: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pipeline's tasks: the entrypoint DAG, its inputs bound to the params of the same names."""
+        bindings = {name: f"{{{{params.{name}}}}}" for name in self.params}
+        if "dag" in template:
+            return self._dag(template, bindings)
+        if "container" in template:  # a one-step workflow
+            scope = _Scope(template["name"], {template["name"]: _Sibling(dns_label(template["name"]), template)}, bindings)
+            return [self._step({"name": template["name"], "template": template["name"]}, scope, template, f"templates[{template['name']}]")]
+        self.error(f"templates[{template['name']}]", "the entrypoint must be a DAG or container template")
+        return []
 
     def _dag(self, template: dict[str, Any], bindings: dict[str, str]) -> list[dict[str, Any]]:
-        if template.get("parallelism") and not template.get("_loop"):
-            self.warn(f"template {template['name']}", "parallelism of a DAG that is not a loop body is not supported, ignored")
-        return [self._task(task, bindings, template["name"]) for task in (template.get("dag") or {}).get("tasks") or []]
+        path = f"templates[{template['name']}]"
+        self._check_fields(template, path)
+        dag = template.get("dag") or {}
+        for key in sorted(set(dag) - {"tasks"}):
+            self.warn(f"{path}.dag.{key}", "not supported, dropped")
+        tasks = [t for t in dag.get("tasks") or [] if isinstance(t, dict) and t.get("name")]
+        if not tasks:
+            self.error(f"{path}.dag.tasks", "a DAG needs at least one task")
+            return []
+        siblings = {t["name"]: _Sibling(dns_label(t["name"]), self.templates.get(t.get("template"), {})) for t in tasks}
+        scope = _Scope(template["name"], siblings, bindings)
+        return [task for task in (self._task(t, scope) for t in tasks) if task is not None]
 
-    def _task(self, task: dict[str, Any], bindings: dict[str, str], dag: str) -> dict[str, Any]:
-        where = f"template {dag}, task {task['name']}"
-        target = self.templates.get(task.get("template", ""))
-        if target is None:
-            raise PipelineInvalid([Issue(where, f"uses template {task.get('template')!r}, which the workflow does not define")])
-        arguments = {p["name"]: self._text(str(p.get("value", "")), bindings) for p in (task.get("arguments") or {}).get("parameters") or []}
-        artifacts = {a["name"]: self._artifact_ref(a, where) for a in (task.get("arguments") or {}).get("artifacts") or []}
-        document: dict[str, Any] = {"name": task["name"]}
-        after = list(task.get("dependencies") or [])
-        if task.get("depends"):
-            after += self._depends(task["depends"], where)
-        for key in task:
-            if key not in ("name", "template", "arguments", "dependencies", "depends", "when", "withItems", "withParam"):
-                self.warn(where, f"field {key} is not supported, ignored")
-        if "dag" in target:
-            if "withItems" in task or "withParam" in task:
-                target = {**target, "_loop": True}
-                if target.get("parallelism"):
-                    document["parallelism"] = int(target["parallelism"])
-            inner = {name: arguments.get(name, "") for name in _input_names(target)}
-            document["dag"] = {"tasks": self._dag(target, inner)}
-        elif "container" in target:
-            component, extra = self._component(target)
-            document["component"] = component
-            passed = {**arguments, **artifacts, **extra}
-            if passed:
-                document["arguments"] = {k: passed[k] for k in sorted(passed)}
-            document.update(self._step_settings(target))
-        else:
-            raise PipelineInvalid([Issue(where, f"template {target['name']!r} is neither a container nor a DAG (script, resource and steps templates are not supported)")])
-        if after:
-            document["after"] = sorted(set(after))
-        if task.get("when"):
-            document["when"] = self._text(task["when"], bindings)
-        if "withItems" in task:
-            document["forEach"] = task["withItems"]
-        elif "withParam" in task:
-            document["forEach"] = self._text(task["withParam"], bindings)
-        return _ordered(document)
+    def _task(self, task: dict[str, Any], scope: _Scope) -> dict[str, Any] | None:
+        path = f"templates[{scope.template}].dag.tasks[{task['name']}]"
+        for key in sorted(set(task) - _TASK_FIELDS):
+            if key in ("templateRef", "inline", "withSequence"):
+                self.error(f"{path}.{key}", "not supported")
+                return None
+            self.warn(f"{path}.{key}", "not supported, dropped")
+        template = self.templates.get(task.get("template"))
+        if template is None:
+            self.error(f"{path}.template", f"names no template: {task.get('template')!r}")
+            return None
+        if "container" in template:
+            return self._step(task, scope, template, path)
+        if "dag" in template:
+            return self._group(task, scope, template, path)
+        kind = next((k for k in ("resource", "script", "steps", "suspend", "http", "data") if k in template), "unknown")
+        self.error(f"templates[{template['name']}].{kind}",
+                   f"{kind} templates are not supported (task {task['name']!r} runs it); kubeline steps run containers")
+        return None
 
-    def _depends(self, expression: str, where: str) -> list[str]:
-        names = re.findall(r"([A-Za-z0-9-]+)(?:\.(Succeeded|Failed|Skipped|Errored|Completed|Daemoned|AnySucceeded|AllFailed))?", expression)
-        if "||" in expression or "!" in expression or any(state not in ("", "Succeeded") for _, state in names):
-            self.warn(where, f"depends {expression!r} is read as 'after all of these tasks'")
-        return [name for name, _ in names if name]
-
-    def _artifact_ref(self, argument: dict[str, Any], where: str) -> str:
-        match = _TASK_ARTIFACT.fullmatch(str(argument.get("from", "")))
-        if match is None:
-            raise PipelineInvalid([Issue(where, f"artifact {argument.get('name')!r} comes from {argument.get('from')!r}; only task outputs are supported")])
-        return f"{{{{tasks.{match.group(1)}.outputs.{match.group(2)}}}}}"
-
-    def _text(self, text: str, bindings: dict[str, str]) -> str:
-        """A task-level text with Argo's references turned into kubeline's."""
-        text = _INPUT_PARAM.sub(lambda m: bindings.get(m.group(1), m.group(0)), text)
-        text = _TASK_PARAM.sub(lambda m: f"{{{{tasks.{m.group(1)}.outputs.{m.group(2)}}}}}", text)
-        for argo, kubeline in _WORKFLOW.items():
-            text = text.replace(argo, kubeline)
-        return text
-
-    def _exit(self, template_name: str) -> dict[str, Any]:
-        template = self.templates.get(template_name)
-        if template is None or "container" not in template:
-            raise PipelineInvalid([Issue("spec.onExit", f"the exit handler {template_name!r} must be a container template")])
-        component, extra = self._component(template)
-        document: dict[str, Any] = {"name": template_name, "component": component}
-        if extra:
-            document["arguments"] = extra
-        settings = self._step_settings(template)
-        for key in ("retries", "timeout", "resources", "nodeSelector", "tolerations", "affinity"):
-            if key in settings:
-                document[key] = settings[key]
-        return document
-
-    # -- components ---------------------------------------------------------------------------------------
-
-    def _component(self, template: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        """The component of a container template, and the arguments its workflow references need."""
-        name = _dns(template["name"])
-        container = template["container"]
-        where = f"template {template['name']}"
-        for key in container:
-            if key not in _CONTAINER_FIELDS:
-                self.warn(where, f"container field {key} is not supported, ignored")
-        for key in template:
-            if key not in _TEMPLATE_FIELDS:
-                self.warn(where, f"field {key} is not supported, ignored")
-        inputs = [{"name": p["name"], "type": "string"} for p in (template.get("inputs") or {}).get("parameters") or []]
-        replacements = {f"{{{{inputs.parameters.{p['name']}}}}}": f"{{{{inputs.{p['name']}}}}}" for p in inputs}
-        for artifact in (template.get("inputs") or {}).get("artifacts") or []:
-            inputs.append({"name": artifact["name"], "type": "artifact"})
-            if artifact.get("path"):
-                replacements[artifact["path"]] = f"{{{{inputs.{artifact['name']}.path}}}}"
-        outputs, paths = [], {}
-        for parameter in (template.get("outputs") or {}).get("parameters") or []:
-            path = (parameter.get("valueFrom") or {}).get("path")
-            if path:
-                kind = "artifact" if (template["name"], parameter["name"]) in self.artifact_outputs else "string"
-                outputs.append({"name": parameter["name"], "type": kind})
-                paths[path] = parameter["name"]
-        for artifact in (template.get("outputs") or {}).get("artifacts") or []:
-            if artifact.get("path") in paths or artifact["name"] in {o["name"] for o in outputs}:
+    def _common(self, task: dict[str, Any], scope: _Scope, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The task fields a step and a group share (name, loop, condition) and its translated arguments."""
+        result: dict[str, Any] = {"name": scope.siblings[task["name"]].name}
+        looped = "withItems" in task or "withParam" in task
+        arguments: dict[str, Any] = {}
+        given = task.get("arguments") or {}
+        for key in sorted(set(given) - {"parameters", "artifacts"}):
+            self.warn(f"{path}.arguments.{key}", "not supported, dropped")
+        for parameter in given.get("parameters") or []:
+            where = f"{path}.arguments.parameters[{parameter.get('name')}]"
+            if "valueFrom" in parameter:
+                self.error(f"{where}.valueFrom", "not supported: pass a value")
                 continue
-            value = (template["name"], artifact["name"]) not in self.artifact_outputs and self._value_type(template, artifact["name"])
-            outputs.append({"name": artifact["name"], "type": "string" if value else "artifact"})
-            paths[artifact["path"]] = artifact["name"]
-        replacements.update({path: f"{{{{outputs.{output}.path}}}}" for path, output in paths.items()})
-        extra: dict[str, str] = {}
-        for argo, kubeline in _WORKFLOW.items():
-            uses = any(argo in str(part) for part in [*(container.get("command") or []), *(container.get("args") or [])])
-            if uses:
-                input_name = "workflow_" + argo.strip("{}").split(".")[1]
-                inputs.append({"name": input_name, "type": "string"})
-                replacements[argo] = f"{{{{inputs.{input_name}}}}}"
-                extra[input_name] = kubeline
-        converted: dict[str, Any] = {"image": container["image"]}
+            arguments[parameter["name"]] = self._text(str(parameter.get("value", "")), scope, where, looped)
+        for artifact in given.get("artifacts") or []:
+            where = f"{path}.arguments.artifacts[{artifact.get('name')}]"
+            if "from" in artifact:
+                arguments[artifact["name"]] = self._text(str(artifact["from"]), scope, where, looped)
+            elif isinstance(artifact.get("raw"), dict):
+                arguments[artifact["name"]] = str(artifact["raw"].get("data", ""))
+            else:
+                self.error(where, "only artifacts from other tasks ('from') or raw data can be passed")
+        if "withItems" in task:
+            items = task["withItems"]
+            result["forEach"] = items if isinstance(items, list) else [items]
+        elif "withParam" in task:
+            result["forEach"] = self._for_each(str(task["withParam"]), scope, f"{path}.withParam")
+        if task.get("when"):
+            result["when"] = self._when(str(task["when"]), scope, f"{path}.when")
+        return result, arguments
+
+    def _step(self, task: dict[str, Any], scope: _Scope, template: dict[str, Any], path: str) -> dict[str, Any]:
+        component = self._component(template)
+        result, given = self._common(task, scope, path)
+        result["component"] = component.name
+        arguments: dict[str, Any] = {}
+        for spec in component.inputs:
+            name = spec["name"]
+            if name in component.workflow_inputs:
+                arguments[name] = _workflow_value(component.workflow_inputs[name], on_exit=False)
+            elif name in given:
+                arguments[name] = given[name]
+        for name in sorted(set(given) - {i["name"] for i in component.inputs}):
+            self.warn(f"{path}.arguments.{name}", f"template {template['name']!r} has no input {name!r}: dropped")
+        if arguments:
+            result["arguments"] = arguments
+        self._after(task, scope, result, path)
+        result.update(component.settings)
+        return _ordered(result)
+
+    def _group(self, task: dict[str, Any], scope: _Scope, template: dict[str, Any], path: str) -> dict[str, Any]:
+        result, given = self._common(task, scope, path)
+        bindings = {}
+        inputs = template.get("inputs") or {}
+        for spec in (inputs.get("parameters") or []) + (inputs.get("artifacts") or []):
+            name = spec.get("name")
+            if name in given:
+                bindings[name] = given[name]
+            elif "value" in spec or "default" in spec:
+                bindings[name] = str(spec.get("value", spec.get("default")))
+            else:
+                self.error(f"{path}.arguments", f"template {template['name']!r} needs input {name!r}")
+        tasks = self._dag(template, bindings)
+        self._after(task, scope, result, path)
+        parallelism = template.get("parallelism")
+        if isinstance(parallelism, int) and parallelism > 0:
+            if "forEach" in result:
+                result["parallelism"] = parallelism
+            else:
+                self.warn(f"templates[{template['name']}].parallelism", "kubeline limits parallelism of loops only: dropped")
+        if tasks:
+            result["dag"] = {"tasks": tasks}
+        return _ordered(result)
+
+    def _after(self, task: dict[str, Any], scope: _Scope, result: dict[str, Any], path: str) -> None:
+        """Argo dependencies beyond those the task's data references already imply."""
+        names = list(task.get("dependencies") or [])
+        if task.get("depends"):
+            names += self._depends(str(task["depends"]), f"{path}.depends")
+        referenced = set(re.findall(r"\{\{tasks\.([a-z0-9-]+)\.outputs\.", json.dumps(result)))
+        after = []
+        for name in names:
+            if name not in scope.siblings:
+                self.error(f"{path}.dependencies", f"names no task of this DAG: {name!r}")
+            elif scope.siblings[name].name not in referenced | set(after):
+                after.append(scope.siblings[name].name)
+        if after:
+            result["after"] = after
+
+    def _depends(self, expression: str, path: str) -> list[str]:
+        """The tasks of a ``depends`` made only of ``A && B.Succeeded``: plain ordering, as kubeline has."""
+        names = []
+        for term in expression.split("&&"):
+            match = re.fullmatch(r"\s*\(?\s*([A-Za-z0-9_.-]+?)(\.Succeeded)?\s*\)?\s*", term)
+            if not match:
+                self.error(path, f"only 'A && B.Succeeded' can be translated, not {expression!r}")
+                return []
+            names.append(match.group(1))
+        return names
+
+    def _for_each(self, text: str, scope: _Scope, path: str) -> Any:
+        try:
+            literal = json.loads(text)
+        except ValueError:
+            literal = None
+        if isinstance(literal, list):
+            return literal
+        translated = self._text(text, scope, path, looped=True)
+        if not _ARGO_VAR.fullmatch(translated.strip()):
+            self.error(path, f"must be one reference to a list, found {text!r}")
+        return translated
+
+    def _when(self, text: str, scope: _Scope, path: str) -> str:
+        translated = self._text(text, scope, path, looped=False)
+        try:
+            conditions.parse(translated)
+        except (conditions.ConditionError, TemplateError) as error:
+            self.error(path, f"cannot translate the condition {text!r}: {error}")
+        return translated
+
+    def _text(self, text: str, scope: _Scope, path: str, looped: bool) -> str:
+        """A task-level text (argument, condition, loop) with Argo variables as kubeline placeholders."""
+
+        def replace(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if _ITEM.match(expression):
+                return f"{{{{{expression}}}}}"
+            if m := _TASK_OUTPUT.match(expression):
+                return self._task_output(m["task"], m["kind"], m["name"], scope, path)
+            if m := _INPUT.match(expression):
+                if m["name"] not in scope.bindings:
+                    self.error(path, f"{{{{{expression}}}}}: template {scope.template!r} has no such input")
+                    return match.group(0)
+                value = scope.bindings[m["name"]]
+                if looped and "{{item" in value:
+                    self.error(path, "a loop inside a loop uses the outer loop's item: kubeline's {{item}} is the innermost one")
+                return value
+            if m := _WORKFLOW_PARAM.match(expression):
+                return f"{{{{params.{m['name']}}}}}"
+            if m := _WORKFLOW_FIELD.match(expression):
+                return _workflow_value(expression, on_exit=False)
+            self.error(path, f"{{{{{expression}}}}} cannot be translated")
+            return match.group(0)
+
+        return _ARGO_VAR.sub(replace, text)
+
+    def _task_output(self, task: str, kind: str, name: str, scope: _Scope, path: str) -> str:
+        """A reference to an output of a sibling task; for a group, to the inner task the group exposes."""
+        sibling = scope.siblings.get(task)
+        if sibling is None:
+            self.error(path, f"{{{{tasks.{task}...}}}}: no task {task!r} in template {scope.template!r}")
+            return ""
+        template = sibling.template
+        if "container" in template:
+            outputs = self._component(template).outputs
+            if name not in outputs:
+                self.error(path, f"template {template['name']!r} has no output {name!r}")
+                return ""
+            return f"{{{{tasks.{sibling.name}.outputs.{outputs[name]}}}}}"
+        declared = {o.get("name"): o for o in (template.get("outputs") or {}).get(kind) or []}
+        source = declared.get(name, {})
+        reference = (source.get("valueFrom") or {}).get("parameter") if kind == "parameters" else source.get("from")
+        if not reference:
+            self.error(path, f"template {template.get('name')!r} has no output {kind[:-1]} {name!r} taken from a task")
+            return ""
+        inner = {t["name"]: _Sibling(dns_label(t["name"]), self.templates.get(t.get("template"), {}))
+                 for t in (template.get("dag") or {}).get("tasks") or []}
+        inner_scope = _Scope(template["name"], inner)
+        return self._text(str(reference), inner_scope, f"templates[{template['name']}].outputs.{kind}[{name}]", False)
+
+    # -- components --------------------------------------------------------------------------------
+
+    def _component(self, template: dict[str, Any]) -> _Component:
+        if template["name"] in self.components:
+            return self.components[template["name"]]
+        path = f"templates[{template['name']}]"
+        self._check_fields(template, path)
+        spec = _json_annotation(template.get("metadata"), KFP_PREFIX + "component_spec")
+        container = template["container"] if isinstance(template.get("container"), dict) else {}
+        for key in sorted(set(container) - _CONTAINER_FIELDS):
+            self.warn(f"{path}.container.{key}", "not supported, dropped")
+        if container.get("imagePullPolicy"):
+            self.pull_policies.add(container["imagePullPolicy"])
+        name = dns_label(template["name"])
+        taken = {c.name for c in self.components.values()}
+        suffix = 2
+        while name in taken:
+            name, suffix = f"{dns_label(template['name'])[:58]}-{suffix}", suffix + 1
+
+        inputs, paths = self._inputs(template, path)
+        outputs, output_documents = self._outputs(template, spec, container, path, paths)
+        workflow_inputs: dict[str, str] = {}
+
+        def translate(text: str, where: str) -> str:
+            return self._container_text(str(text), template, f"{path}.container.{where}", paths, outputs, workflow_inputs)
+
+        rendered: dict[str, Any] = {"image": container.get("image") or ""}
+        if not rendered["image"]:
+            self.error(f"{path}.container.image", "required")
         for key in ("command", "args"):
             if container.get(key):
-                converted[key] = [self._replace(str(part), replacements, where) for part in container[key]]
-        env = [{"name": e["name"], "value": self._replace(str(e.get("value", "")), replacements, where)}
-               for e in container.get("env") or [] if "valueFrom" not in e]
-        if len(env) != len(container.get("env") or []):
-            self.warn(where, "env entries with valueFrom are not supported, ignored")
+                rendered[key] = [translate(part, f"{key}[{i}]") for i, part in enumerate(container[key])]
+        env = []
+        for variable in container.get("env") or []:
+            if "valueFrom" in variable:
+                self.warn(f"{path}.container.env[{variable.get('name')}].valueFrom",
+                          "values from secrets, config maps or fields are not supported, dropped")
+                continue
+            env.append({"name": variable["name"], "value": translate(variable.get("value", ""), f"env[{variable['name']}]")})
         if env:
-            converted["env"] = env
+            rendered["env"] = env
+        if container.get("workingDir"):
+            rendered["workingDir"] = container["workingDir"]
+        inputs += [{"name": n} for n in workflow_inputs]  # found while translating the container
         document: dict[str, Any] = {"name": name}
+        if spec.get("description"):
+            document["description"] = spec["description"]
         if inputs:
             document["inputs"] = inputs
-        if outputs:
-            document["outputs"] = outputs
-        document["container"] = converted
-        self.components[name] = document
-        return name, extra
+        if output_documents:
+            document["outputs"] = output_documents
+        document["container"] = rendered
+        self._check_paths_used(template, rendered, paths, path)
+        component = _Component(name, outputs, inputs, workflow_inputs, self._settings(template, container, path))
+        self.components[template["name"]] = component
+        self.component_documents[template["name"]] = document
+        return component
 
-    def _replace(self, text: str, replacements: dict[str, str], where: str) -> str:
-        for old in sorted(replacements, key=len, reverse=True):
-            text = text.replace(old, replacements[old])
-        for leftover in re.findall(r"\{\{(?!inputs\.|outputs\.)[^}]*\}\}", text):
-            self.warn(where, f"{leftover} has no kubeline equivalent in a container, left as is")
+    def _inputs(self, template: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Component inputs; input artifact paths -> their placeholders."""
+        inputs: list[dict[str, Any]] = []
+        paths: dict[str, str] = {}
+        declared = template.get("inputs") or {}
+        for parameter in declared.get("parameters") or []:
+            item: dict[str, Any] = {"name": parameter["name"]}
+            default = parameter.get("value", parameter.get("default"))
+            if default is not None:
+                item["default"] = str(default)
+            for key in sorted(set(parameter) - {"name", "value", "default", "description"}):
+                self.warn(f"{path}.inputs.parameters[{parameter['name']}].{key}", "not supported, dropped")
+            inputs.append(item)
+        for artifact in declared.get("artifacts") or []:
+            where = f"{path}.inputs.artifacts[{artifact.get('name')}]"
+            item = {"name": artifact["name"], "type": "artifact"}
+            if isinstance(artifact.get("raw"), dict):
+                item["default"] = str(artifact["raw"].get("data", ""))
+            for key in sorted(set(artifact) - {"name", "path", "raw", "optional"}):
+                self.warn(f"{where}.{key}", "artifact sources other than tasks and raw data are not supported: dropped")
+            if artifact.get("optional"):
+                item["optional"] = True
+            if artifact.get("path"):
+                paths[artifact["path"]] = f"{{{{inputs.{artifact['name']}.path}}}}"
+            else:
+                self.error(f"{where}.path", "required")
+            inputs.append(item)
+        return inputs, paths
+
+    def _outputs(self, template: dict[str, Any], spec: dict[str, Any], container: dict[str, Any], path: str,
+                 paths: dict[str, str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """Outputs by Argo name -> kubeline name, their documents; output paths are added to ``paths``.
+
+        An Argo output parameter and artifact with the same file are one output. It is a value (passed in
+        the termination message) when Argo passes it as a parameter; else an artifact when a task reads it
+        as a file or its KFP type is a file type (Model, CSV…); else a value, as KFP passes return values
+        and ContainerOp file outputs.
+        """
+        declared = template.get("outputs") or {}
+        spec_types = {_normal(o.get("name", "")): o.get("type") for o in spec.get("outputs") or [] if isinstance(o, dict)}
+        by_file: dict[str, dict[str, Any]] = {}
+        names: dict[str, str] = {}
+        for parameter in declared.get("parameters") or []:
+            where = f"{path}.outputs.parameters[{parameter.get('name')}]"
+            value_from = parameter.get("valueFrom") or {}
+            for key in sorted(set(value_from) - {"path"}) + sorted(set(parameter) - {"name", "valueFrom", "description"}):
+                self.warn(f"{where}.{key}", "not supported, dropped")
+            if not value_from.get("path"):
+                self.warn(where, "only outputs read from a file (valueFrom.path) are supported: dropped")
+                continue
+            entry = by_file.setdefault(value_from["path"], {"argo": [], "parameter": True})
+            entry["argo"].append(parameter["name"])
+        for artifact in declared.get("artifacts") or []:
+            where = f"{path}.outputs.artifacts[{artifact.get('name')}]"
+            for key in sorted(set(artifact) - {"name", "path", "optional"}):
+                self.warn(f"{where}.{key}", "not supported: dropped (kubeline keeps artifacts on the run's volume)")
+            if not artifact.get("path"):
+                self.error(f"{where}.path", "required")
+                continue
+            entry = by_file.setdefault(artifact["path"], {"argo": [], "parameter": False})
+            entry["argo"].append(artifact["name"])
+        documents = []
+        prefix = template["name"] + "-"
+        for file, entry in by_file.items():
+            first = entry["argo"][0]
+            short = first[len(prefix):] if first.startswith(prefix) else first
+            name = short if re.match(models.IDENTIFIER, short) and short not in names.values() else first
+            for argo_name in entry["argo"]:
+                names[argo_name] = name
+            document: dict[str, Any] = {"name": name}
+            kfp_type = spec_types.get(_normal(short))
+            read_as_file = any((template["name"], n) in self.read_as_files for n in entry["argo"])
+            if entry["parameter"] or not (read_as_file or name in _KFP_FILE_OUTPUTS):
+                type_ = kubeline_type(kfp_type) or ("string" if kfp_type is None or entry["parameter"] else "artifact")
+            else:
+                type_ = "artifact"
+            if type_ != "string":
+                document["type"] = type_
+            documents.append(document)
+            paths[file] = f"{{{{outputs.{name}.path}}}}"
+        return names, documents
+
+    def _container_text(self, text: str, template: dict[str, Any], path: str, paths: dict[str, str],
+                        outputs: dict[str, str], workflow_inputs: dict[str, str]) -> str:
+        """A command, argument or env value with Argo variables and literal file paths as placeholders."""
+        inputs = template.get("inputs") or {}
+        parameter_names = {p["name"] for p in inputs.get("parameters") or []}
+
+        def replace(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if (m := _INPUT.match(expression)) and m["kind"] == "parameters" and m["name"] in parameter_names:
+                return f"{{{{inputs.{m['name']}}}}}"
+            if m := _INPUT_PATH.match(expression):
+                return f"{{{{inputs.{m['name']}.path}}}}"
+            if m := _OUTPUT_PATH.match(expression):
+                return f"{{{{outputs.{outputs.get(m['name'], m['name'])}.path}}}}"
+            if _WORKFLOW_FIELD.match(expression) or _WORKFLOW_PARAM.match(expression):
+                name = dns_label(expression.replace(".", "-"))
+                workflow_inputs[name] = expression
+                return f"{{{{inputs.{name}}}}}"
+            self.error(path, f"{{{{{expression}}}}} cannot be translated")
+            return match.group(0)
+
+        text = _ARGO_VAR.sub(replace, text)
+        for file in sorted(paths, key=len, reverse=True):
+            text = replace_path(text, file, paths[file])
         return text
 
-    def _value_type(self, template: dict[str, Any], output: str) -> bool:
-        """Whether an output nobody reads as a file is a small value (a number, text, JSON), by its KFP type."""
-        spec = _json(((template.get("metadata") or {}).get("annotations") or {}).get("pipelines.kubeflow.org/component_spec"))
-        short = output[len(template["name"]) + 1:] if output.startswith(template["name"] + "-") else output
-        declared = {o.get("name"): o.get("type") for o in spec.get("outputs") or []}
-        kind = declared.get(short)
-        return (kind if isinstance(kind, str) or kind is None else "complex") in _VALUE_TYPES
+    def _check_paths_used(self, template: dict[str, Any], container: dict[str, Any], paths: dict[str, str], path: str) -> None:
+        """Warn about files the container never names: the step cannot be told where to write or read them."""
+        texts = json.dumps(container)
+        for file, placeholder in paths.items():
+            if placeholder not in texts:
+                self.warn(f"{path}.container", f"the file {file} does not appear in the command or args; the step must "
+                                               f"use {placeholder} instead, or the run will not find it")
 
-    def _step_settings(self, template: dict[str, Any]) -> dict[str, Any]:
+    def _settings(self, template: dict[str, Any], container: dict[str, Any], path: str) -> dict[str, Any]:
+        """Scheduling, retries, timeout and caching of the tasks that run this template."""
         settings: dict[str, Any] = {}
-        resources = (template.get("container") or {}).get("resources")
-        if resources:
-            settings["resources"] = {k: {n: str(v) for n, v in values.items()} for k, values in resources.items() if values}
-        for key in ("nodeSelector", "tolerations", "affinity"):
-            if template.get(key):
-                settings[key] = template[key]
+        resources = container.get("resources") or {}
+        for key in sorted(set(resources) - {"requests", "limits"}):
+            self.warn(f"{path}.container.resources.{key}", "not supported, dropped")
+        kept = {k: {n: str(q) for n, q in resources[k].items()} for k in ("limits", "requests") if resources.get(k)}
+        if kept:
+            settings["resources"] = kept
+        self._scheduling(template, path, settings)
         retry = template.get("retryStrategy")
-        if retry:
-            retries: dict[str, Any] = {"limit": int(retry.get("limit", 0))}
-            backoff = retry.get("backoff") or {}
-            if backoff:
-                retries["backoff"] = {k: (float(v) if k == "factor" else _duration(v)) for k, v in backoff.items()
-                                      if k in ("duration", "factor", "maxDuration")}
-            settings["retries"] = retries
-        if template.get("activeDeadlineSeconds"):
-            settings["timeout"] = f"{int(template['activeDeadlineSeconds'])}s"
+        if isinstance(retry, dict):
+            settings["retries"] = self._retries(retry, f"{path}.retryStrategy")
+        if "activeDeadlineSeconds" in template:
+            settings["timeout"] = self._required(_seconds(template["activeDeadlineSeconds"]), f"{path}.activeDeadlineSeconds")
         metadata = template.get("metadata") or {}
         labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
         caching: dict[str, Any] = {}
-        if str(labels.get("pipelines.kubeflow.org/enable_caching", "true")).lower() == "false":
+        if str(labels.get(KFP_PREFIX + "enable_caching", "true")).lower() == "false":
             caching["enabled"] = False
-        staleness = annotations.get("pipelines.kubeflow.org/max_cache_staleness")
+        staleness = annotations.get(KFP_PREFIX + "max_cache_staleness")
         if staleness:
-            caching["maxStaleness"] = staleness
+            if _duration(staleness):
+                caching["maxStaleness"] = staleness
+            else:
+                self.warn(f"{path}.metadata.annotations.{KFP_PREFIX}max_cache_staleness",
+                          f"{staleness!r} is not a duration: dropped")
         if caching:
             settings["caching"] = caching
+        for kind, values in (("labels", labels), ("annotations", annotations)):
+            for key in sorted(k for k in values if not k.startswith(KFP_PREFIX)):
+                self.warn(f"{path}.metadata.{kind}.{key}", "pod labels and annotations are not carried over: dropped")
         return settings
 
-    def _outputs_consumed_as_artifacts(self) -> set[tuple[str, str]]:
-        """(template, output) pairs some task takes as a file: these stay artifacts."""
-        task_templates: dict[str, str] = {}
-        consumed: set[tuple[str, str]] = set()
-        for template in self.templates.values():
-            for task in (template.get("dag") or {}).get("tasks") or []:
-                task_templates[task["name"]] = task.get("template", "")
-        for template in self.templates.values():
-            for task in (template.get("dag") or {}).get("tasks") or []:
-                for artifact in (task.get("arguments") or {}).get("artifacts") or []:
-                    match = _TASK_ARTIFACT.fullmatch(str(artifact.get("from", "")))
-                    if match:
-                        consumed.add((task_templates.get(match.group(1), ""), match.group(2)))
-        return consumed
+    def _retries(self, retry: dict[str, Any], path: str) -> dict[str, Any]:
+        try:
+            limit = int(retry.get("limit", 0))
+        except (TypeError, ValueError):
+            self.error(f"{path}.limit", f"not a number: {retry.get('limit')!r}")
+            limit = 0
+        result: dict[str, Any] = {"limit": limit}
+        if retry.get("retryPolicy") not in (None, "Always", "OnFailure"):
+            self.warn(f"{path}.retryPolicy", f"{retry['retryPolicy']!r}: kubeline retries every failure")
+        for key in sorted(set(retry) - {"limit", "backoff", "retryPolicy"}):
+            self.warn(f"{path}.{key}", "not supported, dropped")
+        backoff = retry.get("backoff")
+        if isinstance(backoff, dict):
+            translated: dict[str, Any] = {}
+            for source, target in (("duration", "duration"), ("maxDuration", "maxDuration")):
+                if source in backoff:
+                    value = _duration(backoff[source])
+                    if value is None:
+                        self.warn(f"{path}.backoff.{source}", f"{backoff[source]!r} is not a duration: dropped")
+                    else:
+                        translated[target] = value
+            if "factor" in backoff:
+                try:
+                    translated["factor"] = min(max(float(backoff["factor"]), 1.0), 10.0)
+                except (TypeError, ValueError):
+                    self.warn(f"{path}.backoff.factor", f"not a number: {backoff['factor']!r}: dropped")
+            if translated:
+                result["backoff"] = translated
+        return result
+
+    def _check_fields(self, template: dict[str, Any], path: str) -> None:
+        for key in sorted(set(template) - _TEMPLATE_FIELDS):
+            self.warn(f"{path}.{key}", "not supported, dropped")
+
+    # -- exit handler ------------------------------------------------------------------------------
+
+    def _exit_task(self) -> dict[str, Any] | None:
+        """Argo's onExit template as the exit handler; its inputs can only come from the workflow's params."""
+        name = self.spec.get("onExit")
+        if not name:
+            return None
+        template = self.templates.get(name)
+        if template is None or "container" not in template:
+            self.error("spec.onExit", f"must name a container template, not {name!r}")
+            return None
+        component = self._component(template)
+        arguments: dict[str, Any] = {}
+        for spec in component.inputs:
+            if spec["name"] in component.workflow_inputs:
+                arguments[spec["name"]] = _workflow_value(component.workflow_inputs[spec["name"]], on_exit=True)
+            elif spec["name"] in self.params and "default" not in spec:
+                arguments[spec["name"]] = f"{{{{params.{spec['name']}}}}}"
+        task: dict[str, Any] = {"name": dns_label(name), "component": component.name}
+        if arguments:
+            task["arguments"] = arguments
+        for key in ("retries", "timeout", "resources", "nodeSelector", "tolerations", "affinity"):
+            if key in component.settings:
+                task[key] = component.settings[key]
+        return task
 
 
-def _input_names(template: dict[str, Any]) -> list[str]:
-    return [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
+def _workflow_value(expression: str, on_exit: bool) -> str:
+    """The kubeline text for an Argo workflow variable; before the exit handler a workflow is Running."""
+    if m := _WORKFLOW_PARAM.match(expression):
+        return f"{{{{params.{m['name']}}}}}"
+    field_name = expression.split(".", 1)[1]
+    if field_name == "status" and not on_exit:
+        return "Running"
+    return f"{{{{run.{field_name}}}}}"
 
 
-def _json(text: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if isinstance(text, str) else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _duration(value: Any) -> str:
-    text = str(value)
-    return f"{text}s" if text.isdigit() else text
-
-
-def _dns(name: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63] or "imported"
+_TASK_ORDER = ("name", "component", "arguments", "after", "when", "forEach", "parallelism", "caching", "retries",
+               "timeout", "resources", "nodeSelector", "tolerations", "affinity", "dag")
 
 
 def _ordered(task: dict[str, Any]) -> dict[str, Any]:
-    order = ["name", "component", "dag", "arguments", "after", "when", "forEach", "parallelism", "caching", "retries",
-             "timeout", "resources", "nodeSelector", "tolerations", "affinity"]
-    return {key: task[key] for key in order if key in task}
+    """Task fields in the order people read them, whatever order they were found in."""
+    return {key: task[key] for key in _TASK_ORDER if key in task}
