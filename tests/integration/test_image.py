@@ -1,0 +1,61 @@
+"""The operator image built without a container engine: a valid OCI archive whose kubeline runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("building the root filesystem (debootstrap) needs root")
+    output = tmp_path_factory.mktemp("image")
+    result = subprocess.run([str(ROOT / "hack" / "image" / "build"), "--output", str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Path(result.stdout.strip())
+
+
+def blob(tar: tarfile.TarFile, digest: str) -> bytes:
+    member = tar.extractfile(f"blobs/sha256/{digest.split(':', 1)[1]}")
+    assert member is not None
+    return member.read()
+
+
+def test_archive_is_an_oci_image_named_for_containerd(archive: Path) -> None:
+    with tarfile.open(archive) as tar:
+        assert json.loads(tar.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}  # type: ignore[union-attr]
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        descriptor = index["manifests"][0]
+        assert descriptor["annotations"]["io.containerd.image.name"] == "docker.io/library/kubeline:0.1.0"
+        manifest = json.loads(blob(tar, descriptor["digest"]))
+        config = json.loads(blob(tar, manifest["config"]["digest"]))
+        assert config["config"]["User"] == "65532:65532"
+        assert config["config"]["Entrypoint"] == ["kubeline"]
+        assert len(manifest["layers"]) == 1 and len(config["rootfs"]["diff_ids"]) == 1
+
+
+def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
+    with tarfile.open(archive) as tar:
+        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
+        layer = tmp_path / "layer.tar.gz"
+        layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    subprocess.run(["tar", "-xzf", str(layer), "-C", str(rootfs)], check=True)
+    result = subprocess.run(["chroot", str(rootfs), "/usr/local/bin/kubeline", "crds"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "name: runs.kubeline.dev" in result.stdout
+    version = subprocess.run(["chroot", str(rootfs), "python3", "-c", "import kopf, kubernetes, pydantic; print('ok')"],
+                             capture_output=True, text=True)
+    assert version.stdout.strip() == "ok", version.stderr[-2000:]
