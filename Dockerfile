@@ -1,5 +1,5 @@
 # The kubeline operator. Build: docker build -t kubeline:0.1.0 .
-# Without Docker: hack/image/build writes the same image as an OCI archive (see hack/image/README.md).
+# Without Docker: `hack/image/build operator` writes the same image as an OCI archive.
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

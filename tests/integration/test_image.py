@@ -20,7 +20,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.geteuid() != 0:
         pytest.skip("building the root filesystem (debootstrap) needs root")
     output = tmp_path_factory.mktemp("image")
-    result = subprocess.run([str(ROOT / "hack" / "image" / "build"), "--output", str(output)], capture_output=True, text=True)
+    result = subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator", "--output", str(output)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return Path(result.stdout.strip())
 
