@@ -31,6 +31,7 @@ class Cluster:
     server: str
     kubectl_path: str
     env: dict[str, str] = field(default_factory=dict)
+    state: Path | None = None  # hack/cluster's state directory; None for a cluster the tests did not start
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -81,7 +82,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         kubeconfig = state / "kubeconfig"
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         print(f"\ncontrol plane up in {time.time() - started:.1f}s", file=sys.stderr)
-        yield Cluster(kubeconfig, (state / "server").read_text(), _hack_kubectl(), env)
+        yield Cluster(kubeconfig, (state / "server").read_text(), _hack_kubectl(), env, state)
     finally:
         subprocess.run([*command[:2], "down", *command[2:]], cwd=ROOT)
 
@@ -118,14 +119,15 @@ def crds(cluster: Cluster) -> Cluster:
 class Operator:
     """`kubeline operator` in a subprocess, watching one namespace."""
 
-    def __init__(self, cluster: Any, namespace: str, log: Path):
-        self.cluster, self.namespace, self.log = cluster, namespace, log
+    def __init__(self, cluster: Any, namespace: str, log: Path, config: Path | None = None):
+        self.cluster, self.namespace, self.log, self.config = cluster, namespace, log, config
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        config = ["--config", str(self.config)] if self.config else []
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace],
+                [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace, *config],
                 env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)}, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -144,3 +146,16 @@ def operator_namespace(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) 
     yield crds, namespace, operator
     operator.kill()
     crds.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Cluster:
+    """A real node (kubelet, containerd, runc) beside the fake ones: steps really run (hack/cluster node)."""
+    if cluster.state is None:
+        pytest.skip("the cluster was not started by the tests: no real node to add")
+    reason = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['node_can_run']() or '')"],
+                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    if reason:
+        pytest.skip(f"this host cannot run containers: {reason}")
+    subprocess.run([sys.executable, str(HACK_CLUSTER), "node", "--state-dir", str(cluster.state)], check=True, cwd=ROOT)
+    return cluster

@@ -39,6 +39,7 @@ MESSAGE_HEADER = "kubeline/v1"
 
 #: Runs the step, then writes its value outputs into the termination message (see the module docstring).
 WRAPPER = r"""
+for dir in $KUBELINE_OUTPUT_DIRS; do mkdir -p "$dir"; done
 for spec in $KUBELINE_INPUT_FILES; do
   name=${spec%%=*}; var=${spec#*=}
   mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
@@ -93,15 +94,20 @@ class PodNotAllowed(ValueError):
     """The pipeline asks for something the operator's configuration does not allow."""
 
 
+def artifact_path(step_id: str, attempt: int, output: str) -> str:
+    """Where a step's artifact output lives on the run's volume: what its consumers are given."""
+    step_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", step_id)
+    return f"{ARTIFACTS_DIR}/{step_dir}/a{attempt}/{output}"
+
+
 def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artifacts: bool) -> dict[str, Any]:
-    step_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", start.id)
+    artifact_outputs = [o.name for o in start.component.outputs or [] if o.type == "artifact"]
 
     def input_path(name: str) -> str:
         return start.artifacts.get(name) or f"{INPUTS_DIR}/{name}"
 
     def output_path(name: str) -> str:
-        artifact = any(o.name == name and o.type == "artifact" for o in start.component.outputs or [])
-        return f"{ARTIFACTS_DIR}/{step_dir}/a{start.attempt}/{name}" if artifact else f"{OUTPUTS_DIR}/{name}"
+        return artifact_path(start.id, start.attempt, name) if name in artifact_outputs else f"{OUTPUTS_DIR}/{name}"
 
     rendered = render_container(start, input_path, output_path)
     env = [{"name": k, "value": v} for k, v in rendered.env.items()]
@@ -111,6 +117,8 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
         env.append({"name": f"KUBELINE_INPUT_{index}", "value": start.inputs[name]})
     env += [
         {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
+        {"name": "KUBELINE_OUTPUT_DIRS",
+         "value": " ".join(sorted({artifact_path(start.id, start.attempt, n).rsplit("/", 1)[0] for n in artifact_outputs}))},
         {"name": "KUBELINE_INPUT_FILES",
          "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized))},
     ]

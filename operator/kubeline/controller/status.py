@@ -14,6 +14,7 @@ from typing import Any
 from kubeline.api.durations import format_duration
 from kubeline.backends.kubernetes import (
     ATTEMPT_ANNOTATION,
+    artifact_path,
     CACHE_ANNOTATION,
     CACHE_KEY_ANNOTATION,
     STEP_ANNOTATION,
@@ -91,11 +92,17 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
         if outcome.phase == "Running":
             step.message = outcome.message
             continue
-        step.phase, step.outputs, step.message = outcome.phase, outcome.outputs, outcome.message  # type: ignore[assignment]
+        outputs = dict(outcome.outputs)
+        if outcome.phase == "Succeeded" and node is not None and node.component is not None:
+            outputs.update({o.name: artifact_path(step_id, attempt, o.name)
+                            for o in node.component.outputs or [] if o.type == "artifact"})
+        step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message  # type: ignore[assignment]
         step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
         observed.finished.append(step_id)
-        if outcome.phase == "Succeeded" and metadata["annotations"].get(CACHE_ANNOTATION) == "true":
-            observed.cacheable.append((step_id, metadata["annotations"].get(CACHE_KEY_ANNOTATION, ""), outcome.outputs))
+        files = node is not None and node.component is not None and any(o.type == "artifact" for o in node.component.outputs or [])
+        # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
+        if outcome.phase == "Succeeded" and not files and metadata["annotations"].get(CACHE_ANNOTATION) == "true":
+            observed.cacheable.append((step_id, metadata["annotations"].get(CACHE_KEY_ANNOTATION, ""), outputs))
     for step_id, step in state.steps.items():
         if step.phase == "Running" and not step.cached and step_id not in latest:
             step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"

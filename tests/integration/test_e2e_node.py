@@ -1,0 +1,139 @@
+"""End to end on a real node: kubelet, containerd and runc run the steps' real code.
+
+The node is tainted so only pipelines that ask for it land there: these pipelines get a toleration and
+a node selector in their defaults. The step image is Debian's python3, tagged python:3.11-slim
+(hack/image/build step), so the examples run unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from kubeline.api.yamlio import dump_all
+from kubeline.loading import read_documents
+from kubeline.sdk.loader import pipeline_document_from_python
+from tests.integration.conftest import Operator, new_namespace
+from tests.integration.test_operator import by_step, pods_of, wait_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+API = "kubeline.dev/v1alpha1"
+ON_REAL_NODE = {
+    "nodeSelector": {"kubeline.dev/real-node": "true"},
+    "tolerations": [{"key": "kubeline.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+}
+STORAGE_CLASS = "kubeline-e2e"
+
+
+@pytest.fixture(scope="module")
+def node_ns(real_node, crds, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:  # noqa: ANN001
+    """A namespace served by an operator whose runs keep artifacts on hostPath volumes of the real node."""
+    directory = tmp_path_factory.mktemp("volumes")
+    volumes: list[dict[str, Any]] = [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
+                                      "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate"}]
+    for index in range(3):
+        path = directory / f"pv-{index}"
+        path.mkdir()
+        path.chmod(0o777)  # steps run as an unprivileged user
+        volumes.append({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"kubeline-e2e-{uuid.uuid4().hex[:6]}"},
+                        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
+                                 "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": str(path)}}})
+    real_node.kubectl("apply", "-f", "-", input=dump_all(volumes))
+    config = directory / "operator.yaml"
+    config.write_text(yaml.safe_dump({"artifacts": {"storageClassName": STORAGE_CLASS, "size": "1Gi"}}))
+    namespace = new_namespace(real_node, "e2e")
+    operator = Operator(real_node, namespace, directory / "operator.log", config)
+    operator.start()
+    yield real_node, namespace, operator
+    operator.kill()
+    real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def on_real_node(document: dict[str, Any]) -> dict[str, Any]:
+    document["spec"]["defaults"] = {**document["spec"].get("defaults", {}), **ON_REAL_NODE}
+    return document
+
+
+def start_run(ctx: tuple[Any, str, Operator], pipeline: dict[str, Any], arguments: dict[str, Any] | None = None) -> tuple[str, float]:
+    cluster, namespace, _ = ctx
+    name = f"{pipeline['metadata']['name'][:40]}-{uuid.uuid4().hex[:5]}"
+    run = {"apiVersion": API, "kind": "Run", "metadata": {"name": name},
+           "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": arguments or {}}}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline)]))
+    started = time.time()
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=dump_all([run]))
+    return name, started
+
+
+def example(name: str) -> dict[str, Any]:
+    return next(d for d in read_documents(ROOT / "examples" / name) if d.get("kind") == "Pipeline")
+
+
+def test_add_subtract_multiply_from_python_functions(node_ns, record_property) -> None:  # noqa: ANN001
+    pipeline = pipeline_document_from_python(ROOT / "examples" / "python" / "add_subtract_multiply.py")
+    run, started = start_run(node_ns, pipeline, {"value_1": 7, "value_2": 3})
+    status = wait_run(node_ns, run, timeout=120)
+    elapsed = time.time() - started
+    record_property("apply_to_succeeded_seconds", round(elapsed, 2))
+    print(f"\nadd-subtract-multiply on the real node: Run created -> Succeeded in {elapsed:.2f}s")
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["tasks"]["multiply"]["outputs"] == {"Output": "40"}
+    assert {task["node"] for task in status["tasks"].values()} == {"kubeline-node"}
+
+
+def test_kubectl_logs_shows_a_steps_output(node_ns) -> None:  # noqa: ANN001
+    cluster, namespace, _ = node_ns
+    run, _ = start_run(node_ns, example("add-subtract-multiply.yaml"), {"value_1": 5, "value_2": 2})
+    assert wait_run(node_ns, run, timeout=120)["phase"] == "Succeeded"
+    logs = cluster.kubectl("logs", "-n", namespace, f"{run}-multiply-a1").stdout
+    assert "7 multiply 3 = 21" in logs
+
+
+def test_a_json_file_passes_between_steps_through_the_runs_volume(node_ns) -> None:  # noqa: ANN001
+    cluster, namespace, _ = node_ns
+    run, _ = start_run(node_ns, example("json-file-passing.yaml"), {"count": 4})
+    status = wait_run(node_ns, run, timeout=120)
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["tasks"]["summarize"]["outputs"]["total"] == "14"
+    claim = cluster.kubectl_json("get", "pvc", f"{run}-artifacts", "-n", namespace)
+    assert claim["metadata"]["ownerReferences"][0]["name"] == run
+
+
+def test_a_condition_and_a_fan_out_over_a_produced_list(node_ns) -> None:  # noqa: ANN001
+    run, _ = start_run(node_ns, example("fan-out.yaml"), {"count": 3})
+    status = wait_run(node_ns, run, timeout=180)
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["outputs"] == {"total": "14"}  # 1 + 4 + 9
+    condition, _ = start_run(node_ns, example("condition-random.yaml"))
+    status = wait_run(node_ns, condition, timeout=120)
+    number = int(status["tasks"]["draw"]["outputs"]["number"])
+    ran, skipped = ("high", "low") if number > 5 else ("low", "high")
+    assert status["tasks"][ran]["phase"] == "Succeeded" and status["tasks"][skipped]["phase"] == "Skipped"
+
+
+def test_a_failing_step_fails_the_run_and_the_exit_handler_runs(node_ns) -> None:  # noqa: ANN001
+    cluster, namespace, _ = node_ns
+    run, _ = start_run(node_ns, example("exit-handler.yaml"))
+    status = wait_run(node_ns, run, timeout=120)
+    assert status["phase"] == "Failed"
+    assert status["tasks"]["train"]["exitCode"] == 1
+    assert status["tasks"]["notify"]["outputs"] == {"report": "Failed"}
+    assert "out of memory" in cluster.kubectl("logs", "-n", namespace, f"{run}-train-a1").stdout
+
+
+def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:  # noqa: ANN001
+    pipeline = example("add-subtract-multiply.yaml")
+    first, _ = start_run(node_ns, pipeline, {"value_1": 11, "value_2": 4})
+    assert wait_run(node_ns, first, timeout=120)["phase"] == "Succeeded"
+    second, _ = start_run(node_ns, pipeline, {"value_1": 11, "value_2": 4})
+    status = wait_run(node_ns, second, timeout=60)
+    assert status["phase"] == "Succeeded"
+    assert status["tasks"]["multiply"] == {**status["tasks"]["multiply"], "cached": True, "outputs": {"result": "105"}}
+    assert pods_of(node_ns, second) == [] and len(by_step(pods_of(node_ns, first))) == 3
