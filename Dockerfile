@@ -6,7 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-RUN pip install . && rm -rf /src
+RUN pip install . && rm -rf /src \
+ && groupadd --gid 65532 kubeline \
+ && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin kubeline
 
 # a numeric, unprivileged user: runAsNonRoot can check it
 USER 65532:65532

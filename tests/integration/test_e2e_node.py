@@ -137,3 +137,43 @@ def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:  # 
     assert status["phase"] == "Succeeded"
     assert status["tasks"]["multiply"] == {**status["tasks"]["multiply"], "cached": True, "outputs": {"result": "105"}}
     assert pods_of(node_ns, second) == [] and len(by_step(pods_of(node_ns, first))) == 3
+
+
+def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(real_node, crds, tmp_path: Path) -> None:  # noqa: ANN001
+    """The operator as users run it: in the cluster, from its image, installed by the chart."""
+    import subprocess
+    import sys
+    from urllib.parse import urlparse
+
+    archive = subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([sys.executable, str(ROOT / "hack" / "cluster"), "load", archive, "--state-dir", str(real_node.state)],
+                   check=True, capture_output=True)
+    helm = subprocess.run([str(ROOT / "hack" / "helm.sh")], capture_output=True, text=True, check=True).stdout.strip()
+    namespace = new_namespace(real_node, "helm-e2e")
+    # no kube-proxy here: the operator reaches the API server on the node's loopback, in the node's network
+    port = urlparse(real_node.server).port
+    values = {
+        "image": {"repository": "docker.io/library/kubeline", "tag": "0.1.0", "pullPolicy": "IfNotPresent"},
+        "watchNamespaces": [namespace], "hostNetwork": True, "healthPort": 18080,
+        "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"}, {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)}],
+        **ON_REAL_NODE,
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    release = ["-n", "kubeline-e2e", "--kubeconfig", str(real_node.kubeconfig)]
+    installed = subprocess.run([helm, "install", "kubeline-e2e", str(ROOT / "charts" / "kubeline"), "--create-namespace",
+                                "-f", str(values_file), *release], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    try:
+        rollout = real_node.kubectl("rollout", "status", "deployment/kubeline-e2e-operator", "-n", "kubeline-e2e",
+                                    "--timeout=120s", check=False, timeout=150)
+        assert rollout.returncode == 0, real_node.kubectl("logs", "-n", "kubeline-e2e", "deployment/kubeline-e2e-operator",
+                                                          check=False).stdout[-3000:]
+        operator = Operator(real_node, namespace, tmp_path / "unused.log")  # only for the helpers' context
+        ctx = (real_node, namespace, operator)
+        run, _ = start_run(ctx, example("add-subtract-multiply.yaml"), {"value_1": 7, "value_2": 3})
+        status = wait_run(ctx, run, timeout=120)
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert status["outputs"] == {"product": "40"}
+    finally:
+        subprocess.run([helm, "uninstall", "kubeline-e2e", *release], capture_output=True)

@@ -59,3 +59,4 @@ def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
     version = subprocess.run(["chroot", str(rootfs), "python3", "-c", "import kopf, kubernetes, pydantic; print('ok')"],
                              capture_output=True, text=True)
     assert version.stdout.strip() == "ok", version.stderr[-2000:]
+    assert "kubeline:x:65532:65532:" in (rootfs / "etc" / "passwd").read_text()  # kopf looks its user up
