@@ -172,3 +172,12 @@ def test_input_path_annotation_makes_an_artifact_input() -> None:
     spec = create_component_from_func(read).component_spec
     assert [(i.name, i.type) for i in spec.inputs] == [("data", "artifact")]
     assert spec.args == ["--data", "{{inputs.data.path}}", "--output-Output", "{{outputs.Output.path}}"]
+
+
+def test_volume_op_says_what_to_use_instead() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.VolumeOp(name="data", resource_name="data", size="1Gi")
+
+    with pytest.raises(dsl.CompileError, match="dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath"):
+        compile_pipeline(pipeline)

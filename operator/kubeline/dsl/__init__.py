@@ -11,11 +11,14 @@ from kubeline.sdk.dsl import (
     ParallelFor,
     PipelineConf,
     PipelineParam,
+    PipelineVolume,
+    VolumeOp,
     get_pipeline_conf,
     pipeline,
 )
 
 __all__ = [
     "EXECUTION_ID_PLACEHOLDER", "RUN_ID_PLACEHOLDER", "CompileError", "Condition", "ContainerOp", "ExitHandler",
-    "InputPath", "OutputPath", "ParallelFor", "PipelineConf", "PipelineParam", "get_pipeline_conf", "pipeline",
+    "InputPath", "OutputPath", "ParallelFor", "PipelineConf", "PipelineParam", "PipelineVolume", "VolumeOp",
+    "get_pipeline_conf", "pipeline",
 ]

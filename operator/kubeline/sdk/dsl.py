@@ -283,6 +283,18 @@ def _find_param(op: str, name: str) -> PipelineParam:
     return pipeline.find_param(op, name)
 
 
+class VolumeOp:
+    """KFP's VolumeOp/pvolumes: not carried over. Steps pass files as artifacts (InputPath/OutputPath),
+    which kubeline keeps on a volume the run's steps share; that covers what VolumeOp is mostly used for."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise CompileError("dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath; "
+                           "kubeline keeps them on a volume shared by the run's steps")
+
+
+PipelineVolume = VolumeOp
+
+
 # -- groups --------------------------------------------------------------------------------------------------
 
 
