@@ -8,6 +8,8 @@ boolean; PyYAML writes such strings bare. A parameter named ``y`` would then rea
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,3 +40,13 @@ def dump(document: Any) -> str:
 def dump_all(documents: list[Any]) -> str:
     return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
                          default_flow_style=False)
+
+
+def write(document: Any, output: Path | None, summary: str = "") -> None:
+    """A command's YAML result: into ``output`` (saying so on stderr), or onto standard output."""
+    text = dump(document)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text)
+    print(f"wrote {output}{f' ({summary})' if summary else ''}", file=sys.stderr)

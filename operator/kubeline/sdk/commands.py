@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kubeline.api.yamlio import dump
+from kubeline.api.yamlio import write
 from kubeline.sdk.loader import pipeline_document_from_python
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    text = dump(pipeline_document_from_python(args.file, args.function))
-    if args.output:
-        args.output.write_text(text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write(pipeline_document_from_python(args.file, args.function), args.output)
     return 0
 
 
