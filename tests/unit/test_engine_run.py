@@ -400,3 +400,9 @@ def test_bind_arguments_rejects_bad_values(given: dict, message: str) -> None:
     plan = plan_of(pipeline([task("a")], params=[{"name": "n", "type": "integer"}]))
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         bind_arguments(plan, given)
+
+
+def test_run_identity_placeholders() -> None:
+    plan = plan_of(pipeline([task("a", arguments={"a": "{{run.name}}/{{run.namespace}}/{{run.uid}}"})]))
+    decision = decide(plan, {}, RunState(started_at=0, identity={"name": "r1", "namespace": "ns", "uid": "u-1"}), 0)
+    assert decision.start[0].inputs["a"] == "r1/ns/u-1"

@@ -119,7 +119,7 @@ class LocalRunner:
         self.run_dir = run_dir or kubeline_home() / "runs" / run_name
         self.cache = cache
         self.on_change = on_change
-        self.state = RunState()
+        self.state = RunState(identity={"name": run_name, "namespace": "local", "uid": run_name})
         self.processes: dict[str, _Process] = {}
         self.logs: dict[str, Path] = {}
         self.finished: queue.Queue[str] = queue.Queue()

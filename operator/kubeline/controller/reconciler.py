@@ -101,6 +101,7 @@ class RunReconciler:
         state = observed.state
         state.started_at = state.started_at or now
         state.cancelled = bool((run.get("spec") or {}).get("cancel"))
+        state.identity = {"name": self.name, "namespace": self.namespace, "uid": uid}
         for step_id, key, outputs in observed.cacheable:
             await self._remember(step_id, key, outputs, now)
         for step_id in observed.finished:

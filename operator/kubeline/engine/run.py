@@ -54,6 +54,8 @@ class RunState:
     started_at: float | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
     cancelled: bool = False
+    #: What {{run.name}}, {{run.namespace}} and {{run.uid}} resolve to (KFP's RUN_ID_PLACEHOLDER).
+    identity: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -450,7 +452,7 @@ class _Walk:
                 raise _Fail("{{item}} is only defined inside forEach")
             return item_field(context.items[-1], ref.fields) if ref.fields else context.items[-1]
         if ref.kind == "run":
-            return {"status": self.main_phase}.get(ref.name, "")
+            return self.main_phase if ref.name == "status" else self.state.identity.get(ref.name, "")
         producer_id, producer, _ = self._producer(ref, scope, context)
         if isinstance(producer, list):
             return producer
