@@ -7,9 +7,13 @@ a node selector in their defaults. The step image is Debian's python3, tagged py
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Any, Iterator
 
 import pytest
@@ -94,6 +98,10 @@ def test_kubectl_logs_shows_a_steps_output(node_ns) -> None:  # noqa: ANN001
     assert wait_run(node_ns, run, timeout=120)["phase"] == "Succeeded"
     logs = cluster.kubectl("logs", "-n", namespace, f"{run}-multiply-a1").stdout
     assert "7 multiply 3 = 21" in logs
+    shown = subprocess.run([sys.executable, "-m", "kubeline.cli", "logs", run, "multiply", "-n", namespace],
+                           capture_output=True, text=True, env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "==> multiply <==" in shown.stdout and "7 multiply 3 = 21" in shown.stdout
 
 
 def test_a_json_file_passes_between_steps_through_the_runs_volume(node_ns) -> None:  # noqa: ANN001
@@ -141,10 +149,6 @@ def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:  # 
 
 def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(real_node, crds, tmp_path: Path) -> None:  # noqa: ANN001
     """The operator as users run it: in the cluster, from its image, installed by the chart."""
-    import subprocess
-    import sys
-    from urllib.parse import urlparse
-
     archive = subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator"], capture_output=True, text=True, check=True).stdout.strip()
     subprocess.run([sys.executable, str(ROOT / "hack" / "cluster"), "load", archive, "--state-dir", str(real_node.state)],
                    check=True, capture_output=True)
