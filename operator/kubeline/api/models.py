@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
+#: Task and component names end up in pod names and labels: DNS-1123 labels.
+from kubeline.api.names import DNS_LABEL
 
 GROUP = "kubeline.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-#: Task and component names end up in pod names and labels: DNS-1123 labels.
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 #: Parameter, input and output names appear inside ``{{...}}`` placeholders.
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 QUANTITY = r"^[+]?[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"

@@ -1,0 +1,39 @@
+"""Kubernetes names, checked in one place: pipelines, runs, tasks and components are DNS-1123 labels.
+
+A Pipeline's and a Run's name also become label values (``kubeline.dev/run=NAME``) and parts of pod
+names and local folders, so they follow the stricter label rule (63 characters), not the 253 of an
+object name. Every check and every derivation of such a name goes through this module.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_LABEL = 63
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_LABEL = re.compile(DNS_LABEL)
+RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+
+
+def name_problem(name: object, max_length: int = MAX_LABEL) -> str | None:
+    """Why ``name`` is not a valid name (in words a user can act on), or None when it is."""
+    if not isinstance(name, str):
+        return f"must be a name ({RULE}), not {type(name).__name__}"
+    if not name:
+        return f"must not be empty ({RULE})"
+    if len(name) > max_length:
+        return f"is {len(name)} characters long; at most {max_length} are allowed (e.g. {to_dns_label(name, max_length)!r})"
+    if not _LABEL.match(name):
+        return f"{name!r} is not a valid name: use {RULE} (e.g. {to_dns_label(name, max_length)!r})"
+    return None
+
+
+def is_dns_label(name: object, max_length: int = MAX_LABEL) -> bool:
+    return name_problem(name, max_length) is None
+
+
+def to_dns_label(text: str, max_length: int = MAX_LABEL, fallback: str = "pipeline") -> str:
+    """A valid name derived from any text, as KFP derives one from a display name ('My pipeline' -> 'my-pipeline')."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    name = name[:max_length].rstrip("-")
+    return name or fallback
