@@ -184,6 +184,7 @@ def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.text import Text
 
     from kubeline.backends.local import LocalCache, LocalRunner, kubeline_home
     from kubeline.display import Progress, print_result, result_json
@@ -197,7 +198,7 @@ def _run(args: argparse.Namespace) -> int:
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
         console = Console(stderr=args.json, width=140)
     if not args.json:
-        console.print(f"[dim]running {loaded.name} locally as {name} (steps run as local processes; images are not used)[/]")
+        console.print(Text(f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)", style="dim"))
     with Progress(console, name) as progress:
         runner = LocalRunner(loaded.plan, params, name, cache=cache, on_change=progress.update,
                              max_parallel=args.max_parallel)

@@ -1,4 +1,8 @@
-"""What a person sees while a local run goes: live progress on a terminal, a table at the end."""
+"""What a person sees while a local run goes: live progress on a terminal, a table at the end.
+
+Names, messages and output values are the user's text, never Rich markup: they reach Rich only as
+``Text`` objects (a value ``[/bold]`` is shown as written and cannot break the table).
+"""
 
 from __future__ import annotations
 
@@ -36,9 +40,9 @@ def _duration(step: Any, now: float) -> str:
     return format_duration((step.finished_at or now) - step.started_at)
 
 
-def _short(text: str, width: int) -> str:
+def _short(text: str, width: int) -> Text:
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 
 class Progress:
@@ -89,14 +93,14 @@ class Progress:
         steps = Table(box=None, pad_edge=False, show_header=False)
         for step_id, phase, started_at, message in self.active:
             elapsed = format_duration(now - started_at) if started_at is not None and phase == "Running" else ""
-            steps.add_row(_phase(phase), step_id, elapsed, _short(message, 60))
+            steps.add_row(_phase(phase), Text(step_id), elapsed, _short(message, 60))
         grid.add_row(steps)
         return grid
 
 
 def summary_table(result: RunResult) -> Table:
     decision, state = result.decision, result.state
-    table = Table(title=f"run {result.name}: {decision.phase}", title_justify="left")
+    table = Table(title=Text(f"run {result.name}: {decision.phase}"), title_justify="left")
     for column in ("task", "phase", "duration", "outputs", "message"):
         table.add_column(column, overflow="fold")
     now = time.time()
@@ -104,8 +108,9 @@ def summary_table(result: RunResult) -> Table:
         if not view.is_step and view.phase != "Skipped":
             continue
         step = state.steps.get(step_id)
-        outputs = ", ".join(f"{k}={_short(v, 40)}" for k, v in (step.outputs if step and view.phase == "Succeeded" else {}).items())
-        table.add_row(step_id, _phase(view.phase, bool(step and step.cached)), _duration(step, now), outputs,
+        shown = step.outputs if step and view.phase == "Succeeded" else {}
+        outputs = Text(", ").join(Text(f"{k}=") + _short(v, 40) for k, v in shown.items())
+        table.add_row(Text(step_id), _phase(view.phase, bool(step and step.cached)), _duration(step, now), outputs,
                       _short(view.message, 80))
     return table
 
@@ -120,7 +125,7 @@ def print_result(console: Console, result: RunResult) -> None:
                 console.print(Text(f"--- last lines of {step_id}'s log ({result.logs[step_id]}):", style="red"))
                 console.print(Text(tail))
     if decision.outputs:
-        console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items()))
+        console.print(Text("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items())))
     style = "green" if decision.phase == "Succeeded" else "red"
     console.print(Text(f"{decision.phase}: {decision.message}", style=style) if decision.message else Text(decision.phase, style=style))
 
