@@ -17,7 +17,7 @@ from kubeline.api.models import API_VERSION
 from kubeline.backends.kubernetes import TASK_LABEL, PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
-from kubeline.controller.kube import Kube, event
+from kubeline.controller.kube import Kube, PodNameTaken, event
 from kubeline.engine import stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
@@ -185,11 +185,12 @@ class RunReconciler:
         artifacts = uses_artifacts(plan)
         try:
             pod = render_pod(ref, start, self.config, artifacts)
-        except PodNotAllowed as refused:
+            created = await self.kube.create_pod(pod)
+        except (PodNotAllowed, PodNameTaken) as refused:
             state.steps[start.id] = StepState("Failed", attempt=start.attempt, started_at=now, finished_at=now,
                                               message=str(refused), retryable=False, cache_key=start.cache_key)
             return
-        if not await self.kube.create_pod(pod):
+        if not created:
             self.retry_soon = True
             return
         state.steps[start.id] = StepState("Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key,

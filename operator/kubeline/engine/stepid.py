@@ -31,7 +31,7 @@ is read back from the name); two hashed names only if 48 bits of hash are (2e-6 
 Across runs a plain name can still repeat (run ``r`` with task ``a1-x``, run ``r-a1`` with task
 ``x``: both ``r-a1-x-a1``) unless plain names were given up for tasks with ``-`` in their names;
 the controller therefore finds a step's pods by their ``kubeline.dev/step`` annotation and owner,
-never by parsing a name.
+never by parsing a name, and does not delete a pod that belongs to another Run.
 """
 
 from __future__ import annotations
