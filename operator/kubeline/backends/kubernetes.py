@@ -15,13 +15,13 @@ Artifacts (files) live on the run's volume, a PersistentVolumeClaim shared by it
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from kubeline.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
+from kubeline.engine.stepid import folder_name, pod_name
 from kubeline.engine.run import StartStep
 
 GROUP = "kubeline.dev"
@@ -63,16 +63,6 @@ exit "$code"
 """
 
 
-def pod_name(run: str, step_id: str, attempt: int) -> str:
-    """Deterministic and DNS-safe: ``run-task-2-a1``; long names keep a digest so they stay unique."""
-    readable = re.sub(r"[^a-z0-9-]+", "-", step_id.lower().replace("[", "-").replace("]", "")).strip("-")
-    name = f"{run}-{readable}-a{attempt}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha256(f"{run}/{step_id}/{attempt}".encode()).hexdigest()[:8]
-    return f"{name[:63 - 9].rstrip('-')}-{digest}"
-
-
 def volume_claim_name(run: str) -> str:
     name = f"{run}-artifacts"
     return name if len(name) <= 253 else f"{run[:230]}-{hashlib.sha256(run.encode()).hexdigest()[:8]}-artifacts"
@@ -96,8 +86,7 @@ class PodNotAllowed(ValueError):
 
 def artifact_path(step_id: str, attempt: int, output: str) -> str:
     """Where a step's artifact output lives on the run's volume: what its consumers are given."""
-    step_dir = re.sub(r"[^A-Za-z0-9_.-]+", "_", step_id)
-    return f"{ARTIFACTS_DIR}/{step_dir}/a{attempt}/{output}"
+    return f"{ARTIFACTS_DIR}/{folder_name(step_id)}/a{attempt}/{output}"
 
 
 def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artifacts: bool) -> dict[str, Any]:

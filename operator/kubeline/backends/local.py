@@ -25,17 +25,13 @@ from kubeline.engine.container import render_container
 from kubeline.engine.outputs import OutputError, check_values
 from kubeline.engine.plan import Plan
 from kubeline.engine.run import Decision, RunState, StartStep, StepState, decide
+from kubeline.engine.stepid import folder_name
 
 _KILL_GRACE = 5.0
 
 
 def kubeline_home() -> Path:
     return Path(os.environ.get("KUBELINE_HOME") or Path.home() / ".kubeline")
-
-
-def safe_name(step_id: str) -> str:
-    """A file-system name for a step id such as ``loop[2].train``."""
-    return step_id.replace("[", "-").replace("]", "").replace(".", "_")
 
 
 class LocalCache:
@@ -169,7 +165,7 @@ class LocalRunner:
         return changed
 
     def _spawn(self, start: StartStep, now: float) -> None:
-        attempt_dir = self.run_dir / "steps" / safe_name(start.id) / f"attempt-{start.attempt}"
+        attempt_dir = self.run_dir / "steps" / folder_name(start.id) / f"attempt-{start.attempt}"
         shutil.rmtree(attempt_dir, ignore_errors=True)
         (attempt_dir / "outputs").mkdir(parents=True)
 

@@ -26,6 +26,10 @@ def connect() -> client.ApiClient:
     return client.ApiClient()
 
 
+class PodNameTaken(RuntimeError):
+    """A step's pod name is held by a pod kubeline must not delete (another Run's, or a user's)."""
+
+
 class Kube:
     def __init__(self, api: client.ApiClient):
         self.core = client.CoreV1Api(api)
@@ -76,7 +80,8 @@ class Kube:
 
     async def create_pod(self, body: dict[str, Any]) -> bool:
         """Create the pod; False when a pod of that name belongs to an older Run of the same name
-        (deleted, its pods not yet collected): that one is deleted, and the caller tries again later."""
+        (deleted, its pods not yet collected): that one is deleted, and the caller tries again later.
+        PodNameTaken when it belongs to anything else: that pod is left alone."""
         metadata = body["metadata"]
         try:
             await self._call(self.core.create_namespaced_pod, metadata["namespace"], body)
@@ -85,9 +90,14 @@ class Kube:
             if error.status != 409:
                 raise
         existing = await self._call(self.core.read_namespaced_pod, metadata["name"], metadata["namespace"])
-        owners = {ref.uid for ref in existing.metadata.owner_references or []}
-        if metadata["ownerReferences"][0]["uid"] in owners:
+        owner = metadata["ownerReferences"][0]
+        owners = existing.metadata.owner_references or []
+        if any(ref.uid == owner["uid"] for ref in owners):
             return True  # created by us before a restart
+        if not any(ref.kind == owner["kind"] and ref.name == owner["name"] for ref in owners):
+            held_by = ", ".join(f"{ref.kind} {ref.name}" for ref in owners) or "no owner"
+            raise PodNameTaken(f"pod name {metadata['name']} is taken by a pod of {held_by}; "
+                               "rename this run (or that pod) and run it again")
         await self.delete_pod(metadata["namespace"], metadata["name"])
         return False
 

@@ -14,10 +14,11 @@ from typing import Any, Mapping
 
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import API_VERSION
-from kubeline.backends.kubernetes import PodNotAllowed, RunRef, pod_name, render_pod, volume_claim_name
+from kubeline.backends.kubernetes import TASK_LABEL, PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
-from kubeline.controller.kube import Kube, event
+from kubeline.controller.kube import Kube, PodNameTaken, event
+from kubeline.engine import stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import StepState, bind_arguments, decide
@@ -184,22 +185,23 @@ class RunReconciler:
         artifacts = uses_artifacts(plan)
         try:
             pod = render_pod(ref, start, self.config, artifacts)
-        except PodNotAllowed as refused:
+            created = await self.kube.create_pod(pod)
+        except (PodNotAllowed, PodNameTaken) as refused:
             state.steps[start.id] = StepState("Failed", attempt=start.attempt, started_at=now, finished_at=now,
                                               message=str(refused), retryable=False, cache_key=start.cache_key)
             return
-        if not await self.kube.create_pod(pod):
+        if not created:
             self.retry_soon = True
             return
         state.steps[start.id] = StepState("Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key,
-                                          pod=pod_name(ref.name, start.id, start.attempt))
+                                          pod=pod["metadata"]["name"])
 
     async def _remember(self, step_id: str, key: str, outputs: dict[str, str], now: float) -> None:
         if not key:
             return
         await self.kube.create_cache_entry(self.namespace, {
             "apiVersion": API_VERSION, "kind": "CacheEntry",
-            "metadata": {"name": key, "labels": {"kubeline.dev/task": step_id.rsplit(".", 1)[-1].split("[", 1)[0][:63]}},
+            "metadata": {"name": key, "labels": {TASK_LABEL: stepid.task_name(step_id)}},
             "spec": {"key": key, "component": step_id, "outputs": outputs,
                      "createdAt": statuses.timestamp(now), "run": self.name},
         })

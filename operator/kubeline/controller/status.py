@@ -20,6 +20,7 @@ from kubeline.backends.kubernetes import (
     STEP_ANNOTATION,
     read_pod,
 )
+from kubeline.engine import stepid
 from kubeline.engine.plan import Plan, node_for_step
 from kubeline.engine.run import Decision, RunState, StepState
 
@@ -72,9 +73,10 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
         step_id = annotations.get(STEP_ANNOTATION)
         try:
             attempt = int(annotations.get(ATTEMPT_ANNOTATION, ""))
-        except ValueError:
+            stepid.parse(step_id or "")
+        except ValueError:  # not a step pod of ours: its annotations were changed by hand
             continue
-        if step_id and (step_id not in latest or latest[step_id][0] < attempt):
+        if step_id not in latest or latest[step_id][0] < attempt:
             latest[step_id] = (attempt, pod)
     for step_id, (attempt, pod) in latest.items():
         step = state.steps.get(step_id)
@@ -134,7 +136,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: dict[
                 entry["cached"] = True
             if step.outputs:
                 entry["outputs"] = step.outputs
-            if step.cache_key and _task_name(step_id) in artifact_producers:
+            if step.cache_key and stepid.task_name(step_id) in artifact_producers:
                 entry["cacheKey"] = step.cache_key
         message = view.message or (step.message if step is not None else "")
         if message and message != "starting":
@@ -190,10 +192,6 @@ def _artifact_producers(plan: Plan) -> set[str]:
 
     walk(plan.root)
     return producers
-
-
-def _task_name(step_id: str) -> str:
-    return step_id.rsplit(".", 1)[-1].split("[", 1)[0]
 
 
 def pending_status(message: str, base: dict[str, Any], now: float) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.engine import conditions
+from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, pydantic_issues
 from kubeline.engine.templates import (
     COMPONENT_SCOPE,
@@ -315,13 +315,13 @@ class _Builder:
         local: dict[str, tuple[Scope, str]] = {}
         ambiguous: set[str] = set()
 
-        def collect(inner: Scope, prefix: str) -> None:
+        def collect(inner: Scope, parent: str) -> None:
             for name, node in inner.nodes.items():
                 if name in local and inner is not scope:
                     ambiguous.add(name)
-                local.setdefault(name, (scope, prefix + name))
+                local.setdefault(name, (scope, stepid.child(parent, name)))
                 if node.body is not None and not node.is_loop:
-                    collect(node.body, f"{prefix}{name}.")
+                    collect(node.body, stepid.child(parent, name))
 
         collect(scope, "")
         # names declared directly here win over names found inside condition groups
@@ -412,7 +412,7 @@ class _Builder:
                 self.error(path, f"unknown task {name!r} (known here: {_names(scope.visible)})")
             return None
         home, relative = found
-        top = relative.split(".", 1)[0]
+        top = stepid.parse(relative)[0].name
         ancestor = _ancestor_in(scope, home, node)
         target = node_at(home, relative)
         if ancestor is None or top == ancestor.name:
@@ -589,9 +589,10 @@ def _ancestor_in(scope: Scope, home: Scope, node: Node) -> Node | None:
 
 
 def node_at(scope: Scope, relative: str) -> Node | None:
+    """The task or group at a path of names below ``scope``; loop indexes in it are ignored."""
     node: Node | None = None
-    for part in relative.split("."):
-        node = scope.nodes.get(part)
+    for segment in stepid.parse(relative):
+        node = scope.nodes.get(segment.name)
         if node is None:
             return None
         if node.body is not None:
@@ -645,14 +646,10 @@ def node_for_step(plan: Plan, step_id: str) -> Node | None:
     """The task a step id (``loop[2].train``, ``add``, the exit handler's name) was made from."""
     if plan.exit is not None and step_id == plan.exit.name:
         return plan.exit
-    scope, node = plan.root, None
-    for segment in step_id.split("."):
-        node = scope.nodes.get(segment.split("[", 1)[0])
-        if node is None:
-            return None
-        if node.body is not None:
-            scope = node.body
-    return node
+    try:
+        return node_at(plan.root, step_id)
+    except ValueError:  # not a step id: no task made it
+        return None
 
 
 def uses_artifacts(plan: Plan) -> bool:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from kubeline.api import models
 from kubeline.api.durations import format_duration, parse_duration
-from kubeline.engine import conditions
+from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
 from kubeline.engine.plan import Node, Plan, Scope, coerce, node_at
 from kubeline.engine.templates import Ref, TemplateError, item_field, render, to_text, whole_ref
@@ -177,7 +177,7 @@ def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> D
 
 @dataclass
 class _Context:
-    prefixes: dict[int, str]  # id(scope) -> instance prefix of that scope
+    prefixes: dict[int, str]  # id(scope) -> id of the group instance it runs in ("" at the top)
     items: tuple[Any, ...] = ()
     may_start: bool = True
 
@@ -266,20 +266,21 @@ class _Walk:
 
     # -- scopes and nodes -----------------------------------------------------------------------------
 
-    def _scope(self, scope: Scope, prefix: str, context: _Context) -> ViewPhase:
+    def _scope(self, scope: Scope, parent: str, context: _Context) -> ViewPhase:
         phases = []
         for node in scope.nodes.values():
-            self._node(node, scope, prefix + node.name, prefix, context)
-            phases.append(self.views[prefix + node.name].phase)
+            node_id = stepid.child(parent, node.name)
+            self._node(node, scope, node_id, parent, context)
+            phases.append(self.views[node_id].phase)
         return _aggregate(phases)
 
-    def _node(self, node: Node, scope: Scope, node_id: str, prefix: str, context: _Context) -> None:
+    def _node(self, node: Node, scope: Scope, node_id: str, parent: str, context: _Context) -> None:
         is_step = node.body is None and not node.is_loop
-        waiting = [d for d in node.deps if self.views[prefix + d].phase not in TERMINAL]
+        waiting = [d for d in node.deps if self.views[stepid.child(parent, d)].phase not in TERMINAL]
         if waiting:
             self.views[node_id] = View("Pending", f"waiting for {', '.join(waiting)}", is_step)
             return
-        failed = [d for d in node.deps if self.views[prefix + d].phase == "Failed"]
+        failed = [d for d in node.deps if self.views[stepid.child(parent, d)].phase == "Failed"]
         if failed:
             self._skip_all(node, node_id, f"not run: {failed[0]} failed")
             return
@@ -308,7 +309,7 @@ class _Walk:
         active = 0  # iterations begun and not finished, for the loop's parallelism
         phases = []
         for index, item in enumerate(items):
-            iteration_id = f"{node_id}[{index}]"
+            iteration_id = stepid.instance(node_id, index)
             begun = self._has_begun(iteration_id, group=node.body is not None)
             may_start = context.may_start and (limit is None or begun or active < limit)
             candidates_before = len(self.candidates)
@@ -324,16 +325,15 @@ class _Walk:
         """Whether any step of this loop iteration has been recorded."""
         if not group:
             return instance_id in self.state.steps
-        prefix = instance_id + "."
-        return any(key.startswith(prefix) for key in self.state.steps)
+        return any(stepid.is_within(key, instance_id) for key in self.state.steps)
 
     def _instance(self, node: Node, scope: Scope, instance_id: str, context: _Context) -> None:
         if node.body is None:
             self._leaf(node, instance_id, context, scope)
             return
-        prefixes = {**context.prefixes, id(node.body): instance_id + "."}
+        prefixes = {**context.prefixes, id(node.body): instance_id}
         inner = _Context(prefixes, context.items, context.may_start)
-        phase = self._scope(node.body, instance_id + ".", inner)
+        phase = self._scope(node.body, instance_id, inner)
         self.views[instance_id] = View(phase, "", is_step=False)
 
     def _skip_all(self, node: Node, node_id: str, message: str) -> None:
@@ -463,7 +463,7 @@ class _Walk:
     def _producer(self, ref: Ref, scope: Scope, context: _Context) -> tuple[str, Any, str]:
         """The step that produced ``ref`` (its id, its recorded state or, for a loop, the list of values)."""
         home, relative = scope.visible[ref.task]
-        producer_id = context.prefixes.get(id(home), "") + relative
+        producer_id = stepid.child(context.prefixes.get(id(home), ""), relative)
         view = self.views.get(producer_id)
         if view is None or view.phase == "Skipped":
             raise _Skip(f"skipped: its input {ref} comes from skipped task {ref.task}")
@@ -473,8 +473,8 @@ class _Walk:
         if target.is_loop:
             values = []
             index = 0
-            while f"{producer_id}[{index}]" in self.views:
-                step = self.state.steps.get(f"{producer_id}[{index}]")
+            while stepid.instance(producer_id, index) in self.views:
+                step = self.state.steps.get(stepid.instance(producer_id, index))
                 if step is not None and step.phase == "Succeeded" and ref.name in step.outputs:
                     values.append(_parse_value(step.outputs[ref.name]))
                 index += 1

@@ -15,7 +15,8 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kubeline.api.models import API_VERSION, GROUP, VERSION
-from kubeline.backends.kubernetes import RUN_LABEL, TASK_LABEL
+from kubeline.backends.kubernetes import RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
+from kubeline.engine import stepid
 from kubeline.loading import load_pipeline_file
 
 EXPERIMENT_LABEL = f"{GROUP}/experiment"
@@ -120,14 +121,16 @@ class Client:
             time.sleep(1)
 
     def logs(self, run_id: str, task: str | None = None, namespace: str | None = None, follow: bool = False) -> dict[str, str]:
-        """The logs of the run's step pods (latest attempt of each step), by step id."""
+        """The logs of the run's step pods (latest attempt of each step), by step id. ``task`` is a task
+        name (all its steps) or a step id such as ``loop[2].train`` (that step only)."""
         namespace = namespace or self.namespace
-        selector = f"{RUN_LABEL}={run_id}" + (f",{TASK_LABEL}={task.rsplit('.', 1)[-1].split('[', 1)[0]}" if task else "")
+        task_name = stepid.task_name(task) if task else None
+        selector = f"{RUN_LABEL}={run_id}" + (f",{TASK_LABEL}={task_name}" if task_name else "")
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
         logs = {}
         for pod in sorted(pods, key=lambda p: p.metadata.name):
-            step = (pod.metadata.annotations or {}).get(f"{GROUP}/step", pod.metadata.name)
-            if task and step != task and "[" in task:
+            step = (pod.metadata.annotations or {}).get(STEP_ANNOTATION, pod.metadata.name)
+            if task and task != task_name and step != task:
                 continue
             try:
                 logs[step] = self.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="main", follow=follow)

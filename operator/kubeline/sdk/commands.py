@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from kubeline.api.yamlio import write
+from kubeline.engine import stepid
+from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.sdk.loader import pipeline_document_from_python
 
 
@@ -77,6 +79,11 @@ def get_command(args: argparse.Namespace) -> int:
 
 
 def logs_command(args: argparse.Namespace) -> int:
+    if args.task:
+        try:
+            stepid.parse(args.task)
+        except ValueError as error:
+            raise PipelineInvalid([Issue("STEP", str(error))]) from None
     for step, text in _client(args).logs(args.run, args.task, follow=args.follow).items():
         print(f"==> {step} <==")
         print(text.rstrip("\n"))

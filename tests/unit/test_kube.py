@@ -1,0 +1,55 @@
+"""Creating a step pod whose name is taken: kubeline deletes only what an older Run of the same name left."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from kubeline.controller.kube import Kube, PodNameTaken
+
+
+class _Core:
+    """The two pod calls create_pod makes, against one existing pod owned by ``owners``."""
+
+    def __init__(self, owners: list[dict[str, str]]):
+        self.existing = SimpleNamespace(metadata=SimpleNamespace(owner_references=[SimpleNamespace(**o) for o in owners]))
+        self.deleted: list[str] = []
+
+    def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> None:
+        raise ApiException(status=409, reason="AlreadyExists")
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+        return self.existing
+
+    def delete_namespaced_pod(self, name: str, namespace: str, **_: Any) -> None:
+        self.deleted.append(name)
+
+
+def _create(owners: list[dict[str, str]]) -> tuple[Any, list[str]]:
+    kube = Kube.__new__(Kube)
+    kube.core = _Core(owners)  # type: ignore[assignment]
+    pod = {"metadata": {"name": "r-a1-x-a1", "namespace": "ns",
+                        "ownerReferences": [{"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "name": "r", "uid": "new"}]}}
+    try:
+        return asyncio.run(kube.create_pod(pod)), kube.core.deleted  # type: ignore[attr-defined]
+    except PodNameTaken as taken:
+        return taken, kube.core.deleted  # type: ignore[attr-defined]
+
+
+def test_our_own_pod_from_before_a_restart_counts_as_created() -> None:
+    assert _create([{"kind": "Run", "name": "r", "uid": "new"}]) == (True, [])
+
+
+def test_the_pod_of_an_older_run_of_the_same_name_is_deleted_and_creation_retried() -> None:
+    assert _create([{"kind": "Run", "name": "r", "uid": "old"}]) == (False, ["r-a1-x-a1"])
+
+
+@pytest.mark.parametrize("owners, holder", [([{"kind": "Run", "name": "r-a1", "uid": "other"}], "Run r-a1"), ([], "no owner")])
+def test_a_pod_of_another_run_or_of_a_user_is_left_alone(owners: list[dict[str, str]], holder: str) -> None:
+    taken, deleted = _create(owners)
+    assert isinstance(taken, PodNameTaken) and deleted == []
+    assert f"pod name r-a1-x-a1 is taken by a pod of {holder}" in str(taken)
