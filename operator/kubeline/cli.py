@@ -14,6 +14,7 @@ from kubeline.engine.errors import Issue, PipelineInvalid
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: kubeline itself failed
 
 _DESCRIPTION = """\
 kubeline runs ML pipelines: on this machine (kubeline run), or on Kubernetes as Pipeline and Run
@@ -142,6 +143,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `kubeline crds | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
+    except OSError as error:
+        if not _names_user_path(error, args):
+            return _bug(error)
+        print(f"kubeline: {error.filename}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INVALID
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, and a request to report it
+        return _bug(error)
+
+
+def _names_user_path(error: OSError, args: argparse.Namespace) -> bool:
+    """Whether an OSError is about a path the user gave (an argument, or $KUBELINE_HOME), or lies inside one."""
+    import os
+
+    given = [value for value in vars(args).values() if isinstance(value, Path)]
+    given += [path for value in vars(args).values() if isinstance(value, list) for path in value if isinstance(path, Path)]
+    if os.environ.get("KUBELINE_HOME"):
+        given.append(Path(os.environ["KUBELINE_HOME"]))
+    failed = [Path(name) for name in (error.filename, error.filename2) if isinstance(name, (str, bytes, os.PathLike))]
+    roots = [Path(os.path.abspath(path)) for path in given]
+    return any(Path(os.path.abspath(path)) == root or root in Path(os.path.abspath(path)).parents
+               for path in failed for root in roots)
+
+
+def _bug(error: BaseException) -> int:
+    print(f"kubeline: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+    print("this is a bug in kubeline, please report it (with the command and input that caused it)", file=sys.stderr)
+    return EXIT_SOFTWARE
 
 
 def _delegate(module: str, function: str) -> Any:
@@ -222,17 +255,21 @@ def _cancel(runner: Any, previous: Any, console: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from kubeline.loading import load_pipeline_file
+    from kubeline.loading import load_pipeline_file, run_argument_problems
 
     status = 0
     for path in args.files:
         try:
             loaded = load_pipeline_file(path)
+            problems = run_argument_problems(loaded)
+            if problems:
+                raise PipelineInvalid(problems)
         except PipelineInvalid as invalid:
             _print_issues(invalid, str(path))
             status = EXIT_INVALID
             continue
-        print(f"{path}: pipeline {loaded.name!r} is valid ({loaded.plan.steps()} steps)")
+        steps = loaded.plan.steps()
+        print(f"{path}: pipeline {loaded.name!r} is valid ({steps} step{'s' if steps != 1 else ''})")
     return status
 
 
@@ -265,6 +302,8 @@ def _crds(args: argparse.Namespace) -> int:
 
     documents = crds()
     if args.write:
+        if args.write.exists() and not args.write.is_dir():
+            raise PipelineInvalid([Issue(f"--write {args.write}", "is a file: give a directory to write the CRDs into")])
         args.write.mkdir(parents=True, exist_ok=True)
         for file_name, crd in documents.items():
             (args.write / file_name).write_text(render(crd))

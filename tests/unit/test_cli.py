@@ -57,7 +57,7 @@ def test_validate_reports_a_cycle_an_unknown_task_and_a_wrong_type_together(tmp_
         ("kind: Pipeline\napiVersion: v1\nspec: {}\n", "apiVersion: must be kubeline.dev/v1alpha1"),
         (pipeline_text([{"name": "a", "component": "op", "retries": {"limit": 10**30}}]), "spec.tasks[a].retries.limit"),
         (pipeline_text([{"name": "a", "component": "num", "arguments": {"x": 10**30}}]), "does not fit in 64 bits"),
-        (pipeline_text([{"name": "größe", "component": "op"}]), "spec.tasks[größe].name: string should match pattern"),
+        (pipeline_text([{"name": "größe", "component": "op"}]), "spec.tasks[größe].name: 'größe' is not a valid name: use lowercase letters"),
         (pipeline_text([{"name": "a", "component": "op", "arguments": "oops"}]), "spec.tasks[a].arguments: input should be a valid dictionary"),
         (pipeline_text([{"name": "a", "component": "op"}], params=[{"name": "n", "type": "integer", "default": "x"}]),
          "spec.params[n].default: 'x' is not an integer"),

@@ -106,8 +106,8 @@ def test_all_problems_are_reported_together() -> None:
     [
         ({"spec": {"components": [], "tasks": []}}, "spec.components: list should have at least 1 item"),
         ({"spec": {"tasks": [{"name": "a", "component": "op"}]}}, "spec.components: required field is missing"),
-        (pipeline([{"name": "Bad_Name", "component": "op"}]), "spec.tasks[Bad_Name].name: string should match pattern"),
-        (pipeline([task("a", timeout="soon")]), "spec.tasks[a].timeout: string should match pattern"),
+        (pipeline([{"name": "Bad_Name", "component": "op"}]), "spec.tasks[Bad_Name].name: 'Bad_Name' is not a valid name: use lowercase letters"),
+        (pipeline([task("a", timeout="soon")]), "spec.tasks[a].timeout: 'soon' is not a duration: write a duration like 30s, 5m, 1h30m or P1D"),
         (pipeline([task("a", retries={"limit": -1})]), "spec.tasks[a].retries.limit: input should be greater than or equal to 0"),
         (pipeline([task("a", colour="blue")]), "spec.tasks[a].colour: unknown field"),
         (pipeline([task("a", resources={"limits": {"cpu": "lots"}})]), "not a Kubernetes quantity"),

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from kubeline.api import models
+from kubeline.api.names import DNS_LABEL, MAX_LABEL, RULE
 
 #: Groups may nest this deep in the CRD schema; deeper groups are checked by kubeline itself.
 MAX_SCHEMA_GROUP_DEPTH = 4
@@ -93,8 +94,16 @@ def schema_of(model: type[models.Model]) -> dict[str, Any]:
     return _structural(raw, defs, {})
 
 
+#: A Pipeline's and a Run's name become label values and pod name parts: the API server checks the rule of
+#: api/names.py too (CEL may read metadata.name at the root of a schema).
+_NAME_RULES = [
+    {"rule": f"self.metadata.name.size() <= {MAX_LABEL}", "message": f"metadata.name: at most {MAX_LABEL} characters"},
+    {"rule": f"self.metadata.name.matches('{DNS_LABEL}')", "message": f"metadata.name: use {RULE}"},
+]
+
+
 def _crd(kind: str, plural: str, short: str, model: type[models.Model], description: str,
-         columns: list[dict[str, Any]], status: bool) -> dict[str, Any]:
+         columns: list[dict[str, Any]], status: bool, named: bool = True) -> dict[str, Any]:
     spec_schema = schema_of(model.model_fields["spec"].annotation)  # type: ignore[arg-type]
     properties: dict[str, Any] = {
         "apiVersion": {"type": "string"},
@@ -104,18 +113,14 @@ def _crd(kind: str, plural: str, short: str, model: type[models.Model], descript
     }
     if status:
         properties["status"] = schema_of(models.RunStatus)
+    root: dict[str, Any] = {"type": "object", "description": description, "required": ["spec"], "properties": properties}
+    if named:
+        root["x-kubernetes-validations"] = _NAME_RULES
     version: dict[str, Any] = {
         "name": models.VERSION,
         "served": True,
         "storage": True,
-        "schema": {
-            "openAPIV3Schema": {
-                "type": "object",
-                "description": description,
-                "required": ["spec"],
-                "properties": properties,
-            }
-        },
+        "schema": {"openAPIV3Schema": root},
         "additionalPrinterColumns": columns,
     }
     if status:
@@ -178,6 +183,7 @@ def crds() -> dict[str, dict[str, Any]]:
                 _age(),
             ],
             status=False,
+            named=False,  # named by their key digest, not by a user
         ),
     }
 

@@ -29,7 +29,7 @@ def parse_duration(text: str) -> float:
     seconds = _parse_iso(value) if value.startswith("P") else _parse_go(value)
     if seconds is None:
         raise ValueError(
-            f"{text!r} is not a duration: write it like 30s, 10m, 1h30m, 2d or ISO 8601 P7D, PT1H"
+            f"{text!r} is not a duration: write a duration like 30s, 5m, 1h30m or P1D"
         )
     if seconds > _MAX_SECONDS:
         raise ValueError(f"{text!r} is longer than ten years")

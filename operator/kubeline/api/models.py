@@ -22,6 +22,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 #: Parameter, input and output names appear inside ``{{...}}`` placeholders.
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+IDENTIFIER_RULE = "start with a letter or '_', then use letters, digits, '_' and '-'"
 QUANTITY = r"^[+]?[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 
 ValueType = Literal["string", "integer", "number", "boolean", "list", "object"]
@@ -56,6 +57,16 @@ def _check_duration(value: str | None) -> str | None:
     if value is not None:
         parse_duration(value)
     return value
+
+
+def _check_timeout(value: str | None) -> str | None:
+    """A timeout of zero would mean "no time at all" to some and "no timeout" to others: it is refused."""
+    if value is not None and parse_duration(value) == 0:
+        raise ValueError(f"{value!r} is zero: use a positive duration, or leave it out for no timeout")
+    return value
+
+
+_NO_TIMEOUT = " Leave it out for no timeout; zero is refused."
 
 
 # --- Kubernetes types embedded in pipelines -------------------------------------------------------
@@ -244,9 +255,9 @@ class Task(Scheduling):
     parallelism: int | None = Field(None, description="With forEach: most iterations running at once.", ge=1)
     caching: Caching | None = Field(None, description="Result caching; defaults to the pipeline's.")
     retries: Retries | None = Field(None, description="Retries of a failing step; defaults to the pipeline's.")
-    timeout: str | None = duration_field("Longest time one attempt may run, e.g. 30m.")
+    timeout: str | None = duration_field("Longest time one attempt may run, e.g. 30m." + _NO_TIMEOUT)
 
-    _timeout = field_validator("timeout")(_check_duration)
+    _timeout = field_validator("timeout")(_check_timeout)
 
 
 class Dag(Model):
@@ -270,9 +281,9 @@ class ExitTask(Scheduling):
         json_schema_extra={"additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
     retries: Retries | None = Field(None, description="Retries of the exit handler.")
-    timeout: str | None = duration_field("Longest time the exit handler may run.")
+    timeout: str | None = duration_field("Longest time the exit handler may run." + _NO_TIMEOUT)
 
-    _timeout = field_validator("timeout")(_check_duration)
+    _timeout = field_validator("timeout")(_check_timeout)
 
 
 class Defaults(Scheduling):
@@ -283,9 +294,9 @@ class Defaults(Scheduling):
     service_account_name: str | None = Field(None, description="Service account of step pods (must be allowed by the operator).")
     caching: Caching | None = Field(None, description="Default result caching of every step.")
     retries: Retries | None = Field(None, description="Default retries of every step.")
-    timeout: str | None = duration_field("Default timeout of every step attempt.")
+    timeout: str | None = duration_field("Default timeout of every step attempt." + _NO_TIMEOUT)
 
-    _timeout = field_validator("timeout")(_check_duration)
+    _timeout = field_validator("timeout")(_check_timeout)
 
 
 class PipelineSpec(Model):
@@ -316,10 +327,13 @@ class PipelineSpec(Model):
     )
     defaults: Defaults | None = Field(None, description="Settings every task inherits.")
     parallelism: int | None = Field(None, description="Most steps running at once in one run.", ge=1)
-    timeout: str | None = duration_field("Longest time a run may take; then running steps stop and the exit handler runs.")
+    timeout: str | None = duration_field(
+        "Longest time a run may take; then running steps stop and the exit handler runs." + _NO_TIMEOUT
+    )
     ttl_after_finished: str | None = duration_field("Delete a finished Run (and its pods) this long after it ends.")
 
-    _durations = field_validator("timeout", "ttl_after_finished")(_check_duration)
+    _timeout = field_validator("timeout")(_check_timeout)
+    _ttl = field_validator("ttl_after_finished")(_check_duration)
 
 
 class ObjectMeta(BaseModel):

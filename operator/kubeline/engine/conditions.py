@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from kubeline.engine.templates import PLACEHOLDER, TASK_SCOPE, Ref, TemplateError, refs_in, render
+from kubeline.api.limits import MAX_CONDITION_DEPTH
+from kubeline.engine.templates import PLACEHOLDER, TASK_SCOPE, Ref, TemplateError, refs_in, render, whole_ref
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -57,13 +58,37 @@ class BoolOp:
 Node = Union[Operand, Compare, Not, BoolOp]
 
 
+#: Longest condition read (the Task.when field allows as much).
+MAX_LENGTH = 4096
+
+
 def parse(text: str) -> Node:
+    if len(text) > MAX_LENGTH:
+        raise ConditionError(f"the condition is {len(text)} characters long; at most {MAX_LENGTH} are allowed")
     tokens = _tokenize(text)
     parser = _Parser(tokens, text)
     node = parser.expression()
     if parser.position != len(tokens):
         raise ConditionError(f"unexpected {tokens[parser.position][1]!r} in condition {text!r}")
     return node
+
+
+def check_operands(node: Node) -> None:
+    """A value standing alone must be a placeholder or true/false: ``when: banana`` is never true or false."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Not):
+            stack.append(current.inner)
+        elif isinstance(current, BoolOp):
+            stack.extend(current.items)
+        elif isinstance(current, Operand):
+            text = current.text.strip()
+            if whole_ref(text) is None and text.lower() not in _TRUE | _FALSE:
+                raise ConditionError(
+                    f"{text!r} is neither true nor false: compare it (e.g. '{{{{params.x}}}} == {text}') "
+                    "or use one placeholder of a boolean"
+                )
 
 
 def references(node: Node) -> list[Ref]:
@@ -159,8 +184,15 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
+    """Recursive descent; ``depth`` counts open parentheses and ``not``s so recursion stays bounded."""
+
     def __init__(self, tokens: list[tuple[str, str]], text: str):
-        self.tokens, self.text, self.position = tokens, text, 0
+        self.tokens, self.text, self.position, self.depth = tokens, text, 0, 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_CONDITION_DEPTH:
+            raise ConditionError(f"the condition nests parentheses and 'not' more than {MAX_CONDITION_DEPTH} deep")
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -188,7 +220,10 @@ class _Parser:
     def _not(self) -> Node:
         if self._peek() == ("op", "not"):
             self._take()
-            return Not(self._not())
+            self._deeper()
+            node = Not(self._not())
+            self.depth -= 1
+            return node
         return self._comparison()
 
     def _comparison(self) -> Node:
@@ -205,10 +240,12 @@ class _Parser:
     def _atom(self) -> Node:
         kind, value = self._take()
         if (kind, value) == ("op", "("):
+            self._deeper()
             node = self.expression()
             if self._peek() != ("op", ")"):
                 raise ConditionError(f"missing ')' in condition {self.text!r}")
             self._take()
+            self.depth -= 1
             return node
         if kind != "operand":
             raise ConditionError(f"expected a value but found {value!r} in condition {self.text!r}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from kubeline.api.durations import DURATION_PATTERN
+from kubeline.api.models import IDENTIFIER, IDENTIFIER_RULE
+from kubeline.api.names import DNS_LABEL, RULE, name_problem
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -16,16 +20,20 @@ class Issue:
 
 
 class PipelineInvalid(ValueError):
-    """All the problems found, so a user fixes them in one go."""
+    """All the problems found, so a user fixes them in one go; each problem once."""
 
     def __init__(self, issues: Iterable[Issue]):
-        self.issues = list(issues)
+        self.issues = list(dict.fromkeys(issues))
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
 def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
-    """Turn a pydantic ValidationError into issues whose paths use task names instead of list indexes."""
-    issues = []
+    """Turn a pydantic ValidationError into issues whose paths use task names instead of list indexes.
+
+    A value failing every member of a union (a quantity that is neither a number nor text) gives one
+    issue per member in pydantic: only the first is kept, so each field gets one message.
+    """
+    issues: dict[str, Issue] = {}
     for detail in error.errors():
         path, node = prefix, document
         for part in detail["loc"]:
@@ -35,22 +43,55 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
                 path += f"[{name}]" if isinstance(name, str) and name else f"[{part}]"
                 node = item
             else:
-                if part in ("function-after", "function-before", "json-or-python", "list", "dict") or "[" in str(part):
+                if is_union_tag(part):
                     continue
                 path += f".{part}" if path else str(part)
                 node = node.get(part) if isinstance(node, dict) else None
-        issues.append(Issue(path, _message(detail)))
-    return issues
+        issues.setdefault(path, Issue(path, _message(detail)))
+    return list(issues.values())
+
+
+#: Parts of a pydantic error location that name a validator or union member, not a field.
+_UNION_TAGS = {"function-after", "function-before", "json-or-python", "list", "dict", "str", "int", "float", "bool"}
+
+
+def is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in _UNION_TAGS or "[" in part)
 
 
 def _message(detail: dict[str, Any]) -> str:
-    kind, message = detail["type"], detail["msg"]
+    kind, message, value = detail["type"], detail["msg"], detail.get("input")
     if kind == "extra_forbidden":
         return "unknown field (check its spelling; `kubectl explain` lists the fields)"
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
         return message.replace("Input should be", "must be")
+    if kind == "string_pattern_mismatch":
+        return _pattern_words(detail["ctx"]["pattern"], value)
+    if kind == "string_too_long":
+        return f"is {len(value)} characters long; at most {detail['ctx']['max_length']} are allowed"
+    if kind == "list_type":
+        example = f"[{value}]" if isinstance(value, str) else "[a, b]"
+        return f"must be a list, e.g. {example}, not {_type_name(value)}"
+    if kind == "string_type":
+        return f"must be text, not {_type_name(value)}"
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
     return message[0].lower() + message[1:] if message else kind
+
+
+def _pattern_words(pattern: str, value: Any) -> str:
+    """What a field's pattern means, in words: users read messages, not regexes."""
+    if pattern == DURATION_PATTERN:
+        return f"{value!r} is not a duration: write a duration like 30s, 5m, 1h30m or P1D"
+    if pattern == DNS_LABEL:
+        return name_problem(value) or f"{value!r} is not a valid name: use {RULE}"
+    if pattern == IDENTIFIER:
+        return f"{value!r} is not a valid identifier: {IDENTIFIER_RULE}"
+    return f"{value!r} does not have the form this field takes (see `kubectl explain`)"
+
+
+def _type_name(value: Any) -> str:
+    return {str: "text", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
+            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)

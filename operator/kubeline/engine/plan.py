@@ -8,7 +8,9 @@ the field at fault, so ``kubeline validate`` reports them all at once.
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -16,8 +18,9 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING
 from kubeline.engine import conditions, stepid
-from kubeline.engine.errors import Issue, PipelineInvalid, pydantic_issues
+from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
 from kubeline.engine.templates import (
     COMPONENT_SCOPE,
     TASK_SCOPE,
@@ -101,15 +104,58 @@ class Plan:
 
 
 def load_spec(document: Any, prefix: str = "spec") -> models.PipelineSpec:
-    """Parse a Pipeline's spec (or a whole Pipeline document), reporting every schema problem."""
+    """Parse a Pipeline's spec (or a whole Pipeline document), reporting every schema problem.
+
+    When some fields fail the schema, the rest is still checked by the builder, so one typo does not
+    hide an unknown component elsewhere: schema and semantic problems are reported together.
+    """
     if isinstance(document, dict) and document.get("kind") == "Pipeline":
         document = document.get("spec")
     if not isinstance(document, dict):
         raise PipelineInvalid([Issue(prefix, "must be a mapping with components and tasks")])
+    shape = shape_problems(document, prefix)
+    if shape:
+        raise PipelineInvalid(shape)  # nothing below may walk a document this deep
     try:
         return models.PipelineSpec.model_validate(document)
     except ValidationError as error:
-        raise PipelineInvalid(pydantic_issues(error, document, prefix)) from None
+        schema = pydantic_issues(error, document, prefix)
+        raise PipelineInvalid(schema + _semantic_issues_beside(error, document, prefix)) from None
+
+
+def shape_problems(document: Any, prefix: str) -> list[Issue]:
+    """Nesting beyond the limits, found without recursion: pydantic, json and the builder all recurse."""
+    stack: list[tuple[Any, str, int]] = [(document, prefix, 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return [Issue(path, f"mappings and lists nest deeper than {MAX_NESTING} levels here")]
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]", depth + 1))
+    return _group_depth_problems(document.get("tasks"), f"{prefix}.tasks") if isinstance(document, dict) else []
+
+
+def _group_depth_problems(tasks: Any, path: str) -> list[Issue]:
+    stack: list[tuple[Any, str, int]] = [(tasks, path, 1)]
+    while stack:
+        tasks, path, depth = stack.pop()
+        for index, task in enumerate(tasks if isinstance(tasks, list) else []):
+            dag = task.get("dag") if isinstance(task, dict) else None
+            if not isinstance(dag, dict):
+                continue
+            name = task.get("name")
+            group = f"{path}[{name if isinstance(name, str) and name else index}].dag"
+            if depth >= MAX_GROUP_DEPTH:
+                return [Issue(group, f"groups (dag) nest more than {MAX_GROUP_DEPTH} deep; flatten the pipeline")]
+            stack.append((dag.get("tasks"), f"{group}.tasks", depth + 1))
+    return []
+
+
+#: Fields whose removal could make other parts look wrong (they declare what others refer to):
+#: a schema error there leaves the semantic checks out rather than report false problems.
+_DECLARING_FIELDS = {"name", "dag", "tasks", "components", "params"}
 
 
 def build(spec: models.PipelineSpec) -> Plan:
@@ -119,6 +165,61 @@ def build(spec: models.PipelineSpec) -> Plan:
     if builder.issues:
         raise PipelineInvalid(builder.issues)
     return plan
+
+
+def _semantic_issues_beside(error: ValidationError, document: dict[str, Any], prefix: str) -> list[Issue]:
+    """The builder's problems in the parts of ``document`` that passed the schema.
+
+    The fields at fault are removed (a copy); when what is left validates, it is built, and the problems
+    found away from the removed fields are returned. Errors in declarations (params, components, names,
+    groups) would make their users look wrong: then nothing is returned.
+    """
+    repaired = copy.deepcopy(document)
+    for detail in error.errors():
+        if not _remove_field(repaired, [p for p in detail["loc"] if isinstance(p, int) or not is_union_tag(p)]):
+            return []
+    try:
+        spec = models.PipelineSpec.model_validate(repaired)
+    except ValidationError:
+        return []
+    removed = [issue.path for issue in pydantic_issues(error, document, "spec")]
+    builder = _Builder(spec)
+    builder.build()
+    return [_with_prefix(issue, prefix) for issue in builder.issues
+            if not any(_overlaps(issue.path, path) for path in removed)]
+
+
+def _remove_field(document: dict[str, Any], loc: list[Any]) -> bool:
+    """Delete the field a schema error points at; False when it is a declaration or cannot be found."""
+    keys = [index for index, part in enumerate(loc) if isinstance(part, str)]
+    if not keys or loc[0] in ("params", "components") or loc[keys[-1]] in _DECLARING_FIELDS:
+        return False
+    node: Any = document
+    for part in loc[: keys[-1]]:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    if not isinstance(node, dict):
+        return False
+    node.pop(loc[keys[-1]], None)  # several errors may point at one field
+    return True
+
+
+def _overlaps(path: str, removed: str) -> bool:
+    """Whether a problem is about a removed field, or about what holds it."""
+    def within(inner: str, outer: str) -> bool:
+        return inner == outer or inner.startswith(outer + ".") or inner.startswith(outer + "[")
+
+    return within(path, removed) or within(removed, path)
+
+
+def _with_prefix(issue: Issue, prefix: str) -> Issue:
+    if prefix == "spec" or not issue.path.startswith("spec"):
+        return issue
+    return Issue(prefix + issue.path[len("spec"):], issue.message)
 
 
 def value_type(value: Any) -> str:
@@ -147,14 +248,33 @@ def coerce(value: Any, type_: str) -> Any:
             raise ValueError(f"{value!r} is not a boolean (write true or false)")
         try:
             value = json.loads(text)
+        except RecursionError:  # json's C decoder stops itself here, before the stack runs out
+            raise ValueError(f"the value nests deeper than {MAX_NESTING} levels") from None
         except ValueError:
             raise ValueError(f"{value!r} is not {_article(type_)}") from None
+    problem = _value_problem(value)
+    if problem:
+        raise ValueError(problem)
     actual = value_type(value)
     if actual not in _ACCEPTS[type_]:
         raise ValueError(f"{json.dumps(value)} is not {_article(type_)}")
     if type_ == "integer" and abs(value) > 2**63 - 1:
         raise ValueError(f"{value} does not fit in 64 bits")
     return float(value) if type_ == "number" else value
+
+
+def _value_problem(value: Any) -> str | None:
+    """NaN and Infinity (no JSON, no comparison works on them) or nesting beyond MAX_NESTING, anywhere in a value."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"the value nests deeper than {MAX_NESTING} levels"
+        if isinstance(current, float) and not math.isfinite(current):
+            return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def _article(type_: str) -> str:
@@ -276,6 +396,7 @@ class _Builder:
             if task.when is not None:
                 try:
                     node.condition = conditions.parse(task.when)
+                    conditions.check_operands(node.condition)
                 except (conditions.ConditionError, TemplateError) as error:
                     self.error(f"{node_path}.when", str(error))
             if task.for_each is not None:
@@ -345,6 +466,8 @@ class _Builder:
                 self._check_ref(scope, node, ref, path, deps, loop_items)
             if node.component is not None:
                 self._check_arguments(scope, node)
+            if isinstance(node.for_each, str):
+                self._check_loop_type(scope, node)
             node.deps = tuple(sorted(deps))
             if node.body is not None:
                 self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
@@ -483,6 +606,14 @@ class _Builder:
                 self.error(path, f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input")
             elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
                 self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
+
+    def _check_loop_type(self, scope: Scope, node: Node) -> None:
+        """forEach over a value that can never be a list fails at run time: say so now."""
+        ref = whole_ref(node.for_each)
+        actual = self._ref_type(scope, ref) if ref is not None else None
+        if actual in ("integer", "number", "boolean", "object"):
+            self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
+                                               "(a list parameter or output, or a string holding a JSON list)")
 
     def _ref_type(self, scope: Scope, ref: Ref) -> str | None:
         if ref.kind == "param":

@@ -1,0 +1,32 @@
+"""Bounds on the size and shape of what kubeline reads, each with the reason for its value.
+
+Every bound is checked before any code that could run out of memory or stack on a hostile input
+(a YAML alias bomb, a thousand nested groups): such input gets a message naming the field, never a
+RecursionError or an exhausted machine.
+"""
+
+from __future__ import annotations
+
+#: Largest file read as YAML. The API server refuses requests over 3 MiB (etcd stores at most 1.5 MiB
+#: per object), so no Pipeline or Run that can reach a cluster is larger; 4 MiB leaves room for comments
+#: and a Run beside it. Parsing is the cost being bounded: a dense 4 MiB file of small values already
+#: takes seconds and about 400 MB of memory in PyYAML.
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+
+#: Deepest nesting of mappings and lists in a document or a value (arguments, forEach lists, -p JSON).
+#: Groups nested MAX_GROUP_DEPTH deep need about 3 levels each; the rest is room for values. Parsers,
+#: pydantic and json all recurse per level, so this keeps them far from Python's recursion limit.
+MAX_NESTING = 100
+
+#: Values a document may expand to once its aliases are followed (a node counts 1, plus 1 per
+#: EXPANDED_CHARS_PER_UNIT characters of text). A 4 MiB file without aliases stays under it; an alias
+#: bomb ("billion laughs") is refused as soon as it passes it, before anything walks the expansion.
+MAX_EXPANDED_VALUES = 1_000_000
+EXPANDED_CHARS_PER_UNIT = 16
+
+#: Deepest nesting of groups (dag inside dag). KFP pipelines rarely nest beyond five (loops inside
+#: conditions inside loops); the engine walks groups recursively.
+MAX_GROUP_DEPTH = 20
+
+#: Deepest nesting of parentheses and `not` in a `when` condition (the parser recurses per level).
+MAX_CONDITION_DEPTH = 32

@@ -1,0 +1,109 @@
+"""Reading YAML a user gives kubeline, bounded so that no file can exhaust memory or the stack.
+
+``yaml.safe_load`` builds whatever the text describes: an alias bomb ("billion laughs") expands to
+billions of values once something walks it, an alias inside its own anchor makes a cycle, 10,000
+nested lists overflow Python's stack, and a repeated key silently drops the first value (kubectl
+refuses it). The loader here refuses each of those with a YAML error pointing at the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, ScalarNode
+
+from kubeline.api.limits import EXPANDED_CHARS_PER_UNIT, MAX_EXPANDED_VALUES, MAX_NESTING
+
+class _BoundedComposer(yaml.composer.Composer):
+    """Counts nesting depth and the size of the document as expanded by its aliases, while composing."""
+
+    def __init__(self) -> None:
+        yaml.composer.Composer.__init__(self)
+        self._depth = 0
+        self._expanded = 0
+        self._anchor_sizes: dict[int, int] = {}  # id(anchored node) -> its expanded size, once complete
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        self._anchor_sizes = {}  # the anchors are gone: their ids may be reused
+        return node
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            self._follow_alias(event)
+            return super().compose_node(parent, index)
+        collection = isinstance(event, (SequenceStartEvent, MappingStartEvent))
+        if collection and self._depth >= MAX_NESTING:
+            raise ComposerError(None, None, f"mappings and lists nest deeper than {MAX_NESTING} levels", event.start_mark)
+        self._depth += collection
+        before = self._expanded
+        node = super().compose_node(parent, index)
+        self._depth -= collection
+        self._grow(1 + (len(node.value) // EXPANDED_CHARS_PER_UNIT if isinstance(node, ScalarNode) else 0), event)
+        if isinstance(node, MappingNode):
+            _refuse_duplicate_keys(node)
+        if event.anchor is not None:
+            self._anchor_sizes[id(node)] = self._expanded - before
+        return node
+
+    def _follow_alias(self, event: AliasEvent) -> None:
+        target = self.anchors.get(event.anchor)
+        if target is None:
+            return  # the composer reports the undefined alias
+        size = self._anchor_sizes.get(id(target))
+        if size is None:
+            raise ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor &{event.anchor} (a cycle)",
+                                event.start_mark)
+        self._grow(size, event)
+
+    def _grow(self, size: int, event: Any) -> None:
+        self._expanded += size
+        if self._expanded > MAX_EXPANDED_VALUES:
+            raise ComposerError(
+                None, None,
+                f"the document expands to more than {MAX_EXPANDED_VALUES:,} values (aliases repeat their "
+                "anchor's content each time): is it an alias bomb?",
+                event.start_mark,
+            )
+
+
+def _refuse_duplicate_keys(node: MappingNode) -> None:
+    seen: dict[tuple[str, str], Any] = {}
+    for key, _ in node.value:
+        if not isinstance(key, ScalarNode):
+            continue
+        first = seen.setdefault((key.tag, key.value), key)
+        if first is not key:
+            raise ComposerError(None, None, f"duplicate key {key.value!r} (first at line {first.start_mark.line + 1})",
+                                key.start_mark)
+
+
+_Parsing: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
+
+
+class _FastLoader(_BoundedComposer, _Parsing):
+    """libyaml scans and parses in C (several times faster on large files); the composer stays in Python."""
+
+    def __init__(self, stream: Any) -> None:
+        _Parsing.__init__(self, stream)
+        _BoundedComposer.__init__(self)
+
+
+class _ExplainingLoader(_BoundedComposer, yaml.SafeLoader):
+    """PyYAML's own parser: slower, but its syntax errors point at the line where the problem starts."""
+
+    def __init__(self, stream: Any) -> None:
+        yaml.SafeLoader.__init__(self, stream)
+        _BoundedComposer.__init__(self)
+
+
+def load_all(text: str) -> list[Any]:
+    """Every document of ``text``; yaml.YAMLError (with a mark) when it is malformed or out of bounds."""
+    try:
+        return list(yaml.load_all(text, Loader=_FastLoader))  # noqa: S506 - SafeLoader with bounds
+    except yaml.YAMLError:
+        return list(yaml.load_all(text, Loader=_ExplainingLoader))  # noqa: S506 - raises, with the better mark
