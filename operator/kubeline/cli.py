@@ -209,8 +209,9 @@ def _run(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
         console = Console(stderr=args.json, width=140)
+    warnings = Console(stderr=True, soft_wrap=True)
     cache = None if args.no_cache else LocalCache(
-        kubeline_home() / "cache", warn=lambda message: console.print(Text(f"warning: {message}", style="yellow")))
+        kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow")))
     if not args.json:
         console.print(f"[dim]running {loaded.name} locally as {name} (steps run as local processes; images are not used)[/]")
     with Progress(console, name) as progress:

@@ -107,7 +107,7 @@ def _read_capped(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, 
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path} is {_kind(info.st_mode)}, not a regular file")
+            raise OSError(f"it is {_kind(info.st_mode)}, not a regular file")
         offset = max(0, info.st_size - limit) if tail else 0
         data = os.pread(fd, limit if tail else limit + 1, offset)
         return data, max(info.st_size, offset + len(data))
