@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import secrets
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -49,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
     run.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
     run.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
-    run.add_argument("--max-parallel", type=int, metavar="N",
+    run.add_argument("--max-parallel", type=_at_least_one, metavar="N",
                      help="most steps running at once on this machine (default: twice the CPU count, at least 4)")
 
     validate = commands.add_parser(
@@ -215,31 +213,56 @@ def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
         raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give how many steps may run at once, e.g. 4") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (how many steps may run at once), not {value}")
+    return value
+
+
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
+    from kubeline.api.names import name_problem
     from kubeline.backends.local import LocalCache, LocalRunner, kubeline_home
     from kubeline.display import Progress, print_result, result_json
     from kubeline.loading import load_pipeline_file
 
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise PipelineInvalid([Issue("--name", problem)])
     loaded = load_pipeline_file(args.file, function=args.function)
+    if problem := name_problem(loaded.name):
+        raise PipelineInvalid([Issue("metadata.name", f"the pipeline's name {problem}")])
     params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
-    name = args.name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    cache = None if args.no_cache else LocalCache(kubeline_home() / "cache")
+    name, run_dir = _new_run_dir(args.name, loaded.name)
     console = Console(stderr=args.json)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
         console = Console(stderr=args.json, width=140)
+    warnings = Console(stderr=True, soft_wrap=True)
+    cache = None if args.no_cache else LocalCache(
+        kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow")))
     if not args.json:
         console.print(Text(f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)", style="dim"))
     with Progress(console, name) as progress:
-        runner = LocalRunner(loaded.plan, params, name, cache=cache, on_change=progress.update,
+        runner = LocalRunner(loaded.plan, params, name, run_dir=run_dir, cache=cache, on_change=progress.update,
                              max_parallel=args.max_parallel)
-        previous = signal.signal(signal.SIGINT, lambda *_: _cancel(runner, previous, console))
+        interrupts = _Interrupts(runner, console)
+        previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             result = runner.run()
+        except _StopNow as stop:
+            console.print(Text(f"stopped {name}: every step's processes were killed", style="red"))
+            return 128 + stop.signum
+        except OSError as error:  # e.g. the disk filled up, or the run's folder was removed
+            console.print(Text(f"the run {name} stopped, its steps killed: {error}", style="red"))
+            return EXIT_FAILED
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     if args.json:
         print(result_json(result))
     else:
@@ -247,11 +270,57 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.decision.phase == "Succeeded" else EXIT_FAILED
 
 
-def _cancel(runner: Any, previous: Any, console: Any) -> None:
-    """First Ctrl-C cancels the run (running steps stop, the exit handler runs); a second one quits."""
-    console.print("[yellow]cancelling: stopping running steps, then the exit handler runs (Ctrl-C again to quit)[/]")
-    runner.cancel()
-    signal.signal(signal.SIGINT, previous)
+def _new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:
+    """The run's name and its new folder. A requested name whose folder exists is refused rather than
+    renamed, since a script passing --name expects to find its run under that name; a generated name that
+    happens to exist is simply drawn again."""
+    import os
+
+    from kubeline.backends.local import create_run_dir, default_run_name, kubeline_home, runs_root
+
+    try:
+        root = runs_root()
+        while True:
+            name = requested or default_run_name(pipeline)
+            try:
+                return name, create_run_dir(name, root)
+            except FileExistsError:
+                if requested:
+                    raise PipelineInvalid([Issue("--name", (
+                        f"a run named {name!r} already exists ({root / name}); choose another name, "
+                        "or delete that folder to reuse the name"))]) from None
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise PipelineInvalid([Issue("KUBELINE_HOME", (
+            f"kubeline cannot keep its runs in {kubeline_home()} ({reason}: {error.filename}); "
+            "set KUBELINE_HOME to a folder you can write to"))]) from None
+
+
+class _StopNow(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Interrupts:
+    """First Ctrl-C or SIGTERM cancels the run (running steps stop, the exit handler runs); a second one
+    stops everything at once (the runner still kills every step's process tree on the way out)."""
+
+    def __init__(self, runner: Any, console: Any):
+        self.runner, self.console, self.cancelled = runner, console, False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        from rich.text import Text
+
+        if not self.cancelled:
+            self.cancelled = True
+            self.console.print(Text("cancelling: stopping running steps, then the exit handler runs "
+                                    "(Ctrl-C again to stop at once)", style="yellow"))
+            self.runner.cancel()
+            return
+        for other in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(other, signal.SIG_IGN)  # let the kill finish
+        raise _StopNow(signum)
 
 
 def _validate(args: argparse.Namespace) -> int:

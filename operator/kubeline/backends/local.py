@@ -4,79 +4,259 @@ The container image is not used: the component's command runs on the host, with 
 meaning the interpreter running kubeline (so the steps see the same installed packages). Outputs are
 files under the run's directory; artifacts pass between steps as paths; results are cached on disk
 under the same keys and staleness rules as the cluster's CacheEntry resources.
+
+A run's folder is ``$KUBELINE_HOME/runs/NAME``, NAME a valid name (api/names.py), created new for each
+run and checked to lie inside ``runs``: the runner writes only under it and the cache, and deletes only
+what it created there. On Linux every step runs under a guard process (see ``stepguard``), so no process
+a step starts outlives the step, a cancelled run, or kubeline itself.
+
+Whatever a step leaves behind is read defensively: only regular files, never more than a cap (the
+values' limit, the tail of a log), never blocking on a FIFO; artifacts are copied by streaming.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
+import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from kubeline.api.names import MAX_LABEL, name_problem
 from kubeline.engine.container import render_container
-from kubeline.engine.outputs import OutputError, check_values
+from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large, value_outputs
 from kubeline.engine.plan import Plan
 from kubeline.engine.run import Decision, RunState, StartStep, StepState, decide
 from kubeline.engine.stepid import folder_name
 
 _KILL_GRACE = 5.0
+#: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
+LOG_TAIL_BYTES = 8192
+#: Bytes of a cache entry.json read at most (a real one holds a few KiB of values).
+_ENTRY_LIMIT = 1 << 20
+_GUARD = Path(__file__).with_name("stepguard.py")
+#: The guard needs Linux (prctl, /proc); elsewhere a step is one process group, killed as a group.
+_GUARDED = sys.platform.startswith("linux")
+_KILL_NOW = signal.SIGUSR1  # the guard's "kill the step's whole tree now"
 
 
 def kubeline_home() -> Path:
-    return Path(os.environ.get("KUBELINE_HOME") or Path.home() / ".kubeline")
+    """Absolute, because steps run in their own folders and receive paths under it."""
+    return Path(os.environ.get("KUBELINE_HOME") or Path.home() / ".kubeline").absolute()
+
+
+# -- run folders -----------------------------------------------------------------------------------------
+
+
+def runs_root() -> Path:
+    """``$KUBELINE_HOME/runs``, created; OSError when KUBELINE_HOME is a file or cannot be written."""
+    root = kubeline_home() / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def default_run_name(pipeline: str) -> str:
+    """PIPELINE-TIMESTAMP-RANDOM, the pipeline part shortened so that the whole stays a valid name."""
+    suffix = f"-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return pipeline[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
+
+
+def create_run_dir(run_name: str, root: Path | None = None) -> Path:
+    """A new, empty folder for the run. A folder of that name is never reused (FileExistsError), so
+    nothing of an earlier run is overwritten or deleted; ValueError for a name that is not a valid name."""
+    problem = name_problem(run_name)
+    if problem:
+        raise ValueError(f"run name {problem}")
+    run_dir = _inside(root or runs_root(), run_name)
+    run_dir.mkdir()
+    return run_dir
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """``root / relative``, verified (links and '..' resolved) to lie inside ``root``."""
+    path = root / relative
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{path} would lie outside {root}")
+    return path
+
+
+# -- reading what steps leave behind ---------------------------------------------------------------------
+
+
+def _read_capped(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, int]:
+    """Up to ``limit`` bytes of a regular file (its last ones with ``tail``), and the file's size.
+
+    Opened without blocking and checked to be a regular file, so a FIFO, a device or a huge file left by
+    a step can neither hang kubeline nor fill its memory. Without ``tail``, one byte more is read, so a
+    caller can tell a file of exactly ``limit`` bytes from a larger one."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"it is {_kind(info.st_mode)}, not a regular file")
+        offset = max(0, info.st_size - limit) if tail else 0
+        data = os.pread(fd, limit if tail else limit + 1, offset)
+        return data, max(info.st_size, offset + len(data))
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link")]
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _artifact_problem(path: Path) -> str | None:
+    """Why an artifact cannot be passed on or cached: it must be a file, or a folder holding files,
+    folders and symbolic links (copied as links, never followed, so a link loop costs nothing)."""
+    try:
+        mode = path.stat().st_mode  # a link at the top is followed: a step may link to its data
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    if not stat.S_ISDIR(mode):
+        return f"is {_kind(mode)}; an artifact must be a file or a folder"
+    for folder, _, files in os.walk(path):
+        for name in files:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                inner = os.path.relpath(os.path.join(folder, name), path)
+                return f"holds {_kind(mode)} ({inner}); an artifact folder may hold only files, folders and symbolic links"
+    return None
+
+
+def _copy_artifact(source: Path, destination: Path) -> None:
+    """Streamed (copyfile/copytree), links copied as links."""
+    if source.is_dir():
+        shutil.copytree(source, destination, symlinks=True)
+    else:
+        shutil.copy2(source, destination)
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+# -- the cache -------------------------------------------------------------------------------------------
 
 
 class LocalCache:
-    """Step results on disk, one directory per cache key: ``entry.json`` and copies of artifacts."""
+    """Step results on disk, one directory per cache key: ``entry.json`` and copies of artifacts.
 
-    def __init__(self, root: Path):
+    An entry is written in a hidden staging folder and renamed into place, so no reader sees half of
+    one, and the staging folder is removed on every path. A cache problem never fails a run: an
+    unreadable or malformed entry is a miss (with a warning; the step runs again and its result replaces
+    the entry), and a result that cannot be stored is only not cached (with a warning)."""
+
+    def __init__(self, root: Path, warn: Callable[[str], None] = _warn_on_stderr):
         self.root = root
+        self.warn = warn
+        self._warned: set[Path] = set()
 
     def lookup(self, start: StartStep, now: float) -> dict[str, str] | None:
         if not start.caching_enabled or start.max_staleness == 0:
             return None
-        entry_file = self.root / start.cache_key / "entry.json"
+        folder = self.root / start.cache_key
         try:
-            entry = json.loads(entry_file.read_text())
-        except (OSError, ValueError):
+            data, size = _read_capped(folder / "entry.json", _ENTRY_LIMIT)
+            if size > _ENTRY_LIMIT:
+                raise ValueError(f"it is larger than {_ENTRY_LIMIT} bytes")
+            entry = json.loads(data)
+        except FileNotFoundError:
             return None
+        except (OSError, ValueError, RecursionError) as error:
+            return self._ignore(start, folder, f"entry.json cannot be read ({error})")
+        problem = _entry_problem(entry, start, folder)
+        if problem:
+            return self._ignore(start, folder, problem)
         if start.max_staleness is not None and now - entry["createdAt"] > start.max_staleness:
             return None
-        outputs = dict(entry["outputs"])
-        for name in entry.get("artifacts", []):
-            outputs[name] = str(self.root / start.cache_key / "artifacts" / name)
+        outputs = {output.name: entry["outputs"][output.name] for output in value_outputs(start.component)}
+        for name in _artifact_names(start):
+            outputs[name] = str(folder / "artifacts" / name)
         return outputs
+
+    def _ignore(self, start: StartStep, folder: Path, problem: str) -> None:
+        if folder not in self._warned:  # a waiting step is looked up again and again
+            self._warned.add(folder)
+            self.warn(f"ignoring the cached result of step {start.id} in {folder}: {problem}; the step runs again")
+        return None
 
     def store(self, start: StartStep, outputs: dict[str, str], now: float) -> None:
         if not start.caching_enabled:
             return
-        target = self.root / start.cache_key
-        staging = self.root / f".{start.cache_key}.{os.getpid()}.{threading.get_ident()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        artifacts = [o.name for o in start.component.outputs or [] if o.type == "artifact"]
-        values = {k: v for k, v in outputs.items() if k not in artifacts}
+        tag = f"{start.cache_key}.{os.getpid()}.{threading.get_ident()}"
+        staging, old = self.root / f".staging.{tag}", self.root / f".old.{tag}"
+        try:
+            self._write(staging, start, outputs, now)
+            self._replace(staging, self.root / start.cache_key, old)
+        except (OSError, shutil.Error) as error:
+            self.warn(f"the result of step {start.id} was not cached: {error}")
+        finally:
+            _remove(staging)
+            _remove(old)
+
+    def _write(self, staging: Path, start: StartStep, outputs: dict[str, str], now: float) -> None:
+        artifacts = _artifact_names(start)
+        _remove(staging)  # left by a kubeline that was killed while storing, with this process id
+        (staging / "artifacts").mkdir(parents=True)
         for name in artifacts:
-            source = Path(outputs[name])
-            destination = staging / "artifacts" / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, destination)
-            else:
-                shutil.copy2(source, destination)
-        staging.mkdir(parents=True, exist_ok=True)
+            _copy_artifact(Path(outputs[name]), staging / "artifacts" / name)
         entry = {"key": start.cache_key, "component": start.component.name, "createdAt": now,
-                 "outputs": values, "artifacts": artifacts}
-        (staging / "entry.json").write_text(json.dumps(entry, indent=1))
-        shutil.rmtree(target, ignore_errors=True)
+                 "outputs": {k: v for k, v in outputs.items() if k not in artifacts}, "artifacts": artifacts}
+        (staging / "entry.json").write_text(json.dumps(entry, indent=1, ensure_ascii=False), encoding="utf-8")
+
+    @staticmethod
+    def _replace(staging: Path, target: Path, old: Path) -> None:
+        if os.path.lexists(target):
+            target.rename(old)
         staging.rename(target)
+
+
+def _artifact_names(start: StartStep) -> list[str]:
+    return [o.name for o in start.component.outputs or [] if o.type == "artifact"]
+
+
+def _entry_problem(entry: Any, start: StartStep, folder: Path) -> str | None:
+    """What makes a cache entry unusable, or None; the outputs it must hold are the component's."""
+    if not isinstance(entry, dict):
+        return "entry.json does not hold a JSON object"
+    created = entry.get("createdAt")
+    if isinstance(created, bool) or not isinstance(created, (int, float)) or not math.isfinite(created):
+        return "entry.json has no valid createdAt time"
+    values = entry.get("outputs")
+    if not isinstance(values, dict):
+        return "entry.json has no outputs"
+    for output in value_outputs(start.component):
+        if not isinstance(values.get(output.name), str):
+            return f"entry.json has no value for output {output.name!r}"
+    for name in _artifact_names(start):
+        if not os.path.lexists(folder / "artifacts" / name):
+            return f"the copy of artifact {name!r} is missing"
+    return None
+
+
+def _remove(path: Path) -> None:
+    """Remove a path kubeline made (a link itself, never what it points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- steps as processes ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -85,8 +265,70 @@ class _Process:
     popen: subprocess.Popen[bytes]
     attempt_dir: Path
     log_path: Path
+    status_fd: int | None = None  # the guard's report of a command it could not start
+    start_error: str = ""
     stop_reason: str | None = None
     kill_at: float | None = None
+
+    def stop_politely(self) -> None:
+        """SIGTERM to the step's process group: the command may clean up until the grace period ends."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def kill_now(self) -> None:
+        """The guard kills the step's whole process tree; without a guard, the process group dies."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            if _GUARDED:
+                self.popen.send_signal(_KILL_NOW)
+            else:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
+    """What no process can be started with: checked here so the step fails with a reason."""
+    if not argv:
+        return "cannot start an empty command: the component's container has no command"
+    for index, part in enumerate(argv):
+        if "\0" in part:
+            which = "the program name" if index == 0 else f"argument {index} of the command"
+            return f"{which} holds a NUL byte, which no process argument can carry; pass such data in a file (an artifact)"
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            return f"environment variable name {name!r} is not valid: a name must not be empty nor hold '=' or a NUL byte"
+        if "\0" in value:
+            return f"environment variable {name} holds a NUL byte, which no environment value can carry"
+    return None
+
+
+def _launch(argv: list[str], env: dict[str, str], cwd: Path, log: Any) -> tuple[subprocess.Popen[bytes], int | None]:
+    """Start the step, under its guard when the platform has one; returns the guard's status pipe too."""
+    options: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                   cwd=cwd, start_new_session=True)
+    if not _GUARDED:
+        return subprocess.Popen(argv, **options), None
+    read_end, write_end = os.pipe()
+    try:
+        guard = [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), str(write_end), *argv]
+        return subprocess.Popen(guard, pass_fds=(write_end,), **options), read_end
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @dataclass
@@ -98,21 +340,33 @@ class RunResult:
     logs: dict[str, Path] = field(default_factory=dict)  # step id -> log of its latest attempt
 
     def log_tail(self, step_id: str, lines: int = 20) -> str:
+        """The last ``lines`` lines of the step's log, from at most its last LOG_TAIL_BYTES bytes."""
         try:
-            text = self.logs[step_id].read_text(errors="replace")
+            data, size = _read_capped(self.logs[step_id], LOG_TAIL_BYTES, tail=True)
         except (KeyError, OSError):
             return ""
-        return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+        kept = data.decode(errors="replace").rstrip("\n").splitlines()[-lines:]
+        if kept and size > len(data) and len(kept) == data.count(b"\n") + 1:
+            kept[0] = "…" + kept[0]  # the first line began before the bytes read
+        return "\n".join(kept)
 
 
 class LocalRunner:
+    """Runs a plan's steps as local processes until the run ends.
+
+    ``run`` must be called from a thread that lives until it returns (the parent-death signal that ties
+    each step's guard to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
+    end, an exception, a signal handler raising), every step's process tree is killed before it returns."""
+
     def __init__(self, plan: Plan, params: dict, run_name: str, *, run_dir: Path | None = None,
                  cache: LocalCache | None = None, on_change: Callable[[Decision, RunState], None] | None = None,
                  max_parallel: int | None = None):
+        if max_parallel is not None and max_parallel < 1:
+            raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
         self.plan, self.params, self.run_name = plan, params, run_name
         #: Processes at once on this machine; steps beyond it wait (the engine proposes them again).
         self.max_parallel = max_parallel or default_parallelism()
-        self.run_dir = run_dir or kubeline_home() / "runs" / run_name
+        self.run_dir = run_dir or create_run_dir(run_name)
         self.cache = cache
         self.on_change = on_change
         self.state = RunState(identity={"name": run_name, "namespace": "local", "uid": run_name})
@@ -126,6 +380,12 @@ class LocalRunner:
     def run(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.state.started_at = time.time()
+        try:
+            return self._loop()
+        finally:
+            self._kill_all()
+
+    def _loop(self) -> RunResult:
         while True:
             now = time.time()
             decision = decide(self.plan, self.params, self.state, now)
@@ -138,6 +398,20 @@ class LocalRunner:
                 continue  # cache hits changed the state: decide again at once
             self._wait(decision.wake_at)
 
+    def _kill_all(self) -> None:
+        """Kill every running step's whole tree and wait (boundedly) for the guards to report it done."""
+        for process in self.processes.values():
+            process.kill_now()
+        deadline = time.time() + _KILL_GRACE
+        for process in self.processes.values():
+            try:
+                process.popen.wait(timeout=max(0.0, deadline - time.time()))
+            except subprocess.TimeoutExpired:  # a guard that does not answer
+                try:
+                    os.killpg(process.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     # -- acting on decisions --------------------------------------------------------------------------
 
     def _act(self, decision: Decision, now: float) -> bool:
@@ -147,7 +421,7 @@ class LocalRunner:
             if process is not None and process.stop_reason is None:
                 process.stop_reason = stop.reason
                 process.kill_at = now + _KILL_GRACE
-                _signal(process.popen, signal.SIGTERM)
+                process.stop_politely()
         for start in decision.start:
             if start.id in self.processes:
                 continue
@@ -164,49 +438,71 @@ class LocalRunner:
             self._spawn(start, now)
         return changed
 
+    def _attempt_dir(self, start: StartStep) -> Path:
+        """A new folder for this attempt: an existing one is never deleted nor reused."""
+        attempt_dir = _inside(self.run_dir, f"steps/{folder_name(start.id)}/attempt-{start.attempt}")
+        attempt_dir.parent.mkdir(parents=True, exist_ok=True)
+        attempt_dir.mkdir()
+        (attempt_dir / "outputs").mkdir()
+        return attempt_dir
+
     def _spawn(self, start: StartStep, now: float) -> None:
-        attempt_dir = self.run_dir / "steps" / folder_name(start.id) / f"attempt-{start.attempt}"
-        shutil.rmtree(attempt_dir, ignore_errors=True)
-        (attempt_dir / "outputs").mkdir(parents=True)
+        try:
+            attempt_dir = self._attempt_dir(start)
+        except (OSError, ValueError) as error:
+            return self._fail_to_start(start, now, f"cannot make the step's folder: {error}")
 
         def input_path(name: str) -> str:
             if name in start.artifacts:
                 return start.artifacts[name]
             path = attempt_dir / "inputs" / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(start.inputs.get(name, ""))
+            path.write_text(start.inputs.get(name, ""), encoding="utf-8")
             return str(path)
 
         def output_path(name: str) -> str:
             return str(attempt_dir / "outputs" / name)
 
-        rendered = render_container(start, input_path, output_path)
-        argv = [_host_program(part) if i == 0 else part for i, part in enumerate(rendered.command + rendered.args)]
         log_path = attempt_dir / "log"
         self.logs[start.id] = log_path
+        try:
+            rendered = render_container(start, input_path, output_path)
+        except (OSError, ValueError) as error:
+            return self._fail_to_start(start, now, f"cannot write the step's inputs: {error}", log_path)
+        argv = [_host_program(part) if i == 0 else part for i, part in enumerate(rendered.command + rendered.args)]
+        problem = _launch_problem(argv, rendered.env)
+        if problem:
+            return self._fail_to_start(start, now, problem, log_path)
         env = {**os.environ, **rendered.env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}
-        with open(log_path, "wb") as log:
-            try:
-                popen = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                    cwd=attempt_dir, start_new_session=True,
-                )
-            except (OSError, IndexError) as error:
-                message = f"cannot start {argv[0] if argv else 'an empty command'}: {error}"
-                log.write(message.encode())
-                self.state.steps[start.id] = StepState(
-                    "Failed", attempt=start.attempt, started_at=now, finished_at=now, message=message,
-                    cache_key=start.cache_key, retryable=False,
-                )
-                return
-        self.processes[start.id] = _Process(start, popen, attempt_dir, log_path)
+        try:
+            with open(log_path, "xb") as log:
+                popen, status_fd = _launch(argv, env, attempt_dir, log)
+        except (OSError, ValueError) as error:
+            return self._fail_to_start(start, now, f"cannot start {argv[0]}: {error}", log_path)
+        process = _Process(start, popen, attempt_dir, log_path, status_fd)
+        self.processes[start.id] = process
         self.state.steps[start.id] = StepState(
             "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key
         )
-        threading.Thread(target=self._await, args=(start.id, popen), daemon=True).start()
+        threading.Thread(target=self._await, args=(start.id, process), daemon=True).start()
 
-    def _await(self, step_id: str, popen: subprocess.Popen[bytes]) -> None:
-        popen.wait()
+    def _fail_to_start(self, start: StartStep, now: float, message: str, log_path: Path | None = None) -> None:
+        if log_path is not None:
+            try:
+                with open(log_path, "ab") as log:
+                    log.write(message.encode(errors="replace"))
+            except OSError:
+                pass  # the message still reaches the step's state
+        self.state.steps[start.id] = StepState(
+            "Failed", attempt=start.attempt, started_at=now, finished_at=now, message=message,
+            cache_key=start.cache_key, retryable=False,
+        )
+
+    def _await(self, step_id: str, process: _Process) -> None:
+        process.popen.wait()
+        if process.status_fd is not None:
+            process.start_error = _read_all(process.status_fd).decode(errors="replace")
+            os.close(process.status_fd)
         self.finished.put(step_id)
 
     def _wait(self, wake_at: float | None) -> None:
@@ -231,7 +527,7 @@ class LocalRunner:
         now = time.time()
         for process in self.processes.values():
             if process.kill_at is not None and now >= process.kill_at:
-                _signal(process.popen, signal.SIGKILL)
+                process.kill_now()
 
     def _collect(self, step_id: str) -> None:
         process = self.processes.pop(step_id)
@@ -239,6 +535,9 @@ class LocalRunner:
         step = self.state.steps[step_id]
         step.finished_at = now
         step.exit_code = process.popen.returncode
+        if process.start_error:
+            step.phase, step.message, step.retryable = "Failed", process.start_error, False
+            return
         if process.stop_reason is not None:
             step.phase, step.message = "Failed", process.stop_reason
             return
@@ -261,11 +560,22 @@ class LocalRunner:
         for output in component.outputs or []:
             path = directory / output.name
             if output.type == "artifact":
-                if not path.exists():
+                if not os.path.lexists(path):
                     raise OutputError(f"the step wrote no artifact {output.name!r} (to {{{{outputs.{output.name}.path}}}})")
+                problem = _artifact_problem(path)
+                if problem:
+                    raise OutputError(f"artifact {output.name!r} {problem}")
                 artifacts[output.name] = str(path)
-            elif path.is_file():
-                values[output.name] = path.read_text(errors="replace")
+                continue
+            try:
+                data, size = _read_capped(path, VALUE_FILE_LIMIT)
+            except FileNotFoundError:
+                continue  # check_values names the missing output
+            except OSError as error:
+                raise OutputError(f"output {output.name!r} cannot be read: {error}") from None
+            if size > VALUE_FILE_LIMIT:
+                raise too_large(output.name, size)
+            values[output.name] = data.decode(errors="replace")
         return {**check_values(component, values), **artifacts}
 
 
@@ -277,10 +587,3 @@ def default_parallelism() -> int:
 def _host_program(program: str) -> str:
     """``python``/``python3`` in a step means this interpreter: the host may have no ``python``."""
     return sys.executable if program in ("python", "python3") else program
-
-
-def _signal(popen: subprocess.Popen[bytes], signum: int) -> None:
-    try:
-        os.killpg(popen.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass

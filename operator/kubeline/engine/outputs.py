@@ -13,6 +13,9 @@ from kubeline.engine.plan import coerce
 
 #: Bytes of a step's values, encoded as JSON, that fit in a termination message.
 VALUE_OUTPUTS_LIMIT = 4096
+#: Bytes of one value's file read at most (locally): the limit, plus the newline `echo` adds. Any larger
+#: file breaks the limit anyway, so reading more would only let a step fill kubeline's memory.
+VALUE_FILE_LIMIT = VALUE_OUTPUTS_LIMIT + 1
 
 
 class OutputError(ValueError):
@@ -35,6 +38,11 @@ def check_values(component: models.Component, values: dict[str, str]) -> dict[st
         if output.name not in values:
             raise OutputError(f"the step wrote no output {output.name!r} (to the file {{{{outputs.{output.name}.path}}}})")
         value = normalize(values[output.name])
+        if "\0" in value:
+            raise OutputError(
+                f"output {output.name!r} holds a NUL byte: a value is text (and feeds arguments, which cannot "
+                f"carry NUL); declare binary outputs with type: artifact"
+            )
         if output.type != "string":
             try:
                 coerce(value, output.type)
@@ -49,6 +57,14 @@ def check_values(component: models.Component, values: dict[str, str]) -> dict[st
             f"(largest: {biggest!r}); declare large outputs with type: artifact"
         )
     return checked
+
+
+def too_large(name: str, size: int) -> OutputError:
+    """The error for one value's file that alone breaks the limit (read no further than VALUE_FILE_LIMIT)."""
+    return OutputError(
+        f"output {name!r} is {size} bytes, more than the {VALUE_OUTPUTS_LIMIT} a step may pass; "
+        f"declare large outputs with type: artifact"
+    )
 
 
 def encode(values: dict[str, str]) -> str:
