@@ -4,13 +4,32 @@ from __future__ import annotations
 
 import argparse
 
+from pathlib import Path
+from typing import Any
+
 from kubeline.api.yamlio import write
+from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.sdk.loader import pipeline_document_from_python
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    write(pipeline_document_from_python(args.file, args.function), args.output)
+    write_output(pipeline_document_from_python(args.file, args.function), args.output)
     return 0
+
+
+def write_output(document: Any, output: Path | None, summary: str = "") -> None:
+    """A command's YAML result (``-o FILE``), its missing parent folders created as `mkdir -p` would:
+    the user named the place; a write that still fails is a problem with that path, not a crash."""
+    try:
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        write(document, output, summary)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason = "a part of the path is a file, not a folder"
+        raise PipelineInvalid([Issue(f"-o {output}", f"cannot write the result there ({reason}): choose a file path "
+                                                      "in a folder you can write to")]) from None
 
 
 def _client(args: argparse.Namespace):  # noqa: ANN202

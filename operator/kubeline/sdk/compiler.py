@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubeline.api.models import API_VERSION
+from kubeline.api.names import to_dns_label
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
-from kubeline.sdk.components import ComponentSpec, dns_name, resolve_conditionals, type_name
+from kubeline.sdk.components import ComponentSpec, resolve_conditionals, numbered, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
     WORKFLOW_STATUS,
@@ -73,10 +74,22 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
         spec["timeout"] = f"{conf.timeout}s"
     if conf.ttl_seconds_after_finished is not None:
         spec["ttlAfterFinished"] = f"{conf.ttl_seconds_after_finished}s"
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline",
-                "metadata": {"name": getattr(func, "_pipeline_name", None) or dns_name(func.__name__)}, "spec": spec}
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": _metadata(func), "spec": spec}
     build(load_spec(json.loads(json.dumps(spec))))  # the engine's validation: every problem, named
     return document
+
+
+DISPLAY_NAME = "kubeline.dev/display-name"
+
+
+def _metadata(func: Callable[..., Any]) -> dict[str, Any]:
+    """A valid name derived from the pipeline's name as KFP derives it ('My pipeline' -> 'my-pipeline');
+    the name as written is kept as an annotation, so a display name never reaches a path or a label."""
+    display = getattr(func, "_pipeline_name", None) or func.__name__
+    metadata: dict[str, Any] = {"name": to_dns_label(display)}
+    if display != metadata["name"]:
+        metadata["annotations"] = {DISPLAY_NAME: display}
+    return metadata
 
 
 def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool]]:
@@ -115,7 +128,7 @@ class _Builder:
             if {**existing, "name": base} == document:
                 return name
             n += 1
-            name = f"{base}-{n}"
+            name = numbered(base, n)
 
     def tasks(self, group: Group, loops: list[Group]) -> list[dict[str, Any]]:
         result = []

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kubeline.sdk.components import IO, ComponentSpec, dns_name, io_name
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, unique_label
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
@@ -212,10 +212,6 @@ class ContainerOp:
         raise AttributeError(name)
 
 
-class CompileError(ValueError):
-    """A pipeline that cannot be compiled; the message names the task and the problem."""
-
-
 class _Outputs(dict):  # type: ignore[type-arg]
     """task.outputs: a missing name is an error that says which outputs there are."""
 
@@ -336,6 +332,8 @@ class ParallelFor(Group):
 
 class ExitHandler(Group):
     def __init__(self, exit_op: ContainerOp, name: str | None = None):
+        if not isinstance(exit_op, ContainerOp):
+            raise TypeError(f"dsl.ExitHandler needs a task (the result of calling a component), not {type(exit_op).__name__}")
         super().__init__("exit", name or "")
         self.exit_op = exit_op
 
@@ -392,7 +390,7 @@ def pipeline(name: str | None = None, description: str | None = None, pipeline_r
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-        wrapper._pipeline_name = name or dns_name(func.__name__)  # type: ignore[attr-defined]
+        wrapper._pipeline_name = name if isinstance(name, str) and name else func.__name__  # type: ignore[attr-defined]
         wrapper._pipeline_description = description or inspect.getdoc(func)  # type: ignore[attr-defined]
         wrapper._is_pipeline = True  # type: ignore[attr-defined]
         wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
@@ -420,12 +418,13 @@ class Recording:
         self.params: dict[str, PipelineParam] = {}
         self.exit_op: ContainerOp | None = None
         self.group_counts: dict[str, int] = {}
+        #: every task name given so far, the exit handler's op included (KFP numbers them all apart)
+        self.names: set[str] = set()
 
     def unique_name(self, base: str) -> str:
-        name, n = base, 1
-        while name in self.ops:
-            n += 1
-            name = f"{base}-{n}"[:63]
+        """``base``, or ``base-2``, ``base-3``… as KFP numbers ops; always a valid name of at most 63 characters."""
+        name = unique_label(base, self.names)
+        self.names.add(name)
         return name
 
     def add(self, op: ContainerOp) -> None:
@@ -434,11 +433,13 @@ class Recording:
 
     def open(self, group: Group) -> None:
         if isinstance(group, ExitHandler):
+            if self.exit_op is not None:
+                raise CompileError("a pipeline has one dsl.ExitHandler: put every task it guards inside that one")
             self.exit_op = group.exit_op
             for owner in [self.root, *self._groups(self.root)]:
                 if group.exit_op in owner.members:
                     owner.members.remove(group.exit_op)
-            del self.ops[group.exit_op.name]
+            self.ops.pop(group.exit_op.name, None)
         else:
             prefix = {"condition": "condition", "loop": "for-loop"}[group.kind]
             self.group_counts[prefix] = self.group_counts.get(prefix, 0) + 1
