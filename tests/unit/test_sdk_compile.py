@@ -201,7 +201,7 @@ def test_every_op_is_numbered_apart_the_exit_op_included() -> None:
 
 def test_numbered_names_of_long_components_stay_valid_and_distinct() -> None:
     from kubeline.api.names import is_dns_label
-    from kubeline.sdk.components import unique_label
+    from kubeline.api.names import unique_label
 
     base = "x" * 63
     names: set[str] = set()

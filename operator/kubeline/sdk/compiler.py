@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubeline.api.models import API_VERSION
-from kubeline.api.names import to_dns_label
+from kubeline.api.names import numbered, to_dns_label
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
-from kubeline.sdk.components import ComponentSpec, resolve_conditionals, numbered, type_name
+from kubeline.sdk.components import ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
     WORKFLOW_STATUS,

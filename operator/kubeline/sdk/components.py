@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
-from kubeline.api.names import MAX_LABEL, to_dns_label
+from kubeline.api.names import to_dns_label
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -101,21 +101,6 @@ def _io_dict(io: IO, with_default: bool = False) -> dict[str, Any]:
 def dns_name(text: str) -> str:
     """A DNS label from a display name: ``Add numbers`` -> ``add-numbers``."""
     return to_dns_label(text, fallback="step")
-
-
-def unique_label(base: str, taken: set[str] | list[str]) -> str:
-    """``base``, else ``base-2``, ``base-3``… (as KFP numbers ops), the first one not taken."""
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = numbered(base, n)
-    return name
-
-
-def numbered(base: str, n: int) -> str:
-    """``base-N``, with ``base`` shortened so that the number always fits in a 63-character name."""
-    suffix = f"-{n}"
-    return base[:MAX_LABEL - len(suffix)].rstrip("-") + suffix
 
 
 def io_name(text: str) -> str:

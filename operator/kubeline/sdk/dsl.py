@@ -14,7 +14,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, unique_label
+from kubeline.api.names import unique_label
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
