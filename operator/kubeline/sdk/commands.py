@@ -46,7 +46,12 @@ def submit_command(args: argparse.Namespace) -> int:
     loaded = load_pipeline_file(args.file, function=args.function)
     arguments = {**loaded.run_arguments, **parse_params(args.param)}
     bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": loaded.name}, "spec": loaded.spec.to_dict()}
+    metadata: dict[str, Any] = {"name": loaded.name}
+    given = loaded.document.get("metadata")
+    annotations = given.get("annotations") if isinstance(given, dict) else None
+    if isinstance(annotations, dict) and annotations and all(isinstance(v, str) for v in annotations.values()):
+        metadata["annotations"] = annotations  # the display name, kept for `kubectl get` and the UI
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
     client = _client(args)
     run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
     print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")

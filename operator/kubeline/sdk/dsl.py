@@ -21,6 +21,10 @@ RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
 WORKFLOW_STATUS = "{{workflow.status}}"  # what KFP v1 exit handlers read; kubeline's {{run.status}}
 
+#: Groups nested deeper than this are refused where the program opens them (the importer has the same
+#: bound): KFP programs nest a handful of levels; compiling, validating and writing recurse once per level.
+MAX_NESTING = 50
+
 _SERIALIZED = re.compile(r"\{\{pipelineparam:op=([^;]*);name=([^}]*)\}\}")
 
 
@@ -433,6 +437,9 @@ class Recording:
         self.stack[-1].members.append(op)
 
     def open(self, group: Group) -> None:
+        if len(self.stack) > MAX_NESTING:
+            raise CompileError(f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_NESTING} "
+                               "deep: flatten the pipeline")
         if isinstance(group, ExitHandler):
             if self.exit_op is not None:
                 raise CompileError("a pipeline has one dsl.ExitHandler: put every task it guards inside that one")
