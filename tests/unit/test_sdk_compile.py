@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubeline import dsl
 from kubeline.components import InputPath, create_component_from_func, load_component_from_text
@@ -251,3 +253,18 @@ def test_a_function_without_source_cannot_be_a_component() -> None:
     exec("def hidden(x: int) -> int:\n    return x", namespace)  # noqa: S102 - what the test is about
     with pytest.raises(dsl.CompileError, match=r"the source of hidden\(\) cannot be found"):
         create_component_from_func(namespace["hidden"])  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=120), min_size=1, max_size=6))
+def test_names_from_any_python_name_are_valid_and_distinct(texts: list[str]) -> None:
+    """Function names (unicode, long, leading digits or underscores) become DNS-1123 names; repeated
+    ones are numbered apart, the number always within 63 characters."""
+    from kubeline.api.names import is_dns_label, unique_label
+    from kubeline.sdk.components import dns_name
+
+    names: list[str] = []
+    for text in texts * 3:
+        names.append(unique_label(dns_name(text), names))
+    assert all(is_dns_label(n) for n in names), names
+    assert len(set(names)) == len(names)

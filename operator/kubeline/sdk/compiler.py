@@ -96,6 +96,9 @@ def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool
     hints = typing.get_type_hints(func)
     params = {}
     for parameter in inspect.signature(func).parameters.values():
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise CompileError(f"the pipeline function {func.__name__}() takes {'*' if parameter.kind == parameter.VAR_POSITIONAL else '**'}"
+                               f"{parameter.name}: a pipeline's parameters are each named; list them one by one")
         annotation = hints.get(parameter.name)
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
         kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")

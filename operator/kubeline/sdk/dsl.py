@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kubeline.api.names import unique_label
+from kubeline.api.names import numbered
 from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
@@ -425,10 +425,16 @@ class Recording:
         self.group_counts: dict[str, int] = {}
         #: every task name given so far, the exit handler's op included (KFP numbers them all apart)
         self.names: set[str] = set()
+        self.last_number: dict[str, int] = {}  # by base name: a program making 100,000 ops stays linear
 
     def unique_name(self, base: str) -> str:
         """``base``, or ``base-2``, ``base-3``… as KFP numbers ops; always a valid name of at most 63 characters."""
-        name = unique_label(base, self.names)
+        n = self.last_number.get(base, 1)
+        name = base if n == 1 else numbered(base, n)
+        while name in self.names:
+            n += 1
+            name = numbered(base, n)
+        self.last_number[base] = n
         self.names.add(name)
         return name
 

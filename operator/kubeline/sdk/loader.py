@@ -8,6 +8,7 @@ user's code where it happened, never as a traceback of kubeline's.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import traceback
 import uuid
@@ -58,28 +59,36 @@ def pipeline_document_from_python(path: Path, function: str | None = None) -> di
     from kubeline.sdk.compiler import compile_pipeline
 
     chosen = choose(path, function)
-    with _users_code(path, f"compiling the pipeline {getattr(chosen, '__name__', 'function')}"):
+    with _users_code(path, f"compiling the pipeline {getattr(chosen, '__name__', 'function')}", _definition_line(chosen)):
         return compile_pipeline(chosen)
 
 
+def _definition_line(function: Callable[..., Any]) -> int | None:
+    """Where the pipeline function starts: the place to look when the compiler, not a line of the user's
+    code, finds the problem (a wrong default, an argument of a type a pipeline cannot pass)."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    return code.co_firstlineno if code is not None else None
+
+
 @contextmanager
-def _users_code(path: Path, doing: str) -> Iterator[None]:
+def _users_code(path: Path, doing: str, fallback_line: int | None = None) -> Iterator[None]:
     """Turns anything the user's code raises (SystemExit included) into PipelineInvalid at file:line."""
     try:
         yield
     except PipelineInvalid:
         raise  # the engine's problems already name their fields
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code: report, do not crash
-        raise PipelineInvalid([Issue(_where(error, path), _explain(error, doing))]) from None
+        raise PipelineInvalid([Issue(_where(error, path, fallback_line), _explain(error, doing))]) from None
 
 
-def _where(error: BaseException, path: Path) -> str:
+def _where(error: BaseException, path: Path, fallback_line: int | None) -> str:
     """file:line of the problem: a syntax error's own place, else the innermost frame in the user's file."""
     if isinstance(error, SyntaxError) and error.filename:
         return f"{error.filename}:{error.lineno}" if error.lineno else error.filename
     target = _resolved(path)
     frames = [f for f in traceback.extract_tb(error.__traceback__) if _resolved(Path(f.filename)) == target]
-    return f"{path}:{frames[-1].lineno}" if frames else str(path)
+    line = frames[-1].lineno if frames else fallback_line
+    return f"{path}:{line}" if line else str(path)
 
 
 def _resolved(path: Path) -> Path | None:
