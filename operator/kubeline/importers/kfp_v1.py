@@ -25,6 +25,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
 from kubeline.api.names import to_dns_label, unique_label
+from kubeline.api.yamlio import deeper_than
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import build, coerce, load_spec
@@ -446,7 +447,7 @@ class _Translator:
                 self.error(where, "only artifacts from other tasks ('from') or raw data can be passed")
         if "withItems" in task:
             items = task["withItems"]
-            result["forEach"] = items if isinstance(items, list) else [items]
+            result["forEach"] = self._items(items if isinstance(items, list) else [items], f"{path}.withItems")
         elif "withParam" in task:
             result["forEach"] = self._for_each(str(task["withParam"]), scope, f"{path}.withParam")
         if task.get("when"):
@@ -525,14 +526,21 @@ class _Translator:
     def _for_each(self, text: str, scope: _Scope, path: str) -> Any:
         try:
             literal = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             literal = None
         if isinstance(literal, list):
-            return literal
+            return self._items(literal, path)
         translated = self._text(text, scope, path, looped=True)
         if not _ARGO_VAR.fullmatch(translated.strip()):
             self.error(path, f"must be one reference to a list, found {text!r}")
         return translated
+
+    def _items(self, items: list[Any], path: str) -> list[Any]:
+        """Literal loop items, refused when nested deeper than any loop reads (writing them would recurse)."""
+        if deeper_than(items, MAX_NESTING):
+            self.error(path, f"items nested more than {MAX_NESTING} deep: loop over flat values or mappings")
+            return []
+        return items
 
     def _when(self, text: str, scope: _Scope, path: str) -> str:
         translated = self._text(text, scope, path, looped=False)
