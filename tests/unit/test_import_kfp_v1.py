@@ -4,6 +4,7 @@ the translation itself on small hand-written workflows."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import subprocess
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from kubeline.api.yamlio import dump
 from kubeline.backends.local import LocalRunner, RunResult
@@ -305,3 +308,118 @@ def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None
 ])
 def test_literal_paths_are_replaced_only_whole(text: str, expected: str) -> None:
     assert replace_path(text, "/tmp/out", "X") == expected
+
+
+# --- hostile documents: a problem naming its path, never a traceback ---------------------------------
+
+
+def group(name: str, *tasks: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": list(tasks)}}
+
+
+@pytest.mark.parametrize("templates, circle", [
+    ([dag(call("again", "main"))], "main -> main"),
+    ([dag(call("a", "outer")), group("outer", call("b", "inner")), group("inner", call("c", "outer"))],
+     "outer -> inner -> outer"),
+])
+def test_recursive_dag_templates_are_an_error_naming_them(templates: list[dict[str, Any]], circle: str) -> None:
+    with pytest.raises(PipelineInvalid) as error:
+        import_workflow(workflow(*templates, echo()))
+    assert any(f"recursive DAG templates ({circle})" in m for m in messages(error)), messages(error)
+
+
+def test_templates_nested_deeper_than_the_limit_are_an_error() -> None:
+    from kubeline.importers.kfp_v1 import MAX_NESTING
+
+    levels = [group(f"level-{i}", call(f"t{i}", f"level-{i + 1}")) for i in range(MAX_NESTING + 5)]
+    levels.append(group(f"level-{MAX_NESTING + 5}", call()))
+    with pytest.raises(PipelineInvalid, match=f"DAG templates nested more than {MAX_NESTING} deep"):
+        import_workflow(workflow(dag(call("top", "level-0")), *levels, echo()))
+
+
+@pytest.mark.parametrize("change, path, message", [
+    (lambda w: w.update(spec=None), "spec", "required field is missing"),
+    (lambda w: w["spec"].update(templates={"main": {}}), "spec.templates", "must be a list, not a mapping"),
+    (lambda w: w["spec"]["templates"][0].update(name=["main"]), "spec.templates[0].name", "must be text, not a list"),
+    (lambda w: w["spec"]["templates"][1]["container"].update(command="echo"), "spec.templates[echo].container.command",
+     "must be a list, not text"),
+    (lambda w: w["spec"]["templates"][0]["dag"]["tasks"][0].update(template=3),
+     "spec.templates[main].dag.tasks[echo].template", "must be text, not a number"),
+    (lambda w: w["spec"]["templates"][1].update(inputs=[]), "spec.templates[echo].inputs", "must be a mapping (key: value), not a list"),
+    (lambda w: w["spec"]["templates"][1]["inputs"]["parameters"][0].pop("name"), "spec.templates[echo].inputs.parameters[0].name",
+     "required field is missing"),
+    (lambda w: w["metadata"].update(name={"a": 1}), "metadata.name", "must be text, not a mapping"),
+    (lambda w: w["spec"]["templates"][1].update({1: "x"}), "spec.templates[echo].1", "a key must be text, not a number"),
+])
+def test_a_value_of_the_wrong_type_is_an_error_naming_its_path(change: Any, path: str, message: str) -> None:
+    document = workflow(dag(call()), echo())
+    change(document)
+    with pytest.raises(PipelineInvalid) as error:
+        import_workflow(document)
+    assert f"{path}: {message}" in messages(error), messages(error)
+
+
+@pytest.mark.parametrize("document", [None, [], "Workflow", 3, {"kind": ["Workflow"]}, {}])
+def test_what_is_not_a_workflow_is_said_so(document: Any) -> None:
+    with pytest.raises(PipelineInvalid, match="expected an Argo Workflow compiled by the KFP v1 SDK"):
+        import_workflow(document)
+
+
+def test_a_malformed_kfp_spec_annotation_is_ignored_with_a_warning() -> None:
+    document = workflow(dag(call()), echo())
+    document["metadata"]["annotations"] = {"pipelines.kubeflow.org/pipeline_spec": json.dumps({"inputs": [{"name": ["n"]}]})}
+    result = import_workflow(document)
+    assert any("pipeline_spec.inputs[0].name: must be text, not a list: the annotation is ignored" in w
+               for w in result.warnings), result.warnings
+
+
+# Values of every type, put where the fixtures hold something else.
+_REPLACEMENTS = [None, 0, -1, 2.5, True, "", "x", "{{", "{{tasks.x.outputs.parameters.y}}", [], ["x"], [{}], [[1]],
+                 {}, {"name": "x"}, {"name": ["x"]}, {"tasks": "x"}, {1: 2}, [None], "/tmp/outputs/Output/data"]
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every node of a document (mappings by key, lists by index)."""
+    found = [path]
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, child in children:
+        found += _nodes(child, (*path, key))
+    return found
+
+
+def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return document
+
+
+@functools.lru_cache(maxsize=1)
+def _fixtures(paths: tuple[Path, ...]) -> dict[str, Any]:
+    """The workflows the importer's tests use, by name: those kfp compiled and a hand-written one."""
+    hand_written = workflow(dag(call(), call("twice", when="{{tasks.echo.outputs.parameters.echo-out}} == 2")),
+                            echo(), onExit="echo")
+    return {**{path.stem: yaml.safe_load(path.read_text()) for path in paths}, "snippet": hand_written}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # the draws are printed; shrinking takes minutes
+@given(data=st.data())
+def test_a_mutated_workflow_imports_or_is_invalid(kfp_workflows: Workflows, data: st.DataObject) -> None:
+    """Any node of a compiled workflow replaced by a value of another type: a Pipeline or PipelineInvalid,
+    nothing else (no TypeError, KeyError, RecursionError…), and the Pipeline can be written."""
+    sources = _fixtures(tuple(path for path, _ in kfp_workflows.values()))
+    name = data.draw(st.sampled_from(sorted(sources)), label="workflow")
+    document = copy.deepcopy(sources[name])
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        path = data.draw(st.sampled_from(_nodes(document)), label="path")
+        document = _replaced(document, path, copy.deepcopy(data.draw(st.sampled_from(_REPLACEMENTS), label="value")))
+    try:
+        result = import_workflow(document)
+    except PipelineInvalid as invalid:
+        assert invalid.issues and all(str(issue) for issue in invalid.issues)
+        return
+    dump(result.pipeline)

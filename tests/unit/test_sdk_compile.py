@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubeline import dsl
 from kubeline.components import InputPath, create_component_from_func, load_component_from_text
@@ -181,3 +183,88 @@ def test_volume_op_says_what_to_use_instead() -> None:
 
     with pytest.raises(dsl.CompileError, match="dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath"):
         compile_pipeline(pipeline)
+
+
+# --- names as KFP gives them; calls checked as Python checks them --------------------------------------
+
+
+def test_every_op_is_numbered_apart_the_exit_op_included() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        exit_task = text_op()
+        with dsl.ExitHandler(exit_task):
+            text_op()
+            text_op()
+
+    spec = compile_pipeline(pipeline)["spec"]
+    assert spec["onExit"]["name"] == "make-text"
+    assert [t["name"] for t in spec["tasks"]] == ["make-text-2", "make-text-3"]
+
+
+def test_numbered_names_of_long_components_stay_valid_and_distinct() -> None:
+    from kubeline.api.names import is_dns_label
+    from kubeline.api.names import unique_label
+
+    base = "x" * 63
+    names: set[str] = set()
+    for _ in range(12):
+        names.add(unique_label(base, names))
+    assert len(names) == 12 and all(is_dns_label(n) for n in names)
+    assert "x" * 61 + "-2" in names and "x" * 60 + "-12" in names
+
+
+def test_a_display_name_becomes_a_valid_name_and_stays_as_an_annotation() -> None:
+    @dsl.pipeline(name="../My Parallel pipeline/")
+    def pipeline():
+        text_op()
+
+    metadata = compile_pipeline(pipeline)["metadata"]
+    assert metadata == {"name": "my-parallel-pipeline",
+                        "annotations": {"kubeline.dev/display-name": "../My Parallel pipeline/"}}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: int_op(), r"need-int\(n\) is missing required argument 'n'"),
+    (lambda: int_op(1, 2), r"need-int\(n\) takes 1 argument but 2 were given"),
+    (lambda: int_op(m=1), r"need-int\(n\) got an unexpected argument 'm'"),
+    (lambda: int_op(1, n=2), r"need-int\(n\) got two values for 'n'"),
+])
+def test_a_component_called_wrongly_is_a_type_error_naming_its_inputs(call, message) -> None:  # noqa: ANN001
+    @dsl.pipeline(name="p")
+    def pipeline():
+        call()
+
+    with pytest.raises(TypeError, match=message):
+        compile_pipeline(pipeline)
+
+
+@pytest.mark.parametrize("function, message", [
+    (lambda x: x, "a lambda cannot be a component"),
+    (len, "'len' is a builtin_function_or_method, not a Python function"),
+    (dict, "'dict' is a type, not a Python function"),
+])
+def test_what_is_not_a_def_function_cannot_be_a_component(function, message) -> None:  # noqa: ANN001
+    with pytest.raises(dsl.CompileError, match=message):
+        create_component_from_func(function)
+
+
+def test_a_function_without_source_cannot_be_a_component() -> None:
+    namespace: dict[str, object] = {}
+    exec("def hidden(x: int) -> int:\n    return x", namespace)  # noqa: S102 - what the test is about
+    with pytest.raises(dsl.CompileError, match=r"the source of hidden\(\) cannot be found"):
+        create_component_from_func(namespace["hidden"])  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=120), min_size=1, max_size=6))
+def test_names_from_any_python_name_are_valid_and_distinct(texts: list[str]) -> None:
+    """Function names (unicode, long, leading digits or underscores) become DNS-1123 names; repeated
+    ones are numbered apart, the number always within 63 characters."""
+    from kubeline.api.names import is_dns_label, unique_label
+    from kubeline.sdk.components import dns_name
+
+    names: list[str] = []
+    for text in texts * 3:
+        names.append(unique_label(dns_name(text), names))
+    assert all(is_dns_label(n) for n in names), names
+    assert len(set(names)) == len(names)

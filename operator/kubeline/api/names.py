@@ -37,3 +37,18 @@ def to_dns_label(text: str, max_length: int = MAX_LABEL, fallback: str = "pipeli
     name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     name = name[:max_length].rstrip("-")
     return name or fallback
+
+
+def unique_label(base: str, taken: set[str] | list[str]) -> str:
+    """``base``, else ``base-2``, ``base-3``… (as KFP numbers ops), the first one not taken."""
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = numbered(base, n)
+    return name
+
+
+def numbered(base: str, n: int) -> str:
+    """``base-N``, with ``base`` shortened so that the number always fits in a 63-character name."""
+    suffix = f"-{n}"
+    return base[:MAX_LABEL - len(suffix)].rstrip("-") + suffix

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubeline.api.yamlio import write
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.loading import read_documents
+from kubeline.sdk.commands import write_output
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -19,5 +19,5 @@ def import_command(args: argparse.Namespace) -> int:
     result = import_workflow(workflows[0], name=args.name, strict=args.strict)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    write(result.pipeline, args.output, f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}")
+    write_output(result.pipeline, args.output, f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}")
     return 0

@@ -24,10 +24,13 @@ from typing import Any
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
+from kubeline.api.names import to_dns_label, unique_label
+from kubeline.api.yamlio import deeper_than
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import build, coerce, load_spec
 from kubeline.engine.templates import TemplateError
+from kubeline.importers import shapes
 
 _ARGO_VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.-]*?"
@@ -49,6 +52,9 @@ _KFP_TYPES = {
     "jsonarray": "list", "list": "list",
 }
 KFP_PREFIX = "pipelines.kubeflow.org/"
+#: DAG templates nested deeper than this are refused: KFP programs nest a handful of levels; the
+#: translation and kubeline's engine recurse once per level.
+MAX_NESTING = 50
 #: The service account KFP names in every workflow; it exists only where KFP is installed.
 KFP_SERVICE_ACCOUNT = "pipeline-runner"
 #: Outputs the KFP UI reads as files.
@@ -72,7 +78,7 @@ class ImportResult:
 def import_workflow(document: dict[str, Any], name: str | None = None, strict: bool = False) -> ImportResult:
     """The Pipeline for a KFP v1 compiled Workflow; PipelineInvalid lists what cannot be translated."""
     translator = _Translator(document)
-    pipeline = translator.pipeline(name)
+    pipeline = translator.pipeline(name) if not translator.errors else {}
     problems = translator.errors + (translator.warnings if strict else [])
     if problems:
         raise PipelineInvalid(problems)
@@ -88,8 +94,7 @@ def import_workflow(document: dict[str, Any], name: str | None = None, strict: b
 
 def dns_label(text: str) -> str:
     """A Kubernetes name from an Argo one (KFP's are already valid; hand-written ones may not be)."""
-    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    return label or "x"
+    return to_dns_label(text, fallback="x")
 
 
 def kubeline_type(kfp_type: Any) -> str | None:
@@ -101,13 +106,14 @@ def _normal(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def _json_annotation(metadata: Any, key: str) -> dict[str, Any]:
+def _json_annotation(metadata: Any, key: str) -> Any:
+    """The JSON KFP stores in an annotation, or None when absent or not JSON."""
     annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    text = (annotations or {}).get(key)
     try:
-        value = json.loads((annotations or {}).get(key) or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return json.loads(text) if isinstance(text, str) else None
+    except (ValueError, RecursionError):
+        return None
 
 
 def _seconds(value: Any) -> str | None:
@@ -162,9 +168,20 @@ class _Scope:
 
 class _Translator:
     def __init__(self, document: Any):
-        self.document = document if isinstance(document, dict) else {}
         self.errors: list[Issue] = []
         self.warnings: list[Issue] = []
+        given = document if isinstance(document, dict) else {}
+        kind = given.get("kind")
+        self.found = repr(kind[:100]) if isinstance(kind, str) else "a document without a kind"
+        self.is_workflow = kind == "Workflow" and str(given.get("apiVersion", "")).startswith("argoproj.io/")
+        if self.is_workflow:
+            self.errors = shapes.problems(given, shapes.WORKFLOW)
+        # translate only a workflow of the shape the translator reads; pipeline() reports anything else
+        self.document = given if self.is_workflow and not self.errors else {}
+        #: the DAG templates being translated, outermost first: a template met again is a recursion
+        self.expanding: list[str] = []
+        #: group outputs being resolved (template, kind, name): one met again refers to itself
+        self.resolving: list[tuple[str, str, str]] = []
         spec = self.document.get("spec")
         self.spec: dict[str, Any] = spec if isinstance(spec, dict) else {}
         self.templates: dict[str, dict[str, Any]] = {
@@ -198,12 +215,23 @@ class _Translator:
 
     # -- the workflow ------------------------------------------------------------------------------
 
-    def pipeline(self, name: str | None) -> dict[str, Any]:
-        if self.document.get("kind") != "Workflow" or not str(self.document.get("apiVersion", "")).startswith("argoproj.io/"):
-            self.error("kind", f"expected an Argo Workflow compiled by the KFP v1 SDK, found {self.document.get('kind')!r}")
+    def _kfp_spec(self, metadata: Any, key: str, shape: shapes.Mapping, path: str) -> dict[str, Any]:
+        """A spec KFP keeps in an annotation (types, descriptions); one of the wrong shape is ignored, with a warning."""
+        value = _json_annotation(metadata, KFP_PREFIX + key)
+        if value is None:
             return {}
-        metadata = self.document.get("metadata") if isinstance(self.document.get("metadata"), dict) else {}
-        pipeline_spec = _json_annotation(metadata, KFP_PREFIX + "pipeline_spec")
+        issues = shapes.problems(value, shape, f"{path}.metadata.annotations.{KFP_PREFIX}{key}")
+        for issue in issues:
+            self.warn(issue.path, f"{issue.message}: the annotation is ignored")
+        return value if isinstance(value, dict) and not issues else {}
+
+    def pipeline(self, name: str | None) -> dict[str, Any]:
+        if not self.is_workflow:
+            self.error("kind", f"expected an Argo Workflow compiled by the KFP v1 SDK, found {self.found} "
+                               "(a workflow has kind: Workflow and apiVersion: argoproj.io/v1alpha1)")
+            return {}
+        metadata = self.document.get("metadata") or {}
+        pipeline_spec = self._kfp_spec(metadata, "pipeline_spec", shapes.PIPELINE_SPEC, "")
         self._metadata(metadata)
         self._params(pipeline_spec)
         for key in sorted(set(self.spec) - _WORKFLOW_FIELDS):
@@ -329,7 +357,27 @@ class _Translator:
         self.error(f"templates[{template['name']}]", "the entrypoint must be a DAG or container template")
         return []
 
+    def _may_expand(self, template: str, path: str) -> bool:
+        """False, with an error, when the DAG template is already being expanded (it calls itself, as KFP's
+        graph_component makes it) or nested deeper than any pipeline kubeline runs."""
+        if template in self.expanding:
+            circle = " -> ".join(self.expanding[self.expanding.index(template):] + [template])
+            self.error(path, f"recursive DAG templates ({circle}): a template calls itself, which a kubeline "
+                             "pipeline cannot express; unroll the recursion into a fixed number of steps or loops")
+            return False
+        if len(self.expanding) >= MAX_NESTING:
+            self.error(path, f"DAG templates nested more than {MAX_NESTING} deep: flatten the pipeline")
+            return False
+        return True
+
     def _dag(self, template: dict[str, Any], bindings: dict[str, str]) -> list[dict[str, Any]]:
+        self.expanding.append(template["name"])
+        try:
+            return self._dag_tasks(template, bindings)
+        finally:
+            self.expanding.pop()
+
+    def _dag_tasks(self, template: dict[str, Any], bindings: dict[str, str]) -> list[dict[str, Any]]:
         path = f"templates[{template['name']}]"
         self._check_fields(template, path)
         dag = template.get("dag") or {}
@@ -339,9 +387,19 @@ class _Translator:
         if not tasks:
             self.error(f"{path}.dag.tasks", "a DAG needs at least one task")
             return []
-        siblings = {t["name"]: _Sibling(dns_label(t["name"]), self.templates.get(t.get("template"), {})) for t in tasks}
+        siblings = self._siblings(tasks)
         scope = _Scope(template["name"], siblings, bindings)
         return [task for task in (self._task(t, scope) for t in tasks) if task is not None]
+
+    def _siblings(self, tasks: list[dict[str, Any]]) -> dict[str, _Sibling]:
+        """A DAG's tasks by Argo name, each with a kubeline name of its own ('a_b' and 'a-b' are numbered apart)."""
+        siblings: dict[str, _Sibling] = {}
+        taken: set[str] = set()
+        for task in tasks:
+            name = unique_label(dns_label(task["name"]), taken)
+            taken.add(name)
+            siblings[task["name"]] = _Sibling(name, self.templates.get(task.get("template"), {}))
+        return siblings
 
     def _task(self, task: dict[str, Any], scope: _Scope) -> dict[str, Any] | None:
         path = f"templates[{scope.template}].dag.tasks[{task['name']}]"
@@ -357,6 +415,8 @@ class _Translator:
         if "container" in template:
             return self._step(task, scope, template, path)
         if "dag" in template:
+            if not self._may_expand(template["name"], f"{path}.template"):
+                return None
             return self._group(task, scope, template, path)
         kind = next((k for k in ("resource", "script", "steps", "suspend", "http", "data") if k in template), "unknown")
         self.error(f"templates[{template['name']}].{kind}",
@@ -387,7 +447,7 @@ class _Translator:
                 self.error(where, "only artifacts from other tasks ('from') or raw data can be passed")
         if "withItems" in task:
             items = task["withItems"]
-            result["forEach"] = items if isinstance(items, list) else [items]
+            result["forEach"] = self._items(items if isinstance(items, list) else [items], f"{path}.withItems")
         elif "withParam" in task:
             result["forEach"] = self._for_each(str(task["withParam"]), scope, f"{path}.withParam")
         if task.get("when"):
@@ -466,14 +526,21 @@ class _Translator:
     def _for_each(self, text: str, scope: _Scope, path: str) -> Any:
         try:
             literal = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             literal = None
         if isinstance(literal, list):
-            return literal
+            return self._items(literal, path)
         translated = self._text(text, scope, path, looped=True)
         if not _ARGO_VAR.fullmatch(translated.strip()):
             self.error(path, f"must be one reference to a list, found {text!r}")
         return translated
+
+    def _items(self, items: list[Any], path: str) -> list[Any]:
+        """Literal loop items, refused when nested deeper than any loop reads (writing them would recurse)."""
+        if deeper_than(items, MAX_NESTING):
+            self.error(path, f"items nested more than {MAX_NESTING} deep: loop over flat values or mappings")
+            return []
+        return items
 
     def _when(self, text: str, scope: _Scope, path: str) -> str:
         translated = self._text(text, scope, path, looped=False)
@@ -528,10 +595,18 @@ class _Translator:
         if not reference:
             self.error(path, f"template {template.get('name')!r} has no output {kind[:-1]} {name!r} taken from a task")
             return ""
-        inner = {t["name"]: _Sibling(dns_label(t["name"]), self.templates.get(t.get("template"), {}))
-                 for t in (template.get("dag") or {}).get("tasks") or []}
+        inner = self._siblings([t for t in (template.get("dag") or {}).get("tasks") or [] if t.get("name")])
         inner_scope = _Scope(template["name"], inner)
-        return self._text(str(reference), inner_scope, f"templates[{template['name']}].outputs.{kind}[{name}]", False)
+        where = f"templates[{template['name']}].outputs.{kind}[{name}]"
+        key = (template["name"], kind, name)
+        if key in self.resolving or len(self.resolving) >= MAX_NESTING:
+            self.error(where, "refers to itself through the outputs of the DAGs inside it: take it from a container's output")
+            return ""
+        self.resolving.append(key)
+        try:
+            return self._text(str(reference), inner_scope, where, False)
+        finally:
+            self.resolving.pop()
 
     # -- components --------------------------------------------------------------------------------
 
@@ -540,17 +615,13 @@ class _Translator:
             return self.components[template["name"]]
         path = f"templates[{template['name']}]"
         self._check_fields(template, path)
-        spec = _json_annotation(template.get("metadata"), KFP_PREFIX + "component_spec")
+        spec = self._kfp_spec(template.get("metadata"), "component_spec", shapes.COMPONENT_SPEC, path)
         container = template["container"] if isinstance(template.get("container"), dict) else {}
         for key in sorted(set(container) - _CONTAINER_FIELDS):
             self.warn(f"{path}.container.{key}", "not supported, dropped")
         if container.get("imagePullPolicy"):
             self.pull_policies.add(container["imagePullPolicy"])
-        name = dns_label(template["name"])
-        taken = {c.name for c in self.components.values()}
-        suffix = 2
-        while name in taken:
-            name, suffix = f"{dns_label(template['name'])[:58]}-{suffix}", suffix + 1
+        name = unique_label(dns_label(template["name"]), {c.name for c in self.components.values()})
 
         inputs, paths = self._inputs(template, path)
         outputs, output_documents = self._outputs(template, spec, container, path, paths)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from kubeline.api.yamlio import write
 from kubeline.engine import stepid
@@ -11,8 +13,23 @@ from kubeline.sdk.loader import pipeline_document_from_python
 
 
 def compile_command(args: argparse.Namespace) -> int:
-    write(pipeline_document_from_python(args.file, args.function), args.output)
+    write_output(pipeline_document_from_python(args.file, args.function), args.output)
     return 0
+
+
+def write_output(document: Any, output: Path | None, summary: str = "") -> None:
+    """A command's YAML result (``-o FILE``), its missing parent folders created as `mkdir -p` would:
+    the user named the place; a write that still fails is a problem with that path, not a crash."""
+    try:
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        write(document, output, summary)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason = "a part of the path is a file, not a folder"
+        raise PipelineInvalid([Issue(f"-o {output}", f"cannot write the result there ({reason}): choose a file path "
+                                                      "in a folder you can write to")]) from None
 
 
 def _client(args: argparse.Namespace):  # noqa: ANN202
@@ -29,7 +46,12 @@ def submit_command(args: argparse.Namespace) -> int:
     loaded = load_pipeline_file(args.file, function=args.function)
     arguments = {**loaded.run_arguments, **parse_params(args.param)}
     bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": loaded.name}, "spec": loaded.spec.to_dict()}
+    metadata: dict[str, Any] = {"name": loaded.name}
+    given = loaded.document.get("metadata")
+    annotations = given.get("annotations") if isinstance(given, dict) else None
+    if isinstance(annotations, dict) and annotations and all(isinstance(v, str) for v in annotations.values()):
+        metadata["annotations"] = annotations  # the display name, kept for `kubectl get` and the UI
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
     client = _client(args)
     run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
     print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")

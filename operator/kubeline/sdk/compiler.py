@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from kubeline.api.models import API_VERSION
-from kubeline.api.yamlio import dump
+from kubeline.api.names import numbered, to_dns_label
+from kubeline.api.yamlio import deeper_than, dump
 from kubeline.engine.plan import build, load_spec
-from kubeline.sdk.components import ComponentSpec, dns_name, resolve_conditionals, type_name
+from kubeline.sdk.components import ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
     WORKFLOW_STATUS,
@@ -19,6 +20,7 @@ from kubeline.sdk.dsl import (
     ConditionOperator,
     ContainerOp,
     Group,
+    MAX_NESTING,
     LoopArgument,
     PipelineConf,
     PipelineParam,
@@ -73,18 +75,35 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
         spec["timeout"] = f"{conf.timeout}s"
     if conf.ttl_seconds_after_finished is not None:
         spec["ttlAfterFinished"] = f"{conf.ttl_seconds_after_finished}s"
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline",
-                "metadata": {"name": getattr(func, "_pipeline_name", None) or dns_name(func.__name__)}, "spec": spec}
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": _metadata(func), "spec": spec}
     build(load_spec(json.loads(json.dumps(spec))))  # the engine's validation: every problem, named
     return document
+
+
+DISPLAY_NAME = "kubeline.dev/display-name"
+
+
+def _metadata(func: Callable[..., Any]) -> dict[str, Any]:
+    """A valid name derived from the pipeline's name as KFP derives it ('My pipeline' -> 'my-pipeline');
+    the name as written is kept as an annotation, so a display name never reaches a path or a label."""
+    display = getattr(func, "_pipeline_name", None) or func.__name__
+    metadata: dict[str, Any] = {"name": to_dns_label(display)}
+    if display != metadata["name"]:
+        metadata["annotations"] = {DISPLAY_NAME: display}
+    return metadata
 
 
 def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool]]:
     hints = typing.get_type_hints(func)
     params = {}
     for parameter in inspect.signature(func).parameters.values():
+        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise CompileError(f"the pipeline function {func.__name__}() takes {'*' if parameter.kind == parameter.VAR_POSITIONAL else '**'}"
+                               f"{parameter.name}: a pipeline's parameters are each named; list them one by one")
         annotation = hints.get(parameter.name)
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
+        if isinstance(default, (list, dict)) and deeper_than(default, MAX_NESTING):
+            raise CompileError(f"parameter {parameter.name!r}: a default nested more than {MAX_NESTING} deep")
         kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")
         params[parameter.name] = (PipelineParam(parameter.name, None, kind, default), annotation is not None)
     return params
@@ -115,7 +134,7 @@ class _Builder:
             if {**existing, "name": base} == document:
                 return name
             n += 1
-            name = f"{base}-{n}"
+            name = numbered(base, n)
 
     def tasks(self, group: Group, loops: list[Group]) -> list[dict[str, Any]]:
         result = []
@@ -175,6 +194,8 @@ class _Builder:
     def value(self, value: Any, loops: list[Group], task: str) -> Any:
         if isinstance(value, (PipelineParam, ConditionOperator)) or (isinstance(value, str) and "{{" in value):
             return self.text(value, loops, task)
+        if isinstance(value, (list, dict)) and deeper_than(value, MAX_NESTING):
+            raise CompileError(f"task {task!r}: an argument nested more than {MAX_NESTING} deep: pass flat values or mappings")
         if isinstance(value, (bool, int, float, str, list, dict)):
             return value
         raise CompileError(f"task {task!r}: cannot pass a {type(value).__name__} ({value!r}) as an argument")
@@ -222,6 +243,9 @@ class _Builder:
         if isinstance(loop.items, PipelineParam):
             return self.ref(loop.items, loops, loop.name)
         if isinstance(loop.items, (list, tuple)):
+            if deeper_than(list(loop.items), MAX_NESTING):
+                raise CompileError(f"ParallelFor {loop.name!r}: items nested more than {MAX_NESTING} deep: loop over "
+                                   "flat values or mappings")
             return list(loop.items)
         raise CompileError(f"ParallelFor {loop.name!r}: loop over a list or a task output, not {loop.items!r}")
 

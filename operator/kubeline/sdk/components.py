@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import yaml
 
+from kubeline.api.names import to_dns_label
+
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "object"}
@@ -39,12 +41,18 @@ class OutputPath:
         self.type = type
 
 
+class CompileError(ValueError):
+    """A pipeline or component that cannot be compiled; the message names the task and the problem."""
+
+
 @dataclass
 class IO:
     name: str
     type: str = "string"
     default: Any = None
     optional: bool = False
+    #: a task must pass it (KFP raises TypeError for a missing one); not part of the document
+    required: bool = False
 
 
 @dataclass
@@ -92,8 +100,7 @@ def _io_dict(io: IO, with_default: bool = False) -> dict[str, Any]:
 
 def dns_name(text: str) -> str:
     """A DNS label from a display name: ``Add numbers`` -> ``add-numbers``."""
-    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return (name or "step")[:63].rstrip("-")
+    return to_dns_label(text, fallback="step")
 
 
 def io_name(text: str) -> str:
@@ -120,16 +127,29 @@ class ComponentFactory:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from kubeline.sdk.dsl import ContainerOp
 
-        names = [i.name for i in self.component_spec.inputs]
+        return ContainerOp.from_component(self.component_spec, self._arguments(args, kwargs))
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The task's arguments by input name; wrong calls raise TypeError as a Python function would."""
+        spec = self.component_spec
+        names = [i.name for i in spec.inputs]
+        signature = f"{spec.name}({', '.join(names)})"
         if len(args) > len(names):
-            raise TypeError(f"{self.component_spec.name}() takes {len(names)} arguments but {len(args)} were given")
+            raise TypeError(f"{signature} takes {len(names)} argument{'s' if len(names) != 1 else ''} "
+                            f"but {len(args)} were given")
         arguments = dict(zip(names, args))
         for key, value in kwargs.items():
             name = io_name(_strip_suffix(key)) if key not in names else key
             if name not in names:
-                raise TypeError(f"{self.component_spec.name}() got an unexpected argument {key!r} (its inputs: {', '.join(names)})")
+                raise TypeError(f"{signature} got an unexpected argument {key!r}: pass one of its inputs")
+            if name in arguments:
+                raise TypeError(f"{signature} got two values for {name!r}")
             arguments[name] = value
-        return ContainerOp.from_component(self.component_spec, arguments)
+        missing = [i.name for i in spec.inputs if i.required and i.name not in arguments]
+        if missing:
+            raise TypeError(f"{signature} is missing required argument{'s' if len(missing) != 1 else ''} "
+                            f"{', '.join(map(repr, missing))}: pass a value for each")
+        return arguments
 
 
 def _strip_suffix(name: str) -> str:
@@ -160,8 +180,12 @@ def component(func: Callable[..., Any] | None = None, *, base_image: str | None 
 
 
 def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str]) -> ComponentSpec:
+    source = _function_source(func)
     signature = inspect.signature(func)
-    hints = typing.get_type_hints(func) if not isinstance(func, type) else {}
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception as error:  # noqa: BLE001 - an annotation naming what does not exist
+        raise CompileError(f"the type hints of {func.__name__}() cannot be read ({type(error).__name__}: {error})") from None
     inputs, outputs, plan = [], [], []  # plan: how the program passes each parameter
     for parameter in signature.parameters.values():
         annotation = parameter.annotation if not isinstance(parameter.annotation, str) else hints.get(parameter.name, parameter.annotation)
@@ -172,13 +196,13 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
             plan.append(("output_path", parameter.name, name, "artifact"))
         elif isinstance(annotation, InputPath):
             name = io_name(_strip_suffix(parameter.name))
-            inputs.append(IO(name, "artifact", optional=has_default))
+            inputs.append(IO(name, "artifact", optional=has_default, required=not has_default))
             plan.append(("input_path", parameter.name, name, "artifact"))
         else:
             kind = type_name(annotation)
             default = parameter.default if has_default else None
             inputs.append(IO(io_name(parameter.name), kind, default=default if not isinstance(default, (list, dict)) else None,
-                             optional=has_default and default is None))
+                             optional=has_default and default is None, required=not has_default))
             plan.append(("value", parameter.name, io_name(parameter.name), kind))
     returns = hints.get("return", signature.return_annotation)
     fields = getattr(returns, "_fields", None)
@@ -188,7 +212,8 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
             outputs.append(IO(io_name(name), type_name(field_types.get(name, str))))
     elif returns not in (inspect.Signature.empty, None, type(None)):
         outputs.append(IO("Output", type_name(returns)))
-    program = _program(func, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
+    _check_unique(func.__name__, [p[2] for p in plan] + [o.name for o in outputs if not any(p[2] == o.name for p in plan)])
+    program = _program(func, source, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
     args: list[str] = []
     for kind, _, name, _ in plan:
         placeholder = {"value": f"{{{{inputs.{name}}}}}", "input_path": f"{{{{inputs.{name}.path}}}}",
@@ -202,8 +227,43 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
                          description=description.splitlines()[0] if description else None)
 
 
-def _program(func: Callable[..., Any], plan: list[tuple[str, str, str, str]], returned: list[str], packages: list[str]) -> str:
-    source = _without_annotations(textwrap.dedent(inspect.getsource(func)))
+def _function_source(func: Any) -> str:
+    """The source of a function defined with ``def``: what the step runs. Anything else is a CompileError
+    saying why it cannot be a component."""
+    what = getattr(func, "__name__", None) or type(func).__name__
+    if not inspect.isfunction(func):
+        raise CompileError(f"{what!r} is a {type(func).__name__}, not a Python function: a component is made from "
+                           "a function defined with `def` in a file, whose source kubeline ships to the step")
+    if func.__name__ == "<lambda>":
+        raise CompileError("a lambda cannot be a component: its source is not a function kubeline can ship to the step; "
+                           "define the function with `def` and pass its name")
+    if inspect.iscoroutinefunction(func) or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise CompileError(f"{what}() is a coroutine or generator function: a component must be a plain function "
+                           "that returns its outputs")
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        raise CompileError(f"the source of {what}() cannot be found (made with exec or typed interactively?): "
+                           "define the function with `def` in a Python file") from None
+    try:
+        return _without_annotations(source, func.__name__)
+    except SyntaxError:
+        raise CompileError(f"the source of {what}() cannot be read on its own: define it with `def` at the start "
+                           "of a line") from None
+
+
+def _check_unique(function: str, names: list[str]) -> None:
+    """Two parameters must not become one input or output (``a-b`` and ``a_b``, or two non-ASCII names)."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise CompileError(f"two parameters or outputs of {function}() become the same input or output name "
+                               f"{name!r}: rename one (use ASCII letters, digits and '_')")
+        seen.add(name)
+
+
+def _program(func: Callable[..., Any], source: str, plan: list[tuple[str, str, str, str]], returned: list[str],
+             packages: list[str]) -> str:
     parameters = [(kind, parameter, name, type_) for kind, parameter, name, type_ in plan]
     return _PROGRAM.format(
         install=_INSTALL.format(packages=repr(packages)) if packages else "",
@@ -214,12 +274,13 @@ def _program(func: Callable[..., Any], plan: list[tuple[str, str, str, str]], re
     )
 
 
-def _without_annotations(source: str) -> str:
+def _without_annotations(source: str, name: str) -> str:
     """The function's source with no decorators or type hints: in the container, names such as
     OutputPath or a NamedTuple type are not defined (KFP strips them the same way)."""
     tree = ast.parse(source)
-    function = tree.body[0]
-    assert isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, ast.FunctionDef) or function.name != name:
+        raise SyntaxError(f"no definition of {name}")
     function.decorator_list = []
     function.returns = None
     arguments = function.args

@@ -14,11 +14,16 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from kubeline.sdk.components import IO, ComponentSpec, dns_name, io_name
+from kubeline.api.names import numbered
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
 WORKFLOW_STATUS = "{{workflow.status}}"  # what KFP v1 exit handlers read; kubeline's {{run.status}}
+
+#: Groups nested deeper than this are refused where the program opens them (the importer has the same
+#: bound): KFP programs nest a handful of levels; compiling, validating and writing recurse once per level.
+MAX_NESTING = 50
 
 _SERIALIZED = re.compile(r"\{\{pipelineparam:op=([^;]*);name=([^}]*)\}\}")
 
@@ -212,10 +217,6 @@ class ContainerOp:
         raise AttributeError(name)
 
 
-class CompileError(ValueError):
-    """A pipeline that cannot be compiled; the message names the task and the problem."""
-
-
 class _Outputs(dict):  # type: ignore[type-arg]
     """task.outputs: a missing name is an error that says which outputs there are."""
 
@@ -336,6 +337,8 @@ class ParallelFor(Group):
 
 class ExitHandler(Group):
     def __init__(self, exit_op: ContainerOp, name: str | None = None):
+        if not isinstance(exit_op, ContainerOp):
+            raise TypeError(f"dsl.ExitHandler needs a task (the result of calling a component), not {type(exit_op).__name__}")
         super().__init__("exit", name or "")
         self.exit_op = exit_op
 
@@ -392,7 +395,7 @@ def pipeline(name: str | None = None, description: str | None = None, pipeline_r
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-        wrapper._pipeline_name = name or dns_name(func.__name__)  # type: ignore[attr-defined]
+        wrapper._pipeline_name = name if isinstance(name, str) and name else func.__name__  # type: ignore[attr-defined]
         wrapper._pipeline_description = description or inspect.getdoc(func)  # type: ignore[attr-defined]
         wrapper._is_pipeline = True  # type: ignore[attr-defined]
         wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
@@ -420,12 +423,19 @@ class Recording:
         self.params: dict[str, PipelineParam] = {}
         self.exit_op: ContainerOp | None = None
         self.group_counts: dict[str, int] = {}
+        #: every task name given so far, the exit handler's op included (KFP numbers them all apart)
+        self.names: set[str] = set()
+        self.last_number: dict[str, int] = {}  # by base name: a program making 100,000 ops stays linear
 
     def unique_name(self, base: str) -> str:
-        name, n = base, 1
-        while name in self.ops:
+        """``base``, or ``base-2``, ``base-3``… as KFP numbers ops; always a valid name of at most 63 characters."""
+        n = self.last_number.get(base, 1)
+        name = base if n == 1 else numbered(base, n)
+        while name in self.names:
             n += 1
-            name = f"{base}-{n}"[:63]
+            name = numbered(base, n)
+        self.last_number[base] = n
+        self.names.add(name)
         return name
 
     def add(self, op: ContainerOp) -> None:
@@ -433,12 +443,17 @@ class Recording:
         self.stack[-1].members.append(op)
 
     def open(self, group: Group) -> None:
+        if len(self.stack) > MAX_NESTING:
+            raise CompileError(f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_NESTING} "
+                               "deep: flatten the pipeline")
         if isinstance(group, ExitHandler):
+            if self.exit_op is not None:
+                raise CompileError("a pipeline has one dsl.ExitHandler: put every task it guards inside that one")
             self.exit_op = group.exit_op
             for owner in [self.root, *self._groups(self.root)]:
                 if group.exit_op in owner.members:
                     owner.members.remove(group.exit_op)
-            del self.ops[group.exit_op.name]
+            self.ops.pop(group.exit_op.name, None)
         else:
             prefix = {"condition": "condition", "loop": "for-loop"}[group.kind]
             self.group_counts[prefix] = self.group_counts.get(prefix, 0) + 1
