@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: install example test unit crds bench
+.PHONY: install example test unit fuzz crds bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 ## Unit tests only: no cluster, a few seconds.
 unit: install
 	$(BIN)/python -m pytest tests/unit
+
+## The property-based tests with many more examples (tests/unit/test_properties.py); N=20000 by default.
+fuzz: install
+	KUBELINE_FUZZ_EXAMPLES=$${N:-20000} $(BIN)/python -m pytest tests/unit/test_properties.py -q --hypothesis-show-statistics
 
 ## Regenerate crds/ from the API models, and their copies in the Helm chart and manifests/ (tests fail on drift).
 crds: install
