@@ -329,7 +329,7 @@ def test_recursive_dag_templates_are_an_error_naming_them(templates: list[dict[s
 
 
 def test_templates_nested_deeper_than_the_limit_are_an_error() -> None:
-    from kubeline.importers.kfp_v1 import MAX_NESTING
+    from kubeline.api.limits import MAX_GROUP_DEPTH as MAX_NESTING
 
     levels = [group(f"level-{i}", call(f"t{i}", f"level-{i + 1}")) for i in range(MAX_NESTING + 5)]
     levels.append(group(f"level-{MAX_NESTING + 5}", call()))

@@ -7,6 +7,8 @@ RecursionError or an exhausted machine.
 
 from __future__ import annotations
 
+from typing import Any
+
 #: Largest file read as YAML. The API server refuses requests over 3 MiB (etcd stores at most 1.5 MiB
 #: per object), so no Pipeline or Run that can reach a cluster is larger; 4 MiB leaves room for comments
 #: and a Run beside it. Parsing is the cost being bounded: a dense 4 MiB file of small values already
@@ -17,6 +19,11 @@ MAX_INPUT_BYTES = 4 * 1024 * 1024
 #: Groups nested MAX_GROUP_DEPTH deep need about 3 levels each; the rest is room for values. Parsers,
 #: pydantic and json all recurse per level, so this keeps them far from Python's recursion limit.
 MAX_NESTING = 100
+
+#: Deepest nesting inside one value (arguments, parameter defaults, loop items, -p JSON): a value sits
+#: a few levels down in its document, which MAX_NESTING bounds as a whole, and the YAML writer, json
+#: and pydantic recurse once per level of it.
+MAX_VALUE_NESTING = 50
 
 #: Values a document may expand to once its aliases are followed (a node counts 1, plus 1 per
 #: EXPANDED_CHARS_PER_UNIT characters of text). A 4 MiB file without aliases stays under it; an alias
@@ -30,3 +37,14 @@ MAX_GROUP_DEPTH = 20
 
 #: Deepest nesting of parentheses and `not` in a `when` condition (the parser recurses per level).
 MAX_CONDITION_DEPTH = 32
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and mappings in ``value`` nest more than ``limit`` deep, walked level by level
+    (no recursion), so that a value from a user is checked before anything recursive touches it."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [c for v in level if isinstance(v, (list, dict)) for c in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return True

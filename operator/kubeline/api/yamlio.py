@@ -32,17 +32,6 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _string)
 
 
-def deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and mappings in ``value`` nest more than ``limit`` deep (walked without recursion: the
-    YAML writer recurses once per level, so values from users are checked before they are written)."""
-    level = [value]
-    for _ in range(limit + 1):
-        level = [c for v in level if isinstance(v, (list, dict)) for c in (v.values() if isinstance(v, dict) else v)]
-        if not level:
-            return False
-    return True
-
-
 def dump(document: Any) -> str:
     """Deterministic block YAML (keys in the order given), safe for kubectl."""
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING, MAX_VALUE_NESTING
 from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
 from kubeline.engine.templates import (
@@ -249,7 +249,7 @@ def coerce(value: Any, type_: str) -> Any:
         try:
             value = json.loads(text)
         except RecursionError:  # json's C decoder stops itself here, before the stack runs out
-            raise ValueError(f"the value nests deeper than {MAX_NESTING} levels") from None
+            raise ValueError(f"the value nests deeper than {MAX_VALUE_NESTING} levels") from None
         except ValueError:
             raise ValueError(f"{value!r} is not {_article(type_)}") from None
     problem = _value_problem(value)
@@ -264,12 +264,12 @@ def coerce(value: Any, type_: str) -> Any:
 
 
 def _value_problem(value: Any) -> str | None:
-    """NaN and Infinity (no JSON, no comparison works on them) or nesting beyond MAX_NESTING, anywhere in a value."""
+    """NaN and Infinity (no JSON, no comparison works on them) or nesting beyond MAX_VALUE_NESTING, anywhere in a value."""
     stack = [(value, 1)]
     while stack:
         current, depth = stack.pop()
-        if depth > MAX_NESTING:
-            return f"the value nests deeper than {MAX_NESTING} levels"
+        if depth > MAX_VALUE_NESTING:
+            return f"the value nests deeper than {MAX_VALUE_NESTING} levels"
         if isinstance(current, float) and not math.isfinite(current):
             return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
         children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()

@@ -25,7 +25,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
 from kubeline.api.names import to_dns_label, unique_label
-from kubeline.api.yamlio import deeper_than
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import build, coerce, load_spec
@@ -52,9 +52,6 @@ _KFP_TYPES = {
     "jsonarray": "list", "list": "list",
 }
 KFP_PREFIX = "pipelines.kubeflow.org/"
-#: DAG templates nested deeper than this are refused: KFP programs nest a handful of levels; the
-#: translation and kubeline's engine recurse once per level.
-MAX_NESTING = 50
 #: The service account KFP names in every workflow; it exists only where KFP is installed.
 KFP_SERVICE_ACCOUNT = "pipeline-runner"
 #: Outputs the KFP UI reads as files.
@@ -365,8 +362,8 @@ class _Translator:
             self.error(path, f"recursive DAG templates ({circle}): a template calls itself, which a kubeline "
                              "pipeline cannot express; unroll the recursion into a fixed number of steps or loops")
             return False
-        if len(self.expanding) >= MAX_NESTING:
-            self.error(path, f"DAG templates nested more than {MAX_NESTING} deep: flatten the pipeline")
+        if len(self.expanding) >= MAX_GROUP_DEPTH:
+            self.error(path, f"DAG templates nested more than {MAX_GROUP_DEPTH} deep: flatten the pipeline")
             return False
         return True
 
@@ -537,8 +534,8 @@ class _Translator:
 
     def _items(self, items: list[Any], path: str) -> list[Any]:
         """Literal loop items, refused when nested deeper than any loop reads (writing them would recurse)."""
-        if deeper_than(items, MAX_NESTING):
-            self.error(path, f"items nested more than {MAX_NESTING} deep: loop over flat values or mappings")
+        if deeper_than(items, MAX_VALUE_NESTING):
+            self.error(path, f"items nested more than {MAX_VALUE_NESTING} deep: loop over flat values or mappings")
             return []
         return items
 
@@ -599,7 +596,7 @@ class _Translator:
         inner_scope = _Scope(template["name"], inner)
         where = f"templates[{template['name']}].outputs.{kind}[{name}]"
         key = (template["name"], kind, name)
-        if key in self.resolving or len(self.resolving) >= MAX_NESTING:
+        if key in self.resolving or len(self.resolving) >= MAX_GROUP_DEPTH:
             self.error(where, "refers to itself through the outputs of the DAGs inside it: take it from a container's output")
             return ""
         self.resolving.append(key)

@@ -10,7 +10,8 @@ from typing import Any, Callable
 
 from kubeline.api.models import API_VERSION
 from kubeline.api.names import numbered, to_dns_label
-from kubeline.api.yamlio import deeper_than, dump
+from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
+from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
 from kubeline.sdk.components import ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
@@ -20,7 +21,6 @@ from kubeline.sdk.dsl import (
     ConditionOperator,
     ContainerOp,
     Group,
-    MAX_NESTING,
     LoopArgument,
     PipelineConf,
     PipelineParam,
@@ -102,8 +102,8 @@ def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool
                                f"{parameter.name}: a pipeline's parameters are each named; list them one by one")
         annotation = hints.get(parameter.name)
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
-        if isinstance(default, (list, dict)) and deeper_than(default, MAX_NESTING):
-            raise CompileError(f"parameter {parameter.name!r}: a default nested more than {MAX_NESTING} deep")
+        if isinstance(default, (list, dict)) and deeper_than(default, MAX_VALUE_NESTING):
+            raise CompileError(f"parameter {parameter.name!r}: a default nested more than {MAX_VALUE_NESTING} deep")
         kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")
         params[parameter.name] = (PipelineParam(parameter.name, None, kind, default), annotation is not None)
     return params
@@ -194,8 +194,8 @@ class _Builder:
     def value(self, value: Any, loops: list[Group], task: str) -> Any:
         if isinstance(value, (PipelineParam, ConditionOperator)) or (isinstance(value, str) and "{{" in value):
             return self.text(value, loops, task)
-        if isinstance(value, (list, dict)) and deeper_than(value, MAX_NESTING):
-            raise CompileError(f"task {task!r}: an argument nested more than {MAX_NESTING} deep: pass flat values or mappings")
+        if isinstance(value, (list, dict)) and deeper_than(value, MAX_VALUE_NESTING):
+            raise CompileError(f"task {task!r}: an argument nested more than {MAX_VALUE_NESTING} deep: pass flat values or mappings")
         if isinstance(value, (bool, int, float, str, list, dict)):
             return value
         raise CompileError(f"task {task!r}: cannot pass a {type(value).__name__} ({value!r}) as an argument")
@@ -243,8 +243,8 @@ class _Builder:
         if isinstance(loop.items, PipelineParam):
             return self.ref(loop.items, loops, loop.name)
         if isinstance(loop.items, (list, tuple)):
-            if deeper_than(list(loop.items), MAX_NESTING):
-                raise CompileError(f"ParallelFor {loop.name!r}: items nested more than {MAX_NESTING} deep: loop over "
+            if deeper_than(list(loop.items), MAX_VALUE_NESTING):
+                raise CompileError(f"ParallelFor {loop.name!r}: items nested more than {MAX_VALUE_NESTING} deep: loop over "
                                    "flat values or mappings")
             return list(loop.items)
         raise CompileError(f"ParallelFor {loop.name!r}: loop over a list or a task output, not {loop.items!r}")

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
 from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
 
@@ -21,9 +22,6 @@ RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
 WORKFLOW_STATUS = "{{workflow.status}}"  # what KFP v1 exit handlers read; kubeline's {{run.status}}
 
-#: Groups nested deeper than this are refused where the program opens them (the importer has the same
-#: bound): KFP programs nest a handful of levels; compiling, validating and writing recurse once per level.
-MAX_NESTING = 50
 
 _SERIALIZED = re.compile(r"\{\{pipelineparam:op=([^;]*);name=([^}]*)\}\}")
 
@@ -443,8 +441,8 @@ class Recording:
         self.stack[-1].members.append(op)
 
     def open(self, group: Group) -> None:
-        if len(self.stack) > MAX_NESTING:
-            raise CompileError(f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_NESTING} "
+        if len(self.stack) > MAX_GROUP_DEPTH:  # refused where the program opens the group
+            raise CompileError(f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_GROUP_DEPTH} "
                                "deep: flatten the pipeline")
         if isinstance(group, ExitHandler):
             if self.exit_op is not None:
