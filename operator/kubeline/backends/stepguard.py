@@ -30,7 +30,6 @@ import ctypes
 import os
 import resource
 import signal
-import subprocess
 import sys
 import time
 
@@ -117,15 +116,15 @@ def main(argv: list[str]) -> None:
         _prctl(PR_SET_PDEATHSIG, KILL_NOW)
         if os.getppid() != parent:  # kubeline died before the line above
             raise _KillNow
-        try:
-            child = subprocess.Popen(command)
-        except (OSError, ValueError) as error:
+        try:  # posix_spawnp, not subprocess: importing subprocess alone costs a step 14 ms
+            child = os.posix_spawnp(command[0], command, os.environ)
+        except (OSError, ValueError, IndexError) as error:
             os.write(status_fd, f"cannot start {command[0]}: {error}"[:2000].encode(errors="replace"))
             os._exit(127)
         os.close(status_fd)
         while status is None:
             pid, wait_status = os.waitpid(-1, 0)  # reaps orphans re-parented here, too
-            if pid == child.pid:
+            if pid == child:
                 status = wait_status
     except _KillNow:
         pass
