@@ -224,25 +224,22 @@ def _at_least_one(text: str) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.text import Text
 
     from kubeline.api.names import name_problem
     from kubeline.backends.local import LocalCache, LocalRunner, kubeline_home
-    from kubeline.display import Progress, print_result, result_json
+    from kubeline.display import Progress, plain_console, print_result, result_json
     from kubeline.loading import load_pipeline_file
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise PipelineInvalid([Issue("--name", problem)])
     loaded = load_pipeline_file(args.file, function=args.function)
-    if problem := name_problem(loaded.name):
-        raise PipelineInvalid([Issue("metadata.name", f"the pipeline's name {problem}")])
     params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
     name, run_dir = _new_run_dir(args.name, loaded.name)
-    console = Console(stderr=args.json)
+    console = plain_console(stderr=args.json)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
-        console = Console(stderr=args.json, width=140)
-    warnings = Console(stderr=True, soft_wrap=True)
+        console = plain_console(stderr=args.json, width=140)
+    warnings = plain_console(stderr=True, soft_wrap=True)
     cache = None if args.no_cache else LocalCache(
         kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow")))
     if not args.json:

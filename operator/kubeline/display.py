@@ -29,6 +29,11 @@ _STYLES = {
 }
 
 
+def plain_console(**options: Any) -> Console:
+    """A console that never reads markup, emoji codes or highlights in strings: what it prints is the user's text."""
+    return Console(markup=False, emoji=False, highlight=False, **options)
+
+
 def _phase(phase: str, cached: bool = False) -> Text:
     symbol, style = _STYLES.get(phase, ("?", ""))
     return Text(f"{symbol} {phase}" + (" (cached)" if cached else ""), style=style)

@@ -68,11 +68,12 @@ def submit_command(args: argparse.Namespace) -> int:
 def get_command(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
     from rich.table import Table
 
+    from kubeline.display import plain_console
+
     client = _client(args)
-    console = Console()
+    console = plain_console()
     if args.run is None:
         runs = client.list_runs(args.experiment)
         if args.json:
