@@ -75,3 +75,16 @@ def test_get_runs_shows_phase_and_progress_columns(crds_installed, namespace) ->
     apply(crds_installed, run_document("r2", pipelineRef={"name": "p"}), namespace)
     header = crds_installed.kubectl("get", "runs", "-n", namespace).stdout.splitlines()[0].split()
     assert header[:5] == ["NAME", "PIPELINE", "PHASE", "PROGRESS", "DURATION"]
+
+
+@pytest.mark.parametrize("kind", ["Run", "Pipeline"])
+def test_names_longer_than_a_label_are_rejected_by_the_api_server(crds_installed, namespace, kind) -> None:  # noqa: ANN001
+    """Run and Pipeline names become label values and parts of pod names: the API server holds them to 63 characters."""
+    spec = {"pipelineRef": {"name": "p"}} if kind == "Run" else {
+        "components": [{"name": "c", "container": {"image": "x"}}], "tasks": [{"name": "a", "component": "c"}]}
+    document = {"apiVersion": "kubeline.dev/v1alpha1", "kind": kind, "metadata": {"name": "n" * 64}, "spec": spec}
+    result = apply(crds_installed, document, namespace, check=False)
+    assert result.returncode != 0
+    assert "63" in result.stderr
+    document["metadata"]["name"] = "n" * 63
+    assert apply(crds_installed, document, namespace, check=False).returncode == 0

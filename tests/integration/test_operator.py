@@ -294,3 +294,18 @@ def test_an_invalid_pipeline_fails_the_run_with_the_reason(ns) -> None:  # noqa:
     assert status["phase"] == "Failed"
     assert "unknown task 'ghost'" in status["message"]
     assert pods_of(ns, run) == []
+
+
+def test_a_pod_name_held_by_someone_else_fails_the_step_and_leaves_that_pod_alone(ns) -> None:  # noqa: ANN001
+    """Pod names can repeat across runs (run r, task a1-x and run r-a1, task x): kubeline never deletes a pod it does not own."""
+    cluster, namespace, _ = ns
+    run = f"r-{uuid.uuid4().hex[:6]}"
+    squatter = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{run}-only-a1", "labels": {"owner": "someone-else"}},
+                "spec": {"containers": [{"name": "c", "image": "python:3.11-slim", "env": [{"name": "KWOK_DURATION", "value": "60s"}]}]}}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([squatter]))
+    submit(ns, {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}]}, name=run)
+    status = wait_run(ns, run)
+    assert status["phase"] == "Failed"
+    assert f"{run}-only-a1" in json.dumps(status), status
+    still_there = cluster.kubectl_json("get", "pod", f"{run}-only-a1", "-n", namespace)
+    assert still_there["metadata"]["labels"] == {"owner": "someone-else"}

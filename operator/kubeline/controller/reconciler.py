@@ -117,10 +117,10 @@ class RunReconciler:
                 if step.pod:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
-            served = await self._start_steps(ref, decision.start, state, now)
-            if not served and not decision.stop:
+            ended = await self._start_steps(ref, decision.start, state, now)
+            if not ended and not decision.stop:
                 break
-            now = time.time()  # cache hits or stops changed the state: decide again before writing
+            now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
@@ -147,7 +147,8 @@ class RunReconciler:
         return list(self.pods.values())
 
     async def _start_steps(self, ref: RunRef, starts: list[Any], state: Any, now: float) -> int:
-        """Serve what the cache has, create pods for the rest, a few API calls at a time; returns cache hits."""
+        """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
+        steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
 
         async def start_one(start: Any) -> bool:
@@ -155,7 +156,8 @@ class RunReconciler:
                 if await self._serve_from_cache(start, state, now):
                     return True
                 await self._create_pod(ref, start, state, now)
-                return False
+                step = state.steps.get(start.id)
+                return step is not None and step.attempt == start.attempt and step.phase == "Failed"
 
         if starts and uses_artifacts(self.plan) and not self.volume_ready:  # type: ignore[arg-type]
             await self.kube.ensure_volume_claim(self._volume_claim(ref))
