@@ -303,7 +303,8 @@ def test_a_pod_name_held_by_someone_else_fails_the_step_and_leaves_that_pod_alon
     squatter = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{run}-only-a1", "labels": {"owner": "someone-else"}},
                 "spec": {"containers": [{"name": "c", "image": "python:3.11-slim", "env": [{"name": "KWOK_DURATION", "value": "60s"}]}]}}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([squatter]))
-    submit(ns, {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}]}, name=run)
+    submit(ns, {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}],
+                "defaults": {"caching": {"enabled": False}}}, name=run)  # a cache hit would need no pod
     status = wait_run(ns, run)
     assert status["phase"] == "Failed"
     assert f"{run}-only-a1" in json.dumps(status), status
