@@ -184,7 +184,7 @@ def test_an_exception_in_the_runner_still_kills_running_steps(tmp_path: Path) ->
     with pytest.raises(RuntimeError):
         runner.run()
     process = next(iter(runner.processes.values()))
-    assert process.popen.poll() is not None
+    assert process.handle.poll() is not None
     left = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).startswith(b"sleep 300")
             and _descends_from_run(p, tmp_path)]
     for pid in left:

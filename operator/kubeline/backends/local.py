@@ -259,34 +259,120 @@ def _remove(path: Path) -> None:
 # -- steps as processes ----------------------------------------------------------------------------------
 
 
+class GuardedStep:
+    """A step's guard, forked by the run's launcher: what the runner needs of a ``Popen``, and why it could not start."""
+
+    def __init__(self, on_exit: Callable[[], None]):
+        self.pid = 0
+        self.returncode: int | None = None
+        self.start_error = ""
+        self.on_exit = on_exit
+        self.started, self.done = threading.Event(), threading.Event()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.done.wait(timeout):
+            raise subprocess.TimeoutExpired("step guard", timeout or 0)
+        return self.returncode  # type: ignore[return-value]
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def finish(self, returncode: int, error: str = "") -> None:
+        self.returncode, self.start_error = returncode, self.start_error or error
+        self.started.set()
+        self.done.set()
+        self.on_exit()
+
+
+class _Launcher:
+    """The run's launcher process (see ``stepguard``), which forks a guard for every step it is asked to start."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid())], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)  # Ctrl-C is kubeline's to handle
+        self.steps: dict[int, GuardedStep] = {}
+        self.next_id = 0
+        threading.Thread(target=self._read_reports, daemon=True).start()
+
+    def start(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path, on_exit: Callable[[], None]) -> GuardedStep:
+        self.next_id += 1
+        step = self.steps[self.next_id] = GuardedStep(on_exit)
+        request = {"id": self.next_id, "argv": argv, "env": env, "cwd": str(cwd), "log": str(log)}
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(request).encode() + b"\n")
+            stdin.flush()
+        except OSError as error:
+            del self.steps[self.next_id]
+            raise OSError(f"the step launcher is gone ({error})") from None
+        if not step.started.wait(30):
+            raise OSError("the step launcher did not answer within 30 s")
+        return step
+
+    def _read_reports(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            report = json.loads(line)
+            step = self.steps.get(report["id"])
+            if step is None:
+                continue
+            if "pid" in report:
+                step.pid = report["pid"]
+                step.started.set()
+            elif "error" in report:
+                step.start_error = report["error"]
+            elif "status" in report:
+                del self.steps[report["id"]]
+                step.finish(os.waitstatus_to_exitcode(report["status"]))
+        for step in list(self.steps.values()):  # the launcher died: its guards took their steps along
+            step.finish(-signal.SIGKILL, "the step launcher stopped, and the step's processes with it")
+        self.steps.clear()
+
+    def close(self, timeout: float) -> None:
+        """No more steps: the launcher kills what is left, then exits."""
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            self.process.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+
+
 @dataclass
 class _Process:
     start: StartStep
-    popen: subprocess.Popen[bytes]
+    handle: Any  # a GuardedStep, or a Popen where there is no guard
     attempt_dir: Path
     log_path: Path
-    status_fd: int | None = None  # the guard's report of a command it could not start
-    start_error: str = ""
     stop_reason: str | None = None
     kill_at: float | None = None
 
+    @property
+    def start_error(self) -> str:
+        return getattr(self.handle, "start_error", "")
+
     def stop_politely(self) -> None:
         """SIGTERM to the step's process group: the command may clean up until the grace period ends."""
-        if self.popen.poll() is None:
+        if self.handle.poll() is None:
             try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
+                os.killpg(self.handle.pid, signal.SIGTERM)
             except (ProcessLookupError, PermissionError):
                 pass
 
     def kill_now(self) -> None:
         """The guard kills the step's whole process tree; without a guard, the process group dies."""
-        if self.popen.poll() is not None:
+        if self.handle.poll() is not None:
             return
         try:
-            if _GUARDED:
-                self.popen.send_signal(_KILL_NOW)
+            if isinstance(self.handle, GuardedStep):
+                self.handle.send_signal(_KILL_NOW)
             else:
-                os.killpg(self.popen.pid, signal.SIGKILL)
+                os.killpg(self.handle.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -305,30 +391,6 @@ def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
         if "\0" in value:
             return f"environment variable {name} holds a NUL byte, which no environment value can carry"
     return None
-
-
-def _launch(argv: list[str], env: dict[str, str], cwd: Path, log: Any) -> tuple[subprocess.Popen[bytes], int | None]:
-    """Start the step, under its guard when the platform has one; returns the guard's status pipe too."""
-    options: dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                   cwd=cwd, start_new_session=True)
-    if not _GUARDED:
-        return subprocess.Popen(argv, **options), None
-    read_end, write_end = os.pipe()
-    try:
-        guard = [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), str(write_end), *argv]
-        return subprocess.Popen(guard, pass_fds=(write_end,), **options), read_end
-    except BaseException:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -355,7 +417,7 @@ class LocalRunner:
     """Runs a plan's steps as local processes until the run ends.
 
     ``run`` must be called from a thread that lives until it returns (the parent-death signal that ties
-    each step's guard to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
+    the run's launcher, and so every step's guard, to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
     end, an exception, a signal handler raising), every step's process tree is killed before it returns."""
 
     def __init__(self, plan: Plan, params: dict, run_name: str, *, run_dir: Path | None = None,
@@ -373,6 +435,7 @@ class LocalRunner:
         self.processes: dict[str, _Process] = {}
         self.logs: dict[str, Path] = {}
         self.finished: queue.Queue[str] = queue.Queue()
+        self.launcher: _Launcher | None = None
 
     def cancel(self) -> None:
         self.state.cancelled = True
@@ -384,6 +447,8 @@ class LocalRunner:
             return self._loop()
         finally:
             self._kill_all()
+            if self.launcher is not None:
+                self.launcher.close(_KILL_GRACE)
 
     def _loop(self) -> RunResult:
         while True:
@@ -405,10 +470,10 @@ class LocalRunner:
         deadline = time.time() + _KILL_GRACE
         for process in self.processes.values():
             try:
-                process.popen.wait(timeout=max(0.0, deadline - time.time()))
+                process.handle.wait(timeout=max(0.0, deadline - time.time()))
             except subprocess.TimeoutExpired:  # a guard that does not answer
                 try:
-                    os.killpg(process.popen.pid, signal.SIGKILL)
+                    os.killpg(process.handle.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
 
@@ -475,16 +540,26 @@ class LocalRunner:
             return self._fail_to_start(start, now, problem, log_path)
         env = {**os.environ, **rendered.env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}
         try:
-            with open(log_path, "xb") as log:
-                popen, status_fd = _launch(argv, env, attempt_dir, log)
+            handle = self._launch(start.id, argv, env, attempt_dir, log_path)
         except (OSError, ValueError) as error:
             return self._fail_to_start(start, now, f"cannot start {argv[0]}: {error}", log_path)
-        process = _Process(start, popen, attempt_dir, log_path, status_fd)
-        self.processes[start.id] = process
+        self.processes[start.id] = _Process(start, handle, attempt_dir, log_path)
         self.state.steps[start.id] = StepState(
             "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key
         )
-        threading.Thread(target=self._await, args=(start.id, process), daemon=True).start()
+
+    def _launch(self, step_id: str, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Any:
+        """Start the step under a guard from the run's launcher; where there is none, as a process group."""
+        open(log_path, "xb").close()
+        if _GUARDED:
+            if self.launcher is None or self.launcher.process.poll() is not None:
+                self.launcher = _Launcher()
+            return self.launcher.start(argv, env, cwd, log_path, lambda: self.finished.put(step_id))
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                     cwd=cwd, start_new_session=True)
+        threading.Thread(target=lambda: (popen.wait(), self.finished.put(step_id)), daemon=True).start()
+        return popen
 
     def _fail_to_start(self, start: StartStep, now: float, message: str, log_path: Path | None = None) -> None:
         if log_path is not None:
@@ -497,13 +572,6 @@ class LocalRunner:
             "Failed", attempt=start.attempt, started_at=now, finished_at=now, message=message,
             cache_key=start.cache_key, retryable=False,
         )
-
-    def _await(self, step_id: str, process: _Process) -> None:
-        process.popen.wait()
-        if process.status_fd is not None:
-            process.start_error = _read_all(process.status_fd).decode(errors="replace")
-            os.close(process.status_fd)
-        self.finished.put(step_id)
 
     def _wait(self, wake_at: float | None) -> None:
         deadline = wake_at if wake_at is not None else time.time() + 3600
@@ -534,15 +602,15 @@ class LocalRunner:
         now = time.time()
         step = self.state.steps[step_id]
         step.finished_at = now
-        step.exit_code = process.popen.returncode
+        step.exit_code = process.handle.returncode
         if process.start_error:
             step.phase, step.message, step.retryable = "Failed", process.start_error, False
             return
         if process.stop_reason is not None:
             step.phase, step.message = "Failed", process.stop_reason
             return
-        if process.popen.returncode != 0:
-            step.phase, step.message = "Failed", f"exit code {process.popen.returncode}"
+        if process.handle.returncode != 0:
+            step.phase, step.message = "Failed", f"exit code {process.handle.returncode}"
             return
         try:
             outputs = self._outputs(process)

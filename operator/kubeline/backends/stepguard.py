@@ -1,7 +1,6 @@
-"""The step guard: runs one step's command and makes sure no process the step started outlives it.
+"""Step guards: each step's command runs under a guard that makes sure no process the step started outlives it.
 
-The local runner starts every step as ``python -I -S stepguard.py PARENT STATUS_FD COMMAND...``, in a
-session of its own. Why a guard process per step rather than process groups alone:
+Why a guard process per step rather than process groups alone:
 
 - Process groups miss processes that leave them (``setsid sleep 300 &``, double forks, daemons), and a
   parent-death signal (PR_SET_PDEATHSIG) reaches only the direct child, not its children. So the guard
@@ -13,30 +12,39 @@ session of its own. Why a guard process per step rather than process groups alon
   re-parented to kubeline could belong to any of them), and would make kubeline adopt and kill
   processes of whatever program embeds the runner. A cgroup would be exact too, but needs a delegated
   cgroup v2 subtree, which ordinary users and containers often lack.
-- The guard asks for SIGUSR1 when kubeline dies (PR_SET_PDEATHSIG), so a crashed or SIGKILLed kubeline
-  still takes its steps with it.
 
-Protocol with the runner: SIGTERM (sent to the whole group) is the polite stop, left to the command;
-SIGUSR1 means "kill the step's whole process tree now". When the command ends, the guard kills what it
-left behind and exits with the command's status (re-raising the signal that killed it, if any). When
-the command cannot be started, the reason goes to STATUS_FD and the guard exits 127.
+Why guards are forked by a *launcher*: starting a Python process per step costs about 15 ms (the
+interpreter and ctypes), on every hand-off of a chain. So the runner starts one launcher per run
+(``python -I -S stepguard.py PARENT``, single-threaded, so forking it is safe) and the launcher forks a
+guard per step in about a millisecond. Death travels down the chain: the launcher asks for SIGKILL when
+kubeline dies, and each guard asks for KILL_NOW when the launcher dies (PR_SET_PDEATHSIG), so a crashed
+or SIGKILLed kubeline still takes every step's processes with it.
+
+Protocol, one JSON object per line. The runner writes requests to the launcher's standard input:
+``{"id": N, "argv": [...], "env": {...}, "cwd": DIR, "log": FILE}``; the launcher writes reports to its
+standard output: ``{"id": N, "pid": GUARD}`` once the guard exists, ``{"id": N, "error": TEXT}`` when
+the command cannot be started, ``{"id": N, "status": WAITSTATUS}`` when the guard has ended (with the
+command's exit code, or killed by the same signal). The guard leads a session of its own, so SIGTERM to
+its process group is the polite stop, left to the command; KILL_NOW to the guard means "kill the step's
+whole tree now". When the runner closes the launcher's input, the launcher kills what is left and exits.
 
 Only the standard library is used: ``-I -S`` keeps the step's PYTHONPATH and site packages out of it.
-The guard's start-up is on every step's path, so it imports as little as it can (measured: Python
-itself 9 ms, ctypes 4 ms; ``subprocess`` and ``signal`` are avoided, which saved 19 ms a step).
 """
 
 from __future__ import annotations
 
-import _signal as signal  # the C module under `signal`, without its enums: a step starts 5 ms sooner
+import _signal as signal  # the C module under `signal`, without its enums: the launcher starts sooner
 import ctypes
+import json
 import os
+import select
 import sys
 import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 KILL_NOW = signal.SIGUSR1
+_MESSAGE_LIMIT = 2000  # a report stays under PIPE_BUF, so lines from the launcher and its guards never interleave
 _killing = False
 
 
@@ -46,6 +54,13 @@ class _KillNow(Exception):
 
 def _prctl(option: int, value: int) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _report(fd: int, **fields: object) -> None:
+    os.write(fd, (json.dumps(fields) + "\n").encode())
+
+
+# -- the guard: one step ----------------------------------------------------------------------------------
 
 
 def _on_kill_now(*_: object) -> None:
@@ -81,16 +96,16 @@ def kill_descendants() -> None:
     global _killing
     _killing = True
     while True:
+        try:  # no child left means no descendant either (orphans come here): the usual case needs no /proc scan
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
         for pid in _descendants(os.getpid()):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            return
         time.sleep(0.01)
 
 
@@ -109,22 +124,34 @@ def _exit_like(status: int | None) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def main(argv: list[str]) -> None:
-    parent, status_fd, command = int(argv[0]), int(argv[1]), argv[2:]
+def guard(request: dict, launcher: int, reports: int) -> None:
+    """In a child forked by the launcher: run the step's command, then kill whatever it left; never returns."""
     signal.signal(KILL_NOW, _on_kill_now)
     signal.signal(signal.SIGTERM, lambda *_: None)  # the polite stop is for the command (same group)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
     status = None
     try:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         _prctl(PR_SET_PDEATHSIG, KILL_NOW)
-        if os.getppid() != parent:  # kubeline died before the line above
+        if os.getppid() != launcher:  # the launcher died before the line above
             raise _KillNow
-        try:  # posix_spawnp, not subprocess: importing subprocess alone costs a step 14 ms
-            child = os.posix_spawnp(command[0], command, os.environ)
-        except (OSError, ValueError, IndexError) as error:
-            os.write(status_fd, f"cannot start {command[0]}: {error}"[:2000].encode(errors="replace"))
+        os.setsid()
+        try:
+            log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_NOCTTY)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            os.close(log)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            os.chdir(request["cwd"])
+            # posix_spawnp, not subprocess: the command inherits fds 0-2 only (the others are close-on-exec)
+            child = os.posix_spawnp(request["argv"][0], request["argv"], request["env"])
+        except (OSError, ValueError, IndexError, KeyError, TypeError) as error:
+            program = request.get("argv", ["the command"])[0] if isinstance(request.get("argv"), list) else "the command"
+            _report(reports, id=request.get("id"), error=f"cannot start {program}: {error}"[:_MESSAGE_LIMIT])
             os._exit(127)
-        os.close(status_fd)
         while status is None:
             pid, wait_status = os.waitpid(-1, 0)  # reaps orphans re-parented here, too
             if pid == child:
@@ -135,5 +162,74 @@ def main(argv: list[str]) -> None:
     _exit_like(status)
 
 
+# -- the launcher: one per run ----------------------------------------------------------------------------
+
+
+def serve(parent: int) -> None:
+    """Fork a guard per request; report each guard's pid and, once it has ended, its wait status."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # kubeline died before the line above
+        os._exit(1)
+    reports = os.dup(1)  # close-on-exec: guards report on it, their commands never see it
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # its wake-up byte ends the select below
+    guards: dict[int, object] = {}  # guard pid -> request id
+    pending = b""
+    open_input = True
+    while open_input or guards:
+        if open_input:
+            ready = select.select([requests, wake_read], [], [])[0]
+        else:
+            ready = select.select([wake_read], [], [], 0.1)[0]
+        if wake_read in ready:
+            os.read(wake_read, 4096)
+        _reap(guards, reports)
+        if open_input and requests in ready:
+            chunk = requests.read(1 << 16)
+            if not chunk:  # the runner is done (or gone): nothing may outlive it
+                open_input = False
+                for pid in guards:
+                    _kill(pid, KILL_NOW)
+                continue
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                _start(json.loads(line), guards, reports)
+    os._exit(0)
+
+
+def _start(request: dict, guards: dict[int, object], reports: int) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            guard(request, os.getppid(), reports)
+        finally:
+            os._exit(127)
+    guards[pid] = request.get("id")
+    _report(reports, id=request.get("id"), pid=pid)
+
+
+def _reap(guards: dict[int, object], reports: int) -> None:
+    while guards:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid in guards:
+            _report(reports, id=guards.pop(pid), status=status)
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    serve(int(sys.argv[1]))
