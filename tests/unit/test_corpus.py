@@ -26,7 +26,8 @@ def _cases() -> list[Any]:
         for case in yaml.safe_load(file.read_text()) or []:
             unknown = set(case) - _KEYS
             assert not unknown, f"{file.name}: case {case.get('name')!r} has unknown keys {sorted(unknown)}"
-            cases.append(pytest.param(case, id=f"{file.stem}/{case['name']}"))
+            marks = [pytest.mark.xfail(strict=True, reason=case["why"])] if file.stem.endswith("-failing") else []
+            cases.append(pytest.param(case, id=f"{file.stem}/{case['name']}", marks=marks))
     return cases
 
 

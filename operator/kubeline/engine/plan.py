@@ -238,6 +238,8 @@ def value_type(value: Any) -> str:
 
 def coerce(value: Any, type_: str) -> Any:
     """A value of ``type_`` from a literal or its text (as given on a command line); ValueError if it is not one."""
+    if isinstance(value, str) and (problem := _text_problem(value)):
+        raise ValueError(problem)
     if type_ in ("string", "artifact"):
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if isinstance(value, str):
@@ -264,7 +266,8 @@ def coerce(value: Any, type_: str) -> Any:
 
 
 def _value_problem(value: Any) -> str | None:
-    """NaN and Infinity (no JSON, no comparison works on them) or nesting beyond MAX_VALUE_NESTING, anywhere in a value."""
+    """NaN and Infinity (no JSON, no comparison works on them), text that is not UTF-8, or nesting beyond
+    MAX_VALUE_NESTING, anywhere in a value."""
     stack = [(value, 1)]
     while stack:
         current, depth = stack.pop()
@@ -272,8 +275,22 @@ def _value_problem(value: Any) -> str | None:
             return f"the value nests deeper than {MAX_VALUE_NESTING} levels"
         if isinstance(current, float) and not math.isfinite(current):
             return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
+        texts = [current] if isinstance(current, str) else list(current) if isinstance(current, dict) else []
+        problem = next(filter(None, map(_text_problem, texts)), None)
+        if problem:
+            return problem
         children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
         stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    """Text holding a lone surrogate (a command line's bytes that are not UTF-8, or a JSON escape like
+    \\ud800) can be neither hashed into a cache key nor written to a step's files."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"{text!r} is not valid UTF-8 text (at character {error.start}); pass binary data as an artifact"
     return None
 
 

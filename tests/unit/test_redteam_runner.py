@@ -1,0 +1,70 @@
+"""Red-team findings on the local runner that a corpus case cannot express (a signal sent mid-run, disk use,
+bytes on the terminal). Each xfail is a bug still open; it fails the suite once fixed, to be un-marked."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubeline.backends.local import LocalCache, LocalRunner
+from kubeline.display import plain_console, print_result
+from kubeline.engine.plan import coerce
+from tests.unit.simulate import plan_of
+from tests.unit.test_local_runner_lifetime import ESCAPERS, kubelines, pipeline, shell, start  # noqa: F401
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the step guard needs Linux")
+
+
+@pytest.mark.parametrize("text, type_", [("a\udcffb", "string"), ('["\\ud800"]', "list"),
+                                         ('{"\\udc80": 1}', "object"), ("7\udcff", "integer")])
+def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> None:
+    """Such text reaches a cache key's hash and the step's files, which need UTF-8: it is refused where it enters."""
+    with pytest.raises(ValueError, match="not valid UTF-8 text"):
+        coerce(text, type_)
+
+
+@linux_only
+@pytest.mark.xfail(strict=True, reason="cli.py handles SIGINT and SIGTERM only: SIGHUP (terminal closed, ssh "
+                   "dropped) kills kubeline at once, so the exit handler never runs")
+def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:  # noqa: F811
+    notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
+    file = pipeline(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300"), notify],
+                    onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}})
+    kubeline = start(kubelines, tmp_path, file, "--json")
+    kubeline.await_processes(b"sleep", 4)
+    kubeline.process.send_signal(signal.SIGHUP)
+    code, out, err = kubeline.finish()
+    assert code == 1, err
+    assert json.loads(out)["tasks"]["exit-handler"]["outputs"] == {"seen": "Cancelled"}
+    assert kubeline.cleanup() == []
+
+
+def _run(tmp_path: Path, script: str, outputs: list[dict]) -> tuple[LocalRunner, object]:
+    plan = plan_of({"components": [{"name": "c", "outputs": outputs,
+                                    "container": {"image": "x", "command": ["sh", "-c", script, "c", "{{outputs.v.path}}"]}}],
+                    "tasks": [{"name": "a", "component": "c"}]})
+    runner = LocalRunner(plan, {}, "r", run_dir=tmp_path / "run", cache=LocalCache(tmp_path / "cache", warn=lambda m: None))
+    return runner, runner.run()
+
+
+@pytest.mark.xfail(strict=True, reason="LocalCache._write copies artifacts byte for byte: a sparse file taking no "
+                   "disk space becomes that many real bytes in the cache (truncate -s 50G fills the disk)")
+def test_a_sparse_artifact_does_not_fill_the_disk_in_the_cache(tmp_path: Path) -> None:
+    _, result = _run(tmp_path, 'mkdir "$1"; truncate -s 64M "$1/big"', [{"name": "v", "type": "artifact"}])
+    assert result.decision.phase == "Succeeded"
+    used = sum(p.stat().st_blocks * 512 for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert used < 8 << 20, f"the cache holds {used >> 20} MiB on disk for an artifact that takes none"
+
+
+@pytest.mark.xfail(strict=True, reason="display.py prints output values with their control characters: a value "
+                   "can set the terminal's title, clear the screen or move the cursor")
+def test_an_output_value_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    _, result = _run(tmp_path, r'printf "\033]0;PWNED\007\033[2J\033[31mred" > "$1"', [{"name": "v"}])
+    console = plain_console(record=True, width=200, file=io.StringIO(), force_terminal=True)
+    print_result(console, result)
+    assert "\x1b]0;PWNED" not in console.export_text(styles=True)
