@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
         runner = LocalRunner(loaded.plan, params, name, run_dir=run_dir, cache=cache, on_change=progress.update,
                              max_parallel=args.max_parallel)
         interrupts = _Interrupts(runner, console)
-        previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM)}
+        previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             result = runner.run()
         except _StopNow as stop:
@@ -300,7 +300,7 @@ class _StopNow(Exception):
 
 
 class _Interrupts:
-    """First Ctrl-C or SIGTERM cancels the run (running steps stop, the exit handler runs); a second one
+    """First Ctrl-C, SIGTERM or SIGHUP (terminal closed) cancels the run (running steps stop, the exit handler runs); a second one
     stops everything at once (the runner still kills every step's process tree on the way out)."""
 
     def __init__(self, runner: Any, console: Any):
@@ -315,7 +315,7 @@ class _Interrupts:
                                     "(Ctrl-C again to stop at once)", style="yellow"))
             self.runner.cancel()
             return
-        for other in (signal.SIGINT, signal.SIGTERM):
+        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(other, signal.SIG_IGN)  # let the kill finish
         raise _StopNow(signum)
 

@@ -7,6 +7,7 @@ Names, messages and output values are the user's text, never Rich markup: they r
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -29,9 +30,16 @@ _STYLES = {
 }
 
 
+class _PlainConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (``kubeline run ... | head -1``): Rich would exit 1, "failed"; kubeline's main
+        reports a broken pipe as the shell does (141), whatever the run's outcome."""
+        raise BrokenPipeError
+
+
 def plain_console(**options: Any) -> Console:
     """A console that never reads markup, emoji codes or highlights in strings: what it prints is the user's text."""
-    return Console(markup=False, emoji=False, highlight=False, **options)
+    return _PlainConsole(markup=False, emoji=False, highlight=False, **options)
 
 
 def _phase(phase: str, cached: bool = False) -> Text:
@@ -45,9 +53,19 @@ def _duration(step: Any, now: float) -> str:
     return format_duration((step.finished_at or now) - step.started_at)
 
 
+#: Control characters, but for newline and tab: a value or log line holding them could set the terminal's
+#: title, clear the screen or move the cursor, so they are shown as escapes (\x1b) instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str, style: str = "") -> Text:
+    """The user's text as a Text, with control characters shown as escapes."""
+    return Text(_CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text), style=style)
+
+
 def _short(text: str, width: int) -> Text:
     text = " ".join(text.split())
-    return Text(text if len(text) <= width else text[: width - 1] + "…")
+    return visible(text if len(text) <= width else text[: width - 1] + "…")
 
 
 class Progress:
@@ -105,7 +123,7 @@ class Progress:
 
 def summary_table(result: RunResult) -> Table:
     decision, state = result.decision, result.state
-    table = Table(title=Text(f"run {result.name}: {decision.phase}"), title_justify="left")
+    table = Table(title=visible(f"run {result.name}: {decision.phase}"), title_justify="left")
     for column in ("task", "phase", "duration", "outputs", "message"):
         table.add_column(column, overflow="fold")
     now = time.time()
@@ -128,11 +146,11 @@ def print_result(console: Console, result: RunResult) -> None:
             tail = result.log_tail(step_id)
             if tail:
                 console.print(Text(f"--- last lines of {step_id}'s log ({result.logs[step_id]}):", style="red"))
-                console.print(Text(tail))
+                console.print(visible(tail))
     if decision.outputs:
-        console.print(Text("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items())))
+        console.print(visible("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items())))
     style = "green" if decision.phase == "Succeeded" else "red"
-    console.print(Text(f"{decision.phase}: {decision.message}", style=style) if decision.message else Text(decision.phase, style=style))
+    console.print(visible(f"{decision.phase}: {decision.message}", style) if decision.message else Text(decision.phase, style=style))
 
 
 def result_json(result: RunResult) -> str:

@@ -1,5 +1,5 @@
 """Red-team findings on the local runner that a corpus case cannot express (a signal sent mid-run, disk use,
-bytes on the terminal). Each xfail is a bug still open; it fails the suite once fixed, to be un-marked."""
+bytes on the terminal). A finding still open is a strict xfail, which fails the suite once fixed."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> Non
 
 
 @linux_only
-@pytest.mark.xfail(strict=True, reason="cli.py handles SIGINT and SIGTERM only: SIGHUP (terminal closed, ssh "
-                   "dropped) kills kubeline at once, so the exit handler never runs")
 def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:  # noqa: F811
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
     file = pipeline(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300"), notify],
@@ -52,8 +50,6 @@ def _run(tmp_path: Path, script: str, outputs: list[dict]) -> tuple[LocalRunner,
     return runner, runner.run()
 
 
-@pytest.mark.xfail(strict=True, reason="LocalCache._write copies artifacts byte for byte: a sparse file taking no "
-                   "disk space becomes that many real bytes in the cache (truncate -s 50G fills the disk)")
 def test_a_sparse_artifact_does_not_fill_the_disk_in_the_cache(tmp_path: Path) -> None:
     _, result = _run(tmp_path, 'mkdir "$1"; truncate -s 64M "$1/big"', [{"name": "v", "type": "artifact"}])
     assert result.decision.phase == "Succeeded"
@@ -61,10 +57,39 @@ def test_a_sparse_artifact_does_not_fill_the_disk_in_the_cache(tmp_path: Path) -
     assert used < 8 << 20, f"the cache holds {used >> 20} MiB on disk for an artifact that takes none"
 
 
-@pytest.mark.xfail(strict=True, reason="display.py prints output values with their control characters: a value "
-                   "can set the terminal's title, clear the screen or move the cursor")
 def test_an_output_value_cannot_drive_the_terminal(tmp_path: Path) -> None:
     _, result = _run(tmp_path, r'printf "\033]0;PWNED\007\033[2J\033[31mred" > "$1"', [{"name": "v"}])
     console = plain_console(record=True, width=200, file=io.StringIO(), force_terminal=True)
     print_result(console, result)
     assert "\x1b]0;PWNED" not in console.export_text(styles=True)
+
+
+def test_the_hole_preserving_copy_keeps_every_byte(tmp_path: Path) -> None:
+    from kubeline.backends.local import _copy_file
+
+    source = tmp_path / "mixed"
+    with open(source, "wb") as file:
+        file.write(b"head" * 1000)
+        file.seek(32 << 20)
+        file.write(b"middle")
+        file.truncate(64 << 20)  # ends in a hole
+    _copy_file(source, tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == source.read_bytes()
+    assert (tmp_path / "copy").stat().st_blocks * 512 < 1 << 20
+
+
+def test_a_reader_that_leaves_early_is_a_broken_pipe_not_a_failed_run(tmp_path: Path) -> None:
+    """`kubeline run ... | head -1` once exited 1 ("the run failed") for a run that succeeded."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "KUBELINE_HOME": str(tmp_path), "PYTHONPATH": str(root / "operator")}
+    process = subprocess.Popen([sys.executable, "-m", "kubeline.cli", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 141, err
+    assert b"Traceback" not in err

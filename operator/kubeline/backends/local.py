@@ -16,6 +16,7 @@ values' limit, the tail of a log), never blocking on a FIFO; artifacts are copie
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -40,6 +41,11 @@ from kubeline.engine.run import Decision, RunState, StartStep, StepState, decide
 from kubeline.engine.stepid import folder_name
 
 _KILL_GRACE = 5.0
+#: Seconds a guard has to end its step's tree after being told to, before it is killed itself.
+_GUARD_ANSWER = 2.0
+#: Bytes of artifacts one cache entry keeps at most: a step may write a huge (or sparse) file, which
+#: passes to the next step by its path at no cost, but copying it into the cache would fill the disk.
+MAX_CACHED_ARTIFACT_BYTES = 1 << 30
 #: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
 LOG_TAIL_BYTES = 8192
 #: Bytes of a cache entry.json read at most (a real one holds a few KiB of values).
@@ -120,29 +126,70 @@ def _kind(mode: int) -> str:
 def _artifact_problem(path: Path) -> str | None:
     """Why an artifact cannot be passed on or cached: it must be a file, or a folder holding files,
     folders and symbolic links (copied as links, never followed, so a link loop costs nothing)."""
+    target = os.path.realpath(path)
+    if any(target == system or target.startswith(system + "/") for system in _SYSTEM_FOLDERS):
+        return f"links into {target}; an artifact must be a file or folder with the step's data, not the system's"
     try:
         mode = path.stat().st_mode  # a link at the top is followed: a step may link to its data
-    except OSError as error:
+        if stat.S_ISREG(mode):
+            return None
+        if not stat.S_ISDIR(mode):
+            return f"is {_kind(mode)}; an artifact must be a file or a folder"
+        for folder, _, files in os.walk(path):
+            for name in files:
+                mode = os.lstat(os.path.join(folder, name)).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                    inner = os.path.relpath(os.path.join(folder, name), path)
+                    return f"holds {_kind(mode)} ({inner}); an artifact folder may hold only files, folders and symbolic links"
+    except OSError as error:  # e.g. a file that vanished while it was looked at
         return f"cannot be read ({error.strerror or error})"
-    if stat.S_ISREG(mode):
-        return None
-    if not stat.S_ISDIR(mode):
-        return f"is {_kind(mode)}; an artifact must be a file or a folder"
-    for folder, _, files in os.walk(path):
-        for name in files:
-            mode = os.lstat(os.path.join(folder, name)).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                inner = os.path.relpath(os.path.join(folder, name), path)
-                return f"holds {_kind(mode)} ({inner}); an artifact folder may hold only files, folders and symbolic links"
     return None
 
 
+def _disk_size(path: Path) -> int:
+    """Bytes of disk a (hole-preserving) copy of the artifact takes; links inside a folder count as links."""
+    if not path.is_dir():
+        return path.stat().st_blocks * 512
+    return sum(os.lstat(os.path.join(folder, name)).st_blocks * 512 for folder, _, files in os.walk(path) for name in files)
+
+
+_SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
+
+
 def _copy_artifact(source: Path, destination: Path) -> None:
-    """Streamed (copyfile/copytree), links copied as links."""
+    """Streamed, links copied as links, holes kept as holes."""
     if source.is_dir():
-        shutil.copytree(source, destination, symlinks=True)
+        shutil.copytree(source, destination, symlinks=True, copy_function=_copy_file)
     else:
-        shutil.copy2(source, destination)
+        _copy_file(source, destination)
+
+
+def _copy_file(source: Any, destination: Any) -> None:
+    """Only the file's data segments are copied (SEEK_DATA/SEEK_HOLE): a sparse file written by a step
+    (``truncate -s 50G``) takes no more disk in the cache than it did in the step's folder."""
+    with open(source, "rb") as reader, open(destination, "wb") as writer:
+        size = os.fstat(reader.fileno()).st_size
+        position = 0
+        while position < size:
+            try:
+                start = os.lseek(reader.fileno(), position, os.SEEK_DATA)
+                end = os.lseek(reader.fileno(), start, os.SEEK_HOLE)
+            except OSError as error:  # ENXIO: no data after position; otherwise holes are not reported here
+                start, end = (size, size) if error.errno == errno.ENXIO else (position, size)
+            if start >= size:
+                break
+            reader.seek(start)
+            writer.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = reader.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                writer.write(chunk)
+                remaining -= len(chunk)
+            position = end
+        writer.truncate(size)
+    shutil.copystat(source, destination)
 
 
 def _warn_on_stderr(message: str) -> None:
@@ -203,13 +250,17 @@ class LocalCache:
             self._write(staging, start, outputs, now)
             self._replace(staging, self.root / start.cache_key, old)
         except (OSError, shutil.Error) as error:
-            self.warn(f"the result of step {start.id} was not cached: {error}")
+            self.warn(f"the result of step {start.id} was not cached: {_first_problem(error)}")
         finally:
             _remove(staging)
             _remove(old)
 
     def _write(self, staging: Path, start: StartStep, outputs: dict[str, str], now: float) -> None:
         artifacts = _artifact_names(start)
+        size = sum(_disk_size(Path(outputs[name])) for name in artifacts)
+        if size > MAX_CACHED_ARTIFACT_BYTES:
+            raise OSError(f"its artifacts take {size:,} bytes of disk, more than the {MAX_CACHED_ARTIFACT_BYTES:,} "
+                          "the local cache keeps for one step")
         _remove(staging)  # left by a kubeline that was killed while storing, with this process id
         (staging / "artifacts").mkdir(parents=True)
         for name in artifacts:
@@ -223,6 +274,16 @@ class LocalCache:
         if os.path.lexists(target):
             target.rename(old)
         staging.rename(target)
+
+
+def _first_problem(error: BaseException) -> str:
+    """One line for a warning: a folder's copy can fail for thousands of files at once."""
+    if isinstance(error, shutil.Error) and error.args and isinstance(error.args[0], list) and error.args[0]:
+        failures = error.args[0]
+        first = failures[0][-1] if isinstance(failures[0], tuple) else failures[0]
+        more = f" (and {len(failures) - 1} more files)" if len(failures) > 1 else ""
+        return f"copying the artifacts failed: {str(first)[:300]}{more}"
+    return str(error)[:500]
 
 
 def _artifact_names(start: StartStep) -> list[str]:
@@ -350,7 +411,8 @@ class _Process:
     attempt_dir: Path
     log_path: Path
     stop_reason: str | None = None
-    kill_at: float | None = None
+    kill_at: float | None = None  # when to send the next, harder signal
+    killed_at: float | None = None
 
     @property
     def start_error(self) -> str:
@@ -375,6 +437,14 @@ class _Process:
                 os.killpg(self.handle.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill_hard(self) -> None:
+        """SIGKILL to the guard's whole group, waking it first should it be stopped."""
+        for signum in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.killpg(self.handle.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
@@ -592,10 +662,18 @@ class LocalRunner:
                 return
 
     def _escalate(self) -> None:
+        """Past the grace period a step is killed; a guard that still has not ended (a step stopped it with
+        SIGSTOP, say) is SIGKILLed with its group, and the launcher kills whatever that orphans."""
         now = time.time()
         for process in self.processes.values():
-            if process.kill_at is not None and now >= process.kill_at:
+            if process.kill_at is None or now < process.kill_at:
+                continue
+            if process.killed_at is None:
                 process.kill_now()
+                process.killed_at, process.kill_at = now, now + _GUARD_ANSWER
+            else:
+                process.kill_hard()
+                process.kill_at = None  # nothing more to send: its end is awaited like any other
 
     def _collect(self, step_id: str) -> None:
         process = self.processes.pop(step_id)
@@ -643,7 +721,11 @@ class LocalRunner:
                 raise OutputError(f"output {output.name!r} cannot be read: {error}") from None
             if size > VALUE_FILE_LIMIT:
                 raise too_large(output.name, size)
-            values[output.name] = data.decode(errors="replace")
+            try:
+                values[output.name] = data.decode()
+            except UnicodeDecodeError:
+                raise OutputError(f"output {output.name!r} is not UTF-8 text; write bytes of any kind as an artifact "
+                                  "(type: artifact)") from None
         return {**check_values(component, values), **artifacts}
 
 

@@ -20,6 +20,9 @@ guard per step in about a millisecond. Death travels down the chain: the launche
 kubeline dies, and each guard asks for KILL_NOW when the launcher dies (PR_SET_PDEATHSIG), so a crashed
 or SIGKILLed kubeline still takes every step's processes with it.
 
+The launcher is a child subreaper too: should a step kill its own guard, the step's processes come to
+the launcher, which kills every child of its that is not a guard.
+
 Protocol, one JSON object per line. The runner writes requests to the launcher's standard input:
 ``{"id": N, "argv": [...], "env": {...}, "cwd": DIR, "log": FILE}``; the launcher writes reports to its
 standard output: ``{"id": N, "pid": GUARD}`` once the guard exists, ``{"id": N, "error": TEXT}`` when
@@ -170,6 +173,7 @@ def serve(parent: int) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # kubeline died before the line above
         os._exit(1)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)  # the backstop: what a killed guard leaves comes here, and is killed
     reports = os.dup(1)  # close-on-exec: guards report on it, their commands never see it
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     wake_read, wake_write = os.pipe()
@@ -213,7 +217,9 @@ def _start(request: dict, guards: dict[int, object], reports: int) -> None:
 
 
 def _reap(guards: dict[int, object], reports: int) -> None:
-    while guards:
+    """Report every guard that ended; when one was killed (a step may kill its own guard), its step's
+    processes were orphaned to the launcher: kill every child that is not a guard, with its tree."""
+    while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -222,6 +228,16 @@ def _reap(guards: dict[int, object], reports: int) -> None:
             return
         if pid in guards:
             _report(reports, id=guards.pop(pid), status=status)
+            if os.WIFSIGNALED(status):
+                _kill_adopted(guards)
+
+
+def _kill_adopted(guards: dict[int, object]) -> None:
+    children = _children_map().get(os.getpid(), [])
+    for orphan in children:
+        if orphan not in guards:
+            for pid in [orphan, *_descendants(orphan)]:
+                _kill(pid, signal.SIGKILL)
 
 
 def _kill(pid: int, signum: int) -> None:
