@@ -166,8 +166,11 @@ def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> D
     walk = _Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out)
     walk.run()
     if stopping is None and walk.failed:
-        # fail fast: walk again so that nothing new starts and what did not run says why
+        # fail fast: walk again so that nothing new starts and what did not run says why; a step that
+        # failed before it could start (a bad input) is in no recorded state, so it is carried over
+        unstarted = walk.unstartable
         walk = _Walk(plan, params, state, now, f"not run: {walk.failed[0]} failed", kill=False, timed_out=False)
+        walk.unstartable = unstarted
         walk.run()
     decision = walk.decision()
     if deadline is not None and stopping is None and not decision.finished:
@@ -191,6 +194,8 @@ class _Walk:
         self.candidates: list[StartStep] = []
         self.stops: list[StopStep] = []
         self.failed: list[str] = []
+        #: steps that failed while being prepared (step id -> why): they have no recorded state
+        self.unstartable: dict[str, str] = {}
         self.wake: float | None = None
         self.main_phase: str = "Running"
         self.exit_done = True
@@ -376,6 +381,9 @@ class _Walk:
                 )
                 return
             attempt = step.attempt + 1
+        if step_id in self.unstartable:
+            self._fail_unstarted(step_id, self.unstartable[step_id])
+            return
         if self.stopping:
             self.views[step_id] = View("Skipped", self.stopping)
             return
@@ -388,11 +396,15 @@ class _Walk:
             self.views[step_id] = View("Skipped", str(skip))
             return
         except (_Fail, TemplateError) as error:
-            self.views[step_id] = View("Failed", str(error))
-            self.failed.append(step_id)
+            self._fail_unstarted(step_id, str(error))
             return
         self.views[step_id] = View("Pending", "starting" if attempt == 1 else f"starting attempt {attempt}")
         self.candidates.append(start)
+
+    def _fail_unstarted(self, step_id: str, message: str) -> None:
+        self.views[step_id] = View("Failed", message)
+        self.failed.append(step_id)
+        self.unstartable[step_id] = message
 
     def _start(self, node: Node, step_id: str, attempt: int, scope: Scope, context: _Context) -> StartStep:
         component = node.component
