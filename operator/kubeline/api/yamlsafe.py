@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, ScalarNode
 
@@ -82,9 +83,29 @@ def _refuse_duplicate_keys(node: MappingNode) -> None:
                                 key.start_mark)
 
 
+def _timestamp_as_written(loader: Any, node: ScalarNode) -> str:
+    """`2024-01-01` stays text, as JSON (and the API server) see it, not a date no JSON value can hold."""
+    return str(node.value)
+
+
+def _refuse_non_json(loader: Any, node: Any) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise ConstructorError(None, None, f"the tag {tag} makes a value JSON cannot hold (Kubernetes resources are JSON): "
+                                       "write it as text, a list or a mapping", node.start_mark)
+
+
+def _json_values_only(loader: Any) -> Any:
+    """A loader class that builds only what JSON can hold: str, int, float, bool, None, list and dict."""
+    loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_written)
+    for tag in ("binary", "set", "omap", "pairs"):
+        loader.add_constructor(f"tag:yaml.org,2002:{tag}", _refuse_non_json)
+    return loader
+
+
 _Parsing: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
+@_json_values_only
 class _FastLoader(_BoundedComposer, _Parsing):
     """libyaml scans and parses in C (several times faster on large files); the composer stays in Python."""
 
@@ -93,6 +114,7 @@ class _FastLoader(_BoundedComposer, _Parsing):
         _BoundedComposer.__init__(self)
 
 
+@_json_values_only
 class _ExplainingLoader(_BoundedComposer, yaml.SafeLoader):
     """PyYAML's own parser: slower, but its syntax errors point at the line where the problem starts."""
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
+from kubeline.api import yamlsafe
 from kubeline.api.names import to_dns_label
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -363,7 +364,9 @@ if _names:
 
 
 def load_component_from_text(text: str) -> ComponentFactory:
-    return ComponentFactory(_spec_from_yaml(yaml.safe_load(text)))
+    """A component from KFP v1 component YAML, read with the bounds of every YAML kubeline reads."""
+    documents = yamlsafe.load_all(text)
+    return ComponentFactory(_spec_from_yaml(documents[0] if len(documents) == 1 else documents))
 
 
 def load_component_from_file(path: str) -> ComponentFactory:
