@@ -268,3 +268,39 @@ def test_names_from_any_python_name_are_valid_and_distinct(texts: list[str]) -> 
         names.append(unique_label(dns_name(text), names))
     assert all(is_dns_label(n) for n in names), names
     assert len(set(names)) == len(names)
+
+
+LOUD_PIPELINE = '''
+import sys
+print("loading my pipeline")
+sys.stdout.write("not: [yaml\\n")
+from kubeline import dsl
+from kubeline.components import create_component_from_func
+
+def hello() -> str:
+    return "hi"
+
+hello_op = create_component_from_func(hello)
+
+@dsl.pipeline(name="loud")
+def loud():
+    print("compiling")
+    hello_op()
+'''
+
+
+def test_what_a_pipeline_file_prints_never_mixes_with_the_compiled_yaml(tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text(LOUD_PIPELINE)
+    result = kubeline("compile", "loud.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["metadata"]["name"] == "loud"
+    assert "loading my pipeline" in result.stderr and "compiling" in result.stderr
+
+
+def test_a_pipeline_file_that_never_finishes_importing_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeline.sdk import loader
+
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setattr(loader, "COMPILE_SECONDS", 2)
+    with pytest.raises(PipelineInvalid, match="took longer than 2 s, so it was stopped"):
+        loader.pipeline_document_from_python(tmp_path / "slow.py")
