@@ -76,6 +76,12 @@ def _message(detail: dict[str, Any]) -> str:
         return f"must be a list, e.g. {example}, not {_type_name(value)}"
     if kind == "string_type":
         return f"must be text, not {_type_name(value)}"
+    if kind in ("int_type", "int_from_float"):
+        return f"must be a whole number, e.g. 3, not {_type_name(value)}"
+    if kind == "float_type":
+        return f"must be a number, e.g. 1.5, not {_type_name(value)}"
+    if kind in ("model_type", "dict_type"):
+        return f"must be a mapping{_fields_of(detail)}, not {_type_name(value)}"
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
     return message[0].lower() + message[1:] if message else kind
@@ -90,6 +96,18 @@ def _pattern_words(pattern: str, value: Any) -> str:
     if pattern == IDENTIFIER:
         return f"{value!r} is not a valid identifier: {IDENTIFIER_RULE}"
     return f"{value!r} does not have the form this field takes (see `kubectl explain`)"
+
+
+def _fields_of(detail: dict[str, Any]) -> str:
+    """The fields a mapping takes, from the model pydantic expected (e.g. retries: {limit, backoff})."""
+    from kubeline.api import models
+
+    model = getattr(models, str(detail.get("ctx", {}).get("class_name", "")), None)
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return ""
+    names = [field.alias or name for name, field in fields.items()]
+    return f" with the fields {', '.join(names)}"
 
 
 def _type_name(value: Any) -> str:
