@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from kubeline.api import models
 from kubeline.api.durations import format_duration, parse_duration
+from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
 from kubeline.engine.plan import Node, Plan, Scope, coerce, node_at
@@ -507,16 +508,22 @@ class _Walk:
                 value = json.loads(value)
             except ValueError:
                 raise _Fail(f"forEach: {ref} is not a JSON list: {value[:200]!r}") from None
+            except RecursionError:  # json's C decoder stops itself here, before the stack runs out
+                value = None
+            if value is None or deeper_than(value, MAX_VALUE_NESTING):
+                raise _Fail(f"forEach: {ref} nests deeper than {MAX_VALUE_NESTING} levels: loop over flat values or mappings")
         if not isinstance(value, list):
             raise _Fail(f"forEach: {ref} is not a list: {to_text(value)[:200]!r}")
         return value
 
 
 def _parse_value(text: str) -> Any:
+    """A loop iteration's output as a JSON value when it is one, nested within bounds; else the text."""
     try:
-        return json.loads(text)
-    except ValueError:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
         return text
+    return text if deeper_than(value, MAX_VALUE_NESTING) else value
 
 
 def _aggregate(phases: list[str]) -> ViewPhase:
