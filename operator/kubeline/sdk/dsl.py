@@ -223,7 +223,16 @@ class _Outputs(dict):  # type: ignore[type-arg]
         self.task = task
 
     def __missing__(self, name: str) -> PipelineParam:
+        """An output asked for by the name the program gave it (a NamedTuple field `résultat`, a component
+        YAML output `Output data`) is found under the name it became (`r_sultat`, `Output_data`), as in KFP."""
+        same = [key for key in self if _loose(key) == _loose(str(name))]
+        if len(same) == 1:
+            return self[same[0]]
         raise CompileError(f"task {self.task!r} has no output {name!r} (its outputs: {', '.join(self) or 'none'})")
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _as_list(value: Any) -> list[Any]:
