@@ -464,6 +464,9 @@ class _Builder:
                 self._add_dependency(scope, node, name, f"{node.path}.after", deps)
             for path, ref in self._refs(node.path, self._texts(node)):
                 self._check_ref(scope, node, ref, path, deps, loop_items)
+                if path.endswith(".when") and self._ref_type(scope, ref) == "artifact":
+                    self.error(path, f"{{{{{ref}}}}} is an artifact (a file), and a condition compares values: "
+                                     "have the task write the value as a value output")
             if node.component is not None:
                 self._check_arguments(scope, node)
             if isinstance(node.for_each, str):
@@ -611,6 +614,9 @@ class _Builder:
         """forEach over a value that can never be a list fails at run time: say so now."""
         ref = whole_ref(node.for_each)
         actual = self._ref_type(scope, ref) if ref is not None else None
+        if actual == "artifact":
+            self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is an artifact (a file): forEach needs a list value "
+                                               "(have the task write the list as an output of type list)")
         if actual in ("integer", "number", "boolean", "object"):
             self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
                                                "(a list parameter or output, or a string holding a JSON list)")
