@@ -394,8 +394,8 @@ class PipelineConf:
         return self
 
 
-def pipeline(name: str | None = None, description: str | None = None, pipeline_root: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function as a pipeline, as @kfp.dsl.pipeline does."""
+def pipeline(name: Any = None, description: str | None = None, pipeline_root: str | None = None) -> Any:
+    """Mark a function as a pipeline, as @kfp.dsl.pipeline does; `@dsl.pipeline` without parentheses too."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -408,6 +408,9 @@ def pipeline(name: str | None = None, description: str | None = None, pipeline_r
         wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
         return wrapper
 
+    if callable(name):  # @dsl.pipeline without parentheses: the function itself came as the name
+        func, name = name, None
+        return decorate(func)
     return decorate
 
 
