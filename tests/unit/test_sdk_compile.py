@@ -304,3 +304,17 @@ def test_a_pipeline_file_that_never_finishes_importing_is_stopped(tmp_path: Path
     monkeypatch.setattr(loader, "COMPILE_SECONDS", 2)
     with pytest.raises(PipelineInvalid, match="took longer than 2 s, so it was stopped"):
         loader.pipeline_document_from_python(tmp_path / "slow.py")
+
+
+def test_a_tuple_default_is_a_list_and_bytes_are_refused() -> None:
+    @dsl.pipeline(name="p")
+    def tuples(sizes: list = (1, 2)):
+        text_op()
+
+    @dsl.pipeline(name="p")
+    def keyed(mapping: dict = {"a": [{1: "x"}]}):  # noqa: B006 - the default is the point
+        text_op()
+
+    assert compile_pipeline(tuples)["spec"]["params"][0]["default"] == [1, 2]
+    with pytest.raises(dsl.CompileError, match=r"parameter 'mapping': its default holds the key 1 \(int, not text\)"):
+        compile_pipeline(keyed)
