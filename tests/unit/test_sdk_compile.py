@@ -318,3 +318,25 @@ def test_a_tuple_default_is_a_list_and_bytes_are_refused() -> None:
     assert compile_pipeline(tuples)["spec"]["params"][0]["default"] == [1, 2]
     with pytest.raises(dsl.CompileError, match=r"parameter 'mapping': its default holds the key 1 \(int, not text\)"):
         compile_pipeline(keyed)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, float("inf"), float("nan"), "soon", None])
+def test_setters_taking_counts_refuse_what_is_not_a_whole_number(value: object) -> None:
+    """int() read True as 1 and cut 1.5 to 1: a retry count or timeout the program never asked for."""
+    @dsl.pipeline(name="p")
+    def pipeline():
+        text_op().set_retry(value)
+
+    with pytest.raises(dsl.CompileError, match=r"set_retry\(num_retries\): .* is not a whole number"):
+        compile_pipeline(pipeline)
+
+
+def test_setters_taking_counts_accept_whole_numbers_and_their_text() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.get_pipeline_conf().set_parallelism("2")
+        text_op().set_retry(3.0).set_timeout(60)
+
+    document = compile_pipeline(pipeline)
+    assert document["spec"]["parallelism"] == 2
+    assert document["spec"]["tasks"][0]["retries"] == {"limit": 3} and document["spec"]["tasks"][0]["timeout"] == "60s"

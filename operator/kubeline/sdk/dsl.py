@@ -187,7 +187,7 @@ class ContainerOp:
 
     def set_retry(self, num_retries: int, policy: str | None = None, backoff_duration: str | None = None,
                   backoff_factor: float | None = None, backoff_max_duration: str | None = None) -> ContainerOp:
-        self.retries = {"limit": int(num_retries)}
+        self.retries = {"limit": _whole(num_retries, "set_retry(num_retries)")}
         backoff = {k: v for k, v in (("duration", backoff_duration), ("factor", backoff_factor),
                                      ("maxDuration", backoff_max_duration)) if v is not None}
         if backoff:
@@ -195,7 +195,7 @@ class ContainerOp:
         return self
 
     def set_timeout(self, seconds: int) -> ContainerOp:
-        self.timeout = f"{int(seconds)}s"
+        self.timeout = f"{_whole(seconds, 'set_timeout(seconds)')}s"
         return self
 
     def set_caching_options(self, enable_caching: bool) -> ContainerOp:
@@ -233,6 +233,16 @@ class _Outputs(dict):  # type: ignore[type-arg]
 
 def _loose(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _whole(value: Any, what: str) -> int:
+    """A count or a number of seconds given to a setter: a whole number (or its text), never a boolean,
+    which int() would silently read as 0 or 1, nor a fraction it would silently cut."""
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise CompileError(f"{what}: {value!r} is not a whole number; give one, e.g. 3")
+    return int(value)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -378,15 +388,15 @@ class PipelineConf:
         return self
 
     def set_timeout(self, seconds: int) -> PipelineConf:
-        self.timeout = int(seconds)
+        self.timeout = _whole(seconds, "PipelineConf.set_timeout(seconds)")
         return self
 
     def set_parallelism(self, max_num_pods: int) -> PipelineConf:
-        self.parallelism = int(max_num_pods)
+        self.parallelism = _whole(max_num_pods, "PipelineConf.set_parallelism(max_num_pods)")
         return self
 
     def set_ttl_seconds_after_finished(self, seconds: int) -> PipelineConf:
-        self.ttl_seconds_after_finished = int(seconds)
+        self.ttl_seconds_after_finished = _whole(seconds, "PipelineConf.set_ttl_seconds_after_finished(seconds)")
         return self
 
     def add_op_transformer(self, transformer: Callable[[ContainerOp], Any]) -> PipelineConf:
