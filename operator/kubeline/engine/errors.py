@@ -80,7 +80,7 @@ def _message(detail: dict[str, Any]) -> str:
         return f"must be a whole number, e.g. 3, not {_type_name(value)}"
     if kind == "float_type":
         return f"must be a number, e.g. 1.5, not {_type_name(value)}"
-    if kind in ("model_type", "dict_type"):
+    if kind == "model_type":
         return f"must be a mapping{_fields_of(detail)}, not {_type_name(value)}"
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
