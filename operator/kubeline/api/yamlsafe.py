@@ -45,6 +45,8 @@ class _BoundedComposer(yaml.composer.Composer):
         node = super().compose_node(parent, index)
         self._depth -= collection
         self._grow(1 + (len(node.value) // EXPANDED_CHARS_PER_UNIT if isinstance(node, ScalarNode) else 0), event)
+        if isinstance(node, ScalarNode):
+            _refuse_lone_surrogates(node)
         if isinstance(node, MappingNode):
             _refuse_duplicate_keys(node)
         if event.anchor is not None:
@@ -70,6 +72,16 @@ class _BoundedComposer(yaml.composer.Composer):
                 "anchor's content each time): is it an alias bomb?",
                 event.start_mark,
             )
+
+
+def _refuse_lone_surrogates(node: ScalarNode) -> None:
+    """"\\ud800" in a double-quoted string is a lone surrogate: no UTF-8 writer (a step's arguments, a file,
+    the API server) can carry it, so it is refused where it is written."""
+    try:
+        node.value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ComposerError(None, None, f"{node.value[error.start]!r} is a lone surrogate, not a character: "
+                                        "write the character itself or a \\u escape of a whole one", node.start_mark) from None
 
 
 def _refuse_duplicate_keys(node: MappingNode) -> None:

@@ -124,16 +124,25 @@ def load_spec(document: Any, prefix: str = "spec") -> models.PipelineSpec:
 
 
 def shape_problems(document: Any, prefix: str) -> list[Issue]:
-    """Nesting beyond the limits, found without recursion: pydantic, json and the builder all recurse."""
+    """Nesting beyond the limits, found without recursion: pydantic, json and the builder all recurse;
+    and text no UTF-8 writer can carry (lone surrogates), from whatever made the document (YAML, the SDK)."""
     stack: list[tuple[Any, str, int]] = [(document, prefix, 1)]
+    not_text: list[Issue] = []
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_NESTING:
             return [Issue(path, f"mappings and lists nest deeper than {MAX_NESTING} levels here")]
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for key, child in children:
+            child_path = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
             if isinstance(child, (dict, list)):
-                stack.append((child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]", depth + 1))
+                stack.append((child, child_path, depth + 1))
+            for text in (key, child):
+                problem = surrogate_problem(text) if isinstance(text, str) else None
+                if problem:
+                    not_text.append(Issue(child_path, problem))
+    if not_text:
+        return not_text
     return _group_depth_problems(document.get("tasks"), f"{prefix}.tasks") if isinstance(document, dict) else []
 
 
@@ -238,6 +247,9 @@ def value_type(value: Any) -> str:
 
 def coerce(value: Any, type_: str) -> Any:
     """A value of ``type_`` from a literal or its text (as given on a command line); ValueError if it is not one."""
+    problem = surrogate_problem(value) if isinstance(value, str) else None
+    if problem:
+        raise ValueError(problem)
     if type_ in ("string", "artifact"):
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if isinstance(value, str):
@@ -272,8 +284,24 @@ def _value_problem(value: Any) -> str | None:
             return f"the value nests deeper than {MAX_VALUE_NESTING} levels"
         if isinstance(current, float) and not math.isfinite(current):
             return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
+        problem = surrogate_problem(current) if isinstance(current, str) else None
+        if problem:
+            return problem
+        if isinstance(current, dict):
+            stack.extend((key, depth) for key in current)
         children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
         stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def surrogate_problem(text: str) -> str | None:
+    """Text holding a lone surrogate (a JSON escape like \\ud800, or bytes that are not UTF-8 in a command
+    line) cannot be written as UTF-8: not to a step's arguments, a file, nor the API server."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (f"{text[:40]!r} holds {text[error.start]!r} (character {error.start + 1}), which is not text: "
+                "a lone surrogate from a \\u escape or from bytes that are not UTF-8")
     return None
 
 
