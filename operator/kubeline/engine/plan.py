@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING, MAX_VALUE_NESTING
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_LOOP_ITEMS, MAX_NESTING, MAX_VALUE_NESTING
 from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
 from kubeline.engine.templates import (
@@ -439,6 +439,9 @@ class _Builder:
         value = node.task.for_each
         path = f"{node.path}.forEach"
         if isinstance(value, list):
+            if len(value) > MAX_LOOP_ITEMS:
+                self.error(path, f"has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                                 "give each step a batch of items, or split the work into several runs")
             node.for_each = value
             return
         if not isinstance(value, str) or whole_ref(value) is None:

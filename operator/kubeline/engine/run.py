@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from kubeline.api import models
 from kubeline.api.durations import format_duration, parse_duration
-from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
+from kubeline.api.limits import MAX_LOOP_ITEMS, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
 from kubeline.engine.plan import Node, Plan, Scope, coerce, node_at
@@ -514,6 +514,9 @@ class _Walk:
                 raise _Fail(f"forEach: {ref} nests deeper than {MAX_VALUE_NESTING} levels: loop over flat values or mappings")
         if not isinstance(value, list):
             raise _Fail(f"forEach: {ref} is not a list: {to_text(value)[:200]!r}")
+        if len(value) > MAX_LOOP_ITEMS:
+            raise _Fail(f"forEach: {ref} has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                        "give each step a batch of items")
         return value
 
 
