@@ -99,16 +99,18 @@ class Resources(Model):
         None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}."
     )
 
-    @field_validator("requests", "limits")
+    @field_validator("requests", "limits", mode="before")
     @classmethod
-    def _quantities(cls, value: dict[str, Quantity] | None) -> dict[str, Quantity] | None:
+    def _quantities(cls, value: Any) -> Any:
+        """Checked before the union int | float | str, whose own error would name only its first member."""
         import re
 
-        for name, quantity in (value or {}).items():
-            if isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)):
-                raise ValueError(
-                    f"{name}: {quantity!r} is not a Kubernetes quantity (write e.g. 500m, 2, 1Gi)"
-                )
+        bad = [f"{name}: {quantity!r}" for name, quantity in (value.items() if isinstance(value, dict) else ())
+               if not isinstance(quantity, (int, float, str)) or isinstance(quantity, bool)
+               or not re.match(QUANTITY, str(quantity))]
+        if bad:
+            verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
+            raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
         return value
 
 
