@@ -340,6 +340,17 @@ class _Builder:
                     coerce(param.default, param.type)
                 except ValueError as error:
                     self.error(f"spec.params[{param.name}].default", str(error))
+                self._check_default_is_literal(f"spec.params[{param.name}].default", param.default)
+
+    def _check_default_is_literal(self, path: str, default: Any) -> None:
+        """A default is used as written: a placeholder in it would reach the step unfilled."""
+        try:
+            refs = refs_in(default, TASK_SCOPE | COMPONENT_SCOPE) if isinstance(default, str) else []
+        except TemplateError:
+            return  # text that merely looks like one, e.g. a template the step fills itself
+        if refs:
+            self.error(path, f"{{{{{refs[0]}}}}} in a default is not filled in (a default is used as written): "
+                             "pass it as the task's argument instead")
 
     def _check_components(self) -> None:
         for component in self.spec.components:
@@ -352,6 +363,7 @@ class _Builder:
                         coerce(i.default, i.type)
                     except ValueError as error:
                         self.error(f"{path}.inputs[{i.name}].default", str(error))
+                    self._check_default_is_literal(f"{path}.inputs[{i.name}].default", i.default)
             container = component.container
             texts = [("command", t) for t in container.command or []] + [("args", t) for t in container.args or []]
             texts += [(f"env[{e.name}]", e.value) for e in container.env or []]
