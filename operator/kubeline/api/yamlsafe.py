@@ -97,7 +97,7 @@ def _refuse_duplicate_keys(node: MappingNode) -> None:
 
 def _timestamp_as_written(loader: Any, node: ScalarNode) -> str:
     """`2024-01-01` stays text, as JSON (and the API server) see it, not a date no JSON value can hold."""
-    return str(node.value)
+    return str(loader.construct_scalar(node))  # a list or mapping tagged !!timestamp is refused here
 
 
 def _refuse_non_json(loader: Any, node: Any) -> Any:
@@ -117,8 +117,23 @@ def _json_values_only(loader: Any) -> Any:
 _Parsing: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
+class _ExplainedConstruction:
+    """An explicit tag on a value it cannot read (`!!int abc`, `!!bool maybe`) makes PyYAML raise ValueError or
+    KeyError without a place: it becomes a YAML error at the value's line."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except (ValueError, KeyError, TypeError) as error:
+            if isinstance(error, yaml.YAMLError):
+                raise
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise ConstructorError(None, None, f"{node.value!r} cannot be read as {tag}: remove the tag or fix the value",
+                                   node.start_mark) from None
+
+
 @_json_values_only
-class _FastLoader(_BoundedComposer, _Parsing):
+class _FastLoader(_ExplainedConstruction, _BoundedComposer, _Parsing):
     """libyaml scans and parses in C (several times faster on large files); the composer stays in Python."""
 
     def __init__(self, stream: Any) -> None:
@@ -127,7 +142,7 @@ class _FastLoader(_BoundedComposer, _Parsing):
 
 
 @_json_values_only
-class _ExplainingLoader(_BoundedComposer, yaml.SafeLoader):
+class _ExplainingLoader(_ExplainedConstruction, _BoundedComposer, yaml.SafeLoader):
     """PyYAML's own parser: slower, but its syntax errors point at the line where the problem starts."""
 
     def __init__(self, stream: Any) -> None:
