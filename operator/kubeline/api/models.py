@@ -102,12 +102,11 @@ class Resources(Model):
     @field_validator("requests", "limits", mode="before")
     @classmethod
     def _quantities(cls, value: Any) -> Any:
-        """Checked before the union int | float | str, whose own error would name only its first member."""
+        """Every bad quantity at once, checked before pydantic stops at the first; wrong types are left to the union."""
         import re
 
         bad = [f"{name}: {quantity!r}" for name, quantity in (value.items() if isinstance(value, dict) else ())
-               if not isinstance(quantity, (int, float, str)) or isinstance(quantity, bool)
-               or not re.match(QUANTITY, str(quantity))]
+               if isinstance(quantity, (int, float, str)) and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))]
         if bad:
             verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
             raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")

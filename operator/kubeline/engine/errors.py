@@ -34,6 +34,8 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
     issue per member in pydantic: only the first is kept, so each field gets one message.
     """
     issues: dict[str, Issue] = {}
+    members: dict[str, list[str]] = {}  # path -> the union members a value failed, e.g. int, float, str
+    failing: dict[str, Any] = {}  # path -> the value that failed them
     for detail in error.errors():
         path, node = prefix, document
         for part in detail["loc"]:
@@ -44,11 +46,22 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
                 node = item
             else:
                 if is_union_tag(part):
+                    members.setdefault(path, []).append(str(part))
+                    failing.setdefault(path, detail.get("input"))
                     continue
                 path += f".{part}" if path else str(part)
                 node = node.get(part) if isinstance(node, dict) else None
         issues.setdefault(path, Issue(path, _message(detail)))
+    for path, failed in members.items():
+        kinds = [_MEMBER_WORDS[m] for m in dict.fromkeys(failed) if m in _MEMBER_WORDS]
+        if len(kinds) > 1 and path in issues:
+            issues[path] = Issue(path, f"must be {', '.join(kinds[:-1])} or {kinds[-1]}, not {_type_name(failing[path])}")
     return list(issues.values())
+
+
+#: Union members in words, for a value that fits none of them (a quantity is an integer, a number or text).
+_MEMBER_WORDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "a boolean", "list": "a list",
+                 "dict": "a mapping"}
 
 
 #: Parts of a pydantic error location that name a validator or union member, not a field.
