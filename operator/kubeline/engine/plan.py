@@ -631,6 +631,10 @@ class _Builder:
                     self.error(f"{node.path}.arguments", f"missing argument {name!r} ({spec.type}) of component {component.name!r}")
                 continue
             value = arguments[name]
+            if value is None:
+                self.error(path, "is null, which no input takes (the step would get the text 'null'): give a value, "
+                                 "or leave the argument out to use the input's default")
+                continue
             try:
                 ref = whole_ref(value) if isinstance(value, str) else None
             except TemplateError:
