@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
-from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, pythonic
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
@@ -225,14 +225,10 @@ class _Outputs(dict):  # type: ignore[type-arg]
     def __missing__(self, name: str) -> PipelineParam:
         """An output asked for by the name the program gave it (a NamedTuple field `résultat`, a component
         YAML output `Output data`) is found under the name it became (`r_sultat`, `Output_data`), as in KFP."""
-        same = [key for key in self if _loose(key) == _loose(str(name))]
+        same = [key for key in self if pythonic(key) == pythonic(str(name))]
         if len(same) == 1:
             return self[same[0]]
         raise CompileError(f"task {self.task!r} has no output {name!r} (its outputs: {', '.join(self) or 'none'})")
-
-
-def _loose(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def _whole(value: Any, what: str) -> int:
