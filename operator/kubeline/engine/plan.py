@@ -514,6 +514,8 @@ class _Builder:
                 self._check_arguments(scope, node)
             if isinstance(node.for_each, str):
                 self._check_loop_type(scope, node)
+            if node.condition is not None:
+                self._check_ordering(scope, node)
             node.deps = tuple(sorted(deps))
             if node.body is not None:
                 self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
@@ -656,6 +658,23 @@ class _Builder:
                 self.error(path, f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input")
             elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
                 self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
+
+    def _check_ordering(self, scope: Scope, node: Node) -> None:
+        """`<` and `>` order numbers (or text): a list or a mapping compared so would be compared as its JSON text."""
+        stack = [node.condition]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, conditions.Not):
+                stack.append(current.inner)
+            elif isinstance(current, conditions.BoolOp):
+                stack.extend(current.items)
+            elif isinstance(current, conditions.Compare) and current.op in ("<", "<=", ">", ">="):
+                for operand in (current.left, current.right):
+                    ref = whole_ref(operand.text.strip())
+                    kind = self._ref_type(scope, ref) if ref is not None else None
+                    if kind in ("list", "object"):
+                        self.error(f"{node.path}.when", f"{{{{{ref}}}}} is {_article(kind)}, which '{current.op}' cannot "
+                                                        "order: compare numbers or text, or use == and !=")
 
     def _check_loop_type(self, scope: Scope, node: Node) -> None:
         """forEach over a value that can never be a list fails at run time: say so now."""
