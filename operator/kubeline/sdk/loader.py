@@ -86,7 +86,7 @@ def pipeline_document_from_python(path: Path, function: str | None = None) -> di
             "for input, a network or a lock at import? keep such work inside the components"))]) from None
     finally:
         _kill_group(child)
-    return _child_result(output, path)
+    return _child_result(output, path, child.returncode)
 
 
 def _kill_group(child: subprocess.Popen[bytes]) -> None:
@@ -98,7 +98,7 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
     child.wait()
 
 
-def _child_result(output: bytes, path: Path) -> dict[str, Any]:
+def _child_result(output: bytes, path: Path, returncode: int) -> dict[str, Any]:
     try:
         result = json.loads(output)
     except ValueError:
@@ -107,7 +107,20 @@ def _child_result(output: bytes, path: Path) -> dict[str, Any]:
         return dict(result["document"])
     if "issues" in result:
         raise PipelineInvalid([Issue(issue_path, message) for issue_path, message in result["issues"]])
-    raise RuntimeError(result.get("bug") or f"compiling {path} ended without a result")
+    if "bug" in result:
+        raise RuntimeError(result["bug"])
+    # the user's code ended the process itself (os._exit, a signal, a crash in a C extension)
+    how = f"killed by signal {_signal_name(-returncode)}" if returncode < 0 else f"exit status {returncode}"
+    raise PipelineInvalid([Issue(str(path), (
+        f"importing and compiling it ended the process ({how}) before any result: does the file call os._exit, "
+        "kill itself, or crash in a native module at import?"))])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name
+        return str(number)
 
 
 def _child() -> None:
