@@ -27,6 +27,8 @@ class LoadedPipeline:
     run_arguments: dict[str, Any] = field(default_factory=dict)
     #: Prefix of that Run's fields in messages ("" when the Run holds the pipeline); None: no Run.
     run_label: str | None = None
+    #: Every Run in the file (all of this pipeline), as (prefix, arguments); the first gives run_arguments.
+    runs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def read_text(path: Path) -> str:
@@ -151,6 +153,7 @@ def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipelin
     if not documents:
         raise PipelineInvalid([Issue(str(path), "the file holds no document")])
     pipelines = [d for d in candidates if d.get("kind") == "Pipeline"]
+    _refuse_several_pipelines(path, pipelines + [d for d in candidates if d.get("kind") == "Run" and _inline_spec(d)])
     main = (pipelines or candidates or documents)[0]
     runs = [d for d in candidates if d.get("kind") == "Run" and d is not main]
     run_issues = [issue for run in runs for issue in run_problems(run, _run_label(run))]
@@ -158,15 +161,44 @@ def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipelin
         loaded = pipeline_from_document(main, path.stem)
     except PipelineInvalid as invalid:
         raise PipelineInvalid(invalid.issues + run_issues) from None
+    run_issues += [issue for run in runs for issue in _reference_problems(run, loaded.name)]
     if run_issues:
         raise PipelineInvalid(run_issues)
-    for run in [main, *runs] if main.get("kind") == "Run" else runs:
-        ref = run["spec"].get("pipelineRef") or {}
-        if run is main or ref.get("name") == loaded.name:
-            loaded.run_arguments = dict(run["spec"].get("arguments") or {})
-            loaded.run_label = _run_label(run) if run is not main else ""
-            break
+    loaded.runs = [("" if run is main else _run_label(run), dict(run["spec"].get("arguments") or {}))
+                   for run in ([main, *runs] if main.get("kind") == "Run" else runs)]
+    if loaded.runs:
+        loaded.run_label, loaded.run_arguments = loaded.runs[0]
     return loaded
+
+
+def _inline_spec(run: dict[str, Any]) -> bool:
+    spec = run.get("spec")
+    return isinstance(spec, dict) and "pipelineSpec" in spec
+
+
+def _refuse_several_pipelines(path: Path, pipelines: list[dict[str, Any]]) -> None:
+    """kubeline runs or checks one pipeline a file: reading the first of several would ignore the others unsaid."""
+    if len(pipelines) < 2:
+        return
+    names = ", ".join(_document_name(d) for d in pipelines)
+    raise PipelineInvalid([Issue(str(path), f"holds {len(pipelines)} pipelines ({names}), and kubeline reads one a file "
+                                            "(a Pipeline, or a Run with its own pipelineSpec): put each in a file of its own")])
+
+
+def _document_name(document: dict[str, Any]) -> str:
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return f"{document.get('kind')} {name!r}" if isinstance(name, str) else f"a {document.get('kind')} without a name"
+
+
+def _reference_problems(run: dict[str, Any], pipeline: str) -> list[Issue]:
+    """A Run beside the pipeline must be of it: its arguments are checked against that pipeline."""
+    ref = run["spec"].get("pipelineRef")
+    if not isinstance(ref, dict) or ref.get("name") == pipeline:
+        return []
+    return [Issue(f"{_run_label(run)}spec.pipelineRef.name", (
+        f"no Pipeline {ref.get('name')!r} in this file (it holds {pipeline!r}): refer to that one, or keep this "
+        "Run in a file of its own"))]
 
 
 def _run_label(run: dict[str, Any]) -> str:
@@ -177,13 +209,13 @@ def _run_label(run: dict[str, Any]) -> str:
 
 
 def run_argument_problems(loaded: LoadedPipeline) -> list[Issue]:
-    """What is wrong with the arguments of the Run found with the pipeline (unknown, missing, mistyped)."""
-    if loaded.run_label is None:
-        return []
+    """What is wrong with the arguments of the Runs found with the pipeline (unknown, missing, mistyped)."""
     from kubeline.engine.run import bind_arguments
 
-    try:
-        bind_arguments(loaded.plan, loaded.run_arguments)
-    except ValueError as error:
-        return [Issue(f"{loaded.run_label}spec", line) for line in str(error).splitlines()]
-    return []
+    issues = []
+    for label, arguments in loaded.runs:
+        try:
+            bind_arguments(loaded.plan, arguments)
+        except ValueError as error:
+            issues += [Issue(f"{label}spec", line) for line in str(error).splitlines()]
+    return issues

@@ -220,6 +220,25 @@ def test_for_each_over_something_that_is_not_a_list_fails_the_task() -> None:
     assert sim.decision.phase == "Failed"
 
 
+@pytest.mark.parametrize(
+    "tasks, outcomes, reason",
+    [
+        pytest.param([task("each", forEach=[1, 2], arguments={"a": "{{item.a}}"})], {},
+                     "has no field 'a'", id="item field of a number"),
+        pytest.param([task("gen", "num"), task("use", "num", arguments={"x": "{{tasks.gen.outputs.n}}"})],
+                     {"gen": ok(n="seven", items="[]")}, "input x:", id="integer output that is not a number"),
+    ],
+)
+def test_a_step_that_cannot_be_prepared_fails_the_run(tasks: list[dict], outcomes: dict, reason: str) -> None:
+    """Fail-fast walks the DAG again; a step that failed before it started has no recorded state and
+    must stay failed in that walk (it once turned into "Skipped" and the run "Succeeded")."""
+    sim = simulate(pipeline([task("other"), *tasks]), **outcomes)
+    assert sim.decision.phase == "Failed"
+    failed = {step: view.message for step, view in sim.decision.views.items() if view.phase == "Failed" and view.is_step}
+    assert failed and all(reason in message for message in failed.values())
+    assert reason in sim.decision.message
+
+
 def test_loop_parallelism_limits_iterations_running_at_once() -> None:
     plan = plan_of(pipeline([task("each", forEach=list(range(5)), parallelism=2, arguments={"a": "{{item}}"})]))
     decision = decide(plan, {}, RunState(started_at=0), 0)

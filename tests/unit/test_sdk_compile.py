@@ -268,3 +268,75 @@ def test_names_from_any_python_name_are_valid_and_distinct(texts: list[str]) -> 
         names.append(unique_label(dns_name(text), names))
     assert all(is_dns_label(n) for n in names), names
     assert len(set(names)) == len(names)
+
+
+LOUD_PIPELINE = '''
+import sys
+print("loading my pipeline")
+sys.stdout.write("not: [yaml\\n")
+from kubeline import dsl
+from kubeline.components import create_component_from_func
+
+def hello() -> str:
+    return "hi"
+
+hello_op = create_component_from_func(hello)
+
+@dsl.pipeline(name="loud")
+def loud():
+    print("compiling")
+    hello_op()
+'''
+
+
+def test_what_a_pipeline_file_prints_never_mixes_with_the_compiled_yaml(tmp_path: Path) -> None:
+    (tmp_path / "loud.py").write_text(LOUD_PIPELINE)
+    result = kubeline("compile", "loud.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["metadata"]["name"] == "loud"
+    assert "loading my pipeline" in result.stderr and "compiling" in result.stderr
+
+
+def test_a_pipeline_file_that_never_finishes_importing_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeline.sdk import loader
+
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setattr(loader, "COMPILE_SECONDS", 2)
+    with pytest.raises(PipelineInvalid, match="took longer than 2 s, so it was stopped"):
+        loader.pipeline_document_from_python(tmp_path / "slow.py")
+
+
+def test_a_tuple_default_is_a_list_and_bytes_are_refused() -> None:
+    @dsl.pipeline(name="p")
+    def tuples(sizes: list = (1, 2)):
+        text_op()
+
+    @dsl.pipeline(name="p")
+    def keyed(mapping: dict = {"a": [{1: "x"}]}):  # noqa: B006 - the default is the point
+        text_op()
+
+    assert compile_pipeline(tuples)["spec"]["params"][0]["default"] == [1, 2]
+    with pytest.raises(dsl.CompileError, match=r"parameter 'mapping': its default holds the key 1 \(int, not text\)"):
+        compile_pipeline(keyed)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, float("inf"), float("nan"), "soon", None])
+def test_setters_taking_counts_refuse_what_is_not_a_whole_number(value: object) -> None:
+    """int() read True as 1 and cut 1.5 to 1: a retry count or timeout the program never asked for."""
+    @dsl.pipeline(name="p")
+    def pipeline():
+        text_op().set_retry(value)
+
+    with pytest.raises(dsl.CompileError, match=r"set_retry\(num_retries\): .* is not a whole number"):
+        compile_pipeline(pipeline)
+
+
+def test_setters_taking_counts_accept_whole_numbers_and_their_text() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.get_pipeline_conf().set_parallelism("2")
+        text_op().set_retry(3.0).set_timeout(60)
+
+    document = compile_pipeline(pipeline)
+    assert document["spec"]["parallelism"] == 2
+    assert document["spec"]["tasks"][0]["retries"] == {"limit": 3} and document["spec"]["tasks"][0]["timeout"] == "60s"

@@ -31,6 +31,12 @@ MAX_VALUE_NESTING = 50
 MAX_EXPANDED_VALUES = 1_000_000
 EXPANDED_CHARS_PER_UNIT = 16
 
+#: Most iterations of one forEach, literal or produced. Each iteration is a step (a pod on a cluster) and
+#: the engine walks every step at each decision (about 4 s for 100,000): a list of millions of items,
+#: which a -p argument or a 4 MiB file can hold, would never finish. KFP programs loop over tens to
+#: thousands of items; the largest loop a test imports has 100,000.
+MAX_LOOP_ITEMS = 100_000
+
 #: Deepest nesting of groups (dag inside dag). KFP pipelines rarely nest beyond five (loops inside
 #: conditions inside loops); the engine walks groups recursively.
 MAX_GROUP_DEPTH = 20

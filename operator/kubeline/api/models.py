@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
@@ -81,7 +81,7 @@ class Toleration(Model):
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         None, description="Taint effect to match; empty matches all effects."
     )
-    toleration_seconds: int | None = Field(
+    toleration_seconds: StrictInt | None = Field(
         None, description="How long a NoExecute taint is tolerated before eviction."
     )
 
@@ -99,16 +99,17 @@ class Resources(Model):
         None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}."
     )
 
-    @field_validator("requests", "limits")
+    @field_validator("requests", "limits", mode="before")
     @classmethod
-    def _quantities(cls, value: dict[str, Quantity] | None) -> dict[str, Quantity] | None:
+    def _quantities(cls, value: Any) -> Any:
+        """Every bad quantity at once, checked before pydantic stops at the first; wrong types are left to the union."""
         import re
 
-        for name, quantity in (value or {}).items():
-            if isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)):
-                raise ValueError(
-                    f"{name}: {quantity!r} is not a Kubernetes quantity (write e.g. 500m, 2, 1Gi)"
-                )
+        bad = [f"{name}: {quantity!r}" for name, quantity in (value.items() if isinstance(value, dict) else ())
+               if isinstance(quantity, (int, float, str)) and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))]
+        if bad:
+            verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
+            raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
         return value
 
 
@@ -196,7 +197,7 @@ class Caching(Model):
 
 class Backoff(Model):
     duration: str = Field("10s", description="Wait before the first retry.", pattern=DURATION_PATTERN, max_length=64)
-    factor: float = Field(2, description="Each retry waits this many times longer than the one before.", ge=1, le=10)
+    factor: StrictFloat = Field(2, description="Each retry waits this many times longer than the one before.", ge=1, le=10)
     max_duration: str | None = duration_field("Longest wait between two attempts.")
 
     _durations = field_validator("duration", "max_duration")(_check_duration)
@@ -205,7 +206,7 @@ class Backoff(Model):
 class Retries(Model):
     """Retry a failed step: each attempt is a new pod (or process)."""
 
-    limit: int = Field(..., description="Retries after the first attempt.", ge=0, le=100)
+    limit: StrictInt = Field(..., description="Retries after the first attempt.", ge=0, le=100)
     backoff: Backoff | None = Field(None, description="Wait between attempts.")
 
 
@@ -252,7 +253,7 @@ class Task(Scheduling):
         description="Run the task (or group) once per item of a list: a literal list or a placeholder of a produced list. {{item}} and {{item.FIELD}} refer to the item.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
-    parallelism: int | None = Field(None, description="With forEach: most iterations running at once.", ge=1)
+    parallelism: StrictInt | None = Field(None, description="With forEach: most iterations running at once.", ge=1)
     caching: Caching | None = Field(None, description="Result caching; defaults to the pipeline's.")
     retries: Retries | None = Field(None, description="Retries of a failing step; defaults to the pipeline's.")
     timeout: str | None = duration_field("Longest time one attempt may run, e.g. 30m." + _NO_TIMEOUT)
@@ -326,7 +327,7 @@ class PipelineSpec(Model):
         None, description="Run outputs by name, e.g. {result: '{{tasks.multiply.outputs.product}}'}."
     )
     defaults: Defaults | None = Field(None, description="Settings every task inherits.")
-    parallelism: int | None = Field(None, description="Most steps running at once in one run.", ge=1)
+    parallelism: StrictInt | None = Field(None, description="Most steps running at once in one run.", ge=1)
     timeout: str | None = duration_field(
         "Longest time a run may take; then running steps stop and the exit handler runs." + _NO_TIMEOUT
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, ScalarNode
 
@@ -44,6 +45,8 @@ class _BoundedComposer(yaml.composer.Composer):
         node = super().compose_node(parent, index)
         self._depth -= collection
         self._grow(1 + (len(node.value) // EXPANDED_CHARS_PER_UNIT if isinstance(node, ScalarNode) else 0), event)
+        if isinstance(node, ScalarNode):
+            _refuse_lone_surrogates(node)
         if isinstance(node, MappingNode):
             _refuse_duplicate_keys(node)
         if event.anchor is not None:
@@ -71,6 +74,16 @@ class _BoundedComposer(yaml.composer.Composer):
             )
 
 
+def _refuse_lone_surrogates(node: ScalarNode) -> None:
+    """"\\ud800" in a double-quoted string is a lone surrogate: no UTF-8 writer (a step's arguments, a file,
+    the API server) can carry it, so it is refused where it is written."""
+    try:
+        node.value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ComposerError(None, None, f"{node.value[error.start]!r} is a lone surrogate, not a character: "
+                                        "write the character itself or a \\u escape of a whole one", node.start_mark) from None
+
+
 def _refuse_duplicate_keys(node: MappingNode) -> None:
     seen: dict[tuple[str, str], Any] = {}
     for key, _ in node.value:
@@ -82,10 +95,45 @@ def _refuse_duplicate_keys(node: MappingNode) -> None:
                                 key.start_mark)
 
 
+def _timestamp_as_written(loader: Any, node: ScalarNode) -> str:
+    """`2024-01-01` stays text, as JSON (and the API server) see it, not a date no JSON value can hold."""
+    return str(loader.construct_scalar(node))  # a list or mapping tagged !!timestamp is refused here
+
+
+def _refuse_non_json(loader: Any, node: Any) -> Any:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    raise ConstructorError(None, None, f"the tag {tag} makes a value JSON cannot hold (Kubernetes resources are JSON): "
+                                       "write it as text, a list or a mapping", node.start_mark)
+
+
+def _json_values_only(loader: Any) -> Any:
+    """A loader class that builds only what JSON can hold: str, int, float, bool, None, list and dict."""
+    loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_written)
+    for tag in ("binary", "set", "omap", "pairs"):
+        loader.add_constructor(f"tag:yaml.org,2002:{tag}", _refuse_non_json)
+    return loader
+
+
 _Parsing: Any = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
 
-class _FastLoader(_BoundedComposer, _Parsing):
+class _ExplainedConstruction:
+    """An explicit tag on a value it cannot read (`!!int abc`, `!!bool maybe`) makes PyYAML raise ValueError or
+    KeyError without a place: it becomes a YAML error at the value's line."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except (ValueError, KeyError, TypeError) as error:
+            if isinstance(error, yaml.YAMLError):
+                raise
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+            raise ConstructorError(None, None, f"{node.value!r} cannot be read as {tag}: remove the tag or fix the value",
+                                   node.start_mark) from None
+
+
+@_json_values_only
+class _FastLoader(_ExplainedConstruction, _BoundedComposer, _Parsing):
     """libyaml scans and parses in C (several times faster on large files); the composer stays in Python."""
 
     def __init__(self, stream: Any) -> None:
@@ -93,7 +141,8 @@ class _FastLoader(_BoundedComposer, _Parsing):
         _BoundedComposer.__init__(self)
 
 
-class _ExplainingLoader(_BoundedComposer, yaml.SafeLoader):
+@_json_values_only
+class _ExplainingLoader(_ExplainedConstruction, _BoundedComposer, yaml.SafeLoader):
     """PyYAML's own parser: slower, but its syntax errors point at the line where the problem starts."""
 
     def __init__(self, stream: Any) -> None:

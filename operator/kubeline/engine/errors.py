@@ -34,6 +34,8 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
     issue per member in pydantic: only the first is kept, so each field gets one message.
     """
     issues: dict[str, Issue] = {}
+    members: dict[str, list[str]] = {}  # path -> the union members a value failed, e.g. int, float, str
+    failing: dict[str, Any] = {}  # path -> the value that failed them
     for detail in error.errors():
         path, node = prefix, document
         for part in detail["loc"]:
@@ -44,11 +46,22 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
                 node = item
             else:
                 if is_union_tag(part):
+                    members.setdefault(path, []).append(str(part))
+                    failing.setdefault(path, detail.get("input"))
                     continue
                 path += f".{part}" if path else str(part)
                 node = node.get(part) if isinstance(node, dict) else None
         issues.setdefault(path, Issue(path, _message(detail)))
+    for path, failed in members.items():
+        kinds = [_MEMBER_WORDS[m] for m in dict.fromkeys(failed) if m in _MEMBER_WORDS]
+        if len(kinds) > 1 and path in issues:
+            issues[path] = Issue(path, f"must be {', '.join(kinds[:-1])} or {kinds[-1]}, not {_type_name(failing[path])}")
     return list(issues.values())
+
+
+#: Union members in words, for a value that fits none of them (a quantity is an integer, a number or text).
+_MEMBER_WORDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "a boolean", "list": "a list",
+                 "dict": "a mapping"}
 
 
 #: Parts of a pydantic error location that name a validator or union member, not a field.
@@ -76,6 +89,12 @@ def _message(detail: dict[str, Any]) -> str:
         return f"must be a list, e.g. {example}, not {_type_name(value)}"
     if kind == "string_type":
         return f"must be text, not {_type_name(value)}"
+    if kind in ("int_type", "int_from_float"):
+        return f"must be a whole number, e.g. 3, not {_type_name(value)}"
+    if kind == "float_type":
+        return f"must be a number, e.g. 1.5, not {_type_name(value)}"
+    if kind == "model_type":
+        return f"must be a mapping{_fields_of(detail)}, not {_type_name(value)}"
     if message.startswith("Value error, "):
         return message[len("Value error, "):]
     return message[0].lower() + message[1:] if message else kind
@@ -90,6 +109,18 @@ def _pattern_words(pattern: str, value: Any) -> str:
     if pattern == IDENTIFIER:
         return f"{value!r} is not a valid identifier: {IDENTIFIER_RULE}"
     return f"{value!r} does not have the form this field takes (see `kubectl explain`)"
+
+
+def _fields_of(detail: dict[str, Any]) -> str:
+    """The fields a mapping takes, from the model pydantic expected (e.g. retries: {limit, backoff})."""
+    from kubeline.api import models
+
+    model = getattr(models, str(detail.get("ctx", {}).get("class_name", "")), None)
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return ""
+    names = [field.alias or name for name, field in fields.items()]
+    return f" with the fields {', '.join(names)}"
 
 
 def _type_name(value: Any) -> str:

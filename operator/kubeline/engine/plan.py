@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING, MAX_VALUE_NESTING
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_LOOP_ITEMS, MAX_NESTING, MAX_VALUE_NESTING
 from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
 from kubeline.engine.templates import (
@@ -124,16 +124,25 @@ def load_spec(document: Any, prefix: str = "spec") -> models.PipelineSpec:
 
 
 def shape_problems(document: Any, prefix: str) -> list[Issue]:
-    """Nesting beyond the limits, found without recursion: pydantic, json and the builder all recurse."""
+    """Nesting beyond the limits, found without recursion: pydantic, json and the builder all recurse;
+    and text no UTF-8 writer can carry (lone surrogates), from whatever made the document (YAML, the SDK)."""
     stack: list[tuple[Any, str, int]] = [(document, prefix, 1)]
+    not_text: list[Issue] = []
     while stack:
         value, path, depth = stack.pop()
         if depth > MAX_NESTING:
             return [Issue(path, f"mappings and lists nest deeper than {MAX_NESTING} levels here")]
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         for key, child in children:
+            child_path = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
             if isinstance(child, (dict, list)):
-                stack.append((child, f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]", depth + 1))
+                stack.append((child, child_path, depth + 1))
+            for text in (key, child):
+                problem = surrogate_problem(text) if isinstance(text, str) else None
+                if problem:
+                    not_text.append(Issue(child_path, problem))
+    if not_text:
+        return not_text
     return _group_depth_problems(document.get("tasks"), f"{prefix}.tasks") if isinstance(document, dict) else []
 
 
@@ -238,7 +247,8 @@ def value_type(value: Any) -> str:
 
 def coerce(value: Any, type_: str) -> Any:
     """A value of ``type_`` from a literal or its text (as given on a command line); ValueError if it is not one."""
-    if isinstance(value, str) and (problem := _text_problem(value)):
+    problem = surrogate_problem(value) if isinstance(value, str) else None
+    if problem:
         raise ValueError(problem)
     if type_ in ("string", "artifact"):
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
@@ -275,22 +285,24 @@ def _value_problem(value: Any) -> str | None:
             return f"the value nests deeper than {MAX_VALUE_NESTING} levels"
         if isinstance(current, float) and not math.isfinite(current):
             return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
-        texts = [current] if isinstance(current, str) else list(current) if isinstance(current, dict) else []
-        problem = next(filter(None, map(_text_problem, texts)), None)
+        problem = surrogate_problem(current) if isinstance(current, str) else None
         if problem:
             return problem
+        if isinstance(current, dict):
+            stack.extend((key, depth) for key in current)
         children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
         stack.extend((child, depth + 1) for child in children)
     return None
 
 
-def _text_problem(text: str) -> str | None:
-    """Text holding a lone surrogate (a command line's bytes that are not UTF-8, or a JSON escape like
-    \\ud800) can be neither hashed into a cache key nor written to a step's files."""
+def surrogate_problem(text: str) -> str | None:
+    """Text holding a lone surrogate (a JSON escape like \\ud800, or bytes that are not UTF-8 in a command
+    line) cannot be written as UTF-8: not to a step's arguments, a file, nor the API server."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        return f"{text!r} is not valid UTF-8 text (at character {error.start}); pass binary data as an artifact"
+        return (f"{text[:40]!r} holds {text[error.start]!r} (character {error.start + 1}), which is not text: "
+                "a lone surrogate from a \\u escape or from bytes that are not UTF-8")
     return None
 
 
@@ -329,6 +341,17 @@ class _Builder:
                     coerce(param.default, param.type)
                 except ValueError as error:
                     self.error(f"spec.params[{param.name}].default", str(error))
+                self._check_default_is_literal(f"spec.params[{param.name}].default", param.default)
+
+    def _check_default_is_literal(self, path: str, default: Any) -> None:
+        """A default is used as written: a placeholder in it would reach the step unfilled."""
+        try:
+            refs = refs_in(default, TASK_SCOPE | COMPONENT_SCOPE) if isinstance(default, str) else []
+        except TemplateError:
+            return  # text that merely looks like one, e.g. a template the step fills itself
+        if refs:
+            self.error(path, f"{{{{{refs[0]}}}}} in a default is not filled in (a default is used as written): "
+                             "pass it as the task's argument instead")
 
     def _check_components(self) -> None:
         for component in self.spec.components:
@@ -341,6 +364,7 @@ class _Builder:
                         coerce(i.default, i.type)
                     except ValueError as error:
                         self.error(f"{path}.inputs[{i.name}].default", str(error))
+                    self._check_default_is_literal(f"{path}.inputs[{i.name}].default", i.default)
             container = component.container
             texts = [("command", t) for t in container.command or []] + [("args", t) for t in container.args or []]
             texts += [(f"env[{e.name}]", e.value) for e in container.env or []]
@@ -428,6 +452,9 @@ class _Builder:
         value = node.task.for_each
         path = f"{node.path}.forEach"
         if isinstance(value, list):
+            if len(value) > MAX_LOOP_ITEMS:
+                self.error(path, f"has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                                 "give each step a batch of items, or split the work into several runs")
             node.for_each = value
             return
         if not isinstance(value, str) or whole_ref(value) is None:
@@ -481,10 +508,15 @@ class _Builder:
                 self._add_dependency(scope, node, name, f"{node.path}.after", deps)
             for path, ref in self._refs(node.path, self._texts(node)):
                 self._check_ref(scope, node, ref, path, deps, loop_items)
+                if path.endswith(".when") and self._ref_type(scope, ref) == "artifact":
+                    self.error(path, f"{{{{{ref}}}}} is an artifact (a file), and a condition compares values: "
+                                     "have the task write the value as a value output")
             if node.component is not None:
                 self._check_arguments(scope, node)
             if isinstance(node.for_each, str):
                 self._check_loop_type(scope, node)
+            if node.condition is not None:
+                self._check_ordering(scope, node)
             node.deps = tuple(sorted(deps))
             if node.body is not None:
                 self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
@@ -602,6 +634,10 @@ class _Builder:
                     self.error(f"{node.path}.arguments", f"missing argument {name!r} ({spec.type}) of component {component.name!r}")
                 continue
             value = arguments[name]
+            if value is None:
+                self.error(path, "is null, which no input takes (the step would get the text 'null'): give a value, "
+                                 "or leave the argument out to use the input's default")
+                continue
             try:
                 ref = whole_ref(value) if isinstance(value, str) else None
             except TemplateError:
@@ -624,10 +660,30 @@ class _Builder:
             elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
                 self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
 
+    def _check_ordering(self, scope: Scope, node: Node) -> None:
+        """`<` and `>` order numbers (or text): a list or a mapping compared so would be compared as its JSON text."""
+        stack = [node.condition]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, conditions.Not):
+                stack.append(current.inner)
+            elif isinstance(current, conditions.BoolOp):
+                stack.extend(current.items)
+            elif isinstance(current, conditions.Compare) and current.op in ("<", "<=", ">", ">="):
+                for operand in (current.left, current.right):
+                    ref = whole_ref(operand.text.strip())
+                    kind = self._ref_type(scope, ref) if ref is not None else None
+                    if kind in ("list", "object"):
+                        self.error(f"{node.path}.when", f"{{{{{ref}}}}} is {_article(kind)}, which '{current.op}' cannot "
+                                                        "order: compare numbers or text, or use == and !=")
+
     def _check_loop_type(self, scope: Scope, node: Node) -> None:
         """forEach over a value that can never be a list fails at run time: say so now."""
         ref = whole_ref(node.for_each)
         actual = self._ref_type(scope, ref) if ref is not None else None
+        if actual == "artifact":
+            self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is an artifact (a file): forEach needs a list value "
+                                               "(have the task write the list as an output of type list)")
         if actual in ("integer", "number", "boolean", "object"):
             self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
                                                "(a list parameter or output, or a string holding a JSON list)")

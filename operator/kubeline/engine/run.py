@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from kubeline.api import models
 from kubeline.api.durations import format_duration, parse_duration
+from kubeline.api.limits import MAX_LOOP_ITEMS, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
 from kubeline.engine.plan import Node, Plan, Scope, coerce, node_at
@@ -166,8 +167,11 @@ def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> D
     walk = _Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out)
     walk.run()
     if stopping is None and walk.failed:
-        # fail fast: walk again so that nothing new starts and what did not run says why
+        # fail fast: walk again so that nothing new starts and what did not run says why; a step that
+        # failed before it could start (a bad input) is in no recorded state, so it is carried over
+        unstarted = walk.unstartable
         walk = _Walk(plan, params, state, now, f"not run: {walk.failed[0]} failed", kill=False, timed_out=False)
+        walk.unstartable = unstarted
         walk.run()
     decision = walk.decision()
     if deadline is not None and stopping is None and not decision.finished:
@@ -191,6 +195,8 @@ class _Walk:
         self.candidates: list[StartStep] = []
         self.stops: list[StopStep] = []
         self.failed: list[str] = []
+        #: steps that failed while being prepared (step id -> why): they have no recorded state
+        self.unstartable: dict[str, str] = {}
         self.wake: float | None = None
         self.main_phase: str = "Running"
         self.exit_done = True
@@ -376,6 +382,9 @@ class _Walk:
                 )
                 return
             attempt = step.attempt + 1
+        if step_id in self.unstartable:
+            self._fail_unstarted(step_id, self.unstartable[step_id])
+            return
         if self.stopping:
             self.views[step_id] = View("Skipped", self.stopping)
             return
@@ -388,11 +397,15 @@ class _Walk:
             self.views[step_id] = View("Skipped", str(skip))
             return
         except (_Fail, TemplateError) as error:
-            self.views[step_id] = View("Failed", str(error))
-            self.failed.append(step_id)
+            self._fail_unstarted(step_id, str(error))
             return
         self.views[step_id] = View("Pending", "starting" if attempt == 1 else f"starting attempt {attempt}")
         self.candidates.append(start)
+
+    def _fail_unstarted(self, step_id: str, message: str) -> None:
+        self.views[step_id] = View("Failed", message)
+        self.failed.append(step_id)
+        self.unstartable[step_id] = message
 
     def _start(self, node: Node, step_id: str, attempt: int, scope: Scope, context: _Context) -> StartStep:
         component = node.component
@@ -495,16 +508,25 @@ class _Walk:
                 value = json.loads(value)
             except ValueError:
                 raise _Fail(f"forEach: {ref} is not a JSON list: {value[:200]!r}") from None
+            except RecursionError:  # json's C decoder stops itself here, before the stack runs out
+                value = None
+            if value is None or deeper_than(value, MAX_VALUE_NESTING):
+                raise _Fail(f"forEach: {ref} nests deeper than {MAX_VALUE_NESTING} levels: loop over flat values or mappings")
         if not isinstance(value, list):
             raise _Fail(f"forEach: {ref} is not a list: {to_text(value)[:200]!r}")
+        if len(value) > MAX_LOOP_ITEMS:
+            raise _Fail(f"forEach: {ref} has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                        "give each step a batch of items")
         return value
 
 
 def _parse_value(text: str) -> Any:
+    """A loop iteration's output as a JSON value when it is one, nested within bounds; else the text."""
     try:
-        return json.loads(text)
-    except ValueError:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
         return text
+    return text if deeper_than(value, MAX_VALUE_NESTING) else value
 
 
 def _aggregate(phases: list[str]) -> ViewPhase:

@@ -103,7 +103,7 @@ def item_field(item: Any, fields: tuple[str, ...]) -> Any:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         if not isinstance(value, dict) or field not in value:
             raise TemplateError(f"the loop item {to_text(item)} has no field {field!r}")

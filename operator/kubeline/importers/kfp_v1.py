@@ -172,7 +172,7 @@ class _Translator:
         self.found = repr(kind[:100]) if isinstance(kind, str) else "a document without a kind"
         self.is_workflow = kind == "Workflow" and str(given.get("apiVersion", "")).startswith("argoproj.io/")
         if self.is_workflow:
-            self.errors = shapes.problems(given, shapes.WORKFLOW)
+            self.errors = shapes.problems(given, shapes.WORKFLOW) or _repeated_names(given["spec"])
         # translate only a workflow of the shape the translator reads; pipeline() reports anything else
         self.document = given if self.is_workflow and not self.errors else {}
         #: the DAG templates being translated, outermost first: a template met again is a recursion
@@ -868,6 +868,26 @@ class _Translator:
             if key in component.settings:
                 task[key] = component.settings[key]
         return task
+
+
+def _repeated_names(spec: dict[str, Any]) -> list[Issue]:
+    """Argo refuses a workflow naming two templates, two tasks of a DAG or two parameters alike; reading one
+    of them would silently drop the other."""
+    lists = [("spec.templates", spec.get("templates")),
+             ("spec.arguments.parameters", (spec.get("arguments") or {}).get("parameters"))]
+    for template in spec.get("templates") or []:
+        where = f"templates[{template.get('name')}]"
+        lists.append((f"{where}.dag.tasks", (template.get("dag") or {}).get("tasks")))
+        for side in ("inputs", "outputs"):
+            for kind in ("parameters", "artifacts"):
+                lists.append((f"{where}.{side}.{kind}", (template.get(side) or {}).get(kind)))
+    issues = []
+    for path, items in lists:
+        names = [item.get("name") for item in items or [] if isinstance(item, dict)]
+        for name in sorted({n for n in names if names.count(n) > 1}, key=str):
+            issues.append(Issue(f"{path}[{name}]", f"the name {name!r} is used {names.count(name)} times: "
+                                                   "give each its own name (Argo refuses this workflow too)"))
+    return issues
 
 
 def _workflow_value(expression: str, on_exit: bool) -> str:

@@ -102,11 +102,39 @@ def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool
                                f"{parameter.name}: a pipeline's parameters are each named; list them one by one")
         annotation = hints.get(parameter.name)
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
-        if isinstance(default, (list, dict)) and deeper_than(default, MAX_VALUE_NESTING):
+        if isinstance(default, (list, tuple, dict)) and deeper_than(default, MAX_VALUE_NESTING):
             raise CompileError(f"parameter {parameter.name!r}: a default nested more than {MAX_VALUE_NESTING} deep")
+        unfit = _not_json(default)
+        if unfit:
+            raise CompileError(f"parameter {parameter.name!r}: its default holds {unfit}, which a pipeline parameter "
+                               "cannot hold: use text, a number, a boolean, a list or a dict with text keys")
+        if isinstance(default, tuple):
+            default = json.loads(json.dumps(default))  # a tuple is a list to JSON, as KFP passes it
         kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")
         params[parameter.name] = (PipelineParam(parameter.name, None, kind, default), annotation is not None)
     return params
+
+
+def _not_json(value: Any) -> str | None:
+    """The first part of a default that JSON cannot hold (bytes, a set, a key that is not text), in words."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, dict):
+            bad_keys = [key for key in current if not isinstance(key, str)]
+            if bad_keys:
+                return f"the key {bad_keys[0]!r} ({type(bad_keys[0]).__name__}, not text)"
+            pending.extend(current.values())
+        elif isinstance(current, (list, tuple)):
+            pending.extend(current)
+        elif current is not None and not isinstance(current, (str, int, float, bool)):
+            return f"{_short_repr(current)} ({type(current).__name__})"
+    return None
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def _param(name: str, kind: str, default: Any) -> dict[str, Any]:

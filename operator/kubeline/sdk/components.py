@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import yaml
 
+from kubeline.api import yamlsafe
 from kubeline.api.names import to_dns_label
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -139,7 +140,7 @@ class ComponentFactory:
                             f"but {len(args)} were given")
         arguments = dict(zip(names, args))
         for key, value in kwargs.items():
-            name = io_name(_strip_suffix(key)) if key not in names else key
+            name = key if key in names else _input_named(names, key)
             if name not in names:
                 raise TypeError(f"{signature} got an unexpected argument {key!r}: pass one of its inputs")
             if name in arguments:
@@ -150,6 +151,19 @@ class ComponentFactory:
             raise TypeError(f"{signature} is missing required argument{'s' if len(missing) != 1 else ''} "
                             f"{', '.join(map(repr, missing))}: pass a value for each")
         return arguments
+
+
+def pythonic(name: str) -> str:
+    """The name KFP gives an input or output in Python: `Input text` is `input_text`, `résultat` is `r_sultat`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _input_named(names: list[str], key: str) -> str:
+    """The input a keyword argument names: as written, without KFP's _path/_file suffix, or in KFP's pythonic form."""
+    for candidate in (io_name(_strip_suffix(key)), *(n for n in names if pythonic(n) in (pythonic(key), pythonic(_strip_suffix(key))))):
+        if candidate in names:
+            return candidate
+    return key
 
 
 def _strip_suffix(name: str) -> str:
@@ -363,7 +377,9 @@ if _names:
 
 
 def load_component_from_text(text: str) -> ComponentFactory:
-    return ComponentFactory(_spec_from_yaml(yaml.safe_load(text)))
+    """A component from KFP v1 component YAML, read with the bounds of every YAML kubeline reads."""
+    documents = yamlsafe.load_all(text)
+    return ComponentFactory(_spec_from_yaml(documents[0] if len(documents) == 1 else documents))
 
 
 def load_component_from_file(path: str) -> ComponentFactory:

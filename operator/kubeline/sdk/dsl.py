@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
-from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, pythonic
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
@@ -187,7 +187,7 @@ class ContainerOp:
 
     def set_retry(self, num_retries: int, policy: str | None = None, backoff_duration: str | None = None,
                   backoff_factor: float | None = None, backoff_max_duration: str | None = None) -> ContainerOp:
-        self.retries = {"limit": int(num_retries)}
+        self.retries = {"limit": _whole(num_retries, "set_retry(num_retries)")}
         backoff = {k: v for k, v in (("duration", backoff_duration), ("factor", backoff_factor),
                                      ("maxDuration", backoff_max_duration)) if v is not None}
         if backoff:
@@ -195,7 +195,7 @@ class ContainerOp:
         return self
 
     def set_timeout(self, seconds: int) -> ContainerOp:
-        self.timeout = f"{int(seconds)}s"
+        self.timeout = f"{_whole(seconds, 'set_timeout(seconds)')}s"
         return self
 
     def set_caching_options(self, enable_caching: bool) -> ContainerOp:
@@ -223,7 +223,22 @@ class _Outputs(dict):  # type: ignore[type-arg]
         self.task = task
 
     def __missing__(self, name: str) -> PipelineParam:
+        """An output asked for by the name the program gave it (a NamedTuple field `résultat`, a component
+        YAML output `Output data`) is found under the name it became (`r_sultat`, `Output_data`), as in KFP."""
+        same = [key for key in self if pythonic(key) == pythonic(str(name))]
+        if len(same) == 1:
+            return self[same[0]]
         raise CompileError(f"task {self.task!r} has no output {name!r} (its outputs: {', '.join(self) or 'none'})")
+
+
+def _whole(value: Any, what: str) -> int:
+    """A count or a number of seconds given to a setter: a whole number (or its text), never a boolean,
+    which int() would silently read as 0 or 1, nor a fraction it would silently cut."""
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise CompileError(f"{what}: {value!r} is not a whole number; give one, e.g. 3")
+    return int(value)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -369,15 +384,15 @@ class PipelineConf:
         return self
 
     def set_timeout(self, seconds: int) -> PipelineConf:
-        self.timeout = int(seconds)
+        self.timeout = _whole(seconds, "PipelineConf.set_timeout(seconds)")
         return self
 
     def set_parallelism(self, max_num_pods: int) -> PipelineConf:
-        self.parallelism = int(max_num_pods)
+        self.parallelism = _whole(max_num_pods, "PipelineConf.set_parallelism(max_num_pods)")
         return self
 
     def set_ttl_seconds_after_finished(self, seconds: int) -> PipelineConf:
-        self.ttl_seconds_after_finished = int(seconds)
+        self.ttl_seconds_after_finished = _whole(seconds, "PipelineConf.set_ttl_seconds_after_finished(seconds)")
         return self
 
     def add_op_transformer(self, transformer: Callable[[ContainerOp], Any]) -> PipelineConf:
@@ -385,8 +400,8 @@ class PipelineConf:
         return self
 
 
-def pipeline(name: str | None = None, description: str | None = None, pipeline_root: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a function as a pipeline, as @kfp.dsl.pipeline does."""
+def pipeline(name: Any = None, description: str | None = None, pipeline_root: str | None = None) -> Any:
+    """Mark a function as a pipeline, as @kfp.dsl.pipeline does; `@dsl.pipeline` without parentheses too."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -399,6 +414,9 @@ def pipeline(name: str | None = None, description: str | None = None, pipeline_r
         wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
         return wrapper
 
+    if callable(name):  # @dsl.pipeline without parentheses: the function itself came as the name
+        func, name = name, None
+        return decorate(func)
     return decorate
 
 
