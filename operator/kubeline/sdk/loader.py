@@ -32,9 +32,10 @@ from kubeline.sdk.components import CompileError
 #: Longest exception text quoted in a problem: a message is there to be read, not to carry data.
 _MAX_MESSAGE = 500
 
-#: Longest a pipeline file may take to import and compile. KFP programs take well under a second
-#: (a heavy import such as tensorflow a few); a file waiting for something that never comes is stopped.
-COMPILE_SECONDS = 25
+#: Longest a pipeline file may take to import and compile. KFP programs take well under a second, but a
+#: module-level import of tensorflow or torch takes seconds, more on a loaded laptop: the bound is there
+#: for a file waiting for something that never comes, not to judge a slow import.
+COMPILE_SECONDS = 120
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
