@@ -300,8 +300,8 @@ class _StopNow(Exception):
 
 
 class _Interrupts:
-    """First Ctrl-C, SIGTERM or SIGHUP (terminal closed) cancels the run (running steps stop, the exit handler runs); a second one
-    stops everything at once (the runner still kills every step's process tree on the way out)."""
+    """First Ctrl-C, SIGTERM or SIGHUP (terminal closed) cancels the run (running steps stop, the exit handler
+    runs); a second one stops everything at once (the runner still kills every step's process tree on the way out)."""
 
     def __init__(self, runner: Any, console: Any):
         self.runner, self.console, self.cancelled = runner, console, False

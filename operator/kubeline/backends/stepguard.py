@@ -36,11 +36,11 @@ Only the standard library is used: ``-I -S`` keeps the step's PYTHONPATH and sit
 
 from __future__ import annotations
 
-import _signal as signal  # the C module under `signal`, without its enums: the launcher starts sooner
 import ctypes
 import json
 import os
 import select
+import signal
 import sys
 import time
 
