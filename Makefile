@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 
-.PHONY: install example test unit fuzz crds bench
+.PHONY: install example test unit lint fuzz crds bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +19,25 @@ example: install
 
 ## All tests: unit tests, then integration tests against a control plane the tests start (see hack/).
 ## pytest's "no tests collected" (exit 5) counts as a failure: it means the suite is misconfigured.
-test: install
+test: install lint
 	hack/cluster build
 	hack/helm.sh >/dev/null
 	@$(BIN)/python -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	  exit $$status
 
-## Unit tests only: no cluster, a few seconds.
-unit: install
-	$(BIN)/python -m pytest tests/unit
+## The linters, then the unit tests: no cluster, and nothing built or installed for them (tests marked
+## `toolchain`, which need Helm built with Go or the KFP v1 SDK, run in `make test`).
+unit: install lint
+	$(BIN)/python -m pytest tests/unit -m "not toolchain"
+
+LINTED := operator tests benchmarks examples
+## ruff (lint and format), mypy (strict on api/ and engine/) and import-linter (the layers in pyproject.toml).
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## The property-based tests with many more examples (tests/unit/test_properties.py); N=20000 by default.
 fuzz: install

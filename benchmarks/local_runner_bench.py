@@ -29,12 +29,17 @@ def chain(steps: int) -> dict:
         "name": "inc",
         "inputs": [{"name": "x", "type": "integer"}],
         "outputs": [{"name": "y", "type": "integer"}],
-        "container": {"image": "python:3.11-slim", "command": ["python3", "-c", STEP_CODE],
-                      "args": ["{{inputs.x}}", "{{outputs.y.path}}"]},
+        "container": {
+            "image": "python:3.11-slim",
+            "command": ["python3", "-c", STEP_CODE],
+            "args": ["{{inputs.x}}", "{{outputs.y.path}}"],
+        },
     }
     tasks = [{"name": "step-0", "component": "inc", "arguments": {"x": "0"}}]
-    tasks += [{"name": f"step-{i}", "component": "inc", "arguments": {"x": f"{{{{tasks.step-{i - 1}.outputs.y}}}}"}}
-              for i in range(1, steps)]
+    tasks += [
+        {"name": f"step-{i}", "component": "inc", "arguments": {"x": f"{{{{tasks.step-{i - 1}.outputs.y}}}}"}}
+        for i in range(1, steps)
+    ]
     return {"components": [component], "tasks": tasks}
 
 

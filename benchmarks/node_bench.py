@@ -27,15 +27,24 @@ from kubeline.api.yamlio import dump_all
 from kubeline.sdk.loader import pipeline_document_from_python
 
 ROOT = Path(__file__).resolve().parents[1]
-ON_NODE = {"nodeSelector": {"kubeline.dev/real-node": "true"},
-           "tolerations": [{"key": "kubeline.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}]}
+ON_NODE = {
+    "nodeSelector": {"kubeline.dev/real-node": "true"},
+    "tolerations": [{"key": "kubeline.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+}
 
 
 def pod_start(core: client.CoreV1Api, namespace: str) -> tuple[float, float]:
     name = f"p-{uuid.uuid4().hex[:6]}"
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never", **ON_NODE,
-                     "containers": [{"name": "main", "image": "python:3.11-slim", "command": ["python3", "-c", "pass"]}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            **ON_NODE,
+            "containers": [{"name": "main", "image": "python:3.11-slim", "command": ["python3", "-c", "pass"]}],
+        },
+    }
     created = time.time()
     core.create_namespaced_pod(namespace, body)
     started = None
@@ -59,8 +68,17 @@ def main() -> None:
     try:
         subprocess.run([*cluster[:2], "up", "--with-node", *cluster[2:]], check=True, capture_output=True)
         kubeconfig = str(state / "kubeconfig")
-        kubectl = [subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-                                  cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip(), "--kubeconfig", kubeconfig]
+        kubectl = [
+            subprocess.run(
+                [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip(),
+            "--kubeconfig",
+            kubeconfig,
+        ]
         api = config.new_client_from_config(kubeconfig)
         core = client.CoreV1Api(api)
         subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
@@ -68,28 +86,57 @@ def main() -> None:
         subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
-        starts, ends = zip(*(pod_start(core, namespace) for _ in range(args.pods)))
+        starts, ends = zip(*(pod_start(core, namespace) for _ in range(args.pods)), strict=True)
         print(f"{args.pods} pods on the real node, one after another")
-        print(f"  created -> container started:  median {statistics.median(starts) * 1000:6.0f} ms   max {max(starts) * 1000:6.0f} ms")
-        print(f"  created -> pod Succeeded:      median {statistics.median(ends) * 1000:6.0f} ms   max {max(ends) * 1000:6.0f} ms")
-        operator = subprocess.Popen([sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
-                                    env={**os.environ, "KUBECONFIG": kubeconfig}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(
+            f"  created -> container started:  median {statistics.median(starts) * 1000:6.0f} ms   max {max(starts) * 1000:6.0f} ms"
+        )
+        print(
+            f"  created -> pod Succeeded:      median {statistics.median(ends) * 1000:6.0f} ms   max {max(ends) * 1000:6.0f} ms"
+        )
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
+            env={**os.environ, "KUBECONFIG": kubeconfig},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(2)
         pipeline = pipeline_document_from_python(ROOT / "examples" / "python" / "add_subtract_multiply.py")
         pipeline["spec"]["defaults"] = ON_NODE
-        run = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "metadata": {"name": "asm"},
-               "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": {"value_1": 7, "value_2": 3}}}
-        subprocess.run([*kubectl, "apply", "-n", namespace, "-f", "-"], input=dump_all([pipeline]), text=True, check=True, capture_output=True)
+        run = {
+            "apiVersion": "kubeline.dev/v1alpha1",
+            "kind": "Run",
+            "metadata": {"name": "asm"},
+            "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": {"value_1": 7, "value_2": 3}},
+        }
+        subprocess.run(
+            [*kubectl, "apply", "-n", namespace, "-f", "-"],
+            input=dump_all([pipeline]),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         created = time.time()
-        subprocess.run([*kubectl, "create", "-n", namespace, "-f", "-"], input=dump_all([run]), text=True, check=True, capture_output=True)
+        subprocess.run(
+            [*kubectl, "create", "-n", namespace, "-f", "-"],
+            input=dump_all([run]),
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         custom = client.CustomObjectsApi(api)
         while True:
-            status = custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", "asm").get("status") or {}
+            status = (
+                custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", "asm").get("status")
+                or {}
+            )
             if status.get("phase") in ("Succeeded", "Failed"):
                 break
             time.sleep(0.05)
-        print(f"add/subtract/multiply (3 Python steps, 2 levels): Run created -> {status['phase']} in "
-              f"{time.time() - created:.2f} s; multiply = {status['tasks']['multiply']['outputs']['Output']}")
+        print(
+            f"add/subtract/multiply (3 Python steps, 2 levels): Run created -> {status['phase']} in "
+            f"{time.time() - created:.2f} s; multiply = {status['tasks']['multiply']['outputs']['Output']}"
+        )
     finally:
         if operator is not None:
             operator.terminate()

@@ -34,27 +34,42 @@ from kubeline.backends.kubernetes import encode_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
-WRITES = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$', re.M)
+WRITES = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$", re.M)
 
 
 def component(name: str, outputs: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name, "inputs": [{"name": "x", "type": "string", "optional": True}],
-            "outputs": [{"name": k, "type": "string"} for k in outputs or {}],
-            "container": {"image": "busybox", "command": ["true"], "args": ["{{inputs.x}}"],
-                          "env": [{"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})}]}}
+    return {
+        "name": name,
+        "inputs": [{"name": "x", "type": "string", "optional": True}],
+        "outputs": [{"name": k, "type": "string"} for k in outputs or {}],
+        "container": {
+            "image": "busybox",
+            "command": ["true"],
+            "args": ["{{inputs.x}}"],
+            "env": [{"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})}],
+        },
+    }
 
 
 def fan_out(steps: int) -> dict[str, Any]:
-    return {"components": [component("step")],
-            "tasks": [{"name": "each", "component": "step", "forEach": list(range(steps)), "arguments": {"x": "{{item}}"}}],
-            "defaults": {"caching": {"enabled": False}}}
+    return {
+        "components": [component("step")],
+        "tasks": [{"name": "each", "component": "step", "forEach": list(range(steps)), "arguments": {"x": "{{item}}"}}],
+        "defaults": {"caching": {"enabled": False}},
+    }
 
 
 def chain(steps: int) -> dict[str, Any]:
     tasks = [{"name": "s0", "component": "step", "arguments": {"x": "0"}}]
-    tasks += [{"name": f"s{i}", "component": "step", "arguments": {"x": f"{{{{tasks.s{i - 1}.outputs.out}}}}"}}
-              for i in range(1, steps)]
-    return {"components": [component("step", {"out": "v"})], "tasks": tasks, "defaults": {"caching": {"enabled": False}}}
+    tasks += [
+        {"name": f"s{i}", "component": "step", "arguments": {"x": f"{{{{tasks.s{i - 1}.outputs.out}}}}"}}
+        for i in range(1, steps)
+    ]
+    return {
+        "components": [component("step", {"out": "v"})],
+        "tasks": tasks,
+        "defaults": {"caching": {"enabled": False}},
+    }
 
 
 def operator_writes(kubectl: list[str]) -> float:
@@ -63,9 +78,11 @@ def operator_writes(kubectl: list[str]) -> float:
     for match in WRITES.finditer(text):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
         resource, verb, sub = labels.get("resource"), labels.get("verb"), labels.get("subresource", "")
-        if (resource == "pods" and verb == "POST" and sub == "") or \
-           (resource == "runs" and verb in ("PATCH", "PUT")) or \
-           (resource == "cacheentries" and verb == "POST"):
+        if (
+            (resource == "pods" and verb == "POST" and sub == "")
+            or (resource == "runs" and verb in ("PATCH", "PUT"))
+            or (resource == "cacheentries" and verb == "POST")
+        ):
             total += float(match.group("value"))
     return total
 
@@ -94,17 +111,41 @@ class PodWatch(threading.Thread):
                 return
 
 
-def measure(kube: client.ApiClient, kubectl: list[str], namespace: str, name: str, spec: dict[str, Any],
-            steps: int, parents: dict[str, str]) -> dict[str, Any]:
+def measure(
+    kube: client.ApiClient,
+    kubectl: list[str],
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    steps: int,
+    parents: dict[str, str],
+) -> dict[str, Any]:
     pods = PodWatch(kube, namespace)
     pods.start()
     time.sleep(1)
     writes_before = operator_writes(kubectl)
     pipeline = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
-    run = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "metadata": {"name": name}, "spec": {"pipelineRef": {"name": name}}}
-    subprocess.run([*kubectl, "apply", "-n", namespace, "-f", "-"], input=dump_all([pipeline]), text=True, check=True, capture_output=True)
+    run = {
+        "apiVersion": "kubeline.dev/v1alpha1",
+        "kind": "Run",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": name}},
+    }
+    subprocess.run(
+        [*kubectl, "apply", "-n", namespace, "-f", "-"],
+        input=dump_all([pipeline]),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     created_at = time.time()
-    subprocess.run([*kubectl, "create", "-n", namespace, "-f", "-"], input=dump_all([run]), text=True, check=True, capture_output=True)
+    subprocess.run(
+        [*kubectl, "create", "-n", namespace, "-f", "-"],
+        input=dump_all([run]),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     custom = client.CustomObjectsApi(kube)
     while True:
         body = custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", name)
@@ -115,8 +156,11 @@ def measure(kube: client.ApiClient, kubectl: list[str], namespace: str, name: st
     time.sleep(1)
     writes = operator_writes(kubectl) - writes_before
     pods.stop = True
-    handoffs = [(pods.created[child] - pods.succeeded[parent]) * 1000
-                for child, parent in parents.items() if child in pods.created and parent in pods.succeeded]
+    handoffs = [
+        (pods.created[child] - pods.succeeded[parent]) * 1000
+        for child, parent in parents.items()
+        if child in pods.created and parent in pods.succeeded
+    ]
     result = {
         "phase": body["status"]["phase"],
         "steps": steps,
@@ -152,23 +196,42 @@ def main() -> None:
         if own_cluster:
             subprocess.run([*cluster[:2], "up", *cluster[2:]], check=True, capture_output=True)
             os.environ["KUBECONFIG"] = str(state / "kubeconfig")
-        kubectl_binary = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-                                        cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        kubectl_binary = subprocess.run(
+            [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         kubectl = [kubectl_binary, "--kubeconfig", os.environ["KUBECONFIG"]]
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
-        subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True)
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True
+        )
         namespace = f"bench-{uuid.uuid4().hex[:6]}"
         subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
-        operator = subprocess.Popen([sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         kube = config.new_client_from_config(os.environ["KUBECONFIG"])
         time.sleep(2)
         results = {
-            f"fan-out of {args.fan_out}": measure(kube, kubectl, namespace, "fan-out", fan_out(args.fan_out), args.fan_out, {}),
-            f"chain of {args.chain}": measure(kube, kubectl, namespace, "chain", chain(args.chain), args.chain,
-                                              {f"s{i}": f"s{i - 1}" for i in range(1, args.chain)}),
+            f"fan-out of {args.fan_out}": measure(
+                kube, kubectl, namespace, "fan-out", fan_out(args.fan_out), args.fan_out, {}
+            ),
+            f"chain of {args.chain}": measure(
+                kube,
+                kubectl,
+                namespace,
+                "chain",
+                chain(args.chain),
+                args.chain,
+                {f"s{i}": f"s{i - 1}" for i in range(1, args.chain)},
+            ),
         }
         rss = peak_rss_mib(operator.pid)
         for title, figures in results.items():

@@ -13,6 +13,8 @@ def assert_container_op_scheduling(spec: dict[str, Any]) -> None:
     assert tasks["first"]["resources"] == {"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m"}}
     assert tasks["gpu"]["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
     assert tasks["gpu"]["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
-    terms = tasks["arm"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    terms = tasks["arm"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
     assert terms[0]["matchExpressions"] == [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]
     assert tasks["gpu"]["after"] == ["first"]

@@ -1,7 +1,7 @@
 """The classic KFP v1 example, written with kubeline's SDK (only the imports differ from KFP).
 
-    kubeline run examples/python/add_subtract_multiply.py -p value_1=7 -p value_2=3   ->  multiply: 40
-    kubeline compile examples/python/add_subtract_multiply.py -o pipeline.yaml
+kubeline run examples/python/add_subtract_multiply.py -p value_1=7 -p value_2=3   ->  multiply: 40
+kubeline compile examples/python/add_subtract_multiply.py -o pipeline.yaml
 """
 
 from kubeline import dsl

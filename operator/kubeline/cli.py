@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kubeline.engine.errors import Issue, PipelineInvalid
 
@@ -40,15 +41,29 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
         ),
     )
-    run.add_argument("file", type=Path, help="Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function")
+    run.add_argument(
+        "file",
+        type=Path,
+        help="Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function",
+    )
     run.add_argument("--function", help="with a Python file: the @dsl.pipeline function to run (when it has several)")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                     help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type",
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
     run.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
     run.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
-    run.add_argument("--max-parallel", type=_at_least_one, metavar="N",
-                     help="most steps running at once on this machine (default: twice the CPU count, at least 4)")
+    run.add_argument(
+        "--max-parallel",
+        type=_at_least_one,
+        metavar="N",
+        help="most steps running at once on this machine (default: twice the CPU count, at least 4)",
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -74,7 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("file", type=Path, help="Argo Workflow YAML compiled by the KFP v1 SDK")
     import_.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
     import_.add_argument("--name", help="name of the Pipeline (default: from the workflow)")
-    import_.add_argument("--strict", action="store_true", help="fail when the workflow uses anything kubeline cannot carry over")
+    import_.add_argument(
+        "--strict", action="store_true", help="fail when the workflow uses anything kubeline cannot carry over"
+    )
 
     submit = commands.add_parser(
         "submit",
@@ -83,21 +100,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("file", type=Path, help="Pipeline YAML file or Python pipeline file")
     submit.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
-    submit.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="run argument (repeatable)")
+    submit.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="run argument (repeatable)"
+    )
     submit.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
     submit.add_argument("--experiment", help="experiment name, kept as the label kubeline.dev/experiment")
     submit.add_argument("--name", help="run name (default: generated from the pipeline name)")
     submit.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 0 only when it succeeded")
 
-    get = commands.add_parser("get", help="show runs on the cluster, or one run's steps",
-                              description="List Runs, or show one Run's steps, phases and outputs.")
+    get = commands.add_parser(
+        "get",
+        help="show runs on the cluster, or one run's steps",
+        description="List Runs, or show one Run's steps, phases and outputs.",
+    )
     get.add_argument("run", nargs="?", help="a Run's name (default: list runs)")
     get.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
     get.add_argument("--experiment", help="only runs of this experiment")
     get.add_argument("--json", action="store_true", help="print JSON")
 
-    logs = commands.add_parser("logs", help="print the logs of a run's steps",
-                               description="Print the logs of a Run's step pods.")
+    logs = commands.add_parser(
+        "logs", help="print the logs of a run's steps", description="Print the logs of a Run's step pods."
+    )
     logs.add_argument("run", help="the Run's name")
     logs.add_argument("task", nargs="?", help="a step id (default: every step)")
     logs.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
@@ -111,12 +134,17 @@ def _parser() -> argparse.ArgumentParser:
     scope = operator.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
-    operator.add_argument("--config", type=Path, help="operator settings YAML (scheduling defaults, allowed service accounts…)")
+    operator.add_argument(
+        "--config", type=Path, help="operator settings YAML (scheduling defaults, allowed service accounts…)"
+    )
     operator.add_argument("--liveness", metavar="URL", help="serve a health endpoint, e.g. http://0.0.0.0:8080/healthz")
     operator.add_argument("-v", "--verbose", action="store_true", help="log kopf's own work too")
 
-    crds = commands.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)",
-                               description="Print the CRDs generated from kubeline's API models.")
+    crds = commands.add_parser(
+        "crds",
+        help="print the CustomResourceDefinitions (kubectl apply -f -)",
+        description="Print the CRDs generated from kubeline's API models.",
+    )
     crds.add_argument("--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead")
     return parser
 
@@ -160,13 +188,18 @@ def _names_user_path(error: OSError, args: argparse.Namespace) -> bool:
     import os
 
     given = [value for value in vars(args).values() if isinstance(value, Path)]
-    given += [path for value in vars(args).values() if isinstance(value, list) for path in value if isinstance(path, Path)]
+    given += [
+        path for value in vars(args).values() if isinstance(value, list) for path in value if isinstance(path, Path)
+    ]
     if os.environ.get("KUBELINE_HOME"):
         given.append(Path(os.environ["KUBELINE_HOME"]))
     failed = [Path(name) for name in (error.filename, error.filename2) if isinstance(name, (str, bytes, os.PathLike))]
     roots = [Path(os.path.abspath(path)) for path in given]
-    return any(Path(os.path.abspath(path)) == root or root in Path(os.path.abspath(path)).parents
-               for path in failed for root in roots)
+    return any(
+        Path(os.path.abspath(path)) == root or root in Path(os.path.abspath(path)).parents
+        for path in failed
+        for root in roots
+    )
 
 
 def _bug(error: BaseException) -> int:
@@ -217,7 +250,9 @@ def _at_least_one(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give how many steps may run at once, e.g. 4") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; give how many steps may run at once, e.g. 4"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (how many steps may run at once), not {value}")
     return value
@@ -240,15 +275,34 @@ def _run(args: argparse.Namespace) -> int:
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
         console = plain_console(stderr=args.json, width=140)
     warnings = plain_console(stderr=True, soft_wrap=True)
-    cache = None if args.no_cache else LocalCache(
-        kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow")))
+    cache = (
+        None
+        if args.no_cache
+        else LocalCache(
+            kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow"))
+        )
+    )
     if not args.json:
-        console.print(Text(f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)", style="dim"))
+        console.print(
+            Text(
+                f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)",
+                style="dim",
+            )
+        )
     with Progress(console, name) as progress:
-        runner = LocalRunner(loaded.plan, params, name, run_dir=run_dir, cache=cache, on_change=progress.update,
-                             max_parallel=args.max_parallel)
+        runner = LocalRunner(
+            loaded.plan,
+            params,
+            name,
+            run_dir=run_dir,
+            cache=cache,
+            on_change=progress.update,
+            max_parallel=args.max_parallel,
+        )
         interrupts = _Interrupts(runner, console)
-        previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        previous = {
+            signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        }
         try:
             result = runner.run()
         except _StopNow as stop:
@@ -283,14 +337,30 @@ def _new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:
                 return name, create_run_dir(name, root)
             except FileExistsError:
                 if requested:
-                    raise PipelineInvalid([Issue("--name", (
-                        f"a run named {name!r} already exists ({root / name}); choose another name, "
-                        "or delete that folder to reuse the name"))]) from None
+                    raise PipelineInvalid(
+                        [
+                            Issue(
+                                "--name",
+                                (
+                                    f"a run named {name!r} already exists ({root / name}); choose another name, "
+                                    "or delete that folder to reuse the name"
+                                ),
+                            )
+                        ]
+                    ) from None
     except OSError as error:
         reason = os.strerror(error.errno) if error.errno else str(error)
-        raise PipelineInvalid([Issue("KUBELINE_HOME", (
-            f"kubeline cannot keep its runs in {kubeline_home()} ({reason}: {error.filename}); "
-            "set KUBELINE_HOME to a folder you can write to"))]) from None
+        raise PipelineInvalid(
+            [
+                Issue(
+                    "KUBELINE_HOME",
+                    (
+                        f"kubeline cannot keep its runs in {kubeline_home()} ({reason}: {error.filename}); "
+                        "set KUBELINE_HOME to a folder you can write to"
+                    ),
+                )
+            ]
+        ) from None
 
 
 class _StopNow(Exception):
@@ -311,8 +381,12 @@ class _Interrupts:
 
         if not self.cancelled:
             self.cancelled = True
-            self.console.print(Text("cancelling: stopping running steps, then the exit handler runs "
-                                    "(Ctrl-C again to stop at once)", style="yellow"))
+            self.console.print(
+                Text(
+                    "cancelling: stopping running steps, then the exit handler runs (Ctrl-C again to stop at once)",
+                    style="yellow",
+                )
+            )
             self.runner.cancel()
             return
         for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -348,18 +422,21 @@ def _operator(args: argparse.Namespace) -> int:
 
     if args.config:
         os.environ["KUBELINE_CONFIG"] = str(args.config)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if not args.verbose:
         logging.getLogger("kopf").setLevel(logging.WARNING)
     import kubeline.controller.handlers  # noqa: F401 - registers the handlers
 
-    asyncio.run(kopf.operator(
-        standalone=True,
-        namespaces=args.namespace or None,
-        clusterwide=not args.namespace,
-        liveness_endpoint=args.liveness,
-    ))
+    asyncio.run(
+        kopf.operator(
+            standalone=True,
+            namespaces=args.namespace or None,
+            clusterwide=not args.namespace,
+            liveness_endpoint=args.liveness,
+        )
+    )
     return 0
 
 
@@ -369,7 +446,9 @@ def _crds(args: argparse.Namespace) -> int:
     documents = crds()
     if args.write:
         if args.write.exists() and not args.write.is_dir():
-            raise PipelineInvalid([Issue(f"--write {args.write}", "is a file: give a directory to write the CRDs into")])
+            raise PipelineInvalid(
+                [Issue(f"--write {args.write}", "is a file: give a directory to write the CRDs into")]
+            )
         args.write.mkdir(parents=True, exist_ok=True)
         for file_name, crd in documents.items():
             (args.write / file_name).write_text(render(crd))

@@ -28,7 +28,9 @@ class OperatorConfig(Model):
     node_selector: dict[str, str] | None = Field(None, description="Node labels every step pod requires.")
     tolerations: list[Toleration] | None = Field(None, description="Taints every step pod tolerates.")
     affinity: dict[str, Any] | None = Field(None, description="Affinity of step pods, unless a pipeline sets one.")
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Default pull policy of steps.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None, description="Default pull policy of steps."
+    )
     image_pull_secrets: list[LocalObjectReference] | None = Field(None, description="Pull secrets every step pod gets.")
     allowed_service_accounts: list[str] = Field(
         default_factory=lambda: ["default"],

@@ -79,7 +79,7 @@ class Progress:
         self.counts: dict[str, int] = {}
         self.active: list[tuple[str, str, float | None, str]] = []  # id, phase, started_at, message
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.console.is_terminal:
             self.live = Live(console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render)
             self.live.__enter__()
@@ -108,11 +108,13 @@ class Progress:
         counts = self.counts or {"total": 0, "succeeded": 0, "failed": 0, "skipped": 0, "running": 0, "cached": 0}
         done = counts["succeeded"] + counts["failed"] + counts["skipped"]
         grid = Table.grid()
-        grid.add_row(Text.assemble(
-            (f"{self.title} ", "bold"),
-            f"{done}/{counts['total']} steps · {counts['running']} running · {counts['cached']} cached · "
-            f"{format_duration(now - self.started)}",
-        ))
+        grid.add_row(
+            Text.assemble(
+                (f"{self.title} ", "bold"),
+                f"{done}/{counts['total']} steps · {counts['running']} running · {counts['cached']} cached · "
+                f"{format_duration(now - self.started)}",
+            )
+        )
         steps = Table(box=None, pad_edge=False, show_header=False)
         for step_id, phase, started_at, message in self.active:
             elapsed = format_duration(now - started_at) if started_at is not None and phase == "Running" else ""
@@ -133,8 +135,13 @@ def summary_table(result: RunResult) -> Table:
         step = state.steps.get(step_id)
         shown = step.outputs if step and view.phase == "Succeeded" else {}
         outputs = Text(", ").join(Text(f"{k}=") + _short(v, 40) for k, v in shown.items())
-        table.add_row(Text(step_id), _phase(view.phase, bool(step and step.cached)), _duration(step, now), outputs,
-                      _short(view.message, 80))
+        table.add_row(
+            Text(step_id),
+            _phase(view.phase, bool(step and step.cached)),
+            _duration(step, now),
+            outputs,
+            _short(view.message, 80),
+        )
     return table
 
 
@@ -150,7 +157,11 @@ def print_result(console: Console, result: RunResult) -> None:
     if decision.outputs:
         console.print(visible("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items())))
     style = "green" if decision.phase == "Succeeded" else "red"
-    console.print(visible(f"{decision.phase}: {decision.message}", style) if decision.message else Text(decision.phase, style=style))
+    console.print(
+        visible(f"{decision.phase}: {decision.message}", style)
+        if decision.message
+        else Text(decision.phase, style=style)
+    )
 
 
 def result_json(result: RunResult) -> str:

@@ -49,8 +49,15 @@ def read_text(path: Path) -> str:
     finally:
         os.close(descriptor)
     if len(data) > MAX_INPUT_BYTES:
-        raise PipelineInvalid([Issue(str(path), f"is larger than {MAX_INPUT_BYTES // 2**20} MiB, the most kubeline reads "
-                                                "(the Kubernetes API server takes at most 3 MiB per object)")])
+        raise PipelineInvalid(
+            [
+                Issue(
+                    str(path),
+                    f"is larger than {MAX_INPUT_BYTES // 2**20} MiB, the most kubeline reads "
+                    "(the Kubernetes API server takes at most 3 MiB per object)",
+                )
+            ]
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -61,8 +68,13 @@ def _file_kind(mode: int) -> str | None:
     """What a file that is not a regular file is, in words; None for a regular file."""
     if stat.S_ISREG(mode):
         return None
-    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")]
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
@@ -88,7 +100,9 @@ def pipeline_from_document(document: Any, fallback_name: str) -> LoadedPipeline:
             raise PipelineInvalid(run_issues)
         spec_document, prefix = document["spec"].get("pipelineSpec"), "spec.pipelineSpec"
         if spec_document is None:
-            raise PipelineInvalid([Issue("spec", "this Run refers to a Pipeline by name; run the Pipeline's file instead")])
+            raise PipelineInvalid(
+                [Issue("spec", "this Run refers to a Pipeline by name; run the Pipeline's file instead")]
+            )
     elif kind == "Pipeline":
         api_version = document.get("apiVersion")
         if api_version != models.API_VERSION:
@@ -133,7 +147,9 @@ def run_problems(run: dict[str, Any], prefix: str) -> list[Issue]:
         issues.append(Issue(f"{prefix}spec", "set exactly one of pipelineRef and pipelineSpec"))
     ref = spec.get("pipelineRef")
     if "pipelineRef" in spec and not (isinstance(ref, dict) and isinstance(ref.get("name"), str) and ref["name"]):
-        issues.append(Issue(f"{prefix}spec.pipelineRef", "must be a mapping with the Pipeline's name, e.g. {name: my-pipeline}"))
+        issues.append(
+            Issue(f"{prefix}spec.pipelineRef", "must be a mapping with the Pipeline's name, e.g. {name: my-pipeline}")
+        )
     if "arguments" in spec and not isinstance(spec["arguments"], dict):
         issues.append(Issue(f"{prefix}spec.arguments", "must be a mapping of parameter names to values"))
     return issues
@@ -164,8 +180,10 @@ def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipelin
     run_issues += [issue for run in runs for issue in _reference_problems(run, loaded.name)]
     if run_issues:
         raise PipelineInvalid(run_issues)
-    loaded.runs = [("" if run is main else _run_label(run), dict(run["spec"].get("arguments") or {}))
-                   for run in ([main, *runs] if main.get("kind") == "Run" else runs)]
+    loaded.runs = [
+        ("" if run is main else _run_label(run), dict(run["spec"].get("arguments") or {}))
+        for run in ([main, *runs] if main.get("kind") == "Run" else runs)
+    ]
     if loaded.runs:
         loaded.run_label, loaded.run_arguments = loaded.runs[0]
     return loaded
@@ -181,8 +199,15 @@ def _refuse_several_pipelines(path: Path, pipelines: list[dict[str, Any]]) -> No
     if len(pipelines) < 2:
         return
     names = ", ".join(_document_name(d) for d in pipelines)
-    raise PipelineInvalid([Issue(str(path), f"holds {len(pipelines)} pipelines ({names}), and kubeline reads one a file "
-                                            "(a Pipeline, or a Run with its own pipelineSpec): put each in a file of its own")])
+    raise PipelineInvalid(
+        [
+            Issue(
+                str(path),
+                f"holds {len(pipelines)} pipelines ({names}), and kubeline reads one a file "
+                "(a Pipeline, or a Run with its own pipelineSpec): put each in a file of its own",
+            )
+        ]
+    )
 
 
 def _document_name(document: dict[str, Any]) -> str:
@@ -196,9 +221,15 @@ def _reference_problems(run: dict[str, Any], pipeline: str) -> list[Issue]:
     ref = run["spec"].get("pipelineRef")
     if not isinstance(ref, dict) or ref.get("name") == pipeline:
         return []
-    return [Issue(f"{_run_label(run)}spec.pipelineRef.name", (
-        f"no Pipeline {ref.get('name')!r} in this file (it holds {pipeline!r}): refer to that one, or keep this "
-        "Run in a file of its own"))]
+    return [
+        Issue(
+            f"{_run_label(run)}spec.pipelineRef.name",
+            (
+                f"no Pipeline {ref.get('name')!r} in this file (it holds {pipeline!r}): refer to that one, or keep this "
+                "Run in a file of its own"
+            ),
+        )
+    ]
 
 
 def _run_label(run: dict[str, Any]) -> str:

@@ -63,11 +63,23 @@ def kfp_python() -> Path:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(building)], check=True, capture_output=True)
         install = subprocess.run(
-            [str(building / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-             f"kfp=={KFP_VERSION}"], capture_output=True, text=True, timeout=_PIP_TIMEOUT)
+            [
+                str(building / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                f"kfp=={KFP_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=_PIP_TIMEOUT,
+        )
         if install.returncode != 0:
-            raise RuntimeError(f"pip could not install kfp=={KFP_VERSION} (the tests need PyPI or a mirror "
-                               f"set with PIP_INDEX_URL):\n{install.stderr[-3000:]}")
+            raise RuntimeError(
+                f"pip could not install kfp=={KFP_VERSION} (the tests need PyPI or a mirror "
+                f"set with PIP_INDEX_URL):\n{install.stderr[-3000:]}"
+            )
         if venv.exists():  # broken, or made by another session meanwhile
             if _works(python):
                 return python
@@ -94,8 +106,7 @@ def all_programs() -> list[Path]:
     return sorted(PROGRAMS.glob("*.py")) + sorted(MORE_PROGRAMS.glob("*.py"))
 
 
-@pytest.fixture(scope="session")
-def kfp_workflows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
+def compiled_workflows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
     """Every test program compiled by kfp==1.8.22: by stem, (Workflow YAML, ARGUMENTS)."""
     try:
         return compile_programs(all_programs(), tmp_path_factory.mktemp("kfp-workflows"))

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -33,17 +34,24 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     state: Path | None = None  # hack/cluster's state directory; None for a cluster the tests did not start
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args], input=input,
-                                capture_output=True, text=True, timeout=timeout, env=self.env)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
     @property
     def api_client(self) -> Any:
-        from kubernetes import client, config
+        from kubernetes import config
 
         return config.new_client_from_config(str(self.kubeconfig))
 
@@ -54,15 +62,20 @@ class Cluster:
 
 
 def _reachable(kubeconfig: str, kubectl: str) -> bool:
-    result = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "version", "--request-timeout=5s"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [kubectl, "--kubeconfig", kubeconfig, "version", "--request-timeout=5s"], capture_output=True, text=True
+    )
     return result.returncode == 0
 
 
 def _hack_kubectl() -> str:
-    out = subprocess.run([sys.executable, "-c",
-                          "import runpy; m = runpy.run_path('hack/cluster'); print(m['binary']('kubectl'))"],
-                         cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import runpy; m = runpy.run_path('hack/cluster'); print(m['binary']('kubectl'))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -70,8 +83,20 @@ def _hack_kubectl() -> str:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     existing = os.environ.get("KUBECONFIG")
     if existing and _reachable(existing, shutil.which("kubectl") or "kubectl"):
-        server = subprocess.run(["kubectl", "--kubeconfig", existing, "config", "view", "--minify", "-o",
-                                 "jsonpath={.clusters[0].cluster.server}"], capture_output=True, text=True).stdout
+        server = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                existing,
+                "config",
+                "view",
+                "--minify",
+                "-o",
+                "jsonpath={.clusters[0].cluster.server}",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout
         yield Cluster(Path(existing), server, shutil.which("kubectl") or "kubectl", dict(os.environ))
         return
     state = tmp_path_factory.mktemp("cluster")
@@ -128,8 +153,11 @@ class Operator:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace, *config],
-                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)}, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -138,7 +166,9 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def operator_namespace(crds: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, str, Operator]]:
+def operator_namespace(
+    crds: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, str, Operator]]:
     """A namespace of its own with `kubeline operator` watching it, for one test module."""
     namespace = new_namespace(crds, "op")
     operator = Operator(crds, namespace, tmp_path_factory.mktemp("operator") / "operator.log")
@@ -153,8 +183,13 @@ def real_node(cluster: Cluster) -> Cluster:
     """A real node (kubelet, containerd, runc) beside the fake ones: steps really run (hack/cluster node)."""
     if cluster.state is None:
         pytest.skip("the cluster was not started by the tests: no real node to add")
-    reason = subprocess.run([sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['node_can_run']() or '')"],
-                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    reason = subprocess.run(
+        [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['node_can_run']() or '')"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if reason:
         pytest.skip(f"this host cannot run containers: {reason}")
     subprocess.run([sys.executable, str(HACK_CLUSTER), "node", "--state-dir", str(cluster.state)], check=True, cwd=ROOT)

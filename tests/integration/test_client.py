@@ -30,7 +30,7 @@ def client_demo(word: str = "hi"):
     fake_step("second", "two").after(first)
 
 
-def test_client_creates_pipeline_and_run_and_follows_it(operator_namespace) -> None:  # noqa: ANN001
+def test_client_creates_pipeline_and_run_and_follows_it(operator_namespace) -> None:
     cluster, namespace, _ = operator_namespace
     from kubeline import Client
 
@@ -47,19 +47,26 @@ def test_client_creates_pipeline_and_run_and_follows_it(operator_namespace) -> N
     assert labels["kubeline.dev/experiment"] == "exp-1"
 
 
-def kubeline(cluster, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
-    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "KUBELINE_HOME": "/tmp/kubeline-test"})
+def kubeline(cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "KUBELINE_HOME": "/tmp/kubeline-test"},
+    )
 
 
-def test_submit_waits_and_get_shows_steps(operator_namespace, tmp_path: Path) -> None:  # noqa: ANN001
+def test_submit_waits_and_get_shows_steps(operator_namespace, tmp_path: Path) -> None:
     cluster, namespace, _ = operator_namespace
     pipeline = tmp_path / "p.yaml"
     from kubeline.api.yamlio import dump
     from kubeline.sdk.compiler import compile_pipeline
 
     pipeline.write_text(dump(compile_pipeline(client_demo)))
-    submitted = kubeline(cluster, "submit", str(pipeline), "-n", namespace, "--name", "cli-run", "--wait", "-p", "word=x")
+    submitted = kubeline(
+        cluster, "submit", str(pipeline), "-n", namespace, "--name", "cli-run", "--wait", "-p", "word=x"
+    )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "run cli-run of pipeline client-demo created" in submitted.stdout
     assert "Succeeded" in submitted.stdout

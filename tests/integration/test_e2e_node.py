@@ -12,9 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
-from typing import Any, Iterator
 
 import pytest
 import yaml
@@ -37,18 +38,36 @@ STORAGE_CLASS = "kubeline-e2e"
 
 
 @pytest.fixture(scope="module")
-def node_ns(real_node, crds, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:  # noqa: ANN001
+def node_ns(real_node, crds, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:
     """A namespace served by an operator whose runs keep artifacts on hostPath volumes of the real node."""
     directory = tmp_path_factory.mktemp("volumes")
-    volumes: list[dict[str, Any]] = [{"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
-                                      "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate"}]
+    volumes: list[dict[str, Any]] = [
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+        }
+    ]
     for index in range(3):
         path = directory / f"pv-{index}"
         path.mkdir()
         path.chmod(0o777)  # steps run as an unprivileged user
-        volumes.append({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"kubeline-e2e-{uuid.uuid4().hex[:6]}"},
-                        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": STORAGE_CLASS,
-                                 "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": str(path)}}})
+        volumes.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"kubeline-e2e-{uuid.uuid4().hex[:6]}"},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": STORAGE_CLASS,
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "hostPath": {"path": str(path)},
+                },
+            }
+        )
     real_node.kubectl("apply", "-f", "-", input=dump_all(volumes))
     config = directory / "operator.yaml"
     config.write_text(yaml.safe_dump({"artifacts": {"storageClassName": STORAGE_CLASS, "size": "1Gi"}}))
@@ -65,11 +84,17 @@ def on_real_node(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def start_run(ctx: tuple[Any, str, Operator], pipeline: dict[str, Any], arguments: dict[str, Any] | None = None) -> tuple[str, float]:
+def start_run(
+    ctx: tuple[Any, str, Operator], pipeline: dict[str, Any], arguments: dict[str, Any] | None = None
+) -> tuple[str, float]:
     cluster, namespace, _ = ctx
     name = f"{pipeline['metadata']['name'][:40]}-{uuid.uuid4().hex[:5]}"
-    run = {"apiVersion": API, "kind": "Run", "metadata": {"name": name},
-           "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": arguments or {}}}
+    run = {
+        "apiVersion": API,
+        "kind": "Run",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": arguments or {}},
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline)]))
     started = time.time()
     cluster.kubectl("create", "-n", namespace, "-f", "-", input=dump_all([run]))
@@ -80,7 +105,7 @@ def example(name: str) -> dict[str, Any]:
     return next(d for d in read_documents(ROOT / "examples" / name) if d.get("kind") == "Pipeline")
 
 
-def test_add_subtract_multiply_from_python_functions(node_ns, record_property) -> None:  # noqa: ANN001
+def test_add_subtract_multiply_from_python_functions(node_ns, record_property) -> None:
     pipeline = pipeline_document_from_python(ROOT / "examples" / "python" / "add_subtract_multiply.py")
     run, started = start_run(node_ns, pipeline, {"value_1": 7, "value_2": 3})
     status = wait_run(node_ns, run, timeout=120)
@@ -92,19 +117,24 @@ def test_add_subtract_multiply_from_python_functions(node_ns, record_property) -
     assert {task["node"] for task in status["tasks"].values()} == {"kubeline-node"}
 
 
-def test_kubectl_logs_shows_a_steps_output(node_ns) -> None:  # noqa: ANN001
+def test_kubectl_logs_shows_a_steps_output(node_ns) -> None:
     cluster, namespace, _ = node_ns
     run, _ = start_run(node_ns, example("add-subtract-multiply.yaml"), {"value_1": 5, "value_2": 2})
     assert wait_run(node_ns, run, timeout=120)["phase"] == "Succeeded"
     logs = cluster.kubectl("logs", "-n", namespace, f"{run}-multiply-a1").stdout
     assert "7 multiply 3 = 21" in logs
-    shown = subprocess.run([sys.executable, "-m", "kubeline.cli", "logs", run, "multiply", "-n", namespace],
-                           capture_output=True, text=True, env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", "logs", run, "multiply", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "==> multiply <==" in shown.stdout and "7 multiply 3 = 21" in shown.stdout
 
 
-def test_a_json_file_passes_between_steps_through_the_runs_volume(node_ns) -> None:  # noqa: ANN001
+def test_a_json_file_passes_between_steps_through_the_runs_volume(node_ns) -> None:
     cluster, namespace, _ = node_ns
     run, _ = start_run(node_ns, example("json-file-passing.yaml"), {"count": 4})
     status = wait_run(node_ns, run, timeout=120)
@@ -114,7 +144,7 @@ def test_a_json_file_passes_between_steps_through_the_runs_volume(node_ns) -> No
     assert claim["metadata"]["ownerReferences"][0]["name"] == run
 
 
-def test_a_condition_and_a_fan_out_over_a_produced_list(node_ns) -> None:  # noqa: ANN001
+def test_a_condition_and_a_fan_out_over_a_produced_list(node_ns) -> None:
     run, _ = start_run(node_ns, example("fan-out.yaml"), {"count": 3})
     status = wait_run(node_ns, run, timeout=180)
     assert status["phase"] == "Succeeded", status.get("message")
@@ -126,7 +156,7 @@ def test_a_condition_and_a_fan_out_over_a_produced_list(node_ns) -> None:  # noq
     assert status["tasks"][ran]["phase"] == "Succeeded" and status["tasks"][skipped]["phase"] == "Skipped"
 
 
-def test_a_failing_step_fails_the_run_and_the_exit_handler_runs(node_ns) -> None:  # noqa: ANN001
+def test_a_failing_step_fails_the_run_and_the_exit_handler_runs(node_ns) -> None:
     cluster, namespace, _ = node_ns
     run, _ = start_run(node_ns, example("exit-handler.yaml"))
     status = wait_run(node_ns, run, timeout=120)
@@ -136,7 +166,7 @@ def test_a_failing_step_fails_the_run_and_the_exit_handler_runs(node_ns) -> None
     assert "out of memory" in cluster.kubectl("logs", "-n", namespace, f"{run}-train-a1").stdout
 
 
-def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:  # noqa: ANN001
+def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:
     pipeline = example("add-subtract-multiply.yaml")
     first, _ = start_run(node_ns, pipeline, {"value_1": 11, "value_2": 4})
     assert wait_run(node_ns, first, timeout=120)["phase"] == "Succeeded"
@@ -147,32 +177,63 @@ def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:  # 
     assert pods_of(node_ns, second) == [] and len(by_step(pods_of(node_ns, first))) == 3
 
 
-def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(real_node, crds, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(real_node, crds, tmp_path: Path) -> None:
     """The operator as users run it: in the cluster, from its image, installed by the chart."""
-    archive = subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator"], capture_output=True, text=True, check=True).stdout.strip()
-    subprocess.run([sys.executable, str(ROOT / "hack" / "cluster"), "load", archive, "--state-dir", str(real_node.state)],
-                   check=True, capture_output=True)
+    archive = subprocess.run(
+        [str(ROOT / "hack" / "image" / "build"), "operator"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(
+        [sys.executable, str(ROOT / "hack" / "cluster"), "load", archive, "--state-dir", str(real_node.state)],
+        check=True,
+        capture_output=True,
+    )
     helm = subprocess.run([str(ROOT / "hack" / "helm.sh")], capture_output=True, text=True, check=True).stdout.strip()
     namespace = new_namespace(real_node, "helm-e2e")
     # no kube-proxy here: the operator reaches the API server on the node's loopback, in the node's network
     port = urlparse(real_node.server).port
     values = {
         "image": {"repository": "docker.io/library/kubeline", "tag": "0.1.0", "pullPolicy": "IfNotPresent"},
-        "watchNamespaces": [namespace], "hostNetwork": True, "healthPort": 18080,
-        "extraEnv": [{"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"}, {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)}],
+        "watchNamespaces": [namespace],
+        "hostNetwork": True,
+        "healthPort": 18080,
+        "extraEnv": [
+            {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
+        ],
         **ON_REAL_NODE,
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     release = ["-n", "kubeline-e2e", "--kubeconfig", str(real_node.kubeconfig)]
-    installed = subprocess.run([helm, "install", "kubeline-e2e", str(ROOT / "charts" / "kubeline"), "--create-namespace",
-                                "-f", str(values_file), *release], capture_output=True, text=True)
+    installed = subprocess.run(
+        [
+            helm,
+            "install",
+            "kubeline-e2e",
+            str(ROOT / "charts" / "kubeline"),
+            "--create-namespace",
+            "-f",
+            str(values_file),
+            *release,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert installed.returncode == 0, installed.stderr
     try:
-        rollout = real_node.kubectl("rollout", "status", "deployment/kubeline-e2e-operator", "-n", "kubeline-e2e",
-                                    "--timeout=120s", check=False, timeout=150)
-        assert rollout.returncode == 0, real_node.kubectl("logs", "-n", "kubeline-e2e", "deployment/kubeline-e2e-operator",
-                                                          check=False).stdout[-3000:]
+        rollout = real_node.kubectl(
+            "rollout",
+            "status",
+            "deployment/kubeline-e2e-operator",
+            "-n",
+            "kubeline-e2e",
+            "--timeout=120s",
+            check=False,
+            timeout=150,
+        )
+        assert rollout.returncode == 0, real_node.kubectl(
+            "logs", "-n", "kubeline-e2e", "deployment/kubeline-e2e-operator", check=False
+        ).stdout[-3000:]
         operator = Operator(real_node, namespace, tmp_path / "unused.log")  # only for the helpers' context
         ctx = (real_node, namespace, operator)
         run, _ = start_run(ctx, example("add-subtract-multiply.yaml"), {"value_1": 7, "value_2": 3})

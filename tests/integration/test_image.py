@@ -20,7 +20,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if os.geteuid() != 0:
         pytest.skip("building the root filesystem (debootstrap) needs root")
     output = tmp_path_factory.mktemp("image")
-    result = subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator", "--output", str(output)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(ROOT / "hack" / "image" / "build"), "operator", "--output", str(output)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return Path(result.stdout.strip())
 
@@ -56,7 +58,10 @@ def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
     result = subprocess.run(["chroot", str(rootfs), "/usr/local/bin/kubeline", "crds"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "name: runs.kubeline.dev" in result.stdout
-    version = subprocess.run(["chroot", str(rootfs), "python3", "-c", "import kopf, kubernetes, pydantic; print('ok')"],
-                             capture_output=True, text=True)
+    version = subprocess.run(
+        ["chroot", str(rootfs), "python3", "-c", "import kopf, kubernetes, pydantic; print('ok')"],
+        capture_output=True,
+        text=True,
+    )
     assert version.stdout.strip() == "ok", version.stderr[-2000:]
     assert "kubeline:x:65532:65532:" in (rootfs / "etc" / "passwd").read_text()  # kopf looks its user up

@@ -10,14 +10,17 @@ import yaml
 
 from kubeline.api.yamlio import dump
 from kubeline.importers.kfp_v1 import import_workflow
-from tests.importers.kfp_sdk import all_programs, kfp_workflows  # noqa: F401 - the session fixture
+from tests.importers.kfp_sdk import all_programs
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.mark.parametrize("program", [p.stem for p in all_programs()])
 def test_imported_pipeline_is_accepted_by_the_api_server(
-    program: str, kfp_workflows: dict[str, tuple[Path, dict[str, Any]]], crds: Any, namespace: str,  # noqa: F811
+    program: str,
+    kfp_workflows: dict[str, tuple[Path, dict[str, Any]]],
+    crds: Any,
+    namespace: str,
 ) -> None:
     pipeline = import_workflow(yaml.safe_load(kfp_workflows[program][0].read_text())).pipeline
     result = crds.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=dump(pipeline))

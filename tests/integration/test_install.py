@@ -26,17 +26,34 @@ def helm() -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(crds, helm):  # noqa: ANN001, ANN201
-    result = subprocess.run([helm, "upgrade", "--install", "kubeline", str(ROOT / "charts" / "kubeline"), "-n", RELEASE_NAMESPACE,
-                             "--create-namespace", "--kubeconfig", str(crds.kubeconfig)], capture_output=True, text=True)
+def installed(crds, helm):
+    result = subprocess.run(
+        [
+            helm,
+            "upgrade",
+            "--install",
+            "kubeline",
+            str(ROOT / "charts" / "kubeline"),
+            "-n",
+            RELEASE_NAMESPACE,
+            "--create-namespace",
+            "--kubeconfig",
+            str(crds.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "kubectl get runs -n NAMESPACE" in result.stdout  # the NOTES tell what to do next
     yield crds
-    subprocess.run([helm, "uninstall", "kubeline", "-n", RELEASE_NAMESPACE, "--kubeconfig", str(crds.kubeconfig)],
-                   capture_output=True, text=True)
+    subprocess.run(
+        [helm, "uninstall", "kubeline", "-n", RELEASE_NAMESPACE, "--kubeconfig", str(crds.kubeconfig)],
+        capture_output=True,
+        text=True,
+    )
 
 
-def test_manifests_pass_server_side_validation(crds) -> None:  # noqa: ANN001
+def test_manifests_pass_server_side_validation(crds) -> None:
     rendered = crds.kubectl("kustomize", str(ROOT / "manifests")).stdout
     namespace = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Namespace"]
     crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace[0]))  # namespaced objects need it to exist
@@ -44,35 +61,55 @@ def test_manifests_pass_server_side_validation(crds) -> None:  # noqa: ANN001
     assert result.stdout.count("(server dry run)") == len([d for d in yaml.safe_load_all(rendered) if d])
 
 
-def test_chart_renders_objects_the_api_server_accepts(crds, helm) -> None:  # noqa: ANN001
+def test_chart_renders_objects_the_api_server_accepts(crds, helm) -> None:
     for values in ([], ["--set", "watchNamespaces={default}"]):
-        rendered = subprocess.run([helm, "template", "kubeline", str(ROOT / "charts" / "kubeline"), "-n", "default", *values],
-                                  capture_output=True, text=True, check=True).stdout
+        rendered = subprocess.run(
+            [helm, "template", "kubeline", str(ROOT / "charts" / "kubeline"), "-n", "default", *values],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         result = crds.kubectl("apply", "--dry-run=server", "-n", "default", "-f", "-", input=rendered)
         assert "deployment.apps/kubeline-operator created (server dry run)" in result.stdout
 
 
-def test_helm_install_creates_the_operator_and_its_rbac(installed) -> None:  # noqa: ANN001
+def test_helm_install_creates_the_operator_and_its_rbac(installed) -> None:
     deployment = installed.kubectl_json("get", "deployment", "kubeline-operator", "-n", RELEASE_NAMESPACE)
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "kubeline-operator"
-    for resource in ("clusterrole/kubeline-operator", "clusterrolebinding/kubeline-operator", "configmap/kubeline-operator-config"):
+    for resource in (
+        "clusterrole/kubeline-operator",
+        "clusterrolebinding/kubeline-operator",
+        "configmap/kubeline-operator-config",
+    ):
         installed.kubectl("get", resource, "-n", RELEASE_NAMESPACE)
 
 
 @pytest.mark.parametrize(
     "verb, resource, allowed",
     [
-        ("create", "pods", True), ("delete", "pods", True), ("watch", "runs.kubeline.dev", True),
-        ("patch", "runs.kubeline.dev/status", True), ("create", "cacheentries.kubeline.dev", True),
-        ("create", "events", True), ("list", "customresourcedefinitions.apiextensions.k8s.io", True),
-        ("get", "secrets", False), ("list", "secrets", False), ("create", "deployments.apps", False),
-        ("create", "pods/exec", False), ("update", "pipelines.kubeline.dev", False), ("create", "rolebindings.rbac.authorization.k8s.io", False),
+        ("create", "pods", True),
+        ("delete", "pods", True),
+        ("watch", "runs.kubeline.dev", True),
+        ("patch", "runs.kubeline.dev/status", True),
+        ("create", "cacheentries.kubeline.dev", True),
+        ("create", "events", True),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", True),
+        ("get", "secrets", False),
+        ("list", "secrets", False),
+        ("create", "deployments.apps", False),
+        ("create", "pods/exec", False),
+        ("update", "pipelines.kubeline.dev", False),
+        ("create", "rolebindings.rbac.authorization.k8s.io", False),
     ],
 )
-def test_the_service_account_can_do_what_the_operator_needs_and_no_more(installed, verb: str, resource: str, allowed: bool) -> None:  # noqa: ANN001
+def test_the_service_account_can_do_what_the_operator_needs_and_no_more(
+    installed, verb: str, resource: str, allowed: bool
+) -> None:
     resource, _, subresource = resource.partition("/")
     extra = [f"--subresource={subresource}"] if subresource else []
-    result = installed.kubectl("auth", "can-i", verb, resource, *extra, "-n", "default", f"--as={SERVICE_ACCOUNT}", check=False)
+    result = installed.kubectl(
+        "auth", "can-i", verb, resource, *extra, "-n", "default", f"--as={SERVICE_ACCOUNT}", check=False
+    )
     assert result.stdout.strip() == ("yes" if allowed else "no")
 
 
@@ -84,21 +121,33 @@ class ServiceAccountCluster:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def test_operator_running_as_its_service_account_runs_a_pipeline(installed, tmp_path: Path) -> None:  # noqa: ANN001
+def test_operator_running_as_its_service_account_runs_a_pipeline(installed, tmp_path: Path) -> None:
     token = installed.kubectl("create", "token", "kubeline-operator", "-n", RELEASE_NAMESPACE).stdout.strip()
     admin = yaml.safe_load(installed.kubeconfig.read_text())
     cluster = admin["clusters"][0]["cluster"]
-    ca = cluster.get("certificate-authority-data") or base64.b64encode(Path(cluster["certificate-authority"]).read_bytes()).decode()
+    ca = (
+        cluster.get("certificate-authority-data")
+        or base64.b64encode(Path(cluster["certificate-authority"]).read_bytes()).decode()
+    )
     kubeconfig = tmp_path / "operator.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "c", "cluster": {"server": cluster["server"], "certificate-authority-data": ca}}],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "sa",
+                "clusters": [{"name": "c", "cluster": {"server": cluster["server"], "certificate-authority-data": ca}}],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
+            }
+        )
+    )
     namespace = new_namespace(installed, "rbac")
-    operator = Operator(ServiceAccountCluster(kubeconfig, {**installed.env, "KUBECONFIG": str(kubeconfig)}), namespace,
-                        tmp_path / "operator.log")
+    operator = Operator(
+        ServiceAccountCluster(kubeconfig, {**installed.env, "KUBECONFIG": str(kubeconfig)}),
+        namespace,
+        tmp_path / "operator.log",
+    )
     operator.start()
     try:
         ctx = (installed, namespace, operator)

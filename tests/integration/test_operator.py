@@ -23,39 +23,63 @@ API = "kubeline.dev/v1alpha1"
 
 
 @pytest.fixture(scope="module")
-def ns(operator_namespace):  # noqa: ANN001, ANN201
+def ns(operator_namespace):
     return operator_namespace
 
 
-def fake(name: str, inputs: list[str] = (), outputs: dict[str, str] | None = None, exit_code: int = 0,
-         duration: str | None = None, output_types: dict[str, str] | None = None) -> dict[str, Any]:
+def fake(
+    name: str,
+    inputs: list[str] = (),
+    outputs: dict[str, str] | None = None,
+    exit_code: int = 0,
+    duration: str | None = None,
+    output_types: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """A component whose pod, on a kwok node, ends as told."""
-    env = [{"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})},
-           {"name": "KWOK_EXIT_CODE", "value": str(exit_code)}]
+    env = [
+        {"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})},
+        {"name": "KWOK_EXIT_CODE", "value": str(exit_code)},
+    ]
     if duration:
         env.append({"name": "KWOK_DURATION", "value": duration})
     return {
         "name": name,
         "inputs": [{"name": i, "type": "string"} for i in inputs],
         "outputs": [{"name": o, "type": (output_types or {}).get(o, "string")} for o in outputs or {}],
-        "container": {"image": "python:3.11-slim", "command": ["python3", "-c", "pass"],
-                      "args": [f"{{{{inputs.{i}}}}}" for i in inputs], "env": env},
+        "container": {
+            "image": "python:3.11-slim",
+            "command": ["python3", "-c", "pass"],
+            "args": [f"{{{{inputs.{i}}}}}" for i in inputs],
+            "env": env,
+        },
     }
 
 
-def submit(ctx: tuple[Any, str, Operator], spec: dict[str, Any], arguments: dict[str, Any] | None = None,
-           name: str | None = None) -> str:
+def submit(
+    ctx: tuple[Any, str, Operator],
+    spec: dict[str, Any],
+    arguments: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> str:
     cluster, namespace, _ = ctx
     run = name or f"r-{uuid.uuid4().hex[:6]}"
     pipeline = {"apiVersion": API, "kind": "Pipeline", "metadata": {"name": run}, "spec": spec}
-    run_doc = {"apiVersion": API, "kind": "Run", "metadata": {"name": run},
-               "spec": {"pipelineRef": {"name": run}, "arguments": arguments or {}}}
+    run_doc = {
+        "apiVersion": API,
+        "kind": "Run",
+        "metadata": {"name": run},
+        "spec": {"pipelineRef": {"name": run}, "arguments": arguments or {}},
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([pipeline, run_doc]))
     return run
 
 
-def wait_run(ctx: tuple[Any, str, Operator], run: str, phases: tuple[str, ...] = ("Succeeded", "Failed", "Cancelled"),
-             timeout: float = 60) -> dict[str, Any]:
+def wait_run(
+    ctx: tuple[Any, str, Operator],
+    run: str,
+    phases: tuple[str, ...] = ("Succeeded", "Failed", "Cancelled"),
+    timeout: float = 60,
+) -> dict[str, Any]:
     cluster, namespace, _ = ctx
     deadline = time.time() + timeout
     status: dict[str, Any] = {}
@@ -64,7 +88,9 @@ def wait_run(ctx: tuple[Any, str, Operator], run: str, phases: tuple[str, ...] =
         if status.get("phase") in phases:
             return status
         time.sleep(0.3)
-    raise AssertionError(f"run {run} did not reach {phases}: {json.dumps({k: v for k, v in status.items() if k != 'pipelineSpec'})}")
+    raise AssertionError(
+        f"run {run} did not reach {phases}: {json.dumps({k: v for k, v in status.items() if k != 'pipelineSpec'})}"
+    )
 
 
 def pods_of(ctx: tuple[Any, str, Operator], run: str) -> list[dict[str, Any]]:
@@ -77,21 +103,34 @@ def by_step(pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 ARITHMETIC = {
-    "params": [{"name": "value_1", "type": "integer", "default": 7}, {"name": "value_2", "type": "integer", "default": 3}],
-    "components": [fake("add", ["a", "b"], {"result": "10"}), fake("subtract", ["a", "b"], {"result": "4"}),
-                   fake("multiply", ["a", "b"], {"result": "40"})],
+    "params": [
+        {"name": "value_1", "type": "integer", "default": 7},
+        {"name": "value_2", "type": "integer", "default": 3},
+    ],
+    "components": [
+        fake("add", ["a", "b"], {"result": "10"}),
+        fake("subtract", ["a", "b"], {"result": "4"}),
+        fake("multiply", ["a", "b"], {"result": "40"}),
+    ],
     "tasks": [
         {"name": "add", "component": "add", "arguments": {"a": "{{params.value_1}}", "b": "{{params.value_2}}"}},
-        {"name": "subtract", "component": "subtract", "arguments": {"a": "{{params.value_1}}", "b": "{{params.value_2}}"}},
-        {"name": "multiply", "component": "multiply",
-         "arguments": {"a": "{{tasks.add.outputs.result}}", "b": "{{tasks.subtract.outputs.result}}"}},
+        {
+            "name": "subtract",
+            "component": "subtract",
+            "arguments": {"a": "{{params.value_1}}", "b": "{{params.value_2}}"},
+        },
+        {
+            "name": "multiply",
+            "component": "multiply",
+            "arguments": {"a": "{{tasks.add.outputs.result}}", "b": "{{tasks.subtract.outputs.result}}"},
+        },
     ],
     "outputs": {"product": "{{tasks.multiply.outputs.result}}"},
     "defaults": {"caching": {"enabled": False}},
 }
 
 
-def test_add_subtract_multiply_runs_one_pod_per_step_in_dependency_order(ns) -> None:  # noqa: ANN001
+def test_add_subtract_multiply_runs_one_pod_per_step_in_dependency_order(ns) -> None:
     run = submit(ns, ARITHMETIC, {"value_1": 7, "value_2": 3})
     status = wait_run(ns, run)
     assert status["phase"] == "Succeeded", status.get("message")
@@ -111,13 +150,22 @@ def test_add_subtract_multiply_runs_one_pod_per_step_in_dependency_order(ns) -> 
     assert header[1].split()[2:4] == ["Succeeded", "3/3"]
 
 
-def test_a_join_waits_for_all_its_parents(ns) -> None:  # noqa: ANN001
+def test_a_join_waits_for_all_its_parents(ns) -> None:
     spec = {
-        "components": [fake("quick", outputs={"out": "q"}), fake("slow", outputs={"out": "s"}, duration="3s"),
-                       fake("join", ["a", "b"])],
-        "tasks": [{"name": "quick", "component": "quick"}, {"name": "slow", "component": "slow"},
-                  {"name": "join", "component": "join",
-                   "arguments": {"a": "{{tasks.quick.outputs.out}}", "b": "{{tasks.slow.outputs.out}}"}}],
+        "components": [
+            fake("quick", outputs={"out": "q"}),
+            fake("slow", outputs={"out": "s"}, duration="3s"),
+            fake("join", ["a", "b"]),
+        ],
+        "tasks": [
+            {"name": "quick", "component": "quick"},
+            {"name": "slow", "component": "slow"},
+            {
+                "name": "join",
+                "component": "join",
+                "arguments": {"a": "{{tasks.quick.outputs.out}}", "b": "{{tasks.slow.outputs.out}}"},
+            },
+        ],
         "defaults": {"caching": {"enabled": False}},
     }
     run = submit(ns, spec)
@@ -127,14 +175,24 @@ def test_a_join_waits_for_all_its_parents(ns) -> None:  # noqa: ANN001
     assert pods["join"]["metadata"]["creationTimestamp"] >= slow_end
 
 
-def test_a_false_condition_skips_a_branch_and_creates_no_pod_for_it(ns) -> None:  # noqa: ANN001
+def test_a_false_condition_skips_a_branch_and_creates_no_pod_for_it(ns) -> None:
     spec = {
         "components": [fake("flip", outputs={"side": "heads"}), fake("say", ["what"])],
-        "tasks": [{"name": "flip", "component": "flip"},
-                  {"name": "on-heads", "component": "say", "when": "{{tasks.flip.outputs.side}} == heads",
-                   "arguments": {"what": "heads"}},
-                  {"name": "on-tails", "component": "say", "when": "{{tasks.flip.outputs.side}} == tails",
-                   "arguments": {"what": "tails"}}],
+        "tasks": [
+            {"name": "flip", "component": "flip"},
+            {
+                "name": "on-heads",
+                "component": "say",
+                "when": "{{tasks.flip.outputs.side}} == heads",
+                "arguments": {"what": "heads"},
+            },
+            {
+                "name": "on-tails",
+                "component": "say",
+                "when": "{{tasks.flip.outputs.side}} == tails",
+                "arguments": {"what": "tails"},
+            },
+        ],
         "defaults": {"caching": {"enabled": False}},
     }
     run = submit(ns, spec)
@@ -145,27 +203,40 @@ def test_a_false_condition_skips_a_branch_and_creates_no_pod_for_it(ns) -> None:
     assert sorted(by_step(pods_of(ns, run))) == ["flip", "on-heads"]
 
 
-def test_fan_out_over_a_produced_list(ns) -> None:  # noqa: ANN001
+def test_fan_out_over_a_produced_list(ns) -> None:
     spec = {
-        "components": [fake("make", outputs={"items": json.dumps(["a", "b", "c"])}, output_types={"items": "list"}),
-                       fake("each", ["x"])],
-        "tasks": [{"name": "make", "component": "make"},
-                  {"name": "each", "component": "each", "forEach": "{{tasks.make.outputs.items}}",
-                   "arguments": {"x": "{{item}}"}}],
+        "components": [
+            fake("make", outputs={"items": json.dumps(["a", "b", "c"])}, output_types={"items": "list"}),
+            fake("each", ["x"]),
+        ],
+        "tasks": [
+            {"name": "make", "component": "make"},
+            {
+                "name": "each",
+                "component": "each",
+                "forEach": "{{tasks.make.outputs.items}}",
+                "arguments": {"x": "{{item}}"},
+            },
+        ],
         "defaults": {"caching": {"enabled": False}},
     }
     run = submit(ns, spec)
     assert wait_run(ns, run)["phase"] == "Succeeded"
     pods = by_step(pods_of(ns, run))
     assert {step: pod["spec"]["containers"][0]["args"][-1] for step, pod in pods.items() if step != "make"} == {
-        "each[0]": "a", "each[1]": "b", "each[2]": "c"}
+        "each[0]": "a",
+        "each[1]": "b",
+        "each[2]": "c",
+    }
 
 
-def test_exit_handler_runs_after_a_failure(ns) -> None:  # noqa: ANN001
+def test_exit_handler_runs_after_a_failure(ns) -> None:
     spec = {
         "components": [fake("boom", exit_code=2), fake("notify", ["status"])],
-        "tasks": [{"name": "boom", "component": "boom"}, {"name": "never", "component": "notify", "after": ["boom"],
-                                                          "arguments": {"status": "x"}}],
+        "tasks": [
+            {"name": "boom", "component": "boom"},
+            {"name": "never", "component": "notify", "after": ["boom"], "arguments": {"status": "x"}},
+        ],
         "onExit": {"name": "notify", "component": "notify", "arguments": {"status": "{{run.status}}"}},
         "defaults": {"caching": {"enabled": False}},
     }
@@ -179,16 +250,27 @@ def test_exit_handler_runs_after_a_failure(ns) -> None:  # noqa: ANN001
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "False"
 
 
-def test_placement_is_decided_by_the_real_scheduler(ns) -> None:  # noqa: ANN001
-    arm_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]}]}}}
+def test_placement_is_decided_by_the_real_scheduler(ns) -> None:
+    arm_affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]}
+                ]
+            }
+        }
+    }
     spec = {
         "components": [fake("step")],
         "tasks": [
             {"name": "kubeflow", "component": "step", "nodeSelector": {"application": "kubeflow"}},
-            {"name": "gpu", "component": "step", "nodeSelector": {"accelerator": "nvidia-tesla-t4"},
-             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-             "resources": {"limits": {"nvidia.com/gpu": "1"}}},
+            {
+                "name": "gpu",
+                "component": "step",
+                "nodeSelector": {"accelerator": "nvidia-tesla-t4"},
+                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "resources": {"limits": {"nvidia.com/gpu": "1"}},
+            },
             {"name": "arm", "component": "step", "affinity": arm_affinity},
         ],
         "defaults": {"caching": {"enabled": False}},
@@ -197,19 +279,25 @@ def test_placement_is_decided_by_the_real_scheduler(ns) -> None:  # noqa: ANN001
     assert wait_run(ns, run)["phase"] == "Succeeded"
     pods = by_step(pods_of(ns, run))
     assert {step: pod["spec"]["nodeName"] for step, pod in pods.items()} == {
-        "kubeflow": "kwok-kubeflow", "gpu": "kwok-gpu", "arm": "kwok-arm64"}
+        "kubeflow": "kwok-kubeflow",
+        "gpu": "kwok-gpu",
+        "arm": "kwok-arm64",
+    }
     assert pods["gpu"]["spec"]["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
 
 
-def test_pipeline_defaults_place_every_step(ns) -> None:  # noqa: ANN001
-    spec = {"components": [fake("step")], "tasks": [{"name": "one", "component": "step"}, {"name": "two", "component": "step"}],
-            "defaults": {"nodeSelector": {"application": "kubeflow"}, "caching": {"enabled": False}}}
+def test_pipeline_defaults_place_every_step(ns) -> None:
+    spec = {
+        "components": [fake("step")],
+        "tasks": [{"name": "one", "component": "step"}, {"name": "two", "component": "step"}],
+        "defaults": {"nodeSelector": {"application": "kubeflow"}, "caching": {"enabled": False}},
+    }
     run = submit(ns, spec)
     assert wait_run(ns, run)["phase"] == "Succeeded"
     assert {p["spec"]["nodeName"] for p in pods_of(ns, run)} == {"kwok-kubeflow"}
 
 
-def test_second_run_is_served_from_the_cache_without_pods(ns) -> None:  # noqa: ANN001
+def test_second_run_is_served_from_the_cache_without_pods(ns) -> None:
     spec = {**ARITHMETIC, "defaults": {"caching": {"enabled": True}}}
     first = submit(ns, spec, {"value_1": 9, "value_2": 1})
     assert wait_run(ns, first)["phase"] == "Succeeded"
@@ -227,12 +315,14 @@ def test_second_run_is_served_from_the_cache_without_pods(ns) -> None:  # noqa: 
     assert len(pods_of(ns, fresh)) == 3
 
 
-def test_cancel_deletes_running_pods_and_runs_the_exit_handler(ns) -> None:  # noqa: ANN001
+def test_cancel_deletes_running_pods_and_runs_the_exit_handler(ns) -> None:
     cluster, namespace, _ = ns
-    spec = {"components": [fake("long", duration="120s"), fake("notify", ["status"])],
-            "tasks": [{"name": "long", "component": "long"}, {"name": "later", "component": "long", "after": ["long"]}],
-            "onExit": {"component": "notify", "arguments": {"status": "{{run.status}}"}},
-            "defaults": {"caching": {"enabled": False}}}
+    spec = {
+        "components": [fake("long", duration="120s"), fake("notify", ["status"])],
+        "tasks": [{"name": "long", "component": "long"}, {"name": "later", "component": "long", "after": ["long"]}],
+        "onExit": {"component": "notify", "arguments": {"status": "{{run.status}}"}},
+        "defaults": {"caching": {"enabled": False}},
+    }
     run = submit(ns, spec)
     deadline = time.time() + 30
     while not any(p.get("status", {}).get("phase") == "Running" for p in pods_of(ns, run)):
@@ -249,14 +339,23 @@ def test_cancel_deletes_running_pods_and_runs_the_exit_handler(ns) -> None:  # n
         time.sleep(0.3)
 
 
-def test_operator_killed_mid_run_resumes_without_duplicate_pods(ns) -> None:  # noqa: ANN001
+def test_operator_killed_mid_run_resumes_without_duplicate_pods(ns) -> None:
     _, _, operator = ns
-    spec = {"components": [fake("step", ["i"], duration="2s")],
-            "tasks": [{"name": "first", "component": "step", "arguments": {"i": "1"}},
-                      {"name": "fan", "component": "step", "forEach": list(range(6)), "after": ["first"],
-                       "arguments": {"i": "{{item}}"}},
-                      {"name": "last", "component": "step", "after": ["fan"], "arguments": {"i": "9"}}],
-            "defaults": {"caching": {"enabled": False}}}
+    spec = {
+        "components": [fake("step", ["i"], duration="2s")],
+        "tasks": [
+            {"name": "first", "component": "step", "arguments": {"i": "1"}},
+            {
+                "name": "fan",
+                "component": "step",
+                "forEach": list(range(6)),
+                "after": ["first"],
+                "arguments": {"i": "{{item}}"},
+            },
+            {"name": "last", "component": "step", "after": ["fan"], "arguments": {"i": "9"}},
+        ],
+        "defaults": {"caching": {"enabled": False}},
+    }
     run = submit(ns, spec)
     deadline = time.time() + 30
     while len(pods_of(ns, run)) < 3:
@@ -273,22 +372,28 @@ def test_operator_killed_mid_run_resumes_without_duplicate_pods(ns) -> None:  # 
     assert all(task.get("attempts") == 1 for task in status["tasks"].values())
 
 
-def test_a_run_of_a_missing_pipeline_waits_and_starts_when_it_appears(ns) -> None:  # noqa: ANN001
+def test_a_run_of_a_missing_pipeline_waits_and_starts_when_it_appears(ns) -> None:
     cluster, namespace, _ = ns
     name = f"late-{uuid.uuid4().hex[:6]}"
     run_doc = {"apiVersion": API, "kind": "Run", "metadata": {"name": name}, "spec": {"pipelineRef": {"name": name}}}
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([run_doc]))
     status = wait_run(ns, name, phases=("Pending",))
     assert f"Pipeline '{name}' not found" in status["message"]
-    pipeline = {"apiVersion": API, "kind": "Pipeline", "metadata": {"name": name},
-                "spec": {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}]}}
+    pipeline = {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": name},
+        "spec": {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}]},
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([pipeline]))
     assert wait_run(ns, name)["phase"] == "Succeeded"
 
 
-def test_an_invalid_pipeline_fails_the_run_with_the_reason(ns) -> None:  # noqa: ANN001
-    spec = {"components": [fake("step", ["x"])],
-            "tasks": [{"name": "a", "component": "step", "arguments": {"x": "{{tasks.ghost.outputs.y}}"}}]}
+def test_an_invalid_pipeline_fails_the_run_with_the_reason(ns) -> None:
+    spec = {
+        "components": [fake("step", ["x"])],
+        "tasks": [{"name": "a", "component": "step", "arguments": {"x": "{{tasks.ghost.outputs.y}}"}}],
+    }
     run = submit(ns, spec)
     status = wait_run(ns, run)
     assert status["phase"] == "Failed"
@@ -296,15 +401,30 @@ def test_an_invalid_pipeline_fails_the_run_with_the_reason(ns) -> None:  # noqa:
     assert pods_of(ns, run) == []
 
 
-def test_a_pod_name_held_by_someone_else_fails_the_step_and_leaves_that_pod_alone(ns) -> None:  # noqa: ANN001
+def test_a_pod_name_held_by_someone_else_fails_the_step_and_leaves_that_pod_alone(ns) -> None:
     """Pod names can repeat across runs (run r, task a1-x and run r-a1, task x): kubeline never deletes a pod it does not own."""
     cluster, namespace, _ = ns
     run = f"r-{uuid.uuid4().hex[:6]}"
-    squatter = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{run}-only-a1", "labels": {"owner": "someone-else"}},
-                "spec": {"containers": [{"name": "c", "image": "python:3.11-slim", "env": [{"name": "KWOK_DURATION", "value": "60s"}]}]}}
+    squatter = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{run}-only-a1", "labels": {"owner": "someone-else"}},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "python:3.11-slim", "env": [{"name": "KWOK_DURATION", "value": "60s"}]}
+            ]
+        },
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([squatter]))
-    submit(ns, {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}],
-                "defaults": {"caching": {"enabled": False}}}, name=run)  # a cache hit would need no pod
+    submit(
+        ns,
+        {
+            "components": [fake("step")],
+            "tasks": [{"name": "only", "component": "step"}],
+            "defaults": {"caching": {"enabled": False}},
+        },
+        name=run,
+    )  # a cache hit would need no pod
     status = wait_run(ns, run)
     assert status["phase"] == "Failed"
     assert f"{run}-only-a1" in json.dumps(status), status

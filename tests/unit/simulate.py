@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -58,8 +59,12 @@ class Simulation:
             outcome = self.outcomes.get(start.id) or self.outcomes.get(start.task) or self.default
             succeeded, outputs = outcome(start)
             self.state.steps[start.id] = StepState(
-                "Succeeded" if succeeded else "Failed", attempt=start.attempt, started_at=self.now,
-                finished_at=self.now + 1, outputs=outputs, message="" if succeeded else "exit code 1",
+                "Succeeded" if succeeded else "Failed",
+                attempt=start.attempt,
+                started_at=self.now,
+                finished_at=self.now + 1,
+                outputs=outputs,
+                message="" if succeeded else "exit code 1",
                 cache_key=start.cache_key,
             )
         self.rounds.append(started)

@@ -21,8 +21,12 @@ def helm() -> str:
 
 
 def render(helm: str, *values: str) -> list[dict[str, Any]]:
-    result = subprocess.run([helm, "template", "kubeline", str(CHART), "-n", "kubeline-system", *values],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [helm, "template", "kubeline", str(CHART), "-n", "kubeline-system", *values],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
@@ -31,7 +35,9 @@ def test_chart_lints_clean(helm: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("values", [[], ["--set", "watchNamespaces={team-a,team-b}"]], ids=["cluster-wide", "namespaced"])
+@pytest.mark.parametrize(
+    "values", [[], ["--set", "watchNamespaces={team-a,team-b}"]], ids=["cluster-wide", "namespaced"]
+)
 def test_rbac_grants_nothing_on_secrets_and_no_wildcards(helm: str, values: list[str]) -> None:
     documents = render(helm, *values)
     rules = [rule for d in documents if d["kind"] in ("Role", "ClusterRole") for rule in d["rules"]]
@@ -53,8 +59,10 @@ def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: str) -> None
 
 
 def test_operator_pod_meets_the_restricted_profile(helm: str) -> None:
-    for deployment in [next(d for d in render(helm) if d["kind"] == "Deployment"),
-                       yaml.safe_load((ROOT / "manifests" / "deployment.yaml").read_text())]:
+    for deployment in [
+        next(d for d in render(helm) if d["kind"] == "Deployment"),
+        yaml.safe_load((ROOT / "manifests" / "deployment.yaml").read_text()),
+    ]:
         assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -66,7 +74,9 @@ def test_operator_pod_meets_the_restricted_profile(helm: str) -> None:
 
 
 def test_operator_config_comes_from_values(helm: str) -> None:
-    documents = render(helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml")
+    documents = render(
+        helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml"
+    )
     config_map = next(d for d in documents if d["kind"] == "ConfigMap")
     from kubeline.config import OperatorConfig
 
@@ -76,8 +86,11 @@ def test_operator_config_comes_from_values(helm: str) -> None:
 
 
 def test_values_schema_rejects_bad_values(helm: str) -> None:
-    result = subprocess.run([helm, "template", "kubeline", str(CHART), "--set", "image.pullPolicy=Sometimes"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [helm, "template", "kubeline", str(CHART), "--set", "image.pullPolicy=Sometimes"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "pullPolicy" in result.stderr
 
 

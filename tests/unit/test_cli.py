@@ -15,7 +15,9 @@ from tests.unit.test_engine_run import COMPONENTS
 
 def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBELINE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -25,17 +27,29 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def pipeline_text(tasks: list[dict], **spec: object) -> str:
-    return yaml.safe_dump({"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": "p"},
-                           "spec": {"components": COMPONENTS, "tasks": tasks, **spec}}, allow_unicode=True)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "kubeline.dev/v1alpha1",
+            "kind": "Pipeline",
+            "metadata": {"name": "p"},
+            "spec": {"components": COMPONENTS, "tasks": tasks, **spec},
+        },
+        allow_unicode=True,
+    )
 
 
 def test_validate_reports_a_cycle_an_unknown_task_and_a_wrong_type_together(tmp_path: Path) -> None:
-    path = write(tmp_path, pipeline_text([
-        {"name": "a", "component": "op", "after": ["b"]},
-        {"name": "b", "component": "op", "after": ["a"]},
-        {"name": "c", "component": "op", "arguments": {"a": "{{tasks.missing.outputs.out}}"}},
-        {"name": "d", "component": "num", "arguments": {"x": "many"}},
-    ]))
+    path = write(
+        tmp_path,
+        pipeline_text(
+            [
+                {"name": "a", "component": "op", "after": ["b"]},
+                {"name": "b", "component": "op", "after": ["a"]},
+                {"name": "c", "component": "op", "arguments": {"a": "{{tasks.missing.outputs.out}}"}},
+                {"name": "d", "component": "num", "arguments": {"x": "many"}},
+            ]
+        ),
+    )
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 2
     assert "3 problems" in result.stderr
@@ -55,12 +69,25 @@ def test_validate_reports_a_cycle_an_unknown_task_and_a_wrong_type_together(tmp_
         ("kind: Pipeline\napiVersion: kubeline.dev/v1alpha1\nspec: {}\n", "spec.components: required field is missing"),
         ("kind: Pipeline\napiVersion: kubeline.dev/v1alpha1\nspec: 7\n", "spec: must be a mapping"),
         ("kind: Pipeline\napiVersion: v1\nspec: {}\n", "apiVersion: must be kubeline.dev/v1alpha1"),
-        (pipeline_text([{"name": "a", "component": "op", "retries": {"limit": 10**30}}]), "spec.tasks[a].retries.limit"),
+        (
+            pipeline_text([{"name": "a", "component": "op", "retries": {"limit": 10**30}}]),
+            "spec.tasks[a].retries.limit",
+        ),
         (pipeline_text([{"name": "a", "component": "num", "arguments": {"x": 10**30}}]), "does not fit in 64 bits"),
-        (pipeline_text([{"name": "größe", "component": "op"}]), "spec.tasks[größe].name: 'größe' is not a valid name: use lowercase letters"),
-        (pipeline_text([{"name": "a", "component": "op", "arguments": "oops"}]), "spec.tasks[a].arguments: input should be a valid dictionary"),
-        (pipeline_text([{"name": "a", "component": "op"}], params=[{"name": "n", "type": "integer", "default": "x"}]),
-         "spec.params[n].default: 'x' is not an integer"),
+        (
+            pipeline_text([{"name": "größe", "component": "op"}]),
+            "spec.tasks[größe].name: 'größe' is not a valid name: use lowercase letters",
+        ),
+        (
+            pipeline_text([{"name": "a", "component": "op", "arguments": "oops"}]),
+            "spec.tasks[a].arguments: input should be a valid dictionary",
+        ),
+        (
+            pipeline_text(
+                [{"name": "a", "component": "op"}], params=[{"name": "n", "type": "integer", "default": "x"}]
+            ),
+            "spec.params[n].default: 'x' is not an integer",
+        ),
     ],
 )
 def test_bad_files_are_explained(tmp_path: Path, text: str, message: str) -> None:

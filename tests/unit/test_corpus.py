@@ -60,18 +60,29 @@ def test_corpus_case(case: dict[str, Any], tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_substitute(content, case_dir), encoding="utf-8")
     if case.get("setup"):
-        exec(case["setup"], {"Path": Path, "os": os, "case": case_dir})  # noqa: S102 - the corpus's own code
+        exec(case["setup"], {"Path": Path, "os": os, "case": case_dir})
     before = {p.name for p in case_dir.iterdir()}
     marker = f"KUBELINE_CORPUS_MARKER={uuid.uuid4().hex}"
-    env = {**os.environ, "KUBELINE_HOME": str(case_dir / "home"), marker.split("=")[0]: marker.split("=")[1],
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "operator"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "KUBELINE_HOME": str(case_dir / "home"),
+        marker.split("=")[0]: marker.split("=")[1],
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "operator"), os.environ.get("PYTHONPATH")])),
+    }
     for key, value in (case.get("env") or {}).items():
         env[key] = _substitute(str(value), case_dir)
     command = [sys.executable, "-m", "kubeline.cli", *(_substitute(str(a), case_dir) for a in case["command"])]
     timeout = case.get("timeout", 60)
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=case_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=case_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

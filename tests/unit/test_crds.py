@@ -19,7 +19,7 @@ def test_checked_in_crds_match_the_models() -> None:
         assert on_disk[name] == text, f"{name} drifted from the models: run `kubeline crds --write crds/`"
 
 
-def _walk(schema: dict, path: str = ""):  # noqa: ANN202
+def _walk(schema: dict, path: str = ""):
     yield path, schema
     for key, child in (schema.get("properties") or {}).items():
         yield from _walk(child, f"{path}.{key}")

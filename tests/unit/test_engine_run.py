@@ -13,7 +13,10 @@ from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
 COMPONENTS = [
     {
         "name": "op",
-        "inputs": [{"name": "a", "type": "string", "optional": True}, {"name": "b", "type": "string", "optional": True}],
+        "inputs": [
+            {"name": "a", "type": "string", "optional": True},
+            {"name": "b", "type": "string", "optional": True},
+        ],
         "outputs": [{"name": "out", "type": "string"}],
         "container": {"image": "python:3.11", "command": ["op"], "args": ["{{inputs.a}}", "{{outputs.out.path}}"]},
     },
@@ -21,7 +24,11 @@ COMPONENTS = [
         "name": "num",
         "inputs": [{"name": "x", "type": "integer", "optional": True}],
         "outputs": [{"name": "n", "type": "integer"}, {"name": "items", "type": "list"}],
-        "container": {"image": "python:3.11", "command": ["num"], "args": ["{{outputs.n.path}}", "{{outputs.items.path}}"]},
+        "container": {
+            "image": "python:3.11",
+            "command": ["num"],
+            "args": ["{{outputs.n.path}}", "{{outputs.items.path}}"],
+        },
     },
 ]
 
@@ -46,7 +53,11 @@ def phases(sim: Simulation) -> dict[str, str]:
     "tasks, expected_rounds",
     [
         pytest.param(
-            [task("a"), task("b"), task("c", arguments={"a": "{{tasks.a.outputs.out}}", "b": "{{tasks.b.outputs.out}}"})],
+            [
+                task("a"),
+                task("b"),
+                task("c", arguments={"a": "{{tasks.a.outputs.out}}", "b": "{{tasks.b.outputs.out}}"}),
+            ],
             [["a", "b"], ["c"]],
             id="join waits for both parents",
         ),
@@ -75,16 +86,21 @@ def test_tasks_start_when_all_their_parents_are_done(tasks: list[dict], expected
 def test_outputs_flow_to_inputs_and_pipeline_outputs() -> None:
     seen: dict[str, str] = {}
 
-    def record(start):  # noqa: ANN001
+    def record(start):
         seen[start.id] = start.inputs.get("a", "")
         return True, {"out": start.inputs.get("a", "") + "!"}
 
     sim = Simulation(
-        plan_of(pipeline(
-            [task("a", arguments={"a": "{{params.word}}"}), task("b", arguments={"a": "got {{tasks.a.outputs.out}}"})],
-            params=[{"name": "word", "default": "hi"}],
-            outputs={"final": "{{tasks.b.outputs.out}}"},
-        )),
+        plan_of(
+            pipeline(
+                [
+                    task("a", arguments={"a": "{{params.word}}"}),
+                    task("b", arguments={"a": "got {{tasks.a.outputs.out}}"}),
+                ],
+                params=[{"name": "word", "default": "hi"}],
+                outputs={"final": "{{tasks.b.outputs.out}}"},
+            )
+        ),
         {"word": "hello"},
         default=record,
     )
@@ -111,7 +127,10 @@ def test_outputs_flow_to_inputs_and_pipeline_outputs() -> None:
 )
 def test_when_conditions(condition: str, n: str, runs: bool) -> None:
     sim = simulate(
-        pipeline([task("gen", "num"), task("guarded", when=condition)], params=[{"name": "force", "type": "boolean", "default": True}]),
+        pipeline(
+            [task("gen", "num"), task("guarded", when=condition)],
+            params=[{"name": "force", "type": "boolean", "default": True}],
+        ),
         gen=ok(n=n, items="[]"),
     )
     assert phases(sim)["guarded"] == ("Succeeded" if runs else "Skipped")
@@ -119,13 +138,15 @@ def test_when_conditions(condition: str, n: str, runs: bool) -> None:
 
 def test_skipped_task_skips_its_data_consumers_but_not_its_after_followers() -> None:
     sim = simulate(
-        pipeline([
-            task("a"),
-            task("never", when="{{tasks.a.outputs.out}} == yes"),
-            task("consumer", arguments={"a": "{{tasks.never.outputs.out}}"}),
-            task("consumer-of-consumer", arguments={"a": "{{tasks.consumer.outputs.out}}"}),
-            task("follower", after=["never"]),
-        ]),
+        pipeline(
+            [
+                task("a"),
+                task("never", when="{{tasks.a.outputs.out}} == yes"),
+                task("consumer", arguments={"a": "{{tasks.never.outputs.out}}"}),
+                task("consumer-of-consumer", arguments={"a": "{{tasks.consumer.outputs.out}}"}),
+                task("follower", after=["never"]),
+            ]
+        ),
         a=ok(out="no"),
     )
     result = phases(sim)
@@ -143,14 +164,16 @@ def test_nested_condition_groups() -> None:
         {
             "name": "outer",
             "when": "{{tasks.flip.outputs.n}} > 0",
-            "dag": {"tasks": [
-                task("in-outer"),
-                {
-                    "name": "inner",
-                    "when": "{{tasks.flip.outputs.n}} > 5",
-                    "dag": {"tasks": [task("deep", arguments={"a": "{{tasks.in-outer.outputs.out}}"})]},
-                },
-            ]},
+            "dag": {
+                "tasks": [
+                    task("in-outer"),
+                    {
+                        "name": "inner",
+                        "when": "{{tasks.flip.outputs.n}} > 5",
+                        "dag": {"tasks": [task("deep", arguments={"a": "{{tasks.in-outer.outputs.out}}"})]},
+                    },
+                ]
+            },
         },
         task("after-all", arguments={"a": "{{tasks.in-outer.outputs.out}}"}, after=["outer"]),
     ]
@@ -172,7 +195,9 @@ def test_nested_condition_groups() -> None:
 def test_for_each_over_a_literal_list_with_items_and_fields() -> None:
     seen = []
     sim = Simulation(
-        plan_of(pipeline([task("each", forEach=[{"k": "a"}, {"k": "b"}], arguments={"a": "{{item.k}}", "b": "{{item}}"})])),
+        plan_of(
+            pipeline([task("each", forEach=[{"k": "a"}, {"k": "b"}], arguments={"a": "{{item.k}}", "b": "{{item}}"})])
+        ),
         {},
         default=lambda s: (seen.append((s.id, s.inputs["a"], s.inputs["b"])) or True, {"out": ""}),
     )
@@ -181,19 +206,27 @@ def test_for_each_over_a_literal_list_with_items_and_fields() -> None:
 
 
 def test_for_each_over_a_produced_list_with_a_group_body_and_fan_in() -> None:
-    def double(start):  # noqa: ANN001
+    def double(start):
         return True, {"out": str(int(start.inputs["a"]) * 2)}
 
     sim = simulate(
-        pipeline([
-            task("gen", "num"),
-            {"name": "body", "forEach": "{{tasks.gen.outputs.items}}", "dag": {"tasks": [
-                task("first", arguments={"a": "{{item}}"}),
-                task("second", arguments={"a": "{{tasks.first.outputs.out}}"}),
-            ]}},
-            task("single", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"}),
-            task("gather", arguments={"a": "{{tasks.single.outputs.out}}"}),
-        ]),
+        pipeline(
+            [
+                task("gen", "num"),
+                {
+                    "name": "body",
+                    "forEach": "{{tasks.gen.outputs.items}}",
+                    "dag": {
+                        "tasks": [
+                            task("first", arguments={"a": "{{item}}"}),
+                            task("second", arguments={"a": "{{tasks.first.outputs.out}}"}),
+                        ]
+                    },
+                },
+                task("single", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"}),
+                task("gather", arguments={"a": "{{tasks.single.outputs.out}}"}),
+            ]
+        ),
         gen=ok(n=0, items="[1, 2, 3]"),
         first=double,
         second=double,
@@ -208,13 +241,25 @@ def test_for_each_over_a_produced_list_with_a_group_body_and_fan_in() -> None:
 
 
 def test_for_each_over_an_empty_list_succeeds_without_steps() -> None:
-    sim = simulate(pipeline([task("gen", "num"), task("each", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"}), task("next", after=["each"])]), gen=ok(n=0, items="[]"))
+    sim = simulate(
+        pipeline(
+            [
+                task("gen", "num"),
+                task("each", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"}),
+                task("next", after=["each"]),
+            ]
+        ),
+        gen=ok(n=0, items="[]"),
+    )
     assert phases(sim)["each"] == "Succeeded"
     assert phases(sim)["next"] == "Succeeded"
 
 
 def test_for_each_over_something_that_is_not_a_list_fails_the_task() -> None:
-    sim = simulate(pipeline([task("gen"), task("each", forEach="{{tasks.gen.outputs.out}}", arguments={"a": "{{item}}"})]), gen=ok(out="not json"))
+    sim = simulate(
+        pipeline([task("gen"), task("each", forEach="{{tasks.gen.outputs.out}}", arguments={"a": "{{item}}"})]),
+        gen=ok(out="not json"),
+    )
     assert phases(sim)["each"] == "Failed"
     assert "not a JSON list" in sim.decision.views["each"].message
     assert sim.decision.phase == "Failed"
@@ -223,10 +268,18 @@ def test_for_each_over_something_that_is_not_a_list_fails_the_task() -> None:
 @pytest.mark.parametrize(
     "tasks, outcomes, reason",
     [
-        pytest.param([task("each", forEach=[1, 2], arguments={"a": "{{item.a}}"})], {},
-                     "has no field 'a'", id="item field of a number"),
-        pytest.param([task("gen", "num"), task("use", "num", arguments={"x": "{{tasks.gen.outputs.n}}"})],
-                     {"gen": ok(n="seven", items="[]")}, "input x:", id="integer output that is not a number"),
+        pytest.param(
+            [task("each", forEach=[1, 2], arguments={"a": "{{item.a}}"})],
+            {},
+            "has no field 'a'",
+            id="item field of a number",
+        ),
+        pytest.param(
+            [task("gen", "num"), task("use", "num", arguments={"x": "{{tasks.gen.outputs.n}}"})],
+            {"gen": ok(n="seven", items="[]")},
+            "input x:",
+            id="integer output that is not a number",
+        ),
     ],
 )
 def test_a_step_that_cannot_be_prepared_fails_the_run(tasks: list[dict], outcomes: dict, reason: str) -> None:
@@ -234,7 +287,9 @@ def test_a_step_that_cannot_be_prepared_fails_the_run(tasks: list[dict], outcome
     must stay failed in that walk (it once turned into "Skipped" and the run "Succeeded")."""
     sim = simulate(pipeline([task("other"), *tasks]), **outcomes)
     assert sim.decision.phase == "Failed"
-    failed = {step: view.message for step, view in sim.decision.views.items() if view.phase == "Failed" and view.is_step}
+    failed = {
+        step: view.message for step, view in sim.decision.views.items() if view.phase == "Failed" and view.is_step
+    }
     assert failed and all(reason in message for message in failed.values())
     assert reason in sim.decision.message
 
@@ -243,7 +298,9 @@ def test_loop_parallelism_limits_iterations_running_at_once() -> None:
     plan = plan_of(pipeline([task("each", forEach=list(range(5)), parallelism=2, arguments={"a": "{{item}}"})]))
     decision = decide(plan, {}, RunState(started_at=0), 0)
     assert [s.id for s in decision.start] == ["each[0]", "each[1]"]
-    state = RunState(started_at=0, steps={"each[0]": StepState("Succeeded", outputs={"out": ""}), "each[1]": StepState("Running")})
+    state = RunState(
+        started_at=0, steps={"each[0]": StepState("Succeeded", outputs={"out": ""}), "each[1]": StepState("Running")}
+    )
     assert [s.id for s in decide(plan, {}, state, 1).start] == ["each[2]"]
 
 
@@ -281,15 +338,17 @@ def test_a_failure_stops_new_steps_and_the_exit_handler_still_runs() -> None:
 
 def test_exit_handler_sees_success() -> None:
     seen = []
-    simulate(pipeline([task("a")], onExit={"name": "report", "component": "op", "arguments": {"a": "{{run.status}}"}}),
-             report=lambda s: (seen.append(s.inputs["a"]) or True, {"out": ""}))
+    simulate(
+        pipeline([task("a")], onExit={"name": "report", "component": "op", "arguments": {"a": "{{run.status}}"}}),
+        report=lambda s: (seen.append(s.inputs["a"]) or True, {"out": ""}),
+    )
     assert seen == ["Succeeded"]
 
 
 def test_retries_wait_with_exponential_backoff_then_succeed() -> None:
     attempts = []
 
-    def flaky(start):  # noqa: ANN001
+    def flaky(start):
         attempts.append(start.attempt)
         return start.attempt == 3, {"out": "done"} if start.attempt == 3 else {}
 
@@ -366,9 +425,23 @@ def test_decisions_are_repeatable() -> None:
 
 
 def test_progress_counts_steps() -> None:
-    sim = simulate(pipeline([task("a"), task("b", when="{{tasks.a.outputs.out}} == z"), task("c", forEach=[1, 2], arguments={"a": "{{item}}"})]))
+    sim = simulate(
+        pipeline(
+            [
+                task("a"),
+                task("b", when="{{tasks.a.outputs.out}} == z"),
+                task("c", forEach=[1, 2], arguments={"a": "{{item}}"}),
+            ]
+        )
+    )
     assert sim.decision.progress(sim.state) == {
-        "total": 4, "pending": 0, "running": 0, "succeeded": 3, "failed": 0, "skipped": 1, "cached": 0
+        "total": 4,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 3,
+        "failed": 0,
+        "skipped": 1,
+        "cached": 0,
     }
 
 
@@ -399,10 +472,17 @@ def test_a_thousand_task_dag_runs_in_dependency_order() -> None:
     ],
 )
 def test_bind_arguments_parses_by_type(given: dict, expected: dict) -> None:
-    plan = plan_of(pipeline([task("a")], params=[
-        {"name": "n", "type": "integer"}, {"name": "flag", "type": "boolean"},
-        {"name": "xs", "type": "list"}, {"name": "name", "default": "x"},
-    ]))
+    plan = plan_of(
+        pipeline(
+            [task("a")],
+            params=[
+                {"name": "n", "type": "integer"},
+                {"name": "flag", "type": "boolean"},
+                {"name": "xs", "type": "list"},
+                {"name": "name", "default": "x"},
+            ],
+        )
+    )
     assert bind_arguments(plan, given) == expected
 
 

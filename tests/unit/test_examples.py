@@ -16,7 +16,9 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBELINE_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def run_json(example: str, *params: str, home: Path) -> tuple[int, dict]:
@@ -48,7 +50,9 @@ def test_add_subtract_multiply(tmp_path: Path) -> None:
 
 
 def test_add_subtract_multiply_prints_40_in_its_table(tmp_path: Path) -> None:
-    result = kubeline("run", str(ROOT / "examples/add-subtract-multiply.yaml"), "-p", "value_1=7", "-p", "value_2=3", home=tmp_path)
+    result = kubeline(
+        "run", str(ROOT / "examples/add-subtract-multiply.yaml"), "-p", "value_1=7", "-p", "value_2=3", home=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     multiply_row = next(line for line in result.stdout.splitlines() if line.startswith("│ multiply "))
     assert "result=40" in multiply_row
@@ -75,7 +79,13 @@ def test_fan_out_over_a_produced_list(tmp_path: Path) -> None:
     code, result = run_json("fan-out.yaml", "count=5", home=tmp_path)
     assert code == 0
     assert result["outputs"] == {"total": "55"}
-    assert [result["tasks"][f"per-item[{i}].square"]["outputs"]["squared"] for i in range(5)] == ["1", "4", "9", "16", "25"]
+    assert [result["tasks"][f"per-item[{i}].square"]["outputs"]["squared"] for i in range(5)] == [
+        "1",
+        "4",
+        "9",
+        "16",
+        "25",
+    ]
 
 
 def test_exit_handler_runs_after_a_failure(tmp_path: Path) -> None:

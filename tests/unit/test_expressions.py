@@ -6,7 +6,7 @@ import pytest
 
 from kubeline.api.durations import parse_duration
 from kubeline.engine import conditions
-from kubeline.engine.templates import Ref, TemplateError, parse_ref, refs_in, TASK_SCOPE
+from kubeline.engine.templates import TASK_SCOPE, Ref, TemplateError, parse_ref, refs_in
 
 VALUES = {"params.a": "10", "params.b": "9", "params.word": "heads", "params.flag": "True", "params.empty": ""}
 
@@ -50,7 +50,9 @@ def test_conditions_evaluate(text: str, expected: bool) -> None:
     ],
 )
 def test_bad_conditions_are_explained(text: str, message: str) -> None:
-    with pytest.raises((conditions.ConditionError, TemplateError), match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        (conditions.ConditionError, TemplateError), match=message.replace("(", r"\(").replace(")", r"\)")
+    ):
         conditions.parse(text)
 
 
@@ -82,8 +84,18 @@ def test_component_placeholders_are_refused_in_tasks() -> None:
 
 @pytest.mark.parametrize(
     "text, seconds",
-    [("30s", 30), ("1h30m", 5400), ("500ms", 0.5), ("2d", 172800), ("P7D", 604800), ("PT1H", 3600),
-     ("P0D", 0), ("P1W", 604800), ("PT1.5S", 1.5), ("1.5h", 5400)],
+    [
+        ("30s", 30),
+        ("1h30m", 5400),
+        ("500ms", 0.5),
+        ("2d", 172800),
+        ("P7D", 604800),
+        ("PT1H", 3600),
+        ("P0D", 0),
+        ("P1W", 604800),
+        ("PT1.5S", 1.5),
+        ("1.5h", 5400),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -23,7 +23,6 @@ from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.importers.kfp_v1 import import_workflow, replace_path
-from tests.importers.kfp_sdk import kfp_workflows  # noqa: F401 - the session fixture
 from tests.kfp_expectations import assert_container_op_scheduling
 
 Workflows = dict[str, tuple[Path, dict[str, Any]]]
@@ -70,7 +69,9 @@ def test_conditions_run_the_branch_of_the_drawn_number(kfp_workflows: Workflows,
     result = run(imported(kfp_workflows, "random_condition"), tmp_path)
     assert result.decision.phase == "Succeeded"
     number = int(outputs(result, "random-number")["Output"])
-    ran, skipped, step = ("condition-1", "condition-2", "announce") if number > 5 else ("condition-2", "condition-1", "announce-2")
+    ran, skipped, step = (
+        ("condition-1", "condition-2", "announce") if number > 5 else ("condition-2", "condition-1", "announce-2")
+    )
     assert (result.decision.views[ran].phase, result.decision.views[skipped].phase) == ("Succeeded", "Skipped")
     assert outputs(result, f"{ran}.{step}") == {"Output": "high" if number > 5 else "low"}
 
@@ -80,7 +81,10 @@ def test_parallel_for_over_a_produced_list(kfp_workflows: Workflows, tmp_path: P
     result = run(pipeline, tmp_path, count=3)
     assert result.decision.phase == "Succeeded"
     assert [outputs(result, f"for-loop-1[{i}].show")["Output"] for i in range(3)] == [
-        "1 squared is 1", "2 squared is 4", "3 squared is 9"]
+        "1 squared is 1",
+        "2 squared is 4",
+        "3 squared is 9",
+    ]
     loop = next(t for t in pipeline["spec"]["tasks"] if t["name"] == "for-loop-1")
     assert loop["forEach"] == "{{tasks.make-items.outputs.Output}}"
     assert loop["dag"]["tasks"][1]["arguments"]["make-items-Output-loop-item"] == "{{item}}"
@@ -88,8 +92,11 @@ def test_parallel_for_over_a_produced_list(kfp_workflows: Workflows, tmp_path: P
 
 def test_exit_handler_runs_after_a_failure(kfp_workflows: Workflows, tmp_path: Path) -> None:
     pipeline = imported(kfp_workflows, "coin_flip_exit_handler")
-    assert pipeline["spec"]["onExit"] == {"name": "exit-notice", "component": "exit-notice",
-                                          "arguments": {"workflow-status": "{{run.status}}"}}
+    assert pipeline["spec"]["onExit"] == {
+        "name": "exit-notice",
+        "component": "exit-notice",
+        "arguments": {"workflow-status": "{{run.status}}"},
+    }
     result = run(pipeline, tmp_path / "tails", force="tails")
     assert result.decision.phase == "Failed"
     assert result.decision.views["exit-handler-1.condition-5.fail"].phase == "Failed"
@@ -133,14 +140,26 @@ def test_files_into_conditions_group_outputs_records_and_settings(kfp_workflows:
 def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows, tmp_path: Path) -> None:
     env = {**os.environ, "KUBELINE_HOME": str(tmp_path / "home")}
     out = tmp_path / "imported.yaml"
-    command = [sys.executable, "-m", "kubeline.cli", "import", str(kfp_workflows["add_subtract_multiply"][0]), "-o", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "kubeline.cli",
+        "import",
+        str(kfp_workflows["add_subtract_multiply"][0]),
+        "-o",
+        str(out),
+    ]
     imported_once = subprocess.run(command, capture_output=True, text=True, env=env)
     assert imported_once.returncode == 0, imported_once.stderr
     first = out.read_bytes()
     subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     assert out.read_bytes() == first  # deterministic
-    ran = subprocess.run([sys.executable, "-m", "kubeline.cli", "run", str(out), "-p", "value_1=7", "-p", "value_2=3", "--json"],
-                         capture_output=True, text=True, env=env)
+    ran = subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", "run", str(out), "-p", "value_1=7", "-p", "value_2=3", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["tasks"]["multiply"]["outputs"] == {"Output": "40.0"}
 
@@ -149,9 +168,17 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
 
 
 def workflow(*templates: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "snippet-"},
-            "spec": {"entrypoint": "main", "arguments": {"parameters": [{"name": "n", "value": "2"}]},
-                     "templates": list(templates), **spec}}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "snippet-"},
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": [{"name": "n", "value": "2"}]},
+            "templates": list(templates),
+            **spec,
+        },
+    }
 
 
 def dag(*tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -159,12 +186,18 @@ def dag(*tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def echo(name: str = "echo", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "inputs": {"parameters": [{"name": "n"}]},
-            "container": {"image": "alpine", "command": ["sh", "-c", "echo {{inputs.parameters.n}} | tee /tmp/out"]},
-            "outputs": {"parameters": [{"name": f"{name}-out", "valueFrom": {"path": "/tmp/out"}}]}, **fields}
+    return {
+        "name": name,
+        "inputs": {"parameters": [{"name": "n"}]},
+        "container": {"image": "alpine", "command": ["sh", "-c", "echo {{inputs.parameters.n}} | tee /tmp/out"]},
+        "outputs": {"parameters": [{"name": f"{name}-out", "valueFrom": {"path": "/tmp/out"}}]},
+        **fields,
+    }
 
 
-def call(name: str = "echo", template: str = "echo", value: str = "{{inputs.parameters.n}}", **fields: Any) -> dict[str, Any]:
+def call(
+    name: str = "echo", template: str = "echo", value: str = "{{inputs.parameters.n}}", **fields: Any
+) -> dict[str, Any]:
     return {"name": name, "template": template, "arguments": {"parameters": [{"name": "n", "value": value}]}, **fields}
 
 
@@ -173,14 +206,23 @@ def messages(error: pytest.ExceptionInfo[PipelineInvalid]) -> list[str]:
 
 
 def test_a_step_with_its_settings() -> None:
-    template = echo(retryStrategy={"limit": "2", "retryPolicy": "Always", "backoff": {"duration": "5", "factor": 2}},
-                    activeDeadlineSeconds=30, nodeSelector={"disk": "ssd"},
-                    metadata={"labels": {"pipelines.kubeflow.org/enable_caching": "false"}})
+    template = echo(
+        retryStrategy={"limit": "2", "retryPolicy": "Always", "backoff": {"duration": "5", "factor": 2}},
+        activeDeadlineSeconds=30,
+        nodeSelector={"disk": "ssd"},
+        metadata={"labels": {"pipelines.kubeflow.org/enable_caching": "false"}},
+    )
     pipeline = import_workflow(workflow(dag(call()), template)).pipeline
     task = pipeline["spec"]["tasks"][0]
-    assert task == {"name": "echo", "component": "echo", "arguments": {"n": "{{params.n}}"},
-                    "caching": {"enabled": False}, "retries": {"limit": 2, "backoff": {"duration": "5s", "factor": 2.0}},
-                    "timeout": "30s", "nodeSelector": {"disk": "ssd"}}
+    assert task == {
+        "name": "echo",
+        "component": "echo",
+        "arguments": {"n": "{{params.n}}"},
+        "caching": {"enabled": False},
+        "retries": {"limit": 2, "backoff": {"duration": "5s", "factor": 2.0}},
+        "timeout": "30s",
+        "nodeSelector": {"disk": "ssd"},
+    }
     component = pipeline["spec"]["components"][0]
     assert component["container"]["command"] == ["sh", "-c", "echo {{inputs.n}} | tee {{outputs.out.path}}"]
     assert component["outputs"] == [{"name": "out"}]
@@ -219,12 +261,13 @@ def test_what_cannot_be_translated_is_an_error_even_without_strict() -> None:
 
 
 def test_a_loop_inside_a_loop_cannot_use_the_outer_item() -> None:
-    inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]},
-             "dag": {"tasks": [call(withItems=[1, 2])]}}
+    inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": [call(withItems=[1, 2])]}}
     with pytest.raises(PipelineInvalid) as caught:
         import_workflow(workflow(dag(call("outer", "inner", "{{item}}", withItems=["a", "b"])), inner, echo()))
-    assert messages(caught) == ["templates[inner].dag.tasks[echo].arguments.parameters[n]: a loop inside a loop uses "
-                                "the outer loop's item: kubeline's {{item}} is the innermost one"]
+    assert messages(caught) == [
+        "templates[inner].dag.tasks[echo].arguments.parameters[n]: a loop inside a loop uses "
+        "the outer loop's item: kubeline's {{item}} is the innermost one"
+    ]
 
 
 def test_workflow_variables_in_steps_and_in_the_exit_handler() -> None:
@@ -235,37 +278,75 @@ def test_workflow_variables_in_steps_and_in_the_exit_handler() -> None:
     pipeline = import_workflow(workflow(dag(call("early", "notify")), notify, onExit="notify")).pipeline
     spec = pipeline["spec"]
     assert spec["components"][0]["container"]["command"] == [
-        "echo", "{{inputs.workflow-status}} {{inputs.workflow-name}} {{inputs.workflow-parameters-n}}"]
+        "echo",
+        "{{inputs.workflow-status}} {{inputs.workflow-name}} {{inputs.workflow-parameters-n}}",
+    ]
     # before the exit handler the workflow is still running, as Argo would say
-    assert spec["tasks"][0]["arguments"] == {"workflow-status": "Running", "workflow-name": "{{run.name}}",
-                                             "workflow-parameters-n": "{{params.n}}"}
-    assert spec["onExit"]["arguments"] == {"workflow-status": "{{run.status}}", "workflow-name": "{{run.name}}",
-                                           "workflow-parameters-n": "{{params.n}}"}
+    assert spec["tasks"][0]["arguments"] == {
+        "workflow-status": "Running",
+        "workflow-name": "{{run.name}}",
+        "workflow-parameters-n": "{{params.n}}",
+    }
+    assert spec["onExit"]["arguments"] == {
+        "workflow-status": "{{run.status}}",
+        "workflow-name": "{{run.name}}",
+        "workflow-parameters-n": "{{params.n}}",
+    }
 
 
 def test_raw_artifacts_depends_and_item_fields() -> None:
-    reader = {"name": "reader", "inputs": {"parameters": [{"name": "who"}],
-                                           "artifacts": [{"name": "config", "path": "/tmp/inputs/config/data"}]},
-              "container": {"image": "alpine", "command": ["cat", "/tmp/inputs/config/data", "/tmp/inputs/config/data2"],
-                            "args": ["{{inputs.parameters.who}}"]}}
+    reader = {
+        "name": "reader",
+        "inputs": {
+            "parameters": [{"name": "who"}],
+            "artifacts": [{"name": "config", "path": "/tmp/inputs/config/data"}],
+        },
+        "container": {
+            "image": "alpine",
+            "command": ["cat", "/tmp/inputs/config/data", "/tmp/inputs/config/data2"],
+            "args": ["{{inputs.parameters.who}}"],
+        },
+    }
     raw = {"name": "config", "raw": {"data": "debug: true"}}
-    main = dag(call(),
-               {"name": "read", "template": "reader", "depends": "echo.Succeeded", "withParam": '[{"who": "a"}]',
-                "arguments": {"parameters": [{"name": "who", "value": "{{item.who}}"}], "artifacts": [raw]}})
+    main = dag(
+        call(),
+        {
+            "name": "read",
+            "template": "reader",
+            "depends": "echo.Succeeded",
+            "withParam": '[{"who": "a"}]',
+            "arguments": {"parameters": [{"name": "who", "value": "{{item.who}}"}], "artifacts": [raw]},
+        },
+    )
     result = import_workflow(workflow(main, echo(), reader))
     read = result.pipeline["spec"]["tasks"][1]
-    assert read == {"name": "read", "component": "reader", "arguments": {"who": "{{item.who}}", "config": "debug: true"},
-                    "after": ["echo"], "forEach": [{"who": "a"}]}
+    assert read == {
+        "name": "read",
+        "component": "reader",
+        "arguments": {"who": "{{item.who}}", "config": "debug: true"},
+        "after": ["echo"],
+        "forEach": [{"who": "a"}],
+    }
     command = result.pipeline["spec"]["components"][1]["container"]["command"]
     assert command == ["cat", "{{inputs.config.path}}", "/tmp/inputs/config/data2"]  # only the whole path is replaced
 
 
 def test_conditions_on_group_inputs_and_task_outputs() -> None:
-    branch = {"name": "branch", "inputs": {"parameters": [{"name": "echo-out"}]},
-              "dag": {"tasks": [call("again", "echo", "{{inputs.parameters.echo-out}}")]}}
-    main = dag(call(), {"name": "branch", "template": "branch", "dependencies": ["echo"],
-                        "when": '"{{tasks.echo.outputs.parameters.echo-out}}" == "2" && {{inputs.parameters.n}} > 1',
-                        "arguments": {"parameters": [{"name": "echo-out", "value": "{{tasks.echo.outputs.parameters.echo-out}}"}]}})
+    branch = {
+        "name": "branch",
+        "inputs": {"parameters": [{"name": "echo-out"}]},
+        "dag": {"tasks": [call("again", "echo", "{{inputs.parameters.echo-out}}")]},
+    }
+    main = dag(
+        call(),
+        {
+            "name": "branch",
+            "template": "branch",
+            "dependencies": ["echo"],
+            "when": '"{{tasks.echo.outputs.parameters.echo-out}}" == "2" && {{inputs.parameters.n}} > 1',
+            "arguments": {"parameters": [{"name": "echo-out", "value": "{{tasks.echo.outputs.parameters.echo-out}}"}]},
+        },
+    )
     task = import_workflow(workflow(main, echo(), branch)).pipeline["spec"]["tasks"][1]
     assert task["when"] == '"{{tasks.echo.outputs.out}}" == "2" && {{params.n}} > 1'
     assert "after" not in task  # the condition already waits for echo
@@ -274,8 +355,15 @@ def test_conditions_on_group_inputs_and_task_outputs() -> None:
 
 def test_types_of_params_come_from_the_pipeline_spec_annotation() -> None:
     document = workflow(dag(call()), echo())
-    document["metadata"]["annotations"] = {"pipelines.kubeflow.org/pipeline_spec": json.dumps(
-        {"name": "typed", "description": "Typed.", "inputs": [{"name": "n", "type": "Integer", "description": "How many."}]})}
+    document["metadata"]["annotations"] = {
+        "pipelines.kubeflow.org/pipeline_spec": json.dumps(
+            {
+                "name": "typed",
+                "description": "Typed.",
+                "inputs": [{"name": "n", "type": "Integer", "description": "How many."}],
+            }
+        )
+    }
     pipeline = import_workflow(document).pipeline
     assert pipeline["metadata"] == {"name": "snippet"}
     assert pipeline["spec"]["description"] == "Typed."
@@ -291,21 +379,28 @@ def test_not_a_workflow() -> None:
 def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None:
     path = tmp_path / "workflow.yaml"
     path.write_text(dump(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}]))))
-    lenient = subprocess.run([sys.executable, "-m", "kubeline.cli", "import", str(path)], capture_output=True, text=True)
+    lenient = subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", "import", str(path)], capture_output=True, text=True
+    )
     assert lenient.returncode == 0
     assert "warning: templates[echo].sidecars: not supported, dropped" in lenient.stderr
     assert yaml.safe_load(lenient.stdout)["kind"] == "Pipeline"
-    strict = subprocess.run([sys.executable, "-m", "kubeline.cli", "import", str(path), "--strict"], capture_output=True, text=True)
+    strict = subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", "import", str(path), "--strict"], capture_output=True, text=True
+    )
     assert strict.returncode == 2
     assert "templates[echo].sidecars: not supported, dropped" in strict.stderr
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("tee /tmp/out", "tee X"),
-    ("tee /tmp/out/file", "tee X/file"),
-    ("tee /tmp/output.txt /a/tmp/out /tmp/out.bak", "tee /tmp/output.txt /a/tmp/out /tmp/out.bak"),
-    ("--path=/tmp/out;", "--path=X;"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tee /tmp/out", "tee X"),
+        ("tee /tmp/out/file", "tee X/file"),
+        ("tee /tmp/output.txt /a/tmp/out /tmp/out.bak", "tee /tmp/output.txt /a/tmp/out /tmp/out.bak"),
+        ("--path=/tmp/out;", "--path=X;"),
+    ],
+)
 def test_literal_paths_are_replaced_only_whole(text: str, expected: str) -> None:
     assert replace_path(text, "/tmp/out", "X") == expected
 
@@ -317,11 +412,16 @@ def group(name: str, *tasks: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": list(tasks)}}
 
 
-@pytest.mark.parametrize("templates, circle", [
-    ([dag(call("again", "main"))], "main -> main"),
-    ([dag(call("a", "outer")), group("outer", call("b", "inner")), group("inner", call("c", "outer"))],
-     "outer -> inner -> outer"),
-])
+@pytest.mark.parametrize(
+    "templates, circle",
+    [
+        ([dag(call("again", "main"))], "main -> main"),
+        (
+            [dag(call("a", "outer")), group("outer", call("b", "inner")), group("inner", call("c", "outer"))],
+            "outer -> inner -> outer",
+        ),
+    ],
+)
 def test_recursive_dag_templates_are_an_error_naming_them(templates: list[dict[str, Any]], circle: str) -> None:
     with pytest.raises(PipelineInvalid) as error:
         import_workflow(workflow(*templates, echo()))
@@ -337,20 +437,44 @@ def test_templates_nested_deeper_than_the_limit_are_an_error() -> None:
         import_workflow(workflow(dag(call("top", "level-0")), *levels, echo()))
 
 
-@pytest.mark.parametrize("change, path, message", [
-    (lambda w: w.update(spec=None), "spec", "required field is missing"),
-    (lambda w: w["spec"].update(templates={"main": {}}), "spec.templates", "must be a list, not a mapping"),
-    (lambda w: w["spec"]["templates"][0].update(name=["main"]), "spec.templates[0].name", "must be text, not a list"),
-    (lambda w: w["spec"]["templates"][1]["container"].update(command="echo"), "spec.templates[echo].container.command",
-     "must be a list, not text"),
-    (lambda w: w["spec"]["templates"][0]["dag"]["tasks"][0].update(template=3),
-     "spec.templates[main].dag.tasks[echo].template", "must be text, not a number"),
-    (lambda w: w["spec"]["templates"][1].update(inputs=[]), "spec.templates[echo].inputs", "must be a mapping (key: value), not a list"),
-    (lambda w: w["spec"]["templates"][1]["inputs"]["parameters"][0].pop("name"), "spec.templates[echo].inputs.parameters[0].name",
-     "required field is missing"),
-    (lambda w: w["metadata"].update(name={"a": 1}), "metadata.name", "must be text, not a mapping"),
-    (lambda w: w["spec"]["templates"][1].update({1: "x"}), "spec.templates[echo].1", "a key must be text, not a number"),
-])
+@pytest.mark.parametrize(
+    "change, path, message",
+    [
+        (lambda w: w.update(spec=None), "spec", "required field is missing"),
+        (lambda w: w["spec"].update(templates={"main": {}}), "spec.templates", "must be a list, not a mapping"),
+        (
+            lambda w: w["spec"]["templates"][0].update(name=["main"]),
+            "spec.templates[0].name",
+            "must be text, not a list",
+        ),
+        (
+            lambda w: w["spec"]["templates"][1]["container"].update(command="echo"),
+            "spec.templates[echo].container.command",
+            "must be a list, not text",
+        ),
+        (
+            lambda w: w["spec"]["templates"][0]["dag"]["tasks"][0].update(template=3),
+            "spec.templates[main].dag.tasks[echo].template",
+            "must be text, not a number",
+        ),
+        (
+            lambda w: w["spec"]["templates"][1].update(inputs=[]),
+            "spec.templates[echo].inputs",
+            "must be a mapping (key: value), not a list",
+        ),
+        (
+            lambda w: w["spec"]["templates"][1]["inputs"]["parameters"][0].pop("name"),
+            "spec.templates[echo].inputs.parameters[0].name",
+            "required field is missing",
+        ),
+        (lambda w: w["metadata"].update(name={"a": 1}), "metadata.name", "must be text, not a mapping"),
+        (
+            lambda w: w["spec"]["templates"][1].update({1: "x"}),
+            "spec.templates[echo].1",
+            "a key must be text, not a number",
+        ),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_an_error_naming_its_path(change: Any, path: str, message: str) -> None:
     document = workflow(dag(call()), echo())
     change(document)
@@ -367,15 +491,39 @@ def test_what_is_not_a_workflow_is_said_so(document: Any) -> None:
 
 def test_a_malformed_kfp_spec_annotation_is_ignored_with_a_warning() -> None:
     document = workflow(dag(call()), echo())
-    document["metadata"]["annotations"] = {"pipelines.kubeflow.org/pipeline_spec": json.dumps({"inputs": [{"name": ["n"]}]})}
+    document["metadata"]["annotations"] = {
+        "pipelines.kubeflow.org/pipeline_spec": json.dumps({"inputs": [{"name": ["n"]}]})
+    }
     result = import_workflow(document)
-    assert any("pipeline_spec.inputs[0].name: must be text, not a list: the annotation is ignored" in w
-               for w in result.warnings), result.warnings
+    assert any(
+        "pipeline_spec.inputs[0].name: must be text, not a list: the annotation is ignored" in w
+        for w in result.warnings
+    ), result.warnings
 
 
 # Values of every type, put where the fixtures hold something else.
-_REPLACEMENTS = [None, 0, -1, 2.5, True, "", "x", "{{", "{{tasks.x.outputs.parameters.y}}", [], ["x"], [{}], [[1]],
-                 {}, {"name": "x"}, {"name": ["x"]}, {"tasks": "x"}, {1: 2}, [None], "/tmp/outputs/Output/data"]
+_REPLACEMENTS = [
+    None,
+    0,
+    -1,
+    2.5,
+    True,
+    "",
+    "x",
+    "{{",
+    "{{tasks.x.outputs.parameters.y}}",
+    [],
+    ["x"],
+    [{}],
+    [[1]],
+    {},
+    {"name": "x"},
+    {"name": ["x"]},
+    {"tasks": "x"},
+    {1: 2},
+    [None],
+    "/tmp/outputs/Output/data",
+]
 
 
 def _nodes(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -400,13 +548,18 @@ def _replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 @functools.lru_cache(maxsize=1)
 def _fixtures(paths: tuple[Path, ...]) -> dict[str, Any]:
     """The workflows the importer's tests use, by name: those kfp compiled and a hand-written one."""
-    hand_written = workflow(dag(call(), call("twice", when="{{tasks.echo.outputs.parameters.echo-out}} == 2")),
-                            echo(), onExit="echo")
+    hand_written = workflow(
+        dag(call(), call("twice", when="{{tasks.echo.outputs.parameters.echo-out}} == 2")), echo(), onExit="echo"
+    )
     return {**{path.stem: yaml.safe_load(path.read_text()) for path in paths}, "snippet": hand_written}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # the draws are printed; shrinking takes minutes
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)  # the draws are printed; shrinking takes minutes
 @given(data=st.data())
 def test_a_mutated_workflow_imports_or_is_invalid(kfp_workflows: Workflows, data: st.DataObject) -> None:
     """Any node of a compiled workflow replaced by a value of another type: a Pipeline or PipelineInvalid,

@@ -16,7 +16,9 @@ class _Core:
     """The two pod calls create_pod makes, against one existing pod owned by ``owners``."""
 
     def __init__(self, owners: list[dict[str, str]]):
-        self.existing = SimpleNamespace(metadata=SimpleNamespace(owner_references=[SimpleNamespace(**o) for o in owners]))
+        self.existing = SimpleNamespace(
+            metadata=SimpleNamespace(owner_references=[SimpleNamespace(**o) for o in owners])
+        )
         self.deleted: list[str] = []
 
     def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> None:
@@ -32,8 +34,13 @@ class _Core:
 def _create(owners: list[dict[str, str]]) -> tuple[Any, list[str]]:
     kube = Kube.__new__(Kube)
     kube.core = _Core(owners)  # type: ignore[assignment]
-    pod = {"metadata": {"name": "r-a1-x-a1", "namespace": "ns",
-                        "ownerReferences": [{"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "name": "r", "uid": "new"}]}}
+    pod = {
+        "metadata": {
+            "name": "r-a1-x-a1",
+            "namespace": "ns",
+            "ownerReferences": [{"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "name": "r", "uid": "new"}],
+        }
+    }
     try:
         return asyncio.run(kube.create_pod(pod)), kube.core.deleted  # type: ignore[attr-defined]
     except PodNameTaken as taken:
@@ -48,7 +55,9 @@ def test_the_pod_of_an_older_run_of_the_same_name_is_deleted_and_creation_retrie
     assert _create([{"kind": "Run", "name": "r", "uid": "old"}]) == (False, ["r-a1-x-a1"])
 
 
-@pytest.mark.parametrize("owners, holder", [([{"kind": "Run", "name": "r-a1", "uid": "other"}], "Run r-a1"), ([], "no owner")])
+@pytest.mark.parametrize(
+    "owners, holder", [([{"kind": "Run", "name": "r-a1", "uid": "other"}], "Run r-a1"), ([], "no owner")]
+)
 def test_a_pod_of_another_run_or_of_a_user_is_left_alone(owners: list[dict[str, str]], holder: str) -> None:
     taken, deleted = _create(owners)
     assert isinstance(taken, PodNameTaken) and deleted == []

@@ -19,22 +19,39 @@ def python_component(name: str, code: str, inputs: list[dict] | None = None, out
     """A component running ``code`` with sys.argv[1:] = its inputs then its output paths."""
     args = [f"{{{{inputs.{i['name']}{'.path' if i.get('type') == 'artifact' else ''}}}}}" for i in inputs or []]
     args += [f"{{{{outputs.{o['name']}.path}}}}" for o in outputs or []]
-    return {"name": name, "inputs": inputs or [], "outputs": outputs or [],
-            "container": {"image": "python:3.11", "command": ["python3", "-c", code], "args": args}}
+    return {
+        "name": name,
+        "inputs": inputs or [],
+        "outputs": outputs or [],
+        "container": {"image": "python:3.11", "command": ["python3", "-c", code], "args": args},
+    }
 
 
-def run(tmp_path: Path, components: list[dict], tasks: list[dict], params: dict | None = None,
-        cache: bool = True, before: Any = None, **spec: Any) -> RunResult:
+def run(
+    tmp_path: Path,
+    components: list[dict],
+    tasks: list[dict],
+    params: dict | None = None,
+    cache: bool = True,
+    before: Any = None,
+    **spec: Any,
+) -> RunResult:
     plan = plan_of({"spec": {"components": components, "tasks": tasks, **spec}})
-    runner = LocalRunner(plan, bind_arguments(plan, params or {}), "test", run_dir=tmp_path / "run" / str(time.time()),
-                         cache=LocalCache(tmp_path / "cache") if cache else None)
+    runner = LocalRunner(
+        plan,
+        bind_arguments(plan, params or {}),
+        "test",
+        run_dir=tmp_path / "run" / str(time.time()),
+        cache=LocalCache(tmp_path / "cache") if cache else None,
+    )
     if before:
         before(runner)
     return runner.run()
 
 
-WRITE = python_component("write", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])",
-                         [{"name": "text"}], [{"name": "out"}])
+WRITE = python_component(
+    "write", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])", [{"name": "text"}], [{"name": "out"}]
+)
 
 
 def test_second_run_is_served_from_the_cache(tmp_path: Path) -> None:
@@ -68,13 +85,20 @@ def test_staleness_bound_is_measured_from_when_the_result_was_made(tmp_path: Pat
 
 def test_artifacts_pass_as_files_and_directories_and_survive_the_cache(tmp_path: Path) -> None:
     make = python_component(
-        "make", "import os, sys; os.makedirs(sys.argv[1]); open(os.path.join(sys.argv[1], 'a.txt'), 'w').write('A')",
-        outputs=[{"name": "folder", "type": "artifact"}])
+        "make",
+        "import os, sys; os.makedirs(sys.argv[1]); open(os.path.join(sys.argv[1], 'a.txt'), 'w').write('A')",
+        outputs=[{"name": "folder", "type": "artifact"}],
+    )
     read = python_component(
-        "read", "import os, sys; open(sys.argv[2], 'w').write(open(os.path.join(sys.argv[1], 'a.txt')).read())",
-        inputs=[{"name": "folder", "type": "artifact"}], outputs=[{"name": "content"}])
-    tasks = [{"name": "make", "component": "make"},
-             {"name": "read", "component": "read", "arguments": {"folder": "{{tasks.make.outputs.folder}}"}}]
+        "read",
+        "import os, sys; open(sys.argv[2], 'w').write(open(os.path.join(sys.argv[1], 'a.txt')).read())",
+        inputs=[{"name": "folder", "type": "artifact"}],
+        outputs=[{"name": "content"}],
+    )
+    tasks = [
+        {"name": "make", "component": "make"},
+        {"name": "read", "component": "read", "arguments": {"folder": "{{tasks.make.outputs.folder}}"}},
+    ]
     assert run(tmp_path, [make, read], tasks).state.steps["read"].outputs == {"content": "A"}
     again = run(tmp_path, [make, read], tasks)
     assert again.state.steps["make"].cached and again.state.steps["read"].cached
@@ -82,8 +106,12 @@ def test_artifacts_pass_as_files_and_directories_and_survive_the_cache(tmp_path:
 
 
 def test_a_value_can_feed_an_artifact_input(tmp_path: Path) -> None:
-    read = python_component("read", "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read().upper())",
-                            inputs=[{"name": "data", "type": "artifact"}], outputs=[{"name": "out"}])
+    read = python_component(
+        "read",
+        "import sys; open(sys.argv[2], 'w').write(open(sys.argv[1]).read().upper())",
+        inputs=[{"name": "data", "type": "artifact"}],
+        outputs=[{"name": "out"}],
+    )
     result = run(tmp_path, [read], [{"name": "r", "component": "read", "arguments": {"data": "abc"}}])
     assert result.state.steps["r"].outputs == {"out": "ABC"}
 
@@ -92,8 +120,16 @@ def test_a_value_can_feed_an_artifact_input(tmp_path: Path) -> None:
     "code, outputs, message",
     [
         ("pass", [{"name": "n", "type": "integer"}], "the step wrote no output 'n'"),
-        ("import sys; open(sys.argv[1], 'w').write('x' * 5000)", [{"name": "big"}], "more than the 4096 a step may pass"),
-        ("import sys; open(sys.argv[1], 'w').write('3.5')", [{"name": "n", "type": "integer"}], "output 'n': 3.5 is not an integer"),
+        (
+            "import sys; open(sys.argv[1], 'w').write('x' * 5000)",
+            [{"name": "big"}],
+            "more than the 4096 a step may pass",
+        ),
+        (
+            "import sys; open(sys.argv[1], 'w').write('3.5')",
+            [{"name": "n", "type": "integer"}],
+            "output 'n': 3.5 is not an integer",
+        ),
         ("import sys; sys.exit(3)", [], "exit code 3"),
     ],
 )
@@ -111,16 +147,23 @@ def test_a_missing_program_fails_the_step_without_a_traceback(tmp_path: Path) ->
 
 
 def test_echo_newline_is_not_part_of_the_value(tmp_path: Path) -> None:
-    component = {"name": "c", "outputs": [{"name": "n", "type": "integer"}],
-                 "container": {"image": "x", "command": ["sh", "-c", "echo 42 > $0"], "args": ["{{outputs.n.path}}"]}}
+    component = {
+        "name": "c",
+        "outputs": [{"name": "n", "type": "integer"}],
+        "container": {"image": "x", "command": ["sh", "-c", "echo 42 > $0"], "args": ["{{outputs.n.path}}"]},
+    }
     assert run(tmp_path, [component], [{"name": "t", "component": "c"}]).state.steps["t"].outputs == {"n": "42"}
 
 
 def test_independent_steps_run_side_by_side(tmp_path: Path) -> None:
     timed = python_component(
-        "timed", "import sys, time, json; s = time.time(); time.sleep(0.4); open(sys.argv[1], 'w').write(json.dumps([s, time.time()]))",
-        outputs=[{"name": "span", "type": "list"}])
-    result = run(tmp_path, [timed], [{"name": "a", "component": "timed"}, {"name": "b", "component": "timed"}], cache=False)
+        "timed",
+        "import sys, time, json; s = time.time(); time.sleep(0.4); open(sys.argv[1], 'w').write(json.dumps([s, time.time()]))",
+        outputs=[{"name": "span", "type": "list"}],
+    )
+    result = run(
+        tmp_path, [timed], [{"name": "a", "component": "timed"}, {"name": "b", "component": "timed"}], cache=False
+    )
     (a0, a1), (b0, b1) = (json.loads(result.state.steps[t].outputs["span"]) for t in ("a", "b"))
     assert a0 < b1 and b0 < a1, "the two steps' running times should overlap"
 
@@ -136,11 +179,19 @@ def test_task_timeout_kills_the_step(tmp_path: Path) -> None:
 
 def test_retries_run_new_attempts(tmp_path: Path) -> None:
     flaky = python_component(
-        "flaky", "import os, sys; marker = os.path.join(sys.argv[1], 'tried');"
+        "flaky",
+        "import os, sys; marker = os.path.join(sys.argv[1], 'tried');"
         "sys.exit(0) if os.path.exists(marker) else (open(marker, 'w').close(), sys.exit(1))",
-        inputs=[{"name": "dir"}])
-    tasks = [{"name": "f", "component": "flaky", "arguments": {"dir": str(tmp_path)},
-              "retries": {"limit": 2, "backoff": {"duration": "100ms"}}}]
+        inputs=[{"name": "dir"}],
+    )
+    tasks = [
+        {
+            "name": "f",
+            "component": "flaky",
+            "arguments": {"dir": str(tmp_path)},
+            "retries": {"limit": 2, "backoff": {"duration": "100ms"}},
+        }
+    ]
     result = run(tmp_path, [flaky], tasks, cache=False)
     assert result.decision.phase == "Succeeded"
     assert result.state.steps["f"].attempt == 2
@@ -148,24 +199,42 @@ def test_retries_run_new_attempts(tmp_path: Path) -> None:
 
 def test_cancel_stops_running_steps_and_runs_the_exit_handler(tmp_path: Path) -> None:
     sleeper = python_component("sleeper", "import time; time.sleep(60)")
-    notify = python_component("notify", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])",
-                              [{"name": "status"}], [{"name": "seen"}])
+    notify = python_component(
+        "notify", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])", [{"name": "status"}], [{"name": "seen"}]
+    )
 
     def cancel_soon(runner: LocalRunner) -> None:
         threading.Timer(0.5, runner.cancel).start()
 
-    result = run(tmp_path, [sleeper, notify], [{"name": "s", "component": "sleeper"}], cache=False, before=cancel_soon,
-                 onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}})
+    result = run(
+        tmp_path,
+        [sleeper, notify],
+        [{"name": "s", "component": "sleeper"}],
+        cache=False,
+        before=cancel_soon,
+        onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}},
+    )
     assert result.decision.phase == "Cancelled"
     assert result.state.steps["exit-handler"].outputs == {"seen": "Cancelled"}
 
 
 def test_local_parallelism_limits_processes_at_once(tmp_path: Path) -> None:
     timed = python_component(
-        "timed", "import sys, time, json; s = time.time(); time.sleep(0.2); open(sys.argv[2], 'w').write(json.dumps([s, time.time()]))",
-        inputs=[{"name": "i"}], outputs=[{"name": "span", "type": "list"}])
-    plan = plan_of({"spec": {"components": [timed], "tasks": [
-        {"name": "each", "component": "timed", "forEach": list(range(6)), "arguments": {"i": "{{item}}"}}]}})
+        "timed",
+        "import sys, time, json; s = time.time(); time.sleep(0.2); open(sys.argv[2], 'w').write(json.dumps([s, time.time()]))",
+        inputs=[{"name": "i"}],
+        outputs=[{"name": "span", "type": "list"}],
+    )
+    plan = plan_of(
+        {
+            "spec": {
+                "components": [timed],
+                "tasks": [
+                    {"name": "each", "component": "timed", "forEach": list(range(6)), "arguments": {"i": "{{item}}"}}
+                ],
+            }
+        }
+    )
     result = LocalRunner(plan, {}, "t", run_dir=tmp_path / "r", cache=None, max_parallel=2).run()
     spans = [json.loads(result.state.steps[f"each[{i}]"].outputs["span"]) for i in range(6)]
     for start, _ in spans:

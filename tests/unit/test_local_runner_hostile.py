@@ -16,9 +16,15 @@ from tests.unit.simulate import plan_of
 from tests.unit.test_cli import kubeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "add-subtract-multiply.yaml"
-MAKE = {"name": "make", "outputs": [{"name": "v"}, {"name": "d", "type": "artifact"}],
-        "container": {"image": "x", "command": ["sh", "-c", 'echo fresh > "$0"; echo data > "$1"'],
-                      "args": ["{{outputs.v.path}}", "{{outputs.d.path}}"]}}
+MAKE = {
+    "name": "make",
+    "outputs": [{"name": "v"}, {"name": "d", "type": "artifact"}],
+    "container": {
+        "image": "x",
+        "command": ["sh", "-c", 'echo fresh > "$0"; echo data > "$1"'],
+        "args": ["{{outputs.v.path}}", "{{outputs.d.path}}"],
+    },
+}
 
 
 def run_make(tmp_path: Path, cache: LocalCache, name: str) -> RunResult:

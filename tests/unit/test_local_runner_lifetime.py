@@ -27,8 +27,12 @@ ESCAPERS = "sleep 300 & setsid sleep 300 & sh -c 'sleep 300 &' ;"
 
 
 def pipeline(tmp_path: Path, tasks: list[dict], components: list[dict], **spec: Any) -> Path:
-    document = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": "lifetime"},
-                "spec": {"components": components, "tasks": tasks, **spec}}
+    document = {
+        "apiVersion": "kubeline.dev/v1alpha1",
+        "kind": "Pipeline",
+        "metadata": {"name": "lifetime"},
+        "spec": {"components": components, "tasks": tasks, **spec},
+    }
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -37,8 +41,12 @@ def pipeline(tmp_path: Path, tasks: list[dict], components: list[dict], **spec: 
 def shell(name: str, script: str, outputs: list[str] = (), inputs: list[str] = ()) -> dict:
     """A component running ``script`` with $1.. = its inputs, then its output paths."""
     args = [f"{{{{inputs.{i}}}}}" for i in inputs] + [f"{{{{outputs.{o}.path}}}}" for o in outputs]
-    return {"name": name, "inputs": [{"name": i} for i in inputs], "outputs": [{"name": o} for o in outputs],
-            "container": {"image": "x", "command": ["sh", "-c", script, name, *args]}}
+    return {
+        "name": name,
+        "inputs": [{"name": i} for i in inputs],
+        "outputs": [{"name": o} for o in outputs],
+        "container": {"image": "x", "command": ["sh", "-c", script, name, *args]},
+    }
 
 
 class Kubeline:
@@ -46,20 +54,31 @@ class Kubeline:
 
     def __init__(self, tmp_path: Path, file: Path, *extra: str):
         self.marker = uuid.uuid4().hex
-        env = {**os.environ, "KUBELINE_HOME": str(tmp_path / "home"), "LIFETIME_MARKER": self.marker,
-               "PYTHONPATH": str(ROOT / "operator")}
+        env = {
+            **os.environ,
+            "KUBELINE_HOME": str(tmp_path / "home"),
+            "LIFETIME_MARKER": self.marker,
+            "PYTHONPATH": str(ROOT / "operator"),
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kubeline.cli", "run", str(file), "--no-cache", *extra],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def marked(self, program: bytes = b"") -> list[int]:
         """Live processes carrying the marker (whose command starts with ``program``), kubeline included."""
         found = []
         for entry in Path("/proc").iterdir():
             try:
-                if (self.marker.encode() in (entry / "environ").read_bytes()
-                        and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-                        and (entry / "cmdline").read_bytes().replace(b"\0", b" ").startswith(program)):
+                if (
+                    self.marker.encode() in (entry / "environ").read_bytes()
+                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+                    and (entry / "cmdline").read_bytes().replace(b"\0", b" ").startswith(program)
+                ):
                     found.append(int(entry.name))
             except (OSError, ValueError, IndexError):
                 continue
@@ -113,13 +132,26 @@ def gone_within(kubeline: Kubeline, seconds: float) -> list[int]:
 
 
 def test_background_processes_die_when_their_step_ends(tmp_path: Path, kubelines: list) -> None:
-    spawn = shell("spawn", "sleep 300 & a=$!; setsid sleep 300 & b=$!; sh -c 'sleep 300 & echo $! > \"$0\"' \"$1.c\";"
-                           'echo "$a $b $(cat "$1.c")" > "$1"', outputs=["pids"])
-    check = shell("check", 'n=0; for p in $1; do kill -0 "$p" 2>/dev/null && n=$((n+1)); done; echo $n > "$2"',
-                  inputs=["pids"], outputs=["alive"])
-    file = pipeline(tmp_path, [{"name": "spawn", "component": "spawn"},
-                               {"name": "check", "component": "check", "arguments": {"pids": "{{tasks.spawn.outputs.pids}}"}}],
-                    [spawn, check])
+    spawn = shell(
+        "spawn",
+        'sleep 300 & a=$!; setsid sleep 300 & b=$!; sh -c \'sleep 300 & echo $! > "$0"\' "$1.c";'
+        'echo "$a $b $(cat "$1.c")" > "$1"',
+        outputs=["pids"],
+    )
+    check = shell(
+        "check",
+        'n=0; for p in $1; do kill -0 "$p" 2>/dev/null && n=$((n+1)); done; echo $n > "$2"',
+        inputs=["pids"],
+        outputs=["alive"],
+    )
+    file = pipeline(
+        tmp_path,
+        [
+            {"name": "spawn", "component": "spawn"},
+            {"name": "check", "component": "check", "arguments": {"pids": "{{tasks.spawn.outputs.pids}}"}},
+        ],
+        [spawn, check],
+    )
     kubeline = start(kubelines, tmp_path, file, "--json")
     code, out, err = kubeline.finish()
     assert code == 0, err
@@ -141,8 +173,12 @@ def test_sigkilled_kubeline_takes_its_steps_with_it(tmp_path: Path, kubelines: l
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_first_signal_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list, signum: int) -> None:
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
-    file = pipeline(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300"), notify],
-                    onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}})
+    file = pipeline(
+        tmp_path,
+        [{"name": "long", "component": "long"}],
+        [shell("long", ESCAPERS + "sleep 300"), notify],
+        onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}},
+    )
     kubeline = start(kubelines, tmp_path, file, "--json")
     kubeline.await_processes(b"sleep", 4)
     started = time.monotonic()
@@ -157,7 +193,9 @@ def test_first_signal_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, 
 
 def test_second_signal_stops_at_once_and_still_kills_every_tree(tmp_path: Path, kubelines: list) -> None:
     stubborn = shell("stubborn", "trap '' TERM; " + ESCAPERS + "while :; do sleep 1; done")
-    file = pipeline(tmp_path, [{"name": "a", "component": "stubborn"}, {"name": "b", "component": "stubborn"}], [stubborn])
+    file = pipeline(
+        tmp_path, [{"name": "a", "component": "stubborn"}, {"name": "b", "component": "stubborn"}], [stubborn]
+    )
     kubeline = start(kubelines, tmp_path, file)
     kubeline.await_processes(b"sleep 300", 6)
     kubeline.process.send_signal(signal.SIGINT)
@@ -173,8 +211,14 @@ def test_second_signal_stops_at_once_and_still_kills_every_tree(tmp_path: Path, 
 
 def test_an_exception_in_the_runner_still_kills_running_steps(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
-    plan = plan_of({"spec": {"components": [shell("long", f"# {marker}\n" + ESCAPERS + "sleep 300")],
-                             "tasks": [{"name": "long", "component": "long"}]}})
+    plan = plan_of(
+        {
+            "spec": {
+                "components": [shell("long", f"# {marker}\n" + ESCAPERS + "sleep 300")],
+                "tasks": [{"name": "long", "component": "long"}],
+            }
+        }
+    )
 
     def crash_once_running(decision: Any, state: Any) -> None:
         if "long" in state.steps and time.time() - state.steps["long"].started_at > 0.5:
@@ -185,8 +229,11 @@ def test_an_exception_in_the_runner_still_kills_running_steps(tmp_path: Path) ->
         runner.run()
     process = next(iter(runner.processes.values()))
     assert process.handle.poll() is not None
-    left = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p).startswith(b"sleep 300")
-            and _descends_from_run(p, tmp_path)]
+    left = [
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _cmdline(p).startswith(b"sleep 300") and _descends_from_run(p, tmp_path)
+    ]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []

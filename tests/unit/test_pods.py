@@ -27,7 +27,7 @@ from tests.unit.test_engine_run import pipeline, task
 RUN = RunRef(name="my-run", namespace="ns", uid="uid-1")
 
 
-def first_start(tasks: list[dict], **spec: object):  # noqa: ANN201
+def first_start(tasks: list[dict], **spec: object):
     plan = plan_of(pipeline(tasks, **spec))
     return decide(plan, {}, RunState(started_at=0), 0).start[0]
 
@@ -51,15 +51,31 @@ def test_pod_names_are_deterministic_and_dns_safe(run: str, step_id: str, attemp
 
 
 def test_pod_carries_labels_owner_scheduling_and_resolved_arguments() -> None:
-    start = first_start([task("t", arguments={"a": "hello"}, nodeSelector={"zone": "a"}, timeout="90s",
-                              tolerations=[{"key": "gpu", "operator": "Exists"}], resources={"limits": {"memory": "1Gi"}})],
-                        defaults={"nodeSelector": {"pool": "ml"}})
+    start = first_start(
+        [
+            task(
+                "t",
+                arguments={"a": "hello"},
+                nodeSelector={"zone": "a"},
+                timeout="90s",
+                tolerations=[{"key": "gpu", "operator": "Exists"}],
+                resources={"limits": {"memory": "1Gi"}},
+            )
+        ],
+        defaults={"nodeSelector": {"pool": "ml"}},
+    )
     config = OperatorConfig(node_selector={"pool": "default", "os": "linux"}, image_pull_policy="IfNotPresent")
     pod = render_pod(RUN, start, config, uses_artifacts=False)
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["labels"]["kubeline.dev/run"] == "my-run" and meta["labels"]["kubeline.dev/task"] == "t"
-    assert meta["ownerReferences"][0] == {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Run", "name": "my-run",
-                                          "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+    assert meta["ownerReferences"][0] == {
+        "apiVersion": "kubeline.dev/v1alpha1",
+        "kind": "Run",
+        "name": "my-run",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     assert spec["nodeSelector"] == {"pool": "ml", "os": "linux", "zone": "a"}  # task over pipeline over operator
     assert spec["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
     assert spec["activeDeadlineSeconds"] == 90
@@ -77,7 +93,10 @@ def test_step_pods_are_restricted_and_cannot_pick_any_service_account() -> None:
     pod = render_pod(RUN, start, OperatorConfig(), uses_artifacts=False)
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert pod["spec"]["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert pod["spec"]["containers"][0]["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
     assert pod["spec"]["automountServiceAccountToken"] is False
     assert not any("hostPath" in v for v in pod["spec"]["volumes"])
     with pytest.raises(PodNotAllowed, match="serviceAccountName 'admin' is not allowed"):
@@ -87,35 +106,60 @@ def test_step_pods_are_restricted_and_cannot_pick_any_service_account() -> None:
 
 
 def test_artifacts_live_on_the_runs_volume() -> None:
-    components = [{"name": "make", "outputs": [{"name": "data", "type": "artifact"}],
-                   "container": {"image": "x", "args": ["{{outputs.data.path}}"]}}]
-    start = decide(plan_of({"spec": {"components": components, "tasks": [{"name": "m", "component": "make"}]}}),
-                   {}, RunState(started_at=0), 0).start[0]
+    components = [
+        {
+            "name": "make",
+            "outputs": [{"name": "data", "type": "artifact"}],
+            "container": {"image": "x", "args": ["{{outputs.data.path}}"]},
+        }
+    ]
+    start = decide(
+        plan_of({"spec": {"components": components, "tasks": [{"name": "m", "component": "make"}]}}),
+        {},
+        RunState(started_at=0),
+        0,
+    ).start[0]
     pod = render_pod(RUN, start, OperatorConfig(), uses_artifacts=True)
     assert pod["spec"]["containers"][0]["args"] == ["/kubeline/artifacts/m/a1/data"]
-    assert {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": "my-run-artifacts"}} in pod["spec"]["volumes"]
+    assert {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": "my-run-artifacts"}} in pod["spec"][
+        "volumes"
+    ]
 
 
 def run_wrapper(tmp_path: Path, script: str, outputs: str) -> tuple[int, str]:
     out_dir = tmp_path / "outputs"
     out_dir.mkdir()
     log = tmp_path / "termination-log"
-    env = {**os.environ, "KUBELINE_OUTPUTS_DIR": str(out_dir), "KUBELINE_TERMINATION_LOG": str(log),
-           "KUBELINE_VALUE_OUTPUTS": outputs, "KUBELINE_INPUT_FILES": "", "OUT": str(out_dir)}
+    env = {
+        **os.environ,
+        "KUBELINE_OUTPUTS_DIR": str(out_dir),
+        "KUBELINE_TERMINATION_LOG": str(log),
+        "KUBELINE_VALUE_OUTPUTS": outputs,
+        "KUBELINE_INPUT_FILES": "",
+        "OUT": str(out_dir),
+    }
     result = subprocess.run(["/bin/sh", "-c", WRAPPER, "kubeline-step", "/bin/sh", "-c", script], env=env)
     return result.returncode, log.read_text() if log.exists() else ""
 
 
 def test_the_wrapper_writes_values_the_controller_can_read(tmp_path: Path) -> None:
     code, message = run_wrapper(
-        tmp_path, 'printf "40" > $OUT/result; printf "line one\\nline two\\n" > $OUT/text; printf "" > $OUT/empty; '
-                  'printf "größe ✓" > $OUT/unicode', "result text empty unicode missing")
+        tmp_path,
+        'printf "40" > $OUT/result; printf "line one\\nline two\\n" > $OUT/text; printf "" > $OUT/empty; '
+        'printf "größe ✓" > $OUT/unicode',
+        "result text empty unicode missing",
+    )
     assert code == 0
-    assert decode_outputs(message) == {"result": "40", "text": "line one\nline two\n", "empty": "", "unicode": "größe ✓"}
+    assert decode_outputs(message) == {
+        "result": "40",
+        "text": "line one\nline two\n",
+        "empty": "",
+        "unicode": "größe ✓",
+    }
 
 
 def test_the_wrapper_keeps_the_exit_code_and_writes_nothing_on_failure(tmp_path: Path) -> None:
-    code, message = run_wrapper(tmp_path, 'printf 1 > $OUT/result; exit 3', "result")
+    code, message = run_wrapper(tmp_path, "printf 1 > $OUT/result; exit 3", "result")
     assert code == 3 and message == ""
 
 
@@ -131,8 +175,15 @@ def test_a_cut_message_is_a_clear_failure() -> None:
 
 
 def pod_status(phase: str, exit_code: int | None = None, message: str = "", reason: str = "") -> dict:
-    state = {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}} if exit_code is not None else {"running": {}}
-    return {"spec": {"nodeName": "n1"}, "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]}}
+    state = (
+        {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}}
+        if exit_code is not None
+        else {"running": {}}
+    )
+    return {
+        "spec": {"nodeName": "n1"},
+        "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]},
+    }
 
 
 @pytest.mark.parametrize(
@@ -142,8 +193,15 @@ def pod_status(phase: str, exit_code: int | None = None, message: str = "", reas
         (pod_status("Succeeded", 0, encode_outputs({"out": "v"})), "Succeeded", {"out": "v"}, ""),
         (pod_status("Succeeded", 0, ""), "Failed", {}, "the step wrote no output 'out'"),
         (pod_status("Failed", 137, reason="OOMKilled"), "Failed", {}, "OOMKilled: exit code 137"),
-        ({"spec": {}, "status": {"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active too long"}},
-         "Failed", {}, "DeadlineExceeded (Pod was active too long)"),
+        (
+            {
+                "spec": {},
+                "status": {"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active too long"},
+            },
+            "Failed",
+            {},
+            "DeadlineExceeded (Pod was active too long)",
+        ),
     ],
 )
 def test_reading_a_pod(pod: dict, phase: str, outputs: dict, message: str) -> None:

@@ -19,8 +19,9 @@ import io
 import os
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -44,25 +45,76 @@ HANG = 20
 
 def _settings(examples: int, fuzz_share: float = 1.0) -> Any:
     """``examples`` in `make test` (the same ones every time); under `make fuzz`, a share of its count, random."""
-    return settings(max_examples=max(examples, int(FUZZ * fuzz_share)) if FUZZ else examples, deadline=None, derandomize=not FUZZ,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=max(examples, int(FUZZ * fuzz_share)) if FUZZ else examples,
+        deadline=None,
+        derandomize=not FUZZ,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 HOSTILE = [
-    "", " ", "..", "/", "/etc/passwd", "../../escape", "a/b", "x" * 300, "UPPER", "with space", "ünïcode",
-    "[/bold]", "[link=x]y[/link]", "{{", "}}", "{{params.nope}}", "{{tasks.add.outputs.result}}", "{{item}}",
-    "{{inputs.a}}", "a\x00b", "P0D", "0s", "-1", "nan", "inf", "1e309", "banana", "not not x", "((((1))))",
-    "${HOME}", "$(reboot)", "`id`", "x-2", "loop[2]", "- a", "{a: b}", "[1, 2]", "null", "~", "y", "no",
+    "",
+    " ",
+    "..",
+    "/",
+    "/etc/passwd",
+    "../../escape",
+    "a/b",
+    "x" * 300,
+    "UPPER",
+    "with space",
+    "ünïcode",
+    "[/bold]",
+    "[link=x]y[/link]",
+    "{{",
+    "}}",
+    "{{params.nope}}",
+    "{{tasks.add.outputs.result}}",
+    "{{item}}",
+    "{{inputs.a}}",
+    "a\x00b",
+    "P0D",
+    "0s",
+    "-1",
+    "nan",
+    "inf",
+    "1e309",
+    "banana",
+    "not not x",
+    "((((1))))",
+    "${HOME}",
+    "$(reboot)",
+    "`id`",
+    "x-2",
+    "loop[2]",
+    "- a",
+    "{a: b}",
+    "[1, 2]",
+    "null",
+    "~",
+    "y",
+    "no",
 ]
 ATOMS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20), st.sampled_from(HOSTILE),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(HOSTILE),
 )
 VALUES = st.recursive(
     ATOMS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(["name", "component", "dag", "tasks", "forEach", "when", "type", "value"])
-                      | st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["name", "component", "dag", "tasks", "forEach", "when", "type", "value"])
+            | st.text(max_size=8),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=8,
 )
 
@@ -87,7 +139,9 @@ def _mutate(document: Any, data: st.DataObject) -> Any:
         for part in path[:-1]:
             parent = parent[part]
         key = path[-1]
-        operation = data.draw(st.sampled_from(["replace", "replace", "delete", "duplicate", "deepen"]), label="operation")
+        operation = data.draw(
+            st.sampled_from(["replace", "replace", "delete", "duplicate", "deepen"]), label="operation"
+        )
         if operation == "deepen":
             parent[key] = _deepen(parent[key], data.draw(st.integers(1, 300), label="depth"))
         elif operation == "delete":
@@ -156,12 +210,14 @@ def test_mutated_pipelines_are_valid_or_a_list_of_problems_and_valid_ones_run(da
 
 
 @_settings(150, fuzz_share=0.5)
-@given(st.sampled_from(SEED_TEXTS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.text(max_size=3)),
-                                              min_size=1, max_size=4))
+@given(
+    st.sampled_from(SEED_TEXTS),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.text(max_size=3)), min_size=1, max_size=4),
+)
 def test_corrupted_yaml_text_is_valid_or_a_list_of_problems(text: str, edits: list[tuple[int, int, str]]) -> None:
     for position, removed, inserted in edits:
         position %= len(text) + 1
-        text = text[:position] + inserted + text[position + removed:]
+        text = text[:position] + inserted + text[position + removed :]
     with tempfile.TemporaryDirectory() as directory, _no_hang():
         path = Path(directory) / "pipeline.yaml"
         path.write_text(text, encoding="utf-8")
@@ -200,8 +256,11 @@ ESCAPES = ["@ROOT@", "@ROOT@/escaped", "@ROOT@/home/runs/../escaped", "@ROOT@/ho
 
 
 @_settings(12, fuzz_share=0.01)
-@given(name=st.sampled_from(HOSTILE + ESCAPES) | st.text(min_size=1, max_size=80), where=st.sampled_from(NAME_PATHS),
-       run_name=st.none() | st.sampled_from(HOSTILE + ESCAPES))
+@given(
+    name=st.sampled_from(HOSTILE + ESCAPES) | st.text(min_size=1, max_size=80),
+    where=st.sampled_from(NAME_PATHS),
+    run_name=st.none() | st.sampled_from(HOSTILE + ESCAPES),
+)
 def test_hostile_names_never_escape_kubeline_home(name: str, where: tuple[Any, ...], run_name: str | None) -> None:
     with tempfile.TemporaryDirectory() as directory, _no_hang():
         root = Path(directory)
@@ -213,7 +272,12 @@ def test_hostile_names_never_escape_kubeline_home(name: str, where: tuple[Any, .
             parent = parent[part]
         parent[where[-1]] = name
         (root / "pipeline.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
-        argv = ["run", str(root / "pipeline.yaml"), "--no-cache", *(["--name", run_name] if run_name is not None else [])]
+        argv = [
+            "run",
+            str(root / "pipeline.yaml"),
+            "--no-cache",
+            *(["--name", run_name] if run_name is not None else []),
+        ]
         with _environment(KUBELINE_HOME=str(root / "home")):
             status = _run_quietly(argv)
         event(f"exit {status}")

@@ -20,8 +20,10 @@ from tests.unit.test_local_runner_lifetime import ESCAPERS, kubelines, pipeline,
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the step guard needs Linux")
 
 
-@pytest.mark.parametrize("text, type_", [("a\udcffb", "string"), ('["\\ud800"]', "list"),
-                                         ('{"\\udc80": 1}', "object"), ("7\udcff", "integer")])
+@pytest.mark.parametrize(
+    "text, type_",
+    [("a\udcffb", "string"), ('["\\ud800"]', "list"), ('{"\\udc80": 1}', "object"), ("7\udcff", "integer")],
+)
 def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> None:
     """Such text reaches a cache key's hash and the step's files, which need UTF-8: it is refused where it enters."""
     with pytest.raises(ValueError, match="which is not text"):
@@ -31,8 +33,12 @@ def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> Non
 @linux_only
 def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:  # noqa: F811
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
-    file = pipeline(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300"), notify],
-                    onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}})
+    file = pipeline(
+        tmp_path,
+        [{"name": "long", "component": "long"}],
+        [shell("long", ESCAPERS + "sleep 300"), notify],
+        onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}},
+    )
     kubeline = start(kubelines, tmp_path, file, "--json")
     kubeline.await_processes(b"sleep", 4)
     kubeline.process.send_signal(signal.SIGHUP)
@@ -43,10 +49,21 @@ def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubeli
 
 
 def _run(tmp_path: Path, script: str, outputs: list[dict]) -> tuple[LocalRunner, object]:
-    plan = plan_of({"components": [{"name": "c", "outputs": outputs,
-                                    "container": {"image": "x", "command": ["sh", "-c", script, "c", "{{outputs.v.path}}"]}}],
-                    "tasks": [{"name": "a", "component": "c"}]})
-    runner = LocalRunner(plan, {}, "r", run_dir=tmp_path / "run", cache=LocalCache(tmp_path / "cache", warn=lambda m: None))
+    plan = plan_of(
+        {
+            "components": [
+                {
+                    "name": "c",
+                    "outputs": outputs,
+                    "container": {"image": "x", "command": ["sh", "-c", script, "c", "{{outputs.v.path}}"]},
+                }
+            ],
+            "tasks": [{"name": "a", "component": "c"}],
+        }
+    )
+    runner = LocalRunner(
+        plan, {}, "r", run_dir=tmp_path / "run", cache=LocalCache(tmp_path / "cache", warn=lambda m: None)
+    )
     return runner, runner.run()
 
 
@@ -85,8 +102,12 @@ def test_a_reader_that_leaves_early_is_a_broken_pipe_not_a_failed_run(tmp_path: 
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "KUBELINE_HOME": str(tmp_path), "PYTHONPATH": str(root / "operator")}
-    process = subprocess.Popen([sys.executable, "-m", "kubeline.cli", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubeline.cli", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert process.stdout is not None
     process.stdout.readline()
     process.stdout.close()

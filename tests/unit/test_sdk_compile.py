@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubeline import dsl
-from kubeline.components import InputPath, create_component_from_func, load_component_from_text
 from kubeline.compiler import Compiler, compile_pipeline
+from kubeline.components import InputPath, create_component_from_func, load_component_from_text
 from kubeline.engine.errors import PipelineInvalid
 
 
@@ -26,7 +26,7 @@ def need_int(n: int) -> int:
     return n
 
 
-def pair() -> "tuple":
+def pair() -> tuple:
     return 1, 2
 
 
@@ -49,7 +49,10 @@ def test_a_type_mismatch_names_the_task_and_input() -> None:
     def pipeline():
         int_op(text_op().output)
 
-    with pytest.raises(PipelineInvalid, match=r"spec.tasks\[need-int\].arguments.n: \{\{tasks.make-text.outputs.Output\}\} is a string but input 'n' is an integer"):
+    with pytest.raises(
+        PipelineInvalid,
+        match=r"spec.tasks\[need-int\].arguments.n: \{\{tasks.make-text.outputs.Output\}\} is a string but input 'n' is an integer",
+    ):
         compile_pipeline(pipeline)
 
 
@@ -65,9 +68,15 @@ def test_a_cycle_through_after() -> None:
 
 
 def test_output_of_a_task_with_several_outputs_must_be_named() -> None:
-    spec = load_component_from_text(yaml.safe_dump({
-        "name": "two", "outputs": [{"name": "a"}, {"name": "b"}],
-        "implementation": {"container": {"image": "x", "args": [{"outputPath": "a"}, {"outputPath": "b"}]}}}))
+    spec = load_component_from_text(
+        yaml.safe_dump(
+            {
+                "name": "two",
+                "outputs": [{"name": "a"}, {"name": "b"}],
+                "implementation": {"container": {"image": "x", "args": [{"outputPath": "a"}, {"outputPath": "b"}]}},
+            }
+        )
+    )
 
     @dsl.pipeline(name="p")
     def pipeline():
@@ -89,12 +98,32 @@ def test_the_item_of_an_outer_loop_is_refused_in_an_inner_one() -> None:
 
 
 def test_component_yaml_with_optional_arguments_is_resolved_per_task() -> None:
-    component = load_component_from_text(yaml.safe_dump({
-        "name": "Greet", "inputs": [{"name": "name"}, {"name": "greeting", "optional": True}],
-        "outputs": [{"name": "said"}],
-        "implementation": {"container": {"image": "alpine", "command": ["sh", "-c", "echo $0 $1 > $2"], "args": [
-            {"if": {"cond": {"isPresent": "greeting"}, "then": [{"inputValue": "greeting"}], "else": ["hello"]}},
-            {"inputValue": "name"}, {"outputPath": "said"}]}}}))
+    component = load_component_from_text(
+        yaml.safe_dump(
+            {
+                "name": "Greet",
+                "inputs": [{"name": "name"}, {"name": "greeting", "optional": True}],
+                "outputs": [{"name": "said"}],
+                "implementation": {
+                    "container": {
+                        "image": "alpine",
+                        "command": ["sh", "-c", "echo $0 $1 > $2"],
+                        "args": [
+                            {
+                                "if": {
+                                    "cond": {"isPresent": "greeting"},
+                                    "then": [{"inputValue": "greeting"}],
+                                    "else": ["hello"],
+                                }
+                            },
+                            {"inputValue": "name"},
+                            {"outputPath": "said"},
+                        ],
+                    }
+                },
+            }
+        )
+    )
 
     @dsl.pipeline(name="p")
     def pipeline():
@@ -103,7 +132,11 @@ def test_component_yaml_with_optional_arguments_is_resolved_per_task() -> None:
 
     components = {c["name"]: c for c in compile_pipeline(pipeline)["spec"]["components"]}
     assert components["greet"]["container"]["args"] == ["hello", "{{inputs.name}}", "{{outputs.said.path}}"]
-    assert components["greet-2"]["container"]["args"] == ["{{inputs.greeting}}", "{{inputs.name}}", "{{outputs.said.path}}"]
+    assert components["greet-2"]["container"]["args"] == [
+        "{{inputs.greeting}}",
+        "{{inputs.name}}",
+        "{{outputs.said.path}}",
+    ]
 
 
 def test_packages_to_install_are_installed_only_when_missing() -> None:
@@ -120,15 +153,23 @@ def test_compiler_writes_deterministic_yaml(tmp_path: Path) -> None:
     Compiler().compile(pipeline, str(tmp_path / "a.yaml"))
     Compiler().compile(pipeline, str(tmp_path / "b.yaml"))
     assert (tmp_path / "a.yaml").read_bytes() == (tmp_path / "b.yaml").read_bytes()
-    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["spec"]["params"] == [{"name": "n", "type": "integer", "default": 3}]
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["spec"]["params"] == [
+        {"name": "n", "type": "integer", "default": 3}
+    ]
 
 
 def kubeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "KUBELINE_HOME": str(cwd)}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeline.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "KUBELINE_HOME": str(cwd)},
+        timeout=60,
+    )
 
 
-TWO_PIPELINES = '''
+TWO_PIPELINES = """
 from kubeline import dsl
 from kubeline.components import create_component_from_func
 
@@ -144,7 +185,7 @@ def first():
 @dsl.pipeline(name="second")
 def second():
     hello_op()
-'''
+"""
 
 
 def test_compile_command_asks_which_of_several_pipelines(tmp_path: Path) -> None:
@@ -181,7 +222,9 @@ def test_volume_op_says_what_to_use_instead() -> None:
     def pipeline():
         dsl.VolumeOp(name="data", resource_name="data", size="1Gi")
 
-    with pytest.raises(dsl.CompileError, match="dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath"):
+    with pytest.raises(
+        dsl.CompileError, match="dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath"
+    ):
         compile_pipeline(pipeline)
 
 
@@ -202,8 +245,7 @@ def test_every_op_is_numbered_apart_the_exit_op_included() -> None:
 
 
 def test_numbered_names_of_long_components_stay_valid_and_distinct() -> None:
-    from kubeline.api.names import is_dns_label
-    from kubeline.api.names import unique_label
+    from kubeline.api.names import is_dns_label, unique_label
 
     base = "x" * 63
     names: set[str] = set()
@@ -219,17 +261,22 @@ def test_a_display_name_becomes_a_valid_name_and_stays_as_an_annotation() -> Non
         text_op()
 
     metadata = compile_pipeline(pipeline)["metadata"]
-    assert metadata == {"name": "my-parallel-pipeline",
-                        "annotations": {"kubeline.dev/display-name": "../My Parallel pipeline/"}}
+    assert metadata == {
+        "name": "my-parallel-pipeline",
+        "annotations": {"kubeline.dev/display-name": "../My Parallel pipeline/"},
+    }
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: int_op(), r"need-int\(n\) is missing required argument 'n'"),
-    (lambda: int_op(1, 2), r"need-int\(n\) takes 1 argument but 2 were given"),
-    (lambda: int_op(m=1), r"need-int\(n\) got an unexpected argument 'm'"),
-    (lambda: int_op(1, n=2), r"need-int\(n\) got two values for 'n'"),
-])
-def test_a_component_called_wrongly_is_a_type_error_naming_its_inputs(call, message) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: int_op(), r"need-int\(n\) is missing required argument 'n'"),
+        (lambda: int_op(1, 2), r"need-int\(n\) takes 1 argument but 2 were given"),
+        (lambda: int_op(m=1), r"need-int\(n\) got an unexpected argument 'm'"),
+        (lambda: int_op(1, n=2), r"need-int\(n\) got two values for 'n'"),
+    ],
+)
+def test_a_component_called_wrongly_is_a_type_error_naming_its_inputs(call, message) -> None:
     @dsl.pipeline(name="p")
     def pipeline():
         call()
@@ -238,19 +285,22 @@ def test_a_component_called_wrongly_is_a_type_error_naming_its_inputs(call, mess
         compile_pipeline(pipeline)
 
 
-@pytest.mark.parametrize("function, message", [
-    (lambda x: x, "a lambda cannot be a component"),
-    (len, "'len' is a builtin_function_or_method, not a Python function"),
-    (dict, "'dict' is a type, not a Python function"),
-])
-def test_what_is_not_a_def_function_cannot_be_a_component(function, message) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (lambda x: x, "a lambda cannot be a component"),
+        (len, "'len' is a builtin_function_or_method, not a Python function"),
+        (dict, "'dict' is a type, not a Python function"),
+    ],
+)
+def test_what_is_not_a_def_function_cannot_be_a_component(function, message) -> None:
     with pytest.raises(dsl.CompileError, match=message):
         create_component_from_func(function)
 
 
 def test_a_function_without_source_cannot_be_a_component() -> None:
     namespace: dict[str, object] = {}
-    exec("def hidden(x: int) -> int:\n    return x", namespace)  # noqa: S102 - what the test is about
+    exec("def hidden(x: int) -> int:\n    return x", namespace)
     with pytest.raises(dsl.CompileError, match=r"the source of hidden\(\) cannot be found"):
         create_component_from_func(namespace["hidden"])  # type: ignore[arg-type]
 
@@ -270,7 +320,7 @@ def test_names_from_any_python_name_are_valid_and_distinct(texts: list[str]) -> 
     assert len(set(names)) == len(names)
 
 
-LOUD_PIPELINE = '''
+LOUD_PIPELINE = """
 import sys
 print("loading my pipeline")
 sys.stdout.write("not: [yaml\\n")
@@ -286,7 +336,7 @@ hello_op = create_component_from_func(hello)
 def loud():
     print("compiling")
     hello_op()
-'''
+"""
 
 
 def test_what_a_pipeline_file_prints_never_mixes_with_the_compiled_yaml(tmp_path: Path) -> None:
@@ -297,7 +347,9 @@ def test_what_a_pipeline_file_prints_never_mixes_with_the_compiled_yaml(tmp_path
     assert "loading my pipeline" in result.stderr and "compiling" in result.stderr
 
 
-def test_a_pipeline_file_that_never_finishes_importing_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pipeline_file_that_never_finishes_importing_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kubeline.sdk import loader
 
     (tmp_path / "slow.py").write_text("import time\ntime.sleep(600)\n")
@@ -323,6 +375,7 @@ def test_a_tuple_default_is_a_list_and_bytes_are_refused() -> None:
 @pytest.mark.parametrize("value", [True, 1.5, float("inf"), float("nan"), "soon", None])
 def test_setters_taking_counts_refuse_what_is_not_a_whole_number(value: object) -> None:
     """int() read True as 1 and cut 1.5 to 1: a retry count or timeout the program never asked for."""
+
     @dsl.pipeline(name="p")
     def pipeline():
         text_op().set_retry(value)

@@ -12,8 +12,8 @@ import pytest
 
 from kubeline.api.yamlio import dump
 from kubeline.backends.local import LocalRunner
-from kubeline.loading import load_pipeline_file
 from kubeline.engine.run import bind_arguments
+from kubeline.loading import load_pipeline_file
 from kubeline.sdk.loader import pipeline_document_from_python
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
@@ -21,7 +21,10 @@ PROGRAMS = sorted(EXAMPLES.glob("*.py"))
 
 EXPECTED = {  # step id -> outputs, for each example run with its defaults
     "add_subtract_multiply": {"multiply": {"Output": "40"}},
-    "conditions_and_loops": {"condition-1.announce": {"Output": "big input"}, "for-loop-1[3].process": {"Output": "120"}},
+    "conditions_and_loops": {
+        "condition-1.announce": {"Output": "big input"},
+        "for-loop-1[3].process": {"Output": "120"},
+    },
 }
 
 

@@ -65,7 +65,10 @@ def test_parallel_for_over_a_produced_list(tmp_path: Path) -> None:
     _, result = run_program("parallel_for.py", tmp_path, count=3)
     assert result.decision.phase == "Succeeded"
     assert [outputs(result, f"for-loop-1[{i}].show")["Output"] for i in range(3)] == [
-        "1 squared is 1", "2 squared is 4", "3 squared is 9"]
+        "1 squared is 1",
+        "2 squared is 4",
+        "3 squared is 9",
+    ]
 
 
 def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:
@@ -85,6 +88,7 @@ def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None
     assert result.decision.phase == "Succeeded"
     assert outputs(result, "first") == {"said": "hello"}  # the file's trailing newline is not part of the value
     assert_container_op_scheduling(document["spec"])
+
 
 @pytest.mark.parametrize("program", sorted(p.name for p in PROGRAMS.glob("*.py")))
 def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> None:

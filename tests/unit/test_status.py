@@ -16,9 +16,16 @@ PLAN = plan_of(pipeline([task("a"), task("b", arguments={"a": "{{tasks.a.outputs
 def pod(step: str, attempt: int, phase: str = "Running", message: str = "", exit_code: int | None = None) -> dict:
     state = {"running": {}} if exit_code is None else {"terminated": {"exitCode": exit_code, "message": message}}
     return {
-        "metadata": {"name": f"r-{step}-a{attempt}", "creationTimestamp": "2026-01-01T00:00:00Z",
-                     "annotations": {"kubeline.dev/step": step, "kubeline.dev/attempt": str(attempt),
-                                     "kubeline.dev/cache-key": "k" * 64, "kubeline.dev/cache": "true"}},
+        "metadata": {
+            "name": f"r-{step}-a{attempt}",
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {
+                "kubeline.dev/step": step,
+                "kubeline.dev/attempt": str(attempt),
+                "kubeline.dev/cache-key": "k" * 64,
+                "kubeline.dev/cache": "true",
+            },
+        },
         "spec": {"nodeName": "node-1"},
         "status": {"phase": phase, "containerStatuses": [{"name": "main", "state": state}]},
     }
@@ -47,23 +54,41 @@ def test_a_vanished_pod_fails_its_step() -> None:
 
 
 def test_a_step_waiting_for_its_retry_survives_a_restart() -> None:
-    state = RunState(started_at=0, steps={"a": StepState("Succeeded", outputs={"out": "v"}),
-                                          "b": StepState("Failed", attempt=1, started_at=1, finished_at=2, message="exit code 1")})
+    state = RunState(
+        started_at=0,
+        steps={
+            "a": StepState("Succeeded", outputs={"out": "v"}),
+            "b": StepState("Failed", attempt=1, started_at=1, finished_at=2, message="exit code 1"),
+        },
+    )
     decision = decide(PLAN, {}, state, 3)
     written = status_document(PLAN, decision, state, {"startedAt": timestamp(0)}, 3)
     assert written["tasks"]["b"]["phase"] == "Pending"  # waiting for the retry
-    restored = rebuild_state(PLAN, json.loads(json.dumps(written)), [pod("a", 1, "Succeeded", encode_outputs({"out": "v"}), 0)], 3)
+    restored = rebuild_state(
+        PLAN, json.loads(json.dumps(written)), [pod("a", 1, "Succeeded", encode_outputs({"out": "v"}), 0)], 3
+    )
     assert restored.state.steps["b"].phase == "Failed" and restored.state.steps["b"].attempt == 1
     later = decide(PLAN, {}, restored.state, 100)
     assert [(s.id, s.attempt) for s in later.start] == [("b", 2)]
 
 
 def test_status_of_a_two_thousand_step_run_stays_small() -> None:
-    plan = plan_of(pipeline([task("gen", "num"), task("each", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"})]))
-    state = RunState(started_at=0, steps={"gen": StepState("Succeeded", outputs={"n": "1", "items": json.dumps(list(range(2000)))})})
+    plan = plan_of(
+        pipeline([task("gen", "num"), task("each", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{item}}"})])
+    )
+    state = RunState(
+        started_at=0, steps={"gen": StepState("Succeeded", outputs={"n": "1", "items": json.dumps(list(range(2000)))})}
+    )
     for i in range(2000):
-        state.steps[f"each[{i}]"] = StepState("Succeeded", attempt=1, started_at=1, finished_at=2, outputs={"out": str(i)},
-                                              pod=f"a-fairly-long-run-name-each-{i}-a1", node="kwok-node-0")
+        state.steps[f"each[{i}]"] = StepState(
+            "Succeeded",
+            attempt=1,
+            started_at=1,
+            finished_at=2,
+            outputs={"out": str(i)},
+            pod=f"a-fairly-long-run-name-each-{i}-a1",
+            node="kwok-node-0",
+        )
     decision = decide(plan, {}, state, 3)
     document = status_document(plan, decision, state, {"startedAt": timestamp(0), "pipelineSpec": {}}, 3)
     size = len(json.dumps(document))

@@ -68,7 +68,9 @@ def test_five_nested_63_character_groups_get_short_valid_names() -> None:
     assert pod != pod_name(run, DEEP, 2)
 
 
-@pytest.mark.parametrize("text", ["", "a..b", "a[", "a[1", "a[01]", "a[-1]", "A", "../x", "a/b", "a[1][2]", ".a", "a.", "a b"])
+@pytest.mark.parametrize(
+    "text", ["", "a..b", "a[", "a[1", "a[01]", "a[-1]", "A", "../x", "a/b", "a[1][2]", ".a", "a.", "a b"]
+)
 def test_what_is_not_a_step_id_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="is not a step id"):
         parse(text)
@@ -82,11 +84,25 @@ def test_parse_reads_what_the_formatters_write() -> None:
 
 
 def test_every_id_the_engine_makes_is_read_back_to_its_task() -> None:
-    plan = plan_of(pipeline([
-        task("gen", "num"),
-        {"name": "outer", "forEach": [1, 2], "dag": {"tasks": [
-            {"name": "mid", "dag": {"tasks": [task("leaf", forEach=["a", "b"], arguments={"a": "{{item}}"})]}}]}},
-    ]))
+    plan = plan_of(
+        pipeline(
+            [
+                task("gen", "num"),
+                {
+                    "name": "outer",
+                    "forEach": [1, 2],
+                    "dag": {
+                        "tasks": [
+                            {
+                                "name": "mid",
+                                "dag": {"tasks": [task("leaf", forEach=["a", "b"], arguments={"a": "{{item}}"})]},
+                            }
+                        ]
+                    },
+                },
+            ]
+        )
+    )
     state = RunState(started_at=0, steps={"gen": StepState("Succeeded", outputs={"n": "1", "items": "[]"})})
     views = decide(plan, {}, state, 1).views
     assert "outer[1].mid.leaf[0]" in views
@@ -102,11 +118,13 @@ def test_every_id_the_engine_makes_is_read_back_to_its_task() -> None:
 #: a.b and a-b, a-1.b and a[1].b); also other short names and full 63-character ones (hashed forms).
 _ends = st.sampled_from("ab012")
 _short_names = _ends | st.builds(lambda a, middle, b: a + middle + b, _ends, st.text("ab01-", max_size=3), _ends)
-_long_names = st.builds(lambda c, n: (c * 63)[:63 - len(str(n))] + str(n), st.sampled_from("abc"), st.integers(0, 99))
+_long_names = st.builds(lambda c, n: (c * 63)[: 63 - len(str(n))] + str(n), st.sampled_from("abc"), st.integers(0, 99))
 _confusable = st.sampled_from(["a", "b", "1", "a-1", "a-b", "1-a", "a-1-b", "b-0"])
 names = st.one_of(_confusable, _confusable, _short_names, _long_names)
 segments = st.builds(Segment, names, st.one_of(st.none(), st.none(), st.sampled_from([0, 1]), st.integers(0, 10**6)))
-step_ids = (st.lists(segments, min_size=1, max_size=2) | st.lists(segments, min_size=1, max_size=6)).map(stepid.format_id)
+step_ids = (st.lists(segments, min_size=1, max_size=2) | st.lists(segments, min_size=1, max_size=6)).map(
+    stepid.format_id
+)
 runs = st.one_of(st.sampled_from(["r", "r-1", "my-run", "r" * 63]), _short_names)
 
 

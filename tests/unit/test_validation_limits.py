@@ -22,8 +22,13 @@ def test_aliases_within_budget_load_like_safe_load() -> None:
         ("a: &a [*a]", "inside its own anchor"),
         ("k: 1\nk: 2", "duplicate key 'k' (first at line 1)"),
         ("[" * 101 + "]" * 101, "nest deeper than 100 levels"),
-        ("a: &a [" + ",".join(["x" * 64] * 100) + "]\n" + "".join(f"b{i}: [{','.join(['*a'] * 100)}]\n" for i in range(20)),
-         "alias bomb"),
+        (
+            "a: &a ["
+            + ",".join(["x" * 64] * 100)
+            + "]\n"
+            + "".join(f"b{i}: [{','.join(['*a'] * 100)}]\n" for i in range(20)),
+            "alias bomb",
+        ),
     ],
 )
 def test_hostile_yaml_is_refused_with_a_mark(text: str, problem: str) -> None:
@@ -55,8 +60,10 @@ def test_each_problem_is_reported_once() -> None:
 
 
 def test_a_union_field_gets_one_message() -> None:
-    spec = {"components": [{"name": "c", "container": {"image": "i"}}],
-            "tasks": [{"name": "a", "component": "c", "resources": {"limits": {"cpu": [1]}}}]}
+    spec = {
+        "components": [{"name": "c", "container": {"image": "i"}}],
+        "tasks": [{"name": "a", "component": "c", "resources": {"limits": {"cpu": [1]}}}],
+    }
     with pytest.raises(PipelineInvalid) as raised:
         load_spec(spec)
     assert [i.path for i in raised.value.issues] == ["spec.tasks[a].resources.limits.cpu"]

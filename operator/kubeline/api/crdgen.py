@@ -58,7 +58,11 @@ def _structural(
             merged = _structural(branches[0], defs, depth)
             return {**merged, **_structural(rest, defs, depth, partial=True)} if rest else merged
         types = {b.get("type") for b in branches}
-        marker = "x-kubernetes-int-or-string" if types <= {"integer", "number", "string"} else "x-kubernetes-preserve-unknown-fields"
+        marker = (
+            "x-kubernetes-int-or-string"
+            if types <= {"integer", "number", "string"}
+            else "x-kubernetes-preserve-unknown-fields"
+        )
         return {**_structural(rest, defs, depth, partial=True), marker: True}
 
     out: dict[str, Any] = {}
@@ -102,8 +106,16 @@ _NAME_RULES = [
 ]
 
 
-def _crd(kind: str, plural: str, short: str, model: type[models.Model], description: str,
-         columns: list[dict[str, Any]], status: bool, named: bool = True) -> dict[str, Any]:
+def _crd(
+    kind: str,
+    plural: str,
+    short: str,
+    model: type[models.Model],
+    description: str,
+    columns: list[dict[str, Any]],
+    status: bool,
+    named: bool = True,
+) -> dict[str, Any]:
     spec_schema = schema_of(model.model_fields["spec"].annotation)  # type: ignore[arg-type]
     properties: dict[str, Any] = {
         "apiVersion": {"type": "string"},
@@ -113,7 +125,12 @@ def _crd(kind: str, plural: str, short: str, model: type[models.Model], descript
     }
     if status:
         properties["status"] = schema_of(models.RunStatus)
-    root: dict[str, Any] = {"type": "object", "description": description, "required": ["spec"], "properties": properties}
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": properties,
+    }
     if named:
         root["x-kubernetes-validations"] = _NAME_RULES
     version: dict[str, Any] = {
@@ -153,7 +170,10 @@ def crds() -> dict[str, dict[str, Any]]:
     """The CRDs by file name."""
     return {
         "kubeline.dev_pipelines.yaml": _crd(
-            "Pipeline", "pipelines", "klp", models.Pipeline,
+            "Pipeline",
+            "pipelines",
+            "klp",
+            models.Pipeline,
             "A pipeline: components and the DAG of tasks that run them. Runs refer to it by name.",
             [
                 {"name": "Description", "type": "string", "jsonPath": ".spec.description", "priority": 1},
@@ -162,7 +182,10 @@ def crds() -> dict[str, dict[str, Any]]:
             status=False,
         ),
         "kubeline.dev_runs.yaml": _crd(
-            "Run", "runs", "klr", models.Run,
+            "Run",
+            "runs",
+            "klr",
+            models.Run,
             "An execution of a pipeline with its arguments; the operator starts one pod per step.",
             [
                 {"name": "Pipeline", "type": "string", "jsonPath": ".spec.pipelineRef.name"},
@@ -175,7 +198,10 @@ def crds() -> dict[str, dict[str, Any]]:
             status=True,
         ),
         "kubeline.dev_cacheentries.yaml": _crd(
-            "CacheEntry", "cacheentries", "klc", models.CacheEntry,
+            "CacheEntry",
+            "cacheentries",
+            "klc",
+            models.CacheEntry,
             "A cached step result; delete it to make the next run compute the step again.",
             [
                 {"name": "Component", "type": "string", "jsonPath": ".spec.component"},

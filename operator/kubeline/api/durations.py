@@ -16,9 +16,7 @@ _ISO = re.compile(
 )
 
 #: The same grammar as a JSON-schema pattern, so the API server rejects bad durations too.
-DURATION_PATTERN = (
-    r"^(P(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$"
-)
+DURATION_PATTERN = r"^(P(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?|(\d+(\.\d+)?(ms|s|m|h|d))+)$"
 
 _MAX_SECONDS = 10 * 365 * 86400  # ten years: anything longer is a typo, and would overflow timestamps
 
@@ -28,9 +26,7 @@ def parse_duration(text: str) -> float:
     value = str(text).strip()
     seconds = _parse_iso(value) if value.startswith("P") else _parse_go(value)
     if seconds is None:
-        raise ValueError(
-            f"{text!r} is not a duration: write a duration like 30s, 5m, 1h30m or P1D"
-        )
+        raise ValueError(f"{text!r} is not a duration: write a duration like 30s, 5m, 1h30m or P1D")
     if seconds > _MAX_SECONDS:
         raise ValueError(f"{text!r} is longer than ten years")
     return seconds

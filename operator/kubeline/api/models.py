@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field
 from pydantic.alias_generators import to_camel
 
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
+
 #: Task and component names end up in pod names and labels: DNS-1123 labels.
 from kubeline.api.names import DNS_LABEL
 
@@ -41,9 +42,7 @@ def _cel(rule: str, message: str, **extra: str) -> dict[str, str]:
 class Model(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown fields rejected (typos are errors)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=False)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -105,8 +104,12 @@ class Resources(Model):
         """Every bad quantity at once, checked before pydantic stops at the first; wrong types are left to the union."""
         import re
 
-        bad = [f"{name}: {quantity!r}" for name, quantity in (value.items() if isinstance(value, dict) else ())
-               if isinstance(quantity, (int, float, str)) and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))]
+        bad = [
+            f"{name}: {quantity!r}"
+            for name, quantity in (value.items() if isinstance(value, dict) else ())
+            if isinstance(quantity, (int, float, str))
+            and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))
+        ]
         if bad:
             verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
             raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
@@ -130,14 +133,21 @@ class Param(Model):
 
     name: str = Field(..., description="Parameter name, used as {{params.NAME}}.", pattern=IDENTIFIER, max_length=128)
     type: ValueType = Field("string", description="string, integer, number, boolean, list or object.")
-    default: Any = Field(None, description="Value used when the Run does not set one; no default makes the parameter required.")
+    default: Any = Field(
+        None, description="Value used when the Run does not set one; no default makes the parameter required."
+    )
     description: str | None = Field(None, description="What the parameter means.")
 
 
 class Input(Model):
     """An input of a component: a value, or an artifact (a file or directory) given as a path."""
 
-    name: str = Field(..., description="Input name, used as {{inputs.NAME}} (value) or {{inputs.NAME.path}} (artifact).", pattern=IDENTIFIER, max_length=128)
+    name: str = Field(
+        ...,
+        description="Input name, used as {{inputs.NAME}} (value) or {{inputs.NAME.path}} (artifact).",
+        pattern=IDENTIFIER,
+        max_length=128,
+    )
     type: IOType = Field("string", description="Value type, or artifact for files.")
     default: Any = Field(None, description="Value used when the task does not pass the input.")
     optional: bool = Field(False, description="The task may omit the input; its placeholders then render empty.")
@@ -151,7 +161,9 @@ class Output(Model):
     (4 KiB for all of a step's values together); larger data are artifacts.
     """
 
-    name: str = Field(..., description="Output name, used as {{tasks.TASK.outputs.NAME}}.", pattern=IDENTIFIER, max_length=128)
+    name: str = Field(
+        ..., description="Output name, used as {{tasks.TASK.outputs.NAME}}.", pattern=IDENTIFIER, max_length=128
+    )
     type: IOType = Field("string", description="Value type, or artifact for files and directories.")
     description: str | None = Field(None, description="What the output holds.")
 
@@ -161,7 +173,9 @@ class Container(Model):
 
     image: str = Field(..., description="Container image. The local runner does not use it.", min_length=1)
     command: list[str] | None = Field(None, description="Entrypoint; the image's own when empty.")
-    args: list[str] | None = Field(None, description="Arguments; may contain {{inputs.X}}, {{inputs.X.path}}, {{outputs.X.path}}.")
+    args: list[str] | None = Field(
+        None, description="Arguments; may contain {{inputs.X}}, {{inputs.X.path}}, {{outputs.X.path}}."
+    )
     env: list[EnvVar] | None = Field(None, description="Environment variables.")
     working_dir: str | None = Field(None, description="Working directory inside the container.")
 
@@ -197,7 +211,9 @@ class Caching(Model):
 
 class Backoff(Model):
     duration: str = Field("10s", description="Wait before the first retry.", pattern=DURATION_PATTERN, max_length=64)
-    factor: StrictFloat = Field(2, description="Each retry waits this many times longer than the one before.", ge=1, le=10)
+    factor: StrictFloat = Field(
+        2, description="Each retry waits this many times longer than the one before.", ge=1, le=10
+    )
     max_duration: str | None = duration_field("Longest wait between two attempts.")
 
     _durations = field_validator("duration", "max_duration")(_check_duration)
@@ -234,9 +250,18 @@ class Task(Scheduling):
         }
     )
 
-    name: str = Field(..., description="Task name, unique in its DAG; used as {{tasks.NAME.outputs.X}}.", pattern=DNS_LABEL, max_length=63)
-    component: str | None = Field(None, description="Name of the component the step runs (set this or dag).", pattern=DNS_LABEL, max_length=63)
-    dag: Dag | None = Field(None, description="Tasks of a group; a group shares its when and forEach (set this or component).")
+    name: str = Field(
+        ...,
+        description="Task name, unique in its DAG; used as {{tasks.NAME.outputs.X}}.",
+        pattern=DNS_LABEL,
+        max_length=63,
+    )
+    component: str | None = Field(
+        None, description="Name of the component the step runs (set this or dag).", pattern=DNS_LABEL, max_length=63
+    )
+    dag: Dag | None = Field(
+        None, description="Tasks of a group; a group shares its when and forEach (set this or component)."
+    )
     arguments: dict[str, Any] | None = Field(
         None,
         description="Component inputs by name: literals or placeholders such as {{params.x}}, {{tasks.t.outputs.y}}, {{item}}.",
@@ -245,7 +270,7 @@ class Task(Scheduling):
     after: list[str] | None = Field(None, description="Tasks that must finish first, beyond data dependencies.")
     when: str | None = Field(
         None,
-        description="Condition; the task (or group) is skipped when false. Example: \"{{tasks.flip.outputs.result}} == heads and {{params.n}} > 3\".",
+        description='Condition; the task (or group) is skipped when false. Example: "{{tasks.flip.outputs.result}} == heads and {{params.n}} > 3".',
         max_length=4096,
     )
     for_each: Any = Field(
@@ -291,8 +316,12 @@ class Defaults(Scheduling):
     """Pipeline-wide settings, like KFP's PipelineConf; each task may override them."""
 
     image_pull_secrets: list[LocalObjectReference] | None = Field(None, description="Secrets for pulling step images.")
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Pull policy of step images.")
-    service_account_name: str | None = Field(None, description="Service account of step pods (must be allowed by the operator).")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None, description="Pull policy of step images."
+    )
+    service_account_name: str | None = Field(
+        None, description="Service account of step pods (must be allowed by the operator)."
+    )
     caching: Caching | None = Field(None, description="Default result caching of every step.")
     retries: Retries | None = Field(None, description="Default retries of every step.")
     timeout: str | None = duration_field("Default timeout of every step attempt." + _NO_TIMEOUT)
@@ -371,7 +400,9 @@ class RunSpec(Model):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel("has(self.pipelineRef) != has(self.pipelineSpec)", "set exactly one of pipelineRef and pipelineSpec"),
+                _cel(
+                    "has(self.pipelineRef) != has(self.pipelineSpec)", "set exactly one of pipelineRef and pipelineSpec"
+                ),
                 _cel(
                     "has(self.pipelineRef) == has(oldSelf.pipelineRef) && (!has(self.pipelineRef) || self.pipelineRef == oldSelf.pipelineRef)",
                     "pipelineRef is immutable: create a new Run instead",
@@ -391,7 +422,9 @@ class RunSpec(Model):
         description="Values of the pipeline's params by name.",
         json_schema_extra={"additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
-    cancel: bool = Field(False, description="Set to true to stop the run: running steps are stopped, then the exit handler runs.")
+    cancel: bool = Field(
+        False, description="Set to true to stop the run: running steps are stopped, then the exit handler runs."
+    )
 
 
 class Progress(Model):
@@ -465,7 +498,9 @@ class Run(Model):
 class CacheEntrySpec(Model):
     """A result of a step, reusable by any step with the same component and resolved inputs."""
 
-    key: str = Field(..., description="Digest of the component (image, command, args) and resolved inputs.", min_length=1)
+    key: str = Field(
+        ..., description="Digest of the component (image, command, args) and resolved inputs.", min_length=1
+    )
     component: str | None = Field(None, description="Component that produced it.")
     outputs: dict[str, str] | None = Field(None, description="The step's outputs.")
     created_at: str = Field(..., description="When the result was made; maxStaleness is measured from here.")

@@ -51,4 +51,4 @@ def unique_label(base: str, taken: set[str] | list[str]) -> str:
 def numbered(base: str, n: int) -> str:
     """``base-N``, with ``base`` shortened so that the number always fits in a 63-character name."""
     suffix = f"-{n}"
-    return base[:MAX_LABEL - len(suffix)].rstrip("-") + suffix
+    return base[: MAX_LABEL - len(suffix)].rstrip("-") + suffix

@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 
-_YAML11_SPECIAL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE|~|null|Null|NULL)$")
+_YAML11_SPECIAL = re.compile(
+    r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE|~|null|Null|NULL)$"
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -38,8 +40,9 @@ def dump(document: Any) -> str:
 
 
 def dump_all(documents: list[Any]) -> str:
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
-                         default_flow_style=False)
+    return yaml.dump_all(
+        documents, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
 
 
 def write(document: Any, output: Path | None, summary: str = "") -> None:

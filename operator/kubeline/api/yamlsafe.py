@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, ScalarNode
 
 from kubeline.api.limits import EXPANDED_CHARS_PER_UNIT, MAX_EXPANDED_VALUES, MAX_NESTING
 
+
 class _BoundedComposer(yaml.composer.Composer):
     """Counts nesting depth and the size of the document as expanded by its aliases, while composing."""
 
@@ -39,7 +40,9 @@ class _BoundedComposer(yaml.composer.Composer):
             return super().compose_node(parent, index)
         collection = isinstance(event, (SequenceStartEvent, MappingStartEvent))
         if collection and self._depth >= MAX_NESTING:
-            raise ComposerError(None, None, f"mappings and lists nest deeper than {MAX_NESTING} levels", event.start_mark)
+            raise ComposerError(
+                None, None, f"mappings and lists nest deeper than {MAX_NESTING} levels", event.start_mark
+            )
         self._depth += collection
         before = self._expanded
         node = super().compose_node(parent, index)
@@ -59,15 +62,20 @@ class _BoundedComposer(yaml.composer.Composer):
             return  # the composer reports the undefined alias
         size = self._anchor_sizes.get(id(target))
         if size is None:
-            raise ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor &{event.anchor} (a cycle)",
-                                event.start_mark)
+            raise ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is inside its own anchor &{event.anchor} (a cycle)",
+                event.start_mark,
+            )
         self._grow(size, event)
 
     def _grow(self, size: int, event: Any) -> None:
         self._expanded += size
         if self._expanded > MAX_EXPANDED_VALUES:
             raise ComposerError(
-                None, None,
+                None,
+                None,
                 f"the document expands to more than {MAX_EXPANDED_VALUES:,} values (aliases repeat their "
                 "anchor's content each time): is it an alias bomb?",
                 event.start_mark,
@@ -75,13 +83,18 @@ class _BoundedComposer(yaml.composer.Composer):
 
 
 def _refuse_lone_surrogates(node: ScalarNode) -> None:
-    """"\\ud800" in a double-quoted string is a lone surrogate: no UTF-8 writer (a step's arguments, a file,
+    """ "\\ud800" in a double-quoted string is a lone surrogate: no UTF-8 writer (a step's arguments, a file,
     the API server) can carry it, so it is refused where it is written."""
     try:
         node.value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise ComposerError(None, None, f"{node.value[error.start]!r} is a lone surrogate, not a character: "
-                                        "write the character itself or a \\u escape of a whole one", node.start_mark) from None
+        raise ComposerError(
+            None,
+            None,
+            f"{node.value[error.start]!r} is a lone surrogate, not a character: "
+            "write the character itself or a \\u escape of a whole one",
+            node.start_mark,
+        ) from None
 
 
 def _refuse_duplicate_keys(node: MappingNode) -> None:
@@ -91,8 +104,9 @@ def _refuse_duplicate_keys(node: MappingNode) -> None:
             continue
         first = seen.setdefault((key.tag, key.value), key)
         if first is not key:
-            raise ComposerError(None, None, f"duplicate key {key.value!r} (first at line {first.start_mark.line + 1})",
-                                key.start_mark)
+            raise ComposerError(
+                None, None, f"duplicate key {key.value!r} (first at line {first.start_mark.line + 1})", key.start_mark
+            )
 
 
 def _timestamp_as_written(loader: Any, node: ScalarNode) -> str:
@@ -102,8 +116,13 @@ def _timestamp_as_written(loader: Any, node: ScalarNode) -> str:
 
 def _refuse_non_json(loader: Any, node: Any) -> Any:
     tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-    raise ConstructorError(None, None, f"the tag {tag} makes a value JSON cannot hold (Kubernetes resources are JSON): "
-                                       "write it as text, a list or a mapping", node.start_mark)
+    raise ConstructorError(
+        None,
+        None,
+        f"the tag {tag} makes a value JSON cannot hold (Kubernetes resources are JSON): "
+        "write it as text, a list or a mapping",
+        node.start_mark,
+    )
 
 
 def _json_values_only(loader: Any) -> Any:
@@ -128,8 +147,9 @@ class _ExplainedConstruction:
             if isinstance(error, yaml.YAMLError):
                 raise
             tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
-            raise ConstructorError(None, None, f"{node.value!r} cannot be read as {tag}: remove the tag or fix the value",
-                                   node.start_mark) from None
+            raise ConstructorError(
+                None, None, f"{node.value!r} cannot be read as {tag}: remove the tag or fix the value", node.start_mark
+            ) from None
 
 
 @_json_values_only
@@ -153,6 +173,6 @@ class _ExplainingLoader(_ExplainedConstruction, _BoundedComposer, yaml.SafeLoade
 def load_all(text: str) -> list[Any]:
     """Every document of ``text``; yaml.YAMLError (with a mark) when it is malformed or out of bounds."""
     try:
-        return list(yaml.load_all(text, Loader=_FastLoader))  # noqa: S506 - SafeLoader with bounds
+        return list(yaml.load_all(text, Loader=_FastLoader))
     except yaml.YAMLError:
-        return list(yaml.load_all(text, Loader=_ExplainingLoader))  # noqa: S506 - raises, with the better mark
+        return list(yaml.load_all(text, Loader=_ExplainingLoader))

@@ -21,8 +21,8 @@ from typing import Any
 from kubeline.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
-from kubeline.engine.stepid import folder_name, pod_name
 from kubeline.engine.run import StartStep
+from kubeline.engine.stepid import folder_name, pod_name
 
 GROUP = "kubeline.dev"
 RUN_LABEL = f"{GROUP}/run"
@@ -106,10 +106,16 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
         env.append({"name": f"KUBELINE_INPUT_{index}", "value": start.inputs[name]})
     env += [
         {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
-        {"name": "KUBELINE_OUTPUT_DIRS",
-         "value": " ".join(sorted({artifact_path(start.id, start.attempt, n).rsplit("/", 1)[0] for n in artifact_outputs}))},
-        {"name": "KUBELINE_INPUT_FILES",
-         "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized))},
+        {
+            "name": "KUBELINE_OUTPUT_DIRS",
+            "value": " ".join(
+                sorted({artifact_path(start.id, start.attempt, n).rsplit("/", 1)[0] for n in artifact_outputs})
+            ),
+        },
+        {
+            "name": "KUBELINE_INPUT_FILES",
+            "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized)),
+        },
     ]
     scheduling = _merge_defaults(start.scheduling, config)
     container: dict[str, Any] = {
@@ -118,8 +124,10 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
         "command": ["/bin/sh", "-c", WRAPPER, "kubeline-step"],
         "args": rendered.command + rendered.args,
         "env": env,
-        "volumeMounts": [{"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
-                         {"name": "kubeline-inputs", "mountPath": INPUTS_DIR}],
+        "volumeMounts": [
+            {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
+            {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
+        ],
         "terminationMessagePolicy": "File",
     }
     if start.component.container.working_dir:
@@ -129,11 +137,15 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     pull_policy = run.image_pull_policy or config.image_pull_policy
     if pull_policy:
         container["imagePullPolicy"] = pull_policy
-    volumes: list[dict[str, Any]] = [{"name": "kubeline-outputs", "emptyDir": {}},
-                                     {"name": "kubeline-inputs", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [
+        {"name": "kubeline-outputs", "emptyDir": {}},
+        {"name": "kubeline-inputs", "emptyDir": {}},
+    ]
     if uses_artifacts:
         container["volumeMounts"].append({"name": "kubeline-artifacts", "mountPath": ARTIFACTS_DIR})
-        volumes.append({"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}})
+        volumes.append(
+            {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}}
+        )
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
@@ -151,15 +163,20 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     for key in ("nodeSelector", "tolerations", "affinity"):
         if scheduling.get(key):
             spec[key] = scheduling[key]
-    secrets = (config.image_pull_secrets and [s.to_dict() for s in config.image_pull_secrets] or []) + (run.image_pull_secrets or [])
+    secrets = (config.image_pull_secrets and [s.to_dict() for s in config.image_pull_secrets] or []) + (
+        run.image_pull_secrets or []
+    )
     if secrets:
         spec["imagePullSecrets"] = secrets
     if start.timeout:
         spec["activeDeadlineSeconds"] = max(1, int(start.timeout))
     if config.restricted_step_pods:
         spec["securityContext"] = {
-            "runAsNonRoot": True, "runAsUser": config.step_user_id, "runAsGroup": config.step_user_id,
-            "fsGroup": config.step_user_id, "seccompProfile": {"type": "RuntimeDefault"},
+            "runAsNonRoot": True,
+            "runAsUser": config.step_user_id,
+            "runAsGroup": config.step_user_id,
+            "fsGroup": config.step_user_id,
+            "seccompProfile": {"type": "RuntimeDefault"},
         }
         container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     return {
@@ -175,10 +192,16 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
                 CACHE_KEY_ANNOTATION: start.cache_key,
                 CACHE_ANNOTATION: "true" if start.caching_enabled else "false",
             },
-            "ownerReferences": [{
-                "apiVersion": f"{GROUP}/v1alpha1", "kind": "Run", "name": run.name, "uid": run.uid,
-                "controller": True, "blockOwnerDeletion": True,
-            }],
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/v1alpha1",
+                    "kind": "Run",
+                    "name": run.name,
+                    "uid": run.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": spec,
     }

@@ -29,9 +29,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kubeline.api.names import MAX_LABEL, name_problem
 from kubeline.engine.container import render_container
@@ -118,8 +119,14 @@ def _read_capped(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, 
 
 
 def _kind(mode: int) -> str:
-    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link")]
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ]
     return next((name for test, name in kinds if test(mode)), "a special file")
 
 
@@ -150,7 +157,9 @@ def _disk_size(path: Path) -> int:
     """Bytes of disk a (hole-preserving) copy of the artifact takes; links inside a folder count as links."""
     if not path.is_dir():
         return path.stat().st_blocks * 512
-    return sum(os.lstat(os.path.join(folder, name)).st_blocks * 512 for folder, _, files in os.walk(path) for name in files)
+    return sum(
+        os.lstat(os.path.join(folder, name)).st_blocks * 512 for folder, _, files in os.walk(path) for name in files
+    )
 
 
 _SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
@@ -259,14 +268,21 @@ class LocalCache:
         artifacts = _artifact_names(start)
         size = sum(_disk_size(Path(outputs[name])) for name in artifacts)
         if size > MAX_CACHED_ARTIFACT_BYTES:
-            raise OSError(f"its artifacts take {size:,} bytes of disk, more than the {MAX_CACHED_ARTIFACT_BYTES:,} "
-                          "the local cache keeps for one step")
+            raise OSError(
+                f"its artifacts take {size:,} bytes of disk, more than the {MAX_CACHED_ARTIFACT_BYTES:,} "
+                "the local cache keeps for one step"
+            )
         _remove(staging)  # left by a kubeline that was killed while storing, with this process id
         (staging / "artifacts").mkdir(parents=True)
         for name in artifacts:
             _copy_artifact(Path(outputs[name]), staging / "artifacts" / name)
-        entry = {"key": start.cache_key, "component": start.component.name, "createdAt": now,
-                 "outputs": {k: v for k, v in outputs.items() if k not in artifacts}, "artifacts": artifacts}
+        entry = {
+            "key": start.cache_key,
+            "component": start.component.name,
+            "createdAt": now,
+            "outputs": {k: v for k, v in outputs.items() if k not in artifacts},
+            "artifacts": artifacts,
+        }
         (staging / "entry.json").write_text(json.dumps(entry, indent=1, ensure_ascii=False), encoding="utf-8")
 
     @staticmethod
@@ -353,13 +369,19 @@ class _Launcher:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid())], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)  # Ctrl-C is kubeline's to handle
+            [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # Ctrl-C is kubeline's to handle
         self.steps: dict[int, GuardedStep] = {}
         self.next_id = 0
         threading.Thread(target=self._read_reports, daemon=True).start()
 
-    def start(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path, on_exit: Callable[[], None]) -> GuardedStep:
+    def start(
+        self, argv: list[str], env: dict[str, str], cwd: Path, log: Path, on_exit: Callable[[], None]
+    ) -> GuardedStep:
         self.next_id += 1
         step = self.steps[self.next_id] = GuardedStep(on_exit)
         request = {"id": self.next_id, "argv": argv, "env": env, "cwd": str(cwd), "log": str(log)}
@@ -454,10 +476,14 @@ def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
     for index, part in enumerate(argv):
         if "\0" in part:
             which = "the program name" if index == 0 else f"argument {index} of the command"
-            return f"{which} holds a NUL byte, which no process argument can carry; pass such data in a file (an artifact)"
+            return (
+                f"{which} holds a NUL byte, which no process argument can carry; pass such data in a file (an artifact)"
+            )
     for name, value in env.items():
         if not name or "=" in name or "\0" in name:
-            return f"environment variable name {name!r} is not valid: a name must not be empty nor hold '=' or a NUL byte"
+            return (
+                f"environment variable name {name!r} is not valid: a name must not be empty nor hold '=' or a NUL byte"
+            )
         if "\0" in value:
             return f"environment variable {name} holds a NUL byte, which no environment value can carry"
     return None
@@ -490,9 +516,17 @@ class LocalRunner:
     the run's launcher, and so every step's guard, to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
     end, an exception, a signal handler raising), every step's process tree is killed before it returns."""
 
-    def __init__(self, plan: Plan, params: dict, run_name: str, *, run_dir: Path | None = None,
-                 cache: LocalCache | None = None, on_change: Callable[[Decision, RunState], None] | None = None,
-                 max_parallel: int | None = None):
+    def __init__(
+        self,
+        plan: Plan,
+        params: dict,
+        run_name: str,
+        *,
+        run_dir: Path | None = None,
+        cache: LocalCache | None = None,
+        on_change: Callable[[Decision, RunState], None] | None = None,
+        max_parallel: int | None = None,
+    ):
         if max_parallel is not None and max_parallel < 1:
             raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
         self.plan, self.params, self.run_name = plan, params, run_name
@@ -565,8 +599,14 @@ class LocalRunner:
                 continue
             if cached is not None:
                 self.state.steps[start.id] = StepState(
-                    "Succeeded", attempt=start.attempt, started_at=now, finished_at=now, outputs=cached,
-                    cached=True, message="served from the cache", cache_key=start.cache_key,
+                    "Succeeded",
+                    attempt=start.attempt,
+                    started_at=now,
+                    finished_at=now,
+                    outputs=cached,
+                    cached=True,
+                    message="served from the cache",
+                    cache_key=start.cache_key,
                 )
                 changed = True
                 continue
@@ -626,8 +666,15 @@ class LocalRunner:
                 self.launcher = _Launcher()
             return self.launcher.start(argv, env, cwd, log_path, lambda: self.finished.put(step_id))
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                     cwd=cwd, start_new_session=True)
+            popen = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
         threading.Thread(target=lambda: (popen.wait(), self.finished.put(step_id)), daemon=True).start()
         return popen
 
@@ -639,8 +686,13 @@ class LocalRunner:
             except OSError:
                 pass  # the message still reaches the step's state
         self.state.steps[start.id] = StepState(
-            "Failed", attempt=start.attempt, started_at=now, finished_at=now, message=message,
-            cache_key=start.cache_key, retryable=False,
+            "Failed",
+            attempt=start.attempt,
+            started_at=now,
+            finished_at=now,
+            message=message,
+            cache_key=start.cache_key,
+            retryable=False,
         )
 
     def _wait(self, wake_at: float | None) -> None:
@@ -707,7 +759,9 @@ class LocalRunner:
             path = directory / output.name
             if output.type == "artifact":
                 if not os.path.lexists(path):
-                    raise OutputError(f"the step wrote no artifact {output.name!r} (to {{{{outputs.{output.name}.path}}}})")
+                    raise OutputError(
+                        f"the step wrote no artifact {output.name!r} (to {{{{outputs.{output.name}.path}}}})"
+                    )
                 problem = _artifact_problem(path)
                 if problem:
                     raise OutputError(f"artifact {output.name!r} {problem}")
@@ -724,8 +778,9 @@ class LocalRunner:
             try:
                 values[output.name] = data.decode()
             except UnicodeDecodeError:
-                raise OutputError(f"output {output.name!r} is not UTF-8 text; write bytes of any kind as an artifact "
-                                  "(type: artifact)") from None
+                raise OutputError(
+                    f"output {output.name!r} is not UTF-8 text; write bytes of any kind as an artifact (type: artifact)"
+                ) from None
         return {**check_values(component, values), **artifacts}
 
 

@@ -152,7 +152,9 @@ def guard(request: dict, launcher: int, reports: int) -> None:
             # posix_spawnp, not subprocess: the command inherits fds 0-2 only (the others are close-on-exec)
             child = os.posix_spawnp(request["argv"][0], request["argv"], request["env"])
         except (OSError, ValueError, IndexError, KeyError, TypeError) as error:
-            program = request.get("argv", ["the command"])[0] if isinstance(request.get("argv"), list) else "the command"
+            program = (
+                request.get("argv", ["the command"])[0] if isinstance(request.get("argv"), list) else "the command"
+            )
             _report(reports, id=request.get("id"), error=f"cannot start {program}: {error}"[:_MESSAGE_LIMIT])
             os._exit(127)
         while status is None:

@@ -11,6 +11,11 @@ from kubeline.sdk.components import (
 )
 
 __all__ = [
-    "InputPath", "OutputPath", "component", "create_component_from_func", "func_to_container_op",
-    "load_component_from_file", "load_component_from_text",
+    "InputPath",
+    "OutputPath",
+    "component",
+    "create_component_from_func",
+    "func_to_container_op",
+    "load_component_from_file",
+    "load_component_from_text",
 ]

@@ -38,7 +38,9 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     _shared["kube"] = Kube(connect())
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
@@ -47,8 +49,9 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
 
 
 @kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
-async def run_daemon(name: str, namespace: str, body: kopf.Body, stopped: kopf.DaemonStopped,
-                     logger: logging.Logger, **_: Any) -> None:
+async def run_daemon(
+    name: str, namespace: str, body: kopf.Body, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+) -> None:
     config: OperatorConfig = _shared["config"]
     pods = _pods.setdefault((namespace, name), {})
     reconciler = RunReconciler(_shared["kube"], config, namespace, name, pods)
@@ -58,14 +61,14 @@ async def run_daemon(name: str, namespace: str, body: kopf.Body, stopped: kopf.D
             wake.clear()
             try:
                 due = await reconciler.reconcile(body)
-            except Exception:  # noqa: BLE001 - one bad pass must not end the Run's daemon
+            except Exception:
                 logger.exception("reconcile of run %s/%s failed; retrying", namespace, name)
                 due = 5.0
             if due is None:
                 return
             try:
                 await asyncio.wait_for(wake.wait(), timeout=due)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:

@@ -54,7 +54,9 @@ class Kube:
 
     async def create_cache_entry(self, namespace: str, body: dict[str, Any]) -> None:
         try:
-            await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "cacheentries", body)
+            await self._call(
+                self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "cacheentries", body
+            )
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -62,20 +64,36 @@ class Kube:
     async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Replace the whole status in one write (a JSON patch), so fields dropped from it go too."""
         patch = [{"op": "add", "path": "/status", "value": status}]
-        await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, "runs", name, patch,
-                         _content_type="application/json-patch+json")
+        await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            "runs",
+            name,
+            patch,
+            _content_type="application/json-patch+json",
+        )
 
     async def delete_run(self, namespace: str, name: str) -> None:
         try:
-            await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, "runs", name,
-                             propagation_policy="Background")
+            await self._call(
+                self.custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                "runs",
+                name,
+                propagation_policy="Background",
+            )
         except ApiException as error:
             if error.status != 404:
                 raise
 
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
-        pods = await self._call(self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}",
-                                _preload_content=False)
+        pods = await self._call(
+            self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", _preload_content=False
+        )
         return json.loads(pods.data)["items"]
 
     async def create_pod(self, body: dict[str, Any]) -> bool:
@@ -96,8 +114,10 @@ class Kube:
             return True  # created by us before a restart
         if not any(ref.kind == owner["kind"] and ref.name == owner["name"] for ref in owners):
             held_by = ", ".join(f"{ref.kind} {ref.name}" for ref in owners) or "no owner"
-            raise PodNameTaken(f"pod name {metadata['name']} is taken by a pod of {held_by}; "
-                               "rename this run (or that pod) and run it again")
+            raise PodNameTaken(
+                f"pod name {metadata['name']} is taken by a pod of {held_by}; "
+                "rename this run (or that pod) and run it again"
+            )
         await self.delete_pod(metadata["namespace"], metadata["name"])
         return False
 

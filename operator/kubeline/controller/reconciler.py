@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import API_VERSION
@@ -29,8 +30,14 @@ CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without 
 
 
 class RunReconciler:
-    def __init__(self, kube: Kube, config: OperatorConfig, namespace: str, name: str,
-                 pods: dict[str, dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        kube: Kube,
+        config: OperatorConfig,
+        namespace: str,
+        name: str,
+        pods: dict[str, dict[str, Any]] | None = None,
+    ):
         self.kube, self.config = kube, config
         self.namespace, self.name = namespace, name
         #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
@@ -67,7 +74,9 @@ class RunReconciler:
                 name = (spec.get("pipelineRef") or {}).get("name", "")
                 pipeline = await self.kube.get_pipeline(self.namespace, name)
                 if pipeline is None:
-                    message = f"Pipeline {name!r} not found in namespace {self.namespace}; the run starts when it exists"
+                    message = (
+                        f"Pipeline {name!r} not found in namespace {self.namespace}; the run starts when it exists"
+                    )
                     if status.get("message") != message:
                         event(run, "Warning", "PipelineNotFound", message)
                     return await self._write(statuses.pending_status(message, status, now))
@@ -76,8 +85,10 @@ class RunReconciler:
             plan = build(load_spec(frozen, "pipeline.spec"))
             arguments = status.get("arguments")
             if arguments is None:
-                arguments = {**{p.name: p.default for p in plan.params.values() if p.default is not None},
-                             **(spec.get("arguments") or {})}
+                arguments = {
+                    **{p.name: p.default for p in plan.params.values() if p.default is not None},
+                    **(spec.get("arguments") or {}),
+                }
             params = bind_arguments(plan, arguments)
         except (PipelineInvalid, ValueError) as problem:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
@@ -86,8 +97,13 @@ class RunReconciler:
         self.plan, self.params = plan, params
         if "startedAt" not in status:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
-            status = {**status, "pipelineSpec": frozen, "arguments": arguments,
-                      "startedAt": statuses.timestamp(now), "phase": "Running"}
+            status = {
+                **status,
+                "pipelineSpec": frozen,
+                "arguments": arguments,
+                "startedAt": statuses.timestamp(now),
+                "phase": "Running",
+            }
         return status
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
@@ -96,8 +112,11 @@ class RunReconciler:
         plan = self.plan
         assert plan is not None
         uid = run["metadata"]["uid"]
-        pods = [pod for pod in await self._current_pods(status)
-                if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])]
+        pods = [
+            pod
+            for pod in await self._current_pods(status)
+            if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
+        ]
         observed = statuses.rebuild_state(plan, status, pods, now)
         state = observed.state
         state.started_at = state.started_at or now
@@ -136,7 +155,9 @@ class RunReconciler:
     async def _current_pods(self, status: dict[str, Any]) -> list[dict[str, Any]]:
         """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, or a
         recorded running pod it has not seen yet), so that no step is taken for lost by mistake."""
-        expected = {t["pod"] for t in (status.get("tasks") or {}).values() if t.get("phase") == "Running" and t.get("pod")}
+        expected = {
+            t["pod"] for t in (status.get("tasks") or {}).values() if t.get("phase") == "Running" and t.get("pod")
+        }
         if not self.pods_listed or not expected <= self.pods.keys():
             for pod in await self.kube.list_pods(self.namespace, self.name):
                 name = pod["metadata"]["name"]
@@ -175,8 +196,13 @@ class RunReconciler:
         if made is None or (start.max_staleness is not None and now - made > start.max_staleness):
             return False
         state.steps[start.id] = StepState(
-            "Succeeded", attempt=start.attempt, started_at=now, finished_at=now, outputs=dict(spec.get("outputs") or {}),
-            cached=True, message=f"served from the cache (made {spec.get('createdAt')} by run {spec.get('run')})",
+            "Succeeded",
+            attempt=start.attempt,
+            started_at=now,
+            finished_at=now,
+            outputs=dict(spec.get("outputs") or {}),
+            cached=True,
+            message=f"served from the cache (made {spec.get('createdAt')} by run {spec.get('run')})",
             cache_key=start.cache_key,
         )
         return True
@@ -189,29 +215,46 @@ class RunReconciler:
             pod = render_pod(ref, start, self.config, artifacts)
             created = await self.kube.create_pod(pod)
         except (PodNotAllowed, PodNameTaken) as refused:
-            state.steps[start.id] = StepState("Failed", attempt=start.attempt, started_at=now, finished_at=now,
-                                              message=str(refused), retryable=False, cache_key=start.cache_key)
+            state.steps[start.id] = StepState(
+                "Failed",
+                attempt=start.attempt,
+                started_at=now,
+                finished_at=now,
+                message=str(refused),
+                retryable=False,
+                cache_key=start.cache_key,
+            )
             return
         if not created:
             self.retry_soon = True
             return
-        state.steps[start.id] = StepState("Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key,
-                                          pod=pod["metadata"]["name"])
+        state.steps[start.id] = StepState(
+            "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key, pod=pod["metadata"]["name"]
+        )
 
     async def _remember(self, step_id: str, key: str, outputs: dict[str, str], now: float) -> None:
         if not key:
             return
-        await self.kube.create_cache_entry(self.namespace, {
-            "apiVersion": API_VERSION, "kind": "CacheEntry",
-            "metadata": {"name": key, "labels": {TASK_LABEL: stepid.task_name(step_id)}},
-            "spec": {"key": key, "component": step_id, "outputs": outputs,
-                     "createdAt": statuses.timestamp(now), "run": self.name},
-        })
+        await self.kube.create_cache_entry(
+            self.namespace,
+            {
+                "apiVersion": API_VERSION,
+                "kind": "CacheEntry",
+                "metadata": {"name": key, "labels": {TASK_LABEL: stepid.task_name(step_id)}},
+                "spec": {
+                    "key": key,
+                    "component": step_id,
+                    "outputs": outputs,
+                    "createdAt": statuses.timestamp(now),
+                    "run": self.name,
+                },
+            },
+        )
 
     # -- finished -------------------------------------------------------------------------------------
 
     async def _after_finish(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
-        ttl = ((status.get("pipelineSpec") or {}).get("ttlAfterFinished"))
+        ttl = (status.get("pipelineSpec") or {}).get("ttlAfterFinished")
         finished = statuses.seconds(status.get("finishedAt"))
         if not ttl or finished is None:
             return None
@@ -227,9 +270,11 @@ class RunReconciler:
         return status
 
     def _run_ref(self, run: Mapping[str, Any]) -> RunRef:
-        defaults = (self.plan.spec.defaults if self.plan else None)
+        defaults = self.plan.spec.defaults if self.plan else None
         return RunRef(
-            name=self.name, namespace=self.namespace, uid=run["metadata"]["uid"],
+            name=self.name,
+            namespace=self.namespace,
+            uid=run["metadata"]["uid"],
             service_account=defaults.service_account_name if defaults else None,
             image_pull_policy=defaults.image_pull_policy if defaults else None,
             image_pull_secrets=[s.to_dict() for s in defaults.image_pull_secrets or []] if defaults else None,
@@ -237,15 +282,30 @@ class RunReconciler:
 
     def _volume_claim(self, ref: RunRef) -> dict[str, Any]:
         storage = self.config.artifacts
-        spec: dict[str, Any] = {"accessModes": [storage.access_mode], "resources": {"requests": {"storage": storage.size}}}
+        spec: dict[str, Any] = {
+            "accessModes": [storage.access_mode],
+            "resources": {"requests": {"storage": storage.size}},
+        }
         if storage.storage_class_name:
             spec["storageClassName"] = storage.storage_class_name
         return {
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": volume_claim_name(ref.name), "namespace": ref.namespace,
-                         "labels": {"kubeline.dev/run": ref.name},
-                         "ownerReferences": [{"apiVersion": API_VERSION, "kind": "Run", "name": ref.name,
-                                              "uid": ref.uid, "controller": True, "blockOwnerDeletion": True}]},
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": volume_claim_name(ref.name),
+                "namespace": ref.namespace,
+                "labels": {"kubeline.dev/run": ref.name},
+                "ownerReferences": [
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": "Run",
+                        "name": ref.name,
+                        "uid": ref.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
             "spec": spec,
         }
 

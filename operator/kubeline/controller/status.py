@@ -8,16 +8,16 @@ labels, a finished pod is read once and its outcome recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kubeline.api.durations import format_duration
 from kubeline.backends.kubernetes import (
     ATTEMPT_ANNOTATION,
-    artifact_path,
     CACHE_ANNOTATION,
     CACHE_KEY_ANNOTATION,
     STEP_ANNOTATION,
+    artifact_path,
     read_pod,
 )
 from kubeline.engine import stepid
@@ -26,17 +26,23 @@ from kubeline.engine.run import Decision, RunState, StepState
 
 #: A step's phase in the engine from its phase in the status: a step that failed and waits for a retry
 #: shows as Pending; one stopped before it ended shows as Failed or Skipped.
-_RECORDED = {"Running": "Running", "Succeeded": "Succeeded", "Failed": "Failed", "Pending": "Failed", "Skipped": "Failed"}
+_RECORDED = {
+    "Running": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+    "Pending": "Failed",
+    "Skipped": "Failed",
+}
 
 
 def timestamp(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def seconds(text: str | None) -> float | None:
     if not text:
         return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 @dataclass
@@ -83,8 +89,11 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
         metadata = pod["metadata"]
         if step is None or step.attempt < attempt:  # created, then the operator stopped before recording it
             step = state.steps[step_id] = StepState(
-                "Running", attempt=attempt, started_at=seconds(metadata.get("creationTimestamp")) or now,
-                cache_key=metadata["annotations"].get(CACHE_KEY_ANNOTATION), pod=metadata["name"],
+                "Running",
+                attempt=attempt,
+                started_at=seconds(metadata.get("creationTimestamp")) or now,
+                cache_key=metadata["annotations"].get(CACHE_KEY_ANNOTATION),
+                pod=metadata["name"],
             )
         if step.phase != "Running" or step.attempt != attempt:
             continue
@@ -96,12 +105,21 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
             continue
         outputs = dict(outcome.outputs)
         if outcome.phase == "Succeeded" and node is not None and node.component is not None:
-            outputs.update({o.name: artifact_path(step_id, attempt, o.name)
-                            for o in node.component.outputs or [] if o.type == "artifact"})
+            outputs.update(
+                {
+                    o.name: artifact_path(step_id, attempt, o.name)
+                    for o in node.component.outputs or []
+                    if o.type == "artifact"
+                }
+            )
         step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message  # type: ignore[assignment]
         step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
         observed.finished.append(step_id)
-        files = node is not None and node.component is not None and any(o.type == "artifact" for o in node.component.outputs or [])
+        files = (
+            node is not None
+            and node.component is not None
+            and any(o.type == "artifact" for o in node.component.outputs or [])
+        )
         # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
         if outcome.phase == "Succeeded" and not files and metadata["annotations"].get(CACHE_ANNOTATION) == "true":
             observed.cacheable.append((step_id, metadata["annotations"].get(CACHE_KEY_ANNOTATION, ""), outputs))
@@ -112,7 +130,9 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
     return observed
 
 
-def status_document(plan: Plan, decision: Decision, state: RunState, base: dict[str, Any], now: float) -> dict[str, Any]:
+def status_document(
+    plan: Plan, decision: Decision, state: RunState, base: dict[str, Any], now: float
+) -> dict[str, Any]:
     """The Run's status for this decision: compact, one entry per step, groups only when they say something."""
     tasks: dict[str, Any] = {}
     artifact_producers = _artifact_producers(plan)
@@ -173,10 +193,15 @@ def _conditions(decision: Decision, previous: list[dict[str, Any]], now: float) 
     for kind in ("Succeeded", "Ready"):
         before = next((c for c in previous if c.get("type") == kind), None)
         changed = before is None or before.get("status") != value
-        conditions.append({
-            "type": kind, "status": value, "reason": reason, "message": message,
-            "lastTransitionTime": timestamp(now) if changed else before["lastTransitionTime"],
-        })
+        conditions.append(
+            {
+                "type": kind,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": timestamp(now) if changed else before["lastTransitionTime"],
+            }
+        )
     return conditions
 
 
@@ -202,8 +227,11 @@ def pending_status(message: str, base: dict[str, Any], now: float) -> dict[str, 
         "phase": "Pending",
         "message": message,
         "conditions": [
-            {"type": kind, **condition,
-             "lastTransitionTime": (previous.get(kind) or {}).get("lastTransitionTime") or timestamp(now)}
+            {
+                "type": kind,
+                **condition,
+                "lastTransitionTime": (previous.get(kind) or {}).get("lastTransitionTime") or timestamp(now),
+            }
             for kind in ("Succeeded", "Ready")
         ],
     }
@@ -217,8 +245,13 @@ def failed_status(message: str, base: dict[str, Any], now: float, reason: str = 
         "message": message,
         "finishedAt": timestamp(now),
         "conditions": [
-            {"type": kind, "status": "False", "reason": reason, "message": message, "lastTransitionTime": timestamp(now)}
+            {
+                "type": kind,
+                "status": "False",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": timestamp(now),
+            }
             for kind in ("Succeeded", "Ready")
         ],
     }
-

@@ -18,7 +18,19 @@ from kubeline.sdk.dsl import (
 )
 
 __all__ = [
-    "EXECUTION_ID_PLACEHOLDER", "RUN_ID_PLACEHOLDER", "CompileError", "Condition", "ContainerOp", "ExitHandler",
-    "InputPath", "OutputPath", "ParallelFor", "PipelineConf", "PipelineParam", "PipelineVolume", "VolumeOp",
-    "get_pipeline_conf", "pipeline",
+    "EXECUTION_ID_PLACEHOLDER",
+    "RUN_ID_PLACEHOLDER",
+    "CompileError",
+    "Condition",
+    "ContainerOp",
+    "ExitHandler",
+    "InputPath",
+    "OutputPath",
+    "ParallelFor",
+    "PipelineConf",
+    "PipelineParam",
+    "PipelineVolume",
+    "VolumeOp",
+    "get_pipeline_conf",
+    "pipeline",
 ]

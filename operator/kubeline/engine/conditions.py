@@ -9,8 +9,8 @@ too, as KFP v1 and Argo write them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from kubeline.api.limits import MAX_CONDITION_DEPTH
 from kubeline.engine.templates import PLACEHOLDER, TASK_SCOPE, Ref, TemplateError, refs_in, render, whole_ref
@@ -46,16 +46,16 @@ class Compare:
 
 @dataclass(frozen=True)
 class Not:
-    inner: "Node"
+    inner: Node
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # "and" | "or"
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
-Node = Union[Operand, Compare, Not, BoolOp]
+Node = Operand | Compare | Not | BoolOp
 
 
 #: Longest condition read (the Task.when field allows as much).

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from kubeline.engine.run import StartStep
 from kubeline.engine.templates import Ref, render
@@ -16,9 +16,7 @@ class Rendered:
     env: dict[str, str]
 
 
-def render_container(
-    start: StartStep, input_path: Callable[[str], str], output_path: Callable[[str], str]
-) -> Rendered:
+def render_container(start: StartStep, input_path: Callable[[str], str], output_path: Callable[[str], str]) -> Rendered:
     """The step's command, args and env with ``{{inputs.*}}`` and ``{{outputs.*.path}}`` filled in."""
     artifact_inputs = {i.name for i in start.component.inputs or [] if i.type == "artifact"}
 

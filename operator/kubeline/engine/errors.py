@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from kubeline.api.durations import DURATION_PATTERN
 from kubeline.api.models import IDENTIFIER, IDENTIFIER_RULE
@@ -55,13 +56,21 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
     for path, failed in members.items():
         kinds = [_MEMBER_WORDS[m] for m in dict.fromkeys(failed) if m in _MEMBER_WORDS]
         if len(kinds) > 1 and path in issues:
-            issues[path] = Issue(path, f"must be {', '.join(kinds[:-1])} or {kinds[-1]}, not {_type_name(failing[path])}")
+            issues[path] = Issue(
+                path, f"must be {', '.join(kinds[:-1])} or {kinds[-1]}, not {_type_name(failing[path])}"
+            )
     return list(issues.values())
 
 
 #: Union members in words, for a value that fits none of them (a quantity is an integer, a number or text).
-_MEMBER_WORDS = {"int": "an integer", "float": "a number", "str": "text", "bool": "a boolean", "list": "a list",
-                 "dict": "a mapping"}
+_MEMBER_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "text",
+    "bool": "a boolean",
+    "list": "a list",
+    "dict": "a mapping",
+}
 
 
 #: Parts of a pydantic error location that name a validator or union member, not a field.
@@ -96,7 +105,7 @@ def _message(detail: dict[str, Any]) -> str:
     if kind == "model_type":
         return f"must be a mapping{_fields_of(detail)}, not {_type_name(value)}"
     if message.startswith("Value error, "):
-        return message[len("Value error, "):]
+        return message[len("Value error, ") :]
     return message[0].lower() + message[1:] if message else kind
 
 
@@ -124,5 +133,12 @@ def _fields_of(detail: dict[str, Any]) -> str:
 
 
 def _type_name(value: Any) -> str:
-    return {str: "text", int: "an integer", float: "a number", bool: "a boolean", list: "a list",
-            dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {
+        str: "text",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)

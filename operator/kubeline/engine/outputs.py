@@ -36,7 +36,9 @@ def check_values(component: models.Component, values: dict[str, str]) -> dict[st
     checked = {}
     for output in value_outputs(component):
         if output.name not in values:
-            raise OutputError(f"the step wrote no output {output.name!r} (to the file {{{{outputs.{output.name}.path}}}})")
+            raise OutputError(
+                f"the step wrote no output {output.name!r} (to the file {{{{outputs.{output.name}.path}}}})"
+            )
         value = normalize(values[output.name])
         if "\0" in value:
             raise OutputError(

@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -194,8 +195,11 @@ def _semantic_issues_beside(error: ValidationError, document: dict[str, Any], pr
     removed = [issue.path for issue in pydantic_issues(error, document, "spec")]
     builder = _Builder(spec)
     builder.build()
-    return [_with_prefix(issue, prefix) for issue in builder.issues
-            if not any(_overlaps(issue.path, path) for path in removed)]
+    return [
+        _with_prefix(issue, prefix)
+        for issue in builder.issues
+        if not any(_overlaps(issue.path, path) for path in removed)
+    ]
 
 
 def _remove_field(document: dict[str, Any], loc: list[Any]) -> bool:
@@ -219,6 +223,7 @@ def _remove_field(document: dict[str, Any], loc: list[Any]) -> bool:
 
 def _overlaps(path: str, removed: str) -> bool:
     """Whether a problem is about a removed field, or about what holds it."""
+
     def within(inner: str, outer: str) -> bool:
         return inner == outer or inner.startswith(outer + ".") or inner.startswith(outer + "[")
 
@@ -228,7 +233,7 @@ def _overlaps(path: str, removed: str) -> bool:
 def _with_prefix(issue: Issue, prefix: str) -> Issue:
     if prefix == "spec" or not issue.path.startswith("spec"):
         return issue
-    return Issue(prefix + issue.path[len("spec"):], issue.message)
+    return Issue(prefix + issue.path[len("spec") :], issue.message)
 
 
 def value_type(value: Any) -> str:
@@ -301,8 +306,10 @@ def surrogate_problem(text: str) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        return (f"{text[:40]!r} holds {text[error.start]!r} (character {error.start + 1}), which is not text: "
-                "a lone surrogate from a \\u escape or from bytes that are not UTF-8")
+        return (
+            f"{text[:40]!r} holds {text[error.start]!r} (character {error.start + 1}), which is not text: "
+            "a lone surrogate from a \\u escape or from bytes that are not UTF-8"
+        )
     return None
 
 
@@ -350,8 +357,11 @@ class _Builder:
         except TemplateError:
             return  # text that merely looks like one, e.g. a template the step fills itself
         if refs:
-            self.error(path, f"{{{{{refs[0]}}}}} in a default is not filled in (a default is used as written): "
-                             "pass it as the task's argument instead")
+            self.error(
+                path,
+                f"{{{{{refs[0]}}}}} in a default is not filled in (a default is used as written): "
+                "pass it as the task's argument instead",
+            )
 
     def _check_components(self) -> None:
         for component in self.spec.components:
@@ -453,8 +463,11 @@ class _Builder:
         path = f"{node.path}.forEach"
         if isinstance(value, list):
             if len(value) > MAX_LOOP_ITEMS:
-                self.error(path, f"has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
-                                 "give each step a batch of items, or split the work into several runs")
+                self.error(
+                    path,
+                    f"has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                    "give each step a batch of items, or split the work into several runs",
+                )
             node.for_each = value
             return
         if not isinstance(value, str) or whole_ref(value) is None:
@@ -509,8 +522,11 @@ class _Builder:
             for path, ref in self._refs(node.path, self._texts(node)):
                 self._check_ref(scope, node, ref, path, deps, loop_items)
                 if path.endswith(".when") and self._ref_type(scope, ref) == "artifact":
-                    self.error(path, f"{{{{{ref}}}}} is an artifact (a file), and a condition compares values: "
-                                     "have the task write the value as a value output")
+                    self.error(
+                        path,
+                        f"{{{{{ref}}}}} is an artifact (a file), and a condition compares values: "
+                        "have the task write the value as a value output",
+                    )
             if node.component is not None:
                 self._check_arguments(scope, node)
             if isinstance(node.for_each, str):
@@ -565,9 +581,7 @@ class _Builder:
                             f"(component {target.component.name!r} outputs: {_names(outputs)})",
                         )
 
-    def _add_dependency(
-        self, scope: Scope, node: Node, name: str, path: str, deps: set[str]
-    ) -> Node | None:
+    def _add_dependency(self, scope: Scope, node: Node, name: str, path: str, deps: set[str]) -> Node | None:
         """Record that ``node`` waits for task ``name``; returns the referenced node when found."""
         found = scope.visible.get(name)
         if found is None:
@@ -631,12 +645,18 @@ class _Builder:
             path = f"{node.path}.arguments.{name}"
             if name not in arguments:
                 if spec.default is None and not spec.optional:
-                    self.error(f"{node.path}.arguments", f"missing argument {name!r} ({spec.type}) of component {component.name!r}")
+                    self.error(
+                        f"{node.path}.arguments",
+                        f"missing argument {name!r} ({spec.type}) of component {component.name!r}",
+                    )
                 continue
             value = arguments[name]
             if value is None:
-                self.error(path, "is null, which no input takes (the step would get the text 'null'): give a value, "
-                                 "or leave the argument out to use the input's default")
+                self.error(
+                    path,
+                    "is null, which no input takes (the step would get the text 'null'): give a value, "
+                    "or leave the argument out to use the input's default",
+                )
                 continue
             try:
                 ref = whole_ref(value) if isinstance(value, str) else None
@@ -645,7 +665,9 @@ class _Builder:
             if ref is None:
                 if isinstance(value, str) and "{{" in value:
                     if spec.type not in ("string", "artifact"):
-                        self.error(path, f"a text with placeholders is a string, but input {name!r} is {_article(spec.type)}")
+                        self.error(
+                            path, f"a text with placeholders is a string, but input {name!r} is {_article(spec.type)}"
+                        )
                     continue
                 try:
                     coerce(value, spec.type)
@@ -656,7 +678,10 @@ class _Builder:
             if actual is None:
                 continue
             if actual == "artifact" and spec.type != "artifact":
-                self.error(path, f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input")
+                self.error(
+                    path,
+                    f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input",
+                )
             elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
                 self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
 
@@ -674,19 +699,28 @@ class _Builder:
                     ref = whole_ref(operand.text.strip())
                     kind = self._ref_type(scope, ref) if ref is not None else None
                     if kind in ("list", "object"):
-                        self.error(f"{node.path}.when", f"{{{{{ref}}}}} is {_article(kind)}, which '{current.op}' cannot "
-                                                        "order: compare numbers or text, or use == and !=")
+                        self.error(
+                            f"{node.path}.when",
+                            f"{{{{{ref}}}}} is {_article(kind)}, which '{current.op}' cannot "
+                            "order: compare numbers or text, or use == and !=",
+                        )
 
     def _check_loop_type(self, scope: Scope, node: Node) -> None:
         """forEach over a value that can never be a list fails at run time: say so now."""
         ref = whole_ref(node.for_each)
         actual = self._ref_type(scope, ref) if ref is not None else None
         if actual == "artifact":
-            self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is an artifact (a file): forEach needs a list value "
-                                               "(have the task write the list as an output of type list)")
+            self.error(
+                f"{node.path}.forEach",
+                f"{{{{{ref}}}}} is an artifact (a file): forEach needs a list value "
+                "(have the task write the list as an output of type list)",
+            )
         if actual in ("integer", "number", "boolean", "object"):
-            self.error(f"{node.path}.forEach", f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
-                                               "(a list parameter or output, or a string holding a JSON list)")
+            self.error(
+                f"{node.path}.forEach",
+                f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
+                "(a list parameter or output, or a string holding a JSON list)",
+            )
 
     def _ref_type(self, scope: Scope, ref: Ref) -> str | None:
         if ref.kind == "param":
@@ -740,7 +774,9 @@ class _Builder:
         node = Node(exit_task.name, path, exit_task, self._settings([exit_task]))
         node.component = self.components.get(exit_task.component)
         if node.component is None:
-            self.error(f"{path}.component", f"unknown component {exit_task.component!r} (defined: {_names(self.components)})")
+            self.error(
+                f"{path}.component", f"unknown component {exit_task.component!r} (defined: {_names(self.components)})"
+            )
             return node
         for field_path, ref in self._refs(path, self._texts(node)):
             if ref.kind == "item":
@@ -811,7 +847,7 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
     while current not in seen:
         seen.append(current)
         current = sorted(graph[current])[0]
-    return seen[seen.index(current):] + [current]
+    return seen[seen.index(current) :] + [current]
 
 
 def merge_scheduling(base: dict[str, Any], layer: Any) -> dict[str, Any]:
@@ -843,7 +879,6 @@ def merge_scheduling(base: dict[str, Any], layer: Any) -> dict[str, Any]:
 def _names(items: Any) -> str:
     names = sorted(items)
     return ", ".join(names) if names else "none"
-
 
 
 def node_for_step(plan: Plan, step_id: str) -> Node | None:

@@ -133,7 +133,9 @@ def bind_arguments(plan: Plan, arguments: dict[str, Any] | None) -> dict[str, An
     values, problems = {}, []
     for name in arguments:
         if name not in plan.params:
-            problems.append(f"arguments.{name}: the pipeline has no parameter {name!r} (its parameters: {', '.join(plan.params) or 'none'})")
+            problems.append(
+                f"arguments.{name}: the pipeline has no parameter {name!r} (its parameters: {', '.join(plan.params) or 'none'})"
+            )
     for name, param in plan.params.items():
         raw = arguments.get(name, param.default)
         if raw is None:
@@ -187,8 +189,16 @@ class _Context:
 
 
 class _Walk:
-    def __init__(self, plan: Plan, params: dict[str, Any], state: RunState, now: float,
-                 stopping: str | None, kill: bool, timed_out: bool):
+    def __init__(
+        self,
+        plan: Plan,
+        params: dict[str, Any],
+        state: RunState,
+        now: float,
+        stopping: str | None,
+        kill: bool,
+        timed_out: bool,
+    ):
         self.plan, self.params, self.state, self.now = plan, params, state, now
         self.stopping, self.kill, self.timed_out = stopping, kill, timed_out
         self.views: dict[str, View] = {}
@@ -254,7 +264,9 @@ class _Walk:
             return "cancelled"
         if self.timed_out:
             return f"the run timed out after {self.plan.spec.timeout}"
-        failures = [f"{i} failed: {self.views[i].message}" if self.views[i].message else f"{i} failed" for i in self.failed]
+        failures = [
+            f"{i} failed: {self.views[i].message}" if self.views[i].message else f"{i} failed" for i in self.failed
+        ]
         return "; ".join(failures[:3]) + (f" (and {len(failures) - 3} more)" if len(failures) > 3 else "")
 
     def _pipeline_outputs(self) -> dict[str, str]:
@@ -511,12 +523,16 @@ class _Walk:
             except RecursionError:  # json's C decoder stops itself here, before the stack runs out
                 value = None
             if value is None or deeper_than(value, MAX_VALUE_NESTING):
-                raise _Fail(f"forEach: {ref} nests deeper than {MAX_VALUE_NESTING} levels: loop over flat values or mappings")
+                raise _Fail(
+                    f"forEach: {ref} nests deeper than {MAX_VALUE_NESTING} levels: loop over flat values or mappings"
+                )
         if not isinstance(value, list):
             raise _Fail(f"forEach: {ref} is not a list: {to_text(value)[:200]!r}")
         if len(value) > MAX_LOOP_ITEMS:
-            raise _Fail(f"forEach: {ref} has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
-                        "give each step a batch of items")
+            raise _Fail(
+                f"forEach: {ref} has {len(value):,} items; a loop runs at most {MAX_LOOP_ITEMS:,} (each is a step): "
+                "give each step a batch of items"
+            )
         return value
 
 

@@ -80,7 +80,9 @@ def parse(step_id: str) -> tuple[Segment, ...]:
     for part in step_id.split(SEPARATOR):
         match = _SEGMENT.fullmatch(part)
         if match is None or not is_dns_label(match["name"]):
-            raise ValueError(f"{step_id!r} is not a step id (task names joined by '.', with [N] for a loop iteration, e.g. loop[2].train)")
+            raise ValueError(
+                f"{step_id!r} is not a step id (task names joined by '.', with [N] for a loop iteration, e.g. loop[2].train)"
+            )
         index = match["index"]
         segments.append(Segment(match["name"], None if index is None else int(index)))
     return tuple(segments)
@@ -103,7 +105,7 @@ def folder_name(step_id: str) -> str:
     plain = SEPARATOR.join(s.name if s.index is None else f"{s.name}_{s.index}" for s in parse(step_id))
     if len(plain) <= MAX_FOLDER:
         return plain
-    return f"{plain[:MAX_FOLDER - FOLDER_HASH_DIGITS - 1]}+{_digest(step_id, FOLDER_HASH_DIGITS)}"
+    return f"{plain[: MAX_FOLDER - FOLDER_HASH_DIGITS - 1]}+{_digest(step_id, FOLDER_HASH_DIGITS)}"
 
 
 # -- pod names ----------------------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def pod_name(run: str, step_id: str, attempt: int) -> str:
     if len(name) <= MAX_LABEL and readable_id(flat) == step_id:
         return name
     suffix = f"-h{_digest(f'{run}/{step_id}/{attempt}', POD_HASH_DIGITS)}"
-    return name[:MAX_LABEL - len(suffix)].rstrip("-") + suffix
+    return name[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
 
 
 def _digest(text: str, digits: int) -> str:

@@ -15,9 +15,13 @@ def import_command(args: argparse.Namespace) -> int:
     documents = read_documents(args.file)
     workflows = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Workflow"]
     if not workflows:
-        raise PipelineInvalid([Issue(str(args.file), "holds no Argo Workflow (compile the pipeline with the KFP v1 SDK first)")])
+        raise PipelineInvalid(
+            [Issue(str(args.file), "holds no Argo Workflow (compile the pipeline with the KFP v1 SDK first)")]
+        )
     result = import_workflow(workflows[0], name=args.name, strict=args.strict)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    write_output(result.pipeline, args.output, f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}")
+    write_output(
+        result.pipeline, args.output, f"{len(result.warnings)} warning{'s' if len(result.warnings) != 1 else ''}"
+    )
     return 0

@@ -24,8 +24,8 @@ from typing import Any
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.api.names import to_dns_label, unique_label
 from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_VALUE_NESTING, deeper_than
+from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import build, coerce, load_spec
@@ -44,12 +44,18 @@ _ITEM = re.compile(r"^item(\.[A-Za-z0-9_-]+)*$")
 
 #: KFP v1 type names and the kubeline value types they mean.
 _KFP_TYPES = {
-    "string": "string", "str": "string",
-    "integer": "integer", "int": "integer",
-    "float": "number", "double": "number",
-    "boolean": "boolean", "bool": "boolean",
-    "jsonobject": "object", "dict": "object",
-    "jsonarray": "list", "list": "list",
+    "string": "string",
+    "str": "string",
+    "integer": "integer",
+    "int": "integer",
+    "float": "number",
+    "double": "number",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "jsonobject": "object",
+    "dict": "object",
+    "jsonarray": "list",
+    "list": "list",
 }
 KFP_PREFIX = "pipelines.kubeflow.org/"
 #: The service account KFP names in every workflow; it exists only where KFP is installed.
@@ -57,13 +63,37 @@ KFP_SERVICE_ACCOUNT = "pipeline-runner"
 #: Outputs the KFP UI reads as files.
 _KFP_FILE_OUTPUTS = {"mlpipeline-ui-metadata", "mlpipeline-metrics"}
 
-_TEMPLATE_FIELDS = {"name", "container", "dag", "inputs", "outputs", "metadata", "nodeSelector", "affinity",
-                    "tolerations", "activeDeadlineSeconds", "retryStrategy", "parallelism"}
+_TEMPLATE_FIELDS = {
+    "name",
+    "container",
+    "dag",
+    "inputs",
+    "outputs",
+    "metadata",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "activeDeadlineSeconds",
+    "retryStrategy",
+    "parallelism",
+}
 _CONTAINER_FIELDS = {"image", "command", "args", "env", "resources", "workingDir", "imagePullPolicy"}
 _TASK_FIELDS = {"name", "template", "arguments", "dependencies", "depends", "when", "withItems", "withParam"}
-_WORKFLOW_FIELDS = {"entrypoint", "templates", "arguments", "onExit", "serviceAccountName", "nodeSelector",
-                    "affinity", "tolerations", "imagePullSecrets", "parallelism", "activeDeadlineSeconds",
-                    "ttlStrategy", "ttlSecondsAfterFinished"}
+_WORKFLOW_FIELDS = {
+    "entrypoint",
+    "templates",
+    "arguments",
+    "onExit",
+    "serviceAccountName",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "imagePullSecrets",
+    "parallelism",
+    "activeDeadlineSeconds",
+    "ttlStrategy",
+    "ttlSecondsAfterFinished",
+}
 
 
 @dataclass
@@ -82,7 +112,9 @@ def import_workflow(document: dict[str, Any], name: str | None = None, strict: b
     try:
         build(load_spec(pipeline["spec"]))
     except PipelineInvalid as invalid:  # a translation kubeline rejects: say it came from the import
-        raise PipelineInvalid([Issue(i.path, f"{i.message} (in the imported pipeline)") for i in invalid.issues]) from None
+        raise PipelineInvalid(
+            [Issue(i.path, f"{i.message} (in the imported pipeline)") for i in invalid.issues]
+        ) from None
     return ImportResult(pipeline, [str(w) for w in translator.warnings])
 
 
@@ -224,8 +256,11 @@ class _Translator:
 
     def pipeline(self, name: str | None) -> dict[str, Any]:
         if not self.is_workflow:
-            self.error("kind", f"expected an Argo Workflow compiled by the KFP v1 SDK, found {self.found} "
-                               "(a workflow has kind: Workflow and apiVersion: argoproj.io/v1alpha1)")
+            self.error(
+                "kind",
+                f"expected an Argo Workflow compiled by the KFP v1 SDK, found {self.found} "
+                "(a workflow has kind: Workflow and apiVersion: argoproj.io/v1alpha1)",
+            )
             return {}
         metadata = self.document.get("metadata") or {}
         pipeline_spec = self._kfp_spec(metadata, "pipeline_spec", shapes.PIPELINE_SPEC, "")
@@ -255,14 +290,19 @@ class _Translator:
             spec["parallelism"] = self.spec["parallelism"]
         if "activeDeadlineSeconds" in self.spec:
             spec["timeout"] = self._required(_seconds(self.spec["activeDeadlineSeconds"]), "spec.activeDeadlineSeconds")
-        ttl = (self.spec.get("ttlStrategy") or {}).get("secondsAfterCompletion", self.spec.get("ttlSecondsAfterFinished"))
+        ttl = (self.spec.get("ttlStrategy") or {}).get(
+            "secondsAfterCompletion", self.spec.get("ttlSecondsAfterFinished")
+        )
         if ttl is not None:
             spec["ttlAfterFinished"] = self._required(_seconds(ttl), "spec.ttlStrategy")
         for key in sorted(set(self.spec.get("ttlStrategy") or {}) - {"secondsAfterCompletion"}):
             self.warn(f"spec.ttlStrategy.{key}", "not supported: dropped (kubeline keeps one TTL after a run finishes)")
         pipeline_name = dns_label(
-            name or metadata.get("name") or str(metadata.get("generateName") or "").rstrip("-")
-            or pipeline_spec.get("name") or entrypoint
+            name
+            or metadata.get("name")
+            or str(metadata.get("generateName") or "").rstrip("-")
+            or pipeline_spec.get("name")
+            or entrypoint
         )
         result_metadata: dict[str, Any] = {"name": pipeline_name}
         version = (metadata.get("annotations") or {}).get(KFP_PREFIX + "kfp_sdk_version")
@@ -319,8 +359,10 @@ class _Translator:
         if len(self.pull_policies) == 1:
             defaults["imagePullPolicy"] = next(iter(self.pull_policies))
         elif self.pull_policies:
-            self.warn("templates[*].container.imagePullPolicy",
-                      f"templates use different pull policies ({', '.join(sorted(self.pull_policies))}); dropped")
+            self.warn(
+                "templates[*].container.imagePullPolicy",
+                f"templates use different pull policies ({', '.join(sorted(self.pull_policies))}); dropped",
+            )
         account = self.spec.get("serviceAccountName")
         if account and account != KFP_SERVICE_ACCOUNT:
             defaults["serviceAccountName"] = account
@@ -330,8 +372,9 @@ class _Translator:
         if source.get("nodeSelector"):
             target["nodeSelector"] = {str(k): str(v) for k, v in source["nodeSelector"].items()}
         if source.get("tolerations"):
-            target["tolerations"] = [self._toleration(t, f"{path}.tolerations[{i}]")
-                                     for i, t in enumerate(source["tolerations"])]
+            target["tolerations"] = [
+                self._toleration(t, f"{path}.tolerations[{i}]") for i, t in enumerate(source["tolerations"])
+            ]
         if source.get("affinity"):
             target["affinity"] = source["affinity"]
 
@@ -349,8 +392,17 @@ class _Translator:
         if "dag" in template:
             return self._dag(template, bindings)
         if "container" in template:  # a one-step workflow
-            scope = _Scope(template["name"], {template["name"]: _Sibling(dns_label(template["name"]), template)}, bindings)
-            return [self._step({"name": template["name"], "template": template["name"]}, scope, template, f"templates[{template['name']}]")]
+            scope = _Scope(
+                template["name"], {template["name"]: _Sibling(dns_label(template["name"]), template)}, bindings
+            )
+            return [
+                self._step(
+                    {"name": template["name"], "template": template["name"]},
+                    scope,
+                    template,
+                    f"templates[{template['name']}]",
+                )
+            ]
         self.error(f"templates[{template['name']}]", "the entrypoint must be a DAG or container template")
         return []
 
@@ -358,9 +410,12 @@ class _Translator:
         """False, with an error, when the DAG template is already being expanded (it calls itself, as KFP's
         graph_component makes it) or nested deeper than any pipeline kubeline runs."""
         if template in self.expanding:
-            circle = " -> ".join(self.expanding[self.expanding.index(template):] + [template])
-            self.error(path, f"recursive DAG templates ({circle}): a template calls itself, which a kubeline "
-                             "pipeline cannot express; unroll the recursion into a fixed number of steps or loops")
+            circle = " -> ".join(self.expanding[self.expanding.index(template) :] + [template])
+            self.error(
+                path,
+                f"recursive DAG templates ({circle}): a template calls itself, which a kubeline "
+                "pipeline cannot express; unroll the recursion into a fixed number of steps or loops",
+            )
             return False
         if len(self.expanding) >= MAX_GROUP_DEPTH:
             self.error(path, f"DAG templates nested more than {MAX_GROUP_DEPTH} deep: flatten the pipeline")
@@ -416,8 +471,10 @@ class _Translator:
                 return None
             return self._group(task, scope, template, path)
         kind = next((k for k in ("resource", "script", "steps", "suspend", "http", "data") if k in template), "unknown")
-        self.error(f"templates[{template['name']}].{kind}",
-                   f"{kind} templates are not supported (task {task['name']!r} runs it); kubeline steps run containers")
+        self.error(
+            f"templates[{template['name']}].{kind}",
+            f"{kind} templates are not supported (task {task['name']!r} runs it); kubeline steps run containers",
+        )
         return None
 
     def _common(self, task: dict[str, Any], scope: _Scope, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -489,7 +546,9 @@ class _Translator:
             if "forEach" in result:
                 result["parallelism"] = parallelism
             else:
-                self.warn(f"templates[{template['name']}].parallelism", "kubeline limits parallelism of loops only: dropped")
+                self.warn(
+                    f"templates[{template['name']}].parallelism", "kubeline limits parallelism of loops only: dropped"
+                )
         if tasks:
             result["dag"] = {"tasks": tasks}
         return _ordered(result)
@@ -562,7 +621,10 @@ class _Translator:
                     return match.group(0)
                 value = scope.bindings[m["name"]]
                 if looped and "{{item" in value:
-                    self.error(path, "a loop inside a loop uses the outer loop's item: kubeline's {{item}} is the innermost one")
+                    self.error(
+                        path,
+                        "a loop inside a loop uses the outer loop's item: kubeline's {{item}} is the innermost one",
+                    )
                 return value
             if m := _WORKFLOW_PARAM.match(expression):
                 return f"{{{{params.{m['name']}}}}}"
@@ -597,7 +659,9 @@ class _Translator:
         where = f"templates[{template['name']}].outputs.{kind}[{name}]"
         key = (template["name"], kind, name)
         if key in self.resolving or len(self.resolving) >= MAX_GROUP_DEPTH:
-            self.error(where, "refers to itself through the outputs of the DAGs inside it: take it from a container's output")
+            self.error(
+                where, "refers to itself through the outputs of the DAGs inside it: take it from a container's output"
+            )
             return ""
         self.resolving.append(key)
         try:
@@ -625,7 +689,9 @@ class _Translator:
         workflow_inputs: dict[str, str] = {}
 
         def translate(text: str, where: str) -> str:
-            return self._container_text(str(text), template, f"{path}.container.{where}", paths, outputs, workflow_inputs)
+            return self._container_text(
+                str(text), template, f"{path}.container.{where}", paths, outputs, workflow_inputs
+            )
 
         rendered: dict[str, Any] = {"image": container.get("image") or ""}
         if not rendered["image"]:
@@ -636,10 +702,14 @@ class _Translator:
         env = []
         for variable in container.get("env") or []:
             if "valueFrom" in variable:
-                self.warn(f"{path}.container.env[{variable.get('name')}].valueFrom",
-                          "values from secrets, config maps or fields are not supported, dropped")
+                self.warn(
+                    f"{path}.container.env[{variable.get('name')}].valueFrom",
+                    "values from secrets, config maps or fields are not supported, dropped",
+                )
                 continue
-            env.append({"name": variable["name"], "value": translate(variable.get("value", ""), f"env[{variable['name']}]")})
+            env.append(
+                {"name": variable["name"], "value": translate(variable.get("value", ""), f"env[{variable['name']}]")}
+            )
         if env:
             rendered["env"] = env
         if container.get("workingDir"):
@@ -688,8 +758,14 @@ class _Translator:
             inputs.append(item)
         return inputs, paths
 
-    def _outputs(self, template: dict[str, Any], spec: dict[str, Any], container: dict[str, Any], path: str,
-                 paths: dict[str, str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    def _outputs(
+        self,
+        template: dict[str, Any],
+        spec: dict[str, Any],
+        container: dict[str, Any],
+        path: str,
+        paths: dict[str, str],
+    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
         """Outputs by Argo name -> kubeline name, their documents; output paths are added to ``paths``.
 
         An Argo output parameter and artifact with the same file are one output. It is a value (passed in
@@ -698,13 +774,17 @@ class _Translator:
         and ContainerOp file outputs.
         """
         declared = template.get("outputs") or {}
-        spec_types = {_normal(o.get("name", "")): o.get("type") for o in spec.get("outputs") or [] if isinstance(o, dict)}
+        spec_types = {
+            _normal(o.get("name", "")): o.get("type") for o in spec.get("outputs") or [] if isinstance(o, dict)
+        }
         by_file: dict[str, dict[str, Any]] = {}
         names: dict[str, str] = {}
         for parameter in declared.get("parameters") or []:
             where = f"{path}.outputs.parameters[{parameter.get('name')}]"
             value_from = parameter.get("valueFrom") or {}
-            for key in sorted(set(value_from) - {"path"}) + sorted(set(parameter) - {"name", "valueFrom", "description"}):
+            for key in sorted(set(value_from) - {"path"}) + sorted(
+                set(parameter) - {"name", "valueFrom", "description"}
+            ):
                 self.warn(f"{where}.{key}", "not supported, dropped")
             if not value_from.get("path"):
                 self.warn(where, "only outputs read from a file (valueFrom.path) are supported: dropped")
@@ -724,7 +804,7 @@ class _Translator:
         prefix = template["name"] + "-"
         for file, entry in by_file.items():
             first = entry["argo"][0]
-            short = first[len(prefix):] if first.startswith(prefix) else first
+            short = first[len(prefix) :] if first.startswith(prefix) else first
             name = short if re.match(models.IDENTIFIER, short) and short not in names.values() else first
             for argo_name in entry["argo"]:
                 names[argo_name] = name
@@ -741,8 +821,15 @@ class _Translator:
             paths[file] = f"{{{{outputs.{name}.path}}}}"
         return names, documents
 
-    def _container_text(self, text: str, template: dict[str, Any], path: str, paths: dict[str, str],
-                        outputs: dict[str, str], workflow_inputs: dict[str, str]) -> str:
+    def _container_text(
+        self,
+        text: str,
+        template: dict[str, Any],
+        path: str,
+        paths: dict[str, str],
+        outputs: dict[str, str],
+        workflow_inputs: dict[str, str],
+    ) -> str:
         """A command, argument or env value with Argo variables and literal file paths as placeholders."""
         inputs = template.get("inputs") or {}
         parameter_names = {p["name"] for p in inputs.get("parameters") or []}
@@ -767,13 +854,18 @@ class _Translator:
             text = replace_path(text, file, paths[file])
         return text
 
-    def _check_paths_used(self, template: dict[str, Any], container: dict[str, Any], paths: dict[str, str], path: str) -> None:
+    def _check_paths_used(
+        self, template: dict[str, Any], container: dict[str, Any], paths: dict[str, str], path: str
+    ) -> None:
         """Warn about files the container never names: the step cannot be told where to write or read them."""
         texts = json.dumps(container)
         for file, placeholder in paths.items():
             if placeholder not in texts:
-                self.warn(f"{path}.container", f"the file {file} does not appear in the command or args; the step must "
-                                               f"use {placeholder} instead, or the run will not find it")
+                self.warn(
+                    f"{path}.container",
+                    f"the file {file} does not appear in the command or args; the step must "
+                    f"use {placeholder} instead, or the run will not find it",
+                )
 
     def _settings(self, template: dict[str, Any], container: dict[str, Any], path: str) -> dict[str, Any]:
         """Scheduling, retries, timeout and caching of the tasks that run this template."""
@@ -789,7 +881,9 @@ class _Translator:
         if isinstance(retry, dict):
             settings["retries"] = self._retries(retry, f"{path}.retryStrategy")
         if "activeDeadlineSeconds" in template:
-            settings["timeout"] = self._required(_seconds(template["activeDeadlineSeconds"]), f"{path}.activeDeadlineSeconds")
+            settings["timeout"] = self._required(
+                _seconds(template["activeDeadlineSeconds"]), f"{path}.activeDeadlineSeconds"
+            )
         metadata = template.get("metadata") or {}
         labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
         caching: dict[str, Any] = {}
@@ -800,8 +894,10 @@ class _Translator:
             if _duration(staleness):
                 caching["maxStaleness"] = staleness
             else:
-                self.warn(f"{path}.metadata.annotations.{KFP_PREFIX}max_cache_staleness",
-                          f"{staleness!r} is not a duration: dropped")
+                self.warn(
+                    f"{path}.metadata.annotations.{KFP_PREFIX}max_cache_staleness",
+                    f"{staleness!r} is not a duration: dropped",
+                )
         if caching:
             settings["caching"] = caching
         for kind, values in (("labels", labels), ("annotations", annotations)):
@@ -873,8 +969,10 @@ class _Translator:
 def _repeated_names(spec: dict[str, Any]) -> list[Issue]:
     """Argo refuses a workflow naming two templates, two tasks of a DAG or two parameters alike; reading one
     of them would silently drop the other."""
-    lists = [("spec.templates", spec.get("templates")),
-             ("spec.arguments.parameters", (spec.get("arguments") or {}).get("parameters"))]
+    lists = [
+        ("spec.templates", spec.get("templates")),
+        ("spec.arguments.parameters", (spec.get("arguments") or {}).get("parameters")),
+    ]
     for template in spec.get("templates") or []:
         where = f"templates[{template.get('name')}]"
         lists.append((f"{where}.dag.tasks", (template.get("dag") or {}).get("tasks")))
@@ -885,8 +983,13 @@ def _repeated_names(spec: dict[str, Any]) -> list[Issue]:
     for path, items in lists:
         names = [item.get("name") for item in items or [] if isinstance(item, dict)]
         for name in sorted({n for n in names if names.count(n) > 1}, key=str):
-            issues.append(Issue(f"{path}[{name}]", f"the name {name!r} is used {names.count(name)} times: "
-                                                   "give each its own name (Argo refuses this workflow too)"))
+            issues.append(
+                Issue(
+                    f"{path}[{name}]",
+                    f"the name {name!r} is used {names.count(name)} times: "
+                    "give each its own name (Argo refuses this workflow too)",
+                )
+            )
     return issues
 
 
@@ -900,8 +1003,23 @@ def _workflow_value(expression: str, on_exit: bool) -> str:
     return f"{{{{run.{field_name}}}}}"
 
 
-_TASK_ORDER = ("name", "component", "arguments", "after", "when", "forEach", "parallelism", "caching", "retries",
-               "timeout", "resources", "nodeSelector", "tolerations", "affinity", "dag")
+_TASK_ORDER = (
+    "name",
+    "component",
+    "arguments",
+    "after",
+    "when",
+    "forEach",
+    "parallelism",
+    "caching",
+    "retries",
+    "timeout",
+    "resources",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "dag",
+)
 
 
 def _ordered(task: dict[str, Any]) -> dict[str, Any]:

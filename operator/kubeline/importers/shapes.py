@@ -36,52 +36,120 @@ _SCALARS = Mapping(values=SCALAR)
 _METADATA = Mapping({"name": TEXT, "generateName": TEXT, "labels": _SCALARS, "annotations": _SCALARS})
 _TOLERATIONS = ListOf(Mapping(values=ANY))
 _NAMED = ("name",)
-_TEMPLATE = Mapping({
-    "name": TEXT,
-    "metadata": Mapping({"labels": _SCALARS, "annotations": _SCALARS}),
-    "container": Mapping({
-        "image": TEXT, "command": ListOf(SCALAR), "args": ListOf(SCALAR), "workingDir": TEXT, "imagePullPolicy": TEXT,
-        "env": ListOf(Mapping({"name": TEXT, "value": SCALAR}, required=_NAMED)),
-        "resources": Mapping({"limits": _SCALARS, "requests": _SCALARS}),
-    }),
-    "dag": Mapping({"tasks": ListOf(Mapping({
-        "name": TEXT, "template": TEXT, "dependencies": ListOf(TEXT), "depends": SCALAR, "when": SCALAR,
-        "withParam": SCALAR,
-        "arguments": Mapping({
-            "parameters": ListOf(Mapping({"name": TEXT, "value": SCALAR}, required=_NAMED)),
-            "artifacts": ListOf(Mapping({"name": TEXT, "from": SCALAR, "raw": Mapping({"data": SCALAR})}, required=_NAMED)),
-        }),
-    }, required=_NAMED))}),
-    "inputs": Mapping({
-        "parameters": ListOf(Mapping({"name": TEXT, "value": SCALAR, "default": SCALAR, "description": SCALAR}, required=_NAMED)),
-        "artifacts": ListOf(Mapping({"name": TEXT, "path": TEXT, "raw": Mapping({"data": SCALAR}), "optional": SCALAR},
-                                    required=_NAMED)),
-    }),
-    "outputs": Mapping({
-        "parameters": ListOf(Mapping({"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR})},
-                                     required=_NAMED)),
-        "artifacts": ListOf(Mapping({"name": TEXT, "path": TEXT, "from": SCALAR}, required=_NAMED)),
-    }),
-    "nodeSelector": _SCALARS, "tolerations": _TOLERATIONS, "activeDeadlineSeconds": SCALAR, "parallelism": SCALAR,
-    "retryStrategy": Mapping({"limit": SCALAR, "retryPolicy": SCALAR,
-                              "backoff": Mapping({"duration": SCALAR, "factor": SCALAR, "maxDuration": SCALAR})}),
-}, required=_NAMED)
+_TEMPLATE = Mapping(
+    {
+        "name": TEXT,
+        "metadata": Mapping({"labels": _SCALARS, "annotations": _SCALARS}),
+        "container": Mapping(
+            {
+                "image": TEXT,
+                "command": ListOf(SCALAR),
+                "args": ListOf(SCALAR),
+                "workingDir": TEXT,
+                "imagePullPolicy": TEXT,
+                "env": ListOf(Mapping({"name": TEXT, "value": SCALAR}, required=_NAMED)),
+                "resources": Mapping({"limits": _SCALARS, "requests": _SCALARS}),
+            }
+        ),
+        "dag": Mapping(
+            {
+                "tasks": ListOf(
+                    Mapping(
+                        {
+                            "name": TEXT,
+                            "template": TEXT,
+                            "dependencies": ListOf(TEXT),
+                            "depends": SCALAR,
+                            "when": SCALAR,
+                            "withParam": SCALAR,
+                            "arguments": Mapping(
+                                {
+                                    "parameters": ListOf(Mapping({"name": TEXT, "value": SCALAR}, required=_NAMED)),
+                                    "artifacts": ListOf(
+                                        Mapping(
+                                            {"name": TEXT, "from": SCALAR, "raw": Mapping({"data": SCALAR})},
+                                            required=_NAMED,
+                                        )
+                                    ),
+                                }
+                            ),
+                        },
+                        required=_NAMED,
+                    )
+                )
+            }
+        ),
+        "inputs": Mapping(
+            {
+                "parameters": ListOf(
+                    Mapping({"name": TEXT, "value": SCALAR, "default": SCALAR, "description": SCALAR}, required=_NAMED)
+                ),
+                "artifacts": ListOf(
+                    Mapping(
+                        {"name": TEXT, "path": TEXT, "raw": Mapping({"data": SCALAR}), "optional": SCALAR},
+                        required=_NAMED,
+                    )
+                ),
+            }
+        ),
+        "outputs": Mapping(
+            {
+                "parameters": ListOf(
+                    Mapping({"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR})}, required=_NAMED)
+                ),
+                "artifacts": ListOf(Mapping({"name": TEXT, "path": TEXT, "from": SCALAR}, required=_NAMED)),
+            }
+        ),
+        "nodeSelector": _SCALARS,
+        "tolerations": _TOLERATIONS,
+        "activeDeadlineSeconds": SCALAR,
+        "parallelism": SCALAR,
+        "retryStrategy": Mapping(
+            {
+                "limit": SCALAR,
+                "retryPolicy": SCALAR,
+                "backoff": Mapping({"duration": SCALAR, "factor": SCALAR, "maxDuration": SCALAR}),
+            }
+        ),
+    },
+    required=_NAMED,
+)
 
-WORKFLOW = Mapping({
-    "apiVersion": TEXT, "kind": TEXT, "metadata": _METADATA,
-    "spec": Mapping({
-        "entrypoint": TEXT, "onExit": TEXT, "serviceAccountName": TEXT, "templates": ListOf(_TEMPLATE),
-        "arguments": Mapping({"parameters": ListOf(Mapping({"name": SCALAR, "value": SCALAR, "default": SCALAR,
-                                                            "description": SCALAR}))}),
-        "nodeSelector": _SCALARS, "tolerations": _TOLERATIONS, "parallelism": SCALAR, "activeDeadlineSeconds": SCALAR,
-        "imagePullSecrets": ListOf(Mapping({"name": SCALAR})),
-        "ttlStrategy": Mapping({"secondsAfterCompletion": SCALAR}), "ttlSecondsAfterFinished": SCALAR,
-    }),
-}, required=("spec",))
+WORKFLOW = Mapping(
+    {
+        "apiVersion": TEXT,
+        "kind": TEXT,
+        "metadata": _METADATA,
+        "spec": Mapping(
+            {
+                "entrypoint": TEXT,
+                "onExit": TEXT,
+                "serviceAccountName": TEXT,
+                "templates": ListOf(_TEMPLATE),
+                "arguments": Mapping(
+                    {
+                        "parameters": ListOf(
+                            Mapping({"name": SCALAR, "value": SCALAR, "default": SCALAR, "description": SCALAR})
+                        )
+                    }
+                ),
+                "nodeSelector": _SCALARS,
+                "tolerations": _TOLERATIONS,
+                "parallelism": SCALAR,
+                "activeDeadlineSeconds": SCALAR,
+                "imagePullSecrets": ListOf(Mapping({"name": SCALAR})),
+                "ttlStrategy": Mapping({"secondsAfterCompletion": SCALAR}),
+                "ttlSecondsAfterFinished": SCALAR,
+            }
+        ),
+    },
+    required=("spec",),
+)
 
 #: The JSON KFP stores in annotations: the pipeline's and each component's spec.
-PIPELINE_SPEC = Mapping({"name": TEXT, "description": TEXT,
-                         "inputs": ListOf(Mapping({"name": TEXT, "description": TEXT}))})
+PIPELINE_SPEC = Mapping(
+    {"name": TEXT, "description": TEXT, "inputs": ListOf(Mapping({"name": TEXT, "description": TEXT}))}
+)
 COMPONENT_SPEC = Mapping({"description": TEXT, "outputs": ListOf(Mapping({"name": TEXT}))})
 
 
@@ -129,8 +197,15 @@ def _mismatch(value: Any, shape: Any) -> str | None:
 
 
 def _kind(value: Any) -> str:
-    return {type(None): "null", dict: "a mapping", list: "a list", str: "text", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        type(None): "null",
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
 def _join(path: str, key: str) -> str:

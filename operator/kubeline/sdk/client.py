@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
@@ -54,25 +55,45 @@ class Client:
 
     # -- creating runs --------------------------------------------------------------------------------------
 
-    def create_run_from_pipeline_func(self, pipeline_func: Callable[..., Any], arguments: dict[str, Any] | None = None,
-                                      run_name: str | None = None, experiment_name: str | None = None,
-                                      namespace: str | None = None, pipeline_conf: Any = None) -> RunInfo:
+    def create_run_from_pipeline_func(
+        self,
+        pipeline_func: Callable[..., Any],
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        experiment_name: str | None = None,
+        namespace: str | None = None,
+        pipeline_conf: Any = None,
+    ) -> RunInfo:
         from kubeline.sdk.compiler import compile_pipeline
 
         document = compile_pipeline(pipeline_func, pipeline_conf)
         return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
 
-    def create_run_from_pipeline_package(self, pipeline_file: str, arguments: dict[str, Any] | None = None,
-                                         run_name: str | None = None, experiment_name: str | None = None,
-                                         namespace: str | None = None) -> RunInfo:
+    def create_run_from_pipeline_package(
+        self,
+        pipeline_file: str,
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        experiment_name: str | None = None,
+        namespace: str | None = None,
+    ) -> RunInfo:
         loaded = load_pipeline_file(Path(pipeline_file))
-        document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": loaded.name},
-                    "spec": loaded.spec.to_dict()}
+        document = {
+            "apiVersion": API_VERSION,
+            "kind": "Pipeline",
+            "metadata": {"name": loaded.name},
+            "spec": loaded.spec.to_dict(),
+        }
         return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
 
-    def create_run_from_pipeline_document(self, document: dict[str, Any], arguments: dict[str, Any] | None = None,
-                                          run_name: str | None = None, experiment_name: str | None = None,
-                                          namespace: str | None = None) -> RunInfo:
+    def create_run_from_pipeline_document(
+        self,
+        document: dict[str, Any],
+        arguments: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        experiment_name: str | None = None,
+        namespace: str | None = None,
+    ) -> RunInfo:
         namespace = namespace or self.namespace
         name = document["metadata"]["name"]
         self._apply_pipeline(namespace, name, document)
@@ -80,8 +101,12 @@ class Client:
         labels = {"kubeline.dev/pipeline": name[:63]}
         if experiment_name:
             labels[EXPERIMENT_LABEL] = experiment_name
-        run = {"apiVersion": API_VERSION, "kind": "Run", "metadata": {"name": run_name, "labels": labels},
-               "spec": {"pipelineRef": {"name": name}, "arguments": dict(arguments or {})}}
+        run = {
+            "apiVersion": API_VERSION,
+            "kind": "Run",
+            "metadata": {"name": run_name, "labels": labels},
+            "spec": {"pipelineRef": {"name": name}, "arguments": dict(arguments or {})},
+        }
         self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
         return self.get_run(run_name, namespace)
 
@@ -106,8 +131,9 @@ class Client:
 
     def list_runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
         selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else ""
-        items = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, "runs",
-                                                          label_selector=selector)["items"]
+        items = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace or self.namespace, "runs", label_selector=selector
+        )["items"]
         return [_info(item) for item in sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])]
 
     def wait_for_run_completion(self, run_id: str, timeout: float = 3600, namespace: str | None = None) -> RunInfo:
@@ -120,7 +146,9 @@ class Client:
                 raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s (phase {info.phase})")
             time.sleep(1)
 
-    def logs(self, run_id: str, task: str | None = None, namespace: str | None = None, follow: bool = False) -> dict[str, str]:
+    def logs(
+        self, run_id: str, task: str | None = None, namespace: str | None = None, follow: bool = False
+    ) -> dict[str, str]:
         """The logs of the run's step pods (latest attempt of each step), by step id. ``task`` is a task
         name (all its steps) or a step id such as ``loop[2].train`` (that step only)."""
         namespace = namespace or self.namespace
@@ -133,7 +161,9 @@ class Client:
             if task and task != task_name and step != task:
                 continue
             try:
-                logs[step] = self.core.read_namespaced_pod_log(pod.metadata.name, namespace, container="main", follow=follow)
+                logs[step] = self.core.read_namespaced_pod_log(
+                    pod.metadata.name, namespace, container="main", follow=follow
+                )
             except ApiException as error:
                 logs[step] = f"(no log: {error.reason})"
         return logs
@@ -142,5 +172,12 @@ class Client:
 def _info(body: dict[str, Any]) -> RunInfo:
     status = body.get("status") or {}
     labels = body["metadata"].get("labels") or {}
-    return RunInfo(body["metadata"]["name"], body["metadata"]["namespace"], status.get("phase"),
-                   status.get("progressText"), dict(status.get("outputs") or {}), status, labels.get(EXPERIMENT_LABEL))
+    return RunInfo(
+        body["metadata"]["name"],
+        body["metadata"]["namespace"],
+        status.get("phase"),
+        status.get("progressText"),
+        dict(status.get("outputs") or {}),
+        status,
+        labels.get(EXPERIMENT_LABEL),
+    )

@@ -28,11 +28,17 @@ def write_output(document: Any, output: Path | None, summary: str = "") -> None:
         reason = error.strerror or str(error)
         if isinstance(error, (FileExistsError, NotADirectoryError)):
             reason = "a part of the path is a file, not a folder"
-        raise PipelineInvalid([Issue(f"-o {output}", f"cannot write the result there ({reason}): choose a file path "
-                                                      "in a folder you can write to")]) from None
+        raise PipelineInvalid(
+            [
+                Issue(
+                    f"-o {output}",
+                    f"cannot write the result there ({reason}): choose a file path in a folder you can write to",
+                )
+            ]
+        ) from None
 
 
-def _client(args: argparse.Namespace):  # noqa: ANN202
+def _client(args: argparse.Namespace):
     from kubeline.sdk.client import Client
 
     return Client(namespace=args.namespace)
@@ -55,7 +61,9 @@ def submit_command(args: argparse.Namespace) -> int:
     client = _client(args)
     run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
     print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")
-    print(f"  follow it: kubectl get run {run.name} -n {run.namespace} -w   or   kubeline get {run.name} -n {run.namespace}")
+    print(
+        f"  follow it: kubectl get run {run.name} -n {run.namespace} -w   or   kubeline get {run.name} -n {run.namespace}"
+    )
     if not args.wait:
         return 0
     finished = client.wait_for_run_completion(run.name)
@@ -81,7 +89,9 @@ def get_command(args: argparse.Namespace) -> int:
             return 0
         table = Table("run", "phase", "progress", "duration", "experiment")
         for run in runs:
-            table.add_row(run.name, run.phase or "", run.progress or "", run.status.get("duration", ""), run.experiment or "")
+            table.add_row(
+                run.name, run.phase or "", run.progress or "", run.status.get("duration", ""), run.experiment or ""
+            )
         console.print(table)
         return 0
     run = client.get_run(args.run)
@@ -94,7 +104,9 @@ def get_command(args: argparse.Namespace) -> int:
     for step, task in (run.status.get("tasks") or {}).items():
         outputs = ", ".join(f"{k}={v}" for k, v in (task.get("outputs") or {}).items())
         phase = task.get("phase", "") + (" (cached)" if task.get("cached") else "")
-        table.add_row(step, phase, str(task.get("attempts", "")), task.get("node", ""), outputs, task.get("message", ""))
+        table.add_row(
+            step, phase, str(task.get("attempts", "")), task.get("node", ""), outputs, task.get("message", "")
+        )
     console.print(table)
     if run.outputs:
         console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in run.outputs.items()))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 import json
 import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.models import API_VERSION
 from kubeline.api.names import numbered, to_dns_label
-from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
 from kubeline.sdk.components import ComponentSpec, resolve_conditionals, type_name
@@ -32,8 +33,13 @@ from kubeline.sdk.dsl import (
 class Compiler:
     """kfp.compiler.Compiler's interface: compile(pipeline_func, package_path, pipeline_conf=None)."""
 
-    def compile(self, pipeline_func: Callable[..., Any], package_path: str, type_check: bool = True,
-                pipeline_conf: PipelineConf | None = None) -> None:
+    def compile(
+        self,
+        pipeline_func: Callable[..., Any],
+        package_path: str,
+        type_check: bool = True,
+        pipeline_conf: PipelineConf | None = None,
+    ) -> None:
         Path(package_path).write_text(dump(compile_pipeline(pipeline_func, pipeline_conf)))
 
 
@@ -51,15 +57,31 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
     description = getattr(func, "_pipeline_description", None)
     if description:
         spec["description"] = description.splitlines()[0]
-    typed = builder.infer_param_types({name: (p.param_type, annotated) for name, (p, annotated) in params.items()}, tasks)
+    typed = builder.infer_param_types(
+        {name: (p.param_type, annotated) for name, (p, annotated) in params.items()}, tasks
+    )
     if params:
         spec["params"] = [_param(name, typed[name], param.value) for name, (param, _) in params.items()]
     spec["components"] = builder.components
     spec["tasks"] = tasks
     if recording.exit_op is not None:
         exit_task = builder.task(recording.exit_op, [])
-        spec["onExit"] = {k: v for k, v in exit_task.items() if k in ("name", "component", "arguments", "retries", "timeout",
-                                                                         "resources", "nodeSelector", "tolerations", "affinity")}
+        spec["onExit"] = {
+            k: v
+            for k, v in exit_task.items()
+            if k
+            in (
+                "name",
+                "component",
+                "arguments",
+                "retries",
+                "timeout",
+                "resources",
+                "nodeSelector",
+                "tolerations",
+                "affinity",
+            )
+        }
     defaults: dict[str, Any] = {}
     if conf.default_node_selector:
         defaults["nodeSelector"] = dict(conf.default_node_selector)
@@ -98,19 +120,27 @@ def _parameters(func: Callable[..., Any]) -> dict[str, tuple[PipelineParam, bool
     params = {}
     for parameter in inspect.signature(func).parameters.values():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise CompileError(f"the pipeline function {func.__name__}() takes {'*' if parameter.kind == parameter.VAR_POSITIONAL else '**'}"
-                               f"{parameter.name}: a pipeline's parameters are each named; list them one by one")
+            raise CompileError(
+                f"the pipeline function {func.__name__}() takes {'*' if parameter.kind == parameter.VAR_POSITIONAL else '**'}"
+                f"{parameter.name}: a pipeline's parameters are each named; list them one by one"
+            )
         annotation = hints.get(parameter.name)
         default = None if parameter.default is inspect.Parameter.empty else parameter.default
         if isinstance(default, (list, tuple, dict)) and deeper_than(default, MAX_VALUE_NESTING):
             raise CompileError(f"parameter {parameter.name!r}: a default nested more than {MAX_VALUE_NESTING} deep")
         unfit = _not_json(default)
         if unfit:
-            raise CompileError(f"parameter {parameter.name!r}: its default holds {unfit}, which a pipeline parameter "
-                               "cannot hold: use text, a number, a boolean, a list or a dict with text keys")
+            raise CompileError(
+                f"parameter {parameter.name!r}: its default holds {unfit}, which a pipeline parameter "
+                "cannot hold: use text, a number, a boolean, a list or a dict with text keys"
+            )
         if isinstance(default, tuple):
             default = json.loads(json.dumps(default))  # a tuple is a list to JSON, as KFP passes it
-        kind = type_name(annotation) if annotation is not None else (type_name(type(default)) if default is not None else "string")
+        kind = (
+            type_name(annotation)
+            if annotation is not None
+            else (type_name(type(default)) if default is not None else "string")
+        )
         params[parameter.name] = (PipelineParam(parameter.name, None, kind, default), annotation is not None)
     return params
 
@@ -172,8 +202,13 @@ class _Builder:
             elif member.kind == "exit":
                 result += self.tasks(member, loops)
             elif member.kind == "condition":
-                result.append({"name": member.name, "when": self.condition(member.condition, loops, member.name),
-                               "dag": {"tasks": self.tasks(member, loops)}})
+                result.append(
+                    {
+                        "name": member.name,
+                        "when": self.condition(member.condition, loops, member.name),
+                        "dag": {"tasks": self.tasks(member, loops)},
+                    }
+                )
             else:
                 document: dict[str, Any] = {"name": member.name, "forEach": self.items(member, loops)}
                 if member.parallelism:
@@ -199,7 +234,9 @@ class _Builder:
         if op.dependent_names:
             document["after"] = sorted(set(op.dependent_names))
         if op.resources:
-            document["resources"] = {kind: dict(sorted(values.items())) for kind, values in sorted(op.resources.items())}
+            document["resources"] = {
+                kind: dict(sorted(values.items())) for kind, values in sorted(op.resources.items())
+            }
         if op.node_selector:
             document["nodeSelector"] = dict(op.node_selector)
         if op.tolerations:
@@ -223,7 +260,9 @@ class _Builder:
         if isinstance(value, (PipelineParam, ConditionOperator)) or (isinstance(value, str) and "{{" in value):
             return self.text(value, loops, task)
         if isinstance(value, (list, dict)) and deeper_than(value, MAX_VALUE_NESTING):
-            raise CompileError(f"task {task!r}: an argument nested more than {MAX_VALUE_NESTING} deep: pass flat values or mappings")
+            raise CompileError(
+                f"task {task!r}: an argument nested more than {MAX_VALUE_NESTING} deep: pass flat values or mappings"
+            )
         if isinstance(value, (bool, int, float, str, list, dict)):
             return value
         raise CompileError(f"task {task!r}: cannot pass a {type(value).__name__} ({value!r}) as an argument")
@@ -231,8 +270,10 @@ class _Builder:
     def ref(self, param: PipelineParam, loops: list[Group], task: str) -> str:
         if isinstance(param, LoopArgument):
             if not loops or param.loop is not loops[-1]:
-                raise CompileError(f"task {task!r} uses the item of an outer ParallelFor: kubeline gives each loop body "
-                                   "only its own item; pass the outer item through a task output instead")
+                raise CompileError(
+                    f"task {task!r} uses the item of an outer ParallelFor: kubeline gives each loop body "
+                    "only its own item; pass the outer item through a task output instead"
+                )
             return "{{" + param.name + "}}"
         if param.op_name is None:
             return f"{{{{params.{param.name}}}}}"
@@ -246,8 +287,11 @@ class _Builder:
             return self.ref(value, loops, task)
         text = str(value).replace(WORKFLOW_STATUS, "{{run.status}}")
         for match in list(_SERIALIZED.finditer(text)):
-            param = self._loop_arg(match.group(2), loops) if match.group(1) == "__loop__" else \
-                self.recording.find_param(match.group(1), match.group(2))
+            param = (
+                self._loop_arg(match.group(2), loops)
+                if match.group(1) == "__loop__"
+                else self.recording.find_param(match.group(1), match.group(2))
+            )
             text = text.replace(match.group(0), self.ref(param, loops, task))
         return text
 
@@ -272,12 +316,16 @@ class _Builder:
             return self.ref(loop.items, loops, loop.name)
         if isinstance(loop.items, (list, tuple)):
             if deeper_than(list(loop.items), MAX_VALUE_NESTING):
-                raise CompileError(f"ParallelFor {loop.name!r}: items nested more than {MAX_VALUE_NESTING} deep: loop over "
-                                   "flat values or mappings")
+                raise CompileError(
+                    f"ParallelFor {loop.name!r}: items nested more than {MAX_VALUE_NESTING} deep: loop over "
+                    "flat values or mappings"
+                )
             return list(loop.items)
         raise CompileError(f"ParallelFor {loop.name!r}: loop over a list or a task output, not {loop.items!r}")
 
-    def infer_param_types(self, params: dict[str, tuple[str | None, bool]], tasks: list[dict[str, Any]]) -> dict[str, str]:
+    def infer_param_types(
+        self, params: dict[str, tuple[str | None, bool]], tasks: list[dict[str, Any]]
+    ) -> dict[str, str]:
         """A parameter without a type annotation takes the type of the inputs it feeds, when they agree
         (KFP v1 does not check untyped parameters; kubeline's validation does)."""
         component_inputs = {c["name"]: {i["name"]: i["type"] for i in c.get("inputs", [])} for c in self.components}
@@ -291,7 +339,7 @@ class _Builder:
                 inputs = component_inputs.get(task["component"], {})
                 for name, value in (task.get("arguments") or {}).items():
                     if isinstance(value, str) and value.startswith("{{params.") and value.endswith("}}"):
-                        param = value[len("{{params."):-2]
+                        param = value[len("{{params.") : -2]
                         if param in feeds and inputs.get(name) not in (None, "string", "artifact"):
                             feeds[param].add(inputs[name])
 

@@ -12,9 +12,10 @@ import inspect
 import re
 import textwrap
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -24,8 +25,17 @@ from kubeline.api.names import to_dns_label
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "object"}
-_KFP_TYPE_NAMES = {"Integer": "integer", "Float": "number", "String": "string", "Bool": "boolean", "Boolean": "boolean",
-                   "List": "list", "JsonArray": "list", "Dict": "object", "JsonObject": "object"}
+_KFP_TYPE_NAMES = {
+    "Integer": "integer",
+    "Float": "number",
+    "String": "string",
+    "Bool": "boolean",
+    "Boolean": "boolean",
+    "List": "list",
+    "JsonArray": "list",
+    "Dict": "object",
+    "JsonObject": "object",
+}
 
 
 class InputPath:
@@ -136,9 +146,10 @@ class ComponentFactory:
         names = [i.name for i in spec.inputs]
         signature = f"{spec.name}({', '.join(names)})"
         if len(args) > len(names):
-            raise TypeError(f"{signature} takes {len(names)} argument{'s' if len(names) != 1 else ''} "
-                            f"but {len(args)} were given")
-        arguments = dict(zip(names, args))
+            raise TypeError(
+                f"{signature} takes {len(names)} argument{'s' if len(names) != 1 else ''} but {len(args)} were given"
+            )
+        arguments = dict(zip(names, args, strict=False))  # fewer arguments than names: the rest by keyword
         for key, value in kwargs.items():
             name = key if key in names else _input_named(names, key)
             if name not in names:
@@ -148,8 +159,10 @@ class ComponentFactory:
             arguments[name] = value
         missing = [i.name for i in spec.inputs if i.required and i.name not in arguments]
         if missing:
-            raise TypeError(f"{signature} is missing required argument{'s' if len(missing) != 1 else ''} "
-                            f"{', '.join(map(repr, missing))}: pass a value for each")
+            raise TypeError(
+                f"{signature} is missing required argument{'s' if len(missing) != 1 else ''} "
+                f"{', '.join(map(repr, missing))}: pass a value for each"
+            )
         return arguments
 
 
@@ -160,7 +173,10 @@ def pythonic(name: str) -> str:
 
 def _input_named(names: list[str], key: str) -> str:
     """The input a keyword argument names: as written, without KFP's _path/_file suffix, or in KFP's pythonic form."""
-    for candidate in (io_name(_strip_suffix(key)), *(n for n in names if pythonic(n) in (pythonic(key), pythonic(_strip_suffix(key))))):
+    for candidate in (
+        io_name(_strip_suffix(key)),
+        *(n for n in names if pythonic(n) in (pythonic(key), pythonic(_strip_suffix(key)))),
+    ):
         if candidate in names:
             return candidate
     return key
@@ -173,9 +189,13 @@ def _strip_suffix(name: str) -> str:
     return name
 
 
-def create_component_from_func(func: Callable[..., Any], output_component_file: str | None = None,
-                               base_image: str | None = None, packages_to_install: list[str] | None = None,
-                               annotations: dict[str, str] | None = None) -> ComponentFactory:
+def create_component_from_func(
+    func: Callable[..., Any],
+    output_component_file: str | None = None,
+    base_image: str | None = None,
+    packages_to_install: list[str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> ComponentFactory:
     spec = _spec_from_function(func, base_image or DEFAULT_BASE_IMAGE, packages_to_install or [])
     if output_component_file:
         Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
@@ -185,8 +205,12 @@ def create_component_from_func(func: Callable[..., Any], output_component_file: 
 func_to_container_op = create_component_from_func
 
 
-def component(func: Callable[..., Any] | None = None, *, base_image: str | None = None,
-              packages_to_install: list[str] | None = None) -> Any:
+def component(
+    func: Callable[..., Any] | None = None,
+    *,
+    base_image: str | None = None,
+    packages_to_install: list[str] | None = None,
+) -> Any:
     """Decorator form: ``@component`` or ``@component(base_image=..., packages_to_install=[...])``."""
     if func is None:
         return lambda f: create_component_from_func(f, base_image=base_image, packages_to_install=packages_to_install)
@@ -199,10 +223,16 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
     try:
         hints = typing.get_type_hints(func)
     except Exception as error:  # noqa: BLE001 - an annotation naming what does not exist
-        raise CompileError(f"the type hints of {func.__name__}() cannot be read ({type(error).__name__}: {error})") from None
+        raise CompileError(
+            f"the type hints of {func.__name__}() cannot be read ({type(error).__name__}: {error})"
+        ) from None
     inputs, outputs, plan = [], [], []  # plan: how the program passes each parameter
     for parameter in signature.parameters.values():
-        annotation = parameter.annotation if not isinstance(parameter.annotation, str) else hints.get(parameter.name, parameter.annotation)
+        annotation = (
+            parameter.annotation
+            if not isinstance(parameter.annotation, str)
+            else hints.get(parameter.name, parameter.annotation)
+        )
         has_default = parameter.default is not inspect.Parameter.empty
         if isinstance(annotation, OutputPath):
             name = io_name(_strip_suffix(parameter.name))
@@ -215,8 +245,15 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
         else:
             kind = type_name(annotation)
             default = parameter.default if has_default else None
-            inputs.append(IO(io_name(parameter.name), kind, default=default if not isinstance(default, (list, dict)) else None,
-                             optional=has_default and default is None, required=not has_default))
+            inputs.append(
+                IO(
+                    io_name(parameter.name),
+                    kind,
+                    default=default if not isinstance(default, (list, dict)) else None,
+                    optional=has_default and default is None,
+                    required=not has_default,
+                )
+            )
             plan.append(("value", parameter.name, io_name(parameter.name), kind))
     returns = hints.get("return", signature.return_annotation)
     fields = getattr(returns, "_fields", None)
@@ -226,19 +263,31 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
             outputs.append(IO(io_name(name), type_name(field_types.get(name, str))))
     elif returns not in (inspect.Signature.empty, None, type(None)):
         outputs.append(IO("Output", type_name(returns)))
-    _check_unique(func.__name__, [p[2] for p in plan] + [o.name for o in outputs if not any(p[2] == o.name for p in plan)])
+    _check_unique(
+        func.__name__, [p[2] for p in plan] + [o.name for o in outputs if not any(p[2] == o.name for p in plan)]
+    )
     program = _program(func, source, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
     args: list[str] = []
     for kind, _, name, _ in plan:
-        placeholder = {"value": f"{{{{inputs.{name}}}}}", "input_path": f"{{{{inputs.{name}.path}}}}",
-                       "output_path": f"{{{{outputs.{name}.path}}}}"}[kind]
+        placeholder = {
+            "value": f"{{{{inputs.{name}}}}}",
+            "input_path": f"{{{{inputs.{name}.path}}}}",
+            "output_path": f"{{{{outputs.{name}.path}}}}",
+        }[kind]
         args += [f"--{name}", placeholder]
     for output in outputs:
         if not any(p[2] == output.name for p in plan):
             args += [f"--output-{output.name}", f"{{{{outputs.{output.name}.path}}}}"]
     description = inspect.getdoc(func)
-    return ComponentSpec(dns_name(func.__name__), inputs, outputs, image, ["python3", "-u", "-c", program], args,
-                         description=description.splitlines()[0] if description else None)
+    return ComponentSpec(
+        dns_name(func.__name__),
+        inputs,
+        outputs,
+        image,
+        ["python3", "-u", "-c", program],
+        args,
+        description=description.splitlines()[0] if description else None,
+    )
 
 
 def _function_source(func: Any) -> str:
@@ -246,24 +295,33 @@ def _function_source(func: Any) -> str:
     saying why it cannot be a component."""
     what = getattr(func, "__name__", None) or type(func).__name__
     if not inspect.isfunction(func):
-        raise CompileError(f"{what!r} is a {type(func).__name__}, not a Python function: a component is made from "
-                           "a function defined with `def` in a file, whose source kubeline ships to the step")
+        raise CompileError(
+            f"{what!r} is a {type(func).__name__}, not a Python function: a component is made from "
+            "a function defined with `def` in a file, whose source kubeline ships to the step"
+        )
     if func.__name__ == "<lambda>":
-        raise CompileError("a lambda cannot be a component: its source is not a function kubeline can ship to the step; "
-                           "define the function with `def` and pass its name")
+        raise CompileError(
+            "a lambda cannot be a component: its source is not a function kubeline can ship to the step; "
+            "define the function with `def` and pass its name"
+        )
     if inspect.iscoroutinefunction(func) or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-        raise CompileError(f"{what}() is a coroutine or generator function: a component must be a plain function "
-                           "that returns its outputs")
+        raise CompileError(
+            f"{what}() is a coroutine or generator function: a component must be a plain function "
+            "that returns its outputs"
+        )
     try:
         source = textwrap.dedent(inspect.getsource(func))
     except (OSError, TypeError):
-        raise CompileError(f"the source of {what}() cannot be found (made with exec or typed interactively?): "
-                           "define the function with `def` in a Python file") from None
+        raise CompileError(
+            f"the source of {what}() cannot be found (made with exec or typed interactively?): "
+            "define the function with `def` in a Python file"
+        ) from None
     try:
         return _without_annotations(source, func.__name__)
     except SyntaxError:
-        raise CompileError(f"the source of {what}() cannot be read on its own: define it with `def` at the start "
-                           "of a line") from None
+        raise CompileError(
+            f"the source of {what}() cannot be read on its own: define it with `def` at the start of a line"
+        ) from None
 
 
 def _check_unique(function: str, names: list[str]) -> None:
@@ -271,13 +329,20 @@ def _check_unique(function: str, names: list[str]) -> None:
     seen = set()
     for name in names:
         if name in seen:
-            raise CompileError(f"two parameters or outputs of {function}() become the same input or output name "
-                               f"{name!r}: rename one (use ASCII letters, digits and '_')")
+            raise CompileError(
+                f"two parameters or outputs of {function}() become the same input or output name "
+                f"{name!r}: rename one (use ASCII letters, digits and '_')"
+            )
         seen.add(name)
 
 
-def _program(func: Callable[..., Any], source: str, plan: list[tuple[str, str, str, str]], returned: list[str],
-             packages: list[str]) -> str:
+def _program(
+    func: Callable[..., Any],
+    source: str,
+    plan: list[tuple[str, str, str, str]],
+    returned: list[str],
+    packages: list[str],
+) -> str:
     parameters = [(kind, parameter, name, type_) for kind, parameter, name, type_ in plan]
     return _PROGRAM.format(
         install=_INSTALL.format(packages=repr(packages)) if packages else "",
@@ -321,7 +386,7 @@ _install({packages})
 
 '''
 
-_PROGRAM = '''\
+_PROGRAM = """\
 import argparse, json, os, sys
 
 {install}{source}
@@ -370,7 +435,7 @@ if _names:
         os.makedirs(os.path.dirname(_path) or ".", exist_ok=True)
         with open(_path, "w") as _file:
             _file.write(_text(_item))
-'''
+"""
 
 
 # -- KFP v1 component YAML -------------------------------------------------------------------------------
@@ -392,12 +457,28 @@ def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
         raise ValueError("not a KFP component: it has no implementation.container")
     container = document["implementation"]["container"]
     file_inputs = _path_placeholders(container, "inputPath")
-    inputs = [IO(io_name(i["name"]), "artifact" if i["name"] in file_inputs else _KFP_TYPE_NAMES.get(str(i.get("type")), "string"),
-                 default=i.get("default"), optional=bool(i.get("optional")))
-              for i in document.get("inputs") or []]
-    outputs = [IO(io_name(o["name"]), _KFP_TYPE_NAMES.get(str(o.get("type")), "string")) for o in document.get("outputs") or []]
-    spec = ComponentSpec(dns_name(document.get("name", "component")), inputs, outputs, container["image"], [], [],
-                         {k: str(v) for k, v in (container.get("env") or {}).items()}, description=document.get("description"))
+    inputs = [
+        IO(
+            io_name(i["name"]),
+            "artifact" if i["name"] in file_inputs else _KFP_TYPE_NAMES.get(str(i.get("type")), "string"),
+            default=i.get("default"),
+            optional=bool(i.get("optional")),
+        )
+        for i in document.get("inputs") or []
+    ]
+    outputs = [
+        IO(io_name(o["name"]), _KFP_TYPE_NAMES.get(str(o.get("type")), "string")) for o in document.get("outputs") or []
+    ]
+    spec = ComponentSpec(
+        dns_name(document.get("name", "component")),
+        inputs,
+        outputs,
+        container["image"],
+        [],
+        [],
+        {k: str(v) for k, v in (container.get("env") or {}).items()},
+        description=document.get("description"),
+    )
     if _has_if(container):
         spec.conditional = container
     else:
@@ -464,5 +545,13 @@ def resolve_conditionals(spec: ComponentSpec, present: set[str]) -> ComponentSpe
                 result.append(_placeholder(part))
         return result
 
-    return ComponentSpec(spec.name, spec.inputs, spec.outputs, spec.image, expand(container.get("command") or []),
-                         expand(container.get("args") or []), spec.env, spec.description)
+    return ComponentSpec(
+        spec.name,
+        spec.inputs,
+        spec.outputs,
+        spec.image,
+        expand(container.get("command") or []),
+        expand(container.get("args") or []),
+        spec.env,
+        spec.description,
+    )

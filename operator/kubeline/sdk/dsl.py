@@ -11,8 +11,9 @@ import functools
 import inspect
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
@@ -103,8 +104,15 @@ class _ExecutionOptions:
 class ContainerOp:
     """A task: one step of the pipeline. Also usable directly, as in KFP: ContainerOp(name, image, ...)."""
 
-    def __init__(self, name: str, image: str, command: Any = None, arguments: Any = None,
-                 file_outputs: dict[str, str] | None = None, **ignored: Any):
+    def __init__(
+        self,
+        name: str,
+        image: str,
+        command: Any = None,
+        arguments: Any = None,
+        file_outputs: dict[str, str] | None = None,
+        **ignored: Any,
+    ):
         for key in ignored:
             warnings.warn(f"ContainerOp({key}=...) is not supported by kubeline and is ignored", stacklevel=2)
         spec, wiring = _spec_from_container(name, image, _as_list(command), _as_list(arguments), file_outputs or {})
@@ -140,7 +148,9 @@ class ContainerOp:
         """The task's only output (KFP's task.output)."""
         if len(self.outputs) != 1:
             names = ", ".join(self.outputs) or "none"
-            raise CompileError(f"task {self.name!r} has {len(self.outputs)} outputs ({names}): use task.outputs['NAME']")
+            raise CompileError(
+                f"task {self.name!r} has {len(self.outputs)} outputs ({names}): use task.outputs['NAME']"
+            )
         return next(iter(self.outputs.values()))
 
     def after(self, *tasks: ContainerOp) -> ContainerOp:
@@ -185,11 +195,24 @@ class ContainerOp:
         self.affinity = _to_dict(affinity)
         return self
 
-    def set_retry(self, num_retries: int, policy: str | None = None, backoff_duration: str | None = None,
-                  backoff_factor: float | None = None, backoff_max_duration: str | None = None) -> ContainerOp:
+    def set_retry(
+        self,
+        num_retries: int,
+        policy: str | None = None,
+        backoff_duration: str | None = None,
+        backoff_factor: float | None = None,
+        backoff_max_duration: str | None = None,
+    ) -> ContainerOp:
         self.retries = {"limit": _whole(num_retries, "set_retry(num_retries)")}
-        backoff = {k: v for k, v in (("duration", backoff_duration), ("factor", backoff_factor),
-                                     ("maxDuration", backoff_max_duration)) if v is not None}
+        backoff = {
+            k: v
+            for k, v in (
+                ("duration", backoff_duration),
+                ("factor", backoff_factor),
+                ("maxDuration", backoff_max_duration),
+            )
+            if v is not None
+        }
         if backoff:
             self.retries["backoff"] = backoff
         return self
@@ -208,9 +231,11 @@ class ContainerOp:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith(("add_", "set_")):
+
             def unsupported(*_: Any, **__: Any) -> ContainerOp:
                 warnings.warn(f"{name}() has no kubeline equivalent and is ignored (task {self.name!r})", stacklevel=2)
                 return self
+
             return unsupported
         raise AttributeError(name)
 
@@ -236,7 +261,11 @@ def _whole(value: Any, what: str) -> int:
     which int() would silently read as 0 or 1, nor a fraction it would silently cut."""
     if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise CompileError(f"{what}: {value!r} is not a whole number; give one, e.g. 3")
     return int(value)
 
@@ -256,8 +285,9 @@ def _to_dict(value: Any) -> dict[str, Any]:
     return ApiClient().sanitize_for_serialization(value)
 
 
-def _spec_from_container(name: str, image: str, command: list[Any], arguments: list[Any],
-                         file_outputs: dict[str, str]) -> tuple[ComponentSpec, dict[str, Any]]:
+def _spec_from_container(
+    name: str, image: str, command: list[Any], arguments: list[Any], file_outputs: dict[str, str]
+) -> tuple[ComponentSpec, dict[str, Any]]:
     """A raw ContainerOp as a component: run-time values become inputs, fixed output files placeholders."""
     inputs: dict[str, PipelineParam] = {}
 
@@ -277,14 +307,24 @@ def _spec_from_container(name: str, image: str, command: list[Any], arguments: l
     rendered_command = [text(p) for p in command]
     rendered_args = [text(p) for p in arguments]
     spec = ComponentSpec(
-        dns_name(name), [IO(n, "string") for n in inputs], [IO(io_name(o), "string") for o in file_outputs], image,
-        rendered_command, rendered_args,
+        dns_name(name),
+        [IO(n, "string") for n in inputs],
+        [IO(io_name(o), "string") for o in file_outputs],
+        image,
+        rendered_command,
+        rendered_args,
     )
-    missing = [o for o, path in file_outputs.items() if not any(f"outputs.{io_name(o)}.path" in t for t in rendered_command + rendered_args)]
+    missing = [
+        o
+        for o, path in file_outputs.items()
+        if not any(f"outputs.{io_name(o)}.path" in t for t in rendered_command + rendered_args)
+    ]
     if missing:
         # the program writes to a fixed path kubeline does not see: copy it to the output's file at exit
-        copies = " && ".join(f'mkdir -p "$(dirname "$KUBELINE_OUT_{i}")" && cp {file_outputs[o]} "$KUBELINE_OUT_{i}"'
-                             for i, o in enumerate(missing))
+        copies = " && ".join(
+            f'mkdir -p "$(dirname "$KUBELINE_OUT_{i}")" && cp {file_outputs[o]} "$KUBELINE_OUT_{i}"'
+            for i, o in enumerate(missing)
+        )
         spec.env.update({f"KUBELINE_OUT_{i}": f"{{{{outputs.{io_name(o)}.path}}}}" for i, o in enumerate(missing)})
         spec.command = ["sh", "-c", f'"$@" && {copies}', "kubeline-container-op", *rendered_command]
     return spec, dict(inputs)
@@ -302,8 +342,10 @@ class VolumeOp:
     which kubeline keeps on a volume the run's steps share; that covers what VolumeOp is mostly used for."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        raise CompileError("dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath; "
-                           "kubeline keeps them on a volume shared by the run's steps")
+        raise CompileError(
+            "dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath; "
+            "kubeline keeps them on a volume shared by the run's steps"
+        )
 
 
 PipelineVolume = VolumeOp
@@ -335,7 +377,9 @@ class Group:
 class Condition(Group):
     def __init__(self, condition: ConditionOperator, name: str | None = None):
         if not isinstance(condition, ConditionOperator):
-            raise TypeError("dsl.Condition needs a comparison of a task output or parameter, e.g. task.output == 'heads'")
+            raise TypeError(
+                "dsl.Condition needs a comparison of a task output or parameter, e.g. task.output == 'heads'"
+            )
         super().__init__("condition", name or "", condition=condition)
 
 
@@ -351,7 +395,9 @@ class ParallelFor(Group):
 class ExitHandler(Group):
     def __init__(self, exit_op: ContainerOp, name: str | None = None):
         if not isinstance(exit_op, ContainerOp):
-            raise TypeError(f"dsl.ExitHandler needs a task (the result of calling a component), not {type(exit_op).__name__}")
+            raise TypeError(
+                f"dsl.ExitHandler needs a task (the result of calling a component), not {type(exit_op).__name__}"
+            )
         super().__init__("exit", name or "")
         self.exit_op = exit_op
 
@@ -460,8 +506,10 @@ class Recording:
 
     def open(self, group: Group) -> None:
         if len(self.stack) > MAX_GROUP_DEPTH:  # refused where the program opens the group
-            raise CompileError(f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_GROUP_DEPTH} "
-                               "deep: flatten the pipeline")
+            raise CompileError(
+                f"groups (dsl.Condition, dsl.ParallelFor, dsl.ExitHandler) nested more than {MAX_GROUP_DEPTH} "
+                "deep: flatten the pipeline"
+            )
         if isinstance(group, ExitHandler):
             if self.exit_op is not None:
                 raise CompileError("a pipeline has one dsl.ExitHandler: put every task it guards inside that one")

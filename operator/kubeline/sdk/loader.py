@@ -22,9 +22,10 @@ import subprocess
 import sys
 import traceback
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.sdk.components import CompileError
@@ -45,7 +46,9 @@ def pipeline_functions(path: Path) -> dict[str, Callable[..., Any]]:
     """The file's pipeline functions by name (the file is imported, as dsl-compile does)."""
     if not path.is_file():
         problem = "no such file" if not path.exists() else "not a regular file"
-        raise PipelineInvalid([Issue(str(path), f"{problem}: give the path of a Python file defining a @dsl.pipeline function")])
+        raise PipelineInvalid(
+            [Issue(str(path), f"{problem}: give the path of a Python file defining a @dsl.pipeline function")]
+        )
     module_name = f"kubeline_user_pipeline_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -64,12 +67,16 @@ def choose(path: Path, function: str | None) -> Callable[..., Any]:
     functions = pipeline_functions(path)
     if function is not None:
         if function not in functions:
-            raise PipelineInvalid([Issue(str(path), f"no @dsl.pipeline function {function!r} (found: {', '.join(functions) or 'none'})")])
+            raise PipelineInvalid(
+                [Issue(str(path), f"no @dsl.pipeline function {function!r} (found: {', '.join(functions) or 'none'})")]
+            )
         return functions[function]
     if not functions:
         raise PipelineInvalid([Issue(str(path), "no @dsl.pipeline function found")])
     if len(functions) > 1:
-        raise PipelineInvalid([Issue(str(path), f"several pipelines: {', '.join(sorted(functions))}; choose one with --function NAME")])
+        raise PipelineInvalid(
+            [Issue(str(path), f"several pipelines: {', '.join(sorted(functions))}; choose one with --function NAME")]
+        )
     return next(iter(functions.values()))
 
 
@@ -82,9 +89,17 @@ def pipeline_document_from_python(path: Path, function: str | None = None) -> di
     try:
         output, _ = child.communicate(timeout=COMPILE_SECONDS)
     except subprocess.TimeoutExpired:
-        raise PipelineInvalid([Issue(str(path), (
-            f"importing and compiling it took longer than {COMPILE_SECONDS} s, so it was stopped: does the file wait "
-            "for input, a network or a lock at import? keep such work inside the components"))]) from None
+        raise PipelineInvalid(
+            [
+                Issue(
+                    str(path),
+                    (
+                        f"importing and compiling it took longer than {COMPILE_SECONDS} s, so it was stopped: does the file wait "
+                        "for input, a network or a lock at import? keep such work inside the components"
+                    ),
+                )
+            ]
+        ) from None
     finally:
         _kill_group(child)
     return _child_result(output, path, child.returncode)
@@ -112,9 +127,17 @@ def _child_result(output: bytes, path: Path, returncode: int) -> dict[str, Any]:
         raise RuntimeError(result["bug"])
     # the user's code ended the process itself (os._exit, a signal, a crash in a C extension)
     how = f"killed by signal {_signal_name(-returncode)}" if returncode < 0 else f"exit status {returncode}"
-    raise PipelineInvalid([Issue(str(path), (
-        f"importing and compiling it ended the process ({how}) before any result: does the file call os._exit, "
-        "kill itself, or crash in a native module at import?"))])
+    raise PipelineInvalid(
+        [
+            Issue(
+                str(path),
+                (
+                    f"importing and compiling it ended the process ({how}) before any result: does the file call os._exit, "
+                    "kill itself, or crash in a native module at import?"
+                ),
+            )
+        ]
+    )
 
 
 def _signal_name(number: int) -> str:
@@ -141,7 +164,7 @@ def _child() -> None:
     _kill_descendants()
     data = json.dumps(result).encode()
     while data:
-        data = data[os.write(result_fd, data):]
+        data = data[os.write(result_fd, data) :]
     os._exit(0)  # threads the user's code started are not waited for
 
 
@@ -190,7 +213,9 @@ def compile_file(path: Path, function: str | None = None) -> dict[str, Any]:
     from kubeline.sdk.compiler import compile_pipeline
 
     chosen = choose(path, function)
-    with _users_code(path, f"compiling the pipeline {getattr(chosen, '__name__', 'function')}", _definition_line(chosen)):
+    with _users_code(
+        path, f"compiling the pipeline {getattr(chosen, '__name__', 'function')}", _definition_line(chosen)
+    ):
         return compile_pipeline(chosen)
 
 
@@ -236,8 +261,10 @@ def _explain(error: BaseException, doing: str) -> str:
     if isinstance(error, CompileError):
         return _short(str(error))
     if isinstance(error, SystemExit):
-        return (f"{doing} failed: the file called sys.exit({_short(repr(error.code))}); a pipeline file must not exit: "
-                "remove the call, or guard it with `if __name__ == '__main__':`")
+        return (
+            f"{doing} failed: the file called sys.exit({_short(repr(error.code))}); a pipeline file must not exit: "
+            "remove the call, or guard it with `if __name__ == '__main__':`"
+        )
     if isinstance(error, RecursionError):
         return f"{doing} failed: endless recursion (a function calls itself without end); fix the recursion"
     text = _short(str(error))
