@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kubeline.api import models, yamlsafe
+from kubeline.api.constants import API_VERSION
 from kubeline.api.limits import MAX_INPUT_BYTES
 from kubeline.api.names import name_problem, to_dns_label
 from kubeline.engine.errors import Issue, PipelineInvalid
@@ -105,8 +106,8 @@ def pipeline_from_document(document: Any, fallback_name: str) -> LoadedPipeline:
             )
     elif kind == "Pipeline":
         api_version = document.get("apiVersion")
-        if api_version != models.API_VERSION:
-            raise PipelineInvalid([Issue("apiVersion", f"must be {models.API_VERSION}, not {api_version!r}")])
+        if api_version != API_VERSION:
+            raise PipelineInvalid([Issue("apiVersion", f"must be {API_VERSION}, not {api_version!r}")])
         spec_document, prefix = document.get("spec"), "spec"
     else:
         hint = " (a KFP/Argo Workflow: convert it with `kubeline import`)" if kind == "Workflow" else ""
@@ -138,8 +139,8 @@ def _metadata_problems(document: dict[str, Any], prefix: str) -> list[Issue]:
 def run_problems(run: dict[str, Any], prefix: str) -> list[Issue]:
     """The shape of a Run document that kubeline reads before its pipeline: apiVersion, name, spec and arguments."""
     issues = _metadata_problems(run, prefix)
-    if run.get("apiVersion") != models.API_VERSION:
-        issues.append(Issue(f"{prefix}apiVersion", f"must be {models.API_VERSION}, not {run.get('apiVersion')!r}"))
+    if run.get("apiVersion") != API_VERSION:
+        issues.append(Issue(f"{prefix}apiVersion", f"must be {API_VERSION}, not {run.get('apiVersion')!r}"))
     spec = run.get("spec")
     if not isinstance(spec, dict):
         return [*issues, Issue(f"{prefix}spec", "must be a mapping with pipelineRef (or pipelineSpec) and arguments")]

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from kubeline.api import models
+from kubeline.api.constants import GROUP, VERSION
 from kubeline.api.names import DNS_LABEL, MAX_LABEL, RULE
 
 #: Groups may nest this deep in the CRD schema; deeper groups are checked by kubeline itself.
@@ -134,7 +135,7 @@ def _crd(
     if named:
         root["x-kubernetes-validations"] = _NAME_RULES
     version: dict[str, Any] = {
-        "name": models.VERSION,
+        "name": VERSION,
         "served": True,
         "storage": True,
         "schema": {"openAPIV3Schema": root},
@@ -145,9 +146,9 @@ def _crd(
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{models.GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
-            "group": models.GROUP,
+            "group": GROUP,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",

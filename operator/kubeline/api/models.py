@@ -12,14 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
+from kubeline.api.constants import API_VERSION
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
 
 #: Task and component names end up in pod names and labels: DNS-1123 labels.
 from kubeline.api.names import DNS_LABEL
-
-GROUP = "kubeline.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 #: Parameter, input and output names appear inside ``{{...}}`` placeholders.
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_-]*$"

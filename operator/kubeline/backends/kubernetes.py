@@ -18,19 +18,20 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from kubeline.api.constants import (
+    API_VERSION,
+    ATTEMPT_ANNOTATION,
+    CACHE_ANNOTATION,
+    CACHE_KEY_ANNOTATION,
+    RUN_LABEL,
+    STEP_ANNOTATION,
+    TASK_LABEL,
+)
 from kubeline.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
 from kubeline.engine.run import StartStep
 from kubeline.engine.stepid import folder_name, pod_name
-
-GROUP = "kubeline.dev"
-RUN_LABEL = f"{GROUP}/run"
-TASK_LABEL = f"{GROUP}/task"
-STEP_ANNOTATION = f"{GROUP}/step"
-ATTEMPT_ANNOTATION = f"{GROUP}/attempt"
-CACHE_KEY_ANNOTATION = f"{GROUP}/cache-key"
-CACHE_ANNOTATION = f"{GROUP}/cache"
 
 OUTPUTS_DIR = "/kubeline/outputs"
 INPUTS_DIR = "/kubeline/inputs"
@@ -194,7 +195,7 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
             },
             "ownerReferences": [
                 {
-                    "apiVersion": f"{GROUP}/v1alpha1",
+                    "apiVersion": API_VERSION,
                     "kind": "Run",
                     "name": run.name,
                     "uid": run.uid,

@@ -14,8 +14,7 @@ import kopf
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from kubeline.api.models import GROUP, VERSION
-from kubeline.backends.kubernetes import RUN_LABEL
+from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 
 
 def connect() -> client.ApiClient:

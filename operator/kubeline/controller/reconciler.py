@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
-from kubeline.api.models import API_VERSION
-from kubeline.backends.kubernetes import TASK_LABEL, PodNotAllowed, RunRef, render_pod, volume_claim_name
+from kubeline.backends.kubernetes import PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
 from kubeline.controller.kube import Kube, PodNameTaken, event
@@ -294,7 +294,7 @@ class RunReconciler:
             "metadata": {
                 "name": volume_claim_name(ref.name),
                 "namespace": ref.namespace,
-                "labels": {"kubeline.dev/run": ref.name},
+                "labels": {RUN_LABEL: ref.name},
                 "ownerReferences": [
                     {
                         "apiVersion": API_VERSION,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeline.api import models
+from kubeline.api.constants import API_VERSION, IMPORTED_FROM_ANNOTATION
 from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import to_dns_label, unique_label
@@ -307,8 +308,8 @@ class _Translator:
         result_metadata: dict[str, Any] = {"name": pipeline_name}
         version = (metadata.get("annotations") or {}).get(KFP_PREFIX + "kfp_sdk_version")
         if version:
-            result_metadata["annotations"] = {"kubeline.dev/imported-from": f"kfp {version}"}
-        return {"apiVersion": models.API_VERSION, "kind": "Pipeline", "metadata": result_metadata, "spec": spec}
+            result_metadata["annotations"] = {IMPORTED_FROM_ANNOTATION: f"kfp {version}"}
+        return {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": result_metadata, "spec": spec}
 
     def _required(self, value: str | None, path: str) -> str:
         if value is None:

@@ -15,12 +15,19 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from kubeline.api.models import API_VERSION, GROUP, VERSION
-from kubeline.backends.kubernetes import RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
+from kubeline.api.constants import (
+    API_VERSION,
+    EXPERIMENT_LABEL,
+    GROUP,
+    PIPELINE_LABEL,
+    RUN_LABEL,
+    STEP_ANNOTATION,
+    TASK_LABEL,
+    VERSION,
+)
 from kubeline.engine import stepid
 from kubeline.loading import load_pipeline_file
 
-EXPERIMENT_LABEL = f"{GROUP}/experiment"
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
 
@@ -98,7 +105,7 @@ class Client:
         name = document["metadata"]["name"]
         self._apply_pipeline(namespace, name, document)
         run_name = run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        labels = {"kubeline.dev/pipeline": name[:63]}
+        labels = {PIPELINE_LABEL: name[:63]}
         if experiment_name:
             labels[EXPERIMENT_LABEL] = experiment_name
         run = {

@@ -45,7 +45,7 @@ def _client(args: argparse.Namespace):
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    from kubeline.api.models import API_VERSION
+    from kubeline.api.constants import API_VERSION
     from kubeline.cli import bind_or_explain, parse_params
     from kubeline.loading import load_pipeline_file
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kubeline.api.constants import API_VERSION, DISPLAY_NAME_ANNOTATION
 from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
-from kubeline.api.models import API_VERSION
 from kubeline.api.names import numbered, to_dns_label
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
@@ -102,16 +102,13 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
     return document
 
 
-DISPLAY_NAME = "kubeline.dev/display-name"
-
-
 def _metadata(func: Callable[..., Any]) -> dict[str, Any]:
     """A valid name derived from the pipeline's name as KFP derives it ('My pipeline' -> 'my-pipeline');
     the name as written is kept as an annotation, so a display name never reaches a path or a label."""
     display = getattr(func, "_pipeline_name", None) or func.__name__
     metadata: dict[str, Any] = {"name": to_dns_label(display)}
     if display != metadata["name"]:
-        metadata["annotations"] = {DISPLAY_NAME: display}
+        metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display}
     return metadata
 
 
