@@ -13,7 +13,7 @@ import pytest
 
 from kubeline.backends.local import LocalCache, LocalRunner
 from kubeline.display import plain_console, print_result
-from kubeline.engine.plan import coerce
+from kubeline.engine.values import coerce
 from tests.unit.simulate import plan_of
 from tests.unit.test_local_runner_lifetime import ESCAPERS, kubelines, pipeline, shell, start  # noqa: F401
 

@@ -8,7 +8,8 @@ import yaml
 from kubeline.api.yamlsafe import load_all
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
-from kubeline.engine.plan import coerce, load_spec
+from kubeline.engine.plan import load_spec
+from kubeline.engine.values import coerce
 
 
 def test_aliases_within_budget_load_like_safe_load() -> None:

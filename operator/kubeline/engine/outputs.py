@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from kubeline.api import models
-from kubeline.engine.plan import coerce
+from kubeline.engine.values import coerce
 
 #: Bytes of a step's values, encoded as JSON, that fit in a termination message.
 VALUE_OUTPUTS_LIMIT = 4096

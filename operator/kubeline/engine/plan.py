@@ -9,8 +9,6 @@ the field at fault, so ``kubeline validate`` reports them all at once.
 from __future__ import annotations
 
 import copy
-import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +17,7 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.durations import parse_duration
-from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_LOOP_ITEMS, MAX_NESTING, MAX_VALUE_NESTING
+from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_LOOP_ITEMS, MAX_NESTING
 from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
 from kubeline.engine.templates import (
@@ -30,17 +28,7 @@ from kubeline.engine.templates import (
     refs_in,
     whole_ref,
 )
-
-#: Which value types an input of a given type accepts.
-_ACCEPTS: dict[str, set[str]] = {
-    "string": {"string", "integer", "number", "boolean", "list", "object"},
-    "integer": {"integer"},
-    "number": {"integer", "number"},
-    "boolean": {"boolean"},
-    "list": {"list"},
-    "object": {"object"},
-    "artifact": {"artifact", "string", "integer", "number", "boolean", "list", "object"},
-}
+from kubeline.engine.values import ACCEPTS, article, coerce, surrogate_problem
 
 
 @dataclass
@@ -234,89 +222,6 @@ def _with_prefix(issue: Issue, prefix: str) -> Issue:
     if prefix == "spec" or not issue.path.startswith("spec"):
         return issue
     return Issue(prefix + issue.path[len("spec") :], issue.message)
-
-
-def value_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return "string"
-
-
-def coerce(value: Any, type_: str) -> Any:
-    """A value of ``type_`` from a literal or its text (as given on a command line); ValueError if it is not one."""
-    problem = surrogate_problem(value) if isinstance(value, str) else None
-    if problem:
-        raise ValueError(problem)
-    if type_ in ("string", "artifact"):
-        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    if isinstance(value, str):
-        text = value.strip()
-        if type_ == "boolean":
-            if text.lower() in ("true", "false"):
-                return text.lower() == "true"
-            raise ValueError(f"{value!r} is not a boolean (write true or false)")
-        try:
-            value = json.loads(text)
-        except RecursionError:  # json's C decoder stops itself here, before the stack runs out
-            raise ValueError(f"the value nests deeper than {MAX_VALUE_NESTING} levels") from None
-        except ValueError:
-            raise ValueError(f"{value!r} is not {_article(type_)}") from None
-    problem = _value_problem(value)
-    if problem:
-        raise ValueError(problem)
-    actual = value_type(value)
-    if actual not in _ACCEPTS[type_]:
-        raise ValueError(f"{json.dumps(value)} is not {_article(type_)}")
-    if type_ == "integer" and abs(value) > 2**63 - 1:
-        raise ValueError(f"{value} does not fit in 64 bits")
-    return float(value) if type_ == "number" else value
-
-
-def _value_problem(value: Any) -> str | None:
-    """NaN and Infinity (no JSON, no comparison works on them), text that is not UTF-8, or nesting beyond
-    MAX_VALUE_NESTING, anywhere in a value."""
-    stack = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        if depth > MAX_VALUE_NESTING:
-            return f"the value nests deeper than {MAX_VALUE_NESTING} levels"
-        if isinstance(current, float) and not math.isfinite(current):
-            return f"{current} is not a number kubeline accepts: NaN and Infinity are not allowed"
-        problem = surrogate_problem(current) if isinstance(current, str) else None
-        if problem:
-            return problem
-        if isinstance(current, dict):
-            stack.extend((key, depth) for key in current)
-        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
-        stack.extend((child, depth + 1) for child in children)
-    return None
-
-
-def surrogate_problem(text: str) -> str | None:
-    """Text holding a lone surrogate (a JSON escape like \\ud800, or bytes that are not UTF-8 in a command
-    line) cannot be written as UTF-8: not to a step's arguments, a file, nor the API server."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        return (
-            f"{text[:40]!r} holds {text[error.start]!r} (character {error.start + 1}), which is not text: "
-            "a lone surrogate from a \\u escape or from bytes that are not UTF-8"
-        )
-    return None
-
-
-def _article(type_: str) -> str:
-    return {"integer": "an integer", "object": "an object (JSON mapping)", "list": "a list (JSON array)"}.get(
-        type_, f"a {type_}"
-    )
 
 
 class _Builder:
@@ -666,7 +571,7 @@ class _Builder:
                 if isinstance(value, str) and "{{" in value:
                     if spec.type not in ("string", "artifact"):
                         self.error(
-                            path, f"a text with placeholders is a string, but input {name!r} is {_article(spec.type)}"
+                            path, f"a text with placeholders is a string, but input {name!r} is {article(spec.type)}"
                         )
                     continue
                 try:
@@ -682,8 +587,8 @@ class _Builder:
                     path,
                     f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input",
                 )
-            elif spec.type != "artifact" and actual not in _ACCEPTS[spec.type]:
-                self.error(path, f"{{{{{ref}}}}} is {_article(actual)} but input {name!r} is {_article(spec.type)}")
+            elif spec.type != "artifact" and actual not in ACCEPTS[spec.type]:
+                self.error(path, f"{{{{{ref}}}}} is {article(actual)} but input {name!r} is {article(spec.type)}")
 
     def _check_ordering(self, scope: Scope, node: Node) -> None:
         """`<` and `>` order numbers (or text): a list or a mapping compared so would be compared as its JSON text."""
@@ -701,7 +606,7 @@ class _Builder:
                     if kind in ("list", "object"):
                         self.error(
                             f"{node.path}.when",
-                            f"{{{{{ref}}}}} is {_article(kind)}, which '{current.op}' cannot "
+                            f"{{{{{ref}}}}} is {article(kind)}, which '{current.op}' cannot "
                             "order: compare numbers or text, or use == and !=",
                         )
 
@@ -718,7 +623,7 @@ class _Builder:
         if actual in ("integer", "number", "boolean", "object"):
             self.error(
                 f"{node.path}.forEach",
-                f"{{{{{ref}}}}} is {_article(actual)}: forEach needs a list "
+                f"{{{{{ref}}}}} is {article(actual)}: forEach needs a list "
                 "(a list parameter or output, or a string holding a JSON list)",
             )
 

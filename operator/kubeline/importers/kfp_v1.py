@@ -29,8 +29,9 @@ from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine import conditions
 from kubeline.engine.errors import Issue, PipelineInvalid
-from kubeline.engine.plan import build, coerce, load_spec
+from kubeline.engine.plan import build, load_spec
 from kubeline.engine.templates import TemplateError
+from kubeline.engine.values import coerce, kfp_value_type
 from kubeline.importers import shapes
 
 _ARGO_VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -43,21 +44,6 @@ _WORKFLOW_PARAM = re.compile(rf"^workflow\.parameters\.(?P<name>{_NAME})$")
 _WORKFLOW_FIELD = re.compile(r"^workflow\.(?P<name>status|name|namespace|uid)$")
 _ITEM = re.compile(r"^item(\.[A-Za-z0-9_-]+)*$")
 
-#: KFP v1 type names and the kubeline value types they mean.
-_KFP_TYPES = {
-    "string": "string",
-    "str": "string",
-    "integer": "integer",
-    "int": "integer",
-    "float": "number",
-    "double": "number",
-    "boolean": "boolean",
-    "bool": "boolean",
-    "jsonobject": "object",
-    "dict": "object",
-    "jsonarray": "list",
-    "list": "list",
-}
 KFP_PREFIX = "pipelines.kubeflow.org/"
 #: The service account KFP names in every workflow; it exists only where KFP is installed.
 KFP_SERVICE_ACCOUNT = "pipeline-runner"
@@ -125,11 +111,6 @@ def import_workflow(document: dict[str, Any], name: str | None = None, strict: b
 def dns_label(text: str) -> str:
     """A Kubernetes name from an Argo one (KFP's are already valid; hand-written ones may not be)."""
     return to_dns_label(text, fallback="x")
-
-
-def kubeline_type(kfp_type: Any) -> str | None:
-    """The value type of a KFP type name, or None for file types (Model, CSV…) and unknown ones."""
-    return _KFP_TYPES.get(kfp_type.lower()) if isinstance(kfp_type, str) else None
 
 
 def _normal(name: str) -> str:
@@ -335,7 +316,7 @@ class _Translator:
                 self.warn(f"{path}.{key}", "not supported, dropped")
             spec = declared.get(name, {})
             param: dict[str, Any] = {"name": name}
-            type_ = kubeline_type(spec.get("type")) or "string"
+            type_ = kfp_value_type(spec.get("type")) or "string"
             value = parameter.get("value", parameter.get("default"))
             if value is not None:
                 try:
@@ -813,7 +794,7 @@ class _Translator:
             kfp_type = spec_types.get(_normal(short))
             read_as_file = any((template["name"], n) in self.read_as_files for n in entry["argo"])
             if entry["parameter"] or not (read_as_file or name in _KFP_FILE_OUTPUTS):
-                type_ = kubeline_type(kfp_type) or ("string" if kfp_type is None or entry["parameter"] else "artifact")
+                type_ = kfp_value_type(kfp_type) or ("string" if kfp_type is None or entry["parameter"] else "artifact")
             else:
                 type_ = "artifact"
             if type_ != "string":

@@ -21,21 +21,11 @@ import yaml
 
 from kubeline.api import yamlsafe
 from kubeline.api.names import to_dns_label
+from kubeline.engine.values import kfp_value_type
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
 _TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "list", dict: "object"}
-_KFP_TYPE_NAMES = {
-    "Integer": "integer",
-    "Float": "number",
-    "String": "string",
-    "Bool": "boolean",
-    "Boolean": "boolean",
-    "List": "list",
-    "JsonArray": "list",
-    "Dict": "object",
-    "JsonObject": "object",
-}
 
 
 class InputPath:
@@ -124,7 +114,7 @@ def type_name(annotation: Any) -> str:
     if origin in _TYPES:
         return _TYPES[origin]
     if isinstance(annotation, str):
-        return _KFP_TYPE_NAMES.get(annotation, "string")
+        return kfp_value_type(annotation) or "string"
     return "string"
 
 
@@ -460,15 +450,13 @@ def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
     inputs = [
         IO(
             io_name(i["name"]),
-            "artifact" if i["name"] in file_inputs else _KFP_TYPE_NAMES.get(str(i.get("type")), "string"),
+            "artifact" if i["name"] in file_inputs else kfp_value_type(i.get("type")) or "string",
             default=i.get("default"),
             optional=bool(i.get("optional")),
         )
         for i in document.get("inputs") or []
     ]
-    outputs = [
-        IO(io_name(o["name"]), _KFP_TYPE_NAMES.get(str(o.get("type")), "string")) for o in document.get("outputs") or []
-    ]
+    outputs = [IO(io_name(o["name"]), kfp_value_type(o.get("type")) or "string") for o in document.get("outputs") or []]
     spec = ComponentSpec(
         dns_name(document.get("name", "component")),
         inputs,
