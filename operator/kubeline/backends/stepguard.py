@@ -44,6 +44,10 @@ import signal
 import sys
 import time
 
+TYPE_CHECKING = False  # typing takes ~20 ms to import: too long for the launcher, fine for type checkers
+if TYPE_CHECKING:
+    from typing import Any
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 KILL_NOW = signal.SIGUSR1
@@ -127,7 +131,7 @@ def _exit_like(status: int | None) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
-def guard(request: dict, launcher: int, reports: int) -> None:
+def guard(request: dict[str, Any], launcher: int, reports: int) -> None:
     """In a child forked by the launcher: run the step's command, then kill whatever it left; never returns."""
     signal.signal(KILL_NOW, _on_kill_now)
     signal.signal(signal.SIGTERM, lambda *_: None)  # the polite stop is for the command (same group)
@@ -187,13 +191,13 @@ def serve(parent: int) -> None:
     open_input = True
     while open_input or guards:
         if open_input:
-            ready = select.select([requests, wake_read], [], [])[0]
+            ready = select.select([requests.fileno(), wake_read], [], [])[0]
         else:
             ready = select.select([wake_read], [], [], 0.1)[0]
         if wake_read in ready:
             os.read(wake_read, 4096)
         _reap(guards, reports)
-        if open_input and requests in ready:
+        if open_input and requests.fileno() in ready:
             chunk = requests.read(1 << 16)
             if not chunk:  # the runner is done (or gone): nothing may outlive it
                 open_input = False
@@ -207,7 +211,7 @@ def serve(parent: int) -> None:
     os._exit(0)
 
 
-def _start(request: dict, guards: dict[int, object], reports: int) -> None:
+def _start(request: dict[str, Any], guards: dict[int, object], reports: int) -> None:
     pid = os.fork()
     if pid == 0:
         try:
