@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.backends.kubernetes import (
+from kubeline.controller.config import OperatorConfig
+from kubeline.controller.pods import (
     WRAPPER,
     PodNotAllowed,
     RunRef,
@@ -18,7 +19,6 @@ from kubeline.backends.kubernetes import (
     read_pod,
     render_pod,
 )
-from kubeline.config import OperatorConfig
 from kubeline.engine.outputs import OutputError
 from kubeline.engine.run import RunState, decide
 from tests.unit.simulate import plan_of

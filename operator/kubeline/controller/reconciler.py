@@ -15,10 +15,10 @@ from typing import Any
 
 from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
-from kubeline.backends.kubernetes import PodNotAllowed, RunRef, render_pod, volume_claim_name
-from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
+from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube, PodNameTaken, event
+from kubeline.controller.pods import PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.engine import stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts

@@ -27,7 +27,7 @@ from kubeline.api.constants import (
     STEP_ANNOTATION,
     TASK_LABEL,
 )
-from kubeline.config import OperatorConfig
+from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
 from kubeline.engine.run import StartStep
