@@ -30,7 +30,7 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from kubeline.api.yamlio import dump_all
-from kubeline.backends.kubernetes import encode_outputs
+from kubeline.controller.pods import encode_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

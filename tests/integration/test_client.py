@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubeline import dsl
-from kubeline.backends.kubernetes import encode_outputs
+from kubeline.controller.pods import encode_outputs
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kubeline.api.yamlio import dump_all
-from kubeline.backends.kubernetes import encode_outputs
+from kubeline.controller.pods import encode_outputs
 from tests.integration.conftest import Operator
 
 pytestmark = pytest.mark.integration

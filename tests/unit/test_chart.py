@@ -78,7 +78,7 @@ def test_operator_config_comes_from_values(helm: str) -> None:
         helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml"
     )
     config_map = next(d for d in documents if d["kind"] == "ConfigMap")
-    from kubeline.config import OperatorConfig
+    from kubeline.controller.config import OperatorConfig
 
     config = OperatorConfig.model_validate(yaml.safe_load(config_map["data"]["config.yaml"]))
     assert config.allowed_service_accounts == ["default", "ml-runner"]

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.backends.kubernetes import (
+from kubeline.controller.config import OperatorConfig
+from kubeline.controller.pods import (
     WRAPPER,
     PodNotAllowed,
     RunRef,
+    check_service_account,
     decode_outputs,
     encode_outputs,
     pod_name,
     read_pod,
     render_pod,
 )
-from kubeline.config import OperatorConfig
 from kubeline.engine.outputs import OutputError
 from kubeline.engine.run import RunState, decide
 from tests.unit.simulate import plan_of
@@ -100,7 +101,11 @@ def test_step_pods_are_restricted_and_cannot_pick_any_service_account() -> None:
     assert pod["spec"]["automountServiceAccountToken"] is False
     assert not any("hostPath" in v for v in pod["spec"]["volumes"])
     with pytest.raises(PodNotAllowed, match="serviceAccountName 'admin' is not allowed"):
-        render_pod(RunRef("r", "ns", "u", service_account="admin"), start, OperatorConfig(), uses_artifacts=False)
+        check_service_account(RunRef("r", "ns", "u", service_account="admin"), OperatorConfig())
+    runner = RunRef("r", "ns", "u", service_account="runner")
+    widened = OperatorConfig(allowed_service_accounts=["runner"])
+    check_service_account(runner, widened)
+    assert render_pod(runner, start, widened, uses_artifacts=False)["spec"]["serviceAccountName"] == "runner"
     opted_out = render_pod(RUN, start, OperatorConfig(restricted_step_pods=False), uses_artifacts=False)
     assert "securityContext" not in opted_out["spec"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kubeline.backends.kubernetes import encode_outputs
+from kubeline.controller.pods import encode_outputs
 from kubeline.controller.status import rebuild_state, status_document, timestamp
 from kubeline.engine.run import RunState, StepState, decide
 from tests.unit.simulate import plan_of

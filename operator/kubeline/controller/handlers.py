@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
-from kubeline.config import OperatorConfig, load_config
+from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import Kube, connect
 from kubeline.controller.reconciler import RunReconciler
 

@@ -15,10 +15,17 @@ from typing import Any
 
 from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
-from kubeline.backends.kubernetes import PodNotAllowed, RunRef, render_pod, volume_claim_name
-from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
+from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube, PodNameTaken, event
+from kubeline.controller.pods import (
+    PodNotAllowed,
+    RunRef,
+    check_service_account,
+    owner_reference,
+    render_pod,
+    volume_claim_name,
+)
 from kubeline.engine import stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
@@ -212,6 +219,7 @@ class RunReconciler:
         assert plan is not None
         artifacts = uses_artifacts(plan)
         try:
+            check_service_account(ref, self.config)
             pod = render_pod(ref, start, self.config, artifacts)
             created = await self.kube.create_pod(pod)
         except (PodNotAllowed, PodNameTaken) as refused:
@@ -295,16 +303,7 @@ class RunReconciler:
                 "name": volume_claim_name(ref.name),
                 "namespace": ref.namespace,
                 "labels": {RUN_LABEL: ref.name},
-                "ownerReferences": [
-                    {
-                        "apiVersion": API_VERSION,
-                        "kind": "Run",
-                        "name": ref.name,
-                        "uid": ref.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [owner_reference(ref)],
             },
             "spec": spec,
         }

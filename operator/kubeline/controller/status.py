@@ -13,7 +13,7 @@ from typing import Any
 
 from kubeline.api.constants import ATTEMPT_ANNOTATION, CACHE_ANNOTATION, CACHE_KEY_ANNOTATION, STEP_ANNOTATION
 from kubeline.api.durations import format_duration
-from kubeline.backends.kubernetes import artifact_path, read_pod
+from kubeline.controller.pods import artifact_path, read_pod
 from kubeline.engine import stepid
 from kubeline.engine.plan import Plan, node_for_step
 from kubeline.engine.run import Decision, RunState, StepState

@@ -27,9 +27,11 @@ from kubeline.api.constants import (
     STEP_ANNOTATION,
     TASK_LABEL,
 )
-from kubeline.config import OperatorConfig
+from kubeline.api.models import Scheduling
+from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
+from kubeline.engine.plan import merge_scheduling
 from kubeline.engine.run import StartStep
 from kubeline.engine.stepid import folder_name, pod_name
 
@@ -39,26 +41,27 @@ ARTIFACTS_DIR = "/kubeline/artifacts"
 MESSAGE_HEADER = "kubeline/v1"
 
 #: Runs the step, then writes its value outputs into the termination message (see the module docstring).
-WRAPPER = r"""
+#: An f-string built from the constants above: the shell's own braces are doubled.
+WRAPPER = rf"""
 for dir in $KUBELINE_OUTPUT_DIRS; do mkdir -p "$dir"; done
 for spec in $KUBELINE_INPUT_FILES; do
-  name=${spec%%=*}; var=${spec#*=}
+  name=${{spec%%=*}}; var=${{spec#*=}}
   mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
 done
 "$@"
 code=$?
 if [ "$code" -eq 0 ]; then
-  {
-    echo "kubeline/v1"
+  {{
+    echo "{MESSAGE_HEADER}"
     for name in $KUBELINE_VALUE_OUTPUTS; do
-      file="${KUBELINE_OUTPUTS_DIR:-/kubeline/outputs}/$name"
+      file="${{KUBELINE_OUTPUTS_DIR:-{OUTPUTS_DIR}}}/$name"
       if [ -f "$file" ]; then
         printf '%s %s\n' "$name" "$(wc -c < "$file" | tr -d ' ')"
         cat "$file"
         printf '\n'
       fi
     done
-  } > "${KUBELINE_TERMINATION_LOG:-/dev/termination-log}"
+  }} > "${{KUBELINE_TERMINATION_LOG:-/dev/termination-log}}"
 fi
 exit "$code"
 """
@@ -90,7 +93,61 @@ def artifact_path(step_id: str, attempt: int, output: str) -> str:
     return f"{ARTIFACTS_DIR}/{folder_name(step_id)}/a{attempt}/{output}"
 
 
+def owner_reference(run: RunRef) -> dict[str, Any]:
+    """Makes the Run own an object (its pods, its volume claim): deleting the Run deletes them."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "name": run.name,
+        "uid": run.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def check_service_account(run: RunRef, config: OperatorConfig) -> None:
+    """Refuses a service account the operator does not allow: the reconciler asks before rendering a pod."""
+    account = _service_account(run)
+    if account not in config.allowed_service_accounts:
+        raise PodNotAllowed(
+            f"serviceAccountName {account!r} is not allowed by the operator "
+            f"(allowed: {', '.join(config.allowed_service_accounts)}); ask your platform team to add it"
+        )
+
+
 def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artifacts: bool) -> dict[str, Any]:
+    """The pod of one attempt of a step (its service account checked before, by check_service_account)."""
+    scheduling = _scheduling(start, config)
+    volumes, mounts = _volumes(run, uses_artifacts)
+    container = _container(run, start, config, scheduling, mounts)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(run, start),
+        "spec": _pod_spec(run, start, config, scheduling, container, volumes),
+    }
+
+
+def _metadata(run: RunRef, start: StartStep) -> dict[str, Any]:
+    """Name, labels to select a run's (or a task's) pods by, what the controller reads back, and the owner."""
+    return {
+        "name": pod_name(run.name, start.id, start.attempt),
+        "namespace": run.namespace,
+        "labels": {RUN_LABEL: run.name, TASK_LABEL: start.task, "app.kubernetes.io/managed-by": "kubeline"},
+        "annotations": {
+            STEP_ANNOTATION: start.id,
+            ATTEMPT_ANNOTATION: str(start.attempt),
+            CACHE_KEY_ANNOTATION: start.cache_key,
+            CACHE_ANNOTATION: "true" if start.caching_enabled else "false",
+        },
+        "ownerReferences": [owner_reference(run)],
+    }
+
+
+def _container(
+    run: RunRef, start: StartStep, config: OperatorConfig, scheduling: dict[str, Any], mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The step's command under the wrapper, its inputs and outputs turned into values and paths."""
     artifact_outputs = [o.name for o in start.component.outputs or [] if o.type == "artifact"]
 
     def input_path(name: str) -> str:
@@ -100,35 +157,13 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
         return artifact_path(start.id, start.attempt, name) if name in artifact_outputs else f"{OUTPUTS_DIR}/{name}"
 
     rendered = render_container(start, input_path, output_path)
-    env = [{"name": k, "value": v} for k, v in rendered.env.items()]
-    value_outputs = [o.name for o in start.component.outputs or [] if o.type != "artifact"]
-    materialized = [name for name in start.inputs if _needs_file(start, name)]
-    for index, name in enumerate(materialized):
-        env.append({"name": f"KUBELINE_INPUT_{index}", "value": start.inputs[name]})
-    env += [
-        {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
-        {
-            "name": "KUBELINE_OUTPUT_DIRS",
-            "value": " ".join(
-                sorted({artifact_path(start.id, start.attempt, n).rsplit("/", 1)[0] for n in artifact_outputs})
-            ),
-        },
-        {
-            "name": "KUBELINE_INPUT_FILES",
-            "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized)),
-        },
-    ]
-    scheduling = _merge_defaults(start.scheduling, config)
     container: dict[str, Any] = {
         "name": "main",
         "image": start.component.container.image,
         "command": ["/bin/sh", "-c", WRAPPER, "kubeline-step"],
         "args": rendered.command + rendered.args,
-        "env": env,
-        "volumeMounts": [
-            {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
-            {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
-        ],
+        "env": [{"name": k, "value": v} for k, v in rendered.env.items()] + _wrapper_env(start, artifact_outputs),
+        "volumeMounts": mounts,
         "terminationMessagePolicy": "File",
     }
     if start.component.container.working_dir:
@@ -138,35 +173,66 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     pull_policy = run.image_pull_policy or config.image_pull_policy
     if pull_policy:
         container["imagePullPolicy"] = pull_policy
+    if config.restricted_step_pods:
+        container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return container
+
+
+def _wrapper_env(start: StartStep, artifact_outputs: list[str]) -> list[dict[str, str]]:
+    """What the wrapper reads: input values to write to files, folders to make, value outputs to report."""
+    materialized = [name for name in start.inputs if _needs_file(start, name)]
+    output_dirs = {artifact_path(start.id, start.attempt, name).rsplit("/", 1)[0] for name in artifact_outputs}
+    value_outputs = [o.name for o in start.component.outputs or [] if o.type != "artifact"]
+    return [
+        *({"name": f"KUBELINE_INPUT_{i}", "value": start.inputs[name]} for i, name in enumerate(materialized)),
+        {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
+        {"name": "KUBELINE_OUTPUT_DIRS", "value": " ".join(sorted(output_dirs))},
+        {
+            "name": "KUBELINE_INPUT_FILES",
+            "value": " ".join(f"{INPUTS_DIR}/{name}=KUBELINE_INPUT_{i}" for i, name in enumerate(materialized)),
+        },
+    ]
+
+
+def _volumes(run: RunRef, uses_artifacts: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's volumes and the container's mounts of them: outputs, inputs, and the run's artifact volume."""
     volumes: list[dict[str, Any]] = [
         {"name": "kubeline-outputs", "emptyDir": {}},
         {"name": "kubeline-inputs", "emptyDir": {}},
     ]
+    mounts = [
+        {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
+        {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
+    ]
     if uses_artifacts:
-        container["volumeMounts"].append({"name": "kubeline-artifacts", "mountPath": ARTIFACTS_DIR})
         volumes.append(
             {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}}
         )
+        mounts.append({"name": "kubeline-artifacts", "mountPath": ARTIFACTS_DIR})
+    return volumes, mounts
+
+
+def _pod_spec(
+    run: RunRef,
+    start: StartStep,
+    config: OperatorConfig,
+    scheduling: dict[str, Any],
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Placement, pull secrets, deadline and security of the pod around its one container."""
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "containers": [container],
         "volumes": volumes,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        "serviceAccountName": _service_account(run),
     }
-    service_account = run.service_account or "default"
-    if service_account not in config.allowed_service_accounts:
-        raise PodNotAllowed(
-            f"serviceAccountName {service_account!r} is not allowed by the operator "
-            f"(allowed: {', '.join(config.allowed_service_accounts)}); ask your platform team to add it"
-        )
-    spec["serviceAccountName"] = service_account
     for key in ("nodeSelector", "tolerations", "affinity"):
         if scheduling.get(key):
             spec[key] = scheduling[key]
-    secrets = (config.image_pull_secrets and [s.to_dict() for s in config.image_pull_secrets] or []) + (
-        run.image_pull_secrets or []
-    )
+    secrets = [s.to_dict() for s in config.image_pull_secrets or []] + (run.image_pull_secrets or [])
     if secrets:
         spec["imagePullSecrets"] = secrets
     if start.timeout:
@@ -179,33 +245,16 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
             "fsGroup": config.step_user_id,
             "seccompProfile": {"type": "RuntimeDefault"},
         }
-        container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": pod_name(run.name, start.id, start.attempt),
-            "namespace": run.namespace,
-            "labels": {RUN_LABEL: run.name, TASK_LABEL: start.task, "app.kubernetes.io/managed-by": "kubeline"},
-            "annotations": {
-                STEP_ANNOTATION: start.id,
-                ATTEMPT_ANNOTATION: str(start.attempt),
-                CACHE_KEY_ANNOTATION: start.cache_key,
-                CACHE_ANNOTATION: "true" if start.caching_enabled else "false",
-            },
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": "Run",
-                    "name": run.name,
-                    "uid": run.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-    }
+    return spec
+
+
+def _service_account(run: RunRef) -> str:
+    return run.service_account or "default"
+
+
+def _scheduling(start: StartStep, config: OperatorConfig) -> dict[str, Any]:
+    """The operator's defaults under the step's settings (the engine merged those: task over pipeline)."""
+    return merge_scheduling(merge_scheduling({}, config), Scheduling.model_validate(start.scheduling))
 
 
 def _needs_file(start: StartStep, name: str) -> bool:
@@ -216,19 +265,6 @@ def _needs_file(start: StartStep, name: str) -> bool:
     texts = [*(container.command or []), *(container.args or []), *(e.value for e in container.env or [])]
     artifact = any(i.name == name and i.type == "artifact" for i in start.component.inputs or [])
     return artifact or any(f"inputs.{name}.path" in t.replace(" ", "") for t in texts)
-
-
-def _merge_defaults(scheduling: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
-    """The operator's defaults under the pipeline's (which are already under the task's)."""
-    merged = dict(scheduling)
-    if config.node_selector:
-        merged["nodeSelector"] = {**config.node_selector, **scheduling.get("nodeSelector", {})}
-    if config.tolerations:
-        base = [t.to_dict() for t in config.tolerations]
-        merged["tolerations"] = base + [t for t in scheduling.get("tolerations", []) if t not in base]
-    if config.affinity and not scheduling.get("affinity"):
-        merged["affinity"] = config.affinity
-    return merged
 
 
 @dataclass
