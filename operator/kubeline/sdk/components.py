@@ -186,6 +186,11 @@ def create_component_from_func(
     packages_to_install: list[str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> ComponentFactory:
+    if annotations:
+        raise CompileError(
+            f"create_component_from_func({getattr(func, '__name__', func)!r}, annotations=...) is not supported: "
+            "a kubeline component has no annotations; describe it in the function's docstring"
+        )
     spec = _spec_from_function(func, base_image or DEFAULT_BASE_IMAGE, packages_to_install or [])
     if output_component_file:
         Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
