@@ -187,7 +187,7 @@ class _Builder:
 
     def component_name(self, spec: ComponentSpec) -> str:
         document = spec.to_dict()
-        base = document["name"]
+        base: str = document["name"]
         name, n = base, 1
         while True:
             existing = next((c for c in self.components if c["name"] == name), None)

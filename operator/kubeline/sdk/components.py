@@ -439,7 +439,9 @@ if _names:
 def load_component_from_text(text: str) -> ComponentFactory:
     """A component from KFP v1 component YAML, read with the bounds of every YAML kubeline reads."""
     documents = yamlsafe.load_all(text)
-    return ComponentFactory(_spec_from_yaml(documents[0] if len(documents) == 1 else documents))
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ValueError("not a KFP component: a component file holds one mapping with implementation.container")
+    return ComponentFactory(_spec_from_yaml(documents[0]))
 
 
 def load_component_from_file(path: str) -> ComponentFactory:

@@ -48,10 +48,10 @@ class PipelineParam:
     def _compare(self, op: str, other: Any) -> ConditionOperator:
         return ConditionOperator(op, self, other)
 
-    def __eq__(self, other: Any) -> ConditionOperator:  # type: ignore[override]
+    def __eq__(self, other: Any) -> ConditionOperator:  # type: ignore[override]  # a dsl.Condition, as in KFP
         return self._compare("==", other)
 
-    def __ne__(self, other: Any) -> ConditionOperator:  # type: ignore[override]
+    def __ne__(self, other: Any) -> ConditionOperator:  # type: ignore[override]  # a dsl.Condition, as in KFP
         return self._compare("!=", other)
 
     def __lt__(self, other: Any) -> ConditionOperator:
@@ -70,7 +70,7 @@ class PipelineParam:
 class LoopArgument(PipelineParam):
     """The item of a ParallelFor; `item.field` reads a field of a dict item."""
 
-    def __init__(self, loop: ParallelFor, fields: tuple[str, ...] = ()):
+    def __init__(self, loop: Group, fields: tuple[str, ...] = ()):
         super().__init__("item" + "".join(f".{f}" for f in fields), op_name="__loop__")
         self.loop, self.fields = loop, fields
 
@@ -388,7 +388,7 @@ class ContainerOp:
     set_lifecycle = _refused("set_lifecycle", _CONTAINER_ONLY)
 
 
-class _Outputs(dict):  # type: ignore[type-arg]
+class _Outputs(dict[str, PipelineParam]):
     """task.outputs: a missing name is an error that says which outputs there are."""
 
     def __init__(self, task: str, outputs: dict[str, PipelineParam]):
@@ -430,7 +430,10 @@ def _to_dict(value: Any) -> dict[str, Any]:
         return value
     from kubernetes.client import ApiClient
 
-    return ApiClient().sanitize_for_serialization(value)
+    serialized = ApiClient().sanitize_for_serialization(value)  # type: ignore[no-untyped-call]  # not annotated
+    if not isinstance(serialized, dict):
+        raise CompileError(f"expected a Kubernetes object or a dict, not {type(value).__name__}")
+    return serialized
 
 
 def _spec_from_container(
@@ -440,10 +443,10 @@ def _spec_from_container(
     inputs: dict[str, PipelineParam] = {}
 
     def text(part: Any) -> str:
-        part = _inline_params(part, inputs)
+        rendered = _inline_params(part, inputs)
         for output, path in file_outputs.items():
-            part = part.replace(path, f"{{{{outputs.{io_name(output)}.path}}}}")
-        return part
+            rendered = rendered.replace(path, f"{{{{outputs.{io_name(output)}.path}}}}")
+        return rendered
 
     rendered_command = [text(p) for p in command]
     rendered_args = [text(p) for p in arguments]
@@ -523,7 +526,9 @@ class Group:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _current_pipeline().close(self)  # type: ignore[union-attr]
+        pipeline = _current_pipeline()
+        assert pipeline is not None, "a group closes inside the pipeline that opened it"
+        pipeline.close(self)
 
 
 class Condition(Group):
@@ -611,10 +616,12 @@ def pipeline(name: Any = None, description: str | None = None, pipeline_root: st
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-        wrapper._pipeline_name = name if isinstance(name, str) and name else func.__name__  # type: ignore[attr-defined]
-        wrapper._pipeline_description = description or inspect.getdoc(func)  # type: ignore[attr-defined]
-        wrapper._is_pipeline = True  # type: ignore[attr-defined]
-        wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
+        wrapper.__dict__.update(  # what the compiler and the loader read back
+            _pipeline_name=name if isinstance(name, str) and name else func.__name__,
+            _pipeline_description=description or inspect.getdoc(func),
+            _is_pipeline=True,
+            pipeline_conf=PipelineConf(),
+        )
         return wrapper
 
     if callable(name):  # @dsl.pipeline without parentheses: the function itself came as the name
