@@ -253,6 +253,9 @@ class Task(Scheduling):
         pattern=DNS_LABEL,
         max_length=63,
     )
+    display_name: str | None = Field(
+        None, description="Name shown to people (the UI); the name stays the task's id.", max_length=256
+    )
     component: str | None = Field(
         None, description="Name of the component the step runs (set this or dag).", pattern=DNS_LABEL, max_length=63
     )
@@ -297,6 +300,9 @@ class ExitTask(Scheduling):
     """The exit handler: a step that runs after all others, whatever the outcome (like KFP's ExitHandler)."""
 
     name: str = Field("exit-handler", description="Name shown in the Run's status.", pattern=DNS_LABEL, max_length=63)
+    display_name: str | None = Field(
+        None, description="Name shown to people (the UI); the name stays the step's id.", max_length=256
+    )
     component: str = Field(..., description="Name of the component to run.", pattern=DNS_LABEL, max_length=63)
     arguments: dict[str, Any] | None = Field(
         None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client import ApiException
 
 from kubeline.api.constants import (
     API_VERSION,
@@ -49,11 +49,11 @@ class RunInfo:
 class Client:
     def __init__(self, namespace: str | None = None, kubeconfig: str | None = None):
         try:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
             default_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
         except (config.ConfigException, OSError):
-            config.load_kube_config(config_file=kubeconfig)
-            _, context = config.list_kube_config_contexts(config_file=kubeconfig)
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
+            _, context = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
             default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
         self.namespace = namespace or default_namespace
         api = client.ApiClient()
@@ -120,7 +120,7 @@ class Client:
     def _apply_pipeline(self, namespace: str, name: str, document: dict[str, Any]) -> None:
         body = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": name}, "spec": document["spec"]}
         try:
-            existing = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name)
+            existing = _resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name))
         except ApiException as error:
             if error.status != 404:
                 raise
@@ -133,13 +133,14 @@ class Client:
 
     def get_run(self, run_id: str, namespace: str | None = None) -> RunInfo:
         namespace = namespace or self.namespace
-        body = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run_id)
-        return _info(body)
+        return _info(_resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run_id)))
 
     def list_runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
         selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else ""
-        items = self.custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace or self.namespace, "runs", label_selector=selector
+        items = _resource(
+            self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace or self.namespace, "runs", label_selector=selector
+            )
         )["items"]
         return [_info(item) for item in sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])]
 
@@ -162,18 +163,24 @@ class Client:
         task_name = stepid.task_name(task) if task else None
         selector = f"{RUN_LABEL}={run_id}" + (f",{TASK_LABEL}={task_name}" if task_name else "")
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
+        named = [(p.metadata.name, p.metadata.annotations or {}) for p in pods if p.metadata and p.metadata.name]
         logs = {}
-        for pod in sorted(pods, key=lambda p: p.metadata.name):
-            step = (pod.metadata.annotations or {}).get(STEP_ANNOTATION, pod.metadata.name)
+        for pod_name, pod_annotations in sorted(named, key=lambda pair: pair[0]):
+            step = pod_annotations.get(STEP_ANNOTATION, pod_name)
             if task and task != task_name and step != task:
                 continue
             try:
-                logs[step] = self.core.read_namespaced_pod_log(
-                    pod.metadata.name, namespace, container="main", follow=follow
-                )
+                logs[step] = self.core.read_namespaced_pod_log(pod_name, namespace, container="main", follow=follow)
             except ApiException as error:
                 logs[step] = f"(no log: {error.reason})"
         return logs
+
+
+def _resource(body: object) -> dict[str, Any]:
+    """What the custom-objects API returns (typed `object`): a resource, or a list of them, as JSON."""
+    if not isinstance(body, dict):
+        raise TypeError(f"the Kubernetes API returned {type(body).__name__}, not a resource")
+    return body
 
 
 def _info(body: dict[str, Any]) -> RunInfo:

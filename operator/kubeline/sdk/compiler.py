@@ -14,11 +14,10 @@ from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import numbered, to_dns_label
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
-from kubeline.sdk.components import ComponentSpec, resolve_conditionals, type_name
+from kubeline.sdk.components import CompileError, ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
     WORKFLOW_STATUS,
-    CompileError,
     ConditionOperator,
     ContainerOp,
     Group,
@@ -40,6 +39,14 @@ class Compiler:
         type_check: bool = True,
         pipeline_conf: PipelineConf | None = None,
     ) -> None:
+        """``type_check=False`` is refused: kubeline checks every argument against its input's type when it
+        validates a pipeline, here and on the cluster, so the check cannot be turned off."""
+        if not type_check:
+            raise CompileError(
+                "Compiler().compile(type_check=False) is not supported: kubeline always checks that arguments fit "
+                "their inputs' types (the cluster checks every Pipeline the same way); fix the types the error "
+                "names, or declare the input a string"
+            )
         Path(package_path).write_text(dump(compile_pipeline(pipeline_func, pipeline_conf)))
 
 
@@ -72,6 +79,7 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
             if k
             in (
                 "name",
+                "displayName",
                 "component",
                 "arguments",
                 "retries",
@@ -179,7 +187,7 @@ class _Builder:
 
     def component_name(self, spec: ComponentSpec) -> str:
         document = spec.to_dict()
-        base = document["name"]
+        base: str = document["name"]
         name, n = base, 1
         while True:
             existing = next((c for c in self.components if c["name"] == name), None)
@@ -218,6 +226,8 @@ class _Builder:
         present = {name for name, value in op.arguments.items() if value is not None}
         spec = resolve_conditionals(op.component_spec, present)
         document: dict[str, Any] = {"name": op.name, "component": self.component_name(spec)}
+        if op.display_name is not None:
+            document["displayName"] = op.display_name
         arguments = {}
         inputs = {i.name for i in spec.inputs}
         for name, value in op.arguments.items():

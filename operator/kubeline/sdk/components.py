@@ -186,6 +186,11 @@ def create_component_from_func(
     packages_to_install: list[str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> ComponentFactory:
+    if annotations:
+        raise CompileError(
+            f"create_component_from_func({getattr(func, '__name__', func)!r}, annotations=...) is not supported: "
+            "a kubeline component has no annotations; describe it in the function's docstring"
+        )
     spec = _spec_from_function(func, base_image or DEFAULT_BASE_IMAGE, packages_to_install or [])
     if output_component_file:
         Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
@@ -434,7 +439,9 @@ if _names:
 def load_component_from_text(text: str) -> ComponentFactory:
     """A component from KFP v1 component YAML, read with the bounds of every YAML kubeline reads."""
     documents = yamlsafe.load_all(text)
-    return ComponentFactory(_spec_from_yaml(documents[0] if len(documents) == 1 else documents))
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise ValueError("not a KFP component: a component file holds one mapping with implementation.container")
+    return ComponentFactory(_spec_from_yaml(documents[0]))
 
 
 def load_component_from_file(path: str) -> ComponentFactory:

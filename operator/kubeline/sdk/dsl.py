@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
@@ -49,10 +48,10 @@ class PipelineParam:
     def _compare(self, op: str, other: Any) -> ConditionOperator:
         return ConditionOperator(op, self, other)
 
-    def __eq__(self, other: Any) -> ConditionOperator:  # type: ignore[override]
+    def __eq__(self, other: Any) -> ConditionOperator:  # type: ignore[override]  # a dsl.Condition, as in KFP
         return self._compare("==", other)
 
-    def __ne__(self, other: Any) -> ConditionOperator:  # type: ignore[override]
+    def __ne__(self, other: Any) -> ConditionOperator:  # type: ignore[override]  # a dsl.Condition, as in KFP
         return self._compare("!=", other)
 
     def __lt__(self, other: Any) -> ConditionOperator:
@@ -71,7 +70,7 @@ class PipelineParam:
 class LoopArgument(PipelineParam):
     """The item of a ParallelFor; `item.field` reads a field of a dict item."""
 
-    def __init__(self, loop: ParallelFor, fields: tuple[str, ...] = ()):
+    def __init__(self, loop: Group, fields: tuple[str, ...] = ()):
         super().__init__("item" + "".join(f".{f}" for f in fields), op_name="__loop__")
         self.loop, self.fields = loop, fields
 
@@ -92,17 +91,52 @@ class ConditionOperator:
 
 
 class _Caching:
+    __slots__ = ("max_cache_staleness",)  # a misspelt setting is an AttributeError, not a silent no-op
+
     def __init__(self) -> None:
         self.max_cache_staleness: str | None = None
 
 
 class _ExecutionOptions:
+    __slots__ = ("caching_strategy",)
+
     def __init__(self) -> None:
         self.caching_strategy = _Caching()
 
 
+#: KFP v1's pod label and annotation that set a step's caching; the only pod metadata kubeline can honour.
+KFP_ENABLE_CACHING_LABEL = "pipelines.kubeflow.org/enable_caching"
+KFP_MAX_CACHE_STALENESS_ANNOTATION = "pipelines.kubeflow.org/max_cache_staleness"
+
+#: Retry policies that mean what kubeline does: retry every failed attempt.
+_RETRY_POLICIES = (None, "Always", "OnFailure")
+
+_VOLUMES = (
+    "pass files between steps with OutputPath/InputPath instead: kubeline keeps them on a volume shared by "
+    "the run's steps"
+)
+_ONE_CONTAINER = "a kubeline step runs one container: run the extra program in a step of its own"
+_CONTAINER_ONLY = (
+    "a kubeline step's container has only an image, command, args, env and resources: "
+    "set what the program needs in the image or through its arguments"
+)
+
+
+def _refused(call: str, instead: str) -> Callable[..., NoReturn]:
+    """A KFP v1 method kubeline cannot honour: calling it is a CompileError saying what to do instead."""
+
+    def refuse(self: ContainerOp, *args: Any, **kwargs: Any) -> NoReturn:
+        raise CompileError(f"task {self.name!r}: {call}() is not supported: {instead}")
+
+    refuse.__name__ = refuse.__qualname__ = call
+    return refuse
+
+
 class ContainerOp:
-    """A task: one step of the pipeline. Also usable directly, as in KFP: ContainerOp(name, image, ...)."""
+    """A task: one step of the pipeline. Also usable directly, as in KFP: ContainerOp(name, image, ...).
+
+    Every KFP v1 method is here: those kubeline honours change the compiled task, the others raise a
+    CompileError saying what to do instead; any other name is an AttributeError, as in KFP."""
 
     def __init__(
         self,
@@ -110,13 +144,29 @@ class ContainerOp:
         image: str,
         command: Any = None,
         arguments: Any = None,
+        init_containers: list[Any] | None = None,
+        sidecars: list[Any] | None = None,
+        container_kwargs: dict[str, Any] | None = None,
+        artifact_argument_paths: list[Any] | None = None,
         file_outputs: dict[str, str] | None = None,
-        **ignored: Any,
+        output_artifact_paths: dict[str, str] | None = None,
+        is_exit_handler: bool = False,  # deprecated in KFP v1, where it has no effect either
+        pvolumes: dict[str, Any] | None = None,
     ):
-        for key in ignored:
-            warnings.warn(f"ContainerOp({key}=...) is not supported by kubeline and is ignored", stacklevel=2)
-        spec, wiring = _spec_from_container(name, image, _as_list(command), _as_list(arguments), file_outputs or {})
+        for given, keyword, instead in (
+            (init_containers, "init_containers", _ONE_CONTAINER),
+            (sidecars, "sidecars", _ONE_CONTAINER),
+            (artifact_argument_paths, "artifact_argument_paths", _VOLUMES),
+            (pvolumes, "pvolumes", _VOLUMES),
+            ({k: v for k, v in (container_kwargs or {}).items() if k != "env"}, "container_kwargs", _CONTAINER_ONLY),
+        ):
+            if given:
+                raise CompileError(f"ContainerOp {name!r}: {keyword}=... is not supported: {instead}")
+        outputs = {**(output_artifact_paths or {}), **(file_outputs or {})}  # KFP's deprecated name for the same
+        spec, wiring = _spec_from_container(name, image, _as_list(command), _as_list(arguments), outputs)
         self._init(spec, wiring)
+        for variable in (container_kwargs or {}).get("env") or []:
+            self.add_env_variable(variable)
 
     @classmethod
     def from_component(cls, spec: ComponentSpec, arguments: dict[str, Any]) -> ContainerOp:
@@ -153,10 +203,16 @@ class ContainerOp:
             )
         return next(iter(self.outputs.values()))
 
+    def apply(self, mod_func: Callable[[ContainerOp], Any]) -> ContainerOp:
+        """Run a modifier on the task (KFP's extension methods, e.g. kfp.onprem helpers)."""
+        return mod_func(self) or self
+
     def after(self, *tasks: ContainerOp) -> ContainerOp:
         for task in tasks:
             self.dependent_names.append(task.name)
         return self
+
+    # -- resources
 
     def _resource(self, kind: str, name: str, value: Any) -> ContainerOp:
         self.resources.setdefault(kind, {})[name] = str(value)
@@ -174,26 +230,75 @@ class ContainerOp:
     def set_memory_limit(self, memory: Any) -> ContainerOp:
         return self._resource("limits", "memory", memory)
 
+    def set_ephemeral_storage_request(self, size: Any) -> ContainerOp:
+        return self._resource("requests", "ephemeral-storage", size)
+
+    def set_ephemeral_storage_limit(self, size: Any) -> ContainerOp:
+        return self._resource("limits", "ephemeral-storage", size)
+
     def set_gpu_limit(self, gpu: Any, vendor: str = "nvidia") -> ContainerOp:
         return self._resource("limits", f"{vendor}.com/gpu" if "/" not in vendor else vendor, gpu)
 
-    def add_resource_request(self, name: str, value: Any) -> ContainerOp:
-        return self._resource("requests", name, value)
+    def add_resource_request(self, resource_name: str, value: Any) -> ContainerOp:
+        return self._resource("requests", resource_name, value)
 
-    def add_resource_limit(self, name: str, value: Any) -> ContainerOp:
-        return self._resource("limits", name, value)
+    def add_resource_limit(self, resource_name: str, value: Any) -> ContainerOp:
+        return self._resource("limits", resource_name, value)
+
+    def get_resource_request(self, resource_name: str) -> str | None:
+        return self.resources.get("requests", {}).get(resource_name)
+
+    def get_resource_limit(self, resource_name: str) -> str | None:
+        return self.resources.get("limits", {}).get(resource_name)
+
+    # -- placement
 
     def add_node_selector_constraint(self, label_name: str, value: str) -> ContainerOp:
         self.node_selector[label_name] = value
         return self
 
-    def add_toleration(self, toleration: Any) -> ContainerOp:
-        self.tolerations.append(_to_dict(toleration))
+    def add_toleration(self, tolerations: Any) -> ContainerOp:
+        self.tolerations.append(_to_dict(tolerations))
         return self
 
     def add_affinity(self, affinity: Any) -> ContainerOp:
         self.affinity = _to_dict(affinity)
         return self
+
+    # -- environment
+
+    def add_env_variable(self, env_variable: Any) -> ContainerOp:
+        """A kubernetes V1EnvVar (or its dict) with a value; run-time values in it become inputs of the task."""
+        variable = _to_dict(env_variable)
+        if variable.get("valueFrom") is not None or not isinstance(variable.get("name"), str):
+            raise CompileError(
+                f"task {self.name!r}: add_env_variable() takes a name and a value; kubeline does not read "
+                "values from secrets, config maps or fields: pass the value as a pipeline parameter"
+            )
+        return self.set_env_variable(variable["name"], variable.get("value") or "")
+
+    def set_env_variable(self, name: str, value: Any) -> ContainerOp:
+        inputs: dict[str, PipelineParam] = {}
+        text = _inline_params(value, inputs)
+        existing = {i.name for i in self.component_spec.inputs}
+        clash = [n for n in inputs if n in existing and str(self.arguments.get(n)) != str(inputs[n])]
+        if clash:
+            raise CompileError(
+                f"task {self.name!r}: env variable {name!r} needs an input {clash[0]!r}, which the component "
+                "already has for another value: rename that input"
+            )
+        self.component_spec = replace(
+            self.component_spec,
+            inputs=[
+                *self.component_spec.inputs,
+                *(IO(n, "string", required=True) for n in inputs if n not in existing),
+            ],
+            env={**self.component_spec.env, name: text},
+        )
+        self.arguments = {**self.arguments, **inputs}
+        return self
+
+    # -- retries, timeout, caching, display name
 
     def set_retry(
         self,
@@ -203,6 +308,11 @@ class ContainerOp:
         backoff_factor: float | None = None,
         backoff_max_duration: str | None = None,
     ) -> ContainerOp:
+        if policy not in _RETRY_POLICIES:
+            raise CompileError(
+                f"task {self.name!r}: set_retry(policy={policy!r}) is not supported: kubeline retries every "
+                "failed attempt, as policy 'Always' or 'OnFailure'; leave the policy out"
+            )
         self.retries = {"limit": _whole(num_retries, "set_retry(num_retries)")}
         backoff = {
             k: v
@@ -226,21 +336,59 @@ class ContainerOp:
         return self
 
     def set_display_name(self, name: str) -> ContainerOp:
-        self.display_name = name
+        """The name people see for the task (the UI); the task's name stays its id in placeholders and status."""
+        self.display_name = str(name)
         return self
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith(("add_", "set_")):
+    def add_pod_label(self, name: str, value: str) -> ContainerOp:
+        """Only KFP's caching label is honoured: `pipelines.kubeflow.org/enable_caching: "false"` turns caching off."""
+        if name != KFP_ENABLE_CACHING_LABEL or str(value).lower() not in ("true", "false"):
+            raise CompileError(
+                f"task {self.name!r}: add_pod_label({name!r}) is not supported: kubeline puts no labels of the "
+                "program's on step pods; to name the task for people use set_display_name()"
+            )
+        return self.set_caching_options(str(value).lower() == "true")
 
-            def unsupported(*_: Any, **__: Any) -> ContainerOp:
-                warnings.warn(f"{name}() has no kubeline equivalent and is ignored (task {self.name!r})", stacklevel=2)
-                return self
+    def add_pod_annotation(self, name: str, value: str) -> ContainerOp:
+        """Only KFP's caching annotation is honoured: `pipelines.kubeflow.org/max_cache_staleness` (P0D: never reuse)."""
+        if name != KFP_MAX_CACHE_STALENESS_ANNOTATION:
+            raise CompileError(
+                f"task {self.name!r}: add_pod_annotation({name!r}) is not supported: kubeline puts no annotations "
+                "of the program's on step pods; to name the task for people use set_display_name()"
+            )
+        self.execution_options.caching_strategy.max_cache_staleness = str(value)
+        return self
 
-            return unsupported
-        raise AttributeError(name)
+    # -- what kubeline cannot honour
+
+    add_volume = _refused("add_volume", _VOLUMES)
+    add_pvolumes = _refused("add_pvolumes", _VOLUMES)
+    add_volume_mount = _refused("add_volume_mount", _VOLUMES)
+    add_volume_devices = _refused("add_volume_devices", _VOLUMES)
+    add_init_container = _refused("add_init_container", _ONE_CONTAINER)
+    add_sidecar = _refused("add_sidecar", _ONE_CONTAINER)
+    set_image_pull_policy = _refused(
+        "set_image_pull_policy",
+        "the pull policy is the pipeline's: call dsl.get_pipeline_conf().set_image_pull_policy() in the pipeline",
+    )
+    add_env_from = _refused("add_env_from", "set each variable with add_env_variable(V1EnvVar(name, value))")
+    set_termination_message_path = _refused(
+        "set_termination_message_path", "kubeline reads the step's outputs from its termination message"
+    )
+    set_termination_message_policy = _refused(
+        "set_termination_message_policy", "kubeline reads the step's outputs from its termination message"
+    )
+    add_port = _refused("add_port", _CONTAINER_ONLY)
+    set_security_context = _refused("set_security_context", _CONTAINER_ONLY)
+    set_stdin = _refused("set_stdin", _CONTAINER_ONLY)
+    set_stdin_once = _refused("set_stdin_once", _CONTAINER_ONLY)
+    set_tty = _refused("set_tty", _CONTAINER_ONLY)
+    set_readiness_probe = _refused("set_readiness_probe", _CONTAINER_ONLY)
+    set_liveness_probe = _refused("set_liveness_probe", _CONTAINER_ONLY)
+    set_lifecycle = _refused("set_lifecycle", _CONTAINER_ONLY)
 
 
-class _Outputs(dict):  # type: ignore[type-arg]
+class _Outputs(dict[str, PipelineParam]):
     """task.outputs: a missing name is an error that says which outputs there are."""
 
     def __init__(self, task: str, outputs: dict[str, PipelineParam]):
@@ -282,7 +430,10 @@ def _to_dict(value: Any) -> dict[str, Any]:
         return value
     from kubernetes.client import ApiClient
 
-    return ApiClient().sanitize_for_serialization(value)
+    serialized = ApiClient().sanitize_for_serialization(value)  # type: ignore[no-untyped-call]  # not annotated
+    if not isinstance(serialized, dict):
+        raise CompileError(f"expected a Kubernetes object or a dict, not {type(value).__name__}")
+    return serialized
 
 
 def _spec_from_container(
@@ -292,17 +443,10 @@ def _spec_from_container(
     inputs: dict[str, PipelineParam] = {}
 
     def text(part: Any) -> str:
-        if isinstance(part, PipelineParam):
-            part = part.pattern
-        part = str(part)
-        for match in _SERIALIZED.finditer(part):
-            param = _find_param(match.group(1), match.group(2))
-            input_name = io_name(f"{match.group(1) or 'param'}-{match.group(2)}".replace("__loop__", "loop"))
-            inputs[input_name] = param
-            part = part.replace(match.group(0), f"{{{{inputs.{input_name}}}}}")
+        rendered = _inline_params(part, inputs)
         for output, path in file_outputs.items():
-            part = part.replace(path, f"{{{{outputs.{io_name(output)}.path}}}}")
-        return part
+            rendered = rendered.replace(path, f"{{{{outputs.{io_name(output)}.path}}}}")
+        return rendered
 
     rendered_command = [text(p) for p in command]
     rendered_args = [text(p) for p in arguments]
@@ -328,6 +472,17 @@ def _spec_from_container(
         spec.env.update({f"KUBELINE_OUT_{i}": f"{{{{outputs.{io_name(o)}.path}}}}" for i, o in enumerate(missing)})
         spec.command = ["sh", "-c", f'"$@" && {copies}', "kubeline-container-op", *rendered_command]
     return spec, dict(inputs)
+
+
+def _inline_params(part: Any, inputs: dict[str, PipelineParam]) -> str:
+    """``part`` as text, each run-time value in it (a PipelineParam, or one an f-string serialized) replaced by
+    the placeholder of an input; the inputs it takes are added to ``inputs``."""
+    text = part.pattern if isinstance(part, PipelineParam) else str(part)
+    for match in _SERIALIZED.finditer(text):
+        input_name = io_name(f"{match.group(1) or 'param'}-{match.group(2)}".replace("__loop__", "loop"))
+        inputs[input_name] = _find_param(match.group(1), match.group(2))
+        text = text.replace(match.group(0), f"{{{{inputs.{input_name}}}}}")
+    return text
 
 
 def _find_param(op: str, name: str) -> PipelineParam:
@@ -371,7 +526,9 @@ class Group:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _current_pipeline().close(self)  # type: ignore[union-attr]
+        pipeline = _current_pipeline()
+        assert pipeline is not None, "a group closes inside the pipeline that opened it"
+        pipeline.close(self)
 
 
 class Condition(Group):
@@ -448,16 +605,23 @@ class PipelineConf:
 
 def pipeline(name: Any = None, description: str | None = None, pipeline_root: str | None = None) -> Any:
     """Mark a function as a pipeline, as @kfp.dsl.pipeline does; `@dsl.pipeline` without parentheses too."""
+    if pipeline_root is not None:
+        raise CompileError(
+            "@dsl.pipeline(pipeline_root=...) is not supported: kubeline keeps a run's artifacts on the run's "
+            "own volume; leave pipeline_root out"
+        )
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-        wrapper._pipeline_name = name if isinstance(name, str) and name else func.__name__  # type: ignore[attr-defined]
-        wrapper._pipeline_description = description or inspect.getdoc(func)  # type: ignore[attr-defined]
-        wrapper._is_pipeline = True  # type: ignore[attr-defined]
-        wrapper.pipeline_conf = PipelineConf()  # type: ignore[attr-defined]
+        wrapper.__dict__.update(  # what the compiler and the loader read back
+            _pipeline_name=name if isinstance(name, str) and name else func.__name__,
+            _pipeline_description=description or inspect.getdoc(func),
+            _is_pipeline=True,
+            pipeline_conf=PipelineConf(),
+        )
         return wrapper
 
     if callable(name):  # @dsl.pipeline without parentheses: the function itself came as the name
@@ -537,8 +701,12 @@ class Recording:
         return found
 
     def find_param(self, op: str, name: str) -> PipelineParam:
+        """The value an f-string serialized: a parameter, a task output, or the item of the loop being recorded."""
         if not op:
             return self.params.get(name) or PipelineParam(name)
+        loop = next((group for group in reversed(self.stack) if isinstance(group, ParallelFor)), None)
+        if op == "__loop__" and loop is not None:
+            return LoopArgument(loop, tuple(name.split(".")[1:]))
         if op in self.ops:
             return self.ops[op].outputs.get(name) or PipelineParam(name, op)
         return PipelineParam(name, op)
