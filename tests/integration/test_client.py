@@ -49,7 +49,7 @@ def test_client_creates_pipeline_and_run_and_follows_it(operator_namespace) -> N
 
 def kubeline(cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args],
+        [sys.executable, "-m", "kubeline", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,7 +16,7 @@ from tests.unit.test_engine_run import COMPONENTS
 def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBELINE_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "kubeline", *args], capture_output=True, text=True, env=env, timeout=60
     )
 
 

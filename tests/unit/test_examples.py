@@ -17,7 +17,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBELINE_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "kubeline", *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 

@@ -61,7 +61,7 @@ class Kubeline:
             "PYTHONPATH": str(ROOT / "operator"),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "kubeline.cli", "run", str(file), "--no-cache", *extra],
+            [sys.executable, "-m", "kubeline", "run", str(file), "--no-cache", *extra],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

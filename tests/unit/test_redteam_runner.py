@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubeline.backends.local import LocalCache, LocalRunner
-from kubeline.display import plain_console, print_result
+from kubeline.commands.display import plain_console, print_result
 from kubeline.engine.values import coerce
 from tests.unit.simulate import plan_of
 from tests.unit.test_local_runner_lifetime import ESCAPERS, kubelines, pipeline, shell, start  # noqa: F401
@@ -103,7 +103,7 @@ def test_a_reader_that_leaves_early_is_a_broken_pipe_not_a_failed_run(tmp_path: 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "KUBELINE_HOME": str(tmp_path), "PYTHONPATH": str(root / "operator")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubeline.cli", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
+        [sys.executable, "-m", "kubeline", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

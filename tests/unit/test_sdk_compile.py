@@ -160,7 +160,7 @@ def test_compiler_writes_deterministic_yaml(tmp_path: Path) -> None:
 
 def kubeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args],
+        [sys.executable, "-m", "kubeline", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
