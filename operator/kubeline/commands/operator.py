@@ -43,7 +43,7 @@ def operator_command(args: argparse.Namespace) -> int:
     asyncio.run(
         kopf.operator(
             standalone=True,
-            namespaces=args.namespace or None,
+            namespaces=args.namespace,
             clusterwide=not args.namespace,
             liveness_endpoint=args.liveness,
         )
