@@ -22,8 +22,8 @@ import yaml
 
 from kubeline.api.yamlio import dump_all, read_documents
 from kubeline.sdk.loader import pipeline_document_from_python
+from tests.helpers import by_step, pods_of, wait_run
 from tests.integration.conftest import Operator, new_namespace
-from tests.integration.test_operator import by_step, pods_of, wait_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
