@@ -95,7 +95,7 @@ def main() -> None:
             f"  created -> pod Succeeded:      median {statistics.median(ends) * 1000:6.0f} ms   max {max(ends) * 1000:6.0f} ms"
         )
         operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
+            [sys.executable, "-m", "kubeline", "operator", "-n", namespace],
             env={**os.environ, "KUBECONFIG": kubeconfig},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

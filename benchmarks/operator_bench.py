@@ -213,7 +213,7 @@ def main() -> None:
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
         operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline.cli", "operator", "-n", namespace],
+            [sys.executable, "-m", "kubeline", "operator", "-n", namespace],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import Kubeline
 from tests.importers import kfp_sdk
 
 TOOLCHAIN_FIXTURES = {"kfp_workflows", "helm"}
@@ -20,6 +21,18 @@ TOOLCHAIN_FIXTURES = {"kfp_workflows", "helm"}
 def kfp_workflows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
     """The KFP v1 test programs compiled by the real KFP v1 SDK (see tests/importers/kfp_sdk.py)."""
     return kfp_sdk.compiled_workflows(tmp_path_factory)
+
+
+@pytest.fixture
+def kubelines() -> Any:
+    """The `kubeline run` processes a test starts (tests.helpers.start): killed at its end, with their steps."""
+    started: list[Kubeline] = []
+    yield started
+    for kubeline in started:
+        if kubeline.process.poll() is None:
+            kubeline.process.kill()
+            kubeline.process.communicate()
+        kubeline.cleanup()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -152,7 +152,7 @@ class Operator:
         config = ["--config", str(self.config)] if self.config else []
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeline.cli", "operator", "-n", self.namespace, *config],
+                [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, *config],
                 env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)},
                 stdout=out,
                 stderr=subprocess.STDOUT,

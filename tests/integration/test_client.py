@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kubeline import dsl
 from kubeline.controller.pods import encode_outputs
+from tests.helpers import kubeline
 
 pytestmark = pytest.mark.integration
 
@@ -47,16 +45,6 @@ def test_client_creates_pipeline_and_run_and_follows_it(operator_namespace) -> N
     assert labels["kubeline.dev/experiment"] == "exp-1"
 
 
-def kubeline(cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "KUBELINE_HOME": "/tmp/kubeline-test"},
-    )
-
-
 def test_submit_waits_and_get_shows_steps(operator_namespace, tmp_path: Path) -> None:
     cluster, namespace, _ = operator_namespace
     pipeline = tmp_path / "p.yaml"
@@ -64,16 +52,17 @@ def test_submit_waits_and_get_shows_steps(operator_namespace, tmp_path: Path) ->
     from kubeline.sdk.compiler import compile_pipeline
 
     pipeline.write_text(dump(compile_pipeline(client_demo)))
+    kube = {"KUBECONFIG": str(cluster.kubeconfig)}
     submitted = kubeline(
-        cluster, "submit", str(pipeline), "-n", namespace, "--name", "cli-run", "--wait", "-p", "word=x"
+        "submit", str(pipeline), "-n", namespace, "--name", "cli-run", "--wait", "-p", "word=x", home=tmp_path, env=kube
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "run cli-run of pipeline client-demo created" in submitted.stdout
     assert "Succeeded" in submitted.stdout
-    shown = kubeline(cluster, "get", "cli-run", "-n", namespace)
+    shown = kubeline("get", "cli-run", "-n", namespace, home=tmp_path, env=kube)
     assert shown.returncode == 0, shown.stderr
     assert "second" in shown.stdout and "out=two" in shown.stdout
-    listed = kubeline(cluster, "get", "-n", namespace)
+    listed = kubeline("get", "-n", namespace, home=tmp_path, env=kube)
     assert "cli-run" in listed.stdout
-    bad = kubeline(cluster, "submit", str(pipeline), "-n", namespace, "-p", "nope=1")
+    bad = kubeline("submit", str(pipeline), "-n", namespace, "-p", "nope=1", home=tmp_path, env=kube)
     assert bad.returncode == 2 and "the pipeline has no parameter 'nope'" in bad.stderr

@@ -20,11 +20,10 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from kubeline.api.yamlio import dump_all
-from kubeline.loading import read_documents
+from kubeline.api.yamlio import dump_all, read_documents
 from kubeline.sdk.loader import pipeline_document_from_python
+from tests.helpers import by_step, pods_of, wait_run
 from tests.integration.conftest import Operator, new_namespace
-from tests.integration.test_operator import by_step, pods_of, wait_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -124,7 +123,7 @@ def test_kubectl_logs_shows_a_steps_output(node_ns) -> None:
     logs = cluster.kubectl("logs", "-n", namespace, f"{run}-multiply-a1").stdout
     assert "7 multiply 3 = 21" in logs
     shown = subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", "logs", run, "multiply", "-n", namespace],
+        [sys.executable, "-m", "kubeline", "logs", run, "multiply", "-n", namespace],
         capture_output=True,
         text=True,
         env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},

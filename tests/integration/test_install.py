@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import ARITHMETIC, submit, wait_run
 from tests.integration.conftest import Operator, new_namespace
-from tests.integration.test_operator import ARITHMETIC, submit, wait_run
 
 pytestmark = pytest.mark.integration
 

@@ -9,125 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
 
 import pytest
 
+from kubeline.api.constants import API_VERSION
 from kubeline.api.yamlio import dump_all
-from kubeline.controller.pods import encode_outputs
-from tests.integration.conftest import Operator
+from tests.helpers import ARITHMETIC, by_step, fake, pods_of, submit, wait_run
 
 pytestmark = pytest.mark.integration
-
-API = "kubeline.dev/v1alpha1"
 
 
 @pytest.fixture(scope="module")
 def ns(operator_namespace):
     return operator_namespace
-
-
-def fake(
-    name: str,
-    inputs: list[str] = (),
-    outputs: dict[str, str] | None = None,
-    exit_code: int = 0,
-    duration: str | None = None,
-    output_types: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A component whose pod, on a kwok node, ends as told."""
-    env = [
-        {"name": "KWOK_TERMINATION_MESSAGE", "value": encode_outputs(outputs or {})},
-        {"name": "KWOK_EXIT_CODE", "value": str(exit_code)},
-    ]
-    if duration:
-        env.append({"name": "KWOK_DURATION", "value": duration})
-    return {
-        "name": name,
-        "inputs": [{"name": i, "type": "string"} for i in inputs],
-        "outputs": [{"name": o, "type": (output_types or {}).get(o, "string")} for o in outputs or {}],
-        "container": {
-            "image": "python:3.11-slim",
-            "command": ["python3", "-c", "pass"],
-            "args": [f"{{{{inputs.{i}}}}}" for i in inputs],
-            "env": env,
-        },
-    }
-
-
-def submit(
-    ctx: tuple[Any, str, Operator],
-    spec: dict[str, Any],
-    arguments: dict[str, Any] | None = None,
-    name: str | None = None,
-) -> str:
-    cluster, namespace, _ = ctx
-    run = name or f"r-{uuid.uuid4().hex[:6]}"
-    pipeline = {"apiVersion": API, "kind": "Pipeline", "metadata": {"name": run}, "spec": spec}
-    run_doc = {
-        "apiVersion": API,
-        "kind": "Run",
-        "metadata": {"name": run},
-        "spec": {"pipelineRef": {"name": run}, "arguments": arguments or {}},
-    }
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([pipeline, run_doc]))
-    return run
-
-
-def wait_run(
-    ctx: tuple[Any, str, Operator],
-    run: str,
-    phases: tuple[str, ...] = ("Succeeded", "Failed", "Cancelled"),
-    timeout: float = 60,
-) -> dict[str, Any]:
-    cluster, namespace, _ = ctx
-    deadline = time.time() + timeout
-    status: dict[str, Any] = {}
-    while time.time() < deadline:
-        status = cluster.kubectl_json("get", "run", run, "-n", namespace).get("status") or {}
-        if status.get("phase") in phases:
-            return status
-        time.sleep(0.3)
-    raise AssertionError(
-        f"run {run} did not reach {phases}: {json.dumps({k: v for k, v in status.items() if k != 'pipelineSpec'})}"
-    )
-
-
-def pods_of(ctx: tuple[Any, str, Operator], run: str) -> list[dict[str, Any]]:
-    cluster, namespace, _ = ctx
-    return cluster.kubectl_json("get", "pods", "-n", namespace, "-l", f"kubeline.dev/run={run}")["items"]
-
-
-def by_step(pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {p["metadata"]["annotations"]["kubeline.dev/step"]: p for p in pods}
-
-
-ARITHMETIC = {
-    "params": [
-        {"name": "value_1", "type": "integer", "default": 7},
-        {"name": "value_2", "type": "integer", "default": 3},
-    ],
-    "components": [
-        fake("add", ["a", "b"], {"result": "10"}),
-        fake("subtract", ["a", "b"], {"result": "4"}),
-        fake("multiply", ["a", "b"], {"result": "40"}),
-    ],
-    "tasks": [
-        {"name": "add", "component": "add", "arguments": {"a": "{{params.value_1}}", "b": "{{params.value_2}}"}},
-        {
-            "name": "subtract",
-            "component": "subtract",
-            "arguments": {"a": "{{params.value_1}}", "b": "{{params.value_2}}"},
-        },
-        {
-            "name": "multiply",
-            "component": "multiply",
-            "arguments": {"a": "{{tasks.add.outputs.result}}", "b": "{{tasks.subtract.outputs.result}}"},
-        },
-    ],
-    "outputs": {"product": "{{tasks.multiply.outputs.result}}"},
-    "defaults": {"caching": {"enabled": False}},
-}
 
 
 def test_add_subtract_multiply_runs_one_pod_per_step_in_dependency_order(ns) -> None:
@@ -375,12 +269,17 @@ def test_operator_killed_mid_run_resumes_without_duplicate_pods(ns) -> None:
 def test_a_run_of_a_missing_pipeline_waits_and_starts_when_it_appears(ns) -> None:
     cluster, namespace, _ = ns
     name = f"late-{uuid.uuid4().hex[:6]}"
-    run_doc = {"apiVersion": API, "kind": "Run", "metadata": {"name": name}, "spec": {"pipelineRef": {"name": name}}}
+    run_doc = {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {"name": name},
+        "spec": {"pipelineRef": {"name": name}},
+    }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([run_doc]))
     status = wait_run(ns, name, phases=("Pending",))
     assert f"Pipeline '{name}' not found" in status["message"]
     pipeline = {
-        "apiVersion": API,
+        "apiVersion": API_VERSION,
         "kind": "Pipeline",
         "metadata": {"name": name},
         "spec": {"components": [fake("step")], "tasks": [{"name": "only", "component": "step"}]},

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.unit.test_engine_run import COMPONENTS
-
-
-def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBELINE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=60
-    )
+from tests.helpers import COMPONENTS, kubeline
 
 
 def write(tmp_path: Path, text: str) -> Path:

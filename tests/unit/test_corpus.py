@@ -71,7 +71,7 @@ def test_corpus_case(case: dict[str, Any], tmp_path: Path) -> None:
     }
     for key, value in (case.get("env") or {}).items():
         env[key] = _substitute(str(value), case_dir)
-    command = [sys.executable, "-m", "kubeline.cli", *(_substitute(str(a), case_dir) for a in case["command"])]
+    command = [sys.executable, "-m", "kubeline", *(_substitute(str(a), case_dir) for a in case["command"])]
     timeout = case.get("timeout", 60)
     started = time.monotonic()
     process = subprocess.Popen(

@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from kubeline.engine.run import RunState, StepState, bind_arguments, decide
+from tests.helpers import pipeline, task
 from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
-
-COMPONENTS = [
-    {
-        "name": "op",
-        "inputs": [
-            {"name": "a", "type": "string", "optional": True},
-            {"name": "b", "type": "string", "optional": True},
-        ],
-        "outputs": [{"name": "out", "type": "string"}],
-        "container": {"image": "python:3.11", "command": ["op"], "args": ["{{inputs.a}}", "{{outputs.out.path}}"]},
-    },
-    {
-        "name": "num",
-        "inputs": [{"name": "x", "type": "integer", "optional": True}],
-        "outputs": [{"name": "n", "type": "integer"}, {"name": "items", "type": "list"}],
-        "container": {
-            "image": "python:3.11",
-            "command": ["num"],
-            "args": ["{{outputs.n.path}}", "{{outputs.items.path}}"],
-        },
-    },
-]
-
-
-def pipeline(tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"spec": {"components": COMPONENTS, "tasks": tasks, **spec}}
-
-
-def task(name: str, component: str = "op", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "component": component, **fields}
 
 
 def phases(sim: Simulation) -> dict[str, str]:

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from kubeline.engine.errors import PipelineInvalid
+from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
-from tests.unit.test_engine_run import pipeline, task
 
 
 def issues_of(document: dict[str, Any]) -> list[str]:

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import kubeline
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-
-
-def kubeline(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBELINE_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args], capture_output=True, text=True, env=env, timeout=120
-    )
 
 
 def run_json(example: str, *params: str, home: Path) -> tuple[int, dict]:

@@ -143,7 +143,7 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
     command = [
         sys.executable,
         "-m",
-        "kubeline.cli",
+        "kubeline",
         "import",
         str(kfp_workflows["add_subtract_multiply"][0]),
         "-o",
@@ -155,7 +155,7 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
     subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     assert out.read_bytes() == first  # deterministic
     ran = subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", "run", str(out), "-p", "value_1=7", "-p", "value_2=3", "--json"],
+        [sys.executable, "-m", "kubeline", "run", str(out), "-p", "value_1=7", "-p", "value_2=3", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -379,14 +379,12 @@ def test_not_a_workflow() -> None:
 def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None:
     path = tmp_path / "workflow.yaml"
     path.write_text(dump(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}]))))
-    lenient = subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", "import", str(path)], capture_output=True, text=True
-    )
+    lenient = subprocess.run([sys.executable, "-m", "kubeline", "import", str(path)], capture_output=True, text=True)
     assert lenient.returncode == 0
     assert "warning: templates[echo].sidecars: not supported, dropped" in lenient.stderr
     assert yaml.safe_load(lenient.stdout)["kind"] == "Pipeline"
     strict = subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", "import", str(path), "--strict"], capture_output=True, text=True
+        [sys.executable, "-m", "kubeline", "import", str(path), "--strict"], capture_output=True, text=True
     )
     assert strict.returncode == 2
     assert "templates[echo].sidecars: not supported, dropped" in strict.stderr

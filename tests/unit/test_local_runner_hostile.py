@@ -12,8 +12,8 @@ import pytest
 from kubeline.backends import local
 from kubeline.backends.local import LocalCache, LocalRunner, RunResult
 from kubeline.engine.run import RunState, decide
+from tests.helpers import kubeline
 from tests.unit.simulate import plan_of
-from tests.unit.test_cli import kubeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "add-subtract-multiply.yaml"
 MAKE = {

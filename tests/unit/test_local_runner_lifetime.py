@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -14,114 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubeline.backends.local import LocalRunner
+from tests.helpers import ESCAPERS, Kubeline, pipeline_file, shell, start
 from tests.unit.simulate import plan_of
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the step guard needs Linux")
-
-#: A step leaving three kinds of background processes: in its group, in a new session, and double-forked.
-ESCAPERS = "sleep 300 & setsid sleep 300 & sh -c 'sleep 300 &' ;"
-
-
-def pipeline(tmp_path: Path, tasks: list[dict], components: list[dict], **spec: Any) -> Path:
-    document = {
-        "apiVersion": "kubeline.dev/v1alpha1",
-        "kind": "Pipeline",
-        "metadata": {"name": "lifetime"},
-        "spec": {"components": components, "tasks": tasks, **spec},
-    }
-    path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def shell(name: str, script: str, outputs: list[str] = (), inputs: list[str] = ()) -> dict:
-    """A component running ``script`` with $1.. = its inputs, then its output paths."""
-    args = [f"{{{{inputs.{i}}}}}" for i in inputs] + [f"{{{{outputs.{o}.path}}}}" for o in outputs]
-    return {
-        "name": name,
-        "inputs": [{"name": i} for i in inputs],
-        "outputs": [{"name": o} for o in outputs],
-        "container": {"image": "x", "command": ["sh", "-c", script, name, *args]},
-    }
-
-
-class Kubeline:
-    """`kubeline run` in a subprocess, with a marker in its environment that every step inherits."""
-
-    def __init__(self, tmp_path: Path, file: Path, *extra: str):
-        self.marker = uuid.uuid4().hex
-        env = {
-            **os.environ,
-            "KUBELINE_HOME": str(tmp_path / "home"),
-            "LIFETIME_MARKER": self.marker,
-            "PYTHONPATH": str(ROOT / "operator"),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "kubeline.cli", "run", str(file), "--no-cache", *extra],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def marked(self, program: bytes = b"") -> list[int]:
-        """Live processes carrying the marker (whose command starts with ``program``), kubeline included."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if (
-                    self.marker.encode() in (entry / "environ").read_bytes()
-                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-                    and (entry / "cmdline").read_bytes().replace(b"\0", b" ").startswith(program)
-                ):
-                    found.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-        return found
-
-    def await_processes(self, program: bytes, count: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.marked(program)) < count:
-            assert time.monotonic() < deadline, f"the steps did not start {count} {program!r} processes"
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 15) -> tuple[int, str, str]:
-        try:
-            out, err = self.process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, err = self.process.communicate()
-            pytest.fail(f"kubeline still running after {timeout}s\n{err.decode()}")
-        return self.process.returncode, out.decode(), err.decode()
-
-    def cleanup(self) -> list[int]:
-        """Kill what is left (so a failing test leaves nothing behind) and say what that was."""
-        left = [pid for pid in self.marked() if pid != self.process.pid]
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        return left
-
-
-@pytest.fixture
-def kubelines() -> Any:
-    started: list[Kubeline] = []
-    yield started
-    for kubeline in started:
-        if kubeline.process.poll() is None:
-            kubeline.process.kill()
-            kubeline.process.communicate()
-        kubeline.cleanup()
-
-
-def start(kubelines: list[Kubeline], *args: Any) -> Kubeline:
-    kubeline = Kubeline(*args)
-    kubelines.append(kubeline)
-    return kubeline
 
 
 def gone_within(kubeline: Kubeline, seconds: float) -> list[int]:
@@ -144,7 +42,7 @@ def test_background_processes_die_when_their_step_ends(tmp_path: Path, kubelines
         inputs=["pids"],
         outputs=["alive"],
     )
-    file = pipeline(
+    file = pipeline_file(
         tmp_path,
         [
             {"name": "spawn", "component": "spawn"},
@@ -162,7 +60,7 @@ def test_background_processes_die_when_their_step_ends(tmp_path: Path, kubelines
 
 
 def test_sigkilled_kubeline_takes_its_steps_with_it(tmp_path: Path, kubelines: list) -> None:
-    file = pipeline(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300")])
+    file = pipeline_file(tmp_path, [{"name": "long", "component": "long"}], [shell("long", ESCAPERS + "sleep 300")])
     kubeline = start(kubelines, tmp_path, file)
     kubeline.await_processes(b"sleep", 4)
     kubeline.process.kill()
@@ -173,7 +71,7 @@ def test_sigkilled_kubeline_takes_its_steps_with_it(tmp_path: Path, kubelines: l
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_first_signal_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list, signum: int) -> None:
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
-    file = pipeline(
+    file = pipeline_file(
         tmp_path,
         [{"name": "long", "component": "long"}],
         [shell("long", ESCAPERS + "sleep 300"), notify],
@@ -193,7 +91,7 @@ def test_first_signal_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, 
 
 def test_second_signal_stops_at_once_and_still_kills_every_tree(tmp_path: Path, kubelines: list) -> None:
     stubborn = shell("stubborn", "trap '' TERM; " + ESCAPERS + "while :; do sleep 1; done")
-    file = pipeline(
+    file = pipeline_file(
         tmp_path, [{"name": "a", "component": "stubborn"}, {"name": "b", "component": "stubborn"}], [stubborn]
     )
     kubeline = start(kubelines, tmp_path, file)

@@ -22,8 +22,8 @@ from kubeline.controller.pods import (
 )
 from kubeline.engine.outputs import OutputError
 from kubeline.engine.run import RunState, decide
+from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
-from tests.unit.test_engine_run import pipeline, task
 
 RUN = RunRef(name="my-run", namespace="ns", uid="uid-1")
 

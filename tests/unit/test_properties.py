@@ -27,10 +27,11 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from kubeline import cli
+from kubeline import commands
+from kubeline.commands.common import load_pipeline_file
+from kubeline.engine.documents import pipeline_from_document
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.run import bind_arguments
-from kubeline.loading import load_pipeline_file, pipeline_from_document
 from tests.unit.simulate import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,7 +246,7 @@ def _environment(**values: str) -> Iterator[None]:
 
 def _run_quietly(argv: list[str]) -> int:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return cli.main(argv)
+        return commands.main(argv)
 
 
 NAME_PATHS = [("metadata", "name"), ("spec", "tasks", 0, "name"), ("spec", "tasks", 1, "arguments", "op")]

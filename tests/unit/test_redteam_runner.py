@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from kubeline.backends.local import LocalCache, LocalRunner
-from kubeline.display import plain_console, print_result
+from kubeline.commands.display import plain_console, print_result
 from kubeline.engine.values import coerce
+from tests.helpers import ESCAPERS, pipeline_file, shell, start
 from tests.unit.simulate import plan_of
-from tests.unit.test_local_runner_lifetime import ESCAPERS, kubelines, pipeline, shell, start  # noqa: F401
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the step guard needs Linux")
 
@@ -31,9 +31,9 @@ def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> Non
 
 
 @linux_only
-def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:  # noqa: F811
+def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
-    file = pipeline(
+    file = pipeline_file(
         tmp_path,
         [{"name": "long", "component": "long"}],
         [shell("long", ESCAPERS + "sleep 300"), notify],
@@ -103,7 +103,7 @@ def test_a_reader_that_leaves_early_is_a_broken_pipe_not_a_failed_run(tmp_path: 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "KUBELINE_HOME": str(tmp_path), "PYTHONPATH": str(root / "operator")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubeline.cli", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
+        [sys.executable, "-m", "kubeline", "run", str(root / "examples" / "add-subtract-multiply.yaml")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from kubeline import dsl
 from kubeline.compiler import Compiler, compile_pipeline
 from kubeline.components import InputPath, create_component_from_func, load_component_from_text
 from kubeline.engine.errors import PipelineInvalid
+from tests.helpers import kubeline
 
 
 def make_text() -> str:
@@ -158,17 +156,6 @@ def test_compiler_writes_deterministic_yaml(tmp_path: Path) -> None:
     ]
 
 
-def kubeline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kubeline.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "KUBELINE_HOME": str(cwd)},
-        timeout=60,
-    )
-
-
 TWO_PIPELINES = """
 from kubeline import dsl
 from kubeline.components import create_component_from_func
@@ -190,19 +177,19 @@ def second():
 
 def test_compile_command_asks_which_of_several_pipelines(tmp_path: Path) -> None:
     (tmp_path / "two.py").write_text(TWO_PIPELINES)
-    result = kubeline("compile", "two.py", cwd=tmp_path)
+    result = kubeline("compile", "two.py", home=tmp_path, cwd=tmp_path)
     assert result.returncode == 2
     assert "several pipelines: first, second; choose one with --function NAME" in result.stderr
-    chosen = kubeline("compile", "two.py", "--function", "second", "-o", "out.yaml", cwd=tmp_path)
+    chosen = kubeline("compile", "two.py", "--function", "second", "-o", "out.yaml", home=tmp_path, cwd=tmp_path)
     assert chosen.returncode == 0, chosen.stderr
     assert yaml.safe_load((tmp_path / "out.yaml").read_text())["metadata"]["name"] == "second"
-    ran = kubeline("run", "two.py", "--function", "first", "--json", cwd=tmp_path)
+    ran = kubeline("run", "two.py", "--function", "first", "--json", home=tmp_path, cwd=tmp_path)
     assert ran.returncode == 0 and '"Output": "hi"' in ran.stdout
 
 
 def test_a_broken_python_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("import no_such_module\n")
-    result = kubeline("compile", "broken.py", cwd=tmp_path)
+    result = kubeline("compile", "broken.py", home=tmp_path, cwd=tmp_path)
     assert result.returncode == 2
     assert "importing it failed: ModuleNotFoundError" in result.stderr
     assert "Traceback" not in result.stderr
@@ -341,7 +328,7 @@ def loud():
 
 def test_what_a_pipeline_file_prints_never_mixes_with_the_compiled_yaml(tmp_path: Path) -> None:
     (tmp_path / "loud.py").write_text(LOUD_PIPELINE)
-    result = kubeline("compile", "loud.py", cwd=tmp_path)
+    result = kubeline("compile", "loud.py", home=tmp_path, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["metadata"]["name"] == "loud"
     assert "loading my pipeline" in result.stderr and "compiling" in result.stderr

@@ -12,8 +12,8 @@ import pytest
 
 from kubeline.api.yamlio import dump
 from kubeline.backends.local import LocalRunner
+from kubeline.commands.common import load_pipeline_file
 from kubeline.engine.run import bind_arguments
-from kubeline.loading import load_pipeline_file
 from kubeline.sdk.loader import pipeline_document_from_python
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"

@@ -7,8 +7,8 @@ import json
 from kubeline.controller.pods import encode_outputs
 from kubeline.controller.status import rebuild_state, status_document, timestamp
 from kubeline.engine.run import RunState, StepState, decide
+from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
-from tests.unit.test_engine_run import pipeline, task
 
 PLAN = plan_of(pipeline([task("a"), task("b", arguments={"a": "{{tasks.a.outputs.out}}"}, retries={"limit": 2})]))
 

@@ -13,8 +13,8 @@ from kubeline.engine import stepid
 from kubeline.engine.plan import node_for_step
 from kubeline.engine.run import RunState, StepState, decide
 from kubeline.engine.stepid import Segment, folder_name, parse, pod_name
+from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
-from tests.unit.test_engine_run import pipeline, task
 
 LONG = [(f"group-{i}-" + "g" * 63)[:63] for i in range(1, 6)]
 DEEP = ".".join(LONG) + ".train"

@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client import ApiException
 
+from kubeline.api import yamlio
 from kubeline.api.constants import (
     API_VERSION,
     EXPERIMENT_LABEL,
@@ -26,7 +27,8 @@ from kubeline.api.constants import (
     VERSION,
 )
 from kubeline.engine import stepid
-from kubeline.loading import load_pipeline_file
+from kubeline.engine.documents import pipeline_from_documents
+from kubeline.engine.errors import Issue, PipelineInvalid
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
@@ -84,7 +86,8 @@ class Client:
         experiment_name: str | None = None,
         namespace: str | None = None,
     ) -> RunInfo:
-        loaded = load_pipeline_file(Path(pipeline_file))
+        path = Path(pipeline_file)
+        loaded = pipeline_from_documents(_pipeline_file_documents(path), str(path), path.stem)
         document = {
             "apiVersion": API_VERSION,
             "kind": "Pipeline",
@@ -195,3 +198,15 @@ def _info(body: dict[str, Any]) -> RunInfo:
         status,
         labels.get(EXPERIMENT_LABEL),
     )
+
+
+def _pipeline_file_documents(path: Path) -> list[Any]:
+    """A Python pipeline file compiled, or the documents of a YAML one; a file that cannot be read is PipelineInvalid."""
+    if path.suffix == ".py":
+        from kubeline.sdk.loader import pipeline_document_from_python
+
+        return [pipeline_document_from_python(path, None)]
+    try:
+        return yamlio.read_documents(path)
+    except yamlio.Unreadable as unreadable:
+        raise PipelineInvalid([Issue(unreadable.where, unreadable.problem)]) from None

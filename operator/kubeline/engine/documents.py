@@ -1,21 +1,17 @@
-"""Reading Pipeline documents from files, with errors that say where the problem is."""
+"""The documents of a pipeline file (a Pipeline, or a Run with its own pipelineSpec, and the Runs beside it),
+validated and planned, with problems that name the field. Reading the file is the caller's part."""
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from kubeline.api import models, yamlsafe
+from kubeline.api import models
 from kubeline.api.constants import API_VERSION
-from kubeline.api.limits import MAX_INPUT_BYTES
 from kubeline.api.names import name_problem, to_dns_label
 from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec
+from kubeline.engine.run import bind_arguments
 
 
 @dataclass
@@ -32,86 +28,11 @@ class LoadedPipeline:
     runs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-def read_text(path: Path) -> str:
-    """A user's file as text: a regular file of at most MAX_INPUT_BYTES, else PipelineInvalid saying why."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise PipelineInvalid([Issue(str(path), f"cannot read the file: {error.strerror}")]) from None
-    try:
-        kind = _file_kind(os.fstat(descriptor).st_mode)
-        if kind:
-            raise PipelineInvalid([Issue(str(path), f"is {kind}, not a regular file: give the path of a YAML file")])
-        with os.fdopen(descriptor, "rb", closefd=False) as file:
-            data = file.read(MAX_INPUT_BYTES + 1)
-    except OSError as error:
-        raise PipelineInvalid([Issue(str(path), f"cannot read the file: {error.strerror}")]) from None
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_INPUT_BYTES:
-        raise PipelineInvalid(
-            [
-                Issue(
-                    str(path),
-                    f"is larger than {MAX_INPUT_BYTES // 2**20} MiB, the most kubeline reads "
-                    "(the Kubernetes API server takes at most 3 MiB per object)",
-                )
-            ]
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PipelineInvalid([Issue(str(path), f"is not UTF-8 text (byte {error.start})")]) from None
-
-
-def _file_kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kinds = [
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-        (stat.S_ISSOCK, "a socket"),
-    ]
-    return next((name for test, name in kinds if test(mode)), "a special file")
-
-
-def read_documents(path: Path) -> list[Any]:
-    text = read_text(path)
-    try:
-        return [d for d in yamlsafe.load_all(text) if d is not None]
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        raise PipelineInvalid([Issue(where, f"not valid YAML: {problem}")]) from None
-
-
 def pipeline_from_document(document: Any, fallback_name: str) -> LoadedPipeline:
     """A Pipeline document (or a Run with an inline pipelineSpec), validated and planned."""
     if not isinstance(document, dict):
         raise PipelineInvalid([Issue("", "expected a Pipeline: a mapping with apiVersion, kind, metadata and spec")])
-    kind = document.get("kind")
-    if kind == "Run":
-        run_issues = run_problems(document, "")
-        if run_issues:
-            raise PipelineInvalid(run_issues)
-        spec_document, prefix = document["spec"].get("pipelineSpec"), "spec.pipelineSpec"
-        if spec_document is None:
-            raise PipelineInvalid(
-                [Issue("spec", "this Run refers to a Pipeline by name; run the Pipeline's file instead")]
-            )
-    elif kind == "Pipeline":
-        api_version = document.get("apiVersion")
-        if api_version != API_VERSION:
-            raise PipelineInvalid([Issue("apiVersion", f"must be {API_VERSION}, not {api_version!r}")])
-        spec_document, prefix = document.get("spec"), "spec"
-    else:
-        hint = " (a KFP/Argo Workflow: convert it with `kubeline import`)" if kind == "Workflow" else ""
-        raise PipelineInvalid([Issue("kind", f"expected Pipeline, found {kind!r}{hint}")])
+    spec_document, prefix = _spec_of(document)
     issues = _metadata_problems(document, "")
     try:
         spec = load_spec(spec_document, prefix)
@@ -122,6 +43,27 @@ def pipeline_from_document(document: Any, fallback_name: str) -> LoadedPipeline:
         raise PipelineInvalid(issues)
     name = (document.get("metadata") or {}).get("name") or to_dns_label(fallback_name)
     return LoadedPipeline(name, spec, plan, document)
+
+
+def _spec_of(document: dict[str, Any]) -> tuple[Any, str]:
+    """The pipeline spec a Pipeline or a Run holds, and the prefix of its fields in messages."""
+    kind = document.get("kind")
+    if kind == "Run":
+        run_issues = run_problems(document, "")
+        if run_issues:
+            raise PipelineInvalid(run_issues)
+        if document["spec"].get("pipelineSpec") is None:
+            raise PipelineInvalid(
+                [Issue("spec", "this Run refers to a Pipeline by name; run the Pipeline's file instead")]
+            )
+        return document["spec"]["pipelineSpec"], "spec.pipelineSpec"
+    if kind == "Pipeline":
+        api_version = document.get("apiVersion")
+        if api_version != API_VERSION:
+            raise PipelineInvalid([Issue("apiVersion", f"must be {API_VERSION}, not {api_version!r}")])
+        return document.get("spec"), "spec"
+    hint = " (a KFP/Argo Workflow: convert it with `kubeline import`)" if kind == "Workflow" else ""
+    raise PipelineInvalid([Issue("kind", f"expected Pipeline, found {kind!r}{hint}")])
 
 
 def _metadata_problems(document: dict[str, Any], prefix: str) -> list[Issue]:
@@ -156,26 +98,21 @@ def run_problems(run: dict[str, Any], prefix: str) -> list[Issue]:
     return issues
 
 
-def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipeline:
-    """A pipeline from YAML, or from a Python file with ``@dsl.pipeline`` functions (compiled on the fly).
+def pipeline_from_documents(documents: list[Any], source: str, fallback_name: str) -> LoadedPipeline:
+    """The one pipeline of a file's documents (``source`` names the file in messages).
 
     Every Run in the file must be well formed; the one for the pipeline gives its arguments.
     """
-    if path.suffix == ".py":
-        from kubeline.sdk.loader import pipeline_document_from_python
-
-        return pipeline_from_document(pipeline_document_from_python(path, function), path.stem)
-    documents = read_documents(path)
-    candidates = [d for d in documents if isinstance(d, dict) and d.get("kind") in ("Pipeline", "Run")]
     if not documents:
-        raise PipelineInvalid([Issue(str(path), "the file holds no document")])
+        raise PipelineInvalid([Issue(source, "the file holds no document")])
+    candidates = [d for d in documents if isinstance(d, dict) and d.get("kind") in ("Pipeline", "Run")]
     pipelines = [d for d in candidates if d.get("kind") == "Pipeline"]
-    _refuse_several_pipelines(path, pipelines + [d for d in candidates if d.get("kind") == "Run" and _inline_spec(d)])
+    _refuse_several_pipelines(source, pipelines + [d for d in candidates if d.get("kind") == "Run" and _inline_spec(d)])
     main = (pipelines or candidates or documents)[0]
     runs = [d for d in candidates if d.get("kind") == "Run" and d is not main]
     run_issues = [issue for run in runs for issue in run_problems(run, _run_label(run))]
     try:
-        loaded = pipeline_from_document(main, path.stem)
+        loaded = pipeline_from_document(main, fallback_name)
     except PipelineInvalid as invalid:
         raise PipelineInvalid(invalid.issues + run_issues) from None
     run_issues += [issue for run in runs for issue in _reference_problems(run, loaded.name)]
@@ -195,7 +132,7 @@ def _inline_spec(run: dict[str, Any]) -> bool:
     return isinstance(spec, dict) and "pipelineSpec" in spec
 
 
-def _refuse_several_pipelines(path: Path, pipelines: list[dict[str, Any]]) -> None:
+def _refuse_several_pipelines(source: str, pipelines: list[dict[str, Any]]) -> None:
     """kubeline runs or checks one pipeline a file: reading the first of several would ignore the others unsaid."""
     if len(pipelines) < 2:
         return
@@ -203,7 +140,7 @@ def _refuse_several_pipelines(path: Path, pipelines: list[dict[str, Any]]) -> No
     raise PipelineInvalid(
         [
             Issue(
-                str(path),
+                source,
                 f"holds {len(pipelines)} pipelines ({names}), and kubeline reads one a file "
                 "(a Pipeline, or a Run with its own pipelineSpec): put each in a file of its own",
             )
@@ -242,8 +179,6 @@ def _run_label(run: dict[str, Any]) -> str:
 
 def run_argument_problems(loaded: LoadedPipeline) -> list[Issue]:
     """What is wrong with the arguments of the Runs found with the pipeline (unknown, missing, mistyped)."""
-    from kubeline.engine.run import bind_arguments
-
     issues = []
     for label, arguments in loaded.runs:
         try:

@@ -1,0 +1,116 @@
+"""What the commands share: exit statuses, `-p NAME=VALUE`, reading a pipeline file, printing problems."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubeline.engine.errors import Issue, PipelineInvalid
+
+if TYPE_CHECKING:  # the engine and YAML modules load when a command reads a file: `kubeline --help` starts fast
+    from kubeline.engine.documents import LoadedPipeline
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: kubeline itself failed
+
+
+def print_problems(invalid: PipelineInvalid, source: str = "") -> None:
+    count = len(invalid.issues)
+    print(f"{source + ': ' if source else ''}{count} problem{'s' if count != 1 else ''}:", file=sys.stderr)
+    for issue in invalid.issues:
+        print(f"  {issue}", file=sys.stderr)
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise PipelineInvalid([Issue(f"-p {pair}", "write parameters as NAME=VALUE")])
+        params[name.strip()] = value
+    return params
+
+
+def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The run's typed parameters; bad arguments become problems the CLI prints (exit status 2)."""
+    from kubeline.engine.run import bind_arguments
+
+    try:
+        return bind_arguments(plan, arguments)
+    except ValueError as error:
+        raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
+
+
+def read_documents(path: Path) -> list[Any]:
+    """The YAML documents of a file the user named; a file kubeline will not read is a problem with that path."""
+    from kubeline.api import yamlio
+
+    try:
+        return yamlio.read_documents(path)
+    except yamlio.Unreadable as unreadable:
+        raise PipelineInvalid([Issue(unreadable.where, unreadable.problem)]) from None
+
+
+def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipeline:
+    """A pipeline from YAML, or from a Python file with ``@dsl.pipeline`` functions (compiled on the fly)."""
+    from kubeline.engine.documents import pipeline_from_documents
+
+    if path.suffix == ".py":
+        from kubeline.sdk.loader import pipeline_document_from_python
+
+        documents = [pipeline_document_from_python(path, function)]
+    else:
+        documents = read_documents(path)
+    return pipeline_from_documents(documents, str(path), path.stem)
+
+
+def write_output(document: Any, output: Path | None, summary: str = "") -> None:
+    """A command's YAML result (``-o FILE``), its missing parent folders created as `mkdir -p` would:
+    the user named the place; a write that still fails is a problem with that path, not a crash."""
+    from kubeline.api import yamlio
+
+    try:
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        yamlio.write(document, output, summary)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason = "a part of the path is a file, not a folder"
+        raise PipelineInvalid(
+            [
+                Issue(
+                    f"-o {output}",
+                    f"cannot write the result there ({reason}): choose a file path in a folder you can write to",
+                )
+            ]
+        ) from None
+
+
+def cluster_client(args: argparse.Namespace) -> Any:
+    """The SDK's client for the namespace asked for (imported here: it pulls in the Kubernetes client)."""
+    from kubeline.sdk.client import Client
+
+    return Client(namespace=args.namespace)
+
+
+def names_user_path(error: OSError, args: argparse.Namespace) -> bool:
+    """Whether an OSError is about a path the user gave (an argument, or $KUBELINE_HOME), or lies inside one."""
+    given = [value for value in vars(args).values() if isinstance(value, Path)]
+    given += [
+        path for value in vars(args).values() if isinstance(value, list) for path in value if isinstance(path, Path)
+    ]
+    if os.environ.get("KUBELINE_HOME"):
+        given.append(Path(os.environ["KUBELINE_HOME"]))
+    named = (error.filename, error.filename2)
+    failed = [Path(os.fsdecode(name)) for name in named if isinstance(name, (str, bytes, os.PathLike))]
+    roots = [Path(os.path.abspath(path)) for path in given]
+    return any(
+        Path(os.path.abspath(path)) == root or root in Path(os.path.abspath(path)).parents
+        for path in failed
+        for root in roots
+    )

@@ -1,0 +1,213 @@
+"""`kubeline run`: a pipeline on this machine, each step a local process, with live progress and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kubeline.commands.common import EXIT_FAILED, bind_or_explain, load_pipeline_file, parse_params
+from kubeline.engine.errors import Issue, PipelineInvalid
+
+if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help` starts fast
+    from kubeline.backends.local import LocalRunner, RunResult
+
+
+def add_to(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a pipeline on this machine, each step as a local process",
+        description=(
+            "Run a pipeline on this machine. Each step runs as a local process (the container image is "
+            "not used; `python3` in a step is the interpreter running kubeline); independent steps run "
+            "side by side; results are cached on disk under $KUBELINE_HOME (default ~/.kubeline). "
+            "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
+        ),
+    )
+    parser.add_argument(
+        "file",
+        type=Path,
+        help="Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function",
+    )
+    parser.add_argument(
+        "--function", help="with a Python file: the @dsl.pipeline function to run (when it has several)"
+    )
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type",
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
+    parser.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
+    parser.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
+    parser.add_argument(
+        "--max-parallel",
+        type=_at_least_one,
+        metavar="N",
+        help="most steps running at once on this machine (default: twice the CPU count, at least 4)",
+    )
+    parser.set_defaults(handler=run_command)
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number; give how many steps may run at once, e.g. 4"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (how many steps may run at once), not {value}")
+    return value
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from rich.text import Text
+
+    from kubeline.api.names import name_problem
+    from kubeline.backends.local import LocalRunner
+    from kubeline.commands.display import Progress, plain_console, print_result, result_json
+
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise PipelineInvalid([Issue("--name", problem)])
+    loaded = load_pipeline_file(args.file, function=args.function)
+    params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
+    name, run_dir = _new_run_dir(args.name, loaded.name)
+    console = plain_console(stderr=args.json)
+    if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
+        console = plain_console(stderr=args.json, width=140)
+    cache = None if args.no_cache else _cache()
+    if not args.json:
+        console.print(
+            Text(
+                f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)",
+                style="dim",
+            )
+        )
+    with Progress(console, name) as progress:
+        runner = LocalRunner(
+            loaded.plan,
+            params,
+            name,
+            run_dir=run_dir,
+            cache=cache,
+            on_change=progress.update,
+            max_parallel=args.max_parallel,
+        )
+        result = _run_interruptibly(runner, console, name)
+    if isinstance(result, int):
+        return result
+    if args.json:
+        print(result_json(result))
+    else:
+        print_result(console, result)
+    return 0 if result.decision.phase == "Succeeded" else EXIT_FAILED
+
+
+def _run_interruptibly(runner: LocalRunner, console: Any, name: str) -> RunResult | int:
+    """The run's result; or, when it was stopped at once or broke off, the exit status to leave with."""
+    from rich.text import Text
+
+    interrupts = _Interrupts(runner, console)
+    previous = {signum: signal.signal(signum, interrupts) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return runner.run()
+    except _StopNow as stop:
+        console.print(Text(f"stopped {name}: every step's processes were killed", style="red"))
+        return 128 + stop.signum
+    except OSError as error:  # e.g. the disk filled up, or the run's folder was removed
+        console.print(Text(f"the run {name} stopped, its steps killed: {error}", style="red"))
+        return EXIT_FAILED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _cache() -> Any:
+    """The cache under $KUBELINE_HOME; what is wrong with an entry is a warning on stderr, and the step runs again."""
+    from rich.text import Text
+
+    from kubeline.backends.local import LocalCache, kubeline_home
+    from kubeline.commands.display import plain_console
+
+    warnings = plain_console(stderr=True, soft_wrap=True)
+    return LocalCache(
+        kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow"))
+    )
+
+
+def _new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:
+    """The run's name and its new folder. A requested name whose folder exists is refused rather than
+    renamed, since a script passing --name expects to find its run under that name; a generated name that
+    happens to exist is simply drawn again."""
+    import os
+
+    from kubeline.backends.local import create_run_dir, default_run_name, kubeline_home, runs_root
+
+    try:
+        root = runs_root()
+        while True:
+            name = requested or default_run_name(pipeline)
+            try:
+                return name, create_run_dir(name, root)
+            except FileExistsError:
+                if requested:
+                    raise PipelineInvalid(
+                        [
+                            Issue(
+                                "--name",
+                                (
+                                    f"a run named {name!r} already exists ({root / name}); choose another name, "
+                                    "or delete that folder to reuse the name"
+                                ),
+                            )
+                        ]
+                    ) from None
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise PipelineInvalid(
+            [
+                Issue(
+                    "KUBELINE_HOME",
+                    (
+                        f"kubeline cannot keep its runs in {kubeline_home()} ({reason}: {error.filename}); "
+                        "set KUBELINE_HOME to a folder you can write to"
+                    ),
+                )
+            ]
+        ) from None
+
+
+class _StopNow(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Interrupts:
+    """First Ctrl-C, SIGTERM or SIGHUP (terminal closed) cancels the run (running steps stop, the exit handler
+    runs); a second one stops everything at once (the runner still kills every step's process tree on the way out)."""
+
+    def __init__(self, runner: Any, console: Any):
+        self.runner, self.console, self.cancelled = runner, console, False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        from rich.text import Text
+
+        if not self.cancelled:
+            self.cancelled = True
+            self.console.print(
+                Text(
+                    "cancelling: stopping running steps, then the exit handler runs (Ctrl-C again to stop at once)",
+                    style="yellow",
+                )
+            )
+            self.runner.cancel()
+            return
+        for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(other, signal.SIG_IGN)  # let the kill finish
+        raise _StopNow(signum)

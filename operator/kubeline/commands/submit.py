@@ -1,0 +1,54 @@
+"""`kubeline submit`: the Pipeline and a Run of it on the cluster of the current kube context."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from kubeline.commands.common import bind_or_explain, cluster_client, load_pipeline_file, parse_params
+
+
+def add_to(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "submit",
+        help="create the Pipeline and a Run on the cluster of the current kube context",
+        description="Apply a pipeline (YAML, or Python compiled on the fly) to the cluster and start a Run of it.",
+    )
+    parser.add_argument("file", type=Path, help="Pipeline YAML file or Python pipeline file")
+    parser.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
+    parser.add_argument(
+        "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="run argument (repeatable)"
+    )
+    parser.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    parser.add_argument("--experiment", help="experiment name, kept as the label kubeline.dev/experiment")
+    parser.add_argument("--name", help="run name (default: generated from the pipeline name)")
+    parser.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 0 only when it succeeded")
+    parser.set_defaults(handler=submit_command)
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    from kubeline.api.constants import API_VERSION
+
+    loaded = load_pipeline_file(args.file, function=args.function)
+    arguments = {**loaded.run_arguments, **parse_params(args.param)}
+    bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
+    metadata: dict[str, Any] = {"name": loaded.name}
+    given = loaded.document.get("metadata")
+    annotations = given.get("annotations") if isinstance(given, dict) else None
+    if isinstance(annotations, dict) and annotations and all(isinstance(v, str) for v in annotations.values()):
+        metadata["annotations"] = annotations  # the display name, kept for `kubectl get` and the UI
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
+    client = cluster_client(args)
+    run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
+    print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")
+    print(
+        f"  follow it: kubectl get run {run.name} -n {run.namespace} -w   or   kubeline get {run.name} -n {run.namespace}"
+    )
+    if not args.wait:
+        return 0
+    finished = client.wait_for_run_completion(run.name)
+    print(f"{finished.phase}: {finished.status.get('message', '')}")
+    for name, value in finished.outputs.items():
+        print(f"  {name} = {value}")
+    return 0 if finished.phase == "Succeeded" else 1
