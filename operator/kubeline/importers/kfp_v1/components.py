@@ -99,19 +99,26 @@ def component(context: Context, template: dict[str, Any]) -> Component:
     texts = _ContainerTexts(context, f"{path}.container", parameters, paths, outputs)
     rendered = _container(context, container, texts)
     inputs += [{"name": n} for n in texts.workflow_inputs]  # found while translating the container
-    document: dict[str, Any] = {"name": name}
-    if spec.get("description"):
-        document["description"] = spec["description"]
-    if inputs:
-        document["inputs"] = inputs
-    if output_documents:
-        document["outputs"] = output_documents
-    document["container"] = rendered
+    document = _document(name, spec.get("description"), inputs, output_documents, rendered)
     _check_paths_used(context, rendered, paths, path)
     settings = template_settings(context, template, container, path)
     made = Component(name, outputs, inputs, texts.workflow_inputs, settings, document)
     context.components[template["name"]] = made
     return made
+
+
+def _document(
+    name: str, description: Any, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], container: dict[str, Any]
+) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": name}
+    if description:
+        document["description"] = description
+    if inputs:
+        document["inputs"] = inputs
+    if outputs:
+        document["outputs"] = outputs
+    document["container"] = container
+    return document
 
 
 def _inputs(context: Context, template: dict[str, Any], path: str) -> tuple[list[dict[str, Any]], dict[str, str]]:

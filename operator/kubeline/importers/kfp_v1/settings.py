@@ -12,23 +12,16 @@ KFP_SERVICE_ACCOUNT = "pipeline-runner"
 _TOLERATION_FIELDS = ("effect", "key", "operator", "tolerationSeconds", "value")
 
 
-def seconds(value: Any) -> str | None:
-    """A number of seconds as a kubeline duration (``30s``), None when not a number."""
+def seconds(context: Context, value: Any, path: str) -> str:
+    """A number of seconds as a kubeline duration (``30s``); an error, and ``0s``, when ``value`` is not a number."""
     try:
         return f"{int(value)}s"
     except (TypeError, ValueError):
-        return None
-
-
-def required_seconds(context: Context, value: Any, path: str) -> str:
-    """``seconds``, with an error when ``value`` is not a number."""
-    translated = seconds(value)
-    if translated is None:
         context.error(path, "not a number of seconds")
-    return translated or "0s"
+        return "0s"
 
 
-def duration(value: Any) -> str | None:
+def _duration(value: Any) -> str | None:
     """An Argo duration (``10s``, ``1m``, or seconds as a number) in kubeline's grammar."""
     text = f"{value}s" if isinstance(value, (int, float)) or str(value).isdigit() else str(value)
     try:
@@ -51,9 +44,7 @@ def template_settings(
     if isinstance(retry, dict):
         settings["retries"] = _retries(context, retry, f"{path}.retryStrategy")
     if "activeDeadlineSeconds" in template:
-        settings["timeout"] = required_seconds(
-            context, template["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds"
-        )
+        settings["timeout"] = seconds(context, template["activeDeadlineSeconds"], f"{path}.activeDeadlineSeconds")
     metadata = template.get("metadata") or {}
     labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
     caching = _caching(context, labels, annotations, path)
@@ -117,7 +108,7 @@ def _caching(context: Context, labels: dict[str, Any], annotations: dict[str, An
         caching["enabled"] = False
     staleness = annotations.get(KFP_PREFIX + "max_cache_staleness")
     if staleness:
-        if duration(staleness):
+        if _duration(staleness):
             caching["maxStaleness"] = staleness
         else:
             context.warn(
@@ -150,7 +141,7 @@ def _backoff(context: Context, backoff: dict[str, Any], path: str) -> dict[str, 
     translated: dict[str, Any] = {}
     for key in ("duration", "maxDuration"):
         if key in backoff:
-            value = duration(backoff[key])
+            value = _duration(backoff[key])
             if value is None:
                 context.warn(f"{path}.{key}", f"{backoff[key]!r} is not a duration: dropped")
             else:

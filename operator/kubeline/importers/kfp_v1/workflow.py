@@ -15,7 +15,7 @@ from kubeline.importers.kfp_v1 import shapes
 from kubeline.importers.kfp_v1.components import component, outputs_read_as_files
 from kubeline.importers.kfp_v1.context import KFP_PREFIX, UNNAMED, Context
 from kubeline.importers.kfp_v1.dag import entry_tasks
-from kubeline.importers.kfp_v1.settings import defaults, required_seconds
+from kubeline.importers.kfp_v1.settings import defaults, seconds
 from kubeline.importers.kfp_v1.variables import placeholder, workflow_value
 
 _WORKFLOW_FIELDS = {
@@ -107,10 +107,10 @@ def _spec(context: Context, pipeline_spec: dict[str, Any], tasks: list[dict[str,
     if isinstance(workflow.get("parallelism"), int) and workflow["parallelism"] > 0:
         spec["parallelism"] = workflow["parallelism"]
     if "activeDeadlineSeconds" in workflow:
-        spec["timeout"] = required_seconds(context, workflow["activeDeadlineSeconds"], "spec.activeDeadlineSeconds")
+        spec["timeout"] = seconds(context, workflow["activeDeadlineSeconds"], "spec.activeDeadlineSeconds")
     ttl = (workflow.get("ttlStrategy") or {}).get("secondsAfterCompletion", workflow.get("ttlSecondsAfterFinished"))
     if ttl is not None:
-        spec["ttlAfterFinished"] = required_seconds(context, ttl, "spec.ttlStrategy")
+        spec["ttlAfterFinished"] = seconds(context, ttl, "spec.ttlStrategy")
     for key in sorted(set(workflow.get("ttlStrategy") or {}) - {"secondsAfterCompletion"}):
         context.warn(f"spec.ttlStrategy.{key}", "not supported: dropped (kubeline keeps one TTL after a run finishes)")
     return spec
