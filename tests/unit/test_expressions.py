@@ -6,7 +6,15 @@ import pytest
 
 from kubeline.api.durations import parse_duration
 from kubeline.engine import conditions
-from kubeline.engine.templates import TASK_SCOPE, Ref, TemplateError, parse_ref, refs_in
+from kubeline.engine.templates import (
+    TASK_SCOPE,
+    Ref,
+    TemplateError,
+    parse_ref,
+    refs_in,
+    substitute,
+    whole_expression,
+)
 
 VALUES = {"params.a": "10", "params.b": "9", "params.word": "heads", "params.flag": "True", "params.empty": ""}
 
@@ -80,6 +88,20 @@ def test_placeholders_parse(text: str, ref: Ref) -> None:
 def test_component_placeholders_are_refused_in_tasks() -> None:
     with pytest.raises(TemplateError, match="cannot be used in a task"):
         refs_in("{{inputs.x}}", TASK_SCOPE)
+
+
+def test_substitute_replaces_what_it_reads_and_keeps_the_rest_as_written() -> None:
+    """The braces alone are parsed: the importer reads Argo's variables inside them."""
+    rename = {"workflow.status": "{{run.status}}"}
+    assert substitute("{{ workflow.status }} and {{ other }}", rename.get) == "{{run.status}} and {{ other }}"
+
+
+@pytest.mark.parametrize(
+    "text, expression",
+    [(" {{ tasks.a.outputs.b }} ", "tasks.a.outputs.b"), ("{{}}", ""), ("x {{a}}", None), ("{{a}}{{b}}", None)],
+)
+def test_whole_expression_is_the_inside_of_a_text_that_is_one_placeholder(text: str, expression: str | None) -> None:
+    assert whole_expression(text) == expression
 
 
 @pytest.mark.parametrize(

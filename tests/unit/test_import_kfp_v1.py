@@ -22,7 +22,8 @@ from kubeline.backends.local import LocalRunner, RunResult
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
-from kubeline.importers.kfp_v1 import import_workflow, replace_path
+from kubeline.importers.kfp_v1 import import_workflow
+from kubeline.importers.kfp_v1.variables import replace_path
 from tests.kfp_expectations import assert_container_op_scheduling
 
 Workflows = dict[str, tuple[Path, dict[str, Any]]]

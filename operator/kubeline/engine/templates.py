@@ -81,14 +81,33 @@ def refs_in(text: str, allowed: frozenset[str]) -> list[Ref]:
     return refs
 
 
+def whole_expression(text: str) -> str | None:
+    """The expression inside when ``text`` is exactly one placeholder (``{{ x }}`` -> ``x``), else None."""
+    match = PLACEHOLDER.fullmatch(text.strip())
+    return match.group(1) if match else None
+
+
 def whole_ref(text: str) -> Ref | None:
     """The reference when ``text`` is exactly one placeholder (so its value keeps its type)."""
-    match = PLACEHOLDER.fullmatch(text.strip())
-    return parse_ref(match.group(1)) if match else None
+    expression = whole_expression(text)
+    return None if expression is None else parse_ref(expression)
+
+
+def substitute(text: str, replace: Callable[[str], str | None]) -> str:
+    """``text`` with each placeholder's expression replaced by ``replace``; None keeps the placeholder as written.
+
+    The grammar of the braces alone: what the expression means is the caller's (the importer reads Argo's).
+    """
+
+    def one(match: re.Match[str]) -> str:
+        replaced = replace(match.group(1))
+        return match.group(0) if replaced is None else replaced
+
+    return PLACEHOLDER.sub(one, text)
 
 
 def render(text: str, resolve: Callable[[Ref], str]) -> str:
-    return PLACEHOLDER.sub(lambda m: resolve(parse_ref(m.group(1))), text)
+    return substitute(text, lambda expression: resolve(parse_ref(expression)))
 
 
 def to_text(value: Any) -> str:
