@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kubeline.backends.kubernetes import encode_outputs
-from kubeline.controller.status import rebuild_state, status_document, timestamp
+from kubeline.controller.status import Cacheable, rebuild_state, status_document, timestamp
 from kubeline.engine.run import RunState, StepState, decide
 from tests.unit.simulate import plan_of
 from tests.unit.test_engine_run import pipeline, task
@@ -44,7 +44,7 @@ def test_a_finished_pod_is_read_once_and_becomes_cacheable() -> None:
     assert observed.state.steps["a"].phase == "Succeeded"
     assert observed.state.steps["a"].outputs == {"out": "v"}
     assert observed.finished == ["a"]
-    assert observed.cacheable == [("a", "k" * 64, {"out": "v"})]
+    assert observed.cacheable == [Cacheable("a", "op", "k" * 64, {"out": "v"})]
 
 
 def test_a_vanished_pod_fails_its_step() -> None:

@@ -15,11 +15,12 @@ from typing import Any
 
 from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
+from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta
 from kubeline.backends.kubernetes import PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
 from kubeline.controller.kube import Kube, PodNameTaken, event
-from kubeline.engine import stepid
+from kubeline.engine import caching, stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import StepState, bind_arguments, decide
@@ -122,8 +123,8 @@ class RunReconciler:
         state.started_at = state.started_at or now
         state.cancelled = bool((run.get("spec") or {}).get("cancel"))
         state.identity = {"name": self.name, "namespace": self.namespace, "uid": uid}
-        for step_id, key, outputs in observed.cacheable:
-            await self._remember(step_id, key, outputs, now)
+        for result in observed.cacheable:
+            await self._remember(result, now)
         for step_id in observed.finished:
             step = state.steps[step_id]
             if step.phase == "Failed":
@@ -186,25 +187,16 @@ class RunReconciler:
         return sum(await asyncio.gather(*(start_one(start) for start in starts)))
 
     async def _serve_from_cache(self, start: Any, state: Any, now: float) -> bool:
-        if not start.caching_enabled or start.max_staleness == 0:
+        if not caching.consulted(start):
             return False
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
         if entry is None:
             return False
         spec = entry.get("spec") or {}
-        made = statuses.seconds(spec.get("createdAt"))
-        if made is None or (start.max_staleness is not None and now - made > start.max_staleness):
+        if not caching.fresh(start, statuses.seconds(spec.get("createdAt")), now):
             return False
-        state.steps[start.id] = StepState(
-            "Succeeded",
-            attempt=start.attempt,
-            started_at=now,
-            finished_at=now,
-            outputs=dict(spec.get("outputs") or {}),
-            cached=True,
-            message=f"served from the cache (made {spec.get('createdAt')} by run {spec.get('run')})",
-            cache_key=start.cache_key,
-        )
+        origin = f"made {spec.get('createdAt')} by run {spec.get('run')}"
+        state.steps[start.id] = caching.hit(start, dict(spec.get("outputs") or {}), now, origin)
         return True
 
     async def _create_pod(self, ref: RunRef, start: Any, state: Any, now: float) -> None:
@@ -232,24 +224,20 @@ class RunReconciler:
             "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key, pod=pod["metadata"]["name"]
         )
 
-    async def _remember(self, step_id: str, key: str, outputs: dict[str, str], now: float) -> None:
-        if not key:
+    async def _remember(self, result: statuses.Cacheable, now: float) -> None:
+        if not result.key:
             return
-        await self.kube.create_cache_entry(
-            self.namespace,
-            {
-                "apiVersion": API_VERSION,
-                "kind": "CacheEntry",
-                "metadata": {"name": key, "labels": {TASK_LABEL: stepid.task_name(step_id)}},
-                "spec": {
-                    "key": key,
-                    "component": step_id,
-                    "outputs": outputs,
-                    "createdAt": statuses.timestamp(now),
-                    "run": self.name,
-                },
-            },
+        entry = CacheEntry(
+            metadata=ObjectMeta(name=result.key, labels={TASK_LABEL: stepid.task_name(result.step_id)}),
+            spec=CacheEntrySpec(
+                key=result.key,
+                component=result.component,
+                outputs=result.outputs,
+                created_at=statuses.timestamp(now),
+                run=self.name,
+            ),
         )
+        await self.kube.create_cache_entry(self.namespace, entry.to_dict())
 
     # -- finished -------------------------------------------------------------------------------------
 

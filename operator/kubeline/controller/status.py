@@ -40,12 +40,22 @@ def seconds(text: str | None) -> float | None:
 
 
 @dataclass
+class Cacheable:
+    """A step's result to record in the cache."""
+
+    step_id: str
+    component: str
+    key: str
+    outputs: dict[str, str]
+
+
+@dataclass
 class Observed:
     """The state, and what changed in it from the pods."""
 
     state: RunState
     finished: list[str] = field(default_factory=list)  # step ids whose pods ended since last time
-    cacheable: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # (step id, key, outputs)
+    cacheable: list[Cacheable] = field(default_factory=list)
 
 
 def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]], now: float) -> Observed:
@@ -109,14 +119,17 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
         step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message  # type: ignore[assignment]
         step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
         observed.finished.append(step_id)
-        files = (
-            node is not None
-            and node.component is not None
-            and any(o.type == "artifact" for o in node.component.outputs or [])
-        )
+        component = node.component if node is not None else None
         # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
-        if outcome.phase == "Succeeded" and not files and metadata["annotations"].get(CACHE_ANNOTATION) == "true":
-            observed.cacheable.append((step_id, metadata["annotations"].get(CACHE_KEY_ANNOTATION, ""), outputs))
+        files = component is not None and any(o.type == "artifact" for o in component.outputs or [])
+        if (
+            outcome.phase == "Succeeded"
+            and component is not None
+            and not files
+            and metadata["annotations"].get(CACHE_ANNOTATION) == "true"
+        ):
+            key = metadata["annotations"].get(CACHE_KEY_ANNOTATION, "")
+            observed.cacheable.append(Cacheable(step_id, component.name, key, outputs))
     for step_id, step in state.steps.items():
         if step.phase == "Running" and not step.cached and step_id not in latest:
             step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"
