@@ -183,3 +183,30 @@ def test_both_backends_record_the_component_name_in_the_cache(tmp_path: Path) ->
     assert record["component"] == entry["spec"]["component"] == "write"
     assert entry["apiVersion"] == API_VERSION and entry["kind"] == "CacheEntry"
     assert record["key"] == entry["spec"]["key"]  # the same step hits the same result on both
+
+
+def test_a_run_waits_for_its_missing_pipeline_then_runs(events: list[tuple[str, str, str]]) -> None:
+    kube = FakeKube()
+    kube.add_run(NS, RUN, UID, {"pipelineRef": {"name": "chain"}})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))  # type: ignore[arg-type]  # a fake Kube
+    assert reconcile(kube, reconciler) == reconciler_module.PIPELINE_RETRY_SECONDS
+    assert status(kube)["phase"] == "Pending"
+    assert status(kube)["message"].startswith("Pipeline 'chain' not found in namespace team")
+    assert {(c["type"], c["status"], c["reason"]) for c in status(kube)["conditions"]} == {
+        ("Succeeded", "Unknown", "PipelineNotFound"),
+        ("Ready", "Unknown", "PipelineNotFound"),
+    }
+    kube.pipelines[NS, "chain"] = {"spec": CHAIN}
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running" and kube.created_pods == [pod_name(RUN, "a", 1)]
+    assert [reason for _, reason, _ in events] == ["PipelineNotFound", "Started"]
+
+
+def test_a_run_of_an_invalid_pipeline_fails_at_once_and_says_why() -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, {**CHAIN, "tasks": [task("a", component="missing")]})
+    assert reconcile(kube, reconciler) is None
+    assert status(kube)["phase"] == "Failed"
+    assert status(kube)["message"].startswith("the run cannot start (fix the pipeline or arguments")
+    assert {c["status"] for c in status(kube)["conditions"]} == {"False"}
+    assert kube.created_pods == []

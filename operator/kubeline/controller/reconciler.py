@@ -15,7 +15,7 @@ from typing import Any
 
 from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
-from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta
+from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.backends.kubernetes import PodNotAllowed, RunRef, render_pod, volume_claim_name
 from kubeline.config import OperatorConfig
 from kubeline.controller import status as statuses
@@ -44,7 +44,7 @@ class RunReconciler:
         #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
         self.pods = pods if pods is not None else {}
         self.pods_listed = False
-        self.written: dict[str, Any] | None = None  # the status as this reconciler last wrote it
+        self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
@@ -54,19 +54,19 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
-        status = self.written if self.written is not None else dict(run.get("status") or {})
-        if status.get("phase") in FINISHED:
+        status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
+        if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
             status = await self._start(run, status, now)
             if self.plan is None:
-                return PIPELINE_RETRY_SECONDS if status.get("phase") == "Pending" else None
+                return PIPELINE_RETRY_SECONDS if status.phase == "Pending" else None
         return await self._advance(run, status, now)
 
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
-    async def _start(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
-        frozen = status.get("pipelineSpec")
+    async def _start(self, run: Mapping[str, Any], status: RunStatus, now: float) -> RunStatus:
+        frozen = status.pipeline_spec
         spec = run.get("spec") or {}
         if frozen is None:
             if spec.get("pipelineSpec") is not None:
@@ -78,13 +78,13 @@ class RunReconciler:
                     message = (
                         f"Pipeline {name!r} not found in namespace {self.namespace}; the run starts when it exists"
                     )
-                    if status.get("message") != message:
+                    if status.message != message:
                         event(run, "Warning", "PipelineNotFound", message)
                     return await self._write(statuses.pending_status(message, status, now))
                 frozen = pipeline.get("spec")
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
-            arguments = status.get("arguments")
+            arguments = status.arguments
             if arguments is None:
                 arguments = {
                     **{p.name: p.default for p in plan.params.values() if p.default is not None},
@@ -94,22 +94,17 @@ class RunReconciler:
         except (PipelineInvalid, ValueError) as problem:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
-            return await self._write(statuses.failed_status(message, {"pipelineSpec": frozen}, now))
+            return await self._write(statuses.failed_status(message, frozen, now))
         self.plan, self.params = plan, params
-        if "startedAt" not in status:
+        if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
-            status = {
-                **status,
-                "pipelineSpec": frozen,
-                "arguments": arguments,
-                "startedAt": statuses.timestamp(now),
-                "phase": "Running",
-            }
+            started = {"pipeline_spec": frozen, "arguments": arguments, "started_at": statuses.timestamp(now)}
+            status = status.model_copy(update={**started, "phase": "Running"})
         return status
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
-    async def _advance(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
+    async def _advance(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
         plan = self.plan
         assert plan is not None
         uid = run["metadata"]["uid"]
@@ -153,12 +148,10 @@ class RunReconciler:
             self.retry_soon, due = False, min(due, 1.0)
         return max(0.0, min(due, self.config.resync_seconds))
 
-    async def _current_pods(self, status: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _current_pods(self, status: RunStatus) -> list[dict[str, Any]]:
         """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, or a
         recorded running pod it has not seen yet), so that no step is taken for lost by mistake."""
-        expected = {
-            t["pod"] for t in (status.get("tasks") or {}).values() if t.get("phase") == "Running" and t.get("pod")
-        }
+        expected = {task.pod for task in (status.tasks or {}).values() if task.phase == "Running" and task.pod}
         if not self.pods_listed or not expected <= self.pods.keys():
             for pod in await self.kube.list_pods(self.namespace, self.name):
                 name = pod["metadata"]["name"]
@@ -241,9 +234,9 @@ class RunReconciler:
 
     # -- finished -------------------------------------------------------------------------------------
 
-    async def _after_finish(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
-        ttl = (status.get("pipelineSpec") or {}).get("ttlAfterFinished")
-        finished = statuses.seconds(status.get("finishedAt"))
+    async def _after_finish(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
+        ttl = (status.pipeline_spec or {}).get("ttlAfterFinished")
+        finished = statuses.seconds(status.finished_at)
         if not ttl or finished is None:
             return None
         remaining = finished + parse_duration(ttl) - now
@@ -252,8 +245,8 @@ class RunReconciler:
         await self.kube.delete_run(self.namespace, self.name)
         return None
 
-    async def _write(self, status: dict[str, Any]) -> dict[str, Any]:
-        await self.kube.write_run_status(self.namespace, self.name, status)
+    async def _write(self, status: RunStatus) -> RunStatus:
+        await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
         self.written = status
         return status
 
