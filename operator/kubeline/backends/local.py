@@ -234,10 +234,12 @@ class LocalCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as error:
-            return self._ignore(start, folder, f"entry.json cannot be read ({error})")
-        problem = _entry_problem(entry, start, folder)
+            problem: str | None = f"entry.json cannot be read ({error})"
+        else:
+            problem = _entry_problem(entry, start, folder)
         if problem:
-            return self._ignore(start, folder, problem)
+            self._ignore(start, folder, problem)
+            return None
         if not caching.fresh(start, entry["createdAt"], now):
             return None
         outputs = {output.name: entry["outputs"][output.name] for output in value_outputs(start.component)}
@@ -249,7 +251,6 @@ class LocalCache:
         if folder not in self._warned:  # a waiting step is looked up again and again
             self._warned.add(folder)
             self.warn(f"ignoring the cached result of step {start.id} in {folder}: {problem}; the step runs again")
-        return None
 
     def store(self, start: StartStep, outputs: dict[str, str], now: float) -> None:
         if not start.caching_enabled:

@@ -23,7 +23,7 @@ from kubeline.controller.kube import Kube, PodNameTaken, event
 from kubeline.engine import caching, stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
-from kubeline.engine.run import StepState, bind_arguments, decide
+from kubeline.engine.run import RunState, StartStep, StepState, bind_arguments, decide
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
@@ -161,12 +161,12 @@ class RunReconciler:
             self.pods_listed = True
         return list(self.pods.values())
 
-    async def _start_steps(self, ref: RunRef, starts: list[Any], state: Any, now: float) -> int:
+    async def _start_steps(self, ref: RunRef, starts: list[StartStep], state: RunState, now: float) -> int:
         """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
         steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
 
-        async def start_one(start: Any) -> bool:
+        async def start_one(start: StartStep) -> bool:
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
@@ -174,12 +174,12 @@ class RunReconciler:
                 step = state.steps.get(start.id)
                 return step is not None and step.attempt == start.attempt and step.phase == "Failed"
 
-        if starts and uses_artifacts(self.plan) and not self.volume_ready:  # type: ignore[arg-type]
+        if starts and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self.kube.ensure_volume_claim(self._volume_claim(ref))
             self.volume_ready = True
         return sum(await asyncio.gather(*(start_one(start) for start in starts)))
 
-    async def _serve_from_cache(self, start: Any, state: Any, now: float) -> bool:
+    async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
         if not caching.consulted(start):
             return False
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
