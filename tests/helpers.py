@@ -270,3 +270,20 @@ def pods_of(ctx: tuple[Any, str, Operator], run: str) -> list[dict[str, Any]]:
 
 def by_step(pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {p["metadata"]["annotations"][STEP_ANNOTATION]: p for p in pods}
+
+
+def python_component(name: str, code: str, inputs: list[dict] | None = None, outputs: list[dict] | None = None) -> dict:
+    """A component running ``code`` with sys.argv[1:] = its inputs then its output paths."""
+    args = [f"{{{{inputs.{i['name']}{'.path' if i.get('type') == 'artifact' else ''}}}}}" for i in inputs or []]
+    args += [f"{{{{outputs.{o['name']}.path}}}}" for o in outputs or []]
+    return {
+        "name": name,
+        "inputs": inputs or [],
+        "outputs": outputs or [],
+        "container": {"image": "python:3.11", "command": ["python3", "-c", code], "args": args},
+    }
+
+
+WRITE = python_component(
+    "write", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])", [{"name": "text"}], [{"name": "out"}]
+)

@@ -12,19 +12,8 @@ import pytest
 
 from kubeline.backends.local import LocalCache, LocalRunner, RunResult
 from kubeline.engine.run import bind_arguments
+from tests.helpers import WRITE, python_component
 from tests.unit.simulate import plan_of
-
-
-def python_component(name: str, code: str, inputs: list[dict] | None = None, outputs: list[dict] | None = None) -> dict:
-    """A component running ``code`` with sys.argv[1:] = its inputs then its output paths."""
-    args = [f"{{{{inputs.{i['name']}{'.path' if i.get('type') == 'artifact' else ''}}}}}" for i in inputs or []]
-    args += [f"{{{{outputs.{o['name']}.path}}}}" for o in outputs or []]
-    return {
-        "name": name,
-        "inputs": inputs or [],
-        "outputs": outputs or [],
-        "container": {"image": "python:3.11", "command": ["python3", "-c", code], "args": args},
-    }
 
 
 def run(
@@ -47,11 +36,6 @@ def run(
     if before:
         before(runner)
     return runner.run()
-
-
-WRITE = python_component(
-    "write", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])", [{"name": "text"}], [{"name": "out"}]
-)
 
 
 def test_second_run_is_served_from_the_cache(tmp_path: Path) -> None:

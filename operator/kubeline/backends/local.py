@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeline.api.names import MAX_LABEL, name_problem
+from kubeline.engine import caching
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large, value_outputs
 from kubeline.engine.plan import Plan
@@ -222,7 +223,7 @@ class LocalCache:
         self._warned: set[Path] = set()
 
     def lookup(self, start: StartStep, now: float) -> dict[str, str] | None:
-        if not start.caching_enabled or start.max_staleness == 0:
+        if not caching.consulted(start):
             return None
         folder = self.root / start.cache_key
         try:
@@ -233,11 +234,13 @@ class LocalCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, RecursionError) as error:
-            return self._ignore(start, folder, f"entry.json cannot be read ({error})")
-        problem = _entry_problem(entry, start, folder)
+            problem: str | None = f"entry.json cannot be read ({error})"
+        else:
+            problem = _entry_problem(entry, start, folder)
         if problem:
-            return self._ignore(start, folder, problem)
-        if start.max_staleness is not None and now - entry["createdAt"] > start.max_staleness:
+            self._ignore(start, folder, problem)
+            return None
+        if not caching.fresh(start, entry["createdAt"], now):
             return None
         outputs = {output.name: entry["outputs"][output.name] for output in value_outputs(start.component)}
         for name in _artifact_names(start):
@@ -248,7 +251,6 @@ class LocalCache:
         if folder not in self._warned:  # a waiting step is looked up again and again
             self._warned.add(folder)
             self.warn(f"ignoring the cached result of step {start.id} in {folder}: {problem}; the step runs again")
-        return None
 
     def store(self, start: StartStep, outputs: dict[str, str], now: float) -> None:
         if not start.caching_enabled:
@@ -598,16 +600,7 @@ class LocalRunner:
             if cached is None and len(self.processes) >= self.max_parallel:
                 continue
             if cached is not None:
-                self.state.steps[start.id] = StepState(
-                    "Succeeded",
-                    attempt=start.attempt,
-                    started_at=now,
-                    finished_at=now,
-                    outputs=cached,
-                    cached=True,
-                    message="served from the cache",
-                    cache_key=start.cache_key,
-                )
+                self.state.steps[start.id] = caching.hit(start, cached, now)
                 changed = True
                 continue
             self._spawn(start, now)

@@ -4,6 +4,9 @@
 
 Pod events for a Run's pods, a change of spec.cancel, or a new Pipeline wake the Run's daemon, which
 waits a moment so that a burst of events becomes one reconcile and one status write.
+
+Operator state lives in kopf's memo (set at startup): a resource's memo is a shallow copy of the
+operator's, so every handler sees the same `runs`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +26,24 @@ from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import Kube, connect
 from kubeline.controller.reconciler import RunReconciler
 
-_wakers: dict[tuple[str, str], asyncio.Event] = {}
-_pods: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # a running Run's pods by name, from events
-_shared: dict[str, Any] = {}
+Key = tuple[str | None, str]  # a Run's namespace and name
 
 
-def _waker(namespace: str, name: str) -> asyncio.Event:
-    return _wakers.setdefault((namespace, name), asyncio.Event())
+@dataclass
+class RunInFlight:
+    """What a running Run's daemon shares with the event handlers: its wake-up call and its pods as events
+    report them (by name)."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
-    _shared["config"] = load_config(Path(config_file) if config_file else None)
-    _shared["kube"] = Kube(connect())
+    memo.config = load_config(Path(config_file) if config_file else None)
+    memo.kube = Kube(connect())
+    memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -44,20 +53,26 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.batching.worker_limit = 200
-    logger.info("kubeline operator configured: %s", _shared["config"].to_dict())
+    logger.info("kubeline operator configured: %s", memo.config.to_dict())
 
 
 @kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
 async def run_daemon(
-    name: str, namespace: str, body: kopf.Body, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
 ) -> None:
-    config: OperatorConfig = _shared["config"]
-    pods = _pods.setdefault((namespace, name), {})
-    reconciler = RunReconciler(_shared["kube"], config, namespace, name, pods)
-    wake = _waker(namespace, name)
+    config: OperatorConfig = memo.config
+    runs: dict[Key, RunInFlight] = memo.runs
+    flight = runs.setdefault((namespace, name), RunInFlight())
+    reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods)  # Runs are namespaced
     try:
         while not stopped:
-            wake.clear()
+            flight.wake.clear()
             try:
                 due = await reconciler.reconcile(body)
             except Exception:
@@ -66,39 +81,38 @@ async def run_daemon(
             if due is None:
                 return
             try:
-                await asyncio.wait_for(wake.wait(), timeout=due)
+                await asyncio.wait_for(flight.wake.wait(), timeout=due)
             except TimeoutError:
                 pass
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:
-        _wakers.pop((namespace, name), None)
-        _pods.pop((namespace, name), None)
+        runs.pop((namespace, name), None)
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
-def pod_changed(event: dict[str, Any], labels: dict[str, str], namespace: str, name: str, **_: Any) -> None:
-    key = (namespace, labels[RUN_LABEL])
-    pods = _pods.get(key)
-    if pods is not None:
-        if event.get("type") == "DELETED":
-            pods.pop(name, None)
-        else:
-            pods[name] = event["object"]
-    waker = _wakers.get(key)
-    if waker is not None:
-        waker.set()
+def pod_changed(
+    event: kopf.RawEvent, labels: Mapping[str, str], namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+) -> None:
+    flight = memo.runs.get((namespace, labels[RUN_LABEL]))
+    if flight is None:
+        return
+    if event["type"] == "DELETED":
+        flight.pods.pop(name, None)
+    else:
+        flight.pods[name] = event["object"]
+    flight.wake.set()
 
 
 @kopf.on.event(GROUP, VERSION, "runs", when=lambda spec, **_: bool(spec.get("cancel")))
-def cancel_requested(name: str, namespace: str, **_: Any) -> None:
-    event = _wakers.get((namespace, name))
-    if event is not None:
-        event.set()
+def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    flight = memo.runs.get((namespace, name))
+    if flight is not None:
+        flight.wake.set()
 
 
 @kopf.on.event(GROUP, VERSION, "pipelines")
-def pipeline_changed(namespace: str, **_: Any) -> None:
+def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Runs waiting for a Pipeline that did not exist look again."""
-    for (run_namespace, _name), event in list(_wakers.items()):
+    for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
-            event.set()
+            flight.wake.set()

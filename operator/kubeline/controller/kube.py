@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import kopf
 from kubernetes import client, config
@@ -135,6 +136,7 @@ class Kube:
                 raise
 
 
-def event(run: dict[str, Any], kind: str, reason: str, message: str) -> None:
+def event(run: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
     """An Event on the Run, posted by kopf in the background (never blocks a reconcile)."""
-    kopf.event(run, type=kind, reason=reason, message=message[:1000])
+    # kopf reads only apiVersion, kind and metadata: any mapping of a Run will do, kopf's Body or a dict
+    kopf.event(cast(kopf.Body, run), type=kind, reason=reason, message=message[:1000])

@@ -13,8 +13,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubeline.api.constants import API_VERSION, RUN_LABEL, TASK_LABEL
+from kubeline.api.constants import RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
+from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.controller import status as statuses
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube, PodNameTaken, event
@@ -26,10 +27,10 @@ from kubeline.controller.pods import (
     render_pod,
     volume_claim_name,
 )
-from kubeline.engine import stepid
+from kubeline.engine import caching, stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
-from kubeline.engine.run import StepState, bind_arguments, decide
+from kubeline.engine.run import RunState, StartStep, StepState, bind_arguments, decide
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
@@ -50,7 +51,7 @@ class RunReconciler:
         #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
         self.pods = pods if pods is not None else {}
         self.pods_listed = False
-        self.written: dict[str, Any] | None = None  # the status as this reconciler last wrote it
+        self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
@@ -60,19 +61,19 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
-        status = self.written if self.written is not None else dict(run.get("status") or {})
-        if status.get("phase") in FINISHED:
+        status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
+        if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
             status = await self._start(run, status, now)
             if self.plan is None:
-                return PIPELINE_RETRY_SECONDS if status.get("phase") == "Pending" else None
+                return PIPELINE_RETRY_SECONDS if status.phase == "Pending" else None
         return await self._advance(run, status, now)
 
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
-    async def _start(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> dict[str, Any]:
-        frozen = status.get("pipelineSpec")
+    async def _start(self, run: Mapping[str, Any], status: RunStatus, now: float) -> RunStatus:
+        frozen = status.pipeline_spec
         spec = run.get("spec") or {}
         if frozen is None:
             if spec.get("pipelineSpec") is not None:
@@ -84,13 +85,13 @@ class RunReconciler:
                     message = (
                         f"Pipeline {name!r} not found in namespace {self.namespace}; the run starts when it exists"
                     )
-                    if status.get("message") != message:
+                    if status.message != message:
                         event(run, "Warning", "PipelineNotFound", message)
                     return await self._write(statuses.pending_status(message, status, now))
                 frozen = pipeline.get("spec")
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
-            arguments = status.get("arguments")
+            arguments = status.arguments
             if arguments is None:
                 arguments = {
                     **{p.name: p.default for p in plan.params.values() if p.default is not None},
@@ -100,22 +101,17 @@ class RunReconciler:
         except (PipelineInvalid, ValueError) as problem:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
-            return await self._write(statuses.failed_status(message, {"pipelineSpec": frozen}, now))
+            return await self._write(statuses.failed_status(message, frozen, now))
         self.plan, self.params = plan, params
-        if "startedAt" not in status:
+        if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
-            status = {
-                **status,
-                "pipelineSpec": frozen,
-                "arguments": arguments,
-                "startedAt": statuses.timestamp(now),
-                "phase": "Running",
-            }
+            started = {"pipeline_spec": frozen, "arguments": arguments, "started_at": statuses.timestamp(now)}
+            status = status.model_copy(update={**started, "phase": "Running"})
         return status
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
-    async def _advance(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
+    async def _advance(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
         plan = self.plan
         assert plan is not None
         uid = run["metadata"]["uid"]
@@ -129,8 +125,8 @@ class RunReconciler:
         state.started_at = state.started_at or now
         state.cancelled = bool((run.get("spec") or {}).get("cancel"))
         state.identity = {"name": self.name, "namespace": self.namespace, "uid": uid}
-        for step_id, key, outputs in observed.cacheable:
-            await self._remember(step_id, key, outputs, now)
+        for result in observed.cacheable:
+            await self._remember(result, now)
         for step_id in observed.finished:
             step = state.steps[step_id]
             if step.phase == "Failed":
@@ -159,12 +155,10 @@ class RunReconciler:
             self.retry_soon, due = False, min(due, 1.0)
         return max(0.0, min(due, self.config.resync_seconds))
 
-    async def _current_pods(self, status: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _current_pods(self, status: RunStatus) -> list[dict[str, Any]]:
         """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, or a
         recorded running pod it has not seen yet), so that no step is taken for lost by mistake."""
-        expected = {
-            t["pod"] for t in (status.get("tasks") or {}).values() if t.get("phase") == "Running" and t.get("pod")
-        }
+        expected = {task.pod for task in (status.tasks or {}).values() if task.phase == "Running" and task.pod}
         if not self.pods_listed or not expected <= self.pods.keys():
             for pod in await self.kube.list_pods(self.namespace, self.name):
                 name = pod["metadata"]["name"]
@@ -174,12 +168,12 @@ class RunReconciler:
             self.pods_listed = True
         return list(self.pods.values())
 
-    async def _start_steps(self, ref: RunRef, starts: list[Any], state: Any, now: float) -> int:
+    async def _start_steps(self, ref: RunRef, starts: list[StartStep], state: RunState, now: float) -> int:
         """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
         steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
 
-        async def start_one(start: Any) -> bool:
+        async def start_one(start: StartStep) -> bool:
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
@@ -187,31 +181,22 @@ class RunReconciler:
                 step = state.steps.get(start.id)
                 return step is not None and step.attempt == start.attempt and step.phase == "Failed"
 
-        if starts and uses_artifacts(self.plan) and not self.volume_ready:  # type: ignore[arg-type]
+        if starts and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self.kube.ensure_volume_claim(self._volume_claim(ref))
             self.volume_ready = True
         return sum(await asyncio.gather(*(start_one(start) for start in starts)))
 
-    async def _serve_from_cache(self, start: Any, state: Any, now: float) -> bool:
-        if not start.caching_enabled or start.max_staleness == 0:
+    async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
+        if not caching.consulted(start):
             return False
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
         if entry is None:
             return False
         spec = entry.get("spec") or {}
-        made = statuses.seconds(spec.get("createdAt"))
-        if made is None or (start.max_staleness is not None and now - made > start.max_staleness):
+        if not caching.fresh(start, statuses.seconds(spec.get("createdAt")), now):
             return False
-        state.steps[start.id] = StepState(
-            "Succeeded",
-            attempt=start.attempt,
-            started_at=now,
-            finished_at=now,
-            outputs=dict(spec.get("outputs") or {}),
-            cached=True,
-            message=f"served from the cache (made {spec.get('createdAt')} by run {spec.get('run')})",
-            cache_key=start.cache_key,
-        )
+        origin = f"made {spec.get('createdAt')} by run {spec.get('run')}"
+        state.steps[start.id] = caching.hit(start, dict(spec.get("outputs") or {}), now, origin)
         return True
 
     async def _create_pod(self, ref: RunRef, start: Any, state: Any, now: float) -> None:
@@ -240,30 +225,26 @@ class RunReconciler:
             "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key, pod=pod["metadata"]["name"]
         )
 
-    async def _remember(self, step_id: str, key: str, outputs: dict[str, str], now: float) -> None:
-        if not key:
+    async def _remember(self, result: statuses.Cacheable, now: float) -> None:
+        if not result.key:
             return
-        await self.kube.create_cache_entry(
-            self.namespace,
-            {
-                "apiVersion": API_VERSION,
-                "kind": "CacheEntry",
-                "metadata": {"name": key, "labels": {TASK_LABEL: stepid.task_name(step_id)}},
-                "spec": {
-                    "key": key,
-                    "component": step_id,
-                    "outputs": outputs,
-                    "createdAt": statuses.timestamp(now),
-                    "run": self.name,
-                },
-            },
+        entry = CacheEntry(
+            metadata=ObjectMeta(name=result.key, labels={TASK_LABEL: stepid.task_name(result.step_id)}),
+            spec=CacheEntrySpec(
+                key=result.key,
+                component=result.component,
+                outputs=result.outputs,
+                created_at=statuses.timestamp(now),
+                run=self.name,
+            ),
         )
+        await self.kube.create_cache_entry(self.namespace, entry.to_dict())
 
     # -- finished -------------------------------------------------------------------------------------
 
-    async def _after_finish(self, run: Mapping[str, Any], status: dict[str, Any], now: float) -> float | None:
-        ttl = (status.get("pipelineSpec") or {}).get("ttlAfterFinished")
-        finished = statuses.seconds(status.get("finishedAt"))
+    async def _after_finish(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
+        ttl = (status.pipeline_spec or {}).get("ttlAfterFinished")
+        finished = statuses.seconds(status.finished_at)
         if not ttl or finished is None:
             return None
         remaining = finished + parse_duration(ttl) - now
@@ -272,8 +253,8 @@ class RunReconciler:
         await self.kube.delete_run(self.namespace, self.name)
         return None
 
-    async def _write(self, status: dict[str, Any]) -> dict[str, Any]:
-        await self.kube.write_run_status(self.namespace, self.name, status)
+    async def _write(self, status: RunStatus) -> RunStatus:
+        await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
         self.written = status
         return status
 

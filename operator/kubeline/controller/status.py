@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from kubeline.api.constants import ATTEMPT_ANNOTATION, CACHE_ANNOTATION, CACHE_KEY_ANNOTATION, STEP_ANNOTATION
 from kubeline.api.durations import format_duration
+from kubeline.api.models import Condition, Progress, RunStatus, TaskPhase, TaskStatus
 from kubeline.controller.pods import artifact_path, read_pod
 from kubeline.engine import stepid
 from kubeline.engine.plan import Plan, node_for_step
-from kubeline.engine.run import Decision, RunState, StepState
+from kubeline.engine.run import Decision, RunState, StepPhase, StepState, View
+
+ConditionValue = Literal["True", "False", "Unknown"]
+
+#: The Succeeded and Ready conditions' status by the Run's phase; Unknown while it runs.
+_SUCCEEDED: dict[str, ConditionValue] = {"Succeeded": "True", "Failed": "False", "Cancelled": "False"}
 
 #: A step's phase in the engine from its phase in the status: a step that failed and waits for a retry
 #: shows as Pending; one stopped before it ended shows as Failed or Skipped.
-_RECORDED = {
+_RECORDED: dict[TaskPhase, StepPhase] = {
     "Running": "Running",
     "Succeeded": "Succeeded",
     "Failed": "Failed",
@@ -40,40 +46,50 @@ def seconds(text: str | None) -> float | None:
 
 
 @dataclass
+class Cacheable:
+    """A step's result to record in the cache."""
+
+    step_id: str
+    component: str
+    key: str
+    outputs: dict[str, str]
+
+
+@dataclass
 class Observed:
     """The state, and what changed in it from the pods."""
 
     state: RunState
     finished: list[str] = field(default_factory=list)  # step ids whose pods ended since last time
-    cacheable: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # (step id, key, outputs)
+    cacheable: list[Cacheable] = field(default_factory=list)
 
 
-def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]], now: float) -> Observed:
-    state = RunState(started_at=seconds(status.get("startedAt")))
-    for step_id, task in (status.get("tasks") or {}).items():
-        if not task.get("attempts"):
+def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now: float) -> Observed:
+    state = RunState(started_at=seconds(status.started_at))
+    for step_id, task in (status.tasks or {}).items():
+        if not task.attempts:
             continue
         state.steps[step_id] = StepState(
-            _RECORDED.get(task.get("phase", ""), "Failed"),  # type: ignore[arg-type]
-            attempt=task["attempts"],
-            started_at=seconds(task.get("startedAt")),
-            finished_at=seconds(task.get("finishedAt")),
-            outputs=dict(task.get("outputs") or {}),
-            cached=bool(task.get("cached")),
-            message=task.get("message") or "",
-            exit_code=task.get("exitCode"),
-            cache_key=task.get("cacheKey"),
-            pod=task.get("pod"),
-            node=task.get("node"),
+            _RECORDED[task.phase],
+            attempt=task.attempts,
+            started_at=seconds(task.started_at),
+            finished_at=seconds(task.finished_at),
+            outputs=dict(task.outputs or {}),
+            cached=bool(task.cached),
+            message=task.message or "",
+            exit_code=task.exit_code,
+            cache_key=task.cache_key,
+            pod=task.pod,
+            node=task.node,
         )
     observed = Observed(state)
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for pod in pods:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
-        step_id = annotations.get(STEP_ANNOTATION)
+        step_id = str(annotations.get(STEP_ANNOTATION) or "")
         try:
             attempt = int(annotations.get(ATTEMPT_ANNOTATION, ""))
-            stepid.parse(step_id or "")
+            stepid.parse(step_id)
         except ValueError:  # not a step pod of ours: its annotations were changed by hand
             continue
         if step_id not in latest or latest[step_id][0] < attempt:
@@ -109,14 +125,17 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
         step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message  # type: ignore[assignment]
         step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
         observed.finished.append(step_id)
-        files = (
-            node is not None
-            and node.component is not None
-            and any(o.type == "artifact" for o in node.component.outputs or [])
-        )
+        component = node.component if node is not None else None
         # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
-        if outcome.phase == "Succeeded" and not files and metadata["annotations"].get(CACHE_ANNOTATION) == "true":
-            observed.cacheable.append((step_id, metadata["annotations"].get(CACHE_KEY_ANNOTATION, ""), outputs))
+        files = component is not None and any(o.type == "artifact" for o in component.outputs or [])
+        if (
+            outcome.phase == "Succeeded"
+            and component is not None
+            and not files
+            and metadata["annotations"].get(CACHE_ANNOTATION) == "true"
+        ):
+            key = metadata["annotations"].get(CACHE_KEY_ANNOTATION, "")
+            observed.cacheable.append(Cacheable(step_id, component.name, key, outputs))
     for step_id, step in state.steps.items():
         if step.phase == "Running" and not step.cached and step_id not in latest:
             step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"
@@ -124,79 +143,76 @@ def rebuild_state(plan: Plan, status: dict[str, Any], pods: list[dict[str, Any]]
     return observed
 
 
-def status_document(
-    plan: Plan, decision: Decision, state: RunState, base: dict[str, Any], now: float
-) -> dict[str, Any]:
+def status_document(plan: Plan, decision: Decision, state: RunState, base: RunStatus, now: float) -> RunStatus:
     """The Run's status for this decision: compact, one entry per step, groups only when they say something."""
-    tasks: dict[str, Any] = {}
     artifact_producers = _artifact_producers(plan)
-    for step_id, view in decision.views.items():
-        if not view.is_step and view.phase not in ("Skipped", "Failed"):
-            continue
-        entry: dict[str, Any] = {"phase": view.phase}
-        step = state.steps.get(step_id)
-        if step is not None:
-            entry["attempts"] = step.attempt
-            if step.phase == "Running" and view.phase == "Pending":
-                entry["phase"] = "Running"
-            for key, value in (("pod", step.pod), ("node", step.node), ("exitCode", step.exit_code)):
-                if value is not None:
-                    entry[key] = value
-            if step.started_at is not None:
-                entry["startedAt"] = timestamp(step.started_at)
-            if step.finished_at is not None and step.phase != "Running":
-                entry["finishedAt"] = timestamp(step.finished_at)
-            if step.cached:
-                entry["cached"] = True
-            if step.outputs:
-                entry["outputs"] = step.outputs
-            if step.cache_key and stepid.task_name(step_id) in artifact_producers:
-                entry["cacheKey"] = step.cache_key
-        message = view.message or (step.message if step is not None else "")
-        if message and message != "starting":
-            entry["message"] = message[:1024]
-        tasks[step_id] = entry
+    tasks = {
+        step_id: _task_status(view, state.steps.get(step_id), stepid.task_name(step_id) in artifact_producers)
+        for step_id, view in decision.views.items()
+        if view.is_step or view.phase in ("Skipped", "Failed")
+    }
     progress = decision.progress(state)
     done = progress["succeeded"] + progress["failed"] + progress["skipped"]
-    status: dict[str, Any] = {
-        **{k: v for k, v in base.items() if k in ("pipelineSpec", "arguments", "startedAt")},
-        "phase": decision.phase,
-        "progress": progress,
-        "progressText": f"{done}/{progress['total']}",
-        "tasks": tasks,
-    }
-    started = state.started_at
-    if decision.finished:
-        status["finishedAt"] = base.get("finishedAt") or timestamp(now)
-        status["message"] = decision.message
-        if decision.outputs:
-            status["outputs"] = decision.outputs
-    if started is not None:
-        end = seconds(status.get("finishedAt")) or now
-        status["duration"] = format_duration(max(0.0, end - started))
-    status["conditions"] = _conditions(decision, base.get("conditions") or [], now)
-    return status
+    finished_at = (base.finished_at or timestamp(now)) if decision.finished else None
+    duration = None
+    if state.started_at is not None:
+        duration = format_duration(max(0.0, (seconds(finished_at) or now) - state.started_at))
+    value = _SUCCEEDED.get(decision.phase, "Unknown")
+    message = decision.message if decision.finished else None
+    return RunStatus(
+        pipeline_spec=base.pipeline_spec,
+        arguments=base.arguments,
+        started_at=base.started_at,
+        phase=decision.phase,
+        progress=Progress.model_validate(progress),
+        progress_text=f"{done}/{progress['total']}",
+        tasks=tasks,
+        finished_at=finished_at,
+        message=message,
+        outputs=(decision.outputs or None) if decision.finished else None,
+        duration=duration,
+        conditions=conditions(value, decision.phase, message or "steps are running", base.conditions, now),
+    )
 
 
-def _conditions(decision: Decision, previous: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    """`Succeeded` (as Tekton writes it) and `Ready` (what kstatus, Flux and Argo CD read)."""
-    value = {"Succeeded": "True", "Failed": "False", "Cancelled": "False"}.get(decision.phase, "Unknown")
-    reason = decision.phase
-    message = decision.message if decision.finished else "steps are running"
-    conditions = []
-    for kind in ("Succeeded", "Ready"):
-        before = next((c for c in previous if c.get("type") == kind), None)
-        changed = before is None or before.get("status") != value
-        conditions.append(
-            {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": timestamp(now) if changed else before["lastTransitionTime"],
-            }
-        )
-    return conditions
+def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
+    """A step's (or group's) entry; ``lineage``: its cache key is kept, for the steps reading its artifacts."""
+    message = view.message or (step.message if step is not None else "")
+    shown = message[:1024] if message and message != "starting" else None
+    if step is None:
+        return TaskStatus(phase=view.phase, message=shown)
+    return TaskStatus(
+        phase="Running" if step.phase == "Running" and view.phase == "Pending" else view.phase,
+        attempts=step.attempt,
+        pod=step.pod,
+        node=step.node,
+        started_at=timestamp(step.started_at) if step.started_at is not None else None,
+        finished_at=timestamp(step.finished_at) if step.finished_at is not None and step.phase != "Running" else None,
+        cached=True if step.cached else None,
+        outputs=step.outputs or None,
+        message=shown,
+        exit_code=step.exit_code,
+        cache_key=step.cache_key if step.cache_key and lineage else None,
+    )
+
+
+def conditions(
+    value: ConditionValue, reason: str, message: str, previous: list[Condition] | None, now: float
+) -> list[Condition]:
+    """`Succeeded` (as Tekton writes it) and `Ready` (what kstatus, Flux and Argo CD read), always alike;
+    each keeps its lastTransitionTime while its status stays the same."""
+    before = {condition.type: condition for condition in previous or []}
+
+    def since(kind: str) -> str:
+        condition = before.get(kind)
+        if condition is not None and condition.status == value and condition.last_transition_time:
+            return condition.last_transition_time
+        return timestamp(now)
+
+    return [
+        Condition(type=kind, status=value, reason=reason, message=message, last_transition_time=since(kind))
+        for kind in ("Succeeded", "Ready")
+    ]
 
 
 def _artifact_producers(plan: Plan) -> set[str]:
@@ -213,39 +229,21 @@ def _artifact_producers(plan: Plan) -> set[str]:
     return producers
 
 
-def pending_status(message: str, base: dict[str, Any], now: float) -> dict[str, Any]:
+def pending_status(message: str, base: RunStatus, now: float) -> RunStatus:
     """A Run that cannot start yet (its Pipeline is missing): it says why, and starts when it can."""
-    condition = {"status": "Unknown", "reason": "PipelineNotFound", "message": message}
-    previous = {c.get("type"): c for c in base.get("conditions") or []}
-    return {
-        "phase": "Pending",
-        "message": message,
-        "conditions": [
-            {
-                "type": kind,
-                **condition,
-                "lastTransitionTime": (previous.get(kind) or {}).get("lastTransitionTime") or timestamp(now),
-            }
-            for kind in ("Succeeded", "Ready")
-        ],
-    }
+    return RunStatus(
+        phase="Pending",
+        message=message,
+        conditions=conditions("Unknown", "PipelineNotFound", message, base.conditions, now),
+    )
 
 
-def failed_status(message: str, base: dict[str, Any], now: float, reason: str = "InvalidPipeline") -> dict[str, Any]:
+def failed_status(message: str, pipeline_spec: dict[str, Any] | None, now: float) -> RunStatus:
     """A Run that will never start: the message names the problem; a new Run is needed once it is fixed."""
-    return {
-        **{k: v for k, v in base.items() if k in ("pipelineSpec", "arguments")},
-        "phase": "Failed",
-        "message": message,
-        "finishedAt": timestamp(now),
-        "conditions": [
-            {
-                "type": kind,
-                "status": "False",
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": timestamp(now),
-            }
-            for kind in ("Succeeded", "Ready")
-        ],
-    }
+    return RunStatus(
+        pipeline_spec=pipeline_spec,
+        phase="Failed",
+        message=message,
+        finished_at=timestamp(now),
+        conditions=conditions("False", "InvalidPipeline", message, None, now),
+    )

@@ -1,0 +1,124 @@
+"""An in-memory API server behind the nine methods of `kubeline.controller.kube.Kube`, for reconciler tests.
+
+It keeps Kube's contract: creating what exists or deleting what is gone is a no-op, a pod name held by an
+older Run of the same name is freed (and creation reported as not done), one held by anything else raises
+PodNameTaken. Pod events are played into the dictionaries `watch` hands out, as kopf's handlers do.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from kubeline.api.constants import RUN_LABEL
+from kubeline.controller.kube import PodNameTaken
+from tests.helpers import pipeline, task
+
+#: The Run the reconciler and handler tests drive, and its two-step pipeline (b reads a's output).
+NS, RUN, UID = "team", "r", "uid-1"
+CHAIN = pipeline([task("a", arguments={"a": "x"}), task("b", arguments={"a": "{{tasks.a.outputs.out}}"})])["spec"]
+
+Key = tuple[str, str]  # namespace, name
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.pipelines: dict[Key, dict[str, Any]] = {}
+        self.runs: dict[Key, dict[str, Any]] = {}
+        self.pods: dict[Key, dict[str, Any]] = {}
+        self.cache_entries: dict[Key, dict[str, Any]] = {}
+        self.volume_claims: dict[Key, dict[str, Any]] = {}
+        self.created_pods: list[str] = []
+        self.deleted_pods: list[str] = []
+        self._watched: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, run) -> pods by name
+        self._revision = 0
+
+    # -- for tests --------------------------------------------------------------------------------
+
+    def add_run(self, namespace: str, name: str, uid: str, spec: dict[str, Any]) -> dict[str, Any]:
+        run = {"metadata": {"name": name, "namespace": namespace, "uid": uid}, "spec": spec}
+        self.runs[namespace, name] = run
+        return run
+
+    def watch(self, namespace: str, run: str) -> dict[str, dict[str, Any]]:
+        """The Run's pods by name, kept current by pod events (what the operator hands its reconciler)."""
+        return self._watched.setdefault((namespace, run), {})
+
+    def put_pod(self, pod: dict[str, Any]) -> None:
+        """Store a pod (created, or changed by the kubelet) and send its event."""
+        self._revision += 1
+        pod = copy.deepcopy(pod)
+        pod["metadata"]["resourceVersion"] = str(self._revision)
+        metadata = pod["metadata"]
+        self.pods[metadata["namespace"], metadata["name"]] = pod
+        watched = self._watched.get((metadata["namespace"], (metadata.get("labels") or {}).get(RUN_LABEL, "")))
+        if watched is not None:
+            watched[metadata["name"]] = copy.deepcopy(pod)
+
+    def set_pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        pod = copy.deepcopy(self.pods[namespace, name])
+        pod["status"] = status
+        self.put_pod(pod)
+
+    # -- Kube --------------------------------------------------------------------------------------
+
+    async def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.pipelines.get((namespace, name)))
+
+    async def get_cache_entry(self, namespace: str, key: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.cache_entries.get((namespace, key)))
+
+    async def create_cache_entry(self, namespace: str, body: dict[str, Any]) -> None:
+        self.cache_entries.setdefault((namespace, body["metadata"]["name"]), _as_sent(body))
+
+    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.runs[namespace, name]["status"] = _as_sent(status)
+
+    async def delete_run(self, namespace: str, name: str) -> None:
+        self.runs.pop((namespace, name), None)
+
+    async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(pod)
+            for (pod_namespace, _), pod in self.pods.items()
+            if pod_namespace == namespace and pod["metadata"].get("labels", {}).get(RUN_LABEL) == run
+        ]
+
+    async def create_pod(self, body: dict[str, Any]) -> bool:
+        metadata = body["metadata"]
+        existing = self.pods.get((metadata["namespace"], metadata["name"]))
+        if existing is None:
+            self.put_pod({**_as_sent(body), "status": {"phase": "Pending"}})
+            self.created_pods.append(metadata["name"])
+            return True
+        owner = metadata["ownerReferences"][0]
+        owners = existing["metadata"].get("ownerReferences") or []
+        if any(ref["uid"] == owner["uid"] for ref in owners):
+            return True
+        if not any(ref["kind"] == owner["kind"] and ref["name"] == owner["name"] for ref in owners):
+            held_by = ", ".join(f"{ref['kind']} {ref['name']}" for ref in owners) or "no owner"
+            raise PodNameTaken(
+                f"pod name {metadata['name']} is taken by a pod of {held_by}; "
+                "rename this run (or that pod) and run it again"
+            )
+        await self.delete_pod(metadata["namespace"], metadata["name"])
+        return False
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        pod = self.pods.pop((namespace, name), None)
+        if pod is None:
+            return
+        self.deleted_pods.append(name)
+        watched = self._watched.get((namespace, pod["metadata"].get("labels", {}).get(RUN_LABEL, "")))
+        if watched is not None:
+            watched.pop(name, None)
+
+    async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
+        metadata = body["metadata"]
+        self.volume_claims.setdefault((metadata["namespace"], metadata["name"]), _as_sent(body))
+
+
+def _as_sent(document: dict[str, Any]) -> dict[str, Any]:
+    """What the API server stores: JSON, not the Python objects the caller still holds."""
+    return json.loads(json.dumps(document))

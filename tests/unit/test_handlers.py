@@ -1,0 +1,74 @@
+"""The kopf handlers around a Run's daemon: events wake it, a burst of them makes one reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from kubeline.api.constants import RUN_LABEL
+from kubeline.controller import handlers
+from kubeline.controller import reconciler as reconciler_module
+from kubeline.controller.config import OperatorConfig
+from kubeline.controller.reconciler import RunReconciler
+from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
+
+
+class Flag:
+    """kopf's DaemonStopped as the daemon reads it: false until the daemon is to stop."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    passes: list[float | None] = []
+    reconcile = RunReconciler.reconcile
+
+    async def counted(self: RunReconciler, run: Any) -> float | None:
+        passes.append(due := await reconcile(self, run))
+        return due
+
+    monkeypatch.setattr(RunReconciler, "reconcile", counted)
+    kube = FakeKube()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    memo = kopf.Memo(config=OperatorConfig(batch_seconds=0.2), kube=kube, runs={})
+
+    async def scenario() -> None:
+        daemon = asyncio.create_task(
+            handlers.run_daemon(
+                name=RUN,
+                namespace=NS,
+                body=run,
+                stopped=Flag(),
+                memo=memo,
+                logger=None,  # type: ignore[arg-type]  # stand-ins
+            )
+        )
+        await asyncio.sleep(0.2)
+        assert len(passes) == 1 and (NS, RUN) in memo.runs
+        pod = kube.pods[NS, kube.created_pods[0]]
+        for _ in range(5):  # spread over less than batch_seconds
+            event = {"type": "MODIFIED", "object": pod}
+            handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name="p", memo=memo)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        assert len(passes) == 2
+        daemon.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await daemon
+        assert (NS, RUN) not in memo.runs  # nothing left behind for the next Run of that name
+
+    asyncio.run(scenario())
+
+
+def test_events_for_runs_without_a_daemon_are_ignored() -> None:
+    memo = kopf.Memo(runs={})
+    labels = {RUN_LABEL: "gone"}
+    handlers.pod_changed(event={"type": "DELETED", "object": {}}, labels=labels, namespace=NS, name="p", memo=memo)
+    handlers.cancel_requested(name="gone", namespace=NS, memo=memo)
+    handlers.pipeline_changed(namespace=NS, memo=memo)
+    assert memo.runs == {}

@@ -1,0 +1,208 @@
+"""The reconciler against an in-memory API server: what a user sees of a Run (phase, messages, pods)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubeline.api.constants import API_VERSION
+from kubeline.backends.local import LocalCache, LocalRunner
+from kubeline.controller import reconciler as reconciler_module
+from kubeline.controller.config import OperatorConfig
+from kubeline.controller.pods import encode_outputs
+from kubeline.controller.reconciler import RunReconciler
+from kubeline.controller.status import timestamp
+from kubeline.engine.stepid import pod_name
+from tests.helpers import WRITE, pipeline, task
+from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
+from tests.unit.simulate import plan_of
+
+
+@pytest.fixture(autouse=True)
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """The Events posted on the Run (kopf posts them in the operator; here they are collected)."""
+    posted: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        reconciler_module, "event", lambda run, kind, reason, message: posted.append((kind, reason, message))
+    )
+    return posted
+
+
+def start_run(kube: FakeKube, spec: dict[str, Any], name: str = RUN, uid: str = UID) -> RunReconciler:
+    kube.add_run(NS, name, uid, {"pipelineSpec": spec})
+    return RunReconciler(kube, OperatorConfig(), NS, name, kube.watch(NS, name))  # type: ignore[arg-type]  # a fake Kube
+
+
+def reconcile(kube: FakeKube, reconciler: RunReconciler) -> float | None:
+    return asyncio.run(reconciler.reconcile(kube.runs[NS, reconciler.name]))
+
+
+def status(kube: FakeKube, name: str = RUN) -> dict[str, Any]:
+    return kube.runs[NS, name]["status"]
+
+
+def succeed(kube: FakeKube, pod: str, outputs: dict[str, str]) -> None:
+    terminated = {"exitCode": 0, "message": encode_outputs(outputs)}
+    kube.set_pod_status(
+        NS, pod, {"phase": "Succeeded", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
+    )
+
+
+def run_to_the_end(kube: FakeKube, reconciler: RunReconciler) -> None:
+    """Reconcile, finishing each pod as it appears (every step writes out=done), until the Run ends."""
+    for _ in range(10):
+        if reconcile(kube, reconciler) is None:
+            return
+        for (_, name), pod in list(kube.pods.items()):
+            if pod["status"]["phase"] == "Pending":
+                succeed(kube, name, {"out": "done"})
+    raise AssertionError(f"the run did not finish: {status(kube)}")
+
+
+def test_a_pipeline_runs_pod_by_pod_and_succeeds() -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded"
+    assert kube.created_pods == [pod_name(RUN, "a", 1), pod_name(RUN, "b", 1)]
+    assert {task["phase"] for task in status(kube)["tasks"].values()} == {"Succeeded"}
+
+
+def test_a_pod_name_held_by_an_older_runs_pod_is_freed_and_the_step_starts_later() -> None:
+    kube = FakeKube()
+    older = start_run(kube, CHAIN, uid="uid-0")
+    reconcile(kube, older)  # its pod for a is left behind when that Run is deleted
+    del kube.runs[NS, RUN]
+    reconciler = start_run(kube, CHAIN, uid=UID)
+    due = reconcile(kube, reconciler)
+    assert due is not None and due <= 1.0  # tries again soon
+    assert kube.deleted_pods == [pod_name(RUN, "a", 1)]
+    assert status(kube)["phase"] == "Running"
+    reconcile(kube, reconciler)
+    pod = kube.pods[NS, pod_name(RUN, "a", 1)]
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert status(kube)["tasks"]["a"]["phase"] == "Running"
+
+
+@pytest.mark.parametrize("owners", [[], [{"kind": "Job", "name": "nightly", "uid": "j"}]])
+def test_a_pod_name_held_by_a_foreign_pod_fails_the_step_with_a_clear_message(owners: list[dict[str, str]]) -> None:
+    kube = FakeKube()
+    taken = pod_name(RUN, "a", 1)
+    kube.put_pod({"metadata": {"name": taken, "namespace": NS, "ownerReferences": owners}, "status": {}})
+    reconciler = start_run(kube, CHAIN)
+    assert reconcile(kube, reconciler) is None  # the run ends; no crash
+    assert status(kube)["phase"] == "Failed"
+    message = status(kube)["tasks"]["a"]["message"]
+    assert f"pod name {taken} is taken" in message and "rename this run" in message
+    assert taken not in kube.deleted_pods and (NS, taken) in kube.pods  # the foreign pod is left alone
+    assert kube.created_pods == []
+
+
+def test_cancelling_a_run_deletes_its_running_pods(events: list[tuple[str, str, str]]) -> None:
+    kube = FakeKube()
+    parallel = pipeline([task("a", arguments={"a": "1"}), task("b", arguments={"a": "2"})])["spec"]
+    reconciler = start_run(kube, parallel)
+    reconcile(kube, reconciler)
+    assert len(kube.created_pods) == 2
+    kube.runs[NS, RUN]["spec"]["cancel"] = True
+    reconcile(kube, reconciler)
+    assert sorted(kube.deleted_pods) == sorted(kube.created_pods)
+    assert status(kube)["phase"] == "Cancelled"
+    assert ("Warning", "Cancelled") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_a_pod_deleted_by_someone_else_fails_its_step() -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    asyncio.run(kube.delete_pod(NS, pod_name(RUN, "a", 1)))
+    reconcile(kube, reconciler)
+    assert status(kube)["tasks"]["a"]["message"] == "the step's pod was deleted"
+    assert status(kube)["phase"] == "Failed"
+
+
+def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
+    kube = FakeKube()
+    run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))
+    assert len(kube.cache_entries) == 2
+    created = list(kube.created_pods)
+    second = start_run(kube, CHAIN, name="second", uid="uid-second")
+    assert reconcile(kube, second) is None
+    assert kube.created_pods == created  # no new pod
+    assert status(kube, "second")["phase"] == "Succeeded"
+    assert status(kube, "second")["progress"]["cached"] == 2
+    tasks = status(kube, "second")["tasks"]
+    assert all(task["cached"] for task in tasks.values())
+    assert tasks["b"]["outputs"] == {"out": "done"}
+    assert tasks["a"]["message"].startswith("served from the cache (made ")
+    assert tasks["a"]["message"].endswith(" by run first)")
+
+
+def finished_run(kube: FakeKube, finished_ago: float, ttl: str) -> RunReconciler:
+    reconciler = start_run(kube, CHAIN)
+    kube.runs[NS, RUN]["status"] = {
+        "phase": "Succeeded",
+        "finishedAt": timestamp(time.time() - finished_ago),
+        "pipelineSpec": {**CHAIN, "ttlAfterFinished": ttl},
+    }
+    return reconciler
+
+
+def test_a_finished_run_past_its_ttl_is_deleted() -> None:
+    kube = FakeKube()
+    assert reconcile(kube, finished_run(kube, finished_ago=120, ttl="1m")) is None
+    assert (NS, RUN) not in kube.runs
+
+
+def test_a_finished_run_within_its_ttl_is_kept_until_then() -> None:
+    kube = FakeKube()
+    due = reconcile(kube, finished_run(kube, finished_ago=30, ttl="1h"))
+    assert due is not None and 3500 < due <= 3570
+    assert (NS, RUN) in kube.runs
+
+
+def test_both_backends_record_the_component_name_in_the_cache(tmp_path: Path) -> None:
+    spec = {"components": [WRITE], "tasks": [{"name": "w", "component": "write", "arguments": {"text": "hi"}}]}
+    LocalRunner(plan_of({"spec": spec}), {}, "local", run_dir=tmp_path / "run", cache=LocalCache(tmp_path)).run()
+    [record] = [json.loads(path.read_text()) for path in tmp_path.glob("*/entry.json")]
+    kube = FakeKube()
+    reconciler = start_run(kube, spec)
+    reconcile(kube, reconciler)
+    succeed(kube, pod_name(RUN, "w", 1), {"out": "hi"})
+    reconcile(kube, reconciler)
+    [entry] = kube.cache_entries.values()
+    assert record["component"] == entry["spec"]["component"] == "write"
+    assert entry["apiVersion"] == API_VERSION and entry["kind"] == "CacheEntry"
+    assert record["key"] == entry["spec"]["key"]  # the same step hits the same result on both
+
+
+def test_a_run_waits_for_its_missing_pipeline_then_runs(events: list[tuple[str, str, str]]) -> None:
+    kube = FakeKube()
+    kube.add_run(NS, RUN, UID, {"pipelineRef": {"name": "chain"}})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))  # type: ignore[arg-type]  # a fake Kube
+    assert reconcile(kube, reconciler) == reconciler_module.PIPELINE_RETRY_SECONDS
+    assert status(kube)["phase"] == "Pending"
+    assert status(kube)["message"].startswith("Pipeline 'chain' not found in namespace team")
+    assert {(c["type"], c["status"], c["reason"]) for c in status(kube)["conditions"]} == {
+        ("Succeeded", "Unknown", "PipelineNotFound"),
+        ("Ready", "Unknown", "PipelineNotFound"),
+    }
+    kube.pipelines[NS, "chain"] = {"spec": CHAIN}
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running" and kube.created_pods == [pod_name(RUN, "a", 1)]
+    assert [reason for _, reason, _ in events] == ["PipelineNotFound", "Started"]
+
+
+def test_a_run_of_an_invalid_pipeline_fails_at_once_and_says_why() -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, {**CHAIN, "tasks": [task("a", component="missing")]})
+    assert reconcile(kube, reconciler) is None
+    assert status(kube)["phase"] == "Failed"
+    assert status(kube)["message"].startswith("the run cannot start (fix the pipeline or arguments")
+    assert {c["status"] for c in status(kube)["conditions"]} == {"False"}
+    assert kube.created_pods == []
