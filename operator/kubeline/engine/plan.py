@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubeline.api import models
-from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_LOOP_ITEMS, MAX_NESTING
 from kubeline.engine import conditions, stepid
 from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, pydantic_issues
+from kubeline.engine.settings import Settings, settings_for
 from kubeline.engine.templates import (
     COMPONENT_SCOPE,
     TASK_SCOPE,
@@ -29,20 +29,6 @@ from kubeline.engine.templates import (
     whole_ref,
 )
 from kubeline.engine.values import ACCEPTS, article, coerce, surrogate_problem
-
-
-@dataclass
-class Settings:
-    """What a step gets from its task, its groups and the pipeline defaults, merged."""
-
-    caching_enabled: bool = True
-    max_staleness: float | None = None  # seconds; None: no bound
-    retry_limit: int = 0
-    backoff: float = 10.0
-    backoff_factor: float = 2.0
-    backoff_max: float | None = None
-    timeout: float | None = None
-    scheduling: dict[str, Any] = field(default_factory=dict)  # resources, nodeSelector, tolerations, affinity
 
 
 @dataclass
@@ -298,45 +284,19 @@ class _Builder:
                             f"{{{{{ref}}}}} names no {kind} of the component (its {kind}s: {_names(known)})",
                         )
 
-    # -- settings ---------------------------------------------------------------------------------
-
-    def _settings(self, layers: list[Any]) -> Settings:
-        """Defaults, then each enclosing group, then the task: later layers win."""
-        settings = Settings()
-        scheduling: dict[str, Any] = {}
-        for layer in [self.defaults, *layers]:
-            caching = getattr(layer, "caching", None)
-            if caching is not None:
-                settings.caching_enabled = caching.enabled
-                if caching.max_staleness is not None:
-                    settings.max_staleness = parse_duration(caching.max_staleness)
-            retries = getattr(layer, "retries", None)
-            if retries is not None:
-                settings.retry_limit = retries.limit
-                if retries.backoff is not None:
-                    settings.backoff = parse_duration(retries.backoff.duration)
-                    settings.backoff_factor = retries.backoff.factor
-                    if retries.backoff.max_duration:
-                        settings.backoff_max = parse_duration(retries.backoff.max_duration)
-            if getattr(layer, "timeout", None):
-                settings.timeout = parse_duration(layer.timeout)
-            scheduling = merge_scheduling(scheduling, layer)
-        settings.scheduling = scheduling
-        return settings
-
     # -- scopes -------------------------------------------------------------------------------------
 
     def _scope(self, tasks: list[models.Task], path: str, parent: Scope | None, owner: Node | None) -> Scope:
         scope = Scope({}, parent, owner)
         if parent is None:
             self.root = scope
-        layers = _group_layers(scope)
+        groups = _groups_around(scope)
         for task in tasks:
             node_path = f"{path}[{task.name}]"
             if task.name in scope.nodes:
                 self.error(node_path, "duplicate task name in this DAG")
                 continue
-            node = Node(task.name, node_path, task, self._settings([*layers, task]))
+            node = Node(task.name, node_path, task, settings_for(self.defaults, groups, task))
             scope.nodes[task.name] = node
             if (task.component is None) == (task.dag is None):
                 self.error(node_path, "set exactly one of component (a step) and dag (a group)")
@@ -676,7 +636,7 @@ class _Builder:
         path = "spec.onExit"
         if exit_task.name in root.visible:
             self.error(f"{path}.name", f"{exit_task.name!r} is also a task name; name the exit handler differently")
-        node = Node(exit_task.name, path, exit_task, self._settings([exit_task]))
+        node = Node(exit_task.name, path, exit_task, settings_for(self.defaults, [], exit_task))
         node.component = self.components.get(exit_task.component)
         if node.component is None:
             self.error(
@@ -713,14 +673,15 @@ class _Builder:
                 self.error(path, f"task {ref.task!r} has no output {ref.name!r}")
 
 
-def _group_layers(scope: Scope) -> list[Any]:
-    """The tasks of the groups enclosing ``scope``, outermost first: their settings pass to their tasks."""
-    layers: list[Any] = []
+def _groups_around(scope: Scope) -> list[models.Task]:
+    """The groups enclosing ``scope``, outermost first: their settings pass to their tasks."""
+    groups: list[models.Task] = []
     current: Scope | None = scope
     while current is not None and current.owner is not None:
-        layers.insert(0, current.owner.task)
+        assert isinstance(current.owner.task, models.Task)  # groups are tasks of a DAG, never the exit handler
+        groups.insert(0, current.owner.task)
         current = current.parent
-    return layers
+    return groups
 
 
 def _ancestor_in(scope: Scope, home: Scope, node: Node) -> Node | None:
@@ -753,32 +714,6 @@ def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
         seen.append(current)
         current = sorted(graph[current])[0]
     return seen[seen.index(current) :] + [current]
-
-
-def merge_scheduling(base: dict[str, Any], layer: Any) -> dict[str, Any]:
-    """Task over group over pipeline defaults: node selectors merge, tolerations add up,
-    resources merge per name, affinity is replaced."""
-    merged = dict(base)
-    node_selector = getattr(layer, "node_selector", None)
-    if node_selector:
-        merged["nodeSelector"] = {**merged.get("nodeSelector", {}), **node_selector}
-    tolerations = getattr(layer, "tolerations", None)
-    if tolerations:
-        existing = merged.get("tolerations", [])
-        new = [t.to_dict() for t in tolerations]
-        merged["tolerations"] = existing + [t for t in new if t not in existing]
-    affinity = getattr(layer, "affinity", None)
-    if affinity:
-        merged["affinity"] = affinity
-    resources = getattr(layer, "resources", None)
-    if resources is not None:
-        current = merged.get("resources", {})
-        merged["resources"] = {
-            kind: {**current.get(kind, {}), **{k: str(v) for k, v in (getattr(resources, kind) or {}).items()}}
-            for kind in ("requests", "limits")
-            if current.get(kind) or getattr(resources, kind)
-        }
-    return merged
 
 
 def _names(items: Any) -> str:

@@ -151,11 +151,6 @@ def bind_arguments(plan: Plan, arguments: dict[str, Any] | None) -> dict[str, An
     return values
 
 
-def backoff_delay(settings: Any, failed_attempt: int) -> float:
-    delay = settings.backoff * settings.backoff_factor ** (failed_attempt - 1)
-    return min(delay, settings.backoff_max) if settings.backoff_max else delay
-
-
 def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> Decision:
     """What to do next for a run: steps to start and stop, how everything looks, whether it is over."""
     stopping = None
@@ -385,7 +380,7 @@ class _Walk:
                 self.views[step_id] = View("Failed", step.message)
                 self.failed.append(step_id)
                 return
-            ready_at = (step.finished_at or self.now) + backoff_delay(settings, step.attempt)
+            ready_at = (step.finished_at or self.now) + settings.backoff_delay(step.attempt)
             if self.now < ready_at:
                 self._wake(ready_at)
                 self.views[step_id] = View(
