@@ -77,6 +77,12 @@ _MEMBER_WORDS = {
 _UNION_TAGS = {"function-after", "function-before", "json-or-python", "list", "dict", "str", "int", "float", "bool"}
 
 
+def name_list(names: Iterable[str]) -> str:
+    """The names a message offers instead (known tasks, inputs…): sorted, or "none"."""
+    listed = sorted(names)
+    return ", ".join(listed) if listed else "none"
+
+
 def is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (part in _UNION_TAGS or "[" in part)
 

@@ -24,7 +24,8 @@ from kubeline.api.durations import format_duration, parse_duration
 from kubeline.api.limits import MAX_LOOP_ITEMS, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
-from kubeline.engine.plan import Node, Plan, Scope, node_at
+from kubeline.engine.plan import Plan
+from kubeline.engine.scopes import Node, Scope, node_at
 from kubeline.engine.templates import Ref, TemplateError, item_field, render, to_text, whole_ref
 from kubeline.engine.values import coerce
 
