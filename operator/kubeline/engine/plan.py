@@ -256,7 +256,6 @@ def node_for_step(plan: Plan, step_id: str) -> Node | None:
 def uses_artifacts(plan: Plan) -> bool:
     """Whether any step reads or writes files that other steps see (they then share a volume)."""
     return any(
-        io.type == "artifact"
+        "artifact" in [*(i.type for i in component.inputs or []), *(o.type for o in component.outputs or [])]
         for component in plan.spec.components
-        for io in [*(component.inputs or []), *(component.outputs or [])]
     )

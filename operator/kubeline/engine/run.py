@@ -16,6 +16,7 @@ Semantics, as in KFP v1 (on Argo):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from kubeline.engine.values import coerce
 
 StepPhase = Literal["Running", "Succeeded", "Failed"]
 ViewPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
+RunOutcome = Literal["Running", "Succeeded", "Failed", "Cancelled"]
 TERMINAL = ("Succeeded", "Failed", "Skipped")
 
 
@@ -95,7 +97,7 @@ class View:
 
 @dataclass
 class Decision:
-    phase: Literal["Running", "Succeeded", "Failed", "Cancelled"]
+    phase: RunOutcome
     message: str = ""
     start: list[StartStep] = field(default_factory=list)
     stop: list[StopStep] = field(default_factory=list)
@@ -205,7 +207,7 @@ class _Walk:
         #: steps that failed while being prepared (step id -> why): they have no recorded state
         self.unstartable: dict[str, str] = {}
         self.wake: float | None = None
-        self.main_phase: str = "Running"
+        self.main_phase: RunOutcome = "Running"
         self.exit_done = True
 
     # -- whole run ------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class _Walk:
             self.views[waiting.id] = View("Pending", "waiting: the run's parallelism is reached")
         finished = self.main_phase != "Running" and self.exit_done and not start
         decision = Decision(
-            phase=self.main_phase if finished else "Running",  # type: ignore[arg-type]
+            phase=self.main_phase if finished else "Running",
             start=start,
             stop=self.stops,
             views=self.views,
@@ -299,9 +301,12 @@ class _Walk:
         if failed:
             self._skip_all(node, node_id, f"not run: {failed[0]} failed")
             return
+
+        def resolve(ref: Ref) -> str:
+            return to_text(self._resolve(ref, scope, context))
+
         try:
             if node.condition is not None:
-                resolve = lambda ref: to_text(self._resolve(ref, scope, context))  # noqa: E731
                 if not conditions.evaluate(node.condition, resolve):
                     detail = conditions.describe(node.condition, resolve)
                     self._skip_all(node, node_id, f"condition is false: {detail}")
@@ -542,7 +547,7 @@ def _parse_value(text: str) -> Any:
     return text if deeper_than(value, MAX_VALUE_NESTING) else value
 
 
-def _aggregate(phases: list[str]) -> ViewPhase:
+def _aggregate(phases: Sequence[str]) -> ViewPhase:
     if all(p in TERMINAL for p in phases):
         if "Failed" in phases:
             return "Failed"
