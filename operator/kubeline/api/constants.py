@@ -3,9 +3,13 @@ client and the pods agree. Label and annotation keys are the ones users filter o
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 GROUP = "kubeline.dev"
 VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+#: GROUP/VERSION, written out so that the models can declare it as the one value their apiVersion takes.
+ApiVersion = Literal["kubeline.dev/v1alpha1"]
+API_VERSION: Final[ApiVersion] = "kubeline.dev/v1alpha1"
 
 # labels: selectable
 RUN_LABEL = f"{GROUP}/run"

@@ -117,7 +117,9 @@ def _crd(
     status: bool,
     named: bool = True,
 ) -> dict[str, Any]:
-    spec_schema = schema_of(model.model_fields["spec"].annotation)  # type: ignore[arg-type]
+    spec_model = model.model_fields["spec"].annotation
+    assert isinstance(spec_model, type) and issubclass(spec_model, models.Model), "spec must be a model"
+    spec_schema = schema_of(spec_model)
     properties: dict[str, Any] = {
         "apiVersion": {"type": "string"},
         "kind": {"type": "string"},

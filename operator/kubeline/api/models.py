@@ -11,8 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
-from kubeline.api.constants import API_VERSION
+from kubeline.api.constants import API_VERSION, ApiVersion
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
 
 #: Task and component names end up in pod names and labels: DNS-1123 labels.
@@ -32,7 +33,7 @@ MAX_TASKS = 2000  # in one DAG; loops expand at run time and are not bounded by 
 MAX_GROUP_TASKS = 500
 
 
-def _cel(rule: str, message: str, **extra: str) -> dict[str, str]:
+def _cel(rule: str, message: str, **extra: str) -> JsonDict:
     return {"rule": rule, "message": message, **extra}
 
 
@@ -383,7 +384,7 @@ class ObjectMeta(BaseModel):
 class Pipeline(Model):
     """A pipeline definition. Runs refer to it by name."""
 
-    api_version: Literal["kubeline.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
     kind: Literal["Pipeline"] = "Pipeline"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PipelineSpec
@@ -488,7 +489,7 @@ class RunStatus(Model):
 class Run(Model):
     """An execution of a pipeline."""
 
-    api_version: Literal["kubeline.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
     kind: Literal["Run"] = "Run"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: RunSpec
@@ -511,7 +512,7 @@ class CacheEntrySpec(Model):
 
 
 class CacheEntry(Model):
-    api_version: Literal["kubeline.dev/v1alpha1"] = Field(API_VERSION, alias="apiVersion")
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
     kind: Literal["CacheEntry"] = "CacheEntry"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: CacheEntrySpec

@@ -34,7 +34,7 @@ class _BoundedComposer(yaml.composer.Composer):
         return node
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[attr-defined]  # a mixin: the parser it is mixed with has it
         if isinstance(event, AliasEvent):
             self._follow_alias(event)
             return super().compose_node(parent, index)
@@ -66,7 +66,7 @@ class _BoundedComposer(yaml.composer.Composer):
                 None,
                 None,
                 f"alias *{event.anchor} is inside its own anchor &{event.anchor} (a cycle)",
-                event.start_mark,
+                event.start_mark,  # type: ignore[arg-type]  # libyaml's marks serve too; the stubs take PyYAML's only
             )
         self._grow(size, event)
 
@@ -142,7 +142,7 @@ class _ExplainedConstruction:
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
         try:
-            return super().construct_object(node, deep)  # type: ignore[misc]
+            return super().construct_object(node, deep)  # type: ignore[misc]  # a mixin: the loader has it
         except (ValueError, KeyError, TypeError) as error:
             if isinstance(error, yaml.YAMLError):
                 raise
@@ -153,7 +153,7 @@ class _ExplainedConstruction:
 
 
 @_json_values_only
-class _FastLoader(_ExplainedConstruction, _BoundedComposer, _Parsing):
+class _FastLoader(_ExplainedConstruction, _BoundedComposer, _Parsing):  # type: ignore[misc]  # libyaml's, if built
     """libyaml scans and parses in C (several times faster on large files); the composer stays in Python."""
 
     def __init__(self, stream: Any) -> None:

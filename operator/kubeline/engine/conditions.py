@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kubeline.api.limits import MAX_CONDITION_DEPTH
 from kubeline.engine.templates import PLACEHOLDER, TASK_SCOPE, Ref, TemplateError, refs_in, render, whole_ref
@@ -144,19 +145,20 @@ def _number(text: str) -> float | None:
 
 
 def _compare(op: str, left: str, right: str) -> bool:
+    """Numbers compare as numbers, booleans whatever their case, anything else as text."""
     a, b = _number(left), _number(right)
-    if a is None or b is None:
-        a, b = left, right
-        if left.lower() in ("true", "false") and right.lower() in ("true", "false"):
-            a, b = left.lower(), right.lower()
-    return {
-        "==": a == b,
-        "!=": a != b,
-        "<": a < b,  # type: ignore[operator]
-        "<=": a <= b,  # type: ignore[operator]
-        ">": a > b,  # type: ignore[operator]
-        ">=": a >= b,  # type: ignore[operator]
-    }[op]
+    if a is not None and b is not None:
+        return _apply(op, a, b)
+    if left.lower() in ("true", "false") and right.lower() in ("true", "false"):
+        return _apply(op, left.lower(), right.lower())
+    return _apply(op, left, right)
+
+
+_Comparable = TypeVar("_Comparable", float, str)
+
+
+def _apply(op: str, a: _Comparable, b: _Comparable) -> bool:
+    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
 def _tokenize(text: str) -> list[tuple[str, str]]:

@@ -6,6 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 from kubeline.api.durations import DURATION_PATTERN
 from kubeline.api.models import IDENTIFIER, IDENTIFIER_RULE
 from kubeline.api.names import DNS_LABEL, RULE, name_problem
@@ -28,7 +31,7 @@ class PipelineInvalid(ValueError):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
-def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
+def pydantic_issues(error: ValidationError, document: Any, prefix: str = "") -> list[Issue]:
     """Turn a pydantic ValidationError into issues whose paths use task names instead of list indexes.
 
     A value failing every member of a union (a quantity that is neither a number nor text) gives one
@@ -48,7 +51,7 @@ def pydantic_issues(error: Any, document: Any, prefix: str = "") -> list[Issue]:
             else:
                 if is_union_tag(part):
                     members.setdefault(path, []).append(str(part))
-                    failing.setdefault(path, detail.get("input"))
+                    failing.setdefault(path, detail["input"])
                     continue
                 path += f".{part}" if path else str(part)
                 node = node.get(part) if isinstance(node, dict) else None
@@ -77,12 +80,18 @@ _MEMBER_WORDS = {
 _UNION_TAGS = {"function-after", "function-before", "json-or-python", "list", "dict", "str", "int", "float", "bool"}
 
 
-def is_union_tag(part: Any) -> bool:
+def name_list(names: Iterable[str]) -> str:
+    """The names a message offers instead (known tasks, inputs…): sorted, or "none"."""
+    listed = sorted(names)
+    return ", ".join(listed) if listed else "none"
+
+
+def is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and (part in _UNION_TAGS or "[" in part)
 
 
-def _message(detail: dict[str, Any]) -> str:
-    kind, message, value = detail["type"], detail["msg"], detail.get("input")
+def _message(detail: ErrorDetails) -> str:
+    kind, message, value = detail["type"], detail["msg"], detail["input"]
     if kind == "extra_forbidden":
         return "unknown field (check its spelling; `kubectl explain` lists the fields)"
     if kind == "missing":
@@ -120,7 +129,7 @@ def _pattern_words(pattern: str, value: Any) -> str:
     return f"{value!r} does not have the form this field takes (see `kubectl explain`)"
 
 
-def _fields_of(detail: dict[str, Any]) -> str:
+def _fields_of(detail: ErrorDetails) -> str:
     """The fields a mapping takes, from the model pydantic expected (e.g. retries: {limit, backoff})."""
     from kubeline.api import models
 

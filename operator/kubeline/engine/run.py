@@ -16,6 +16,7 @@ Semantics, as in KFP v1 (on Argo):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,12 +25,14 @@ from kubeline.api.durations import format_duration, parse_duration
 from kubeline.api.limits import MAX_LOOP_ITEMS, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import conditions, stepid
 from kubeline.engine.cachekey import cache_key
-from kubeline.engine.plan import Node, Plan, Scope, node_at
+from kubeline.engine.plan import Plan
+from kubeline.engine.scopes import Node, Scope, node_at
 from kubeline.engine.templates import Ref, TemplateError, item_field, render, to_text, whole_ref
 from kubeline.engine.values import coerce
 
 StepPhase = Literal["Running", "Succeeded", "Failed"]
 ViewPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
+RunOutcome = Literal["Running", "Succeeded", "Failed", "Cancelled"]
 TERMINAL = ("Succeeded", "Failed", "Skipped")
 
 
@@ -94,7 +97,7 @@ class View:
 
 @dataclass
 class Decision:
-    phase: Literal["Running", "Succeeded", "Failed", "Cancelled"]
+    phase: RunOutcome
     message: str = ""
     start: list[StartStep] = field(default_factory=list)
     stop: list[StopStep] = field(default_factory=list)
@@ -151,11 +154,6 @@ def bind_arguments(plan: Plan, arguments: dict[str, Any] | None) -> dict[str, An
     return values
 
 
-def backoff_delay(settings: Any, failed_attempt: int) -> float:
-    delay = settings.backoff * settings.backoff_factor ** (failed_attempt - 1)
-    return min(delay, settings.backoff_max) if settings.backoff_max else delay
-
-
 def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> Decision:
     """What to do next for a run: steps to start and stop, how everything looks, whether it is over."""
     stopping = None
@@ -209,7 +207,7 @@ class _Walk:
         #: steps that failed while being prepared (step id -> why): they have no recorded state
         self.unstartable: dict[str, str] = {}
         self.wake: float | None = None
-        self.main_phase: str = "Running"
+        self.main_phase: RunOutcome = "Running"
         self.exit_done = True
 
     # -- whole run ------------------------------------------------------------------------------------
@@ -246,7 +244,7 @@ class _Walk:
             self.views[waiting.id] = View("Pending", "waiting: the run's parallelism is reached")
         finished = self.main_phase != "Running" and self.exit_done and not start
         decision = Decision(
-            phase=self.main_phase if finished else "Running",  # type: ignore[arg-type]
+            phase=self.main_phase if finished else "Running",
             start=start,
             stop=self.stops,
             views=self.views,
@@ -303,9 +301,12 @@ class _Walk:
         if failed:
             self._skip_all(node, node_id, f"not run: {failed[0]} failed")
             return
+
+        def resolve(ref: Ref) -> str:
+            return to_text(self._resolve(ref, scope, context))
+
         try:
             if node.condition is not None:
-                resolve = lambda ref: to_text(self._resolve(ref, scope, context))  # noqa: E731
                 if not conditions.evaluate(node.condition, resolve):
                     detail = conditions.describe(node.condition, resolve)
                     self._skip_all(node, node_id, f"condition is false: {detail}")
@@ -385,7 +386,7 @@ class _Walk:
                 self.views[step_id] = View("Failed", step.message)
                 self.failed.append(step_id)
                 return
-            ready_at = (step.finished_at or self.now) + backoff_delay(settings, step.attempt)
+            ready_at = (step.finished_at or self.now) + settings.backoff_delay(step.attempt)
             if self.now < ready_at:
                 self._wake(ready_at)
                 self.views[step_id] = View(
@@ -546,7 +547,7 @@ def _parse_value(text: str) -> Any:
     return text if deeper_than(value, MAX_VALUE_NESTING) else value
 
 
-def _aggregate(phases: list[str]) -> ViewPhase:
+def _aggregate(phases: Sequence[str]) -> ViewPhase:
     if all(p in TERMINAL for p in phases):
         if "Failed" in phases:
             return "Failed"
