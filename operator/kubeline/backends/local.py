@@ -521,7 +521,7 @@ class LocalRunner:
     def __init__(
         self,
         plan: Plan,
-        params: dict,
+        params: dict[str, Any],
         run_name: str,
         *,
         run_dir: Path | None = None,
@@ -668,7 +668,12 @@ class LocalRunner:
                 cwd=cwd,
                 start_new_session=True,
             )
-        threading.Thread(target=lambda: (popen.wait(), self.finished.put(step_id)), daemon=True).start()
+
+        def report_when_done() -> None:
+            popen.wait()
+            self.finished.put(step_id)
+
+        threading.Thread(target=report_when_done, daemon=True).start()
         return popen
 
     def _fail_to_start(self, start: StartStep, now: float, message: str, log_path: Path | None = None) -> None:

@@ -13,16 +13,16 @@ from typing import Any, cast
 
 import kopf
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 
 
 def connect() -> client.ApiClient:
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     return client.ApiClient()
 
 
@@ -40,7 +40,10 @@ class Kube:
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
+            found: dict[str, Any] = await self._call(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+            return found
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -94,7 +97,8 @@ class Kube:
         pods = await self._call(
             self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", _preload_content=False
         )
-        return json.loads(pods.data)["items"]
+        items: list[dict[str, Any]] = json.loads(pods.data)["items"]
+        return items
 
     async def create_pod(self, body: dict[str, Any]) -> bool:
         """Create the pod; False when a pod of that name belongs to an older Run of the same name

@@ -31,8 +31,8 @@ from kubeline.api.models import Scheduling
 from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
-from kubeline.engine.plan import merge_scheduling
 from kubeline.engine.run import StartStep
+from kubeline.engine.settings import merge_scheduling
 from kubeline.engine.stepid import folder_name, pod_name
 
 OUTPUTS_DIR = "/kubeline/outputs"

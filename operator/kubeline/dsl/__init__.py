@@ -1,10 +1,9 @@
 """`kfp.dsl` for kubeline: replace `kfp` with `kubeline` in the imports and the pipeline compiles as is."""
 
-from kubeline.sdk.components import InputPath, OutputPath
+from kubeline.sdk.components import CompileError, InputPath, OutputPath
 from kubeline.sdk.dsl import (
     EXECUTION_ID_PLACEHOLDER,
     RUN_ID_PLACEHOLDER,
-    CompileError,
     Condition,
     ContainerOp,
     ExitHandler,
