@@ -35,8 +35,8 @@ def blob(tar: tarfile.TarFile, digest: str) -> bytes:
 
 def test_archive_is_an_oci_image_named_for_containerd(archive: Path) -> None:
     with tarfile.open(archive) as tar:
-        assert json.loads(tar.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}  # type: ignore[union-attr]
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        assert json.loads(tar.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}
+        index = json.loads(tar.extractfile("index.json").read())
         descriptor = index["manifests"][0]
         assert descriptor["annotations"]["io.containerd.image.name"] == "docker.io/library/kubeline:0.1.0"
         manifest = json.loads(blob(tar, descriptor["digest"]))
@@ -48,7 +48,7 @@ def test_archive_is_an_oci_image_named_for_containerd(archive: Path) -> None:
 
 def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
     with tarfile.open(archive) as tar:
-        index = json.loads(tar.extractfile("index.json").read())  # type: ignore[union-attr]
+        index = json.loads(tar.extractfile("index.json").read())
         manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
         layer = tmp_path / "layer.tar.gz"
         layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))

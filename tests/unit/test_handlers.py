@@ -45,7 +45,7 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
                 body=run,
                 stopped=Flag(),
                 memo=memo,
-                logger=None,  # type: ignore[arg-type]  # stand-ins
+                logger=None,
             )
         )
         await asyncio.sleep(0.2)

@@ -33,7 +33,7 @@ class _Core:
 
 def _create(owners: list[dict[str, str]]) -> tuple[Any, list[str]]:
     kube = Kube.__new__(Kube)
-    kube.core = _Core(owners)  # type: ignore[assignment]
+    kube.core = _Core(owners)
     pod = {
         "metadata": {
             "name": "r-a1-x-a1",
@@ -42,9 +42,9 @@ def _create(owners: list[dict[str, str]]) -> tuple[Any, list[str]]:
         }
     }
     try:
-        return asyncio.run(kube.create_pod(pod)), kube.core.deleted  # type: ignore[attr-defined]
+        return asyncio.run(kube.create_pod(pod)), kube.core.deleted
     except PodNameTaken as taken:
-        return taken, kube.core.deleted  # type: ignore[attr-defined]
+        return taken, kube.core.deleted
 
 
 def test_our_own_pod_from_before_a_restart_counts_as_created() -> None:

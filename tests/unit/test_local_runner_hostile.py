@@ -90,7 +90,7 @@ def test_the_log_tail_reads_only_the_end_of_a_huge_line(tmp_path: Path) -> None:
     log = tmp_path / "log"
     with log.open("wb") as out:
         out.write(b"x" * 50_000_000 + b"\n" + b"".join(b"line %d\n" % i for i in range(30)))
-    result = RunResult("r", tmp_path, None, RunState(), {"s": log})  # type: ignore[arg-type]
+    result = RunResult("r", tmp_path, None, RunState(), {"s": log})
     started = time.monotonic()
     tail = result.log_tail("s")
     assert time.monotonic() - started < 0.5

@@ -35,7 +35,7 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
 
 def start_run(kube: FakeKube, spec: dict[str, Any], name: str = RUN, uid: str = UID) -> RunReconciler:
     kube.add_run(NS, name, uid, {"pipelineSpec": spec})
-    return RunReconciler(kube, OperatorConfig(), NS, name, kube.watch(NS, name))  # type: ignore[arg-type]  # a fake Kube
+    return RunReconciler(kube, OperatorConfig(), NS, name, kube.watch(NS, name))
 
 
 def reconcile(kube: FakeKube, reconciler: RunReconciler) -> float | None:
@@ -184,7 +184,7 @@ def test_both_backends_record_the_component_name_in_the_cache(tmp_path: Path) ->
 def test_a_run_waits_for_its_missing_pipeline_then_runs(events: list[tuple[str, str, str]]) -> None:
     kube = FakeKube()
     kube.add_run(NS, RUN, UID, {"pipelineRef": {"name": "chain"}})
-    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))  # type: ignore[arg-type]  # a fake Kube
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
     assert reconcile(kube, reconciler) == reconciler_module.PIPELINE_RETRY_SECONDS
     assert status(kube)["phase"] == "Pending"
     assert status(kube)["message"].startswith("Pipeline 'chain' not found in namespace team")

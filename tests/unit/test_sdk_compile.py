@@ -289,7 +289,7 @@ def test_a_function_without_source_cannot_be_a_component() -> None:
     namespace: dict[str, object] = {}
     exec("def hidden(x: int) -> int:\n    return x", namespace)
     with pytest.raises(dsl.CompileError, match=r"the source of hidden\(\) cannot be found"):
-        create_component_from_func(namespace["hidden"])  # type: ignore[arg-type]
+        create_component_from_func(namespace["hidden"])
 
 
 @settings(max_examples=100, deadline=None)

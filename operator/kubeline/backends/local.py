@@ -354,7 +354,8 @@ class GuardedStep:
     def wait(self, timeout: float | None = None) -> int:
         if not self.done.wait(timeout):
             raise subprocess.TimeoutExpired("step guard", timeout or 0)
-        return self.returncode  # type: ignore[return-value]
+        assert self.returncode is not None  # set before `done`
+        return self.returncode
 
     def send_signal(self, signum: int) -> None:
         os.kill(self.pid, signum)

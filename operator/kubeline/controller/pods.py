@@ -31,7 +31,7 @@ from kubeline.api.models import Scheduling
 from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
-from kubeline.engine.run import StartStep
+from kubeline.engine.run import StartStep, StepPhase
 from kubeline.engine.settings import merge_scheduling
 from kubeline.engine.stepid import folder_name, pod_name
 
@@ -269,7 +269,7 @@ def _needs_file(start: StartStep, name: str) -> bool:
 
 @dataclass
 class PodOutcome:
-    phase: str  # Running | Succeeded | Failed
+    phase: StepPhase
     outputs: dict[str, str]
     message: str
     exit_code: int | None

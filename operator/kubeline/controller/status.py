@@ -122,7 +122,7 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
                     if o.type == "artifact"
                 }
             )
-        step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message  # type: ignore[assignment]
+        step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message
         step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
         observed.finished.append(step_id)
         component = node.component if node is not None else None
