@@ -29,7 +29,7 @@ standard output: ``{"id": N, "pid": GUARD}`` once the guard exists, ``{"id": N, 
 the command cannot be started, ``{"id": N, "status": WAITSTATUS}`` when the guard has ended (with the
 command's exit code, or killed by the same signal). The guard leads a session of its own, so SIGTERM to
 its process group is the polite stop, left to the command; KILL_NOW to the guard means "kill the step's
-whole tree now". When the runner closes the launcher's input, the launcher kills what is left and exits.
+whole tree now". When the runner closes the launcher's input, the launcher kills what is left, waits until it is gone, and exits.
 
 Only the standard library is used: ``-I -S`` keeps the step's PYTHONPATH and site packages out of it.
 """
@@ -208,6 +208,7 @@ def serve(parent: int) -> None:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 _start(json.loads(line), guards, reports)
+    kill_descendants()  # what killed guards left and is still dying: the launcher ends only after it has gone
     os._exit(0)
 
 
@@ -233,9 +234,10 @@ def _reap(guards: dict[int, object], reports: int) -> None:
         if pid == 0:
             return
         if pid in guards:
-            _report(reports, id=guards.pop(pid), status=status)
-            if os.WIFSIGNALED(status):
+            request = guards.pop(pid)
+            if os.WIFSIGNALED(status):  # before the report: the runner hears of the end once the orphans are killed
                 _kill_adopted(guards)
+            _report(reports, id=request, status=status)
 
 
 def _kill_adopted(guards: dict[int, object]) -> None:
