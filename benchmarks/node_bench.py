@@ -21,9 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
+from cluster_run import start_run, wait_for_run
 from kubernetes import client, config
 
-from kubeline.api.yamlio import dump_all
+from kubeline.api.constants import API_VERSION
 from kubeline.sdk.loader import pipeline_document_from_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,35 +105,13 @@ def main() -> None:
         pipeline = pipeline_document_from_python(ROOT / "examples" / "python" / "add_subtract_multiply.py")
         pipeline["spec"]["defaults"] = ON_NODE
         run = {
-            "apiVersion": "kubeline.dev/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "Run",
             "metadata": {"name": "asm"},
             "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": {"value_1": 7, "value_2": 3}},
         }
-        subprocess.run(
-            [*kubectl, "apply", "-n", namespace, "-f", "-"],
-            input=dump_all([pipeline]),
-            text=True,
-            check=True,
-            capture_output=True,
-        )
-        created = time.time()
-        subprocess.run(
-            [*kubectl, "create", "-n", namespace, "-f", "-"],
-            input=dump_all([run]),
-            text=True,
-            check=True,
-            capture_output=True,
-        )
-        custom = client.CustomObjectsApi(api)
-        while True:
-            status = (
-                custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", "asm").get("status")
-                or {}
-            )
-            if status.get("phase") in ("Succeeded", "Failed"):
-                break
-            time.sleep(0.05)
+        created = start_run(kubectl, namespace, pipeline, run)
+        status = wait_for_run(api, namespace, "asm", 0.05)["status"]
         print(
             f"add/subtract/multiply (3 Python steps, 2 levels): Run created -> {status['phase']} in "
             f"{time.time() - created:.2f} s; multiply = {status['tasks']['multiply']['outputs']['Output']}"
