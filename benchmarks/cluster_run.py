@@ -4,13 +4,29 @@ then the Run polled until it has finished."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from kubeline.api.constants import GROUP, VERSION
 from kubeline.api.yamlio import dump_all
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kubectl_command(kubeconfig: str) -> list[str]:
+    """The kubectl that hack/cluster downloads, for this cluster (asked in a child: the script is not a module)."""
+    binary = subprocess.run(
+        [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return [binary, "--kubeconfig", kubeconfig]
 
 
 def start_run(kubectl: list[str], namespace: str, pipeline: dict[str, Any], run: dict[str, Any]) -> float:

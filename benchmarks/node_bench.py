@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from cluster_run import start_run, wait_for_run
+from cluster_run import kubectl_command, start_run, wait_for_run
 from kubernetes import client, config
 
 from kubeline.api.constants import API_VERSION
@@ -69,17 +69,7 @@ def main() -> None:
     try:
         subprocess.run([*cluster[:2], "up", "--with-node", *cluster[2:]], check=True, capture_output=True)
         kubeconfig = str(state / "kubeconfig")
-        kubectl = [
-            subprocess.run(
-                [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip(),
-            "--kubeconfig",
-            kubeconfig,
-        ]
+        kubectl = kubectl_command(kubeconfig)
         api = config.new_client_from_config(kubeconfig)
         core = client.CoreV1Api(api)
         subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)

@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cluster_run import start_run, wait_for_run
+from cluster_run import kubectl_command, start_run, wait_for_run
 from kubernetes import client, config, watch
 
 from kubeline.api.constants import API_VERSION, STEP_ANNOTATION
@@ -178,14 +178,7 @@ def main() -> None:
         if own_cluster:
             subprocess.run([*cluster[:2], "up", *cluster[2:]], check=True, capture_output=True)
             os.environ["KUBECONFIG"] = str(state / "kubeconfig")
-        kubectl_binary = subprocess.run(
-            [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        kubectl = [kubectl_binary, "--kubeconfig", os.environ["KUBECONFIG"]]
+        kubectl = kubectl_command(os.environ["KUBECONFIG"])
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
         subprocess.run(
             [*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True
