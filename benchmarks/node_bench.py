@@ -21,9 +21,10 @@ import time
 import uuid
 from pathlib import Path
 
+from cluster_run import kubectl_command, start_run, wait_for_run
 from kubernetes import client, config
 
-from kubeline.api.yamlio import dump_all
+from kubeline.api.constants import API_VERSION
 from kubeline.sdk.loader import pipeline_document_from_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,17 +69,7 @@ def main() -> None:
     try:
         subprocess.run([*cluster[:2], "up", "--with-node", *cluster[2:]], check=True, capture_output=True)
         kubeconfig = str(state / "kubeconfig")
-        kubectl = [
-            subprocess.run(
-                [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip(),
-            "--kubeconfig",
-            kubeconfig,
-        ]
+        kubectl = kubectl_command(kubeconfig)
         api = config.new_client_from_config(kubeconfig)
         core = client.CoreV1Api(api)
         subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
@@ -104,35 +95,13 @@ def main() -> None:
         pipeline = pipeline_document_from_python(ROOT / "examples" / "python" / "add_subtract_multiply.py")
         pipeline["spec"]["defaults"] = ON_NODE
         run = {
-            "apiVersion": "kubeline.dev/v1alpha1",
+            "apiVersion": API_VERSION,
             "kind": "Run",
             "metadata": {"name": "asm"},
             "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": {"value_1": 7, "value_2": 3}},
         }
-        subprocess.run(
-            [*kubectl, "apply", "-n", namespace, "-f", "-"],
-            input=dump_all([pipeline]),
-            text=True,
-            check=True,
-            capture_output=True,
-        )
-        created = time.time()
-        subprocess.run(
-            [*kubectl, "create", "-n", namespace, "-f", "-"],
-            input=dump_all([run]),
-            text=True,
-            check=True,
-            capture_output=True,
-        )
-        custom = client.CustomObjectsApi(api)
-        while True:
-            status = (
-                custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", "asm").get("status")
-                or {}
-            )
-            if status.get("phase") in ("Succeeded", "Failed"):
-                break
-            time.sleep(0.05)
+        created = start_run(kubectl, namespace, pipeline, run)
+        status = wait_for_run(api, namespace, "asm", 0.05)["status"]
         print(
             f"add/subtract/multiply (3 Python steps, 2 levels): Run created -> {status['phase']} in "
             f"{time.time() - created:.2f} s; multiply = {status['tasks']['multiply']['outputs']['Output']}"

@@ -27,9 +27,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cluster_run import kubectl_command, start_run, wait_for_run
 from kubernetes import client, config, watch
 
-from kubeline.api.yamlio import dump_all
+from kubeline.api.constants import API_VERSION, STEP_ANNOTATION
 from kubeline.controller.pods import encode_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ class PodWatch(threading.Thread):
         for item in stream.stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=3600):
             now = time.time()
             pod = item["object"]
-            step = (pod.metadata.annotations or {}).get("kubeline.dev/step")
+            step = (pod.metadata.annotations or {}).get(STEP_ANNOTATION)
             if step:
                 self.created.setdefault(step, now)
                 if pod.status.phase == "Succeeded":
@@ -124,34 +125,15 @@ def measure(
     pods.start()
     time.sleep(1)
     writes_before = operator_writes(kubectl)
-    pipeline = {"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
+    pipeline = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
     run = {
-        "apiVersion": "kubeline.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Run",
         "metadata": {"name": name},
         "spec": {"pipelineRef": {"name": name}},
     }
-    subprocess.run(
-        [*kubectl, "apply", "-n", namespace, "-f", "-"],
-        input=dump_all([pipeline]),
-        text=True,
-        check=True,
-        capture_output=True,
-    )
-    created_at = time.time()
-    subprocess.run(
-        [*kubectl, "create", "-n", namespace, "-f", "-"],
-        input=dump_all([run]),
-        text=True,
-        check=True,
-        capture_output=True,
-    )
-    custom = client.CustomObjectsApi(kube)
-    while True:
-        body = custom.get_namespaced_custom_object("kubeline.dev", "v1alpha1", namespace, "runs", name)
-        if (body.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            break
-        time.sleep(0.2)
+    created_at = start_run(kubectl, namespace, pipeline, run)
+    body = wait_for_run(kube, namespace, name, 0.2)
     finished_at = time.time()
     time.sleep(1)
     writes = operator_writes(kubectl) - writes_before
@@ -196,14 +178,7 @@ def main() -> None:
         if own_cluster:
             subprocess.run([*cluster[:2], "up", *cluster[2:]], check=True, capture_output=True)
             os.environ["KUBECONFIG"] = str(state / "kubeconfig")
-        kubectl_binary = subprocess.run(
-            [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['binary']('kubectl'))"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        kubectl = [kubectl_binary, "--kubeconfig", os.environ["KUBECONFIG"]]
+        kubectl = kubectl_command(os.environ["KUBECONFIG"])
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
         subprocess.run(
             [*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True

@@ -2,7 +2,7 @@
 
 It keeps Kube's contract: creating what exists or deleting what is gone is a no-op, a pod name held by an
 older Run of the same name is freed (and creation reported as not done), one held by anything else raises
-PodNameTaken. Pod events are played into the dictionaries `watch` hands out, as kopf's handlers do.
+PodNameTaken: the rule is Kube's own, `kube.pod_name_holder`. Pod events are played into the dictionaries `watch` hands out, as kopf's handlers do.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kubeline.api.constants import RUN_LABEL
-from kubeline.controller.kube import PodNameTaken
+from kubeline.controller.kube import pod_name_holder
 from tests.helpers import pipeline, task
 
 #: The Run the reconciler and handler tests drive, and its two-step pipeline (b reads a's output).
@@ -92,16 +92,9 @@ class FakeKube:
             self.put_pod({**_as_sent(body), "status": {"phase": "Pending"}})
             self.created_pods.append(metadata["name"])
             return True
-        owner = metadata["ownerReferences"][0]
-        owners = existing["metadata"].get("ownerReferences") or []
-        if any(ref["uid"] == owner["uid"] for ref in owners):
+        holders = existing["metadata"].get("ownerReferences") or []
+        if pod_name_holder(metadata["name"], metadata["ownerReferences"][0], holders) == "this run":
             return True
-        if not any(ref["kind"] == owner["kind"] and ref["name"] == owner["name"] for ref in owners):
-            held_by = ", ".join(f"{ref['kind']} {ref['name']}" for ref in owners) or "no owner"
-            raise PodNameTaken(
-                f"pod name {metadata['name']} is taken by a pod of {held_by}; "
-                "rename this run (or that pod) and run it again"
-            )
         await self.delete_pod(metadata["namespace"], metadata["name"])
         return False
 

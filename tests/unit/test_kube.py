@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from kubeline.controller.kube import Kube, PodNameTaken
+from kubeline.controller.kube import Kube, PodNameTaken, pod_name_holder
 
 
 class _Core:
@@ -62,3 +62,31 @@ def test_a_pod_of_another_run_or_of_a_user_is_left_alone(owners: list[dict[str, 
     taken, deleted = _create(owners)
     assert isinstance(taken, PodNameTaken) and deleted == []
     assert f"pod name r-a1-x-a1 is taken by a pod of {holder}" in str(taken)
+
+
+_OWNER = {"kind": "Run", "name": "r", "uid": "new"}
+
+
+@pytest.mark.parametrize(
+    "holders, holder",
+    [
+        ([{"kind": "Run", "name": "r", "uid": "new"}], "this run"),
+        ([{"kind": "Job", "name": "j", "uid": "job"}, {"kind": "Run", "name": "r", "uid": "new"}], "this run"),
+        ([{"kind": "Run", "name": "r", "uid": "old"}], "an older run"),
+    ],
+)
+def test_who_holds_a_pod_name_this_run_or_an_older_run_of_its_name(holders: list[dict[str, str]], holder: str) -> None:
+    assert pod_name_holder("r-a1-x-a1", _OWNER, holders) == holder
+
+
+@pytest.mark.parametrize(
+    "holders, named",
+    [
+        ([{"kind": "Run", "name": "other", "uid": "old"}], "Run other"),
+        ([{"kind": "Job", "name": "r", "uid": "old"}], "Job r"),
+        ([], "no owner"),
+    ],
+)
+def test_a_pod_name_held_by_anything_else_is_taken(holders: list[dict[str, str]], named: str) -> None:
+    with pytest.raises(PodNameTaken, match=f"pod name r-a1-x-a1 is taken by a pod of {named}; rename this run"):
+        pod_name_holder("r-a1-x-a1", _OWNER, holders)

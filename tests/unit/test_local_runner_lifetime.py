@@ -68,7 +68,7 @@ def test_sigkilled_kubeline_takes_its_steps_with_it(tmp_path: Path, kubelines: l
     assert gone_within(kubeline, 5) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_first_signal_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list, signum: int) -> None:
     notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
     file = pipeline_file(

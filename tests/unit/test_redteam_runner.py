@@ -1,11 +1,9 @@
-"""Red-team findings on the local runner that a corpus case cannot express (a signal sent mid-run, disk use,
-bytes on the terminal). A finding still open is a strict xfail, which fails the suite once fixed."""
+"""Red-team findings on the local runner that a corpus case cannot express (disk use, bytes on the terminal;
+a signal sent mid-run is in test_local_runner_lifetime.py). A finding still open is a strict xfail, which fails the suite once fixed."""
 
 from __future__ import annotations
 
 import io
-import json
-import signal
 import sys
 from pathlib import Path
 
@@ -14,10 +12,7 @@ import pytest
 from kubeline.backends.local import LocalCache, LocalRunner
 from kubeline.commands.display import plain_console, print_result
 from kubeline.engine.values import coerce
-from tests.helpers import ESCAPERS, pipeline_file, shell, start
 from tests.unit.simulate import plan_of
-
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the step guard needs Linux")
 
 
 @pytest.mark.parametrize(
@@ -28,24 +23,6 @@ def test_text_that_is_not_utf8_is_an_invalid_value(text: str, type_: str) -> Non
     """Such text reaches a cache key's hash and the step's files, which need UTF-8: it is refused where it enters."""
     with pytest.raises(ValueError, match="which is not text"):
         coerce(text, type_)
-
-
-@linux_only
-def test_sighup_cancels_the_run_and_runs_the_exit_handler(tmp_path: Path, kubelines: list) -> None:
-    notify = shell("notify", 'echo "$1" > "$2"', inputs=["status"], outputs=["seen"])
-    file = pipeline_file(
-        tmp_path,
-        [{"name": "long", "component": "long"}],
-        [shell("long", ESCAPERS + "sleep 300"), notify],
-        onExit={"component": "notify", "arguments": {"status": "{{run.status}}"}},
-    )
-    kubeline = start(kubelines, tmp_path, file, "--json")
-    kubeline.await_processes(b"sleep", 4)
-    kubeline.process.send_signal(signal.SIGHUP)
-    code, out, err = kubeline.finish()
-    assert code == 1, err
-    assert json.loads(out)["tasks"]["exit-handler"]["outputs"] == {"seen": "Cancelled"}
-    assert kubeline.cleanup() == []
 
 
 def _run(tmp_path: Path, script: str, outputs: list[dict]) -> tuple[LocalRunner, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,34 @@ if TYPE_CHECKING:  # the engine and YAML modules load when a command reads a fil
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_SOFTWARE = 70  # sysexits.h EX_SOFTWARE: kubeline itself failed
+
+
+def add_command(
+    subparsers: Any, name: str, handler: Callable[[argparse.Namespace], int], *, help: str, description: str
+) -> argparse.ArgumentParser:
+    """The subcommand's parser, its handler set for `kubeline` to call."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def add_file_arguments(
+    parser: argparse.ArgumentParser, file_help: str, *, function_help: str | None = None, output: bool = False
+) -> None:
+    """The input file, with `--function` for a Python file with several pipelines and `-o` for a YAML result."""
+    parser.add_argument("file", type=Path, help=file_help)
+    if function_help:
+        parser.add_argument("--function", help=function_help)
+    if output:
+        parser.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
+
+
+def add_param_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help=help)
+
+
+def add_namespace_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
 
 
 def print_problems(invalid: PipelineInvalid, source: str = "") -> None:

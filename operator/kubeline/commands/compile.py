@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from kubeline.commands.common import write_output
+from kubeline.commands.common import add_command, add_file_arguments, write_output
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compile",
+        compile_command,
         help="compile a Python pipeline (kubeline.dsl) into Pipeline YAML",
         description="Compile the @dsl.pipeline function of a Python file into a Pipeline resource, like KFP's dsl-compile.",
     )
-    parser.add_argument("file", type=Path, help="Python file defining one or more @dsl.pipeline functions")
-    parser.add_argument("--function", help="the pipeline function to compile (required when the file has several)")
-    parser.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
-    parser.set_defaults(handler=compile_command)
+    add_file_arguments(
+        parser,
+        "Python file defining one or more @dsl.pipeline functions",
+        function_help="the pipeline function to compile (required when the file has several)",
+        output=True,
+    )
 
 
 def compile_command(args: argparse.Namespace) -> int:

@@ -6,17 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kubeline.commands.common import add_command
 from kubeline.engine.errors import Issue, PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "crds",
+        crds_command,
         help="print the CustomResourceDefinitions (kubectl apply -f -)",
         description="Print the CRDs generated from kubeline's API models.",
     )
     parser.add_argument("--write", type=Path, metavar="DIR", help="write one file per CRD into DIR instead")
-    parser.set_defaults(handler=crds_command)
 
 
 def crds_command(args: argparse.Namespace) -> int:

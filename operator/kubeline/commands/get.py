@@ -6,20 +6,21 @@ import argparse
 import json
 from typing import Any
 
-from kubeline.commands.common import cluster_client
+from kubeline.commands.common import add_command, add_namespace_argument, cluster_client
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "get",
+        get_command,
         help="show runs on the cluster, or one run's steps",
         description="List Runs, or show one Run's steps, phases and outputs.",
     )
     parser.add_argument("run", nargs="?", help="a Run's name (default: list runs)")
-    parser.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    add_namespace_argument(parser)
     parser.add_argument("--experiment", help="only runs of this experiment")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(handler=get_command)
 
 
 def get_command(args: argparse.Namespace) -> int:

@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from kubeline.commands.common import read_documents, write_output
+from kubeline.commands.common import add_command, add_file_arguments, read_documents, write_output
 from kubeline.engine.errors import Issue, PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "import",
+        import_command,
         help="convert a workflow compiled by the KFP v1 SDK into a kubeline Pipeline",
         description="Convert an Argo Workflow compiled by the KFP v1 SDK (kfp.compiler / dsl-compile) into a Pipeline.",
     )
-    parser.add_argument("file", type=Path, help="Argo Workflow YAML compiled by the KFP v1 SDK")
-    parser.add_argument("-o", "--output", type=Path, help="output YAML file (default: standard output)")
+    add_file_arguments(parser, "Argo Workflow YAML compiled by the KFP v1 SDK", output=True)
     parser.add_argument("--name", help="name of the Pipeline (default: from the workflow)")
     parser.add_argument(
         "--strict", action="store_true", help="fail when the workflow uses anything kubeline cannot carry over"
     )
-    parser.set_defaults(handler=import_command)
 
 
 def import_command(args: argparse.Namespace) -> int:

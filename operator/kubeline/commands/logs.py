@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kubeline.commands.common import cluster_client
+from kubeline.commands.common import add_command, add_namespace_argument, cluster_client
 from kubeline.engine import stepid
 from kubeline.engine.errors import Issue, PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "logs", help="print the logs of a run's steps", description="Print the logs of a Run's step pods."
+    parser = add_command(
+        subparsers,
+        "logs",
+        logs_command,
+        help="print the logs of a run's steps",
+        description="Print the logs of a Run's step pods.",
     )
     parser.add_argument("run", help="the Run's name")
     parser.add_argument("task", nargs="?", help="a step id (default: every step)")
-    parser.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    add_namespace_argument(parser)
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing until the step ends")
-    parser.set_defaults(handler=logs_command)
 
 
 def logs_command(args: argparse.Namespace) -> int:

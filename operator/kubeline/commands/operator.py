@@ -6,10 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kubeline.commands.common import add_command
+
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "operator",
+        operator_command,
         help="run the operator: reconcile Runs into pods (in a cluster, or from your machine)",
         description="Run the kubeline operator with kopf, against the current kube context or in-cluster config.",
     )
@@ -21,7 +25,6 @@ def add_to(subparsers: Any) -> None:
     )
     parser.add_argument("--liveness", metavar="URL", help="serve a health endpoint, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("-v", "--verbose", action="store_true", help="log kopf's own work too")
-    parser.set_defaults(handler=operator_command)
 
 
 def operator_command(args: argparse.Namespace) -> int:

@@ -7,7 +7,15 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubeline.commands.common import EXIT_FAILED, bind_or_explain, load_pipeline_file, parse_params
+from kubeline.commands.common import (
+    EXIT_FAILED,
+    add_command,
+    add_file_arguments,
+    add_param_argument,
+    bind_or_explain,
+    load_pipeline_file,
+    parse_params,
+)
 from kubeline.engine.errors import Issue, PipelineInvalid
 
 if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help` starts fast
@@ -15,8 +23,10 @@ if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help`
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "run",
+        run_command,
         help="run a pipeline on this machine, each step as a local process",
         description=(
             "Run a pipeline on this machine. Each step runs as a local process (the container image is "
@@ -25,22 +35,12 @@ def add_to(subparsers: Any) -> None:
             "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
         ),
     )
-    parser.add_argument(
-        "file",
-        type=Path,
-        help="Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function",
+    add_file_arguments(
+        parser,
+        "Pipeline YAML file (a Run in the same file gives its arguments), or a Python file with a @dsl.pipeline function",
+        function_help="with a Python file: the @dsl.pipeline function to run (when it has several)",
     )
-    parser.add_argument(
-        "--function", help="with a Python file: the @dsl.pipeline function to run (when it has several)"
-    )
-    parser.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type",
-    )
+    add_param_argument(parser, "set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
     parser.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
     parser.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
@@ -50,7 +50,6 @@ def add_to(subparsers: Any) -> None:
         metavar="N",
         help="most steps running at once on this machine (default: twice the CPU count, at least 4)",
     )
-    parser.set_defaults(handler=run_command)
 
 
 def _at_least_one(text: str) -> int:

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from kubeline.commands.common import bind_or_explain, cluster_client, load_pipeline_file, parse_params
+from kubeline.commands.common import (
+    add_command,
+    add_file_arguments,
+    add_namespace_argument,
+    add_param_argument,
+    bind_or_explain,
+    cluster_client,
+    load_pipeline_file,
+    parse_params,
+)
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "submit",
+        submit_command,
         help="create the Pipeline and a Run on the cluster of the current kube context",
         description="Apply a pipeline (YAML, or Python compiled on the fly) to the cluster and start a Run of it.",
     )
-    parser.add_argument("file", type=Path, help="Pipeline YAML file or Python pipeline file")
-    parser.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
-    parser.add_argument(
-        "-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="run argument (repeatable)"
+    add_file_arguments(
+        parser,
+        "Pipeline YAML file or Python pipeline file",
+        function_help="with a Python file: the @dsl.pipeline function",
     )
-    parser.add_argument("-n", "--namespace", help="namespace (default: the kube context's)")
+    add_param_argument(parser, "run argument (repeatable)")
+    add_namespace_argument(parser)
     parser.add_argument("--experiment", help="experiment name, kept as the label kubeline.dev/experiment")
     parser.add_argument("--name", help="run name (default: generated from the pipeline name)")
     parser.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 0 only when it succeeded")
-    parser.set_defaults(handler=submit_command)
 
 
 def submit_command(args: argparse.Namespace) -> int:

@@ -6,18 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kubeline.commands.common import EXIT_INVALID, load_pipeline_file, print_problems
+from kubeline.commands.common import EXIT_INVALID, add_command, load_pipeline_file, print_problems
 from kubeline.engine.errors import PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "validate",
+        validate_command,
         help="check pipeline files and report every problem, naming the field",
         description="Check Pipeline files without running them. Exit status 2 when any has a problem.",
     )
     parser.add_argument("files", type=Path, nargs="+", help="Pipeline YAML files")
-    parser.set_defaults(handler=validate_command)
 
 
 def validate_command(args: argparse.Namespace) -> int:

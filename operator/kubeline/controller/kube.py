@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
 
 import kopf
 from kubernetes import client, config
@@ -28,6 +28,23 @@ def connect() -> client.ApiClient:
 
 class PodNameTaken(RuntimeError):
     """A step's pod name is held by a pod kubeline must not delete (another Run's, or a user's)."""
+
+
+def pod_name_holder(
+    name: str, owner: Mapping[str, Any], holders: Sequence[Mapping[str, Any]]
+) -> Literal["this run", "an older run"]:
+    """Who holds a pod name being created by ``owner``, from the existing pod's owner references:
+    this Run (it created the pod before a restart: counts as created), or an older Run of the same name
+    (deleted, its pods not yet collected: delete the pod and create it again later).
+    PodNameTaken when anything else holds it: that pod is left alone."""
+    if any(ref["uid"] == owner["uid"] for ref in holders):
+        return "this run"
+    if not any(ref["kind"] == owner["kind"] and ref["name"] == owner["name"] for ref in holders):
+        held_by = ", ".join(f"{ref['kind']} {ref['name']}" for ref in holders) or "no owner"
+        raise PodNameTaken(
+            f"pod name {name} is taken by a pod of {held_by}; rename this run (or that pod) and run it again"
+        )
+    return "an older run"
 
 
 class Kube:
@@ -112,16 +129,11 @@ class Kube:
             if error.status != 409:
                 raise
         existing = await self._call(self.core.read_namespaced_pod, metadata["name"], metadata["namespace"])
-        owner = metadata["ownerReferences"][0]
-        owners = existing.metadata.owner_references or []
-        if any(ref.uid == owner["uid"] for ref in owners):
-            return True  # created by us before a restart
-        if not any(ref.kind == owner["kind"] and ref.name == owner["name"] for ref in owners):
-            held_by = ", ".join(f"{ref.kind} {ref.name}" for ref in owners) or "no owner"
-            raise PodNameTaken(
-                f"pod name {metadata['name']} is taken by a pod of {held_by}; "
-                "rename this run (or that pod) and run it again"
-            )
+        holders = [
+            {"uid": ref.uid, "kind": ref.kind, "name": ref.name} for ref in existing.metadata.owner_references or []
+        ]
+        if pod_name_holder(metadata["name"], metadata["ownerReferences"][0], holders) == "this run":
+            return True
         await self.delete_pod(metadata["namespace"], metadata["name"])
         return False
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kubeline.api import models
 from kubeline.api.constants import API_VERSION, DISPLAY_NAME_ANNOTATION
 from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import numbered, to_dns_label
@@ -27,6 +28,9 @@ from kubeline.sdk.dsl import (
     Recording,
     record,
 )
+
+#: What an exit handler may carry of a task (no after, when, forEach or caching): the API model's fields.
+_EXIT_TASK_FIELDS = frozenset(field.alias or name for name, field in models.ExitTask.model_fields.items())
 
 
 class Compiler:
@@ -73,23 +77,7 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
     spec["tasks"] = tasks
     if recording.exit_op is not None:
         exit_task = builder.task(recording.exit_op, [])
-        spec["onExit"] = {
-            k: v
-            for k, v in exit_task.items()
-            if k
-            in (
-                "name",
-                "displayName",
-                "component",
-                "arguments",
-                "retries",
-                "timeout",
-                "resources",
-                "nodeSelector",
-                "tolerations",
-                "affinity",
-            )
-        }
+        spec["onExit"] = {k: v for k, v in exit_task.items() if k in _EXIT_TASK_FIELDS}
     defaults: dict[str, Any] = {}
     if conf.default_node_selector:
         defaults["nodeSelector"] = dict(conf.default_node_selector)

@@ -4,7 +4,7 @@ A workflow is user input: any field may hold a list where a name belongs, a numb
 belongs, or null. Rather than guard every access, the importer checks the document once against
 this description of what it reads and reports every field of the wrong type by its path; the
 translation then runs on a document of the right shape. Fields not described here are not read
-(the translator only lists them in warnings), so they may hold anything.
+(the importer only lists them in warnings), so they may hold anything.
 """
 
 from __future__ import annotations
