@@ -65,6 +65,20 @@ class Observed:
 
 
 def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now: float) -> Observed:
+    """The run's state from its recorded status and its pods as they are now (the pods win: a restarted
+    operator adopts what it created before it could record it)."""
+    observed = Observed(_recorded_state(status))
+    latest = _latest_pods(pods)
+    for step_id, (attempt, pod) in latest.items():
+        _observe_pod(plan, observed, step_id, attempt, pod, now)
+    for step_id, step in observed.state.steps.items():
+        if step.phase == "Running" and not step.cached and step_id not in latest:
+            step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"
+            observed.finished.append(step_id)
+    return observed
+
+
+def _recorded_state(status: RunStatus) -> RunState:
     state = RunState(started_at=seconds(status.started_at))
     for step_id, task in (status.tasks or {}).items():
         if not task.attempts:
@@ -82,7 +96,11 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
             pod=task.pod,
             node=task.node,
         )
-    observed = Observed(state)
+    return state
+
+
+def _latest_pods(pods: list[dict[str, Any]]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Each step's pod of its latest attempt, by step id; pods whose annotations were changed by hand are ignored."""
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for pod in pods:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
@@ -90,57 +108,46 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
         try:
             attempt = int(annotations.get(ATTEMPT_ANNOTATION, ""))
             stepid.parse(step_id)
-        except ValueError:  # not a step pod of ours: its annotations were changed by hand
+        except ValueError:
             continue
         if step_id not in latest or latest[step_id][0] < attempt:
             latest[step_id] = (attempt, pod)
-    for step_id, (attempt, pod) in latest.items():
-        step = state.steps.get(step_id)
-        metadata = pod["metadata"]
-        if step is None or step.attempt < attempt:  # created, then the operator stopped before recording it
-            step = state.steps[step_id] = StepState(
-                "Running",
-                attempt=attempt,
-                started_at=seconds(metadata.get("creationTimestamp")) or now,
-                cache_key=metadata["annotations"].get(CACHE_KEY_ANNOTATION),
-                pod=metadata["name"],
-            )
-        if step.phase != "Running" or step.attempt != attempt:
-            continue
-        node = node_for_step(plan, step_id)
-        outcome = read_pod(pod, node.component if node else None)
-        step.node = outcome.node or step.node
-        if outcome.phase == "Running":
-            step.message = outcome.message
-            continue
-        outputs = dict(outcome.outputs)
-        if outcome.phase == "Succeeded" and node is not None and node.component is not None:
-            outputs.update(
-                {
-                    o.name: artifact_path(step_id, attempt, o.name)
-                    for o in node.component.outputs or []
-                    if o.type == "artifact"
-                }
-            )
-        step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message
-        step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
-        observed.finished.append(step_id)
-        component = node.component if node is not None else None
-        # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
-        files = component is not None and any(o.type == "artifact" for o in component.outputs or [])
-        if (
-            outcome.phase == "Succeeded"
-            and component is not None
-            and not files
-            and metadata["annotations"].get(CACHE_ANNOTATION) == "true"
-        ):
+    return latest
+
+
+def _observe_pod(plan: Plan, observed: Observed, step_id: str, attempt: int, pod: dict[str, Any], now: float) -> None:
+    """A step's state from its latest pod: still running, or ended (and then, maybe, worth caching)."""
+    state, metadata = observed.state, pod["metadata"]
+    step = state.steps.get(step_id)
+    if step is None or step.attempt < attempt:  # created, then the operator stopped before recording it
+        step = state.steps[step_id] = StepState(
+            "Running",
+            attempt=attempt,
+            started_at=seconds(metadata.get("creationTimestamp")) or now,
+            cache_key=metadata["annotations"].get(CACHE_KEY_ANNOTATION),
+            pod=metadata["name"],
+        )
+    if step.phase != "Running" or step.attempt != attempt:
+        return
+    node = node_for_step(plan, step_id)
+    component = node.component if node is not None else None
+    outcome = read_pod(pod, component)
+    step.node = outcome.node or step.node
+    if outcome.phase == "Running":
+        step.message = outcome.message
+        return
+    outputs = dict(outcome.outputs)
+    files = [o.name for o in (component.outputs or []) if o.type == "artifact"] if component is not None else []
+    if outcome.phase == "Succeeded":
+        outputs.update({name: artifact_path(step_id, attempt, name) for name in files})
+    step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message
+    step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
+    observed.finished.append(step_id)
+    # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
+    if outcome.phase == "Succeeded" and component is not None and not files:
+        if metadata["annotations"].get(CACHE_ANNOTATION) == "true":
             key = metadata["annotations"].get(CACHE_KEY_ANNOTATION, "")
             observed.cacheable.append(Cacheable(step_id, component.name, key, outputs))
-    for step_id, step in state.steps.items():
-        if step.phase == "Running" and not step.cached and step_id not in latest:
-            step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"
-            observed.finished.append(step_id)
-    return observed
 
 
 def status_document(plan: Plan, decision: Decision, state: RunState, base: RunStatus, now: float) -> RunStatus:
