@@ -27,12 +27,11 @@ from kubeline.api.constants import (
     STEP_ANNOTATION,
     TASK_LABEL,
 )
-from kubeline.api.models import Scheduling
 from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
 from kubeline.engine.run import StartStep, StepPhase
-from kubeline.engine.settings import merge_scheduling
+from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
 from kubeline.engine.stepid import folder_name, pod_name
 
 OUTPUTS_DIR = "/kubeline/outputs"
@@ -254,7 +253,7 @@ def _service_account(run: RunRef) -> str:
 
 def _scheduling(start: StartStep, config: OperatorConfig) -> dict[str, Any]:
     """The operator's defaults under the step's settings (the engine merged those: task over pipeline)."""
-    return merge_scheduling(merge_scheduling({}, config), Scheduling.model_validate(start.scheduling))
+    return merge_scheduling_dicts(merge_scheduling({}, config), start.scheduling)
 
 
 def _needs_file(start: StartStep, name: str) -> bool:

@@ -64,30 +64,50 @@ def _apply_retries(settings: Settings, retries: models.Retries) -> None:
 
 
 def merge_scheduling(base: dict[str, Any], layer: object) -> dict[str, Any]:
-    """Task over group over pipeline defaults: node selectors merge, tolerations add up,
-    resources merge per name, affinity is replaced.
+    """Task over group over pipeline defaults: ``layer`` is a model with any of ``node_selector``,
+    ``tolerations``, ``affinity`` and ``resources`` (a task, a group, the pipeline's defaults, the
+    operator's configuration); the ones it lacks are unset. See merge_scheduling_dicts for the rules."""
+    return merge_scheduling_dicts(base, _scheduling_of(layer))
 
-    ``layer`` is a model with any of ``node_selector``, ``tolerations``, ``affinity`` and ``resources``
-    (a task, a group, the pipeline's defaults, the operator's configuration); the ones it lacks are unset.
-    """
-    merged = dict(base)
+
+def _scheduling_of(layer: object) -> dict[str, Any]:
+    """A layer's scheduling fields as they appear in a pod spec (camelCase, quantities as text)."""
+    fields: dict[str, Any] = {}
     node_selector = getattr(layer, "node_selector", None)
     if node_selector:
-        merged["nodeSelector"] = {**merged.get("nodeSelector", {}), **node_selector}
+        fields["nodeSelector"] = node_selector
     tolerations = getattr(layer, "tolerations", None)
     if tolerations:
-        existing = merged.get("tolerations", [])
-        new = [t.to_dict() for t in tolerations]
-        merged["tolerations"] = existing + [t for t in new if t not in existing]
+        fields["tolerations"] = [t.to_dict() for t in tolerations]
     affinity = getattr(layer, "affinity", None)
     if affinity:
-        merged["affinity"] = affinity
+        fields["affinity"] = affinity
     resources = getattr(layer, "resources", None)
     if resources is not None:
-        current = merged.get("resources", {})
-        merged["resources"] = {
-            kind: {**current.get(kind, {}), **{k: str(v) for k, v in (getattr(resources, kind) or {}).items()}}
+        fields["resources"] = {
+            kind: {name: str(amount) for name, amount in (getattr(resources, kind) or {}).items()}
             for kind in ("requests", "limits")
-            if current.get(kind) or getattr(resources, kind)
+        }
+    return fields
+
+
+def merge_scheduling_dicts(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``layer`` over ``base``, both as in a pod spec: node selectors merge, tolerations add up, resources
+    merge per name, affinity is replaced. The pod renderer puts a step's merged scheduling over the
+    operator's defaults with it, without turning the step's back into a model."""
+    merged = dict(base)
+    if layer.get("nodeSelector"):
+        merged["nodeSelector"] = {**merged.get("nodeSelector", {}), **layer["nodeSelector"]}
+    if layer.get("tolerations"):
+        existing = merged.get("tolerations", [])
+        merged["tolerations"] = existing + [t for t in layer["tolerations"] if t not in existing]
+    if layer.get("affinity"):
+        merged["affinity"] = layer["affinity"]
+    if "resources" in layer:
+        current, adding = merged.get("resources", {}), layer["resources"]
+        merged["resources"] = {
+            kind: {**current.get(kind, {}), **adding.get(kind, {})}
+            for kind in ("requests", "limits")
+            if current.get(kind) or adding.get(kind)
         }
     return merged
