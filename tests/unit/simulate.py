@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from kubeline.engine.plan import Plan, build, load_spec
-from kubeline.engine.run import Decision, RunState, StartStep, StepState, bind_arguments, decide
+from kubeline.engine.run import bind_arguments, decide
+from kubeline.engine.state import Decision, RunState, StartStep, StepState
 
 #: An outcome: (succeeded, outputs) for a step, decided from its StartStep.
 Outcome = Callable[[StartStep], tuple[bool, dict[str, str]]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kubeline.engine import caching
-from kubeline.engine.run import RunState, StartStep, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState, StartStep
 from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
 

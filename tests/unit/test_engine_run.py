@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kubeline.engine.run import RunState, StepState, bind_arguments, decide
+from kubeline.engine.run import bind_arguments, decide
+from kubeline.engine.state import RunState, StepState
 from tests.helpers import pipeline, task
 from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
 

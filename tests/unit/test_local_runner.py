@@ -60,7 +60,8 @@ def test_staleness_bound_is_measured_from_when_the_result_was_made(tmp_path: Pat
     plan = plan_of({"spec": {"components": [WRITE], "tasks": tasks}})
     cache = LocalCache(tmp_path / "cache")
     LocalRunner(plan, {}, "t", run_dir=tmp_path / "r1", cache=cache).run()
-    from kubeline.engine.run import RunState, decide
+    from kubeline.engine.run import decide
+    from kubeline.engine.state import RunState
 
     start = decide(plan, {}, RunState(started_at=0), 0).start[0]
     assert cache.lookup(start, time.time() + 3500) == {"out": "x"}

@@ -11,7 +11,8 @@ import pytest
 
 from kubeline.backends import local
 from kubeline.backends.local import LocalCache, LocalRunner, RunResult
-from kubeline.engine.run import RunState, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState
 from tests.helpers import kubeline
 from tests.unit.simulate import plan_of
 

@@ -21,7 +21,8 @@ from kubeline.controller.pods import (
     render_pod,
 )
 from kubeline.engine.outputs import OutputError
-from kubeline.engine.run import RunState, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState
 from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
 

@@ -9,7 +9,8 @@ import pytest
 from kubeline.api.models import Condition, RunStatus
 from kubeline.controller.pods import encode_outputs
 from kubeline.controller.status import Cacheable, ConditionValue, conditions, rebuild_state, status_document, timestamp
-from kubeline.engine.run import RunState, StepState, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState, StepState
 from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
 

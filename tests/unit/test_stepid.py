@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from kubeline.api.names import is_dns_label
 from kubeline.engine import stepid
 from kubeline.engine.plan import node_for_step
-from kubeline.engine.run import RunState, StepState, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState, StepState
 from kubeline.engine.stepid import Segment, folder_name, parse, pod_name
 from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of

@@ -39,7 +39,8 @@ from kubeline.engine import caching
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large, value_outputs
 from kubeline.engine.plan import Plan
-from kubeline.engine.run import Decision, RunState, StartStep, StepState, decide
+from kubeline.engine.run import decide
+from kubeline.engine.state import Decision, RunState, StartStep, StepState
 from kubeline.engine.stepid import folder_name
 
 _KILL_GRACE = 5.0

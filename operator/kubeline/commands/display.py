@@ -18,7 +18,7 @@ from rich.text import Text
 
 from kubeline.api.durations import format_duration
 from kubeline.backends.local import RunResult
-from kubeline.engine.run import Decision, RunState
+from kubeline.engine.state import Decision, RunState
 
 _STYLES = {
     "Pending": ("·", "dim"),

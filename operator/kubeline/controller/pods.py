@@ -30,8 +30,8 @@ from kubeline.api.constants import (
 from kubeline.controller.config import OperatorConfig
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
-from kubeline.engine.run import StartStep, StepPhase
 from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
+from kubeline.engine.state import StartStep, StepPhase
 from kubeline.engine.stepid import folder_name, pod_name
 
 OUTPUTS_DIR = "/kubeline/outputs"

@@ -30,7 +30,8 @@ from kubeline.controller.pods import (
 from kubeline.engine import caching, stepid
 from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
-from kubeline.engine.run import RunState, StartStep, StepState, bind_arguments, decide
+from kubeline.engine.run import bind_arguments, decide
+from kubeline.engine.state import RunState, StartStep, StepState
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0

@@ -17,7 +17,7 @@ from kubeline.api.models import Condition, Progress, RunStatus, TaskPhase, TaskS
 from kubeline.controller.pods import artifact_path, read_pod
 from kubeline.engine import stepid
 from kubeline.engine.plan import Plan, node_for_step
-from kubeline.engine.run import Decision, RunState, StepPhase, StepState, View
+from kubeline.engine.state import Decision, RunState, StepPhase, StepState, View
 
 ConditionValue = Literal["True", "False", "Unknown"]
 

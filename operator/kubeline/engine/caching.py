@@ -6,7 +6,7 @@ Backends keep results where they can (files on disk, CacheEntry resources) under
 
 from __future__ import annotations
 
-from kubeline.engine.run import StartStep, StepState
+from kubeline.engine.state import StartStep, StepState
 
 
 def consulted(start: StartStep) -> bool:

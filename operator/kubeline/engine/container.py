@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubeline.engine.run import StartStep
+from kubeline.engine.state import StartStep
 from kubeline.engine.templates import Ref, render
 
 

@@ -1,0 +1,104 @@
+"""What the run state machine reads and answers: the facts backends record, the steps to start or stop, views.
+
+Backends fill a ``RunState`` with what they observe; ``run.decide`` answers with a ``Decision``. Both are
+plain data, so a decision depends only on them and the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubeline.api import models
+
+StepPhase = Literal["Running", "Succeeded", "Failed"]
+ViewPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
+RunOutcome = Literal["Running", "Succeeded", "Failed", "Cancelled"]
+TERMINAL = ("Succeeded", "Failed", "Skipped")
+
+
+@dataclass
+class StepState:
+    """What a backend recorded about one step (one task instance)."""
+
+    phase: StepPhase
+    attempt: int = 1
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    cached: bool = False
+    message: str = ""
+    exit_code: int | None = None
+    cache_key: str | None = None
+    retryable: bool = True
+    pod: str | None = None
+    node: str | None = None
+
+
+@dataclass
+class RunState:
+    started_at: float | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    cancelled: bool = False
+    #: What {{run.name}}, {{run.namespace}} and {{run.uid}} resolve to (KFP's RUN_ID_PLACEHOLDER).
+    identity: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StartStep:
+    """Start attempt ``attempt`` of step ``id`` (or serve it from the cache)."""
+
+    id: str
+    task: str
+    component: models.Component
+    attempt: int
+    inputs: dict[str, str]  # input name -> text (values, and values passed to artifact inputs)
+    artifacts: dict[str, str]  # artifact input name -> location recorded by the producing step
+    cache_key: str
+    caching_enabled: bool
+    max_staleness: float | None
+    timeout: float | None
+    scheduling: dict[str, Any]
+
+
+@dataclass
+class StopStep:
+    id: str
+    reason: str
+
+
+@dataclass
+class View:
+    """How a task, step or group looks now, for status and progress."""
+
+    phase: ViewPhase
+    message: str = ""
+    is_step: bool = True
+
+
+@dataclass
+class Decision:
+    phase: RunOutcome
+    message: str = ""
+    start: list[StartStep] = field(default_factory=list)
+    stop: list[StopStep] = field(default_factory=list)
+    views: dict[str, View] = field(default_factory=dict)
+    wake_at: float | None = None  # call decide again by then even if nothing happens
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase != "Running"
+
+    def progress(self, state: RunState) -> dict[str, int]:
+        counts = {"total": 0, "pending": 0, "running": 0, "succeeded": 0, "failed": 0, "skipped": 0, "cached": 0}
+        for step_id, view in self.views.items():
+            if not view.is_step:
+                continue
+            counts["total"] += 1
+            step = state.steps.get(step_id)
+            started_since = step is not None and step.phase == "Running" and view.phase == "Pending"
+            counts["running" if started_since else view.phase.lower()] += 1
+            if step is not None and step.cached and view.phase == "Succeeded":
+                counts["cached"] += 1
+        return counts
