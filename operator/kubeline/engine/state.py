@@ -37,6 +37,8 @@ class StepState:
 
 @dataclass
 class RunState:
+    """What a backend recorded about a run: when it started, its steps, whether it was cancelled."""
+
     started_at: float | None = None
     steps: dict[str, StepState] = field(default_factory=dict)
     cancelled: bool = False
@@ -63,6 +65,8 @@ class StartStep:
 
 @dataclass
 class StopStep:
+    """Stop running step ``id`` (the run stops, or the step outlived its timeout)."""
+
     id: str
     reason: str
 
@@ -78,6 +82,8 @@ class View:
 
 @dataclass
 class Decision:
+    """What decide answers: steps to start and stop, how everything looks, and the run's phase."""
+
     phase: RunOutcome
     message: str = ""
     start: list[StartStep] = field(default_factory=list)

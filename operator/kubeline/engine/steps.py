@@ -38,7 +38,7 @@ class Findings:
         self.failed.append(node_id)
 
 
-class Steps:
+class StepDecider:
     """Decides the steps of one walk; ``stopping`` (why nothing new starts) is None while the run goes on."""
 
     def __init__(

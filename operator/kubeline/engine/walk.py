@@ -16,7 +16,7 @@ from kubeline.engine.plan import Plan
 from kubeline.engine.resolution import Context, MissingInput, Resolver, SkippedInput
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.state import TERMINAL, RunOutcome, RunState, View, ViewPhase
-from kubeline.engine.steps import Findings, Steps
+from kubeline.engine.steps import Findings, StepDecider
 from kubeline.engine.templates import Ref, TemplateError
 
 
@@ -37,7 +37,7 @@ class Walk:
         self.plan, self.state, self.timed_out = plan, state, timed_out
         self.found = Findings(unstartable={} if unstartable is None else unstartable)
         self.resolver = Resolver(params, state, self.found.views)
-        self.steps = Steps(state, now, self.found, self.resolver, stopping, kill)
+        self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill)
         self.exit_done = True
 
     @property
@@ -61,10 +61,10 @@ class Walk:
 
     def _exit_handler(self, node: Node) -> None:
         """The exit handler runs whatever happened, even when the run is stopping; its failure fails the run."""
-        saved, self.steps.stopping = self.steps.stopping, None
+        saved, self.decider.stopping = self.decider.stopping, None
         failed_before = len(self.found.failed)
-        self.steps.decide(node, node.name, Context({id(self.plan.root): ""}), self.plan.root)
-        self.steps.stopping = saved
+        self.decider.decide(node, node.name, Context({id(self.plan.root): ""}), self.plan.root)
+        self.decider.stopping = saved
         self.exit_done = self.found.views[node.name].phase in TERMINAL
         if len(self.found.failed) > failed_before and self.outcome == "Succeeded":
             self.resolver.run_status = "Failed"
@@ -144,7 +144,7 @@ class Walk:
 
     def _instance(self, node: Node, scope: Scope, instance_id: str, context: Context) -> None:
         if node.body is None:
-            self.steps.decide(node, instance_id, context, scope)
+            self.decider.decide(node, instance_id, context, scope)
             return
         prefixes = {**context.prefixes, id(node.body): instance_id}
         inner = Context(prefixes, context.items, context.may_start)
