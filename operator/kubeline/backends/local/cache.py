@@ -17,7 +17,6 @@ from kubeline.engine import caching
 from kubeline.engine.outputs import value_outputs
 from kubeline.engine.run import StartStep
 
-_GUARD_ANSWER = 2.0
 #: Bytes of artifacts one cache entry keeps at most: a step may write a huge (or sparse) file, which
 #: passes to the next step by its path at no cost, but copying it into the cache would fill the disk.
 MAX_CACHED_ARTIFACT_BYTES = 1 << 30

@@ -20,12 +20,12 @@ from kubeline.api.names import MAX_LABEL, name_problem
 _SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")
 
 
+# -- run folders -----------------------------------------------------------------------------------------
+
+
 def kubeline_home() -> Path:
     """Absolute, because steps run in their own folders and receive paths under it."""
     return Path(os.environ.get("KUBELINE_HOME") or Path.home() / ".kubeline").absolute()
-
-
-# -- run folders -----------------------------------------------------------------------------------------
 
 
 def runs_root() -> Path:
@@ -123,6 +123,9 @@ def disk_size(path: Path) -> int:
     return sum(
         os.lstat(os.path.join(folder, name)).st_blocks * 512 for folder, _, files in os.walk(path) for name in files
     )
+
+
+# -- copying and removing --------------------------------------------------------------------------------
 
 
 def copy_artifact(source: Path, destination: Path) -> None:
