@@ -11,6 +11,8 @@ import pytest
 
 from kubeline.backends import local
 from kubeline.backends.local import LocalCache, LocalRunner, RunResult
+from kubeline.backends.local import cache as local_cache
+from kubeline.backends.local.runner import LOG_TAIL_BYTES
 from kubeline.engine.run import decide
 from kubeline.engine.state import RunState
 from tests.helpers import kubeline
@@ -75,7 +77,7 @@ def test_no_staging_folder_survives_a_failed_store(tmp_path: Path, monkeypatch: 
         destination.write_text("half")
         raise failure
 
-    monkeypatch.setattr(local, "_copy_artifact", copy_then_fail)
+    monkeypatch.setattr(local_cache, "copy_artifact", copy_then_fail)
     warnings: list[str] = []
     cache = LocalCache(tmp_path / "cache", warn=warnings.append)
     if isinstance(failure, OSError):
@@ -100,7 +102,7 @@ def test_the_log_tail_reads_only_the_end_of_a_huge_line(tmp_path: Path) -> None:
     only_the_line.write_bytes(b"y" * 20_000_000)
     result.logs["s"] = only_the_line
     tail = result.log_tail("s")
-    assert tail.startswith("…y") and len(tail.encode()) <= local.LOG_TAIL_BYTES + 3
+    assert tail.startswith("…y") and len(tail.encode()) <= LOG_TAIL_BYTES + 3
 
 
 def test_max_parallel_below_one_is_refused(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def test_an_exception_in_the_runner_still_kills_running_steps(tmp_path: Path) ->
     runner = LocalRunner(plan, {}, "t", run_dir=tmp_path / "run", cache=None, on_change=crash_once_running)
     with pytest.raises(RuntimeError):
         runner.run()
-    process = next(iter(runner.processes.values()))
+    process = next(iter(runner.processes.running.values()))
     assert process.handle.poll() is not None
     left = [
         int(p.name)

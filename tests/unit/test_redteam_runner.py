@@ -59,7 +59,7 @@ def test_an_output_value_cannot_drive_the_terminal(tmp_path: Path) -> None:
 
 
 def test_the_hole_preserving_copy_keeps_every_byte(tmp_path: Path) -> None:
-    from kubeline.backends.local import _copy_file
+    from kubeline.backends.local.files import copy_file
 
     source = tmp_path / "mixed"
     with open(source, "wb") as file:
@@ -67,7 +67,7 @@ def test_the_hole_preserving_copy_keeps_every_byte(tmp_path: Path) -> None:
         file.seek(32 << 20)
         file.write(b"middle")
         file.truncate(64 << 20)  # ends in a hole
-    _copy_file(source, tmp_path / "copy")
+    copy_file(source, tmp_path / "copy")
     assert (tmp_path / "copy").read_bytes() == source.read_bytes()
     assert (tmp_path / "copy").stat().st_blocks * 512 < 1 << 20
 

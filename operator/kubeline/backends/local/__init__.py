@@ -1,0 +1,24 @@
+"""The local runner: every step is a process on this machine, independent steps run side by side.
+
+The container image is not used: the component's command runs on the host, with ``python``/``python3``
+meaning the interpreter running kubeline (so the steps see the same installed packages). Outputs are
+files under the run's directory; artifacts pass between steps as paths; results are cached on disk
+under the same keys and staleness rules as the cluster's CacheEntry resources.
+
+A run's folder is ``$KUBELINE_HOME/runs/NAME``, NAME a valid name (api/names.py), created new for each
+run and checked to lie inside ``runs``: the runner writes only under it and the cache, and deletes only
+what it created there. On Linux every step runs under a guard process (see ``stepguard``), so no process
+a step starts outlives the step, a cancelled run, or kubeline itself.
+
+Whatever a step leaves behind is read defensively: only regular files, never more than a cap (the
+values' limit, the tail of a log), never blocking on a FIFO; artifacts are copied by streaming.
+
+Modules: ``runner`` (the loop), ``attempts`` (a step's folder, command and outputs), ``processes`` (starting,
+stopping and awaiting steps), ``guard`` (the launcher of ``backends/stepguard.py``), ``cache``, ``files``.
+"""
+
+from kubeline.backends.local.cache import LocalCache
+from kubeline.backends.local.files import create_run_dir, default_run_name, kubeline_home, runs_root
+from kubeline.backends.local.runner import LocalRunner, RunResult
+
+__all__ = ["LocalCache", "LocalRunner", "RunResult", "create_run_dir", "default_run_name", "kubeline_home", "runs_root"]

@@ -1,0 +1,123 @@
+"""A step's attempt: its folder, the command it runs on this host, and the outputs it leaves there.
+
+The folder is ``steps/STEP/attempt-N`` in the run's folder, new for every attempt: input values are
+written to ``inputs/``, the step writes ``outputs/`` and its ``log``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from kubeline.backends.local.files import artifact_problem, inside, read_capped
+from kubeline.engine.container import render_container
+from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large
+from kubeline.engine.state import StartStep
+from kubeline.engine.stepid import folder_name
+
+
+class StartProblem(Exception):
+    """Why a step's command cannot be started: the step fails with this message."""
+
+
+def make_attempt_dir(run_dir: Path, start: StartStep) -> Path:
+    """A new folder for this attempt: an existing one is never deleted nor reused."""
+    attempt_dir = inside(run_dir, f"steps/{folder_name(start.id)}/attempt-{start.attempt}")
+    attempt_dir.parent.mkdir(parents=True, exist_ok=True)
+    attempt_dir.mkdir()
+    (attempt_dir / "outputs").mkdir()
+    return attempt_dir
+
+
+def step_command(start: StartStep, attempt_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The command and environment the step runs with, its input values written to files first."""
+
+    def input_path(name: str) -> str:
+        if name in start.artifacts:
+            return start.artifacts[name]
+        path = attempt_dir / "inputs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(start.inputs.get(name, ""), encoding="utf-8")
+        return str(path)
+
+    def output_path(name: str) -> str:
+        return str(attempt_dir / "outputs" / name)
+
+    try:
+        rendered = render_container(start, input_path, output_path)
+    except (OSError, ValueError) as error:
+        raise StartProblem(f"cannot write the step's inputs: {error}") from None
+    argv = [_host_program(part) if i == 0 else part for i, part in enumerate(rendered.command + rendered.args)]
+    problem = _launch_problem(argv, rendered.env)
+    if problem:
+        raise StartProblem(problem)
+    return argv, {**os.environ, **rendered.env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}
+
+
+def _host_program(program: str) -> str:
+    """``python``/``python3`` in a step means this interpreter: the host may have no ``python``."""
+    return sys.executable if program in ("python", "python3") else program
+
+
+def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
+    """What no process can be started with: checked here so the step fails with a reason."""
+    if not argv:
+        return "cannot start an empty command: the component's container has no command"
+    for index, part in enumerate(argv):
+        if "\0" in part:
+            which = "the program name" if index == 0 else f"argument {index} of the command"
+            return (
+                f"{which} holds a NUL byte, which no process argument can carry; pass such data in a file (an artifact)"
+            )
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            return (
+                f"environment variable name {name!r} is not valid: a name must not be empty nor hold '=' or a NUL byte"
+            )
+        if "\0" in value:
+            return f"environment variable {name} holds a NUL byte, which no environment value can carry"
+    return None
+
+
+def step_outputs(start: StartStep, attempt_dir: Path) -> dict[str, str]:
+    """The outputs of a step that succeeded: values read (capped) and checked, artifacts by path; else OutputError."""
+    component = start.component
+    directory = attempt_dir / "outputs"
+    values, artifacts = {}, {}
+    for output in component.outputs or []:
+        path = directory / output.name
+        if output.type == "artifact":
+            artifacts[output.name] = _artifact_output(output.name, path)
+            continue
+        value = _value_output(output.name, path)
+        if value is not None:
+            values[output.name] = value
+    return {**check_values(component, values), **artifacts}
+
+
+def _artifact_output(name: str, path: Path) -> str:
+    if not os.path.lexists(path):
+        raise OutputError(f"the step wrote no artifact {name!r} (to {{{{outputs.{name}.path}}}})")
+    problem = artifact_problem(path)
+    if problem:
+        raise OutputError(f"artifact {name!r} {problem}")
+    return str(path)
+
+
+def _value_output(name: str, path: Path) -> str | None:
+    """The value the step wrote, or None when it wrote none (check_values names the missing output)."""
+    try:
+        data, size = read_capped(path, VALUE_FILE_LIMIT)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise OutputError(f"output {name!r} cannot be read: {error}") from None
+    if size > VALUE_FILE_LIMIT:
+        raise too_large(name, size)
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise OutputError(
+            f"output {name!r} is not UTF-8 text; write bytes of any kind as an artifact (type: artifact)"
+        ) from None

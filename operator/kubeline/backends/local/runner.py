@@ -1,0 +1,190 @@
+"""The runner's loop: ask the engine what to do, do it, wait for a step to end or the next wake-up, repeat."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, step_command, step_outputs
+from kubeline.backends.local.cache import LocalCache
+from kubeline.backends.local.files import create_run_dir, read_capped
+from kubeline.backends.local.processes import StepProcesses
+from kubeline.engine import caching
+from kubeline.engine.outputs import OutputError
+from kubeline.engine.plan import Plan
+from kubeline.engine.run import decide
+from kubeline.engine.state import Decision, RunState, StartStep, StepState
+
+#: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
+LOG_TAIL_BYTES = 8192
+
+
+@dataclass
+class RunResult:
+    name: str
+    directory: Path
+    decision: Decision
+    state: RunState
+    logs: dict[str, Path] = field(default_factory=dict)  # step id -> log of its latest attempt
+
+    def log_tail(self, step_id: str, lines: int = 20) -> str:
+        """The last ``lines`` lines of the step's log, from at most its last LOG_TAIL_BYTES bytes."""
+        try:
+            data, size = read_capped(self.logs[step_id], LOG_TAIL_BYTES, tail=True)
+        except (KeyError, OSError):
+            return ""
+        kept = data.decode(errors="replace").rstrip("\n").splitlines()[-lines:]
+        if kept and size > len(data) and len(kept) == data.count(b"\n") + 1:
+            kept[0] = "…" + kept[0]  # the first line began before the bytes read
+        return "\n".join(kept)
+
+
+class LocalRunner:
+    """Runs a plan's steps as local processes until the run ends.
+
+    ``run`` must be called from a thread that lives until it returns (the parent-death signal that ties
+    the run's launcher, and so every step's guard, to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
+    end, an exception, a signal handler raising), every step's process tree is killed before it returns."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        params: dict[str, Any],
+        run_name: str,
+        *,
+        run_dir: Path | None = None,
+        cache: LocalCache | None = None,
+        on_change: Callable[[Decision, RunState], None] | None = None,
+        max_parallel: int | None = None,
+    ):
+        if max_parallel is not None and max_parallel < 1:
+            raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
+        self.plan, self.params, self.run_name = plan, params, run_name
+        #: Processes at once on this machine; steps beyond it wait (the engine proposes them again).
+        self.max_parallel = max_parallel or default_parallelism()
+        self.run_dir = run_dir or create_run_dir(run_name)
+        self.cache = cache
+        self.on_change = on_change
+        self.state = RunState(identity={"name": run_name, "namespace": "local", "uid": run_name})
+        self.processes = StepProcesses()
+        self.logs: dict[str, Path] = {}
+
+    def cancel(self) -> None:
+        self.state.cancelled = True
+
+    def run(self) -> RunResult:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.state.started_at = time.time()
+        try:
+            return self._loop()
+        finally:
+            self.processes.close()
+
+    def _loop(self) -> RunResult:
+        while True:
+            now = time.time()
+            decision = decide(self.plan, self.params, self.state, now)
+            acted = self._act(decision, now)
+            if self.on_change:
+                self.on_change(decision, self.state)
+            if decision.finished and not self.processes.running:
+                return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs)
+            if acted:
+                continue  # cache hits changed the state: decide again at once
+            for step_id in self.processes.finished_steps(decision.wake_at):
+                self._collect(step_id)
+
+    # -- acting on decisions --------------------------------------------------------------------------
+
+    def _act(self, decision: Decision, now: float) -> bool:
+        """Stop and start what the decision says; True when cache hits changed the state."""
+        for stop in decision.stop:
+            self.processes.stop(stop.id, stop.reason, now)
+        changed = False
+        for start in decision.start:
+            changed = self._start(start, now) or changed
+        return changed
+
+    def _start(self, start: StartStep, now: float) -> bool:
+        """A cache hit (True), or the step's process started; beyond ``max_parallel`` it waits to be proposed again."""
+        if start.id in self.processes.running:
+            return False
+        cached = self.cache.lookup(start, now) if self.cache else None
+        if cached is None and len(self.processes.running) >= self.max_parallel:
+            return False
+        if cached is not None:
+            self.state.steps[start.id] = caching.hit(start, cached, now)
+            return True
+        self._spawn(start, now)
+        return False
+
+    def _spawn(self, start: StartStep, now: float) -> None:
+        try:
+            attempt_dir = make_attempt_dir(self.run_dir, start)
+        except (OSError, ValueError) as error:
+            return self._fail_to_start(start, now, f"cannot make the step's folder: {error}")
+        log_path = attempt_dir / "log"
+        self.logs[start.id] = log_path
+        try:
+            argv, env = step_command(start, attempt_dir)
+        except StartProblem as problem:
+            return self._fail_to_start(start, now, str(problem), log_path)
+        try:
+            self.processes.launch(start, argv, env, attempt_dir, log_path)
+        except (OSError, ValueError) as error:
+            return self._fail_to_start(start, now, f"cannot start {argv[0]}: {error}", log_path)
+        self.state.steps[start.id] = StepState(
+            "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key
+        )
+
+    def _fail_to_start(self, start: StartStep, now: float, message: str, log_path: Path | None = None) -> None:
+        if log_path is not None:
+            try:
+                with open(log_path, "ab") as log:
+                    log.write(message.encode(errors="replace"))
+            except OSError:
+                pass  # the message still reaches the step's state
+        self.state.steps[start.id] = StepState(
+            "Failed",
+            attempt=start.attempt,
+            started_at=now,
+            finished_at=now,
+            message=message,
+            cache_key=start.cache_key,
+            retryable=False,
+        )
+
+    # -- a step that ended ----------------------------------------------------------------------------
+
+    def _collect(self, step_id: str) -> None:
+        process = self.processes.running.pop(step_id)
+        now = time.time()
+        step = self.state.steps[step_id]
+        step.finished_at = now
+        step.exit_code = process.handle.returncode
+        if process.start_error:
+            step.phase, step.message, step.retryable = "Failed", process.start_error, False
+            return
+        if process.stop_reason is not None:
+            step.phase, step.message = "Failed", process.stop_reason
+            return
+        if process.handle.returncode != 0:
+            step.phase, step.message = "Failed", f"exit code {process.handle.returncode}"
+            return
+        try:
+            outputs = step_outputs(process.start, process.attempt_dir)
+        except OutputError as error:
+            step.phase, step.message, step.retryable = "Failed", str(error), False
+            return
+        step.phase, step.outputs = "Succeeded", outputs
+        if self.cache:
+            self.cache.store(process.start, outputs, now)
+
+
+def default_parallelism() -> int:
+    """Steps are often waiting on I/O, so allow more processes than cores, but not a fork bomb."""
+    return max(4, 2 * (os.cpu_count() or 1))
