@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kubeline.engine.errors import PipelineInvalid
+from kubeline.api.problems import PipelineInvalid
 from tests.helpers import pipeline, task
 from tests.unit.simulate import plan_of
 

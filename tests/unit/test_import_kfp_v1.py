@@ -17,9 +17,9 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from kubeline.api.problems import PipelineInvalid
 from kubeline.api.yamlio import dump
 from kubeline.backends.local import LocalRunner, RunResult
-from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.importers.kfp_v1 import import_workflow

@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kubeline import commands
+from kubeline.api.problems import PipelineInvalid
 from kubeline.commands.common import load_pipeline_file
 from kubeline.engine.documents import pipeline_from_document
-from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.run import bind_arguments
 from tests.unit.simulate import Simulation
 

@@ -8,9 +8,9 @@ import pytest
 from kubernetes.client import V1EnvVar, V1EnvVarSource, V1SecretKeySelector, V1Volume
 
 from kubeline import dsl
+from kubeline.api.problems import PipelineInvalid
 from kubeline.compiler import Compiler, compile_pipeline
 from kubeline.components import create_component_from_func
-from kubeline.engine.errors import PipelineInvalid
 
 
 def hello(name: str) -> str:

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubeline import dsl
+from kubeline.api.problems import PipelineInvalid
 from kubeline.compiler import Compiler, compile_pipeline
 from kubeline.components import InputPath, create_component_from_func, load_component_from_text
-from kubeline.engine.errors import PipelineInvalid
 from tests.helpers import kubeline
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.api.yamlsafe import load_all
 from kubeline.engine import conditions
-from kubeline.engine.errors import Issue, PipelineInvalid
 from kubeline.engine.plan import load_spec
 from kubeline.engine.values import coerce
 

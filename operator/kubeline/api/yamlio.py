@@ -18,6 +18,7 @@ import yaml
 
 from kubeline.api import yamlsafe
 from kubeline.api.limits import MAX_INPUT_BYTES
+from kubeline.api.problems import Issue, PipelineInvalid
 
 _YAML11_SPECIAL = re.compile(
     r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE|~|null|Null|NULL)$"
@@ -60,36 +61,25 @@ def write(document: Any, output: Path | None, summary: str = "") -> None:
     print(f"wrote {output}{f' ({summary})' if summary else ''}", file=sys.stderr)
 
 
-class Unreadable(ValueError):
-    """A user's file kubeline will not read: ``where`` it is (the path, with line and column for bad YAML) and why.
-
-    Its own type because the api layer sits below the engine's PipelineInvalid; callers turn it into one.
-    """
-
-    def __init__(self, where: str, problem: str):
-        super().__init__(f"{where}: {problem}")
-        self.where, self.problem = where, problem
-
-
 def read_text(path: Path) -> str:
-    """A user's file as text: a regular file of at most MAX_INPUT_BYTES, else Unreadable saying why."""
+    """A user's file as text: a regular file of at most MAX_INPUT_BYTES, else PipelineInvalid saying why."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as error:
-        raise Unreadable(str(path), f"cannot read the file: {error.strerror}") from None
+        raise _unreadable(str(path), f"cannot read the file: {error.strerror}") from None
     try:
         kind = _file_kind(os.fstat(descriptor).st_mode)
         if kind:
-            raise Unreadable(str(path), f"is {kind}, not a regular file: give the path of a YAML file")
+            raise _unreadable(str(path), f"is {kind}, not a regular file: give the path of a YAML file")
         with os.fdopen(descriptor, "rb", closefd=False) as file:
             data = file.read(MAX_INPUT_BYTES + 1)
     except OSError as error:
-        raise Unreadable(str(path), f"cannot read the file: {error.strerror}") from None
+        raise _unreadable(str(path), f"cannot read the file: {error.strerror}") from None
     finally:
         os.close(descriptor)
     if len(data) > MAX_INPUT_BYTES:
-        raise Unreadable(
+        raise _unreadable(
             str(path),
             f"is larger than {MAX_INPUT_BYTES // 2**20} MiB, the most kubeline reads "
             "(the Kubernetes API server takes at most 3 MiB per object)",
@@ -97,7 +87,7 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise Unreadable(str(path), f"is not UTF-8 text (byte {error.start})") from None
+        raise _unreadable(str(path), f"is not UTF-8 text (byte {error.start})") from None
 
 
 def _file_kind(mode: int) -> str | None:
@@ -115,7 +105,7 @@ def _file_kind(mode: int) -> str | None:
 
 
 def read_documents(path: Path) -> list[Any]:
-    """The YAML documents of a user's file (empty ones left out), else Unreadable saying where and why."""
+    """The YAML documents of a user's file (empty ones left out), else PipelineInvalid saying where and why."""
     text = read_text(path)
     try:
         return [d for d in yamlsafe.load_all(text) if d is not None]
@@ -123,4 +113,9 @@ def read_documents(path: Path) -> list[Any]:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error)
-        raise Unreadable(where, f"not valid YAML: {problem}") from None
+        raise _unreadable(where, f"not valid YAML: {problem}") from None
+
+
+def _unreadable(where: str, problem: str) -> PipelineInvalid:
+    """A user's file kubeline will not read: where it is (the path; line and column for bad YAML), and why."""
+    return PipelineInvalid([Issue(where, problem)])

@@ -7,8 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from kubeline.api.problems import PipelineInvalid
 from kubeline.commands import common, compile, crds, get, import_, logs, operator, run, submit, validate
-from kubeline.engine.errors import PipelineInvalid
 
 _DESCRIPTION = """\
 kubeline runs ML pipelines: on this machine (kubeline run), or on Kubernetes as Pipeline and Run

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.api.problems import Issue, PipelineInvalid
 
 if TYPE_CHECKING:  # the engine and YAML modules load when a command reads a file: `kubeline --help` starts fast
     from kubeline.engine.documents import LoadedPipeline
@@ -74,16 +74,6 @@ def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
         raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
 
 
-def read_documents(path: Path) -> list[Any]:
-    """The YAML documents of a file the user named; a file kubeline will not read is a problem with that path."""
-    from kubeline.api import yamlio
-
-    try:
-        return yamlio.read_documents(path)
-    except yamlio.Unreadable as unreadable:
-        raise PipelineInvalid([Issue(unreadable.where, unreadable.problem)]) from None
-
-
 def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipeline:
     """A pipeline from YAML, or from a Python file with ``@dsl.pipeline`` functions (compiled on the fly)."""
     from kubeline.engine.documents import pipeline_from_documents
@@ -93,6 +83,8 @@ def load_pipeline_file(path: Path, function: str | None = None) -> LoadedPipelin
 
         documents = [pipeline_document_from_python(path, function)]
     else:
+        from kubeline.api.yamlio import read_documents
+
         documents = read_documents(path)
     return pipeline_from_documents(documents, str(path), path.stem)
 

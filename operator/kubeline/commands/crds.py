@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.commands.common import add_command
-from kubeline.engine.errors import Issue, PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from kubeline.commands.common import add_command, add_file_arguments, read_documents, write_output
-from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.api.problems import Issue, PipelineInvalid
+from kubeline.commands.common import add_command, add_file_arguments, write_output
 
 
 def add_to(subparsers: Any) -> None:
@@ -26,6 +26,7 @@ def add_to(subparsers: Any) -> None:
 
 
 def import_command(args: argparse.Namespace) -> int:
+    from kubeline.api.yamlio import read_documents
     from kubeline.importers.kfp_v1 import import_workflow
 
     documents = read_documents(args.file)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.commands.common import add_command, add_namespace_argument, cluster_client
 from kubeline.engine import stepid
-from kubeline.engine.errors import Issue, PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:

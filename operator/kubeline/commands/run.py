@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.commands.common import (
     EXIT_FAILED,
     add_command,
@@ -16,7 +17,6 @@ from kubeline.commands.common import (
     load_pipeline_file,
     parse_params,
 )
-from kubeline.engine.errors import Issue, PipelineInvalid
 
 if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help` starts fast
     from kubeline.backends.local import LocalRunner, RunResult

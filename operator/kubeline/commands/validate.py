@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kubeline.api.problems import PipelineInvalid
 from kubeline.commands.common import EXIT_INVALID, add_command, load_pipeline_file, print_problems
-from kubeline.engine.errors import PipelineInvalid
 
 
 def add_to(subparsers: Any) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from kubeline.api.constants import RUN_LABEL, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
+from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube, PodNameTaken, event
@@ -28,7 +29,6 @@ from kubeline.controller.pods import (
     volume_claim_name,
 )
 from kubeline.engine import caching, stepid
-from kubeline.engine.errors import PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import bind_arguments, decide
 from kubeline.engine.state import RunState, StartStep, StepState

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from kubeline.api import models
-from kubeline.engine.errors import Issue, name_list
+from kubeline.api.problems import Issue
+from kubeline.engine.errors import name_list
 from kubeline.engine.templates import COMPONENT_SCOPE, TASK_SCOPE, TemplateError, refs_in
 from kubeline.engine.values import coerce
 

@@ -9,7 +9,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.api.constants import API_VERSION
 from kubeline.api.names import name_problem, to_dns_label
-from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine.plan import Plan, build, load_spec
 from kubeline.engine.run import bind_arguments
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,23 +11,7 @@ from pydantic_core import ErrorDetails
 from kubeline.api.durations import DURATION_PATTERN
 from kubeline.api.models import IDENTIFIER, IDENTIFIER_RULE
 from kubeline.api.names import DNS_LABEL, RULE, name_problem
-
-
-@dataclass(frozen=True)
-class Issue:
-    path: str  # e.g. spec.tasks[multiply].arguments.a
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-class PipelineInvalid(ValueError):
-    """All the problems found, so a user fixes them in one go; each problem once."""
-
-    def __init__(self, issues: Iterable[Issue]):
-        self.issues = list(dict.fromkeys(issues))
-        super().__init__("\n".join(str(issue) for issue in self.issues))
+from kubeline.api.problems import Issue
 
 
 def pydantic_issues(error: ValidationError, document: Any, prefix: str = "") -> list[Issue]:

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from kubeline.api import models
 from kubeline.api.limits import MAX_LOOP_ITEMS
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import conditions
 from kubeline.engine.declarations import component_problems, param_problems
-from kubeline.engine.errors import Issue, PipelineInvalid, is_union_tag, name_list, pydantic_issues
+from kubeline.engine.errors import is_union_tag, name_list, pydantic_issues
 from kubeline.engine.references import References
 from kubeline.engine.scopes import Node, Scope, node_at
 from kubeline.engine.settings import settings_for

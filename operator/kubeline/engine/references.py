@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kubeline.api import models
+from kubeline.api.problems import Issue
 from kubeline.engine import stepid, typecheck
-from kubeline.engine.errors import Issue, name_list
+from kubeline.engine.errors import name_list
 from kubeline.engine.scopes import Node, Scope, node_at, visible_node
 from kubeline.engine.templates import TASK_SCOPE, Ref, TemplateError, refs_in
 

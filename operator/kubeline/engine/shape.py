@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_NESTING
-from kubeline.engine.errors import Issue
+from kubeline.api.problems import Issue
 from kubeline.engine.values import surrogate_problem
 
 

@@ -7,8 +7,9 @@ They run once the scopes know what is visible where (a reference's target is fou
 from __future__ import annotations
 
 from kubeline.api import models
+from kubeline.api.problems import Issue
 from kubeline.engine import conditions
-from kubeline.engine.errors import Issue, name_list
+from kubeline.engine.errors import name_list
 from kubeline.engine.scopes import Node, Scope, visible_node
 from kubeline.engine.templates import Ref, TemplateError, whole_ref
 from kubeline.engine.values import ACCEPTS, article, coerce

@@ -28,7 +28,6 @@ from kubeline.api.constants import (
 )
 from kubeline.engine import stepid
 from kubeline.engine.documents import pipeline_from_documents
-from kubeline.engine.errors import Issue, PipelineInvalid
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
@@ -206,7 +205,4 @@ def _pipeline_file_documents(path: Path) -> list[Any]:
         from kubeline.sdk.loader import pipeline_document_from_python
 
         return [pipeline_document_from_python(path, None)]
-    try:
-        return yamlio.read_documents(path)
-    except yamlio.Unreadable as unreadable:
-        raise PipelineInvalid([Issue(unreadable.where, unreadable.problem)]) from None
+    return yamlio.read_documents(path)

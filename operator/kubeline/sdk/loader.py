@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.sdk.components import CompileError
 
 #: Longest exception text quoted in a problem: a message is there to be read, not to carry data.

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubeline.engine.errors import Issue, PipelineInvalid
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine.plan import build, load_spec
 from kubeline.importers.kfp_v1.workflow import translate
 

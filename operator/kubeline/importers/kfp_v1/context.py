@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kubeline.engine.errors import Issue
+from kubeline.api.problems import Issue
 from kubeline.importers.kfp_v1 import shapes
 
 if TYPE_CHECKING:

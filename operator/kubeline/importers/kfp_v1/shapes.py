@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeline.engine.errors import Issue
+from kubeline.api.problems import Issue
 
 #: Text, a number or a boolean: Argo passes every value as text, so any of them is read as text.
 SCALAR = "scalar"

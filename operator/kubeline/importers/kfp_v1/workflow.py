@@ -9,7 +9,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.api.constants import API_VERSION, IMPORTED_FROM_ANNOTATION
 from kubeline.api.names import to_dns_label
-from kubeline.engine.errors import Issue
+from kubeline.api.problems import Issue
 from kubeline.engine.values import coerce, kfp_value_type
 from kubeline.importers.kfp_v1 import shapes
 from kubeline.importers.kfp_v1.components import component, outputs_read_as_files
