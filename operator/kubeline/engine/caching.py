@@ -21,8 +21,11 @@ def fresh(start: StartStep, created_at: float | None, now: float) -> bool:
     return start.max_staleness is None or now - created_at <= start.max_staleness
 
 
-def hit(start: StartStep, outputs: dict[str, str], now: float, origin: str = "") -> StepState:
-    """The state of a step served from the cache: succeeded at once, with the stored outputs and no pod."""
+def hit(
+    start: StartStep, outputs: dict[str, str], now: float, origin: str = "", stored_values: frozenset[str] = frozenset()
+) -> StepState:
+    """The state of a step served from the cache: succeeded at once, with the stored outputs and no pod
+    (``stored_values``: the outputs kept in the artifact store as objects)."""
     return StepState(
         "Succeeded",
         attempt=start.attempt,
@@ -32,4 +35,5 @@ def hit(start: StartStep, outputs: dict[str, str], now: float, origin: str = "")
         cached=True,
         message=f"served from the cache ({origin})" if origin else "served from the cache",
         cache_key=start.cache_key,
+        stored_values=stored_values,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kubeline.api import models
 from kubeline.engine.state import StartStep
 from kubeline.engine.templates import Ref, render
 
@@ -33,3 +34,20 @@ def render_container(start: StartStep, input_path: Callable[[str], str], output_
         args=[render(part, resolve) for part in container.args or []],
         env={e.name: render(e.value, resolve) for e in container.env or []},
     )
+
+
+def reads_as_file(component: models.Component, name: str) -> bool:
+    """Whether the command reads input ``name`` from a file: an artifact input, or ``{{inputs.NAME.path}}``."""
+    if any(i.name == name and i.type == "artifact" for i in component.inputs or []):
+        return True
+    found = False
+
+    def note(ref: Ref) -> str:
+        nonlocal found
+        found = found or (ref.kind == "input_path" and ref.name == name)
+        return ""
+
+    container = component.container
+    for part in [*(container.command or []), *(container.args or []), *(e.value for e in container.env or [])]:
+        render(part, note)
+    return found

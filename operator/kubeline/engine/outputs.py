@@ -31,14 +31,20 @@ def normalize(raw: str) -> str:
     return raw[:-1] if raw.endswith("\n") else raw
 
 
-def check_values(component: models.Component, values: dict[str, str]) -> dict[str, str]:
-    """The step's value outputs, checked; OutputError names the first problem."""
+def check_values(
+    component: models.Component, values: dict[str, str], stored: frozenset[str] | None = None
+) -> dict[str, str]:
+    """The step's value outputs, checked; OutputError names the first problem. ``stored``, when a store
+    carries the large values: the names whose text is an object reference, and no size limit applies."""
     checked = {}
     for output in value_outputs(component):
         if output.name not in values:
             raise OutputError(
                 f"the step wrote no output {output.name!r} (to the file {{{{outputs.{output.name}.path}}}})"
             )
+        if stored is not None and output.name in stored:
+            checked[output.name] = values[output.name]
+            continue
         value = normalize(values[output.name])
         if "\0" in value:
             raise OutputError(
@@ -52,7 +58,7 @@ def check_values(component: models.Component, values: dict[str, str]) -> dict[st
                 raise OutputError(f"output {output.name!r}: {error}") from None
         checked[output.name] = value
     size = len(encode(checked).encode())
-    if size > VALUE_OUTPUTS_LIMIT:
+    if stored is None and size > VALUE_OUTPUTS_LIMIT:
         biggest = max(checked, key=lambda name: len(checked[name]))
         raise OutputError(
             f"the step's values take {size} bytes, more than the {VALUE_OUTPUTS_LIMIT} a step may pass "

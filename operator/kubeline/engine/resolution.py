@@ -58,6 +58,8 @@ class Resolver:
             return producer
         if ref.name not in producer.outputs:
             raise MissingInput(f"task {ref.task} finished without output {ref.name}")
+        if ref.name in producer.stored_values:
+            raise MissingInput(stored_value_problem(ref))
         return producer.outputs[ref.name]
 
     def text(self, ref: Ref, scope: Scope, context: Context) -> str:
@@ -108,6 +110,14 @@ class Resolver:
                 "give each step a batch of items"
             )
         return value
+
+
+def stored_value_problem(ref: Ref) -> str:
+    """Why a value kept in the artifact store cannot be used inline (in arguments, conditions or loops)."""
+    return (
+        f"{{{{{ref}}}}} is too large to pass inline (it was kept in the artifact store, over the 4 KiB a pod "
+        f"reports): read it as a file instead (InputPath in the SDK, {{{{inputs.NAME.path}}}} in a component)"
+    )
 
 
 def _json_list_text(ref: Ref, text: str) -> Any:

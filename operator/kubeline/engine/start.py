@@ -13,6 +13,7 @@ from typing import Any
 
 from kubeline.api import models
 from kubeline.engine.cachekey import cache_key
+from kubeline.engine.container import reads_as_file
 from kubeline.engine.resolution import Context, MissingInput, Resolver
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.state import StartStep
@@ -66,7 +67,7 @@ def _inputs(component: models.Component, arguments: dict[str, Any], where: _Wher
             continue
         value = arguments[spec.name]
         ref = whole_ref(value) if isinstance(value, str) else None
-        if ref is not None and ref.kind == "task_output" and spec.type == "artifact":
+        if ref is not None and ref.kind == "task_output" and reads_as_file(component, spec.name):
             if _read_artifact(found, spec.name, ref, where):
                 continue
         found.texts[spec.name] = _text(spec, value, where)
@@ -74,9 +75,11 @@ def _inputs(component: models.Component, arguments: dict[str, Any], where: _Wher
 
 
 def _read_artifact(found: _Inputs, name: str, ref: Ref, where: _Where) -> bool:
-    """Record the artifact ``ref`` names for input ``name``; False when its output is a value, passed as text."""
+    """Record the stored object ``ref`` names for input ``name`` (an artifact, or a value too large to report
+    inline); False when its output is an ordinary value, passed as text."""
     producer_id, producer, output_type = where.resolver.producer(ref, where.scope, where.context)
-    if output_type != "artifact":
+    stored_value = not isinstance(producer, list) and ref.name in producer.stored_values
+    if output_type != "artifact" and not stored_value:
         return False
     location = producer.outputs.get(ref.name)
     if location is None:

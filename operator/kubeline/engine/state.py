@@ -33,6 +33,10 @@ class StepState:
     retryable: bool = True
     pod: str | None = None
     node: str | None = None
+    #: Value outputs too large for the pod's termination message: their text is an object reference
+    #: (``sha256:…``) into the artifact store, and consumers read them as files.
+    stored_values: frozenset[str] = frozenset()
+    log: str | None = None  # where a backend keeps the step's log (a key in the artifact store)
 
 
 @dataclass
