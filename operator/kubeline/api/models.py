@@ -453,6 +453,11 @@ class TaskStatus(Model):
     message: str | None = None
     exit_code: int | None = None
     cache_key: str | None = Field(None, description="Set for steps whose artifacts others read: their lineage.")
+    stored_outputs: list[str] | None = Field(
+        None,
+        description="Value outputs too large to report inline, kept in the artifact store (outputs hold sha256:…).",
+    )
+    log: str | None = Field(None, description="Key of the step's log in the run's artifact store, once it ended.")
 
 
 class Condition(Model):
@@ -474,6 +479,9 @@ class RunStatus(Model):
     tasks: dict[str, TaskStatus] | None = Field(None, description="Steps by id (task name, with [index] inside loops).")
     outputs: dict[str, str] | None = Field(None, description="The pipeline's outputs.")
     conditions: list[Condition] | None = None
+    artifact_store: str | None = Field(
+        None, description="The artifact store of the run's objects and logs, as a URL (never with credentials)."
+    )
     pipeline_spec: dict[str, Any] | None = Field(
         None,
         description="The pipeline as the run started it: later edits of the Pipeline do not change a run in flight.",
@@ -506,7 +514,12 @@ class CacheEntrySpec(Model):
         ..., description="Digest of the component (image, command, args) and resolved inputs.", min_length=1
     )
     component: str | None = Field(None, description="Component that produced it.")
-    outputs: dict[str, str] | None = Field(None, description="The step's outputs.")
+    outputs: dict[str, str] | None = Field(
+        None, description="The step's outputs: values, and sha256:… references for objects in the artifact store."
+    )
+    stored_outputs: list[str] | None = Field(
+        None, description="Value outputs kept in the artifact store (too large to report inline)."
+    )
     created_at: str = Field(..., description="When the result was made; maxStaleness is measured from here.")
     run: str | None = Field(None, description="Run whose step produced it.")
 

@@ -1,4 +1,4 @@
-"""`kubeline logs`: the logs of a Run's step pods."""
+"""`kubeline logs`: the logs of a Run's steps, from their pods, or from the artifact store once the pods are gone."""
 
 from __future__ import annotations
 
@@ -16,12 +16,19 @@ def add_to(subparsers: Any) -> None:
         "logs",
         logs_command,
         help="print the logs of a run's steps",
-        description="Print the logs of a Run's step pods.",
+        description="Print the logs of a Run's steps: from the pod while it is there, then from the artifact store "
+        "(credentials: the usual AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or cloud identity).",
     )
     parser.add_argument("run", help="the Run's name")
     parser.add_argument("task", nargs="?", help="a step id (default: every step)")
     add_namespace_argument(parser)
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing until the step ends")
+    parser.add_argument(
+        "--artifact-store",
+        metavar="URL",
+        help="read finished steps' logs from this store URL instead of the one the Run recorded "
+        "(e.g. s3://bucket/prefix?endpoint=http://localhost:9000 through a port-forward)",
+    )
 
 
 def logs_command(args: argparse.Namespace) -> int:
@@ -30,7 +37,9 @@ def logs_command(args: argparse.Namespace) -> int:
             stepid.parse(args.task)
         except ValueError as error:
             raise PipelineInvalid([Issue("STEP", str(error))]) from None
-    for step, text in cluster_client(args).logs(args.run, args.task, follow=args.follow).items():
+    for step, text in (
+        cluster_client(args).logs(args.run, args.task, follow=args.follow, artifact_store=args.artifact_store).items()
+    ):
         print(f"==> {step} <==")
         print(text.rstrip("\n"))
     return 0

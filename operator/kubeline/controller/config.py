@@ -24,6 +24,67 @@ class ArtifactStorage(Model):
     )
 
 
+class StoreCredentials(Model):
+    """Static keys for the store, read from a Secret in the Run's namespace by kubeline's own container only."""
+
+    secret_name: str = Field(..., description="Secret in each Run's namespace holding the keys.")
+    access_key_id_key: str = Field(default="AWS_ACCESS_KEY_ID", description="The Secret's key of the access key id.")
+    secret_access_key_key: str = Field(
+        default="AWS_SECRET_ACCESS_KEY", description="The Secret's key of the secret access key."
+    )
+
+
+class StoreLocation(Model):
+    """Where a namespace's artifacts, large values and logs go: any field set here overrides the default store."""
+
+    bucket: str | None = Field(default=None, description="Bucket; the object store is used when one is set.")
+    prefix: str | None = Field(default=None, description="Key prefix inside the bucket (e.g. a team's folder).")
+    endpoint: str | None = Field(
+        default=None,
+        description="S3 endpoint URL: empty for AWS; http://minio.minio:9000 for MinIO; "
+        "https://storage.googleapis.com for GCS (HMAC keys).",
+    )
+    region: str | None = Field(default=None, description="Region (AWS); MinIO and GCS accept any.")
+    path_style: bool | None = Field(default=None, description="bucket in the path, not the host name (MinIO, Ceph).")
+    insecure_skip_tls_verify: bool | None = Field(default=None, description="Accept any TLS certificate (tests only).")
+    ca_config_map: str | None = Field(
+        default=None, description="ConfigMap in the Run's namespace whose ca.crt signs the endpoint's certificate."
+    )
+    credentials_secret: StoreCredentials | None = Field(
+        default=None,
+        description="Static keys; without them the pod's cloud identity is used (IRSA, GKE workload identity, "
+        "instance profile).",
+    )
+
+
+class ArtifactStore(StoreLocation):
+    """The S3-compatible object store of step artifacts, large values, cache records and logs."""
+
+    namespaces: dict[str, StoreLocation] = Field(
+        default_factory=dict, description="Overrides by namespace: each team's own bucket, prefix or credentials."
+    )
+
+    def for_namespace(self, namespace: str) -> StoreLocation | None:
+        """The store a namespace's Runs use (None: no store, the run's volume holds the files)."""
+        override = self.namespaces.get(namespace)
+        fields = self.model_dump(exclude={"namespaces"}, exclude_unset=True)
+        if override is not None:
+            fields.update(override.model_dump(exclude_unset=True))
+        location = StoreLocation.model_validate(fields)
+        return location if location.bucket else None
+
+
+class DataContainer(Model):
+    """kubeline's own container in each step pod when a store is set: it moves the step's data."""
+
+    image: str = Field(default="docker.io/library/kubeline:0.1.0", description="Image with kubeline (the operator's).")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(default="IfNotPresent")
+    resources: dict[str, Any] = Field(
+        default_factory=lambda: {"requests": {"cpu": "10m", "memory": "64Mi"}},
+        description="Requests and limits of the container (added to each step pod's own).",
+    )
+
+
 class OperatorConfig(Model):
     node_selector: dict[str, str] | None = Field(default=None, description="Node labels every step pod requires.")
     tolerations: list[Toleration] | None = Field(default=None, description="Taints every step pod tolerates.")
@@ -46,6 +107,17 @@ class OperatorConfig(Model):
     )
     step_user_id: int = Field(default=65532, description="User id of step containers when restricted.")
     artifacts: ArtifactStorage = Field(default_factory=ArtifactStorage)
+    artifact_store: ArtifactStore = Field(default_factory=ArtifactStore)
+    data_container: DataContainer = Field(default_factory=DataContainer)
+    max_value_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest value output; values over the termination message's 4 KiB go to the store.",
+    )
+    pod_gc: Literal["KeepAll", "DeleteOnSuccess", "DeleteOnCompletion"] = Field(
+        default="KeepAll",
+        description="Delete finished steps' pods once their outcome is recorded (logs stay in the store).",
+    )
     resync_seconds: float = Field(
         default=30, description="Look at every running Run at least this often, events or not."
     )

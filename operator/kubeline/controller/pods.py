@@ -1,15 +1,18 @@
 """Step pods: rendering one from a StartStep, and reading a finished one. Pure: no API calls here.
 
-A step's command runs under a small POSIX-sh wrapper. When the command succeeds, the wrapper writes
-the step's value outputs into the container's termination message, where the controller reads them
-from the pod status; no sidecar, no object store. Encoding (sh can write it with printf, wc and cat):
+A step's command runs under a small POSIX-sh wrapper, in one of two ways:
+
+- **With an artifact store** (the operator's ``artifactStore``): kubeline's own container runs beside the
+  user's (``backends/stepdata.py`` says how the two hand over). It downloads the step's stored inputs,
+  uploads its artifacts, large values and log, and reports the outputs in its termination message.
+- **Without one**: artifacts (files) live on the run's volume, a PersistentVolumeClaim shared by its
+  steps, and when the command succeeds the wrapper writes the step's value outputs into the container's
+  termination message. Encoding (sh can write it with printf, wc and cat):
 
     kubeline/v1
     NAME BYTES
     <BYTES bytes of value>
     ...
-
-Artifacts (files) live on the run's volume, a PersistentVolumeClaim shared by its steps.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from kubeline.api.constants import (
     API_VERSION,
@@ -27,15 +31,20 @@ from kubeline.api.constants import (
     STEP_ANNOTATION,
     TASK_LABEL,
 )
-from kubeline.controller.config import OperatorConfig
+from kubeline.backends import stepdata
+from kubeline.controller.config import OperatorConfig, StoreLocation
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
 from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
 from kubeline.engine.state import StartStep, StepPhase
 from kubeline.engine.stepid import folder_name, pod_name
+from kubeline.store.layout import log_key
 
-OUTPUTS_DIR = "/kubeline/outputs"
-INPUTS_DIR = "/kubeline/inputs"
+OUTPUTS_DIR = stepdata.OUTPUTS_DIR
+INPUTS_DIR = stepdata.INPUTS_DIR
+RUN_DIR = stepdata.RUN_DIR
+DATA_CONTAINER = "kubeline"
+CA_DIR = "/kubeline/store-ca"
 ARTIFACTS_DIR = "/kubeline/artifacts"
 MESSAGE_HEADER = "kubeline/v1"
 
@@ -66,6 +75,56 @@ exit "$code"
 """
 
 
+#: The wrapper when kubeline's container moves the data: wait for the downloads when there are any, copy the
+#: command's output to the log file, hand the exit code over (atomically, by rename).
+STORE_WRAPPER = rf"""
+for spec in $KUBELINE_INPUT_FILES; do
+  name=${{spec%%=*}}; var=${{spec#*=}}
+  mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
+done
+run=${{KUBELINE_RUN_DIR:-{RUN_DIR}}}
+if [ -n "${stepdata.AWAIT_INPUTS_ENV}" ]; then
+  mkfifo "$run/inputs" 2>/dev/null
+  read -r ready < "$run/inputs"
+  if [ "$ready" != ok ]; then
+    echo "kubeline: the step's inputs could not be downloaded (the {DATA_CONTAINER} container says why)" >&2
+    exit 1
+  fi
+fi
+{{ "$@"; echo "$?" > "$run/code"; }} 2>&1 | tee "$run/log"
+code=$(cat "$run/code" 2>/dev/null)
+[ -n "$code" ] || code=1
+printf '%s\n' "$code" > "$run/exit.tmp" && mv "$run/exit.tmp" "$run/exit"
+exit "$code"
+"""
+
+
+@dataclass
+class PodStore:
+    """The artifact store of a Run's pods: where it is, and how kubeline's container reaches it."""
+
+    location: StoreLocation
+
+    @property
+    def url(self) -> str:
+        """The store as kubeline.store.urls reads it (no credentials: those come from the Secret)."""
+        location = self.location
+        options: dict[str, str] = {}
+        if location.endpoint:
+            options["endpoint"] = location.endpoint
+        if location.region:
+            options["region"] = location.region
+        if location.path_style:
+            options["pathStyle"] = "true"
+        if location.insecure_skip_tls_verify:
+            options["insecure"] = "true"
+        if location.ca_config_map:
+            options["caFile"] = f"{CA_DIR}/ca.crt"
+        prefix = (location.prefix or "").strip("/")
+        url = f"s3://{location.bucket}/{prefix}" if prefix else f"s3://{location.bucket}"
+        return f"{url}?{urlencode(options)}" if options else url
+
+
 def volume_claim_name(run: str) -> str:
     name = f"{run}-artifacts"
     return name if len(name) <= 253 else f"{run[:230]}-{hashlib.sha256(run.encode()).hexdigest()[:8]}-artifacts"
@@ -81,6 +140,7 @@ class RunRef:
     service_account: str | None = None
     image_pull_policy: str | None = None
     image_pull_secrets: list[dict[str, str]] | None = None
+    store: PodStore | None = None  # None: the run's volume holds its files
 
 
 class PodNotAllowed(ValueError):
@@ -119,11 +179,14 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     scheduling = _scheduling(start, config)
     volumes, mounts = _volumes(run, uses_artifacts)
     container = _container(run, start, config, scheduling, mounts)
+    containers = [container]
+    if run.store is not None:
+        containers.append(_data_container(run, run.store, start, config, volumes))
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": _metadata(run, start),
-        "spec": _pod_spec(run, start, config, scheduling, container, volumes),
+        "spec": _pod_spec(run, start, config, scheduling, containers, volumes),
     }
 
 
@@ -149,19 +212,27 @@ def _container(
     """The step's command under the wrapper, its inputs and outputs turned into values and paths."""
     artifact_outputs = [o.name for o in start.component.outputs or [] if o.type == "artifact"]
 
+    on_volume = run.store is None
+
     def input_path(name: str) -> str:
-        return start.artifacts.get(name) or f"{INPUTS_DIR}/{name}"
+        return (on_volume and start.artifacts.get(name)) or f"{INPUTS_DIR}/{name}"
 
     def output_path(name: str) -> str:
-        return artifact_path(start.id, start.attempt, name) if name in artifact_outputs else f"{OUTPUTS_DIR}/{name}"
+        if on_volume and name in artifact_outputs:
+            return artifact_path(start.id, start.attempt, name)
+        return f"{OUTPUTS_DIR}/{name}"
 
     rendered = render_container(start, input_path, output_path)
+    env = [{"name": k, "value": v} for k, v in rendered.env.items()]
+    env += _wrapper_env(start, artifact_outputs if on_volume else [])
+    if not on_volume and start.artifacts:
+        env.append({"name": stepdata.AWAIT_INPUTS_ENV, "value": "1"})
     container: dict[str, Any] = {
         "name": "main",
         "image": start.component.container.image,
-        "command": ["/bin/sh", "-c", WRAPPER, "kubeline-step"],
+        "command": ["/bin/sh", "-c", WRAPPER if on_volume else STORE_WRAPPER, "kubeline-step"],
         "args": rendered.command + rendered.args,
-        "env": [{"name": k, "value": v} for k, v in rendered.env.items()] + _wrapper_env(start, artifact_outputs),
+        "env": env,
         "volumeMounts": mounts,
         "terminationMessagePolicy": "File",
     }
@@ -173,7 +244,70 @@ def _container(
     if pull_policy:
         container["imagePullPolicy"] = pull_policy
     if config.restricted_step_pods:
-        container["securityContext"] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+        container["securityContext"] = _restricted_container()
+    return container
+
+
+def _restricted_container() -> dict[str, Any]:
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def step_data(run: RunRef, start: StartStep, config: OperatorConfig) -> stepdata.StepData:
+    """What kubeline's container moves for this attempt: stored inputs in, outputs and log out."""
+    outputs = start.component.outputs or []
+    return stepdata.StepData(
+        inputs={f"{INPUTS_DIR}/{name}": ref for name, ref in start.artifacts.items()},
+        artifact_outputs=[o.name for o in outputs if o.type == "artifact"],
+        value_outputs=[o.name for o in outputs if o.type != "artifact"],
+        log_key=log_key(run.namespace, run.name, start.id, start.attempt),
+        cache_key=start.cache_key if start.caching_enabled and start.cache_key else None,
+        component=start.component.name,
+        max_value_bytes=config.max_value_bytes,
+    )
+
+
+def _data_container(
+    run: RunRef, store: PodStore, start: StartStep, config: OperatorConfig, volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """kubeline's container: the only one given the store's credentials (from the Secret, by reference)."""
+    settings = config.data_container
+    env: list[dict[str, Any]] = [
+        {"name": stepdata.STORE_ENV, "value": store.url},
+        {"name": stepdata.STEP_ENV, "value": step_data(run, start, config).to_json()},
+    ]
+    credentials = store.location.credentials_secret
+    if credentials is not None:
+        env += [
+            {
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": credentials.secret_name, "key": key}},
+            }
+            for variable, key in (
+                ("AWS_ACCESS_KEY_ID", credentials.access_key_id_key),
+                ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key_key),
+            )
+        ]
+    mounts = [
+        {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR, "readOnly": True},
+        {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
+        {"name": "kubeline-run", "mountPath": RUN_DIR},
+    ]
+    if store.location.ca_config_map:
+        volumes.append({"name": "kubeline-store-ca", "configMap": {"name": store.location.ca_config_map}})
+        mounts.append({"name": "kubeline-store-ca", "mountPath": CA_DIR, "readOnly": True})
+    container: dict[str, Any] = {
+        "name": DATA_CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["python3", "-m", "kubeline.backends.stepdata"],
+        "env": env,
+        "volumeMounts": mounts,
+        "terminationMessagePolicy": "File",
+    }
+    if settings.resources:
+        container["resources"] = settings.resources
+    if config.restricted_step_pods:
+        container["securityContext"] = _restricted_container()
     return container
 
 
@@ -194,7 +328,8 @@ def _wrapper_env(start: StartStep, artifact_outputs: list[str]) -> list[dict[str
 
 
 def _volumes(run: RunRef, uses_artifacts: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The pod's volumes and the container's mounts of them: outputs, inputs, and the run's artifact volume."""
+    """The pod's volumes and main's mounts of them: outputs, inputs, and the run's artifact volume (or, with
+    a store, the folder where main hands over to kubeline's container)."""
     volumes: list[dict[str, Any]] = [
         {"name": "kubeline-outputs", "emptyDir": {}},
         {"name": "kubeline-inputs", "emptyDir": {}},
@@ -203,7 +338,10 @@ def _volumes(run: RunRef, uses_artifacts: bool) -> tuple[list[dict[str, Any]], l
         {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
         {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
     ]
-    if uses_artifacts:
+    if run.store is not None:
+        volumes.append({"name": "kubeline-run", "emptyDir": {}})
+        mounts.append({"name": "kubeline-run", "mountPath": RUN_DIR})
+    elif uses_artifacts:
         volumes.append(
             {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}}
         )
@@ -216,13 +354,13 @@ def _pod_spec(
     start: StartStep,
     config: OperatorConfig,
     scheduling: dict[str, Any],
-    container: dict[str, Any],
+    containers: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Placement, pull secrets, deadline and security of the pod around its one container."""
+    """Placement, pull secrets, deadline and security of the pod around its containers."""
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
-        "containers": [container],
+        "containers": containers,
         "volumes": volumes,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -274,39 +412,72 @@ class PodOutcome:
     exit_code: int | None
     node: str | None
     retryable: bool = True
+    stored: frozenset[str] = frozenset()  # value outputs kept in the store (their text is an object reference)
+    log: str | None = None  # the log's key in the store
+    from_store: bool = False  # kubeline's container reported it: artifact outputs are object references
 
 
 def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     """How a step's pod stands: still going, or finished with these outputs (checked) or this failure."""
     status = pod.get("status") or {}
     node = (pod.get("spec") or {}).get("nodeName")
+    containers = _terminated(status)
+    main = containers.get("main")
+    data = containers.get(DATA_CONTAINER)
+    with_data = any(c.get("name") == DATA_CONTAINER for c in (pod.get("spec") or {}).get("containers") or [])
     phase = status.get("phase")
-    terminated = _terminated(status)
     if phase not in ("Succeeded", "Failed"):
-        if terminated is None:
+        if main is None or (with_data and data is None):
             return PodOutcome("Running", {}, _waiting_reason(status), None, node)
-        phase = "Succeeded" if terminated.get("exitCode") == 0 else "Failed"
-    exit_code = terminated.get("exitCode") if terminated else None
+        phase = "Succeeded" if main.get("exitCode") == 0 and (data or {}).get("exitCode", 0) == 0 else "Failed"
+    report = _data_report(data)
+    log = report.log if report is not None else None
+    exit_code = main.get("exitCode") if main else None
     if phase == "Failed":
-        reason = status.get("reason") or (terminated or {}).get("reason") or "Failed"
+        if data is not None and data.get("exitCode") not in (0, None) and (main or {}).get("exitCode") in (0, 1):
+            message = f"{DATA_CONTAINER} container: {data.get('message') or data.get('reason') or 'failed'}".strip()
+            return PodOutcome("Failed", {}, message, exit_code, node, log=log)
+        reason = status.get("reason") or (main or {}).get("reason") or "Failed"
         detail = status.get("message") or ""
         message = f"{reason}: exit code {exit_code}" if exit_code is not None else reason
         if detail:
             message += f" ({detail})"
-        return PodOutcome("Failed", {}, message, exit_code, node)
+        return PodOutcome("Failed", {}, message, exit_code, node, log=log)
     try:
-        values = decode_outputs((terminated or {}).get("message") or "")
+        if with_data:
+            if report is None:
+                raise OutputError(f"kubeline's {DATA_CONTAINER} container reported nothing readable")
+            stored = frozenset(report.stored)
+            outputs = dict(report.outputs)
+            if start_component is not None:
+                outputs.update(check_values(start_component, report.outputs, stored))
+            return PodOutcome("Succeeded", outputs, "", exit_code, node, stored=stored, log=log, from_store=True)
+        values = decode_outputs((main or {}).get("message") or "")
         outputs = check_values(start_component, values) if start_component is not None else values
     except OutputError as error:
-        return PodOutcome("Failed", {}, str(error), exit_code, node, retryable=False)
+        return PodOutcome("Failed", {}, str(error), exit_code, node, retryable=False, log=log)
     return PodOutcome("Succeeded", outputs, "", exit_code, node)
 
 
-def _terminated(status: dict[str, Any]) -> dict[str, Any] | None:
-    for container in status.get("containerStatuses") or []:
-        if container.get("name") == "main" or len(status.get("containerStatuses") or []) == 1:
-            return (container.get("state") or {}).get("terminated")
-    return None
+def _terminated(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The terminated state of each container that ended, by name."""
+    found = {}
+    containers = status.get("containerStatuses") or []
+    for container in containers:
+        terminated = (container.get("state") or {}).get("terminated")
+        if terminated is not None:
+            found[container.get("name") if len(containers) > 1 else "main"] = terminated
+    return found
+
+
+def _data_report(data: dict[str, Any] | None) -> stepdata.Report | None:
+    """What kubeline's container reported, when it ended well."""
+    if data is None or data.get("exitCode") != 0:
+        return None
+    try:
+        return stepdata.Report.decode(data.get("message") or "")
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def _waiting_reason(status: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubeline.api.constants import RUN_LABEL, TASK_LABEL
+from kubeline.api.constants import RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
@@ -22,6 +22,7 @@ from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube, PodNameTaken, event
 from kubeline.controller.pods import (
     PodNotAllowed,
+    PodStore,
     RunRef,
     check_service_account,
     owner_reference,
@@ -106,7 +107,13 @@ class RunReconciler:
         self.plan, self.params = plan, params
         if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
-            started = {"pipeline_spec": frozen, "arguments": arguments, "started_at": statuses.timestamp(now)}
+            location = self.config.artifact_store.for_namespace(self.namespace)
+            started = {
+                "pipeline_spec": frozen,
+                "arguments": arguments,
+                "started_at": statuses.timestamp(now),
+                "artifact_store": PodStore(location).url if location is not None else None,
+            }
             status = status.model_copy(update={**started, "phase": "Running"})
         return status
 
@@ -132,7 +139,7 @@ class RunReconciler:
             step = state.steps[step_id]
             if step.phase == "Failed":
                 event(run, "Warning", "StepFailed", f"{step_id}: {step.message}")
-        ref = self._run_ref(run)
+        ref = self._run_ref(run, status)
         while True:
             decision = decide(plan, self.params, state, now)
             for stop in decision.stop:
@@ -147,6 +154,7 @@ class RunReconciler:
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
+        await self._collect_pods()
         if decision.finished:
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"
             event(run, kind, decision.phase, decision.message)
@@ -182,7 +190,8 @@ class RunReconciler:
                 step = state.steps.get(start.id)
                 return step is not None and step.attempt == start.attempt and step.phase == "Failed"
 
-        if starts and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
+        on_volume = ref.store is None
+        if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self.kube.ensure_volume_claim(self._volume_claim(ref))
             self.volume_ready = True
         return sum(await asyncio.gather(*(start_one(start) for start in starts)))
@@ -197,7 +206,8 @@ class RunReconciler:
         if not caching.fresh(start, statuses.seconds(spec.get("createdAt")), now):
             return False
         origin = f"made {spec.get('createdAt')} by run {spec.get('run')}"
-        state.steps[start.id] = caching.hit(start, dict(spec.get("outputs") or {}), now, origin)
+        stored = frozenset(spec.get("storedOutputs") or ())
+        state.steps[start.id] = caching.hit(start, dict(spec.get("outputs") or {}), now, origin, stored)
         return True
 
     async def _create_pod(self, ref: RunRef, start: Any, state: Any, now: float) -> None:
@@ -235,6 +245,7 @@ class RunReconciler:
                 key=result.key,
                 component=result.component,
                 outputs=result.outputs,
+                stored_outputs=sorted(result.stored) or None,
                 created_at=statuses.timestamp(now),
                 run=self.name,
             ),
@@ -259,8 +270,25 @@ class RunReconciler:
         self.written = status
         return status
 
-    def _run_ref(self, run: Mapping[str, Any]) -> RunRef:
+    async def _collect_pods(self) -> None:
+        """The pod GC policy: delete the pods of steps whose outcome the status now records (their logs are
+        in the store). Level-based: a pod missed now (the operator stopped) goes on a later pass."""
+        policy = self.config.pod_gc
+        if policy == "KeepAll" or self.written is None or self.written.artifact_store is None:
+            return
+        wanted = ("Succeeded",) if policy == "DeleteOnSuccess" else ("Succeeded", "Failed")
+        recorded = self.written.tasks or {}
+        for name, pod in list(self.pods.items()):
+            annotations = pod["metadata"].get("annotations") or {}
+            task = recorded.get(annotations.get(STEP_ANNOTATION, ""))
+            if task is None or task.phase not in wanted or (pod.get("status") or {}).get("phase") not in wanted:
+                continue
+            await self.kube.delete_pod(self.namespace, name)
+            self.pods.pop(name, None)
+
+    def _run_ref(self, run: Mapping[str, Any], status: RunStatus) -> RunRef:
         defaults = self.plan.spec.defaults if self.plan else None
+        location = self.config.artifact_store.for_namespace(self.namespace) if status.artifact_store else None
         return RunRef(
             name=self.name,
             namespace=self.namespace,
@@ -268,6 +296,7 @@ class RunReconciler:
             service_account=defaults.service_account_name if defaults else None,
             image_pull_policy=defaults.image_pull_policy if defaults else None,
             image_pull_secrets=[s.to_dict() for s in defaults.image_pull_secrets or []] if defaults else None,
+            store=PodStore(location) if location is not None else None,
         )
 
     def _volume_claim(self, ref: RunRef) -> dict[str, Any]:

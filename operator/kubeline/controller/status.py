@@ -53,6 +53,7 @@ class Cacheable:
     component: str
     key: str
     outputs: dict[str, str]
+    stored: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -95,6 +96,8 @@ def _recorded_state(status: RunStatus) -> RunState:
             cache_key=task.cache_key,
             pod=task.pod,
             node=task.node,
+            stored_values=frozenset(task.stored_outputs or ()),
+            log=task.log,
         )
     return state
 
@@ -138,16 +141,17 @@ def _observe_pod(plan: Plan, observed: Observed, step_id: str, attempt: int, pod
         return
     outputs = dict(outcome.outputs)
     files = [o.name for o in (component.outputs or []) if o.type == "artifact"] if component is not None else []
-    if outcome.phase == "Succeeded":
+    if outcome.phase == "Succeeded" and not outcome.from_store:
         outputs.update({name: artifact_path(step_id, attempt, name) for name in files})
     step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message
     step.exit_code, step.finished_at, step.retryable = outcome.exit_code, now, outcome.retryable
+    step.stored_values, step.log = outcome.stored, outcome.log
     observed.finished.append(step_id)
-    # artifacts live on the producing run's volume, which a later run cannot see: only values are cached
-    if outcome.phase == "Succeeded" and component is not None and not files:
+    # artifacts on the producing run's volume cannot be seen by a later run: only values, or stored objects
+    if outcome.phase == "Succeeded" and component is not None and (outcome.from_store or not files):
         if metadata["annotations"].get(CACHE_ANNOTATION) == "true":
             key = metadata["annotations"].get(CACHE_KEY_ANNOTATION, "")
-            observed.cacheable.append(Cacheable(step_id, component.name, key, outputs))
+            observed.cacheable.append(Cacheable(step_id, component.name, key, outputs, outcome.stored))
 
 
 def status_document(plan: Plan, decision: Decision, state: RunState, base: RunStatus, now: float) -> RunStatus:
@@ -169,6 +173,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
     return RunStatus(
         pipeline_spec=base.pipeline_spec,
         arguments=base.arguments,
+        artifact_store=base.artifact_store,
         started_at=base.started_at,
         phase=decision.phase,
         progress=Progress.model_validate(progress),
@@ -199,7 +204,9 @@ def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatu
         outputs=step.outputs or None,
         message=shown,
         exit_code=step.exit_code,
-        cache_key=step.cache_key if step.cache_key and lineage else None,
+        cache_key=step.cache_key if step.cache_key and (lineage or step.stored_values) else None,
+        stored_outputs=sorted(step.stored_values) or None,
+        log=step.log,
     )
 
 

@@ -28,6 +28,8 @@ from kubeline.api.constants import (
 )
 from kubeline.engine import stepid
 from kubeline.engine.documents import pipeline_from_documents
+from kubeline.store.base import StoreError
+from kubeline.store.urls import open_store
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 
@@ -157,25 +159,61 @@ class Client:
             time.sleep(1)
 
     def logs(
-        self, run_id: str, task: str | None = None, namespace: str | None = None, follow: bool = False
+        self,
+        run_id: str,
+        task: str | None = None,
+        namespace: str | None = None,
+        follow: bool = False,
+        artifact_store: str | None = None,
     ) -> dict[str, str]:
-        """The logs of the run's step pods (latest attempt of each step), by step id. ``task`` is a task
+        """The logs of the run's steps (latest attempt of each step), by step id: from the pod while it is
+        there, then from the artifact store (``artifact_store`` overrides the URL the Run recorded, e.g.
+        for a port-forward; the credentials are the usual AWS ones of this environment). ``task`` is a task
         name (all its steps) or a step id such as ``loop[2].train`` (that step only)."""
         namespace = namespace or self.namespace
+        logs, unread = self._pod_logs(run_id, task, namespace, follow)
+        status = self.get_run(run_id, namespace).status
+        store_url = artifact_store or status.get("artifactStore")
+        for step, recorded in sorted((status.get("tasks") or {}).items()):
+            key = recorded.get("log")
+            if key and _selected(step, task) and (step not in logs or step in unread):
+                logs[step] = _stored_log(store_url, key)
+        return dict(sorted(logs.items()))
+
+    def _pod_logs(self, run_id: str, task: str | None, namespace: str, follow: bool) -> tuple[dict[str, str], set[str]]:
+        """The logs of the run's pods by step id, and the steps whose pod could not give one."""
         task_name = stepid.task_name(task) if task else None
         selector = f"{RUN_LABEL}={run_id}" + (f",{TASK_LABEL}={task_name}" if task_name else "")
         pods = self.core.list_namespaced_pod(namespace, label_selector=selector).items
         named = [(p.metadata.name, p.metadata.annotations or {}) for p in pods if p.metadata and p.metadata.name]
-        logs = {}
+        logs, unread = {}, set()
         for pod_name, pod_annotations in sorted(named, key=lambda pair: pair[0]):
             step = pod_annotations.get(STEP_ANNOTATION, pod_name)
-            if task and task != task_name and step != task:
+            if not _selected(step, task):
                 continue
             try:
                 logs[step] = self.core.read_namespaced_pod_log(pod_name, namespace, container="main", follow=follow)
             except ApiException as error:
                 logs[step] = f"(no log: {error.reason})"
-        return logs
+                unread.add(step)
+        return logs, unread
+
+
+def _selected(step: str, task: str | None) -> bool:
+    """Whether ``step`` is one the caller asked for: all, a task's steps (by its name), or one step by id."""
+    if not task:
+        return True
+    return step == task if task != stepid.task_name(task) else stepid.task_name(step) == task
+
+
+def _stored_log(store_url: str | None, key: str) -> str:
+    """A finished step's log from the artifact store (its pod may be gone)."""
+    if not store_url:
+        return "(no log: the pod is gone and the run recorded no artifact store)"
+    try:
+        return open_store(store_url).get_bytes(key).decode(errors="replace")
+    except (StoreError, ValueError) as problem:
+        return f"(no log: {problem})"
 
 
 def _resource(body: object) -> dict[str, Any]:

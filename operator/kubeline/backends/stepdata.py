@@ -1,0 +1,214 @@
+"""kubeline's own container in a step pod: the data path between the artifact store and the user's command.
+
+Run as ``python3 -m kubeline.backends.stepdata`` in the ``kubeline`` container, beside the user's ``main``
+container (whose image needs nothing but a POSIX shell). The two share three emptyDir volumes:
+``/kubeline/inputs`` (this container downloads the step's artifact inputs there), ``/kubeline/outputs``
+(the command writes its outputs there) and ``/kubeline/run`` (the hand-over, below).
+
+1. Inputs: when the step reads stored objects, this container downloads them, then says ``ok`` (or
+   ``failed``) through the FIFO ``run/inputs``; main's wrapper blocks reading it before the command starts.
+   A step without stored inputs starts at once: nothing is waited for.
+2. The command runs in main, its output copied to ``run/log`` by ``tee``; main's wrapper then writes the exit
+   code to ``run/exit`` (atomically, by rename). This container polls for it every 20 ms.
+3. Outputs: artifacts are uploaded (content-addressed, stored once), value outputs are reported in this
+   container's termination message, the largest ones moved to the store until the message fits in 4 KiB,
+   the log is uploaded, and a cache record is written to the store (the one a local run reads too).
+
+The store's credentials live in this container's environment only (from a Secret), never in main's.
+Any failure to move data fails the step with a message naming the store, bucket and key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubeline.store.base import ObjectStore, StoreError
+from kubeline.store.layout import CacheRecord, ObjectRef, cache_record_key
+from kubeline.store.objects import get_artifact, put_artifact, put_value
+from kubeline.store.urls import open_store
+
+INPUTS_DIR = "/kubeline/inputs"
+OUTPUTS_DIR = "/kubeline/outputs"
+RUN_DIR = "/kubeline/run"
+STORE_ENV = "KUBELINE_STORE"  # the store's URL (no credentials)
+STEP_ENV = "KUBELINE_STEP"  # this step's data plan, as JSON (StepData)
+AWAIT_INPUTS_ENV = "KUBELINE_AWAIT_INPUTS"  # set in main's environment when it must wait for downloads
+MESSAGE_LIMIT = 4096  # bytes a container's termination message may hold
+POLL_SECONDS = 0.02
+TERMINATION_LOG = "/dev/termination-log"
+
+
+@dataclass
+class StepData:
+    """What this container moves for one attempt of one step (rendered by the controller's pods module)."""
+
+    inputs: dict[str, str] = field(default_factory=dict)  # path in the pod -> object reference text
+    artifact_outputs: list[str] = field(default_factory=list)
+    value_outputs: list[str] = field(default_factory=list)
+    log_key: str = ""
+    cache_key: str | None = None  # set when the result may be cached
+    component: str = ""
+    max_value_bytes: int = 64 * 1024 * 1024
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> StepData:
+        return cls(**json.loads(text))
+
+
+class StepDataFailed(Exception):
+    """The step's data could not be moved: the message says what, where, and what to do."""
+
+
+@dataclass
+class Report:
+    """This container's termination message: what the controller records for the step."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    stored: list[str] = field(default_factory=list)
+    log: str | None = None
+
+    def encode(self) -> str:
+        document: dict[str, Any] = {"outputs": self.outputs}
+        if self.stored:
+            document["stored"] = self.stored
+        if self.log:
+            document["log"] = self.log
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def decode(cls, text: str) -> Report:
+        document = json.loads(text)
+        return cls(dict(document.get("outputs") or {}), list(document.get("stored") or []), document.get("log"))
+
+
+def download_inputs(store: ObjectStore, plan: StepData) -> None:
+    for path, text in plan.inputs.items():
+        ref = ObjectRef.parse(text)
+        if ref is None:
+            raise StepDataFailed(f"input {path} names {text!r}, which is not an object of the artifact store")
+        get_artifact(store, ref, Path(path))
+
+
+def signal_inputs(run_dir: Path, ready: bool) -> None:
+    """Tell main's wrapper, blocked reading the FIFO, whether its inputs are there (it may not be reading yet)."""
+    fifo = run_dir / "inputs"
+    try:
+        os.mkfifo(fifo)
+    except FileExistsError:
+        pass
+    while True:
+        try:
+            descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            if (run_dir / "exit").exists():
+                return
+            time.sleep(POLL_SECONDS)
+            continue
+        try:
+            os.write(descriptor, b"ok\n" if ready else b"failed\n")
+        finally:
+            os.close(descriptor)
+        return
+
+
+def await_exit(run_dir: Path) -> int:
+    """The user command's exit code, once main's wrapper has written it."""
+    exit_file = run_dir / "exit"
+    while not exit_file.exists():
+        time.sleep(POLL_SECONDS)
+    text = exit_file.read_text().strip()
+    return int(text) if text.lstrip("-").isdigit() else 1
+
+
+def collect_outputs(store: ObjectStore, plan: StepData, outputs_dir: Path, report: Report) -> None:
+    """Upload the artifacts, then report the values, moving the largest to the store until the message fits."""
+    for name in plan.artifact_outputs:
+        path = outputs_dir / name
+        if not path.exists():
+            raise StepDataFailed(
+                f"the step succeeded but did not write its artifact output {name!r} (expected at {path})"
+            )
+        report.outputs[name] = str(put_artifact(store, path))
+    values: dict[str, bytes] = {}
+    for name in plan.value_outputs:
+        path = outputs_dir / name
+        if path.is_file():
+            values[name] = path.read_bytes()
+    for name, data in values.items():
+        if len(data) > plan.max_value_bytes:
+            raise StepDataFailed(
+                f"value output {name!r} is {len(data):,} bytes, over the largest value allowed "
+                f"({plan.max_value_bytes:,} bytes, the operator's maxValueBytes): declare it as an artifact "
+                "(OutputPath in the SDK, type: artifact in a component)"
+            )
+        report.outputs[name] = data.decode(errors="replace")
+    inline = dict(values)
+    while len(report.encode().encode()) > MESSAGE_LIMIT - 256 and inline:
+        name = max(inline, key=lambda n: len(inline[n]))
+        report.outputs[name] = str(put_value(store, inline.pop(name)))
+        report.stored.append(name)
+
+
+def remember(store: ObjectStore, plan: StepData, report: Report) -> None:
+    """The cache record of this result in the store: what a later run, local or on a cluster, may reuse."""
+    if plan.cache_key is None:
+        return
+    record = CacheRecord(
+        cacheKey=plan.cache_key,
+        component=plan.component,
+        outputs=report.outputs,
+        largeValues=report.stored,
+        createdAt=time.time(),
+    )
+    store.put_bytes(cache_record_key(plan.cache_key), record.to_json().encode())
+
+
+def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) -> tuple[int, str]:
+    """Move the step's data around its command; returns this container's exit code and termination message."""
+    if plan.inputs:
+        try:
+            download_inputs(store, plan)
+        except (StoreError, StepDataFailed, OSError) as problem:
+            signal_inputs(run_dir, ready=False)
+            return 1, f"downloading the step's inputs failed: {problem}"
+        signal_inputs(run_dir, ready=True)
+    code = await_exit(run_dir)
+    report = Report()
+    try:
+        log = run_dir / "log"
+        if log.exists():
+            store.put_file(plan.log_key, log)
+            report.log = plan.log_key
+        if code == 0:
+            collect_outputs(store, plan, outputs_dir, report)
+            remember(store, plan, report)
+    except (StoreError, StepDataFailed, OSError, ValueError) as problem:
+        return 1, f"uploading the step's outputs failed: {problem}"
+    return 0, report.encode()
+
+
+def main() -> int:
+    plan = StepData.from_json(os.environ[STEP_ENV])
+    try:
+        store = open_store(os.environ[STORE_ENV])
+    except ValueError as problem:
+        code, message = 1, f"the artifact store is misconfigured: {problem}"
+    else:
+        code, message = run(store, plan, Path(RUN_DIR), Path(OUTPUTS_DIR))
+    Path(os.environ.get("KUBELINE_TERMINATION_LOG", TERMINATION_LOG)).write_text(message[:MESSAGE_LIMIT])
+    if code:
+        print(message, file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
