@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from kubeline.api.constants import (
     API_VERSION,
@@ -39,6 +38,7 @@ from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
 from kubeline.engine.state import StartStep, StepPhase
 from kubeline.engine.stepid import folder_name, pod_name
 from kubeline.store.layout import log_key
+from kubeline.store.urls import store_url
 
 OUTPUTS_DIR = stepdata.OUTPUTS_DIR
 INPUTS_DIR = stepdata.INPUTS_DIR
@@ -109,20 +109,16 @@ class PodStore:
     def url(self) -> str:
         """The store as kubeline.store.urls reads it (no credentials: those come from the Secret)."""
         location = self.location
-        options: dict[str, str] = {}
-        if location.endpoint:
-            options["endpoint"] = location.endpoint
-        if location.region:
-            options["region"] = location.region
-        if location.path_style:
-            options["pathStyle"] = "true"
-        if location.insecure_skip_tls_verify:
-            options["insecure"] = "true"
-        if location.ca_config_map:
-            options["caFile"] = f"{CA_DIR}/ca.crt"
-        prefix = (location.prefix or "").strip("/")
-        url = f"s3://{location.bucket}/{prefix}" if prefix else f"s3://{location.bucket}"
-        return f"{url}?{urlencode(options)}" if options else url
+        assert location.bucket is not None
+        return store_url(
+            location.bucket,
+            location.prefix or "",
+            endpoint=location.endpoint,
+            region=location.region,
+            path_style=bool(location.path_style),
+            ca_file=f"{CA_DIR}/ca.crt" if location.ca_config_map else None,
+            insecure=bool(location.insecure_skip_tls_verify),
+        )
 
 
 def volume_claim_name(run: str) -> str:
