@@ -116,6 +116,7 @@ class OperatorConfig(Model):
     )
     pod_gc: Literal["KeepAll", "DeleteOnSuccess", "DeleteOnCompletion"] = Field(
         default="KeepAll",
+        alias="podGC",
         description="Delete finished steps' pods once their outcome is recorded (logs stay in the store).",
     )
     resync_seconds: float = Field(

@@ -442,7 +442,7 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     try:
         if with_data:
             if report is None:
-                raise OutputError(f"kubeline's {DATA_CONTAINER} container reported nothing readable")
+                raise OutputError(f"the {DATA_CONTAINER} container's report is unreadable (is its image kubeline's?)")
             stored = frozenset(report.stored)
             outputs = dict(report.outputs)
             if start_component is not None:
