@@ -1,8 +1,8 @@
-"""Pod start latency on the real node (kubelet + containerd + runc), and a pipeline's end to end time.
+"""Pod start latency on the real nodes (kubelet + containerd + runc), and a pipeline's end to end time.
 
     python benchmarks/node_bench.py [--pods 10]
 
-Starts a control plane with a real node (hack/cluster up --with-node) in a temporary directory, then:
+Starts a control plane with the two real nodes (hack/cluster up --with-node) in a temporary directory, then:
 - creates pods one after another, each running `python3 -c pass` in the step image, and times
   creation -> container started and creation -> pod Succeeded (from the API server's watch events);
 - runs the add/subtract/multiply pipeline (Python functions) with `kubeline operator`, and times
@@ -78,7 +78,7 @@ def main() -> None:
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
         starts, ends = zip(*(pod_start(core, namespace) for _ in range(args.pods)), strict=True)
-        print(f"{args.pods} pods on the real node, one after another")
+        print(f"{args.pods} pods on the real nodes, one after another")
         print(
             f"  created -> container started:  median {statistics.median(starts) * 1000:6.0f} ms   max {max(starts) * 1000:6.0f} ms"
         )

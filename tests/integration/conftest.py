@@ -8,6 +8,7 @@ happens.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -56,8 +57,6 @@ class Cluster:
         return config.new_client_from_config(str(self.kubeconfig))
 
     def kubectl_json(self, *args: str) -> Any:
-        import json
-
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
 
@@ -178,19 +177,85 @@ def operator_namespace(
     crds.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="session")
-def real_node(cluster: Cluster) -> Cluster:
-    """A real node (kubelet, containerd, runc) beside the fake ones: steps really run (hack/cluster node)."""
-    if cluster.state is None:
-        pytest.skip("the cluster was not started by the tests: no real node to add")
-    reason = subprocess.run(
+def _node_can_run() -> str:
+    """Why this host cannot run the real nodes, or an empty string."""
+    return subprocess.run(
         [sys.executable, "-c", "import runpy; print(runpy.run_path('hack/cluster')['node_can_run']() or '')"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Cluster:
+    """Two real nodes (kubelet, containerd, runc) beside the fake ones: steps really run (hack/cluster node).
+
+    They are `REAL_NODES`, labelled and tainted `kubeline.dev/real-node=true`: a pod that tolerates the taint
+    and selects the label lands on either.
+    """
+    if cluster.state is None:
+        pytest.skip("the cluster was not started by the tests: no real nodes to add")
+    reason = _node_can_run()
     if reason:
         pytest.skip(f"this host cannot run containers: {reason}")
     subprocess.run([sys.executable, str(HACK_CLUSTER), "node", "--state-dir", str(cluster.state)], check=True, cwd=ROOT)
     return cluster
+
+
+REAL_NODES = ("kubeline-node-0", "kubeline-node-1")
+
+
+@dataclass(frozen=True)
+class Minio:
+    """A running MinIO (hack/cluster store): the host reaches it at `endpoint`, pods on the real nodes at
+    `pod_endpoint` (None when the session has no real nodes)."""
+
+    endpoint: str
+    pod_endpoint: str | None
+    access_key: str
+    secret_key: str
+
+    def client(self) -> Any:
+        """A boto3 S3 client with the root credentials (for tests that set up or inspect buckets)."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
+
+
+def _session_uses(request: pytest.FixtureRequest, fixture: str) -> bool:
+    return any(fixture in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
+def _store_state(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session cluster's state directory when the session starts one (after its real nodes, when it
+    adds them, so that the store knows its pod endpoint), else a directory of the store's own."""
+    for fixture in ("real_node", "cluster"):
+        if _session_uses(request, fixture):
+            try:
+                state: Path | None = request.getfixturevalue(fixture).state
+            except pytest.skip.Exception:
+                continue
+            if state is not None:
+                return state
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="session")
+def minio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Minio]:
+    """MinIO started for the session (hack/cluster store) with fresh root credentials; always stopped."""
+    state = _store_state(request, tmp_path_factory)
+    command = [sys.executable, str(HACK_CLUSTER), "store", "--state-dir", str(state)]
+    try:
+        facts_file = subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True).stdout.strip()
+        facts = json.loads(Path(facts_file).read_text())
+        yield Minio(facts["endpoint"], facts["podEndpoint"], facts["accessKey"], facts["secretKey"])
+    finally:
+        subprocess.run([*command, "--stop"], cwd=ROOT)
