@@ -100,7 +100,7 @@ def test_namespaces_override_the_default_store() -> None:
 def hand_over(tmp_path: Path, plan: stepdata.StepData, script: str, store: LocalStore) -> tuple[int, int, str]:
     """Runs both containers' programs as a pod would: returns main's exit code, kubeline's, and its message."""
     run_dir, outputs = tmp_path / "run", tmp_path / "outputs"
-    run_dir.mkdir()
+    run_dir.mkdir(parents=True)
     outputs.mkdir()
     result: dict[str, tuple[int, str]] = {}
     data = threading.Thread(target=lambda: result.update(data=stepdata.run(store, plan, run_dir, outputs)))
@@ -210,3 +210,24 @@ def test_a_pod_is_running_until_kubelines_container_has_finished_too() -> None:
     pod = finished_pod(0, 0, "")
     pod["status"] = {"phase": "Running", "containerStatuses": [pod["status"]["containerStatuses"][0]]}
     assert read_pod(pod, start_of("t").component).phase == "Running"
+
+
+def test_outputs_and_logs_left_as_links_are_never_followed(tmp_path: Path) -> None:
+    """A link to /proc/self/environ would hand kubeline's own environment (its store keys) to the step."""
+    store = LocalStore(tmp_path / "store")
+    plan = stepdata.StepData(value_outputs=["leak"], log_key="logs/x.log")
+    main, code, message = hand_over(tmp_path, plan, "ln -s /proc/self/environ $OUT/leak", store)
+    assert (main, code) == (0, 1) and "symbolic link" in message
+    plan = stepdata.StepData(artifact_outputs=["model"], log_key="logs/y.log")
+    main, code, message = hand_over(tmp_path / "2", plan, "ln -s /proc/self/environ $OUT/model", store)
+    assert (main, code) == (0, 1) and "symbolic link" in message
+
+
+def test_kubelines_container_waits_for_every_process_of_main_not_only_its_shell(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    plan = stepdata.StepData(value_outputs=["late"], log_key="logs/x.log")
+    # a background child still writing after the command returned: its write is in, as the container ends with it
+    script = "(sleep 0.5; echo written-late > $OUT/late) & echo started"
+    main, code, message = hand_over(tmp_path, plan, script, store)
+    assert (main, code) == (0, 0), message
+    assert stepdata.Report.decode(message).outputs == {"late": "written-late\n"}

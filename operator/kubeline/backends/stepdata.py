@@ -9,19 +9,26 @@ container (whose image needs nothing but a POSIX shell). The two share three emp
    ``failed``) through the FIFO ``run/inputs``; main's wrapper blocks reading it before the command starts.
    A step without stored inputs starts at once: nothing is waited for.
 2. The command runs in main, its output copied to ``run/log`` by ``tee``; main's wrapper then writes the exit
-   code to ``run/exit`` (atomically, by rename). This container polls for it every 20 ms.
+   code to ``run/exit``. This container knows main has ended when the FIFO ``run/alive``, which main's shell
+   holds open (read-write) from its first line, has no writer left: every process of main is gone (they die
+   with the container's first process), so nothing can change the outputs while they are read. Polled every
+   20 ms, after main has said it started (``run/started``).
 3. Outputs: artifacts are uploaded (content-addressed, stored once), value outputs are reported in this
    container's termination message, the largest ones moved to the store until the message fits in 4 KiB,
    the log is uploaded, and a cache record is written to the store (the one a local run reads too).
 
-The store's credentials live in this container's environment only (from a Secret), never in main's.
-Any failure to move data fails the step with a message naming the store, bucket and key.
+The store's credentials live in this container's environment only (from a Secret), never in main's, and
+what main leaves in the shared folders is never followed as a link: a link to /proc/self/environ would
+otherwise hand this container's credentials to the step as an output or a log. Any failure to move data
+fails the step with a message naming the store, bucket and key.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -120,36 +127,71 @@ def signal_inputs(run_dir: Path, ready: bool) -> None:
         return
 
 
-def await_exit(run_dir: Path) -> int:
-    """The user command's exit code, once main's wrapper has written it."""
-    exit_file = run_dir / "exit"
-    while not exit_file.exists():
+def await_exit(run_dir: Path) -> int | None:
+    """The user command's exit code once every process of main has ended; None when main ended without
+    writing one (killed: its container's status says why)."""
+    started, alive = run_dir / "started", run_dir / "alive"
+    while not started.exists():
         time.sleep(POLL_SECONDS)
-    text = exit_file.read_text().strip()
-    return int(text) if text.lstrip("-").isdigit() else 1
+    descriptor = os.open(alive, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            try:
+                if not os.read(descriptor, 64):
+                    break  # no writer left: main's processes are gone
+            except BlockingIOError:
+                time.sleep(POLL_SECONDS)
+    finally:
+        os.close(descriptor)
+    try:
+        text = read_regular(run_dir / "exit", 64).decode().strip()
+    except (OSError, StepDataFailed):
+        return None
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """A regular file main left, never through a link; at most ``limit`` bytes (StepDataFailed beyond)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise StepDataFailed(f"{path} is a symbolic link; outputs must be files or folders") from None
+        raise
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise StepDataFailed(f"{path} is not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise StepDataFailed(f"{path} holds more than {limit:,} bytes")
+    return data
 
 
 def collect_outputs(store: ObjectStore, plan: StepData, outputs_dir: Path, report: Report) -> None:
     """Upload the artifacts, then report the values, moving the largest to the store until the message fits."""
     for name in plan.artifact_outputs:
         path = outputs_dir / name
-        if not path.exists():
+        if not os.path.lexists(path):
             raise StepDataFailed(
                 f"the step succeeded but did not write its artifact output {name!r} (expected at {path})"
             )
+        if path.is_symlink():
+            raise StepDataFailed(f"artifact output {name!r} is a symbolic link: write the file or folder itself")
         report.outputs[name] = str(put_artifact(store, path))
     values: dict[str, bytes] = {}
     for name in plan.value_outputs:
         path = outputs_dir / name
-        if path.is_file():
-            values[name] = path.read_bytes()
-    for name, data in values.items():
-        if len(data) > plan.max_value_bytes:
+        if not os.path.lexists(path):
+            continue
+        size = os.lstat(path).st_size
+        if size > plan.max_value_bytes:
             raise StepDataFailed(
-                f"value output {name!r} is {len(data):,} bytes, over the largest value allowed "
+                f"value output {name!r} is {size:,} bytes, over the largest value allowed "
                 f"({plan.max_value_bytes:,} bytes, the operator's maxValueBytes): declare it as an artifact "
                 "(OutputPath in the SDK, type: artifact in a component)"
             )
+        values[name] = read_regular(path, plan.max_value_bytes)
+    for name, data in values.items():
         report.outputs[name] = data.decode(errors="replace")
     inline = dict(values)
     while len(report.encode().encode()) > MESSAGE_LIMIT - 256 and inline:
@@ -185,7 +227,7 @@ def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) ->
     report = Report()
     try:
         log = run_dir / "log"
-        if log.exists():
+        if log.is_file() and not log.is_symlink():
             store.put_file(plan.log_key, log)
             report.log = plan.log_key
         if code == 0:

@@ -75,14 +75,18 @@ exit "$code"
 """
 
 
-#: The wrapper when kubeline's container moves the data: wait for the downloads when there are any, copy the
-#: command's output to the log file, hand the exit code over (atomically, by rename).
+#: The wrapper when kubeline's container moves the data: hold the FIFO that tells kubeline's container main
+#: is alive, wait for the downloads when there are any, copy the command's output to the log file, leave the
+#: exit code (backends/stepdata.py says how the two containers hand over).
 STORE_WRAPPER = rf"""
+run=${{KUBELINE_RUN_DIR:-{RUN_DIR}}}
+mkfifo "$run/alive" 2>/dev/null
+exec 9<>"$run/alive"
+: > "$run/started"
 for spec in $KUBELINE_INPUT_FILES; do
   name=${{spec%%=*}}; var=${{spec#*=}}
   mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
 done
-run=${{KUBELINE_RUN_DIR:-{RUN_DIR}}}
 if [ -n "${stepdata.AWAIT_INPUTS_ENV}" ]; then
   mkfifo "$run/inputs" 2>/dev/null
   read -r ready < "$run/inputs"
@@ -94,7 +98,7 @@ fi
 {{ "$@"; echo "$?" > "$run/code"; }} 2>&1 | tee "$run/log"
 code=$(cat "$run/code" 2>/dev/null)
 [ -n "$code" ] || code=1
-printf '%s\n' "$code" > "$run/exit.tmp" && mv "$run/exit.tmp" "$run/exit"
+printf '%s\n' "$code" > "$run/exit"
 exit "$code"
 """
 
