@@ -3,7 +3,8 @@
 With KUBECONFIG set to a reachable cluster the tests use it instead (kind, or a real cluster), and start
 nothing. Otherwise `hack/cluster up` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 and kwok with fake nodes in a state directory of its own, and the session stops it at the end, whatever
-happens.
+happens. `real_node` adds the two real nodes to it; `minio` starts the artifact store (MinIO) in it, or
+alone when the session starts no cluster.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ test_nodes.py). The step image is Debian's python3, tagged python:3.11-slim
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,12 @@ def start_run(
     started = time.time()
     cluster.kubectl("create", "-n", namespace, "-f", "-", input=dump_all([run]))
     return name, started
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
 
 
 def example(name: str) -> dict[str, Any]:
@@ -196,7 +203,7 @@ def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(r
         "image": {"repository": "docker.io/library/kubeline", "tag": "0.1.0", "pullPolicy": "IfNotPresent"},
         "watchNamespaces": [namespace],
         "hostNetwork": True,
-        "healthPort": 18080,
+        "healthPort": free_port(),  # in the host's network: another test run's operator may hold a fixed one
         "extraEnv": [
             {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
             {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
