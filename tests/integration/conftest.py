@@ -260,3 +260,28 @@ def minio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         yield Minio(facts["endpoint"], facts["podEndpoint"], facts["accessKey"], facts["secretKey"])
     finally:
         subprocess.run([*command, "--stop"], cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def operator_image(real_node: Cluster) -> str:
+    """kubeline's image, built from this tree (hack/image/build operator) and imported on the real nodes: the
+    operator's own image, and the image of kubeline's container in step pods when a store is set."""
+    subprocess.run([str(ROOT / "hack" / "image" / "build"), "operator"], check=True, stdout=subprocess.DEVNULL)
+    found = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy; m = runpy.run_path('hack/image/build'); print(m['archive_path']('operator'), m['IMAGES']['operator']['name'])",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    archive, name = found
+    subprocess.run(
+        [sys.executable, str(HACK_CLUSTER), "load", archive, "--state-dir", str(real_node.state)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return name

@@ -185,22 +185,16 @@ def test_a_second_run_is_served_from_the_cache_with_no_pod(node_ns) -> None:
     assert pods_of(node_ns, second) == [] and len(by_step(pods_of(node_ns, first))) == 3
 
 
-def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(real_node, crds, tmp_path: Path) -> None:
+def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(
+    real_node, crds, operator_image, tmp_path: Path
+) -> None:
     """The operator as users run it: in the cluster, from its image, installed by the chart."""
-    archive = subprocess.run(
-        [str(ROOT / "hack" / "image" / "build"), "operator"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    subprocess.run(
-        [sys.executable, str(ROOT / "hack" / "cluster"), "load", archive, "--state-dir", str(real_node.state)],
-        check=True,
-        capture_output=True,
-    )
     helm = subprocess.run([str(ROOT / "hack" / "helm.sh")], capture_output=True, text=True, check=True).stdout.strip()
     namespace = new_namespace(real_node, "helm-e2e")
     # no kube-proxy here: the operator reaches the API server on the node's loopback, in the node's network
     port = urlparse(real_node.server).port
     values = {
-        "image": {"repository": "docker.io/library/kubeline", "tag": "0.1.0", "pullPolicy": "IfNotPresent"},
+        "image": {"repository": operator_image.rsplit(":", 1)[0], "tag": operator_image.rsplit(":", 1)[1]},
         "watchNamespaces": [namespace],
         "hostNetwork": True,
         "healthPort": free_port(),  # in the host's network: another test run's operator may hold a fixed one

@@ -154,7 +154,7 @@ class RunReconciler:
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
-        await self._collect_pods()
+        await self._collect_pods(new_status)
         if decision.finished:
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"
             event(run, kind, decision.phase, decision.message)
@@ -255,6 +255,7 @@ class RunReconciler:
     # -- finished -------------------------------------------------------------------------------------
 
     async def _after_finish(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
+        await self._collect_pods(status)
         ttl = (status.pipeline_spec or {}).get("ttlAfterFinished")
         finished = statuses.seconds(status.finished_at)
         if not ttl or finished is None:
@@ -270,21 +271,25 @@ class RunReconciler:
         self.written = status
         return status
 
-    async def _collect_pods(self) -> None:
+    async def _collect_pods(self, status: RunStatus) -> None:
         """The pod GC policy: delete the pods of steps whose outcome the status now records (their logs are
         in the store). Level-based: a pod missed now (the operator stopped) goes on a later pass."""
         policy = self.config.pod_gc
-        if policy == "KeepAll" or self.written is None or self.written.artifact_store is None:
+        if policy == "KeepAll" or status.artifact_store is None:
             return
         wanted = ("Succeeded",) if policy == "DeleteOnSuccess" else ("Succeeded", "Failed")
-        recorded = self.written.tasks or {}
+        recorded = status.tasks or {}
         for name, pod in list(self.pods.items()):
-            annotations = pod["metadata"].get("annotations") or {}
-            task = recorded.get(annotations.get(STEP_ANNOTATION, ""))
-            if task is None or task.phase not in wanted or (pod.get("status") or {}).get("phase") not in wanted:
+            task = recorded.get((pod["metadata"].get("annotations") or {}).get(STEP_ANNOTATION, ""))
+            if task is None or task.phase not in wanted:
                 continue
-            await self.kube.delete_pod(self.namespace, name)
-            self.pods.pop(name, None)
+            # the pod's own phase may lag its containers' (the step's outcome was read from those)
+            outcome = (pod.get("status") or {}).get("phase")
+            if outcome not in ("Succeeded", "Failed"):
+                outcome = task.phase if name == task.pod else None
+            if outcome in wanted:
+                await self.kube.delete_pod(self.namespace, name)
+                self.pods.pop(name, None)
 
     def _run_ref(self, run: Mapping[str, Any], status: RunStatus) -> RunRef:
         defaults = self.plan.spec.defaults if self.plan else None

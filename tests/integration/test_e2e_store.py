@@ -1,0 +1,244 @@
+"""End to end with an artifact store: real MinIO, two real nodes, kubeline's own container in each step pod.
+
+The point of the store: a producer pinned to one node and its consumer pinned to the other share a file,
+which a ReadWriteOnce volume cannot do (hack/README.md says why). Also: artifacts cached across runs (no
+pod), logs read after the pods are gone (pod GC), a 100 MB artifact, a 1 MB value, wrong credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeline.api.yamlio import dump_all
+from tests.helpers import pods_of, wait_run
+from tests.integration.conftest import Operator, new_namespace
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+API = "kubeline.dev/v1alpha1"
+NODES = ("kubeline-node-0", "kubeline-node-1")
+TOLERATE = [{"key": "kubeline.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}]
+BUCKET = "kubeline-e2e"
+
+
+def on_node(index: int) -> dict[str, Any]:
+    return {"nodeSelector": {"kubernetes.io/hostname": NODES[index]}, "tolerations": TOLERATE}
+
+
+def python_step(name: str, code: str, inputs: list[dict] | None = None, outputs: list[dict] | None = None) -> dict:
+    """A component running ``code``; sys.argv[1:] = its inputs' paths or values, then its outputs' paths."""
+    args = [f"{{{{inputs.{i['name']}{'.path' if i.get('path') else ''}}}}}" for i in inputs or []]
+    args += [f"{{{{outputs.{o['name']}.path}}}}" for o in outputs or []]
+    return {
+        "name": name,
+        "inputs": [{k: v for k, v in i.items() if k != "path"} for i in inputs or []],
+        "outputs": outputs or [],
+        "container": {"image": "python:3.11-slim", "command": ["python3", "-c", code], "args": args},
+    }
+
+
+@pytest.fixture(scope="module")
+def store_ns(real_node, crds, minio, operator_image, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:
+    """A namespace whose operator keeps artifacts and logs in MinIO and deletes pods of succeeded steps."""
+    s3 = minio.client()
+    if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=BUCKET)
+    directory = tmp_path_factory.mktemp("store")
+    namespace = new_namespace(real_node, "store")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3"},
+        "stringData": {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key},
+    }
+    real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
+    config = directory / "operator.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "artifactStore": {
+                    "bucket": BUCKET,
+                    "prefix": "e2e",
+                    "endpoint": minio.pod_endpoint,
+                    "pathStyle": True,
+                    "credentialsSecret": {"secretName": "s3"},
+                },
+                "dataContainer": {"image": operator_image},
+                "podGC": "DeleteOnSuccess",
+            }
+        )
+    )
+    operator = Operator(real_node, namespace, directory / "operator.log", config)
+    operator.start()
+    yield real_node, namespace, operator
+    operator.kill()
+    real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def start(ctx: tuple[Any, str, Operator], spec: dict[str, Any], name: str | None = None) -> str:
+    cluster, namespace, _ = ctx
+    run = name or f"s-{uuid.uuid4().hex[:6]}"
+    documents = [
+        {"apiVersion": API, "kind": "Pipeline", "metadata": {"name": run}, "spec": spec},
+        {"apiVersion": API, "kind": "Run", "metadata": {"name": run}, "spec": {"pipelineRef": {"name": run}}},
+    ]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all(documents))
+    return run
+
+
+def two_node_pipeline(text: str) -> dict[str, Any]:
+    """prepare (node 0) writes a file artifact; train (node 1) reads it and reports its digest."""
+    prepare = python_step(
+        "prepare",
+        "import sys; open(sys.argv[2], 'w').write(sys.argv[1] * 1000); print('prepared on', __import__('os').uname()[1])",
+        [{"name": "text"}],
+        [{"name": "data", "type": "artifact"}],
+    )
+    train = python_step(
+        "train",
+        "import hashlib, sys; open(sys.argv[2], 'w').write(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest())",
+        [{"name": "data", "type": "artifact", "path": True}],
+        [{"name": "digest"}],
+    )
+    return {
+        "components": [prepare, train],
+        "tasks": [
+            {"name": "prepare", "component": "prepare", "arguments": {"text": text}, **on_node(0)},
+            {
+                "name": "train",
+                "component": "train",
+                "arguments": {"data": "{{tasks.prepare.outputs.data}}"},
+                **on_node(1),
+            },
+        ],
+    }
+
+
+def test_a_file_passes_from_a_step_on_one_node_to_a_step_on_the_other(store_ns) -> None:
+    text = f"rows-{uuid.uuid4().hex[:8]};"
+    run = start(store_ns, two_node_pipeline(text))
+    status = wait_run(store_ns, run, timeout=180)
+    assert status["phase"] == "Succeeded", status.get("message") or status.get("tasks")
+    tasks = status["tasks"]
+    assert (tasks["prepare"]["node"], tasks["train"]["node"]) == NODES
+    expected = hashlib.sha256((text * 1000).encode()).hexdigest()
+    assert tasks["train"]["outputs"] == {"digest": expected}
+    assert tasks["prepare"]["outputs"]["data"] == f"sha256:{expected}"  # content-addressed
+    assert status["artifactStore"].startswith(f"s3://{BUCKET}/e2e?")
+
+
+def test_pods_of_succeeded_steps_are_deleted_and_their_logs_read_from_the_store(store_ns, minio) -> None:
+    cluster, namespace, _ = store_ns
+    run = start(store_ns, two_node_pipeline("logs;"))
+    assert wait_run(store_ns, run, timeout=180)["phase"] == "Succeeded"
+    deadline = time.time() + 30
+    while pods_of(store_ns, run) and time.time() < deadline:
+        time.sleep(0.5)
+    assert pods_of(store_ns, run) == []  # podGC: DeleteOnSuccess
+    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
+    logs = subprocess.run(
+        [sys.executable, "-m", "kubeline", "logs", run, "prepare", "-n", namespace],
+        capture_output=True,
+        text=True,
+        env={**cluster.env, **keys},
+        timeout=60,
+    )
+    assert logs.returncode == 0, logs.stderr
+    assert "==> prepare <==" in logs.stdout and "prepared on" in logs.stdout
+
+
+def test_a_second_run_serves_artifacts_from_the_cache_without_pods(store_ns) -> None:
+    spec = two_node_pipeline("cached;")
+    first = start(store_ns, spec)
+    assert wait_run(store_ns, first, timeout=180)["phase"] == "Succeeded"
+    second = start(store_ns, spec)
+    status = wait_run(store_ns, second, timeout=60)
+    assert status["phase"] == "Succeeded"
+    assert status["tasks"]["prepare"]["cached"] and status["tasks"]["train"]["cached"]
+    assert status["tasks"]["train"]["outputs"]["digest"] == hashlib.sha256(("cached;" * 1000).encode()).hexdigest()
+    assert pods_of(store_ns, second) == []
+
+
+def test_a_100_mb_artifact_and_a_1_mb_value_travel_between_nodes(store_ns, minio) -> None:
+    produce = python_step(
+        "produce",
+        "import sys\n"
+        "block = bytes(range(256)) * 4096\n"
+        "with open(sys.argv[1], 'wb') as out:\n"
+        "    for _ in range(100): out.write(block)\n"
+        "open(sys.argv[2], 'w').write('v' * 1_000_000)\n",
+        outputs=[{"name": "blob", "type": "artifact"}, {"name": "report"}],
+    )
+    consume = python_step(
+        "consume",
+        "import os, sys; open(sys.argv[3], 'w').write(f'{os.path.getsize(sys.argv[1])} {os.path.getsize(sys.argv[2])}')",
+        [{"name": "blob", "type": "artifact", "path": True}, {"name": "report", "path": True}],
+        [{"name": "sizes"}],
+    )
+    spec = {
+        "components": [produce, consume],
+        "tasks": [
+            {"name": "produce", "component": "produce", **on_node(0)},
+            {
+                "name": "consume",
+                "component": "consume",
+                "arguments": {"blob": "{{tasks.produce.outputs.blob}}", "report": "{{tasks.produce.outputs.report}}"},
+                **on_node(1),
+            },
+        ],
+    }
+    run = start(store_ns, spec)
+    status = wait_run(store_ns, run, timeout=300)
+    assert status["phase"] == "Succeeded", status.get("message") or status.get("tasks")
+    assert status["tasks"]["consume"]["outputs"] == {"sizes": f"{100 * 1024 * 1024} 1000000"}
+    assert status["tasks"]["produce"]["storedOutputs"] == ["report"]
+    assert status["tasks"]["produce"]["outputs"]["report"].startswith("sha256:")
+
+
+def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
+    real_node, crds, minio, operator_image, tmp_path
+) -> None:
+    namespace = new_namespace(real_node, "badkeys")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3"},
+        "stringData": {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
+    }
+    real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
+    config = tmp_path / "operator.yaml"
+    store = {
+        "bucket": BUCKET,
+        "endpoint": minio.pod_endpoint,
+        "pathStyle": True,
+        "credentialsSecret": {"secretName": "s3"},
+    }
+    config.write_text(yaml.safe_dump({"artifactStore": store, "dataContainer": {"image": operator_image}}))
+    operator = Operator(real_node, namespace, tmp_path / "operator.log", config)
+    operator.start()
+    try:
+        ctx = (real_node, namespace, operator)
+        spec = two_node_pipeline("denied;")
+        spec["tasks"] = spec["tasks"][:1]
+        started = time.time()
+        run = start(ctx, spec)
+        status = wait_run(ctx, run, timeout=120)
+        elapsed = time.time() - started
+        assert status["phase"] == "Failed"
+        message = status["tasks"]["prepare"]["message"]
+        assert "kubeline container" in message and BUCKET in message, message
+        assert elapsed < 60, f"took {elapsed:.0f}s"
+    finally:
+        operator.kill()
+        real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
