@@ -8,6 +8,7 @@ pod), logs read after the pods are gone (pod GC), a 100 MB artifact, a 1 MB valu
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -242,3 +244,74 @@ def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
     finally:
         operator.kill()
         real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_a_store_that_stops_mid_run_fails_the_step_clearly_after_its_retries(
+    real_node, crds, minio, operator_image, tmp_path
+) -> None:
+    """A MinIO of this test's own (the session's keeps serving the others), stopped while a step runs."""
+    state = tmp_path / "store"
+    command = [sys.executable, str(ROOT / "hack" / "cluster"), "store", "--state-dir", str(state)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    try:
+        facts = json.loads((state / "store.json").read_text())
+        port = facts["endpoint"].rsplit(":", 1)[1]
+        pod_endpoint = f"{minio.pod_endpoint.rsplit(':', 1)[0]}:{port}"  # MinIO listens on every host address
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=facts["endpoint"],
+            aws_access_key_id=facts["accessKey"],
+            aws_secret_access_key=facts["secretKey"],
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket="doomed")
+        namespace = new_namespace(real_node, "storedown")
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3"},
+            "stringData": {"AWS_ACCESS_KEY_ID": facts["accessKey"], "AWS_SECRET_ACCESS_KEY": facts["secretKey"]},
+        }
+        real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
+        config = tmp_path / "operator.yaml"
+        store = {
+            "bucket": "doomed",
+            "endpoint": pod_endpoint,
+            "pathStyle": True,
+            "credentialsSecret": {"secretName": "s3"},
+        }
+        config.write_text(yaml.safe_dump({"artifactStore": store, "dataContainer": {"image": operator_image}}))
+        operator = Operator(real_node, namespace, tmp_path / "operator.log", config)
+        operator.start()
+        try:
+            ctx = (real_node, namespace, operator)
+            slow = python_step(
+                "slow",
+                "import sys, time; time.sleep(6); open(sys.argv[1], 'w').write('weights')",
+                outputs=[{"name": "model", "type": "artifact"}],
+            )
+            spec = {
+                "components": [slow],
+                "tasks": [{"name": "slow", "component": "slow", "retries": {"limit": 1}, **on_node(0)}],
+            }
+            run = start(ctx, spec)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                tasks = real_node.kubectl_json("get", "run", run, "-n", namespace).get("status", {}).get("tasks", {})
+                if tasks.get("slow", {}).get("phase") == "Running":
+                    break
+                time.sleep(0.3)
+            subprocess.run([*command, "--stop"], check=True, stdout=subprocess.DEVNULL)
+            stopped = time.time()
+            status = wait_run(ctx, run, timeout=120)
+            assert status["phase"] == "Failed"
+            task = status["tasks"]["slow"]
+            assert task["attempts"] == 2  # the retry ran, and failed the same way
+            assert "kubeline container: uploading the step's outputs failed" in task["message"], task["message"]
+            assert "doomed" in task["message"] and port in task["message"]
+            print(f"\nstore stopped -> run Failed after its retry: {time.time() - stopped:.1f}s")
+        finally:
+            operator.kill()
+            real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    finally:
+        subprocess.run([*command, "--stop"], stdout=subprocess.DEVNULL)

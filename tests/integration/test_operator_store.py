@@ -119,7 +119,8 @@ def test_the_consumers_pod_downloads_the_producers_object_and_only_kubelines_con
         if "train" in pods:
             break
         time.sleep(0.3)
-    main, data = pods["train"]["spec"]["containers"]
+    containers = {c["name"]: c for c in pods["train"]["spec"]["containers"]}
+    main, data = containers["main"], containers["kubeline"]
     assert main["args"] == ["train", "/kubeline/inputs/data"]  # the object, downloaded where the command reads it
     env = {e["name"]: e for e in data["env"]}
     plan = StepData.from_json(env["KUBELINE_STEP"]["value"])

@@ -62,8 +62,9 @@ def start_of(step: str):
 
 def test_a_store_pod_has_kubelines_container_with_the_only_credentials() -> None:
     pod = render_pod(RUN, start_of("t"), OperatorConfig(), uses_artifacts=True)
-    main, data = pod["spec"]["containers"]
+    data, main = pod["spec"]["containers"]  # kubeline's first: main waits for its downloads
     assert main["name"] == "main" and data["name"] == "kubeline"
+    assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "main"
     assert main["args"] == ["train", "/kubeline/inputs/data", "0.1", "/kubeline/outputs/model"]
     assert not any("AWS" in e["name"] or "valueFrom" in e for e in main["env"])  # no credentials for the user
     assert {"name": "KUBELINE_AWAIT_INPUTS", "value": "1"} in main["env"]
@@ -81,7 +82,8 @@ def test_a_store_pod_has_kubelines_container_with_the_only_credentials() -> None
 
 def test_a_step_without_stored_inputs_does_not_wait() -> None:
     pod = render_pod(RUN, start_of("p"), OperatorConfig(), uses_artifacts=True)
-    assert not any(e["name"] == "KUBELINE_AWAIT_INPUTS" for e in pod["spec"]["containers"][0]["env"])
+    main = pod["spec"]["containers"][0]  # main first: nothing to wait for
+    assert main["name"] == "main" and not any(e["name"] == "KUBELINE_AWAIT_INPUTS" for e in main["env"])
 
 
 def test_namespaces_override_the_default_store() -> None:
@@ -103,7 +105,13 @@ def hand_over(tmp_path: Path, plan: stepdata.StepData, script: str, store: Local
     run_dir.mkdir(parents=True)
     outputs.mkdir()
     result: dict[str, tuple[int, str]] = {}
-    data = threading.Thread(target=lambda: result.update(data=stepdata.run(store, plan, run_dir, outputs)))
+
+    def kubelines_container() -> None:
+        held = stepdata.hold_main(run_dir)
+        result["data"] = stepdata.run(store, plan, run_dir, outputs)
+        stepdata.release_main(held)
+
+    data = threading.Thread(target=kubelines_container)
     data.start()
     env = {**os.environ, "KUBELINE_RUN_DIR": str(run_dir), "OUT": str(outputs), "KUBELINE_INPUT_FILES": ""}
     if plan.inputs:

@@ -206,3 +206,42 @@ def test_a_run_of_an_invalid_pipeline_fails_at_once_and_says_why() -> None:
     assert status(kube)["message"].startswith("the run cannot start (fix the pipeline or arguments")
     assert {c["status"] for c in status(kube)["conditions"]} == {"False"}
     assert kube.created_pods == []
+
+
+def store_step_finished(kube: FakeKube, pod: str, main_code: int, report: dict[str, Any], phase: str | None) -> None:
+    """kubeline's container and main have ended; the pod's own phase may still lag behind (None: Running)."""
+    kube.set_pod_status(
+        NS,
+        pod,
+        {
+            "phase": phase or "Running",
+            "containerStatuses": [
+                {"name": "main", "state": {"terminated": {"exitCode": main_code}}},
+                {"name": "kubeline", "state": {"terminated": {"exitCode": 0, "message": json.dumps(report)}}},
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "policy, a_code, a_phase, kept",
+    [
+        ("KeepAll", 0, "Succeeded", {"a", "b"}),
+        ("DeleteOnSuccess", 0, "Succeeded", {"b"}),  # b still runs
+        ("DeleteOnSuccess", 0, None, {"b"}),  # the pod's phase lags its containers': the recorded outcome counts
+        ("DeleteOnSuccess", 3, "Failed", {"a"}),  # a failed pod stays for its post-mortem
+        ("DeleteOnCompletion", 3, "Failed", set()),
+    ],
+)
+def test_the_pod_gc_policy_deletes_pods_once_the_status_records_their_outcome(
+    policy: str, a_code: int, a_phase: str | None, kept: set[str]
+) -> None:
+    kube = FakeKube()
+    kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    config = OperatorConfig.model_validate({"podGC": policy, "artifactStore": {"bucket": "ml"}})
+    reconciler = RunReconciler(kube, config, NS, RUN, kube.watch(NS, RUN))
+    reconcile(kube, reconciler)
+    store_step_finished(kube, pod_name(RUN, "a", 1), a_code, {"outputs": {"out": "done"}, "log": "logs/a"}, a_phase)
+    reconcile(kube, reconciler)
+    assert status(kube)["tasks"]["a"]["log"] == "logs/a"
+    assert {kube.pods[key]["metadata"]["annotations"]["kubeline.dev/step"] for key in kube.pods} == kept

@@ -8,14 +8,18 @@ container (whose image needs nothing but a POSIX shell). The two share three emp
 1. Inputs: when the step reads stored objects, this container downloads them, then says ``ok`` (or
    ``failed``) through the FIFO ``run/inputs``; main's wrapper blocks reading it before the command starts.
    A step without stored inputs starts at once: nothing is waited for.
-2. The command runs in main, its output copied to ``run/log`` by ``tee``; main's wrapper then writes the exit
-   code to ``run/exit``. This container knows main has ended when the FIFO ``run/alive``, which main's shell
-   holds open (read-write) from its first line, has no writer left: every process of main is gone (they die
-   with the container's first process), so nothing can change the outputs while they are read. Polled every
-   20 ms, after main has said it started (``run/started``).
+2. The command runs in main, its output copied to ``run/log`` by ``tee``. Then main's wrapper, the container's
+   first process, kills what the command left running, writes the exit code to ``run/exit`` and closes the FIFO
+   ``run/alive``, which it has held open (read-write) from its first line. This container knows main is done
+   when that FIFO has no writer left (polled every 20 ms, once main has said it started: ``run/started``), so
+   nothing can change the outputs while they are read.
 3. Outputs: artifacts are uploaded (content-addressed, stored once), value outputs are reported in this
    container's termination message, the largest ones moved to the store until the message fits in 4 KiB,
    the log is uploaded, and a cache record is written to the store (the one a local run reads too).
+4. Main's wrapper waits to exit until this container says ``done`` through the FIFO ``run/done``, which this
+   container holds open from its start (if it dies, main reads end-of-file and exits too). The two
+   containers then end together, so the kubelet sees the pod finish in one relist (every second) rather
+   than two.
 
 The store's credentials live in this container's environment only (from a Secret), never in main's, and
 what main leaves in the shared folders is never followed as a link: a link to /proc/self/environ would
@@ -238,17 +242,37 @@ def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) ->
     return 0, report.encode()
 
 
-def main() -> int:
-    plan = StepData.from_json(os.environ[STEP_ENV])
+def hold_main(run_dir: Path) -> int:
+    """Open ``run/done`` for main to wait on: a descriptor to write ``done`` to (closing it releases main too)."""
+    fifo = run_dir / "done"
     try:
+        os.mkfifo(fifo)
+    except FileExistsError:
+        pass
+    return os.open(fifo, os.O_RDWR)  # read-write: never blocks, and main's open for reading finds a writer
+
+
+def release_main(descriptor: int) -> None:
+    try:
+        os.write(descriptor, b"done\n")
+    finally:
+        os.close(descriptor)
+
+
+def main() -> int:
+    run_dir = Path(RUN_DIR)
+    held = hold_main(run_dir)
+    try:
+        plan = StepData.from_json(os.environ[STEP_ENV])
         store = open_store(os.environ[STORE_ENV])
-    except ValueError as problem:
-        code, message = 1, f"the artifact store is misconfigured: {problem}"
+    except (ValueError, TypeError, KeyError) as problem:
+        code, message = 1, f"kubeline's container is misconfigured: {problem}"
     else:
-        code, message = run(store, plan, Path(RUN_DIR), Path(OUTPUTS_DIR))
+        code, message = run(store, plan, run_dir, Path(OUTPUTS_DIR))
     Path(os.environ.get("KUBELINE_TERMINATION_LOG", TERMINATION_LOG)).write_text(message[:MESSAGE_LIMIT])
     if code:
         print(message, file=sys.stderr)
+    release_main(held)
     return code
 
 

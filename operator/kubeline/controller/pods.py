@@ -95,10 +95,21 @@ if [ -n "${stepdata.AWAIT_INPUTS_ENV}" ]; then
     exit 1
   fi
 fi
-{{ "$@"; echo "$?" > "$run/code"; }} 2>&1 | tee "$run/log"
-code=$(cat "$run/code" 2>/dev/null)
-[ -n "$code" ] || code=1
+mkfifo "$run/out" 2>/dev/null
+tee "$run/log" < "$run/out" &
+tee_pid=$!
+"$@" > "$run/out" 2>&1
+code=$?
+if [ "$$" = 1 ]; then  # the container's first process: end what the command left running, except tee
+  for dir in /proc/[0-9]*; do
+    pid=${{dir#/proc/}}
+    [ "$pid" = 1 ] || [ "$pid" = "$tee_pid" ] || kill -9 "$pid" 2>/dev/null
+  done
+fi
+wait "$tee_pid"
 printf '%s\n' "$code" > "$run/exit"
+exec 9>&-
+read -r done < "$run/done"
 exit "$code"
 """
 
@@ -181,7 +192,9 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     container = _container(run, start, config, scheduling, mounts)
     containers = [container]
     if run.store is not None:
-        containers.append(_data_container(run, run.store, start, config, volumes))
+        data = _data_container(run, run.store, start, config, volumes)
+        # kubelet starts containers in order: kubeline's first when main waits for its downloads
+        containers = [data, container] if start.artifacts else [container, data]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -197,6 +210,7 @@ def _metadata(run: RunRef, start: StartStep) -> dict[str, Any]:
         "namespace": run.namespace,
         "labels": {RUN_LABEL: run.name, TASK_LABEL: start.task, "app.kubernetes.io/managed-by": "kubeline"},
         "annotations": {
+            "kubectl.kubernetes.io/default-container": "main",
             STEP_ANNOTATION: start.id,
             ATTEMPT_ANNOTATION: str(start.attempt),
             CACHE_KEY_ANNOTATION: start.cache_key,
