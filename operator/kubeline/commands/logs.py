@@ -1,8 +1,9 @@
-"""`kubeline logs`: the logs of a Run's step pods."""
+"""`kubeline logs`: the logs of a Run's step pods, or of a local run's steps from its artifact store."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from kubeline.api.problems import Issue, PipelineInvalid
@@ -16,7 +17,11 @@ def add_to(subparsers: Any) -> None:
         "logs",
         logs_command,
         help="print the logs of a run's steps",
-        description="Print the logs of a Run's step pods.",
+        description=(
+            "Print the logs of a Run's step pods. A run made on this machine by `kubeline run` (found under "
+            "$KUBELINE_HOME/runs) is read from its artifact store, where each step's log is stored when it ends; "
+            "give -n to read a cluster's Run of the same name instead."
+        ),
     )
     parser.add_argument("run", help="the Run's name")
     parser.add_argument("task", nargs="?", help="a step id (default: every step)")
@@ -30,7 +35,42 @@ def logs_command(args: argparse.Namespace) -> int:
             stepid.parse(args.task)
         except ValueError as error:
             raise PipelineInvalid([Issue("STEP", str(error))]) from None
-    for step, text in cluster_client(args).logs(args.run, args.task, follow=args.follow).items():
+    local = _local_run_dir(args)
+    if local is not None:
+        logs = _local_logs(args, local)
+    else:
+        logs = cluster_client(args).logs(args.run, args.task, follow=args.follow)
+    for step, text in logs.items():
         print(f"==> {step} <==")
         print(text.rstrip("\n"))
     return 0
+
+
+def _local_run_dir(args: argparse.Namespace) -> Path | None:
+    """The folder of the local run ``args.run``, when there is one and no namespace asks for a cluster's Run."""
+    from kubeline.api.names import name_problem
+    from kubeline.backends.local import is_local_run, kubeline_home
+
+    if args.namespace or name_problem(args.run):
+        return None
+    run_dir = kubeline_home() / "runs" / args.run
+    return run_dir if is_local_run(run_dir) else None
+
+
+def _local_logs(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
+    from kubeline.backends.local import stored_logs
+    from kubeline.store import StoreError
+
+    if args.follow:
+        raise PipelineInvalid(
+            [
+                Issue(
+                    "--follow",
+                    f"{args.run} is a local run: its steps' logs are stored when each step ends, print them without -f",
+                )
+            ]
+        )
+    try:
+        return stored_logs(run_dir, args.run, args.task)
+    except (StoreError, ValueError) as error:
+        raise PipelineInvalid([Issue(args.run, f"cannot read the local run's logs: {error}")]) from None
