@@ -105,15 +105,15 @@ def test_no_part_of_a_cache_record_survives_a_failed_write(tmp_path: Path, failu
 
 def test_a_failed_artifact_upload_fails_the_step_naming_the_key(tmp_path: Path) -> None:
     class Unwritable(LocalStore):
-        def put_file(self, key: str, path: Path) -> None:
+        def put_bytes(self, key: str, data: bytes) -> None:
             if key.startswith("objects/"):
-                raise StoreError(f"cannot upload {path} to {self.where(key)}: No space left on device")
-            super().put_file(key, path)
+                raise StoreError(f"cannot write {self.where(key)}: No space left on device")
+            super().put_bytes(key, data)
 
     result = run_make(tmp_path, StoreCache(Unwritable(tmp_path / "store")), "r")
     assert result.decision.phase == "Failed"
     message = result.decision.views["m"].message
-    assert f"to {(tmp_path / 'store').as_uri()}/objects/sha256/" in message and "No space left" in message
+    assert f"cannot write {(tmp_path / 'store').as_uri()}/objects/sha256/" in message and "No space left" in message
 
 
 def test_the_log_tail_reads_only_the_end_of_a_huge_line(tmp_path: Path) -> None:
