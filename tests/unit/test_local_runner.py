@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from kubeline.backends.local import LocalCache, LocalRunner, RunResult
+from kubeline.backends.local import LocalRunner, RunResult, StoreCache
 from kubeline.engine.run import bind_arguments
+from kubeline.store import ObjectRef, get_artifact
+from kubeline.store.local import LocalStore
 from tests.helpers import WRITE, python_component
 from tests.unit.simulate import plan_of
 
@@ -31,7 +33,7 @@ def run(
         bind_arguments(plan, params or {}),
         "test",
         run_dir=tmp_path / "run" / str(time.time()),
-        cache=LocalCache(tmp_path / "cache") if cache else None,
+        cache=StoreCache(LocalStore(tmp_path / "store")) if cache else None,
     )
     if before:
         before(runner)
@@ -58,7 +60,7 @@ def test_max_staleness_zero_never_reuses(tmp_path: Path) -> None:
 def test_staleness_bound_is_measured_from_when_the_result_was_made(tmp_path: Path) -> None:
     tasks = [{"name": "w", "component": "write", "arguments": {"text": "x"}, "caching": {"maxStaleness": "1h"}}]
     plan = plan_of({"spec": {"components": [WRITE], "tasks": tasks}})
-    cache = LocalCache(tmp_path / "cache")
+    cache = StoreCache(LocalStore(tmp_path / "store"))
     LocalRunner(plan, {}, "t", run_dir=tmp_path / "r1", cache=cache).run()
     from kubeline.engine.run import decide
     from kubeline.engine.state import RunState
@@ -87,7 +89,10 @@ def test_artifacts_pass_as_files_and_directories_and_survive_the_cache(tmp_path:
     assert run(tmp_path, [make, read], tasks).state.steps["read"].outputs == {"content": "A"}
     again = run(tmp_path, [make, read], tasks)
     assert again.state.steps["make"].cached and again.state.steps["read"].cached
-    assert Path(again.state.steps["make"].outputs["folder"], "a.txt").read_text() == "A"
+    ref = ObjectRef.parse(again.state.steps["make"].outputs["folder"])
+    assert ref is not None and ref.directory
+    get_artifact(LocalStore(tmp_path / "store"), ref, tmp_path / "check")
+    assert (tmp_path / "check" / "a.txt").read_text() == "A"
 
 
 def test_a_value_can_feed_an_artifact_input(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The local runner against what the corpus cannot check: files it must leave alone, cache folders it
-must clean up, and how much of a log it reads."""
+"""The local runner against what the corpus cannot check: files it must leave alone, cache records it
+must not leave half-written, and how much of a log it reads."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from kubeline.backends import local
-from kubeline.backends.local import LocalCache, LocalRunner, RunResult
-from kubeline.backends.local import cache as local_cache
+from kubeline.backends.local import LocalRunner, RunResult, StoreCache
 from kubeline.backends.local.runner import LOG_TAIL_BYTES
 from kubeline.engine.run import decide
 from kubeline.engine.state import RunState
+from kubeline.store import StoreError, cache_record_key
+from kubeline.store.local import TEMP_PREFIX, LocalStore
 from tests.helpers import kubeline
 from tests.unit.simulate import plan_of
 
@@ -30,7 +31,7 @@ MAKE = {
 }
 
 
-def run_make(tmp_path: Path, cache: LocalCache, name: str) -> RunResult:
+def run_make(tmp_path: Path, cache: StoreCache, name: str) -> RunResult:
     plan = plan_of({"spec": {"components": [MAKE], "tasks": [{"name": "m", "component": "make"}]}})
     return LocalRunner(plan, {}, "t", run_dir=tmp_path / name, cache=cache).run()
 
@@ -49,7 +50,7 @@ def test_an_existing_attempt_folder_fails_the_step_and_is_not_deleted(tmp_path: 
     kept = tmp_path / "run" / "steps" / "m" / "attempt-1" / "keep.txt"
     kept.parent.mkdir(parents=True)
     kept.write_text("not kubeline's")
-    result = run_make(tmp_path, LocalCache(tmp_path / "cache"), "run")
+    result = run_make(tmp_path, StoreCache(LocalStore(tmp_path / "store")), "run")
     assert result.decision.phase == "Failed"
     assert "cannot make the step's folder" in result.decision.views["m"].message
     assert kept.read_text() == "not kubeline's"
@@ -57,36 +58,62 @@ def test_an_existing_attempt_folder_fails_the_step_and_is_not_deleted(tmp_path: 
 
 def test_a_bad_cache_entry_is_a_miss_once_then_replaced(tmp_path: Path) -> None:
     warnings: list[str] = []
-    cache = LocalCache(tmp_path / "cache", warn=warnings.append)
+    store = LocalStore(tmp_path / "store")
     plan = plan_of({"spec": {"components": [MAKE], "tasks": [{"name": "m", "component": "make"}]}})
-    entry = tmp_path / "cache" / decide(plan, {}, RunState(started_at=0), 0).start[0].cache_key / "entry.json"
-    entry.parent.mkdir(parents=True)
-    entry.write_text("{}")
-    first = run_make(tmp_path, cache, "r1")
+    key = decide(plan, {}, RunState(started_at=0), 0).start[0].cache_key
+    store.put_bytes(cache_record_key(key), f'{{"cacheKey": "{key}", "component": "make", "outputs": {{}}}}'.encode())
+    first = run_make(tmp_path, StoreCache(store, warn=warnings.append), "r1")
     assert first.state.steps["m"].cached is False
-    assert len(warnings) == 1 and "has no valid createdAt time" in warnings[0]
-    second = run_make(tmp_path, LocalCache(tmp_path / "cache", warn=warnings.append), "r2")
+    assert len(warnings) == 1 and "is not a cache record (field 'createdAt' is missing" in warnings[0]
+    second = run_make(tmp_path, StoreCache(store, warn=warnings.append), "r2")
     assert second.state.steps["m"].cached is True
     assert second.state.steps["m"].outputs["v"] == "fresh"
     assert len(warnings) == 1
 
 
-@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
-def test_no_staging_folder_survives_a_failed_store(tmp_path: Path, monkeypatch: Any, failure: BaseException) -> None:
-    def copy_then_fail(source: Path, destination: Path) -> None:
-        destination.write_text("half")
-        raise failure
+class HalfWrites(LocalStore):
+    """A store whose writes of cache records write half and then fail, as on a full disk or at Ctrl-C."""
 
-    monkeypatch.setattr(local_cache, "copy_artifact", copy_then_fail)
+    def __init__(self, root: Path, failure: BaseException):
+        super().__init__(root)
+        self.failure = failure
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        if not key.startswith("cache/"):
+            return super().put_bytes(key, data)
+
+        def half_then_fail(out: Any) -> None:
+            out.write(data[: len(data) // 2])
+            raise self.failure
+
+        self._guard("write", key, lambda: self._write(key, half_then_fail))
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_no_part_of_a_cache_record_survives_a_failed_write(tmp_path: Path, failure: BaseException) -> None:
     warnings: list[str] = []
-    cache = LocalCache(tmp_path / "cache", warn=warnings.append)
+    cache = StoreCache(HalfWrites(tmp_path / "store", failure), warn=warnings.append)
     if isinstance(failure, OSError):
         assert run_make(tmp_path, cache, "r").decision.phase == "Succeeded"  # only not cached
-        assert "was not cached: [Errno 28] No space left on device" in warnings[0]
+        assert "was not cached: cannot write" in warnings[0] and "No space left on device" in warnings[0]
     else:
         with pytest.raises(KeyboardInterrupt):
             run_make(tmp_path, cache, "r")
-    assert list((tmp_path / "cache").iterdir()) == []
+    assert not (tmp_path / "store" / "cache").exists() or list((tmp_path / "store" / "cache").iterdir()) == []
+    assert [p for p in (tmp_path / "store").rglob(f"{TEMP_PREFIX}*")] == []
+
+
+def test_a_failed_artifact_upload_fails_the_step_naming_the_key(tmp_path: Path) -> None:
+    class Unwritable(LocalStore):
+        def put_bytes(self, key: str, data: bytes) -> None:
+            if key.startswith("objects/"):
+                raise StoreError(f"cannot write {self.where(key)}: No space left on device")
+            super().put_bytes(key, data)
+
+    result = run_make(tmp_path, StoreCache(Unwritable(tmp_path / "store")), "r")
+    assert result.decision.phase == "Failed"
+    message = result.decision.views["m"].message
+    assert f"cannot write {(tmp_path / 'store').as_uri()}/objects/sha256/" in message and "No space left" in message
 
 
 def test_the_log_tail_reads_only_the_end_of_a_huge_line(tmp_path: Path) -> None:

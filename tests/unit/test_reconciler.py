@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from kubeline.api.constants import API_VERSION
-from kubeline.backends.local import LocalCache, LocalRunner
+from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.pods import encode_outputs
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.status import timestamp
 from kubeline.engine.stepid import pod_name
+from kubeline.store.local import LocalStore
 from tests.helpers import WRITE, pipeline, task
 from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
 from tests.unit.simulate import plan_of
@@ -168,8 +169,10 @@ def test_a_finished_run_within_its_ttl_is_kept_until_then() -> None:
 
 def test_both_backends_record_the_component_name_in_the_cache(tmp_path: Path) -> None:
     spec = {"components": [WRITE], "tasks": [{"name": "w", "component": "write", "arguments": {"text": "hi"}}]}
-    LocalRunner(plan_of({"spec": spec}), {}, "local", run_dir=tmp_path / "run", cache=LocalCache(tmp_path)).run()
-    [record] = [json.loads(path.read_text()) for path in tmp_path.glob("*/entry.json")]
+    LocalRunner(
+        plan_of({"spec": spec}), {}, "local", run_dir=tmp_path / "run", cache=StoreCache(LocalStore(tmp_path))
+    ).run()
+    [record] = [json.loads(path.read_text()) for path in tmp_path.glob("cache/*.json")]
     kube = FakeKube()
     reconciler = start_run(kube, spec)
     reconcile(kube, reconciler)
@@ -178,7 +181,7 @@ def test_both_backends_record_the_component_name_in_the_cache(tmp_path: Path) ->
     [entry] = kube.cache_entries.values()
     assert record["component"] == entry["spec"]["component"] == "write"
     assert entry["apiVersion"] == API_VERSION and entry["kind"] == "CacheEntry"
-    assert record["key"] == entry["spec"]["key"]  # the same step hits the same result on both
+    assert record["cacheKey"] == entry["spec"]["key"]  # the same step hits the same result on both
 
 
 def test_a_run_waits_for_its_missing_pipeline_then_runs(events: list[tuple[str, str, str]]) -> None:

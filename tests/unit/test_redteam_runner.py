@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.backends.local import LocalCache, LocalRunner
+from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.commands.display import plain_console, print_result
 from kubeline.engine.values import coerce
+from kubeline.store.local import LocalStore
 from tests.unit.simulate import plan_of
 
 
@@ -39,16 +40,17 @@ def _run(tmp_path: Path, script: str, outputs: list[dict]) -> tuple[LocalRunner,
         }
     )
     runner = LocalRunner(
-        plan, {}, "r", run_dir=tmp_path / "run", cache=LocalCache(tmp_path / "cache", warn=lambda m: None)
+        plan, {}, "r", run_dir=tmp_path / "run", cache=StoreCache(LocalStore(tmp_path / "store"), warn=lambda m: None)
     )
     return runner, runner.run()
 
 
-def test_a_sparse_artifact_does_not_fill_the_disk_in_the_cache(tmp_path: Path) -> None:
-    _, result = _run(tmp_path, 'mkdir "$1"; truncate -s 64M "$1/big"', [{"name": "v", "type": "artifact"}])
+@pytest.mark.parametrize("script", ['mkdir "$1"; truncate -s 64M "$1/big"', 'truncate -s 64M "$1"'])
+def test_a_sparse_artifact_does_not_fill_the_disk_in_the_store(tmp_path: Path, script: str) -> None:
+    _, result = _run(tmp_path, script, [{"name": "v", "type": "artifact"}])
     assert result.decision.phase == "Succeeded"
-    used = sum(p.stat().st_blocks * 512 for p in (tmp_path / "cache").rglob("*") if p.is_file())
-    assert used < 8 << 20, f"the cache holds {used >> 20} MiB on disk for an artifact that takes none"
+    used = sum(p.stat().st_blocks * 512 for p in (tmp_path / "store").rglob("*") if p.is_file())
+    assert used < 8 << 20, f"the store holds {used >> 20} MiB on disk for an artifact that takes none"
 
 
 def test_an_output_value_cannot_drive_the_terminal(tmp_path: Path) -> None:
@@ -59,7 +61,7 @@ def test_an_output_value_cannot_drive_the_terminal(tmp_path: Path) -> None:
 
 
 def test_the_hole_preserving_copy_keeps_every_byte(tmp_path: Path) -> None:
-    from kubeline.backends.local.files import copy_file
+    from kubeline.store.local import copy_sparse
 
     source = tmp_path / "mixed"
     with open(source, "wb") as file:
@@ -67,7 +69,8 @@ def test_the_hole_preserving_copy_keeps_every_byte(tmp_path: Path) -> None:
         file.seek(32 << 20)
         file.write(b"middle")
         file.truncate(64 << 20)  # ends in a hole
-    copy_file(source, tmp_path / "copy")
+    with open(source, "rb") as reader, open(tmp_path / "copy", "wb") as writer:
+        copy_sparse(reader, writer)
     assert (tmp_path / "copy").read_bytes() == source.read_bytes()
     assert (tmp_path / "copy").stat().st_blocks * 512 < 1 << 20
 

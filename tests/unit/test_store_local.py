@@ -130,7 +130,7 @@ def test_identical_content_is_stored_once(tmp_path: Path) -> None:
 
 def test_a_stored_object_is_not_written_again(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
-    (tmp_path / "f").write_text("data")
+    (tmp_path / "f").write_bytes(b"data" * (1 << 19))  # over SMALL_OBJECT: smaller files are simply rewritten
     ref = put_artifact(store, tmp_path / "f")
     os.utime(store.path(object_key(ref)), (1, 1))
     put_artifact(store, tmp_path / "f")

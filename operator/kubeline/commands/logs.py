@@ -1,8 +1,10 @@
-"""`kubeline logs`: the logs of a Run's steps, from their pods, or from the artifact store once the pods are gone."""
+"""`kubeline logs`: a Run's step logs, from their pods or, once the pods are gone, from the artifact store; a local
+run's from its store."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from kubeline.api.problems import Issue, PipelineInvalid
@@ -16,8 +18,12 @@ def add_to(subparsers: Any) -> None:
         "logs",
         logs_command,
         help="print the logs of a run's steps",
-        description="Print the logs of a Run's steps: from the pod while it is there, then from the artifact store "
-        "(credentials: the usual AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or cloud identity).",
+        description=(
+            "Print the logs of a Run's steps: from the pod while it is there, then from the artifact store "
+            "(credentials: the usual AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or cloud identity). A run "
+            "made on this machine by `kubeline run` (found under $KUBELINE_HOME/runs) is read from its artifact "
+            "store; give -n to read a cluster's Run of the same name instead."
+        ),
     )
     parser.add_argument("run", help="the Run's name")
     parser.add_argument("task", nargs="?", help="a step id (default: every step)")
@@ -37,9 +43,43 @@ def logs_command(args: argparse.Namespace) -> int:
             stepid.parse(args.task)
         except ValueError as error:
             raise PipelineInvalid([Issue("STEP", str(error))]) from None
-    for step, text in (
-        cluster_client(args).logs(args.run, args.task, follow=args.follow, artifact_store=args.artifact_store).items()
-    ):
+    local = _local_run_dir(args)
+    if local is not None:
+        logs = _local_logs(args, local)
+    else:
+        client = cluster_client(args)
+        logs = client.logs(args.run, args.task, follow=args.follow, artifact_store=args.artifact_store)
+    for step, text in logs.items():
         print(f"==> {step} <==")
         print(text.rstrip("\n"))
     return 0
+
+
+def _local_run_dir(args: argparse.Namespace) -> Path | None:
+    """The folder of the local run ``args.run``, when there is one and no namespace asks for a cluster's Run."""
+    from kubeline.api.names import name_problem
+    from kubeline.backends.local import is_local_run, kubeline_home
+
+    if args.namespace or name_problem(args.run):
+        return None
+    run_dir = kubeline_home() / "runs" / args.run
+    return run_dir if is_local_run(run_dir) else None
+
+
+def _local_logs(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
+    from kubeline.backends.local import stored_logs
+    from kubeline.store import StoreError
+
+    if args.follow:
+        raise PipelineInvalid(
+            [
+                Issue(
+                    "--follow",
+                    f"{args.run} is a local run: its steps' logs are stored when each step ends, print them without -f",
+                )
+            ]
+        )
+    try:
+        return stored_logs(run_dir, args.run, args.task)
+    except (StoreError, ValueError) as error:
+        raise PipelineInvalid([Issue(args.run, f"cannot read the local run's logs: {error}")]) from None

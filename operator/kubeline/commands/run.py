@@ -31,7 +31,8 @@ def add_to(subparsers: Any) -> None:
         description=(
             "Run a pipeline on this machine. Each step runs as a local process (the container image is "
             "not used; `python3` in a step is the interpreter running kubeline); independent steps run "
-            "side by side; results are cached on disk under $KUBELINE_HOME (default ~/.kubeline). "
+            "side by side; artifacts, step logs and cached results go to an artifact store, by default the "
+            "folder store under $KUBELINE_HOME (default ~/.kubeline). "
             "Exit status: 0 when the run succeeded, 1 when it failed or was cancelled, 2 for invalid input."
         ),
     )
@@ -43,6 +44,15 @@ def add_to(subparsers: Any) -> None:
     add_param_argument(parser, "set a pipeline parameter (repeatable); VALUE is parsed by the parameter's type")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (for scripts) instead of a table")
     parser.add_argument("--no-cache", action="store_true", help="neither reuse nor record cached results")
+    parser.add_argument(
+        "--artifact-store",
+        metavar="URL",
+        help=(
+            "where artifacts, logs and cached results go: s3://BUCKET[/PREFIX][?endpoint=URL&region=R&pathStyle=true"
+            "&caFile=PATH&insecure=true] (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an AWS profile), "
+            "or a folder (/abs/path, ./rel/path); default: $KUBELINE_HOME/store"
+        ),
+    )
     parser.add_argument("--name", help="run name (default: PIPELINE-TIMESTAMP-RANDOM)")
     parser.add_argument(
         "--max-parallel",
@@ -68,18 +78,21 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from kubeline.api.names import name_problem
-    from kubeline.backends.local import LocalRunner
+    from kubeline.backends.local import LocalRunner, StoreCache, record_store
     from kubeline.commands.display import Progress, plain_console, print_result, result_json
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise PipelineInvalid([Issue("--name", problem)])
+    store_url, store = _store(args.artifact_store)
     loaded = load_pipeline_file(args.file, function=args.function)
     params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
     name, run_dir = _new_run_dir(args.name, loaded.name)
+    record_store(run_dir, store_url)
     console = plain_console(stderr=args.json)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
         console = plain_console(stderr=args.json, width=140)
-    cache = None if args.no_cache else _cache()
+    warn = _warn_on_stderr()
+    cache = None if args.no_cache else StoreCache(store, warn=warn)
     if not args.json:
         console.print(
             Text(
@@ -93,9 +106,11 @@ def run_command(args: argparse.Namespace) -> int:
             params,
             name,
             run_dir=run_dir,
+            store=store,
             cache=cache,
             on_change=progress.update,
             max_parallel=args.max_parallel,
+            warn=warn,
         )
         result = _run_interruptibly(runner, console, name)
     if isinstance(result, int):
@@ -126,17 +141,26 @@ def _run_interruptibly(runner: LocalRunner, console: Any, name: str) -> RunResul
             signal.signal(signum, handler)
 
 
-def _cache() -> Any:
-    """The cache under $KUBELINE_HOME; what is wrong with an entry is a warning on stderr, and the step runs again."""
+def _store(url: str | None) -> tuple[str, Any]:
+    """The artifact store's URL and the store: ``--artifact-store``, or the folder store under $KUBELINE_HOME."""
+    from kubeline.backends.local import kubeline_home
+    from kubeline.store import open_store
+
+    text = url or str(kubeline_home() / "store")
+    try:
+        return text, open_store(text)
+    except ValueError as error:
+        raise PipelineInvalid([Issue("--artifact-store", str(error))]) from None
+
+
+def _warn_on_stderr() -> Any:
+    """Warnings (a damaged cache record, a log not stored) on stderr; the run goes on."""
     from rich.text import Text
 
-    from kubeline.backends.local import LocalCache, kubeline_home
     from kubeline.commands.display import plain_console
 
     warnings = plain_console(stderr=True, soft_wrap=True)
-    return LocalCache(
-        kubeline_home() / "cache", warn=lambda message: warnings.print(Text(f"warning: {message}", style="yellow"))
-    )
+    return lambda message: warnings.print(Text(f"warning: {message}", style="yellow"))
 
 
 def _new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -44,13 +45,28 @@ class LocalStore(ObjectStore):
 
     def get_file(self, key: str, path: Path) -> None:
         def download() -> None:
-            with open(self.path(key), "rb") as source:
+            with self._open(key) as source:
                 atomic_write(path, lambda out: copy_sparse(source, out))
 
         self._guard("download", key, download, to=path)
 
     def get_bytes(self, key: str) -> bytes:
-        return self._guard("read", key, self.path(key).read_bytes)
+        def read() -> bytes:
+            with self._open(key) as source:
+                return source.read()
+
+        return self._guard("read", key, read)
+
+    def _open(self, key: str) -> BinaryIO:
+        """The key's file, opened without blocking and checked to be a regular file: whatever else sits
+        in a shared folder (a FIFO, a device) cannot hang a reader."""
+        fd = os.open(self.path(key), os.O_RDONLY | os.O_NONBLOCK)
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+            raise OSError(f"it is {kind}, not a regular file")
+        return os.fdopen(fd, "rb")
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()

@@ -20,6 +20,8 @@ from kubeline.store.base import ObjectStore, StoreError
 from kubeline.store.layout import ObjectRef, object_key
 
 CHUNK = 1 << 20
+#: Bytes up to which a file artifact is uploaded whole in one request, without asking whether it is stored.
+SMALL_OBJECT = 1 << 20
 
 
 class ArtifactError(StoreError):
@@ -28,7 +30,8 @@ class ArtifactError(StoreError):
 
 def put_artifact(store: ObjectStore, path: Path) -> ObjectRef:
     """Store the file or directory at ``path`` (a link at the top is followed); skip the upload when the
-    store already holds the same bytes."""
+    store already holds the same bytes, except for a file of at most SMALL_OBJECT bytes, whose upload is
+    as cheap as that question (rewriting an object with its own bytes changes nothing)."""
     if path.is_dir():
         with tempfile.TemporaryDirectory(prefix="kubeline-tar-") as temp:
             tar_path = Path(temp) / "artifact.tar"
@@ -36,6 +39,12 @@ def put_artifact(store: ObjectStore, path: Path) -> ObjectRef:
                 digest = write_tar(path, out)
             return _upload(store, ObjectRef(digest, directory=True), tar_path)
     try:
+        with open(path, "rb") as source:
+            head = source.read(SMALL_OBJECT + 1)
+        if len(head) <= SMALL_OBJECT:
+            ref = ObjectRef(hashlib.sha256(head).hexdigest())
+            store.put_bytes(object_key(ref), head)  # one request: asking first whether it exists costs as much
+            return ref
         digest = file_digest(path)
     except OSError as error:
         raise ArtifactError(f"cannot read the artifact {path}: {error.strerror or error}") from None

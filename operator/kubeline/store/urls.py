@@ -36,8 +36,9 @@ def _s3(text: str) -> ObjectStore:
 
     parts = urlsplit(text)
     if "@" in parts.netloc:
+        hidden = f"s3://…@{parts.netloc.rpartition('@')[2]}"  # the text itself would print the secret
         raise ValueError(
-            f"artifact store {text!r}: a store URL never holds credentials; give them as AWS_ACCESS_KEY_ID and "
+            f"artifact store {hidden!r}: a store URL never holds credentials; give them as AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or an AWS profile, or the pod's cloud identity)"
         )
     if not parts.netloc:

@@ -2,8 +2,10 @@
 
 The container image is not used: the component's command runs on the host, with ``python``/``python3``
 meaning the interpreter running kubeline (so the steps see the same installed packages). Outputs are
-files under the run's directory; artifacts pass between steps as paths; results are cached on disk
-under the same keys and staleness rules as the cluster's CacheEntry resources.
+files under the run's directory; artifacts go to an artifact store (``kubeline.store``: a local
+directory by default, or an S3 bucket) and pass between steps as objects there, downloaded into each
+consumer's folder; results are cached as the store's cache records, under the same keys and staleness
+rules as the cluster's CacheEntry resources, and each step's log is stored there too.
 
 A run's folder is ``$KUBELINE_HOME/runs/NAME``, NAME a valid name (api/names.py), created new for each
 run and checked to lie inside ``runs``: the runner writes only under it and the cache, and deletes only
@@ -11,14 +13,27 @@ what it created there. On Linux every step runs under a guard process (see ``ste
 a step starts outlives the step, a cancelled run, or kubeline itself.
 
 Whatever a step leaves behind is read defensively: only regular files, never more than a cap (the
-values' limit, the tail of a log), never blocking on a FIFO; artifacts are copied by streaming.
+values' limit, the tail of a log), never blocking on a FIFO; artifacts are stored by streaming.
 
 Modules: ``runner`` (the loop), ``attempts`` (a step's folder, command and outputs), ``processes`` (starting,
-stopping and awaiting steps), ``guard`` (the launcher of ``backends/stepguard.py``), ``cache``, ``files``.
+stopping and awaiting steps), ``guard`` (the launcher of ``backends/stepguard.py``), ``cache`` (the store's
+cache records), ``logs`` (a run's logs read back from its store), ``files``.
 """
 
-from kubeline.backends.local.cache import LocalCache
+from kubeline.backends.local.cache import StoreCache
 from kubeline.backends.local.files import create_run_dir, default_run_name, kubeline_home, runs_root
+from kubeline.backends.local.logs import is_local_run, record_store, stored_logs
 from kubeline.backends.local.runner import LocalRunner, RunResult
 
-__all__ = ["LocalCache", "LocalRunner", "RunResult", "create_run_dir", "default_run_name", "kubeline_home", "runs_root"]
+__all__ = [
+    "LocalRunner",
+    "RunResult",
+    "StoreCache",
+    "create_run_dir",
+    "default_run_name",
+    "is_local_run",
+    "kubeline_home",
+    "record_store",
+    "runs_root",
+    "stored_logs",
+]

@@ -1,7 +1,9 @@
 """A step's attempt: its folder, the command it runs on this host, and the outputs it leaves there.
 
 The folder is ``steps/STEP/attempt-N`` in the run's folder, new for every attempt: input values are
-written to ``inputs/``, the step writes ``outputs/`` and its ``log``.
+written to ``inputs/`` and input artifacts downloaded there from the store; the step writes ``outputs/``
+and its ``log``. After the step succeeds its artifacts are put into the store, and its outputs record
+them as ObjectRef texts.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from kubeline.engine.container import render_container
 from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large
 from kubeline.engine.state import StartStep
 from kubeline.engine.stepid import folder_name
+from kubeline.store import ObjectRef, ObjectStore, StoreError, get_artifact, put_artifact
+from kubeline.store.objects import ArtifactError
 
 
 class StartProblem(Exception):
-    """Why a step's command cannot be started: the step fails with this message."""
+    """Why a step's command cannot be started: the step fails with this message (and is retried when
+    ``retryable``, as when the store could not be reached)."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def make_attempt_dir(run_dir: Path, start: StartStep) -> Path:
@@ -30,13 +39,15 @@ def make_attempt_dir(run_dir: Path, start: StartStep) -> Path:
     return attempt_dir
 
 
-def step_command(start: StartStep, attempt_dir: Path) -> tuple[list[str], dict[str, str]]:
-    """The command and environment the step runs with, its input values written to files first."""
+def step_command(start: StartStep, attempt_dir: Path, store: ObjectStore) -> tuple[list[str], dict[str, str]]:
+    """The command and environment the step runs with, its input values written to files and its input
+    artifacts downloaded first."""
 
     def input_path(name: str) -> str:
-        if name in start.artifacts:
-            return start.artifacts[name]
         path = attempt_dir / "inputs" / name
+        if name in start.artifacts:
+            _download(store, name, start.artifacts[name], path)
+            return str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(start.inputs.get(name, ""), encoding="utf-8")
         return str(path)
@@ -53,6 +64,31 @@ def step_command(start: StartStep, attempt_dir: Path) -> tuple[list[str], dict[s
     if problem:
         raise StartProblem(problem)
     return argv, {**os.environ, **rendered.env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}
+
+
+def _download(store: ObjectStore, name: str, location: str, path: Path) -> None:
+    ref = ObjectRef.parse(location)
+    if ref is None:
+        raise StartProblem(f"input artifact {name!r} was recorded as {location[:200]!r}, not as an object in the store")
+    try:
+        get_artifact(store, ref, path)
+    except ArtifactError as error:
+        raise StartProblem(f"cannot download input artifact {name!r}: {error}") from None
+    except StoreError as error:
+        raise StartProblem(f"cannot download input artifact {name!r}: {error}", retryable=True) from None
+
+
+def put_artifacts(start: StartStep, outputs: dict[str, str], store: ObjectStore) -> dict[str, str]:
+    """The outputs with each artifact's path replaced by the ref of its object, put into the store.
+    ArtifactError for an artifact that cannot be stored as it is; StoreError when the store fails."""
+    stored = dict(outputs)
+    for output in start.component.outputs or []:
+        if output.type == "artifact":
+            try:
+                stored[output.name] = str(put_artifact(store, Path(outputs[output.name])))
+            except ArtifactError as error:
+                raise ArtifactError(f"artifact {output.name!r} cannot be stored: {error}") from None
+    return stored
 
 
 def _host_program(program: str) -> str:

@@ -1,19 +1,16 @@
 """Files under $KUBELINE_HOME: run folders, and what steps leave behind, read, copied and removed defensively.
 
-Only regular files are read, never more than a cap, never blocking on a FIFO; artifacts are copied by
-streaming, links as links and holes as holes; nothing under /proc, /sys or /dev passes as an artifact.
+Only regular files are read, never more than a cap, never blocking on a FIFO; nothing under /proc, /sys
+or /dev passes as an artifact.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import secrets
-import shutil
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 from kubeline.api.names import MAX_LABEL, name_problem
 
@@ -94,8 +91,8 @@ def _kind(mode: int) -> str:
 
 
 def artifact_problem(path: Path) -> str | None:
-    """Why an artifact cannot be passed on or cached: it must be a file, or a folder holding files,
-    folders and symbolic links (copied as links, never followed, so a link loop costs nothing)."""
+    """Why an artifact cannot be passed on or stored: it must be a file, or a folder holding only files and
+    folders (a link inside could point anywhere on the machine that unpacks it, so none is stored)."""
     target = os.path.realpath(path)
     if any(target == system or target.startswith(system + "/") for system in _SYSTEM_FOLDERS):
         return f"links into {target}; an artifact must be a file or folder with the step's data, not the system's"
@@ -105,68 +102,15 @@ def artifact_problem(path: Path) -> str | None:
             return None
         if not stat.S_ISDIR(mode):
             return f"is {_kind(mode)}; an artifact must be a file or a folder"
-        for folder, _, files in os.walk(path):
-            for name in files:
+        for folder, folders, files in os.walk(path):
+            for name in folders + files:
                 mode = os.lstat(os.path.join(folder, name)).st_mode
-                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                     inner = os.path.relpath(os.path.join(folder, name), path)
-                    return f"holds {_kind(mode)} ({inner}); an artifact folder may hold only files, folders and symbolic links"
+                    return (
+                        f"holds {_kind(mode)} ({inner}); an artifact folder may hold only files and folders: "
+                        "copy what a link points to into the folder instead"
+                    )
     except OSError as error:  # e.g. a file that vanished while it was looked at
         return f"cannot be read ({error.strerror or error})"
     return None
-
-
-def disk_size(path: Path) -> int:
-    """Bytes of disk a (hole-preserving) copy of the artifact takes; links inside a folder count as links."""
-    if not path.is_dir():
-        return path.stat().st_blocks * 512
-    return sum(
-        os.lstat(os.path.join(folder, name)).st_blocks * 512 for folder, _, files in os.walk(path) for name in files
-    )
-
-
-# -- copying and removing --------------------------------------------------------------------------------
-
-
-def copy_artifact(source: Path, destination: Path) -> None:
-    """Streamed, links copied as links, holes kept as holes."""
-    if source.is_dir():
-        shutil.copytree(source, destination, symlinks=True, copy_function=copy_file)
-    else:
-        copy_file(source, destination)
-
-
-def copy_file(source: Any, destination: Any) -> None:
-    """Only the file's data segments are copied (SEEK_DATA/SEEK_HOLE): a sparse file written by a step
-    (``truncate -s 50G``) takes no more disk in the cache than it did in the step's folder."""
-    with open(source, "rb") as reader, open(destination, "wb") as writer:
-        size = os.fstat(reader.fileno()).st_size
-        position = 0
-        while position < size:
-            try:
-                start = os.lseek(reader.fileno(), position, os.SEEK_DATA)
-                end = os.lseek(reader.fileno(), start, os.SEEK_HOLE)
-            except OSError as error:  # ENXIO: no data after position; otherwise holes are not reported here
-                start, end = (size, size) if error.errno == errno.ENXIO else (position, size)
-            if start >= size:
-                break
-            reader.seek(start)
-            writer.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                chunk = reader.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                writer.write(chunk)
-                remaining -= len(chunk)
-            position = end
-        writer.truncate(size)
-    shutil.copystat(source, destination)
-
-
-def remove(path: Path) -> None:
-    """Remove a path kubeline made (a link itself, never what it points to)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, step_command, step_outputs
-from kubeline.backends.local.cache import LocalCache
+from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, put_artifacts, step_command, step_outputs
+from kubeline.backends.local.cache import StoreCache, warn_on_stderr
 from kubeline.backends.local.files import create_run_dir, read_capped
 from kubeline.backends.local.processes import StepProcesses
 from kubeline.engine import caching
@@ -18,6 +19,12 @@ from kubeline.engine.outputs import OutputError
 from kubeline.engine.plan import Plan
 from kubeline.engine.run import decide
 from kubeline.engine.state import Decision, RunState, StartStep, StepState
+from kubeline.store import ObjectStore, StoreError, log_key
+from kubeline.store.local import LocalStore
+from kubeline.store.objects import ArtifactError
+
+#: The namespace a local run's logs are stored under (``logs/local/RUN/...``).
+LOG_NAMESPACE = "local"
 
 #: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
 LOG_TAIL_BYTES = 8192
@@ -48,7 +55,10 @@ class LocalRunner:
 
     ``run`` must be called from a thread that lives until it returns (the parent-death signal that ties
     the run's launcher, and so every step's guard, to kubeline follows the thread that started it). Whatever ends ``run`` (the run's
-    end, an exception, a signal handler raising), every step's process tree is killed before it returns."""
+    end, an exception, a signal handler raising), every step's process tree is killed before it returns.
+
+    Artifacts and step logs go to ``store``: by default the cache's store, or, with no cache, a local
+    store in the run's own folder."""
 
     def __init__(
         self,
@@ -57,9 +67,11 @@ class LocalRunner:
         run_name: str,
         *,
         run_dir: Path | None = None,
-        cache: LocalCache | None = None,
+        store: ObjectStore | None = None,
+        cache: StoreCache | None = None,
         on_change: Callable[[Decision, RunState], None] | None = None,
         max_parallel: int | None = None,
+        warn: Callable[[str], None] = warn_on_stderr,
     ):
         if max_parallel is not None and max_parallel < 1:
             raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
@@ -67,7 +79,9 @@ class LocalRunner:
         #: Processes at once on this machine; steps beyond it wait (the engine proposes them again).
         self.max_parallel = max_parallel or default_parallelism()
         self.run_dir = run_dir or create_run_dir(run_name)
+        self.store = store or (cache.store if cache else LocalStore(self.run_dir / "store"))
         self.cache = cache
+        self.warn = warn
         self.on_change = on_change
         self.state = RunState(identity={"name": run_name, "namespace": "local", "uid": run_name})
         self.processes = StepProcesses()
@@ -130,9 +144,9 @@ class LocalRunner:
         log_path = attempt_dir / "log"
         self.logs[start.id] = log_path
         try:
-            argv, env = step_command(start, attempt_dir)
+            argv, env = step_command(start, attempt_dir, self.store)
         except StartProblem as problem:
-            return self._fail_to_start(start, now, str(problem), log_path)
+            return self._fail_to_start(start, now, str(problem), log_path, problem.retryable)
         try:
             self.processes.launch(start, argv, env, attempt_dir, log_path)
         except (OSError, ValueError) as error:
@@ -141,13 +155,16 @@ class LocalRunner:
             "Running", attempt=start.attempt, started_at=now, cache_key=start.cache_key
         )
 
-    def _fail_to_start(self, start: StartStep, now: float, message: str, log_path: Path | None = None) -> None:
+    def _fail_to_start(
+        self, start: StartStep, now: float, message: str, log_path: Path | None = None, retryable: bool = False
+    ) -> None:
         if log_path is not None:
             try:
                 with open(log_path, "ab") as log:
                     log.write(message.encode(errors="replace"))
             except OSError:
                 pass  # the message still reaches the step's state
+            self._store_log(start, log_path)
         self.state.steps[start.id] = StepState(
             "Failed",
             attempt=start.attempt,
@@ -155,7 +172,7 @@ class LocalRunner:
             finished_at=now,
             message=message,
             cache_key=start.cache_key,
-            retryable=False,
+            retryable=retryable,
         )
 
     # -- a step that ended ----------------------------------------------------------------------------
@@ -166,6 +183,7 @@ class LocalRunner:
         step = self.state.steps[step_id]
         step.finished_at = now
         step.exit_code = process.handle.returncode
+        self._store_log(process.start, process.log_path)
         if process.start_error:
             step.phase, step.message, step.retryable = "Failed", process.start_error, False
             return
@@ -176,13 +194,27 @@ class LocalRunner:
             step.phase, step.message = "Failed", f"exit code {process.handle.returncode}"
             return
         try:
-            outputs = step_outputs(process.start, process.attempt_dir)
-        except OutputError as error:
+            outputs = put_artifacts(process.start, step_outputs(process.start, process.attempt_dir), self.store)
+        except (OutputError, ArtifactError) as error:
             step.phase, step.message, step.retryable = "Failed", str(error), False
+            return
+        except StoreError as error:  # the store failed: another attempt may succeed
+            step.phase, step.message = "Failed", str(error)
             return
         step.phase, step.outputs = "Succeeded", outputs
         if self.cache:
-            self.cache.store(process.start, outputs, now)
+            self.cache.store_result(process.start, outputs, now)
+
+    def _store_log(self, start: StartStep, log_path: Path) -> None:
+        """The step's log into the store, where `kubeline logs` reads it; a failure is only a warning."""
+        key = log_key(LOG_NAMESPACE, self.run_name, start.id, start.attempt)
+        try:
+            mode = os.lstat(log_path).st_mode
+            if not stat.S_ISREG(mode):  # a step may replace its log with a FIFO or a link: never read through
+                raise StoreError(f"the step replaced its log {log_path} with something that is not a file")
+            self.store.put_file(key, log_path)
+        except (OSError, StoreError) as error:
+            self.warn(f"the log of step {start.id} was not stored: {error}")
 
 
 def default_parallelism() -> int:

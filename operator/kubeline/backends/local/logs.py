@@ -1,0 +1,60 @@
+"""A local run's logs, read back from its artifact store: the run's folder records which store it used."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from kubeline.backends.local.runner import LOG_NAMESPACE
+from kubeline.engine import stepid
+from kubeline.store import open_store
+from kubeline.store.layout import log_run_prefix
+
+#: The file in a run's folder that names its artifact store (the URL given, without credentials).
+RUN_RECORD = "run.json"
+_ATTEMPT = re.compile(r"attempt-(\d+)\.log")
+
+
+def record_store(run_dir: Path, store_url: str) -> None:
+    (run_dir / RUN_RECORD).write_text(json.dumps({"artifactStore": store_url}) + "\n", encoding="utf-8")
+
+
+def is_local_run(run_dir: Path) -> bool:
+    return (run_dir / RUN_RECORD).is_file()
+
+
+def stored_logs(run_dir: Path, run: str, task: str | None = None) -> dict[str, str]:
+    """The latest attempt's log of each step of the run (or of ``task``: a task name or a step id), by step id.
+    StoreError when the store fails; ValueError when the run's record is unreadable."""
+    try:
+        url = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))["artifactStore"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{run_dir / RUN_RECORD} does not name the run's artifact store ({error})") from None
+    store = open_store(url)
+    prefix = log_run_prefix(LOG_NAMESPACE, run)
+    latest: dict[str, tuple[int, str]] = {}
+    for stored in store.list(prefix):
+        folder, _, name = stored.key[len(prefix) :].rpartition("/")
+        attempt = _ATTEMPT.fullmatch(name)
+        if attempt and int(attempt[1]) > latest.get(folder, (0, ""))[0]:
+            latest[folder] = (int(attempt[1]), stored.key)
+    logs = {}
+    for folder, (_, key) in sorted(latest.items()):
+        step = _step_id(folder)
+        if _wanted(step, task):
+            logs[step] = store.get_bytes(key).decode(errors="replace")
+    return logs
+
+
+def _step_id(folder: str) -> str:
+    """The step id a folder name stands for (``loop_2.train`` -> ``loop[2].train``; names never hold ``_``);
+    a long id's hashed folder name is shown as it is."""
+    return folder if "+" in folder else re.sub(r"_(\d+)", r"[\1]", folder)
+
+
+def _wanted(step: str, task: str | None) -> bool:
+    """As on a cluster: a task name selects all its steps, a step id that step only."""
+    if task is None or step == task:
+        return True
+    return task == stepid.task_name(task) and "+" not in step and stepid.task_name(step) == task
