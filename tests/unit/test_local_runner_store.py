@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kubeline.backends.local import LocalRunner, RunResult, StoreCache
 from kubeline.store import ObjectRef, cache_record_key, get_artifact, log_key
+from kubeline.store.layout import LOCAL_LOG_NAMESPACE
 from kubeline.store.local import LocalStore
 from tests.helpers import kubeline, python_component
 from tests.unit.simulate import plan_of
@@ -80,7 +81,7 @@ def test_the_default_store_is_under_kubeline_home(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     assert len(list(store.list("objects/"))) == 1
     assert len(list(store.list("cache/"))) == 2
-    assert store.exists(log_key("local", "r1", "make-dataset", 1))
+    assert store.exists(log_key(LOCAL_LOG_NAMESPACE, "r1", "make-dataset", 1))
 
 
 def test_kubeline_logs_reads_a_local_run_from_its_store(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_a_retried_step_shows_its_latest_attempt(tmp_path: Path) -> None:
     )
     LocalRunner(plan, {}, "r1", run_dir=tmp_path / "runs" / "r1", store=store).run()
     (tmp_path / "runs" / "r1" / "run.json").write_text(json.dumps({"artifactStore": str(tmp_path / "store")}))
-    assert store.get_bytes(log_key("local", "r1", "f", 1)) == b"try 1\n"
+    assert store.get_bytes(log_key(LOCAL_LOG_NAMESPACE, "r1", "f", 1)) == b"try 1\n"
     result = kubeline("logs", "r1", home=tmp_path)
     assert result.stdout.splitlines() == ["==> f <==", "try 2"]
 

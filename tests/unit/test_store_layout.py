@@ -69,11 +69,11 @@ def test_a_log_key_never_climbs_out_of_its_folder(namespace: str, run: str) -> N
 
 def test_a_cache_record_round_trips_through_json() -> None:
     record = CacheRecord(
-        cacheKey="c" * 64,
+        cache_key="c" * 64,
         component="train",
         outputs={"model": f"sha256:{HEX}/", "score": "0.9", "big": f"sha256:{HEX}"},
-        createdAt=1700000000.5,
-        largeValues=["big"],
+        created_at=1700000000.5,
+        large_values=["big"],
     )
     assert CacheRecord.from_json(record.to_json()) == record
     assert record.refs() == {ObjectRef(HEX, directory=True), ObjectRef(HEX)}

@@ -56,7 +56,7 @@ def test_a_key_cannot_leave_the_root(tmp_path: Path, key: str) -> None:
 
 def test_list_and_delete(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
-    for key in ("cache/a.json", "cache/b.json", "cachet/c", "logs/local/r/a/attempt-1.log"):
+    for key in ("cache/a.json", "cache/b.json", "cachet/c", "logs/_local/r/a/attempt-1.log"):
         store.put_bytes(key, b"12")
     assert sorted(o.key for o in store.list("cache/")) == ["cache/a.json", "cache/b.json"]
     assert sorted(o.key for o in store.list("cache")) == ["cache/a.json", "cache/b.json", "cachet/c"]

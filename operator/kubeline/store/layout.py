@@ -5,7 +5,7 @@ Keys are relative to the store's prefix (``s3://bucket/PREFIX``, or the local st
     objects/sha256/{hex[:2]}/{hex}          a file artifact or a large value, content-addressed
     objects/sha256/{hex[:2]}/{hex}.tar      a directory artifact: a deterministic uncompressed tar
     cache/{cache_key}.json                  a cached step result (a CacheRecord)
-    logs/{namespace}/{run}/{step folder}/attempt-{n}.log   a step's log (the local runner: namespace "local")
+    logs/{namespace}/{run}/{step folder}/attempt-{n}.log   a step's log (local runs: namespace "_local")
 
 An object's key is the SHA-256 of its bytes (of the tar, for a directory), so identical artifacts are
 stored once and an object, once written, never changes. The step folder is
@@ -75,6 +75,15 @@ def cache_record_key(cache_key: str) -> str:
     return f"{CACHE}{cache_key}.json"
 
 
+#: The namespace of local runs' logs: no Kubernetes namespace can be called that (no "_" in DNS labels).
+LOCAL_LOG_NAMESPACE = "_local"
+
+
+def log_namespace_prefix(namespace: str) -> str:
+    """The folder of a namespace's logs: ``logs/{namespace}/``."""
+    return log_run_prefix(namespace, "x")[: -len("x/")]
+
+
 def log_key(namespace: str, run: str, step_id: str, attempt: int) -> str:
     return f"{log_run_prefix(namespace, run)}{folder_name(step_id)}/attempt-{attempt}.log"
 
@@ -89,24 +98,24 @@ def log_run_prefix(namespace: str, run: str) -> str:
 
 @dataclass
 class CacheRecord:
-    """A cached step result, stored as JSON under ``cache_record_key(cacheKey)``.
+    """A cached step result, stored as JSON under ``cache_record_key(cache_key)``.
 
     ``outputs`` holds every output's text: values as they are, artifacts (and values too large to pass
-    inline, named in ``largeValues``) as ObjectRef texts."""
+    inline, named in ``large_values``) as ObjectRef texts; the JSON spells the fields in camelCase."""
 
-    cacheKey: str
+    cache_key: str
     component: str
     outputs: dict[str, str]
-    createdAt: float
-    largeValues: list[str] = field(default_factory=list)
+    created_at: float
+    large_values: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         document = {
-            "cacheKey": self.cacheKey,
+            "cacheKey": self.cache_key,
             "component": self.component,
             "outputs": self.outputs,
-            "largeValues": self.largeValues,
-            "createdAt": self.createdAt,
+            "largeValues": self.large_values,
+            "createdAt": self.created_at,
         }
         return json.dumps(document, indent=1, ensure_ascii=False, sort_keys=True)
 
@@ -120,11 +129,11 @@ class CacheRecord:
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
         return cls(
-            cacheKey=_field(document, "cacheKey", str),
+            cache_key=_field(document, "cacheKey", str),
             component=_field(document, "component", str),
             outputs=_texts(document.get("outputs"), "outputs"),
-            createdAt=_created_at(document.get("createdAt")),
-            largeValues=_names(document.get("largeValues", [])),
+            created_at=_created_at(document.get("createdAt")),
+            large_values=_names(document.get("largeValues", [])),
         )
 
     def refs(self) -> set[ObjectRef]:

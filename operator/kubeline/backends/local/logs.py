@@ -6,10 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from kubeline.backends.local.runner import LOG_NAMESPACE
 from kubeline.engine import stepid
 from kubeline.store import open_store
-from kubeline.store.layout import log_run_prefix
+from kubeline.store.layout import LOCAL_LOG_NAMESPACE, log_run_prefix
 
 #: The file in a run's folder that names its artifact store (the URL given, without credentials).
 RUN_RECORD = "run.json"
@@ -32,7 +31,7 @@ def stored_logs(run_dir: Path, run: str, task: str | None = None) -> dict[str, s
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{run_dir / RUN_RECORD} does not name the run's artifact store ({error})") from None
     store = open_store(url)
-    prefix = log_run_prefix(LOG_NAMESPACE, run)
+    prefix = log_run_prefix(LOCAL_LOG_NAMESPACE, run)
     latest: dict[str, tuple[int, str]] = {}
     for stored in store.list(prefix):
         folder, _, name = stored.key[len(prefix) :].rpartition("/")
