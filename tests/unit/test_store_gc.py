@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kubeline.store import CacheRecord, ObjectRef, cache_record_key, log_key, object_key, put_value
 from kubeline.store.gc import collect
+from kubeline.store.layout import LOCAL_LOG_NAMESPACE
 from kubeline.store.local import LocalStore
 from tests.helpers import kubeline
 
@@ -40,10 +41,10 @@ def test_collect_keeps_what_is_used_or_young_and_deletes_the_rest(tmp_path: Path
     rooted = value(store, "used by a live run", 90 * DAY)
     record(store, "a" * 64, [used], 5 * DAY)
     record(store, "b" * 64, [only_old, used], 31 * DAY)
-    store.put_bytes(log_key("local", "old-run", "s", 1), b"old log")
-    aged(store, log_key("local", "old-run", "s", 1), 45 * DAY)
-    store.put_bytes(log_key("local", "new-run", "s", 1), b"new log")
-    aged(store, log_key("local", "new-run", "s", 1), DAY)
+    store.put_bytes(log_key(LOCAL_LOG_NAMESPACE, "old-run", "s", 1), b"old log")
+    aged(store, log_key(LOCAL_LOG_NAMESPACE, "old-run", "s", 1), 45 * DAY)
+    store.put_bytes(log_key(LOCAL_LOG_NAMESPACE, "new-run", "s", 1), b"new log")
+    aged(store, log_key(LOCAL_LOG_NAMESPACE, "new-run", "s", 1), DAY)
     store.put_bytes("objects/sha256/zz/not-ours", b"x")
     aged(store, "objects/sha256/zz/not-ours", 90 * DAY)
     before = sorted(o.key for o in store.list(""))
@@ -54,12 +55,12 @@ def test_collect_keeps_what_is_used_or_young_and_deletes_the_rest(tmp_path: Path
 
     assert report.records == dry.records == [cache_record_key("b" * 64)]
     assert sorted(report.objects) == sorted(dry.objects) == sorted([object_key(only_old), object_key(unused)])
-    assert report.logs == [log_key("local", "old-run", "s", 1)]
+    assert report.logs == [log_key(LOCAL_LOG_NAMESPACE, "old-run", "s", 1)]
     for ref in (used, young, rooted):
         assert store.exists(object_key(ref))
     for ref in (only_old, unused):
         assert not store.exists(object_key(ref))
-    assert store.exists(cache_record_key("a" * 64)) and store.exists(log_key("local", "new-run", "s", 1))
+    assert store.exists(cache_record_key("a" * 64)) and store.exists(log_key(LOCAL_LOG_NAMESPACE, "new-run", "s", 1))
     assert store.exists("objects/sha256/zz/not-ours")
     assert report.freed_bytes > 0 and report.young_objects == 1
 
@@ -91,3 +92,14 @@ def test_the_command_collects_a_store_after_a_run(tmp_path: Path) -> None:
     assert list(store.list("")) == []
     bad = kubeline("gc", "--keep", "forever", home=tmp_path)
     assert bad.returncode == 2 and "--keep" in bad.stderr
+
+
+def test_logs_of_a_namespaces_deleted_runs_go_and_its_live_runs_logs_stay(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    for run in ("live", "deleted"):
+        store.put_bytes(log_key("team-a", run, "train", 1), b"log")
+    store.put_bytes(log_key("team-b", "deleted", "train", 1), b"another namespace's")
+    report = collect(store, set(), 86400, 0, time.time() + 1, cluster_runs=("team-a", {"live"}))
+    assert report.logs == [log_key("team-a", "deleted", "train", 1)]
+    assert store.exists(log_key("team-a", "live", "train", 1))
+    assert store.exists(log_key("team-b", "deleted", "train", 1))

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from kubeline.api.problems import Issue, PipelineInvalid
-from kubeline.commands.common import EXIT_FAILED, add_command
+from kubeline.commands.common import EXIT_FAILED, add_command, cluster_client
 
 
 def add_to(subparsers: Any) -> None:
@@ -20,8 +20,14 @@ def add_to(subparsers: Any) -> None:
         description=(
             "Delete from an artifact store the cache records older than --keep, then every object that no "
             "remaining record uses, except objects younger than --grace (uploads not yet recorded), and the "
-            "logs of local runs older than --keep."
+            "logs of local runs older than --keep. With -n, also keep every object the namespace's Runs and "
+            "CacheEntries refer to, and delete the logs of its Runs that no longer exist."
         ),
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="a cluster namespace whose Runs and CacheEntries use this store (read with the kube context)",
     )
     parser.add_argument(
         "--artifact-store", metavar="URL", help="the store (as for `kubeline run`; default: $KUBELINE_HOME/store)"
@@ -38,6 +44,7 @@ def gc_command(args: argparse.Namespace) -> int:
     from kubeline.backends.local import kubeline_home
     from kubeline.store import StoreError, open_store
     from kubeline.store.gc import collect
+    from kubeline.store.layout import ObjectRef
 
     durations = {}
     for option in ("keep", "grace"):
@@ -49,8 +56,21 @@ def gc_command(args: argparse.Namespace) -> int:
         store = open_store(args.artifact_store or str(kubeline_home() / "store"))
     except ValueError as error:
         raise PipelineInvalid([Issue("--artifact-store", str(error))]) from None
+    roots, cluster_runs = set(), None
+    if args.namespace:
+        texts, runs = cluster_client(args).recorded_outputs()
+        roots = {ref for text in texts if (ref := ObjectRef.parse(text)) is not None}
+        cluster_runs = (args.namespace, runs)
     try:
-        report = collect(store, set(), durations["keep"], durations["grace"], time.time(), dry_run=args.dry_run)
+        report = collect(
+            store,
+            roots,
+            durations["keep"],
+            durations["grace"],
+            time.time(),
+            dry_run=args.dry_run,
+            cluster_runs=cluster_runs,
+        )
     except StoreError as error:
         print(f"kubeline gc: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -158,6 +158,20 @@ class Client:
                 raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s (phase {info.phase})")
             time.sleep(1)
 
+    def recorded_outputs(self, namespace: str | None = None) -> tuple[set[str], set[str]]:
+        """Every output text the namespace's Runs and CacheEntries record (object references among them), and
+        the names of its Runs: what `kubeline gc` keeps in the artifact store."""
+        namespace = namespace or self.namespace
+        runs = _resource(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "runs"))["items"]
+        entries = _resource(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "cacheentries"))
+        texts: set[str] = set()
+        for run in runs:
+            for task in ((run.get("status") or {}).get("tasks") or {}).values():
+                texts.update((task.get("outputs") or {}).values())
+        for entry in entries["items"]:
+            texts.update(((entry.get("spec") or {}).get("outputs") or {}).values())
+        return texts, {run["metadata"]["name"] for run in runs}
+
     def logs(
         self,
         run_id: str,

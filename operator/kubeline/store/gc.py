@@ -1,10 +1,10 @@
 """Garbage collection: delete the objects nothing uses any more, and old cache records and local logs.
 
 Roots are the cache records not older than ``keep`` and the refs the caller passes (on a cluster, those
-of live Runs and CacheEntries). Records older than ``keep`` are deleted first, so what only they used goes
+of its Runs and CacheEntries). Records older than ``keep`` are deleted first, so what only they used goes
 in the same pass. An object younger than ``grace`` survives whatever refers to it: it may be an upload
-whose step has not recorded it yet. Logs of local runs older than ``keep`` go too (a cluster's logs go
-with its Runs).
+whose step has not recorded it yet. Logs of local runs older than ``keep`` go too, and, when the caller
+names a cluster namespace's Runs, the logs of that namespace's Runs that no longer exist.
 
 A known race: a step that finds its artifact already stored skips the upload, so an old object can gain
 a new reference while a collection runs; the next lookup of that record finds the object gone and is a
@@ -16,10 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubeline.store.base import MissingObject, ObjectStore, StoredObject
-from kubeline.store.layout import CACHE, LOGS, OBJECTS, CacheRecord, ObjectRef, ref_of_key
+from kubeline.store.layout import (
+    CACHE,
+    LOCAL_LOG_NAMESPACE,
+    OBJECTS,
+    CacheRecord,
+    ObjectRef,
+    log_namespace_prefix,
+    ref_of_key,
+)
 
 #: The logs of local runs: a cluster's logs are deleted with their Runs, not by age.
-LOCAL_LOGS = f"{LOGS}local/"
+LOCAL_LOGS = log_namespace_prefix(LOCAL_LOG_NAMESPACE)
 
 
 @dataclass
@@ -51,12 +59,14 @@ def collect(
     now: float,
     *,
     dry_run: bool = False,
+    cluster_runs: tuple[str, set[str]] | None = None,
 ) -> GcReport:
+    """``cluster_runs``: a namespace and the names of its Runs: logs of its other (deleted) Runs go."""
     report = GcReport(dry_run)
     live = set(roots)
     for stored in store.list(CACHE):
         record = _record(store, stored)
-        created = record.createdAt if record else stored.modified
+        created = record.created_at if record else stored.modified
         if now - created > keep_seconds:
             _delete(store, report, report.records, stored)
         elif record:
@@ -72,6 +82,13 @@ def collect(
     for stored in store.list(LOCAL_LOGS):
         if now - stored.modified > keep_seconds:
             _delete(store, report, report.logs, stored)
+    if cluster_runs is not None:
+        namespace, runs = cluster_runs
+        prefix = log_namespace_prefix(namespace)
+        for stored in store.list(prefix):
+            run = stored.key[len(prefix) :].split("/", 1)[0]
+            if run not in runs and now - stored.modified > grace_seconds:
+                _delete(store, report, report.logs, stored)
     return report
 
 
