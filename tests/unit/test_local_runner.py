@@ -66,7 +66,7 @@ def test_staleness_bound_is_measured_from_when_the_result_was_made(tmp_path: Pat
     from kubeline.engine.state import RunState
 
     start = decide(plan, {}, RunState(started_at=0), 0).start[0]
-    assert cache.lookup(start, time.time() + 3500) == {"out": "x"}
+    assert cache.lookup(start, time.time() + 3500) == ({"out": "x"}, frozenset())
     assert cache.lookup(start, time.time() + 3700) is None
 
 
@@ -111,9 +111,9 @@ def test_a_value_can_feed_an_artifact_input(tmp_path: Path) -> None:
     [
         ("pass", [{"name": "n", "type": "integer"}], "the step wrote no output 'n'"),
         (
-            "import sys; open(sys.argv[1], 'w').write('x' * 5000)",
+            "import sys; open(sys.argv[1], 'w').write('x' * (64 * 1024 * 1024 + 1))",
             [{"name": "big"}],
-            "more than the 4096 a step may pass",
+            "over the largest value allowed (67,108,864 bytes",
         ),
         (
             "import sys; open(sys.argv[1], 'w').write('3.5')",
@@ -230,3 +230,39 @@ def test_local_parallelism_limits_processes_at_once(tmp_path: Path) -> None:
     for start, _ in spans:
         overlapping = sum(1 for s, e in spans if s <= start < e)
         assert overlapping <= 2
+
+
+BIG = python_component("big", "import sys; open(sys.argv[1], 'w').write('v' * 1_000_000)", outputs=[{"name": "report"}])
+SIZE = python_component(
+    "size",
+    "import os, sys; open(sys.argv[2], 'w').write(str(os.path.getsize(sys.argv[1])))",
+    inputs=[{"name": "report", "type": "artifact"}],
+    outputs=[{"name": "n"}],
+)
+ECHO = python_component(
+    "echo", "import sys; open(sys.argv[2], 'w').write(sys.argv[1][:10])", [{"name": "t"}], [{"name": "o"}]
+)
+
+
+def test_a_value_too_large_to_pass_inline_is_stored_and_read_as_a_file_as_on_a_cluster(tmp_path: Path) -> None:
+    tasks = [
+        {"name": "big", "component": "big"},
+        {"name": "size", "component": "size", "arguments": {"report": "{{tasks.big.outputs.report}}"}},
+    ]
+    result = run(tmp_path, [BIG, SIZE], tasks)
+    assert result.state.steps["big"].stored_values == {"report"}
+    assert result.state.steps["big"].outputs["report"].startswith("sha256:")
+    assert result.state.steps["size"].outputs == {"n": "1000000"}
+    again = run(tmp_path, [BIG, SIZE], tasks)  # the same store: both cached, the large value still by reference
+    assert again.state.steps["big"].cached and again.state.steps["big"].stored_values == {"report"}
+
+
+def test_a_stored_value_used_inline_fails_its_consumer_saying_to_read_it_as_a_file(tmp_path: Path) -> None:
+    tasks = [
+        {"name": "big", "component": "big"},
+        {"name": "echo", "component": "echo", "arguments": {"t": "{{tasks.big.outputs.report}}"}},
+    ]
+    result = run(tmp_path, [BIG, ECHO], tasks)
+    assert result.decision.phase == "Failed"
+    message = result.decision.views["echo"].message
+    assert "too large to pass inline" in message and "InputPath" in message

@@ -62,7 +62,7 @@ def start_of(step: str):
 
 def test_a_store_pod_has_kubelines_container_with_the_only_credentials() -> None:
     pod = render_pod(RUN, start_of("t"), OperatorConfig(), uses_artifacts=True)
-    data, main = pod["spec"]["containers"]  # kubeline's first: main waits for its downloads
+    data, main = pod["spec"]["containers"]  # kubeline's first: its start-up overlaps main's
     assert main["name"] == "main" and data["name"] == "kubeline"
     assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "main"
     assert main["args"] == ["train", "/kubeline/inputs/data", "0.1", "/kubeline/outputs/model"]
@@ -82,7 +82,7 @@ def test_a_store_pod_has_kubelines_container_with_the_only_credentials() -> None
 
 def test_a_step_without_stored_inputs_does_not_wait() -> None:
     pod = render_pod(RUN, start_of("p"), OperatorConfig(), uses_artifacts=True)
-    main = pod["spec"]["containers"][0]  # main first: nothing to wait for
+    main = pod["spec"]["containers"][1]
     assert main["name"] == "main" and not any(e["name"] == "KUBELINE_AWAIT_INPUTS" for e in main["env"])
 
 
@@ -109,7 +109,7 @@ def hand_over(tmp_path: Path, plan: stepdata.StepData, script: str, store: Local
     def kubelines_container() -> None:
         held = stepdata.hold_main(run_dir)
         result["data"] = stepdata.run(store, plan, run_dir, outputs)
-        stepdata.release_main(held)
+        os.close(held)  # as the kernel does when kubeline's container ends
 
     data = threading.Thread(target=kubelines_container)
     data.start()
@@ -153,7 +153,7 @@ def test_inputs_arrive_before_the_command_and_outputs_log_and_cache_leave_after(
     assert (tmp_path / "restored" / "weights").read_text() == "a,b\n1,2\n"
     assert store.get_bytes(report.log).decode() == "training done\nwarning\n"
     record = CacheRecord.from_json(store.get_bytes(cache_record_key("e" * 64)))
-    assert record.outputs == report.outputs and record.largeValues == ["report"]
+    assert record.outputs == report.outputs and record.large_values == ["report"]
     assert len(message.encode()) <= stepdata.MESSAGE_LIMIT
 
 

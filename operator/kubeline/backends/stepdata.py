@@ -16,10 +16,10 @@ container (whose image needs nothing but a POSIX shell). The two share three emp
 3. Outputs: artifacts are uploaded (content-addressed, stored once), value outputs are reported in this
    container's termination message, the largest ones moved to the store until the message fits in 4 KiB,
    the log is uploaded, and a cache record is written to the store (the one a local run reads too).
-4. Main's wrapper waits to exit until this container says ``done`` through the FIFO ``run/done``, which this
-   container holds open from its start (if it dies, main reads end-of-file and exits too). The two
-   containers then end together, so the kubelet sees the pod finish in one relist (every second) rather
-   than two.
+4. Main's wrapper waits to exit until this container's process has ended: it reads the FIFO ``run/done``,
+   which this container holds open from its start and which reaches end-of-file when its process is gone
+   (however it ends). The two containers then end within a millisecond, so the kubelet sees the pod finish
+   in one relist (every second) rather than two.
 
 The store's credentials live in this container's environment only (from a Secret), never in main's, and
 what main leaves in the shared folders is never followed as a link: a link to /proc/self/environ would
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubeline.engine.outputs import MAX_VALUE_BYTES, split_values
 from kubeline.store.base import ObjectStore, StoreError
 from kubeline.store.layout import CacheRecord, ObjectRef, cache_record_key
 from kubeline.store.objects import get_artifact, put_artifact, put_value
@@ -65,7 +66,7 @@ class StepData:
     log_key: str = ""
     cache_key: str | None = None  # set when the result may be cached
     component: str = ""
-    max_value_bytes: int = 64 * 1024 * 1024
+    max_value_bytes: int = MAX_VALUE_BYTES
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, separators=(",", ":"))
@@ -195,13 +196,20 @@ def collect_outputs(store: ObjectStore, plan: StepData, outputs_dir: Path, repor
                 "(OutputPath in the SDK, type: artifact in a component)"
             )
         values[name] = read_regular(path, plan.max_value_bytes)
-    for name, data in values.items():
-        report.outputs[name] = data.decode(errors="replace")
-    inline = dict(values)
-    while len(report.encode().encode()) > MESSAGE_LIMIT - 256 and inline:
-        name = max(inline, key=lambda n: len(inline[n]))
-        report.outputs[name] = str(put_value(store, inline.pop(name)))
-        report.stored.append(name)
+    texts = {name: data.decode(errors="replace") for name, data in values.items()}
+    report.outputs.update(texts)
+    stored = set(split_values(texts))  # the choice a local run makes too
+
+    def fits() -> bool:
+        placeholders = {name: f"sha256:{'0' * 64}" for name in stored}
+        trial = Report({**report.outputs, **placeholders}, sorted(stored), report.log)
+        return len(trial.encode().encode()) <= MESSAGE_LIMIT - 256
+
+    while not fits() and len(stored) < len(texts):  # the artifacts' references take room too
+        stored.add(max(sorted(set(texts) - stored), key=lambda n: len(values[n])))
+    for name in sorted(stored):
+        report.outputs[name] = str(put_value(store, values[name]))
+    report.stored = sorted(stored)
 
 
 def remember(store: ObjectStore, plan: StepData, report: Report) -> None:
@@ -209,11 +217,11 @@ def remember(store: ObjectStore, plan: StepData, report: Report) -> None:
     if plan.cache_key is None:
         return
     record = CacheRecord(
-        cacheKey=plan.cache_key,
+        cache_key=plan.cache_key,
         component=plan.component,
         outputs=report.outputs,
-        largeValues=report.stored,
-        createdAt=time.time(),
+        large_values=report.stored,
+        created_at=time.time(),
     )
     store.put_bytes(cache_record_key(plan.cache_key), record.to_json().encode())
 
@@ -243,7 +251,7 @@ def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) ->
 
 
 def hold_main(run_dir: Path) -> int:
-    """Open ``run/done`` for main to wait on: a descriptor to write ``done`` to (closing it releases main too)."""
+    """Open ``run/done``, which main waits on until this process ends (the kernel then closes it)."""
     fifo = run_dir / "done"
     try:
         os.mkfifo(fifo)
@@ -252,16 +260,9 @@ def hold_main(run_dir: Path) -> int:
     return os.open(fifo, os.O_RDWR)  # read-write: never blocks, and main's open for reading finds a writer
 
 
-def release_main(descriptor: int) -> None:
-    try:
-        os.write(descriptor, b"done\n")
-    finally:
-        os.close(descriptor)
-
-
 def main() -> int:
     run_dir = Path(RUN_DIR)
-    held = hold_main(run_dir)
+    hold_main(run_dir)
     try:
         plan = StepData.from_json(os.environ[STEP_ENV])
         store = open_store(os.environ[STORE_ENV])
@@ -272,9 +273,11 @@ def main() -> int:
     Path(os.environ.get("KUBELINE_TERMINATION_LOG", TERMINATION_LOG)).write_text(message[:MESSAGE_LIMIT])
     if code:
         print(message, file=sys.stderr)
-    release_main(held)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # at once: main is released when this process is gone, not after the interpreter's teardown

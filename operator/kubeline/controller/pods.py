@@ -109,7 +109,7 @@ fi
 wait "$tee_pid"
 printf '%s\n' "$code" > "$run/exit"
 exec 9>&-
-read -r done < "$run/done"
+read -r done < "$run/done"  # end-of-file once kubeline's container has ended
 exit "$code"
 """
 
@@ -192,9 +192,9 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     container = _container(run, start, config, scheduling, mounts)
     containers = [container]
     if run.store is not None:
-        data = _data_container(run, run.store, start, config, volumes)
-        # kubelet starts containers in order: kubeline's first when main waits for its downloads
-        containers = [data, container] if start.artifacts else [container, data]
+        # kubelet starts containers in order: kubeline's first, so that its start-up (the S3 client's, mostly)
+        # overlaps main's, and it is ready to download before main waits, or to upload when a short step ends
+        containers = [_data_container(run, run.store, start, config, volumes), container]
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -1,7 +1,8 @@
 """Checking what a step produced: every declared value output present, of its type, and small enough.
 
-Both backends use this, so a pipeline that passes locally does not fail on a cluster for a too-large
-value (on a cluster, values travel in the pod's termination message, 4 KiB at most).
+Both backends use this, so a pipeline that passes locally passes on a cluster. On a cluster, values travel
+in the pod's termination message, 4 KiB at most: with an artifact store, larger ones go to the store (the
+largest first, ``split_values``, alike in both backends) and their consumers read them as files.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from kubeline.engine.values import coerce
 
 #: Bytes of a step's values, encoded as JSON, that fit in a termination message.
 VALUE_OUTPUTS_LIMIT = 4096
-#: Bytes of one value's file read at most (locally): the limit, plus the newline `echo` adds. Any larger
-#: file breaks the limit anyway, so reading more would only let a step fill kubeline's memory.
-VALUE_FILE_LIMIT = VALUE_OUTPUTS_LIMIT + 1
+#: The largest value a step may output: over VALUE_OUTPUTS_LIMIT, values are kept in the artifact store
+#: (the operator's maxValueBytes may set another).
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 
 
 class OutputError(ValueError):
@@ -67,11 +68,23 @@ def check_values(
     return checked
 
 
-def too_large(name: str, size: int) -> OutputError:
-    """The error for one value's file that alone breaks the limit (read no further than VALUE_FILE_LIMIT)."""
+def split_values(values: dict[str, str], limit: int = VALUE_OUTPUTS_LIMIT) -> frozenset[str]:
+    """The values to keep in the artifact store, the largest first, until the rest fit in ``limit`` bytes
+    (what a termination message carries): the same choice on a cluster and locally."""
+    inline = dict(values)
+    stored: set[str] = set()
+    while inline and len(encode(inline).encode()) > limit:
+        largest = max(sorted(inline), key=lambda name: len(inline[name].encode()))
+        stored.add(largest)
+        del inline[largest]
+    return frozenset(stored)
+
+
+def too_large(name: str, size: int, limit: int = MAX_VALUE_BYTES) -> OutputError:
+    """The error for a value over the largest allowed (read no further than ``limit``)."""
     return OutputError(
-        f"output {name!r} is {size} bytes, more than the {VALUE_OUTPUTS_LIMIT} a step may pass; "
-        f"declare large outputs with type: artifact"
+        f"value output {name!r} is {size:,} bytes, over the largest value allowed ({limit:,} bytes, "
+        "maxValueBytes): declare it as an artifact (OutputPath in the SDK, type: artifact in a component)"
     )
 
 

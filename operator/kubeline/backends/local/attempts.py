@@ -14,10 +14,10 @@ from pathlib import Path
 
 from kubeline.backends.local.files import artifact_problem, inside, read_capped
 from kubeline.engine.container import render_container
-from kubeline.engine.outputs import VALUE_FILE_LIMIT, OutputError, check_values, too_large
+from kubeline.engine.outputs import MAX_VALUE_BYTES, OutputError, check_values, split_values, too_large
 from kubeline.engine.state import StartStep
 from kubeline.engine.stepid import folder_name
-from kubeline.store import ObjectRef, ObjectStore, StoreError, get_artifact, put_artifact
+from kubeline.store import ObjectRef, ObjectStore, StoreError, get_artifact, put_artifact, put_value
 from kubeline.store.objects import ArtifactError
 
 
@@ -78,9 +78,11 @@ def _download(store: ObjectStore, name: str, location: str, path: Path) -> None:
         raise StartProblem(f"cannot download input artifact {name!r}: {error}", retryable=True) from None
 
 
-def put_artifacts(start: StartStep, outputs: dict[str, str], store: ObjectStore) -> dict[str, str]:
-    """The outputs with each artifact's path replaced by the ref of its object, put into the store.
-    ArtifactError for an artifact that cannot be stored as it is; StoreError when the store fails."""
+def put_objects(
+    start: StartStep, outputs: dict[str, str], large_values: frozenset[str], store: ObjectStore
+) -> dict[str, str]:
+    """The outputs with each artifact's path, and each large value, replaced by the ref of its object, put
+    into the store. ArtifactError for an artifact that cannot be stored as it is; StoreError when the store fails."""
     stored = dict(outputs)
     for output in start.component.outputs or []:
         if output.type == "artifact":
@@ -88,6 +90,8 @@ def put_artifacts(start: StartStep, outputs: dict[str, str], store: ObjectStore)
                 stored[output.name] = str(put_artifact(store, Path(outputs[output.name])))
             except ArtifactError as error:
                 raise ArtifactError(f"artifact {output.name!r} cannot be stored: {error}") from None
+        elif output.name in large_values:
+            stored[output.name] = str(put_value(store, outputs[output.name].encode()))
     return stored
 
 
@@ -116,8 +120,9 @@ def _launch_problem(argv: list[str], env: dict[str, str]) -> str | None:
     return None
 
 
-def step_outputs(start: StartStep, attempt_dir: Path) -> dict[str, str]:
-    """The outputs of a step that succeeded: values read (capped) and checked, artifacts by path; else OutputError."""
+def step_outputs(start: StartStep, attempt_dir: Path) -> tuple[dict[str, str], frozenset[str]]:
+    """The outputs of a step that succeeded: values read (capped) and checked, artifacts by path; and the
+    values too large to pass inline, which go to the store as a cluster's would (else OutputError)."""
     component = start.component
     directory = attempt_dir / "outputs"
     values, artifacts = {}, {}
@@ -129,7 +134,8 @@ def step_outputs(start: StartStep, attempt_dir: Path) -> dict[str, str]:
         value = _value_output(output.name, path)
         if value is not None:
             values[output.name] = value
-    return {**check_values(component, values), **artifacts}
+    stored = split_values(values)
+    return {**check_values(component, values, stored), **artifacts}, stored
 
 
 def _artifact_output(name: str, path: Path) -> str:
@@ -144,12 +150,12 @@ def _artifact_output(name: str, path: Path) -> str:
 def _value_output(name: str, path: Path) -> str | None:
     """The value the step wrote, or None when it wrote none (check_values names the missing output)."""
     try:
-        data, size = read_capped(path, VALUE_FILE_LIMIT)
+        data, size = read_capped(path, MAX_VALUE_BYTES)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise OutputError(f"output {name!r} cannot be read: {error}") from None
-    if size > VALUE_FILE_LIMIT:
+    if size > MAX_VALUE_BYTES:
         raise too_large(name, size)
     try:
         return data.decode()

@@ -19,7 +19,6 @@ from kubeline.store import (
     ObjectStore,
     StoreError,
     cache_record_key,
-    get_value,
     object_key,
 )
 
@@ -38,16 +37,17 @@ class StoreCache:
         self.warn = warn
         self._warned: set[str] = set()
 
-    def lookup(self, start: StartStep, now: float) -> dict[str, str] | None:
-        """The outputs of a fresh record for the step's key (artifacts as ObjectRef texts), or None."""
+    def lookup(self, start: StartStep, now: float) -> tuple[dict[str, str], frozenset[str]] | None:
+        """The outputs of a fresh record for the step's key (artifacts and large values as ObjectRef texts)
+        and the names of its large values, or None."""
         if not caching.consulted(start):
             return None
         key = cache_record_key(start.cache_key)
         try:
             record = CacheRecord.from_json(self.store.get_bytes(key))
-            if not caching.fresh(start, record.createdAt, now):
+            if not caching.fresh(start, record.created_at, now):
                 return None
-            return self._outputs(record, start)
+            return self._outputs(record, start), frozenset(record.large_values)
         except MissingObject:
             return None
         except StoreError as error:
@@ -57,23 +57,21 @@ class StoreCache:
         self._ignore(start, key, problem)
         return None
 
-    def _outputs(self, record: CacheRecord, start: StartStep) -> dict[str, str] | None:
-        """The component's outputs from the record, large values fetched; ValueError for one it lacks."""
+    def _outputs(self, record: CacheRecord, start: StartStep) -> dict[str, str]:
+        """The component's outputs from the record; ValueError for one it lacks or whose object is gone."""
         outputs = {}
         for output in start.component.outputs or []:
             text = record.outputs.get(output.name)
             if text is None:
                 raise ValueError(f"it has no output {output.name!r}")
             ref = ObjectRef.parse(text)
-            if output.type == "artifact" or output.name in record.largeValues:
+            if output.type == "artifact" or output.name in record.large_values:
                 if ref is None:
                     raise ValueError(f"output {output.name!r} is {text[:100]!r}, not a stored object")
                 if not self.store.exists(object_key(ref)):
                     raise ValueError(
                         f"the object of output {output.name!r} ({self.store.where(object_key(ref))}) is gone"
                     )
-            if ref is not None and output.name in record.largeValues:
-                text = get_value(self.store, ref).decode(errors="replace")
             outputs[output.name] = text
         return outputs
 
@@ -82,11 +80,11 @@ class StoreCache:
             self._warned.add(key)
             self.warn(f"ignoring the cached result of step {start.id}: {problem}; the step runs again")
 
-    def store_result(self, start: StartStep, outputs: dict[str, str], now: float) -> None:
-        """Record a succeeded step's outputs (its artifacts already stored, as ObjectRef texts)."""
+    def store_result(self, start: StartStep, outputs: dict[str, str], large_values: frozenset[str], now: float) -> None:
+        """Record a succeeded step's outputs (its artifacts and large values already stored, as ObjectRef texts)."""
         if not start.caching_enabled:
             return
-        record = CacheRecord(start.cache_key, start.component.name, dict(outputs), now)
+        record = CacheRecord(start.cache_key, start.component.name, dict(outputs), now, sorted(large_values))
         try:
             self.store.put_bytes(cache_record_key(start.cache_key), record.to_json().encode())
         except StoreError as error:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, put_artifacts, step_command, step_outputs
+from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, put_objects, step_command, step_outputs
 from kubeline.backends.local.cache import StoreCache, warn_on_stderr
 from kubeline.backends.local.files import create_run_dir, read_capped
 from kubeline.backends.local.processes import StepProcesses
@@ -20,11 +20,9 @@ from kubeline.engine.plan import Plan
 from kubeline.engine.run import decide
 from kubeline.engine.state import Decision, RunState, StartStep, StepState
 from kubeline.store import ObjectStore, StoreError, log_key
+from kubeline.store.layout import LOCAL_LOG_NAMESPACE
 from kubeline.store.local import LocalStore
 from kubeline.store.objects import ArtifactError
-
-#: The namespace a local run's logs are stored under (``logs/local/RUN/...``).
-LOG_NAMESPACE = "local"
 
 #: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
 LOG_TAIL_BYTES = 8192
@@ -131,7 +129,8 @@ class LocalRunner:
         if cached is None and len(self.processes.running) >= self.max_parallel:
             return False
         if cached is not None:
-            self.state.steps[start.id] = caching.hit(start, cached, now)
+            outputs, large_values = cached
+            self.state.steps[start.id] = caching.hit(start, outputs, now, stored_values=large_values)
             return True
         self._spawn(start, now)
         return False
@@ -194,20 +193,21 @@ class LocalRunner:
             step.phase, step.message = "Failed", f"exit code {process.handle.returncode}"
             return
         try:
-            outputs = put_artifacts(process.start, step_outputs(process.start, process.attempt_dir), self.store)
+            outputs, large_values = step_outputs(process.start, process.attempt_dir)
+            outputs = put_objects(process.start, outputs, large_values, self.store)
         except (OutputError, ArtifactError) as error:
             step.phase, step.message, step.retryable = "Failed", str(error), False
             return
         except StoreError as error:  # the store failed: another attempt may succeed
             step.phase, step.message = "Failed", str(error)
             return
-        step.phase, step.outputs = "Succeeded", outputs
+        step.phase, step.outputs, step.stored_values = "Succeeded", outputs, large_values
         if self.cache:
-            self.cache.store_result(process.start, outputs, now)
+            self.cache.store_result(process.start, outputs, large_values, now)
 
     def _store_log(self, start: StartStep, log_path: Path) -> None:
         """The step's log into the store, where `kubeline logs` reads it; a failure is only a warning."""
-        key = log_key(LOG_NAMESPACE, self.run_name, start.id, start.attempt)
+        key = log_key(LOCAL_LOG_NAMESPACE, self.run_name, start.id, start.attempt)
         try:
             mode = os.lstat(log_path).st_mode
             if not stat.S_ISREG(mode):  # a step may replace its log with a FIFO or a link: never read through
