@@ -8,21 +8,21 @@ then boto3's plain upload_file/download_file (its default transfer settings) on 
 figure is the median of --repeat rounds; objects are deleted between rounds so every upload uploads.
 
 The MinIO: KUBELINE_BENCH_S3_ENDPOINT with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY when set; otherwise
-the MinIO binary at $KUBELINE_MINIO, or one built with `go install` into $KUBELINE_CACHE/bin (about
-two minutes, once), started on 127.0.0.1 for the benchmark and stopped after it.
+one started by `hack/cluster store` (built from the Go module proxy once, with the cluster's binaries) in
+a temporary folder, and stopped after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,22 +31,9 @@ from pathlib import Path
 from kubeline.store import ObjectRef, get_artifact, put_artifact
 from kubeline.store.s3 import S3Store
 
-MINIO_MODULE = "github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+ROOT = Path(__file__).resolve().parents[1]
 BIG = 100 << 20
 SMALL, SMALL_COUNT = 1024, 1000
-
-
-def minio_binary() -> Path:
-    given = os.environ.get("KUBELINE_MINIO")
-    if given:
-        return Path(given)
-    cache = Path(os.environ.get("KUBELINE_CACHE") or Path.home() / ".cache" / "kubeline") / "bin"
-    binary = cache / f"minio-{MINIO_MODULE.rpartition('@')[2]}" / "minio"
-    if not binary.is_file():
-        print(f"building MinIO into {binary.parent} (about two minutes, once)")
-        env = {**os.environ, "GOBIN": str(binary.parent)}
-        subprocess.run(["go", "install", "-trimpath", "-ldflags", "-s -w", MINIO_MODULE], check=True, env=env)
-    return binary
 
 
 @contextmanager
@@ -55,37 +42,15 @@ def minio() -> Iterator[str]:
     if os.environ.get("KUBELINE_BENCH_S3_ENDPOINT"):
         yield os.environ["KUBELINE_BENCH_S3_ENDPOINT"]
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    os.environ.update(AWS_ACCESS_KEY_ID="kubeline-bench", AWS_SECRET_ACCESS_KEY="kubeline-bench-secret")
-    env = {**os.environ, "MINIO_ROOT_USER": "kubeline-bench", "MINIO_ROOT_PASSWORD": "kubeline-bench-secret"}
-    with tempfile.TemporaryDirectory(prefix="kubeline-minio-") as data:
-        argv = [
-            str(minio_binary()),
-            "server",
-            data,
-            "--address",
-            f"127.0.0.1:{port}",
-            "--console-address",
-            "127.0.0.1:0",
-        ]
-        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="kubeline-bench-store-") as state:
+        command = [sys.executable, str(ROOT / "hack" / "cluster"), "store", "--state-dir", state]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         try:
-            endpoint = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"{endpoint}/minio/health/live", timeout=1)
-                    break
-                except OSError:
-                    if time.time() > deadline:
-                        raise
-                    time.sleep(0.2)
-            yield endpoint
+            facts = json.loads((Path(state) / "store.json").read_text())
+            os.environ.update(AWS_ACCESS_KEY_ID=facts["accessKey"], AWS_SECRET_ACCESS_KEY=facts["secretKey"])
+            yield facts["endpoint"]
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            subprocess.run([*command, "--stop"], stdout=subprocess.DEVNULL)
 
 
 def timed(rounds: int, before: Callable[[], None], action: Callable[[], object]) -> float:
