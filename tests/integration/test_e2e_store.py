@@ -172,6 +172,40 @@ def test_a_second_run_serves_artifacts_from_the_cache_without_pods(store_ns) -> 
     assert pods_of(store_ns, second) == []
 
 
+def test_a_local_run_reuses_what_a_cluster_run_stored(store_ns, minio, tmp_path) -> None:
+    """Same key layout, same cache keys: `kubeline run --artifact-store` on a laptop hits the cluster's results."""
+    cluster, namespace, _ = store_ns
+    spec = two_node_pipeline("shared;")
+    run = start(store_ns, spec)
+    assert wait_run(store_ns, run, timeout=180)["phase"] == "Succeeded"
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        dump_all([{"apiVersion": API, "kind": "Pipeline", "metadata": {"name": "shared"}, "spec": spec}])
+    )
+    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
+    local = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubeline",
+            "run",
+            str(pipeline),
+            "--json",
+            "--artifact-store",
+            f"s3://{BUCKET}/e2e?endpoint={minio.endpoint}&pathStyle=true",
+        ],
+        capture_output=True,
+        text=True,
+        env={**cluster.env, **keys, "KUBELINE_HOME": str(tmp_path / "home")},
+        timeout=120,
+    )
+    assert local.returncode == 0, local.stderr
+    result = json.loads(local.stdout)
+    tasks = result["tasks"]
+    assert tasks["prepare"]["cached"] and tasks["train"]["cached"], tasks
+    assert tasks["train"]["outputs"]["digest"] == hashlib.sha256(("shared;" * 1000).encode()).hexdigest()
+
+
 def test_a_100_mb_artifact_and_a_1_mb_value_travel_between_nodes(store_ns, minio) -> None:
     produce = python_step(
         "produce",
@@ -244,6 +278,52 @@ def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
     finally:
         operator.kill()
         real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_gc_keeps_what_runs_and_cache_entries_use_and_deletes_orphans_and_deleted_runs_logs(store_ns, minio) -> None:
+    cluster, namespace, _ = store_ns
+    kept_run = start(store_ns, two_node_pipeline("kept;"))
+    gone_run = start(store_ns, two_node_pipeline("gone;"))
+    kept, gone = (wait_run(store_ns, run, timeout=180) for run in (kept_run, gone_run))
+    assert kept["phase"] == gone["phase"] == "Succeeded"
+    s3 = minio.client()
+    orphan = "e2e/objects/sha256/00/" + "0" * 64
+    s3.put_object(Bucket=BUCKET, Key=orphan, Body=b"nothing refers to me")
+    cluster.kubectl("delete", "run", gone_run, "-n", namespace)
+    store_url = f"s3://{BUCKET}/e2e?endpoint={minio.endpoint}&pathStyle=true"
+    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
+    gc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubeline",
+            "gc",
+            "--artifact-store",
+            store_url,
+            "-n",
+            namespace,
+            "--keep",
+            "0s",
+            "--grace",
+            "0s",
+        ],
+        capture_output=True,
+        text=True,
+        env={**cluster.env, **keys},
+        timeout=120,
+    )
+    assert gc.returncode == 0, gc.stderr
+    stored = {
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="e2e/")
+        for o in page.get("Contents", [])
+    }
+    assert orphan not in stored
+    data = kept["tasks"]["prepare"]["outputs"]["data"].removeprefix("sha256:")
+    assert f"e2e/objects/sha256/{data[:2]}/{data}" in stored  # a Run still refers to it
+    assert any(key.startswith(f"e2e/logs/{namespace}/{kept_run}/") for key in stored)
+    assert not any(key.startswith(f"e2e/logs/{namespace}/{gone_run}/") for key in stored)
+    assert not any(key.startswith("e2e/cache/") for key in stored)  # --keep 0s: every cache record went
 
 
 def test_a_store_that_stops_mid_run_fails_the_step_clearly_after_its_retries(
