@@ -14,16 +14,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
 from kubeline.api.yamlio import dump_all
 from tests.helpers import pods_of, wait_run
-from tests.integration.conftest import Operator, new_namespace
+from tests.integration.conftest import Minio, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -50,42 +50,45 @@ def python_step(name: str, code: str, inputs: list[dict] | None = None, outputs:
     }
 
 
+@contextmanager
+def operator_with_store(
+    cluster: Any, directory: Path, store: dict[str, Any], keys: tuple[str, str], image: str, **config: Any
+) -> Iterator[tuple[Any, str, Operator]]:
+    """A namespace of its own, the store's keys in its Secret `s3`, and an operator using ``store`` there."""
+    namespace = new_namespace(cluster, "store")
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3"},
+        "stringData": {"AWS_ACCESS_KEY_ID": keys[0], "AWS_SECRET_ACCESS_KEY": keys[1]},
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
+    settings = {
+        "artifactStore": {**store, "pathStyle": True, "credentialsSecret": {"secretName": "s3"}},
+        "dataContainer": {"image": image},
+        **config,
+    }
+    (directory / "operator.yaml").write_text(yaml.safe_dump(settings))
+    operator = Operator(cluster, namespace, directory / "operator.log", directory / "operator.yaml")
+    operator.start()
+    try:
+        yield cluster, namespace, operator
+    finally:
+        operator.kill()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
 @pytest.fixture(scope="module")
 def store_ns(real_node, crds, minio, operator_image, tmp_path_factory) -> Iterator[tuple[Any, str, Operator]]:
     """A namespace whose operator keeps artifacts and logs in MinIO and deletes pods of succeeded steps."""
     s3 = minio.client()
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET)
+    store = {"bucket": BUCKET, "prefix": "e2e", "endpoint": minio.pod_endpoint}
+    keys = (minio.access_key, minio.secret_key)
     directory = tmp_path_factory.mktemp("store")
-    namespace = new_namespace(real_node, "store")
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "s3"},
-        "stringData": {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key},
-    }
-    real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
-    config = directory / "operator.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "artifactStore": {
-                    "bucket": BUCKET,
-                    "prefix": "e2e",
-                    "endpoint": minio.pod_endpoint,
-                    "pathStyle": True,
-                    "credentialsSecret": {"secretName": "s3"},
-                },
-                "dataContainer": {"image": operator_image},
-                "podGC": "DeleteOnSuccess",
-            }
-        )
-    )
-    operator = Operator(real_node, namespace, directory / "operator.log", config)
-    operator.start()
-    yield real_node, namespace, operator
-    operator.kill()
-    real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    with operator_with_store(real_node, directory, store, keys, operator_image, podGC="DeleteOnSuccess") as ctx:
+        yield ctx
 
 
 def start(ctx: tuple[Any, str, Operator], spec: dict[str, Any], name: str | None = None) -> str:
@@ -245,26 +248,8 @@ def test_a_100_mb_artifact_and_a_1_mb_value_travel_between_nodes(store_ns, minio
 def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
     real_node, crds, minio, operator_image, tmp_path
 ) -> None:
-    namespace = new_namespace(real_node, "badkeys")
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "s3"},
-        "stringData": {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
-    }
-    real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
-    config = tmp_path / "operator.yaml"
-    store = {
-        "bucket": BUCKET,
-        "endpoint": minio.pod_endpoint,
-        "pathStyle": True,
-        "credentialsSecret": {"secretName": "s3"},
-    }
-    config.write_text(yaml.safe_dump({"artifactStore": store, "dataContainer": {"image": operator_image}}))
-    operator = Operator(real_node, namespace, tmp_path / "operator.log", config)
-    operator.start()
-    try:
-        ctx = (real_node, namespace, operator)
+    store = {"bucket": BUCKET, "endpoint": minio.pod_endpoint}
+    with operator_with_store(real_node, tmp_path, store, (minio.access_key, "not-the-secret"), operator_image) as ctx:
         spec = two_node_pipeline("denied;")
         spec["tasks"] = spec["tasks"][:1]
         started = time.time()
@@ -275,9 +260,6 @@ def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
         message = status["tasks"]["prepare"]["message"]
         assert "kubeline container" in message and BUCKET in message, message
         assert elapsed < 60, f"took {elapsed:.0f}s"
-    finally:
-        operator.kill()
-        real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def test_gc_keeps_what_runs_and_cache_entries_use_and_deletes_orphans_and_deleted_runs_logs(store_ns, minio) -> None:
@@ -337,34 +319,11 @@ def test_a_store_that_stops_mid_run_fails_the_step_clearly_after_its_retries(
         facts = json.loads((state / "store.json").read_text())
         port = facts["endpoint"].rsplit(":", 1)[1]
         pod_endpoint = f"{minio.pod_endpoint.rsplit(':', 1)[0]}:{port}"  # MinIO listens on every host address
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=facts["endpoint"],
-            aws_access_key_id=facts["accessKey"],
-            aws_secret_access_key=facts["secretKey"],
-            region_name="us-east-1",
-        )
+        s3 = Minio(facts["endpoint"], None, facts["accessKey"], facts["secretKey"]).client()
         s3.create_bucket(Bucket="doomed")
-        namespace = new_namespace(real_node, "storedown")
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "s3"},
-            "stringData": {"AWS_ACCESS_KEY_ID": facts["accessKey"], "AWS_SECRET_ACCESS_KEY": facts["secretKey"]},
-        }
-        real_node.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([secret]))
-        config = tmp_path / "operator.yaml"
-        store = {
-            "bucket": "doomed",
-            "endpoint": pod_endpoint,
-            "pathStyle": True,
-            "credentialsSecret": {"secretName": "s3"},
-        }
-        config.write_text(yaml.safe_dump({"artifactStore": store, "dataContainer": {"image": operator_image}}))
-        operator = Operator(real_node, namespace, tmp_path / "operator.log", config)
-        operator.start()
-        try:
-            ctx = (real_node, namespace, operator)
+        store = {"bucket": "doomed", "endpoint": pod_endpoint}
+        keys = (facts["accessKey"], facts["secretKey"])
+        with operator_with_store(real_node, tmp_path, store, keys, operator_image) as ctx:
             slow = python_step(
                 "slow",
                 "import sys, time; time.sleep(6); open(sys.argv[1], 'w').write('weights')",
@@ -377,7 +336,7 @@ def test_a_store_that_stops_mid_run_fails_the_step_clearly_after_its_retries(
             run = start(ctx, spec)
             deadline = time.time() + 60
             while time.time() < deadline:
-                tasks = real_node.kubectl_json("get", "run", run, "-n", namespace).get("status", {}).get("tasks", {})
+                tasks = real_node.kubectl_json("get", "run", run, "-n", ctx[1]).get("status", {}).get("tasks", {})
                 if tasks.get("slow", {}).get("phase") == "Running":
                     break
                 time.sleep(0.3)
@@ -390,8 +349,5 @@ def test_a_store_that_stops_mid_run_fails_the_step_clearly_after_its_retries(
             assert "kubeline container: uploading the step's outputs failed" in task["message"], task["message"]
             assert "doomed" in task["message"] and port in task["message"]
             print(f"\nstore stopped -> run Failed after its retry: {time.time() - stopped:.1f}s")
-        finally:
-            operator.kill()
-            real_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     finally:
         subprocess.run([*command, "--stop"], stdout=subprocess.DEVNULL)

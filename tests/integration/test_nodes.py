@@ -71,13 +71,7 @@ def test_the_store_runs_without_a_cluster_and_only_its_credentials_work(tmp_path
         assert facts["podEndpoint"] is None  # no real node in this state directory
         with urllib.request.urlopen(f"{facts['endpoint']}/minio/health/live", timeout=5) as response:
             assert response.status == 200
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=facts["endpoint"],
-            aws_access_key_id=facts["accessKey"],
-            aws_secret_access_key=facts["secretKey"],
-            region_name="us-east-1",
-        )
+        s3 = Minio(facts["endpoint"], None, facts["accessKey"], facts["secretKey"]).client()
         s3.create_bucket(Bucket="harness")
         s3.put_object(Bucket="harness", Key="a/b.txt", Body=b"stored")
         assert s3.get_object(Bucket="harness", Key="a/b.txt")["Body"].read() == b"stored"
