@@ -239,3 +239,12 @@ def test_kubelines_container_waits_for_every_process_of_main_not_only_its_shell(
     main, code, message = hand_over(tmp_path, plan, script, store)
     assert (main, code) == (0, 0), message
     assert stepdata.Report.decode(message).outputs == {"late": "written-late\n"}
+
+
+def test_a_replaced_alive_fifo_fails_the_step_instead_of_reading_outputs_too_early(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "alive").write_text("")  # a regular file where main's FIFO should be
+    (run_dir / "started").write_text("")
+    code, message = stepdata.run(LocalStore(tmp_path / "store"), stepdata.StepData(log_key="l"), run_dir, tmp_path)
+    assert code == 1 and "is not the FIFO" in message

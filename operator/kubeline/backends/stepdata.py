@@ -138,8 +138,12 @@ def await_exit(run_dir: Path) -> int | None:
     started, alive = run_dir / "started", run_dir / "alive"
     while not started.exists():
         time.sleep(POLL_SECONDS)
-    descriptor = os.open(alive, os.O_RDONLY | os.O_NONBLOCK)
+    descriptor = os.open(alive, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     try:
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            raise StepDataFailed(
+                f"{alive} is not the FIFO main's wrapper made (was it replaced, or is mkfifo missing?)"
+            )
         while True:
             try:
                 if not os.read(descriptor, 64):
@@ -235,7 +239,10 @@ def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) ->
             signal_inputs(run_dir, ready=False)
             return 1, f"downloading the step's inputs failed: {problem}"
         signal_inputs(run_dir, ready=True)
-    code = await_exit(run_dir)
+    try:
+        code = await_exit(run_dir)
+    except (StepDataFailed, OSError) as problem:
+        return 1, f"waiting for the step's command failed: {problem}"
     report = Report()
     try:
         log = run_dir / "log"
