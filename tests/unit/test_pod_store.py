@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kubeline.backends import stepdata
 from kubeline.controller.config import ArtifactStore, OperatorConfig, StoreCredentials, StoreLocation
-from kubeline.controller.pods import STORE_WRAPPER, PodStore, RunRef, read_pod, render_pod
+from kubeline.controller.pods import INPUTS_FAILED, STORE_WRAPPER, PodStore, RunRef, read_pod, render_pod
 from kubeline.engine.run import decide
 from kubeline.engine.state import RunState, StepState
 from kubeline.store.layout import CacheRecord, ObjectRef, cache_record_key
@@ -77,7 +77,15 @@ def test_a_store_pod_has_kubelines_container_with_the_only_credentials() -> None
     assert plan.artifact_outputs == ["model"] and plan.value_outputs == ["score"]
     assert plan.log_key == "logs/team-a/r/t/attempt-1.log"
     assert not any(v["name"] == "kubeline-artifacts" for v in pod["spec"]["volumes"])  # no shared volume
-    assert {m["mountPath"] for m in data["volumeMounts"]} == {"/kubeline/outputs", "/kubeline/inputs", "/kubeline/run"}
+    read_only = {m["mountPath"]: m.get("readOnly", False) for m in data["volumeMounts"]}
+    assert read_only == {
+        "/kubeline/outputs": True,
+        "/kubeline/inputs": False,
+        "/kubeline/run": True,
+        "/kubeline/control": False,
+    }
+    # main cannot replace the FIFOs kubeline's container reads its progress from
+    assert {"name": "kubeline-control", "mountPath": "/kubeline/control", "readOnly": True} in main["volumeMounts"]
 
 
 def test_a_step_without_stored_inputs_does_not_wait() -> None:
@@ -101,19 +109,25 @@ def test_namespaces_override_the_default_store() -> None:
 
 def hand_over(tmp_path: Path, plan: stepdata.StepData, script: str, store: LocalStore) -> tuple[int, int, str]:
     """Runs both containers' programs as a pod would: returns main's exit code, kubeline's, and its message."""
-    run_dir, outputs = tmp_path / "run", tmp_path / "outputs"
-    run_dir.mkdir(parents=True)
-    outputs.mkdir()
+    run_dir, control_dir, outputs = tmp_path / "run", tmp_path / "control", tmp_path / "outputs"
+    for folder in (run_dir, control_dir, outputs):
+        folder.mkdir(parents=True)
     result: dict[str, tuple[int, str]] = {}
 
     def kubelines_container() -> None:
-        held = stepdata.hold_main(run_dir)
-        result["data"] = stepdata.run(store, plan, run_dir, outputs)
-        os.close(held)  # as the kernel does when kubeline's container ends
+        control = stepdata.Control(control_dir)
+        result["data"] = stepdata.run(store, plan, control, run_dir, outputs)
+        control.close()  # as the kernel does when kubeline's container ends
 
     data = threading.Thread(target=kubelines_container)
     data.start()
-    env = {**os.environ, "KUBELINE_RUN_DIR": str(run_dir), "OUT": str(outputs), "KUBELINE_INPUT_FILES": ""}
+    env = {
+        **os.environ,
+        "KUBELINE_RUN_DIR": str(run_dir),
+        "KUBELINE_CONTROL_DIR": str(control_dir),
+        "OUT": str(outputs),
+        "KUBELINE_INPUT_FILES": "",
+    }
     if plan.inputs:
         env["KUBELINE_AWAIT_INPUTS"] = "1"
     main = subprocess.run(
@@ -162,7 +176,7 @@ def test_a_missing_input_fails_the_step_naming_the_key_and_the_command_never_run
     missing = "sha256:" + "0" * 64
     plan = stepdata.StepData(inputs={str(tmp_path / "inputs" / "data"): missing}, log_key="logs/x.log")
     main, code, message = hand_over(tmp_path, plan, f"touch {tmp_path}/ran", store)
-    assert main == 1 and code == 1
+    assert main == INPUTS_FAILED and code == 1
     assert "downloading the step's inputs failed" in message and "0" * 64 in message
     assert not (tmp_path / "ran").exists()
 
@@ -226,7 +240,7 @@ def test_outputs_and_logs_left_as_links_are_never_followed(tmp_path: Path) -> No
     plan = stepdata.StepData(value_outputs=["leak"], log_key="logs/x.log")
     main, code, message = hand_over(tmp_path, plan, "ln -s /proc/self/environ $OUT/leak", store)
     assert (main, code) == (0, 1) and "symbolic link" in message
-    plan = stepdata.StepData(artifact_outputs=["model"], log_key="logs/y.log")
+    plan = stepdata.StepData(artifact_outputs=["model"], log_key="logs/y.log")  # an artifact, likewise
     main, code, message = hand_over(tmp_path / "2", plan, "ln -s /proc/self/environ $OUT/model", store)
     assert (main, code) == (0, 1) and "symbolic link" in message
 
@@ -241,10 +255,23 @@ def test_kubelines_container_waits_for_every_process_of_main_not_only_its_shell(
     assert stepdata.Report.decode(message).outputs == {"late": "written-late\n"}
 
 
-def test_a_replaced_alive_fifo_fails_the_step_instead_of_reading_outputs_too_early(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+def test_main_is_released_when_kubelines_container_ends_early_whatever_the_reason(tmp_path: Path) -> None:
+    """Main opens ``done`` on its first line: it reads end-of-file even if kubeline's container has gone."""
+    control_dir, run_dir = tmp_path / "control", tmp_path / "run"
+    control_dir.mkdir()
     run_dir.mkdir()
-    (run_dir / "alive").write_text("")  # a regular file where main's FIFO should be
-    (run_dir / "started").write_text("")
-    code, message = stepdata.run(LocalStore(tmp_path / "store"), stepdata.StepData(log_key="l"), run_dir, tmp_path)
-    assert code == 1 and "is not the FIFO" in message
+    control = stepdata.Control(control_dir)
+    env = {**os.environ, "KUBELINE_RUN_DIR": str(run_dir), "KUBELINE_CONTROL_DIR": str(control_dir)}
+    main = subprocess.Popen(
+        ["/bin/sh", "-c", STORE_WRAPPER, "kubeline-step", "true"], env={**env, "KUBELINE_INPUT_FILES": ""}
+    )
+    control.await_main()
+    control.close()  # kubeline's container ended (crashed, say) before main got to wait for it
+    assert main.wait(timeout=10) == 0
+
+
+def test_a_fifo_left_as_an_artifact_fails_the_step_instead_of_hanging(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    plan = stepdata.StepData(artifact_outputs=["model"], log_key="logs/x.log")
+    main, code, message = hand_over(tmp_path, plan, "mkfifo $OUT/model", store)
+    assert (main, code) == (0, 1) and "neither a regular file nor a folder" in message

@@ -1,30 +1,34 @@
 """kubeline's own container in a step pod: the data path between the artifact store and the user's command.
 
 Run as ``python3 -m kubeline.backends.stepdata`` in the ``kubeline`` container, beside the user's ``main``
-container (whose image needs nothing but a POSIX shell). The two share three emptyDir volumes:
-``/kubeline/inputs`` (this container downloads the step's artifact inputs there), ``/kubeline/outputs``
-(the command writes its outputs there) and ``/kubeline/run`` (the hand-over, below).
+container (whose image needs a POSIX shell and coreutils). They share four emptyDir volumes:
+``/kubeline/inputs`` (this container downloads the step's stored inputs there), ``/kubeline/outputs`` (the
+command writes its outputs there), ``/kubeline/run`` (main's log and exit code) and ``/kubeline/control``,
+where this container makes three FIFOs at its start and which main mounts read-only, so the step cannot
+replace them:
 
-1. Inputs: when the step reads stored objects, this container downloads them, then says ``ok`` (or
-   ``failed``) through the FIFO ``run/inputs``; main's wrapper blocks reading it before the command starts.
-   A step without stored inputs starts at once: nothing is waited for.
-2. The command runs in main, its output copied to ``run/log`` by ``tee``. Then main's wrapper, the container's
-   first process, kills what the command left running, writes the exit code to ``run/exit`` and closes the FIFO
-   ``run/alive``, which it has held open (read-write) from its first line. This container knows main is done
-   when that FIFO has no writer left (polled every 20 ms, once main has said it started: ``run/started``), so
-   nothing can change the outputs while they are read.
-3. Outputs: artifacts are uploaded (content-addressed, stored once), value outputs are reported in this
-   container's termination message, the largest ones moved to the store until the message fits in 4 KiB,
-   the log is uploaded, and a cache record is written to the store (the one a local run reads too).
-4. Main's wrapper waits to exit until this container's process has ended: it reads the FIFO ``run/done``,
-   which this container holds open from its start and which reaches end-of-file when its process is gone
-   (however it ends). The two containers then end within a millisecond, so the kubelet sees the pod finish
-   in one relist (every second) rather than two.
+- ``alive``: main's wrapper opens it on its first lines (every process of main inherits it) and writes one
+  byte; this container holds the reading end. End-of-file after that byte means every process of main is
+  gone, so nothing can change the outputs while they are read (polled every 20 ms).
+- ``inputs``: when the step reads stored objects, main's wrapper blocks reading it until this container has
+  downloaded them and writes ``ok`` (or ``failed``). A step without stored inputs starts at once.
+- ``done``: main's wrapper waits, once its command has ended, for end-of-file on it, which comes when this
+  container's process is gone, however it ends. The two containers end within a millisecond, so the
+  kubelet sees the pod finish in one relist (every second) rather than two.
+
+Main's wrapper opens all three before anything else, and this container never ends before it has (the
+byte on ``alive``): an open of a FIFO whose other end is gone would block main for ever.
+
+After the command: artifacts are uploaded (content-addressed, stored once), the values that do not fit in
+the termination message go to the store (the largest first, as a local run decides), the log is uploaded,
+a cache record is written to the store (the one a local run reads too), and the outputs are reported in
+this container's termination message.
 
 The store's credentials live in this container's environment only (from a Secret), never in main's, and
-what main leaves in the shared folders is never followed as a link: a link to /proc/self/environ would
-otherwise hand this container's credentials to the step as an output or a log. Any failure to move data
-fails the step with a message naming the store, bucket and key.
+what main leaves is read through descriptors opened without following links, after checking what they
+are: a link to /proc/self/environ would otherwise hand this container's credentials to the step as an
+output or a log, and a FIFO would hang it. Any failure to move data fails the step with a message naming
+the store, bucket and key.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubeline.engine.outputs import MAX_VALUE_BYTES, split_values
+from kubeline.engine.outputs import MAX_VALUE_BYTES, VALUE_OUTPUTS_LIMIT, split_values, too_large
 from kubeline.store.base import ObjectStore, StoreError
 from kubeline.store.layout import CacheRecord, ObjectRef, cache_record_key
 from kubeline.store.objects import get_artifact, put_artifact, put_value
@@ -48,10 +52,11 @@ from kubeline.store.urls import open_store
 INPUTS_DIR = "/kubeline/inputs"
 OUTPUTS_DIR = "/kubeline/outputs"
 RUN_DIR = "/kubeline/run"
+CONTROL_DIR = "/kubeline/control"
 STORE_ENV = "KUBELINE_STORE"  # the store's URL (no credentials)
 STEP_ENV = "KUBELINE_STEP"  # this step's data plan, as JSON (StepData)
 AWAIT_INPUTS_ENV = "KUBELINE_AWAIT_INPUTS"  # set in main's environment when it must wait for downloads
-MESSAGE_LIMIT = 4096  # bytes a container's termination message may hold
+MESSAGE_LIMIT = VALUE_OUTPUTS_LIMIT  # bytes a container's termination message may hold
 POLL_SECONDS = 0.02
 TERMINATION_LOG = "/dev/termination-log"
 
@@ -102,6 +107,53 @@ class Report:
         return cls(dict(document.get("outputs") or {}), list(document.get("stored") or []), document.get("log"))
 
 
+class Control:
+    """The FIFOs this container shares with main's wrapper, made and opened before main can use them."""
+
+    def __init__(self, directory: Path):
+        for name in ("alive", "inputs", "done"):  # done last: main's wrapper waits for it to exist
+            try:
+                os.mkfifo(directory / name)
+            except FileExistsError:
+                pass
+            os.chmod(directory / name, 0o666)  # main may run as another user when pods are not restricted
+        # read-write ends never block, and give main's opens a writer at once
+        self.done = os.open(directory / "done", os.O_RDWR)
+        self.inputs = os.open(directory / "inputs", os.O_RDWR)
+        self.alive = os.open(directory / "alive", os.O_RDONLY | os.O_NONBLOCK)
+        self.started = False
+
+    def signal_inputs(self, ready: bool) -> None:
+        """Tell main's wrapper, blocked (or soon) reading ``inputs``, whether its inputs are there."""
+        os.write(self.inputs, b"ok\n" if ready else b"failed\n")
+
+    def await_start(self) -> None:
+        """Return once main's wrapper has opened its ends of the FIFOs (it then never blocks on them, even
+        after this process has gone: so this container never ends before that)."""
+        while not self.started:
+            self._poll()
+
+    def await_main(self) -> None:
+        """Return once main has started and every process of it has ended."""
+        while not (self._poll() == b"" and self.started):
+            pass
+
+    def _poll(self) -> bytes | None:
+        """What ``alive`` holds: data (main started), b"" (no writer), None (writers, no data: main runs)."""
+        try:
+            data = os.read(self.alive, 64)
+        except BlockingIOError:
+            data = None
+        self.started = self.started or bool(data)
+        if not data:
+            time.sleep(POLL_SECONDS)
+        return data
+
+    def close(self) -> None:
+        for descriptor in (self.alive, self.inputs, self.done):
+            os.close(descriptor)
+
+
 def download_inputs(store: ObjectStore, plan: StepData) -> None:
     for path, text in plan.inputs.items():
         ref = ObjectRef.parse(text)
@@ -110,48 +162,9 @@ def download_inputs(store: ObjectStore, plan: StepData) -> None:
         get_artifact(store, ref, Path(path))
 
 
-def signal_inputs(run_dir: Path, ready: bool) -> None:
-    """Tell main's wrapper, blocked reading the FIFO, whether its inputs are there (it may not be reading yet)."""
-    fifo = run_dir / "inputs"
-    try:
-        os.mkfifo(fifo)
-    except FileExistsError:
-        pass
-    while True:
-        try:
-            descriptor = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: no reader yet
-            if (run_dir / "exit").exists():
-                return
-            time.sleep(POLL_SECONDS)
-            continue
-        try:
-            os.write(descriptor, b"ok\n" if ready else b"failed\n")
-        finally:
-            os.close(descriptor)
-        return
-
-
-def await_exit(run_dir: Path) -> int | None:
-    """The user command's exit code once every process of main has ended; None when main ended without
-    writing one (killed: its container's status says why)."""
-    started, alive = run_dir / "started", run_dir / "alive"
-    while not started.exists():
-        time.sleep(POLL_SECONDS)
-    descriptor = os.open(alive, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    try:
-        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
-            raise StepDataFailed(
-                f"{alive} is not the FIFO main's wrapper made (was it replaced, or is mkfifo missing?)"
-            )
-        while True:
-            try:
-                if not os.read(descriptor, 64):
-                    break  # no writer left: main's processes are gone
-            except BlockingIOError:
-                time.sleep(POLL_SECONDS)
-    finally:
-        os.close(descriptor)
+def exit_code(run_dir: Path) -> int | None:
+    """The user command's exit code as main's wrapper left it; None when it left none (killed: its
+    container's status says why)."""
     try:
         text = read_regular(run_dir / "exit", 64).decode().strip()
     except (OSError, StepDataFailed):
@@ -159,17 +172,36 @@ def await_exit(run_dir: Path) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """A regular file main left, never through a link; at most ``limit`` bytes (StepDataFailed beyond)."""
+def open_left(path: Path) -> int:
+    """A descriptor on a file or folder main left, opened without following a link and without blocking;
+    StepDataFailed for a link or anything else (a FIFO would hang the read, a device never end it)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise StepDataFailed(f"{path} is a symbolic link; outputs must be files or folders") from None
         raise
-    with os.fdopen(descriptor, "rb") as file:
+    mode = os.fstat(descriptor).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        os.close(descriptor)
+        raise StepDataFailed(f"{path} is neither a regular file nor a folder")
+    return descriptor
+
+
+def put_left(store: ObjectStore, path: Path) -> ObjectRef:
+    """Store what main left at ``path``, read through the descriptor checked by open_left."""
+    descriptor = open_left(path)
+    try:
+        return put_artifact(store, Path(f"/proc/self/fd/{descriptor}"))  # the opened file, whatever path says now
+    finally:
+        os.close(descriptor)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """A regular file main left, never through a link; at most ``limit`` bytes (StepDataFailed beyond)."""
+    with os.fdopen(open_left(path), "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise StepDataFailed(f"{path} is not a regular file")
+            raise StepDataFailed(f"{path} is a folder, not a file")
         data = file.read(limit + 1)
     if len(data) > limit:
         raise StepDataFailed(f"{path} holds more than {limit:,} bytes")
@@ -184,9 +216,7 @@ def collect_outputs(store: ObjectStore, plan: StepData, outputs_dir: Path, repor
             raise StepDataFailed(
                 f"the step succeeded but did not write its artifact output {name!r} (expected at {path})"
             )
-        if path.is_symlink():
-            raise StepDataFailed(f"artifact output {name!r} is a symbolic link: write the file or folder itself")
-        report.outputs[name] = str(put_artifact(store, path))
+        report.outputs[name] = str(put_left(store, path))
     values: dict[str, bytes] = {}
     for name in plan.value_outputs:
         path = outputs_dir / name
@@ -194,26 +224,27 @@ def collect_outputs(store: ObjectStore, plan: StepData, outputs_dir: Path, repor
             continue
         size = os.lstat(path).st_size
         if size > plan.max_value_bytes:
-            raise StepDataFailed(
-                f"value output {name!r} is {size:,} bytes, over the largest value allowed "
-                f"({plan.max_value_bytes:,} bytes, the operator's maxValueBytes): declare it as an artifact "
-                "(OutputPath in the SDK, type: artifact in a component)"
-            )
+            raise StepDataFailed(str(too_large(name, size, plan.max_value_bytes)))
         values[name] = read_regular(path, plan.max_value_bytes)
     texts = {name: data.decode(errors="replace") for name, data in values.items()}
+    stored = set(split_values(texts))  # as a local run decides
     report.outputs.update(texts)
-    stored = set(split_values(texts))  # the choice a local run makes too
 
-    def fits() -> bool:
+    def report_size() -> int:
         placeholders = {name: f"sha256:{'0' * 64}" for name in stored}
-        trial = Report({**report.outputs, **placeholders}, sorted(stored), report.log)
-        return len(trial.encode().encode()) <= MESSAGE_LIMIT - 256
+        return len(Report({**report.outputs, **placeholders}, sorted(stored), report.log).encode().encode())
 
-    while not fits() and len(stored) < len(texts):  # the artifacts' references take room too
+    # the artifacts' references and the log's key take room too (only here: the local runner has no message)
+    while report_size() > MESSAGE_LIMIT and len(stored) < len(texts):
         stored.add(max(sorted(set(texts) - stored), key=lambda n: len(values[n])))
     for name in sorted(stored):
         report.outputs[name] = str(put_value(store, values[name]))
     report.stored = sorted(stored)
+    if report_size() > MESSAGE_LIMIT:
+        raise StepDataFailed(
+            f"the step's outputs take {report_size():,} bytes to report, more than the {MESSAGE_LIMIT:,} of a "
+            "termination message: give its outputs shorter names"
+        )
 
 
 def remember(store: ObjectStore, plan: StepData, report: Report) -> None:
@@ -230,24 +261,26 @@ def remember(store: ObjectStore, plan: StepData, report: Report) -> None:
     store.put_bytes(cache_record_key(plan.cache_key), record.to_json().encode())
 
 
-def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) -> tuple[int, str]:
+def run(store: ObjectStore, plan: StepData, control: Control, run_dir: Path, outputs_dir: Path) -> tuple[int, str]:
     """Move the step's data around its command; returns this container's exit code and termination message."""
     if plan.inputs:
         try:
             download_inputs(store, plan)
         except (StoreError, StepDataFailed, OSError) as problem:
-            signal_inputs(run_dir, ready=False)
+            control.signal_inputs(ready=False)
+            control.await_start()
             return 1, f"downloading the step's inputs failed: {problem}"
-        signal_inputs(run_dir, ready=True)
-    try:
-        code = await_exit(run_dir)
-    except (StepDataFailed, OSError) as problem:
-        return 1, f"waiting for the step's command failed: {problem}"
+        control.signal_inputs(ready=True)
+    control.await_main()
+    code = exit_code(run_dir)
     report = Report()
     try:
-        log = run_dir / "log"
-        if log.is_file() and not log.is_symlink():
-            store.put_file(plan.log_key, log)
+        if os.path.lexists(run_dir / "log"):
+            descriptor = open_left(run_dir / "log")
+            try:
+                store.put_file(plan.log_key, Path(f"/proc/self/fd/{descriptor}"))
+            finally:
+                os.close(descriptor)
             report.log = plan.log_key
         if code == 0:
             collect_outputs(store, plan, outputs_dir, report)
@@ -257,27 +290,18 @@ def run(store: ObjectStore, plan: StepData, run_dir: Path, outputs_dir: Path) ->
     return 0, report.encode()
 
 
-def hold_main(run_dir: Path) -> int:
-    """Open ``run/done``, which main waits on until this process ends (the kernel then closes it)."""
-    fifo = run_dir / "done"
-    try:
-        os.mkfifo(fifo)
-    except FileExistsError:
-        pass
-    return os.open(fifo, os.O_RDWR)  # read-write: never blocks, and main's open for reading finds a writer
-
-
 def main() -> int:
-    run_dir = Path(RUN_DIR)
-    hold_main(run_dir)
+    control = Control(Path(CONTROL_DIR))  # first: main's wrapper waits for these FIFOs
     try:
         plan = StepData.from_json(os.environ[STEP_ENV])
         store = open_store(os.environ[STORE_ENV])
     except (ValueError, TypeError, KeyError) as problem:
+        control.await_start()
         code, message = 1, f"kubeline's container is misconfigured: {problem}"
     else:
-        code, message = run(store, plan, run_dir, Path(OUTPUTS_DIR))
-    Path(os.environ.get("KUBELINE_TERMINATION_LOG", TERMINATION_LOG)).write_text(message[:MESSAGE_LIMIT])
+        code, message = run(store, plan, control, Path(RUN_DIR), Path(OUTPUTS_DIR))
+    encoded = message.encode()[:MESSAGE_LIMIT].decode(errors="ignore")
+    Path(os.environ.get("KUBELINE_TERMINATION_LOG", TERMINATION_LOG)).write_text(encoded)
     if code:
         print(message, file=sys.stderr)
     return code

@@ -43,6 +43,8 @@ from kubeline.store.urls import store_url
 OUTPUTS_DIR = stepdata.OUTPUTS_DIR
 INPUTS_DIR = stepdata.INPUTS_DIR
 RUN_DIR = stepdata.RUN_DIR
+CONTROL_DIR = stepdata.CONTROL_DIR
+INPUTS_FAILED = 125  # main's exit code when kubeline's container could not download the inputs
 DATA_CONTAINER = "kubeline"
 CA_DIR = "/kubeline/store-ca"
 ARTIFACTS_DIR = "/kubeline/artifacts"
@@ -75,41 +77,45 @@ exit "$code"
 """
 
 
-#: The wrapper when kubeline's container moves the data: hold the FIFO that tells kubeline's container main
-#: is alive, wait for the downloads when there are any, copy the command's output to the log file, leave the
-#: exit code (backends/stepdata.py says how the two containers hand over).
+#: The wrapper when kubeline's container moves the data (backends/stepdata.py says how the two hand over
+#: through the FIFOs it makes in the control folder, read-only here): hold ``alive`` from the first line,
+#: wait for the downloads when there are any, copy the command's output to the log with tee, end what the
+#: command left running, leave the exit code, and end when kubeline's container has ended.
 STORE_WRAPPER = rf"""
 run=${{KUBELINE_RUN_DIR:-{RUN_DIR}}}
-mkfifo "$run/alive" 2>/dev/null
-exec 9<>"$run/alive"
-: > "$run/started"
+control=${{KUBELINE_CONTROL_DIR:-{CONTROL_DIR}}}
+until [ -p "$control/done" ]; do sleep 0.02; done
+exec 8< "$control/done" 7< "$control/inputs" 9<> "$control/alive"
+printf s >&9
 for spec in $KUBELINE_INPUT_FILES; do
   name=${{spec%%=*}}; var=${{spec#*=}}
   mkdir -p "$(dirname "$name")"; eval "printf '%s' \"\$$var\"" > "$name"
 done
 if [ -n "${stepdata.AWAIT_INPUTS_ENV}" ]; then
-  mkfifo "$run/inputs" 2>/dev/null
-  read -r ready < "$run/inputs"
+  read -r ready <&7
   if [ "$ready" != ok ]; then
     echo "kubeline: the step's inputs could not be downloaded (the {DATA_CONTAINER} container says why)" >&2
-    exit 1
+    exit {INPUTS_FAILED}
   fi
 fi
-mkfifo "$run/out" 2>/dev/null
+exec 7<&-
+mkfifo "$run/out"
 tee "$run/log" < "$run/out" &
 tee_pid=$!
 "$@" > "$run/out" 2>&1
 code=$?
 if [ "$$" = 1 ]; then  # the container's first process: end what the command left running, except tee
-  for dir in /proc/[0-9]*; do
-    pid=${{dir#/proc/}}
-    [ "$pid" = 1 ] || [ "$pid" = "$tee_pid" ] || kill -9 "$pid" 2>/dev/null
+  for pass in 1 2 3 4 5; do
+    for dir in /proc/[0-9]*; do
+      pid=${{dir#/proc/}}
+      [ "$pid" = 1 ] || [ "$pid" = "$tee_pid" ] || kill -9 "$pid" 2>/dev/null
+    done
   done
 fi
 wait "$tee_pid"
 printf '%s\n' "$code" > "$run/exit"
 exec 9>&-
-read -r done < "$run/done"  # end-of-file once kubeline's container has ended
+read -r done <&8
 exit "$code"
 """
 
@@ -304,7 +310,8 @@ def _data_container(
     mounts = [
         {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR, "readOnly": True},
         {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
-        {"name": "kubeline-run", "mountPath": RUN_DIR},
+        {"name": "kubeline-run", "mountPath": RUN_DIR, "readOnly": True},
+        {"name": "kubeline-control", "mountPath": CONTROL_DIR},
     ]
     if store.location.ca_config_map:
         volumes.append({"name": "kubeline-store-ca", "configMap": {"name": store.location.ca_config_map}})
@@ -343,18 +350,21 @@ def _wrapper_env(start: StartStep, artifact_outputs: list[str]) -> list[dict[str
 
 def _volumes(run: RunRef, uses_artifacts: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The pod's volumes and main's mounts of them: outputs, inputs, and the run's artifact volume (or, with
-    a store, the folder where main hands over to kubeline's container)."""
+    a store, main's log folder and the control folder of kubeline's FIFOs)."""
     volumes: list[dict[str, Any]] = [
         {"name": "kubeline-outputs", "emptyDir": {}},
         {"name": "kubeline-inputs", "emptyDir": {}},
     ]
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {"name": "kubeline-outputs", "mountPath": OUTPUTS_DIR},
         {"name": "kubeline-inputs", "mountPath": INPUTS_DIR},
     ]
     if run.store is not None:
-        volumes.append({"name": "kubeline-run", "emptyDir": {}})
-        mounts.append({"name": "kubeline-run", "mountPath": RUN_DIR})
+        volumes += [{"name": "kubeline-run", "emptyDir": {}}, {"name": "kubeline-control", "emptyDir": {}}]
+        mounts += [
+            {"name": "kubeline-run", "mountPath": RUN_DIR},
+            {"name": "kubeline-control", "mountPath": CONTROL_DIR, "readOnly": True},  # its FIFOs stay kubeline's
+        ]
     elif uses_artifacts:
         volumes.append(
             {"name": "kubeline-artifacts", "persistentVolumeClaim": {"claimName": volume_claim_name(run.name)}}
@@ -448,14 +458,18 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     log = report.log if report is not None else None
     exit_code = main.get("exitCode") if main else None
     if phase == "Failed":
-        if data is not None and data.get("exitCode") not in (0, None) and (main or {}).get("exitCode") in (0, 1):
-            message = f"{DATA_CONTAINER} container: {data.get('message') or data.get('reason') or 'failed'}".strip()
-            return PodOutcome("Failed", {}, message, exit_code, node, log=log)
+        data_failed = None
+        if data is not None and data.get("exitCode") not in (0, None):
+            data_failed = f"{DATA_CONTAINER} container: {data.get('message') or data.get('reason') or 'failed'}"
+            if exit_code in (0, INPUTS_FAILED):  # the command succeeded, or never ran: kubeline's is the reason
+                return PodOutcome("Failed", {}, data_failed.strip(), exit_code, node, log=log)
         reason = status.get("reason") or (main or {}).get("reason") or "Failed"
         detail = status.get("message") or ""
         message = f"{reason}: exit code {exit_code}" if exit_code is not None else reason
         if detail:
             message += f" ({detail})"
+        if data_failed:
+            message += f"; and {data_failed.strip()}"
         return PodOutcome("Failed", {}, message, exit_code, node, log=log)
     try:
         if with_data:
