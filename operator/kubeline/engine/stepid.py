@@ -146,3 +146,11 @@ def pod_name(run: str, step_id: str, attempt: int) -> str:
 
 def _digest(text: str, digits: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:digits]
+
+
+def selected(step_id: str, task: str | None) -> bool:
+    """Whether ``step_id`` is one that ``task`` asks for (as `kubeline logs RUN TASK` reads it): every step
+    when None, a task name's steps, or one step by its id."""
+    if task is None or step_id == task:
+        return True
+    return task == task_name(task) and "+" not in step_id and task_name(step_id) == task

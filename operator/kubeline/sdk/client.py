@@ -158,19 +158,27 @@ class Client:
                 raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s (phase {info.phase})")
             time.sleep(1)
 
-    def recorded_outputs(self, namespace: str | None = None) -> tuple[set[str], set[str]]:
-        """Every output text the namespace's Runs and CacheEntries record (object references among them), and
-        the names of its Runs: what `kubeline gc` keeps in the artifact store."""
-        namespace = namespace or self.namespace
-        runs = _resource(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "runs"))["items"]
-        entries = _resource(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "cacheentries"))
-        texts: set[str] = set()
+    def recorded_outputs(self, all_namespaces: bool = False) -> tuple[set[str], dict[str, set[str]]]:
+        """Every output text the Runs and CacheEntries of this namespace (or of all) record, object references
+        among them, and the names of the Runs by namespace: what `kubeline gc` keeps in the artifact store."""
+
+        def listed(plural: str) -> list[dict[str, Any]]:
+            if all_namespaces:
+                body = self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
+            else:
+                body = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural)
+            items: list[dict[str, Any]] = _resource(body)["items"]
+            return items
+
+        runs, texts = listed("runs"), set[str]()
+        names: dict[str, set[str]] = {} if all_namespaces else {self.namespace: set()}
         for run in runs:
+            names.setdefault(run["metadata"]["namespace"], set()).add(run["metadata"]["name"])
             for task in ((run.get("status") or {}).get("tasks") or {}).values():
                 texts.update((task.get("outputs") or {}).values())
-        for entry in entries["items"]:
+        for entry in listed("cacheentries"):
             texts.update(((entry.get("spec") or {}).get("outputs") or {}).values())
-        return texts, {run["metadata"]["name"] for run in runs}
+        return texts, names
 
     def logs(
         self,
@@ -190,7 +198,7 @@ class Client:
         store_url = artifact_store or status.get("artifactStore")
         for step, recorded in sorted((status.get("tasks") or {}).items()):
             key = recorded.get("log")
-            if key and _selected(step, task) and (step not in logs or step in unread):
+            if key and stepid.selected(step, task) and (step not in logs or step in unread):
                 logs[step] = _stored_log(store_url, key)
         return dict(sorted(logs.items()))
 
@@ -203,7 +211,7 @@ class Client:
         logs, unread = {}, set()
         for pod_name, pod_annotations in sorted(named, key=lambda pair: pair[0]):
             step = pod_annotations.get(STEP_ANNOTATION, pod_name)
-            if not _selected(step, task):
+            if not stepid.selected(step, task):
                 continue
             try:
                 logs[step] = self.core.read_namespaced_pod_log(pod_name, namespace, container="main", follow=follow)
@@ -211,13 +219,6 @@ class Client:
                 logs[step] = f"(no log: {error.reason})"
                 unread.add(step)
         return logs, unread
-
-
-def _selected(step: str, task: str | None) -> bool:
-    """Whether ``step`` is one the caller asked for: all, a task's steps (by its name), or one step by id."""
-    if not task:
-        return True
-    return step == task if task != stepid.task_name(task) else stepid.task_name(step) == task
 
 
 def _stored_log(store_url: str | None, key: str) -> str:

@@ -41,7 +41,7 @@ def stored_logs(run_dir: Path, run: str, task: str | None = None) -> dict[str, s
     logs = {}
     for folder, (_, key) in sorted(latest.items()):
         step = _step_id(folder)
-        if _wanted(step, task):
+        if stepid.selected(step, task):
             logs[step] = store.get_bytes(key).decode(errors="replace")
     return logs
 
@@ -50,10 +50,3 @@ def _step_id(folder: str) -> str:
     """The step id a folder name stands for (``loop_2.train`` -> ``loop[2].train``; names never hold ``_``);
     a long id's hashed folder name is shown as it is."""
     return folder if "+" in folder else re.sub(r"_(\d+)", r"[\1]", folder)
-
-
-def _wanted(step: str, task: str | None) -> bool:
-    """As on a cluster: a task name selects all its steps, a step id that step only."""
-    if task is None or step == task:
-        return True
-    return task == stepid.task_name(task) and "+" not in step and stepid.task_name(step) == task
