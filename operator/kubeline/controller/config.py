@@ -117,7 +117,8 @@ class OperatorConfig(Model):
     pod_gc: Literal["KeepAll", "DeleteOnSuccess", "DeleteOnCompletion"] = Field(
         default="KeepAll",
         alias="podGC",
-        description="Delete finished steps' pods once their outcome is recorded (logs stay in the store).",
+        description="Delete finished steps' pods once their outcome and stored log are recorded (runs with an "
+        "artifactStore only: elsewhere the pod holds the only log).",
     )
     resync_seconds: float = Field(
         default=30, description="Look at every running Run at least this often, events or not."

@@ -281,7 +281,7 @@ class RunReconciler:
         recorded = status.tasks or {}
         for name, pod in list(self.pods.items()):
             task = recorded.get((pod["metadata"].get("annotations") or {}).get(STEP_ANNOTATION, ""))
-            if task is None or task.phase not in wanted:
+            if task is None or task.phase not in wanted or not task.log:  # the pod may hold the only log
                 continue
             # the pod's own phase may lag its containers' (the step's outcome was read from those)
             outcome = (pod.get("status") or {}).get("phase")
