@@ -99,7 +99,7 @@ def test_logs_of_a_namespaces_deleted_runs_go_and_its_live_runs_logs_stay(tmp_pa
     for run in ("live", "deleted"):
         store.put_bytes(log_key("team-a", run, "train", 1), b"log")
     store.put_bytes(log_key("team-b", "deleted", "train", 1), b"another namespace's")
-    report = collect(store, set(), 86400, 0, time.time() + 1, cluster_runs=("team-a", {"live"}))
+    report = collect(store, set(), 86400, 0, time.time() + 1, cluster_runs={"team-a": {"live"}})
     assert report.logs == [log_key("team-a", "deleted", "train", 1)]
     assert store.exists(log_key("team-a", "live", "train", 1))
     assert store.exists(log_key("team-b", "deleted", "train", 1))

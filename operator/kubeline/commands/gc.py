@@ -20,14 +20,18 @@ def add_to(subparsers: Any) -> None:
         description=(
             "Delete from an artifact store the cache records older than --keep, then every object that no "
             "remaining record uses, except objects younger than --grace (uploads not yet recorded), and the "
-            "logs of local runs older than --keep. With -n, also keep every object the namespace's Runs and "
-            "CacheEntries refer to, and delete the logs of its Runs that no longer exist."
+            "logs of local runs older than --keep. With -n (or -A), also keep every object the namespace's (or "
+            "every namespace's) Runs and CacheEntries refer to, and delete the logs of their Runs that no longer "
+            "exist. Objects are shared by content: when namespaces share the store, use -A."
         ),
     )
     parser.add_argument(
         "-n",
         "--namespace",
         help="a cluster namespace whose Runs and CacheEntries use this store (read with the kube context)",
+    )
+    parser.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="every namespace's Runs and CacheEntries use this store"
     )
     parser.add_argument(
         "--artifact-store", metavar="URL", help="the store (as for `kubeline run`; default: $KUBELINE_HOME/store)"
@@ -57,10 +61,9 @@ def gc_command(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise PipelineInvalid([Issue("--artifact-store", str(error))]) from None
     roots, cluster_runs = set(), None
-    if args.namespace:
-        texts, runs = cluster_client(args).recorded_outputs()
+    if args.namespace or args.all_namespaces:
+        texts, cluster_runs = cluster_client(args).recorded_outputs(all_namespaces=args.all_namespaces)
         roots = {ref for text in texts if (ref := ObjectRef.parse(text)) is not None}
-        cluster_runs = (args.namespace, runs)
     try:
         report = collect(
             store,

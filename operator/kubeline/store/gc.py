@@ -59,9 +59,9 @@ def collect(
     now: float,
     *,
     dry_run: bool = False,
-    cluster_runs: tuple[str, set[str]] | None = None,
+    cluster_runs: dict[str, set[str]] | None = None,
 ) -> GcReport:
-    """``cluster_runs``: a namespace and the names of its Runs: logs of its other (deleted) Runs go."""
+    """``cluster_runs``: the names of the Runs of cluster namespaces: logs of their other (deleted) Runs go."""
     report = GcReport(dry_run)
     live = set(roots)
     for stored in store.list(CACHE):
@@ -82,8 +82,7 @@ def collect(
     for stored in store.list(LOCAL_LOGS):
         if now - stored.modified > keep_seconds:
             _delete(store, report, report.logs, stored)
-    if cluster_runs is not None:
-        namespace, runs = cluster_runs
+    for namespace, runs in (cluster_runs or {}).items():
         prefix = log_namespace_prefix(namespace)
         for stored in store.list(prefix):
             run = stored.key[len(prefix) :].split("/", 1)[0]
