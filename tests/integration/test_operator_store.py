@@ -47,7 +47,7 @@ PIPELINE = {
         ),
         reporting(
             "train",
-            {"outputs": {"model": MODEL, "summary": "sha256:" + "f" * 64}, "stored": ["summary"]},
+            {"outputs": {"model": MODEL, "summary": "sha256:" + "f" * 64}, "stored": ["summary"], "log": "logs/y"},
             inputs=[{"name": "data", "type": "artifact"}],
             outputs=[{"name": "model", "type": "artifact"}, {"name": "summary"}],
         ),
