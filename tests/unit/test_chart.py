@@ -107,3 +107,28 @@ def test_manifests_render_with_kustomize() -> None:
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout) if d)
     assert kinds.count("CustomResourceDefinition") == 3
     assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"} <= set(kinds)
+
+
+def test_an_artifact_store_set_in_the_values_is_the_operators_config(helm: str) -> None:
+    """The README's MinIO example, read back by the operator's own config model."""
+    from kubeline.controller.config import OperatorConfig
+
+    documents = render(
+        helm,
+        "--set", "config.artifactStore.bucket=kubeline",
+        "--set", "config.artifactStore.endpoint=http://minio.minio:9000",
+        "--set", "config.artifactStore.pathStyle=true",
+        "--set", "config.artifactStore.credentialsSecret.secretName=kubeline-s3",
+        "--set", "config.podGC=DeleteOnSuccess",
+        "--set", "image.repository=registry.example/kubeline",
+    )  # fmt: skip
+    configmap = next(d for d in documents if d["kind"] == "ConfigMap")
+    config = OperatorConfig.model_validate(yaml.safe_load(configmap["data"]["config.yaml"]))
+    location = config.artifact_store.for_namespace("team-a")
+    assert location is not None and location.bucket == "kubeline" and location.path_style
+    assert location.credentials_secret is not None and location.credentials_secret.secret_name == "kubeline-s3"
+    assert config.pod_gc == "DeleteOnSuccess"
+    assert config.data_container.image.startswith("registry.example/kubeline:")  # the operator's own image
+    without = render(helm)
+    plain = yaml.safe_load(next(d for d in without if d["kind"] == "ConfigMap")["data"]["config.yaml"])
+    assert OperatorConfig.model_validate(plain).artifact_store.for_namespace("team-a") is None
