@@ -113,13 +113,8 @@ def test_the_consumers_pod_downloads_the_producers_object_and_only_kubelines_con
     spec["components"][1]["container"]["env"].append({"name": "KWOK_DURATION", "value": "30s"})
     spec["defaults"] = {"caching": {"enabled": False}}
     run = submit(store_ns, spec)
-    pods: dict[str, Any] = {}
-    for _ in range(100):
-        pods = by_step(pods_of(store_ns, run))
-        if "train" in pods:
-            break
-        time.sleep(0.3)
-    containers = {c["name"]: c for c in pods["train"]["spec"]["containers"]}
+    train = wait_for_pod(store_ns, run, "train")
+    containers = {c["name"]: c for c in train["spec"]["containers"]}
     main, data = containers["main"], containers["kubeline"]
     assert main["args"] == ["train", "/kubeline/inputs/data"]  # the object, downloaded where the command reads it
     env = {e["name"]: e for e in data["env"]}
@@ -129,6 +124,22 @@ def test_the_consumers_pod_downloads_the_producers_object_and_only_kubelines_con
     assert not any("valueFrom" in e for e in main["env"])
     assert data["image"] == "example.com/kubeline:test"
     wait_run(store_ns, run, timeout=90)
+
+
+def wait_for_pod(ctx: tuple[Any, str, Operator], run: str, step: str, timeout: float = 120) -> dict[str, Any]:
+    """The step's pod once the operator has made it; the Run's status and the operator's log if it does not."""
+    cluster, namespace, operator = ctx
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pods = by_step(pods_of(ctx, run))
+        if step in pods:
+            return pods[step]
+        time.sleep(0.3)
+    status = cluster.kubectl_json("get", "run", run, "-n", namespace).get("status") or {}
+    status.pop("pipelineSpec", None)
+    raise AssertionError(
+        f"no pod for {step} in {timeout:.0f}s: {json.dumps(status)}\n{operator.log.read_text()[-3000:]}"
+    )
 
 
 def wait_for_no_pods(ctx: tuple[Any, str, Operator], run: str) -> None:
