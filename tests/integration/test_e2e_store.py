@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from kubeline.api.yamlio import dump_all
-from tests.helpers import pods_of, wait_run
+from tests.helpers import kubeline, pods_of, wait_run
 from tests.integration.conftest import Minio, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -102,6 +102,12 @@ def start(ctx: tuple[Any, str, Operator], spec: dict[str, Any], name: str | None
     return run
 
 
+def kubeline_on_store(cluster: Any, minio: Any, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubeline ARGS` on this machine, with the cluster's kubeconfig and MinIO's keys as AWS credentials."""
+    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
+    return kubeline(*args, home=home, env={**cluster.env, **keys})
+
+
 def two_node_pipeline(text: str) -> dict[str, Any]:
     """prepare (node 0) writes a file artifact; train (node 1) reads it and reports its digest."""
     prepare = python_step(
@@ -143,7 +149,7 @@ def test_a_file_passes_from_a_step_on_one_node_to_a_step_on_the_other(store_ns) 
     assert status["artifactStore"].startswith(f"s3://{BUCKET}/e2e?")
 
 
-def test_pods_of_succeeded_steps_are_deleted_and_their_logs_read_from_the_store(store_ns, minio) -> None:
+def test_pods_of_succeeded_steps_are_deleted_and_their_logs_read_from_the_store(store_ns, minio, tmp_path) -> None:
     cluster, namespace, _ = store_ns
     run = start(store_ns, two_node_pipeline("logs;"))
     assert wait_run(store_ns, run, timeout=180)["phase"] == "Succeeded"
@@ -151,14 +157,7 @@ def test_pods_of_succeeded_steps_are_deleted_and_their_logs_read_from_the_store(
     while pods_of(store_ns, run) and time.time() < deadline:
         time.sleep(0.5)
     assert pods_of(store_ns, run) == []  # podGC: DeleteOnSuccess
-    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
-    logs = subprocess.run(
-        [sys.executable, "-m", "kubeline", "logs", run, "prepare", "-n", namespace],
-        capture_output=True,
-        text=True,
-        env={**cluster.env, **keys},
-        timeout=60,
-    )
+    logs = kubeline_on_store(cluster, minio, tmp_path, "logs", run, "prepare", "-n", namespace)
     assert logs.returncode == 0, logs.stderr
     assert "==> prepare <==" in logs.stdout and "prepared on" in logs.stdout
 
@@ -185,22 +184,9 @@ def test_a_local_run_reuses_what_a_cluster_run_stored(store_ns, minio, tmp_path)
     pipeline.write_text(
         dump_all([{"apiVersion": API, "kind": "Pipeline", "metadata": {"name": "shared"}, "spec": spec}])
     )
-    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
-    local = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubeline",
-            "run",
-            str(pipeline),
-            "--json",
-            "--artifact-store",
-            f"s3://{BUCKET}/e2e?endpoint={minio.endpoint}&pathStyle=true",
-        ],
-        capture_output=True,
-        text=True,
-        env={**cluster.env, **keys, "KUBELINE_HOME": str(tmp_path / "home")},
-        timeout=120,
+    store_url = f"s3://{BUCKET}/e2e?endpoint={minio.endpoint}&pathStyle=true"
+    local = kubeline_on_store(
+        cluster, minio, tmp_path / "home", "run", str(pipeline), "--json", "--artifact-store", store_url
     )
     assert local.returncode == 0, local.stderr
     result = json.loads(local.stdout)
@@ -262,7 +248,9 @@ def test_wrong_credentials_fail_the_step_quickly_naming_the_store(
         assert elapsed < 60, f"took {elapsed:.0f}s"
 
 
-def test_gc_keeps_what_runs_and_cache_entries_use_and_deletes_orphans_and_deleted_runs_logs(store_ns, minio) -> None:
+def test_gc_keeps_what_runs_and_cache_entries_use_and_deletes_orphans_and_deleted_runs_logs(
+    store_ns, minio, tmp_path
+) -> None:
     cluster, namespace, _ = store_ns
     kept_run = start(store_ns, two_node_pipeline("kept;"))
     gone_run = start(store_ns, two_node_pipeline("gone;"))
@@ -273,26 +261,8 @@ def test_gc_keeps_what_runs_and_cache_entries_use_and_deletes_orphans_and_delete
     s3.put_object(Bucket=BUCKET, Key=orphan, Body=b"nothing refers to me")
     cluster.kubectl("delete", "run", gone_run, "-n", namespace)
     store_url = f"s3://{BUCKET}/e2e?endpoint={minio.endpoint}&pathStyle=true"
-    keys = {"AWS_ACCESS_KEY_ID": minio.access_key, "AWS_SECRET_ACCESS_KEY": minio.secret_key}
-    gc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubeline",
-            "gc",
-            "--artifact-store",
-            store_url,
-            "-n",
-            namespace,
-            "--keep",
-            "0s",
-            "--grace",
-            "0s",
-        ],
-        capture_output=True,
-        text=True,
-        env={**cluster.env, **keys},
-        timeout=120,
+    gc = kubeline_on_store(
+        cluster, minio, tmp_path, "gc", "--artifact-store", store_url, "-n", namespace, "--keep", "0s", "--grace", "0s"
     )
     assert gc.returncode == 0, gc.stderr
     stored = {
