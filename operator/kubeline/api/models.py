@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -25,7 +25,7 @@ IDENTIFIER_RULE = "start with a letter or '_', then use letters, digits, '_' and
 QUANTITY = r"^[+]?[0-9.]+([eE][-+]?[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 
 ValueType = Literal["string", "integer", "number", "boolean", "list", "object"]
-IOType = Literal["string", "integer", "number", "boolean", "list", "object", "artifact"]
+IOType = Literal["string", "integer", "number", "boolean", "list", "object", "artifact", "metrics", "ui-metadata"]
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 TaskPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
 
@@ -118,9 +118,119 @@ class LocalObjectReference(Model):
     name: str = Field(..., description="Name of the referenced object in the same namespace.")
 
 
+class KeySelector(Model):
+    name: str = Field(..., description="Name of the Secret or ConfigMap in the Run's namespace.", min_length=1)
+    key: str = Field(..., description="Key in it.", min_length=1)
+    optional: bool | None = Field(None, description="Start the step even when the key is missing.")
+
+
+#: Pod fields a step may read through the downward API (KFP's components read the pod's name and namespace).
+FIELD_PATH = (
+    r"^(metadata\.(name|namespace|uid)|metadata\.(labels|annotations)\['[^']+'\]"
+    r"|spec\.(nodeName|serviceAccountName)|status\.(podIP|hostIP))$"
+)
+
+
+class FieldSelector(Model):
+    field_path: str = Field(
+        ...,
+        description="metadata.name, metadata.namespace, metadata.uid, spec.nodeName, status.podIP…",
+        pattern=FIELD_PATH,
+    )
+
+
+class EnvVarSource(Model):
+    """Where a variable's value comes from: set exactly one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)].filter(x, x).size() == 1",
+                    "set exactly one of secretKeyRef, configMapKeyRef and fieldRef",
+                )
+            ]
+        }
+    )
+
+    secret_key_ref: KeySelector | None = Field(None, description="A key of a Secret.")
+    config_map_key_ref: KeySelector | None = Field(None, description="A key of a ConfigMap.")
+    field_ref: FieldSelector | None = Field(None, description="A field of the step's pod (the downward API).")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvVarSource:
+        given = [f for f in ("secret_key_ref", "config_map_key_ref", "field_ref") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("set exactly one of secretKeyRef, configMapKeyRef and fieldRef")
+        return self
+
+
 class EnvVar(Model):
     name: str = Field(..., description="Environment variable name.", min_length=1)
     value: str = Field("", description="Value; may contain placeholders such as {{inputs.x}}.")
+    value_from: EnvVarSource | None = Field(
+        None, description="Read the value from a Secret, a ConfigMap or the pod (instead of value)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvVar:
+        if self.value and self.value_from is not None:
+            raise ValueError(f"env {self.name!r}: set value or valueFrom, not both")
+        return self
+
+
+class NamedSource(Model):
+    name: str = Field(..., description="Name of the Secret or ConfigMap in the Run's namespace.", min_length=1)
+    optional: bool | None = Field(None, description="Start the step even when it is missing.")
+
+
+class EnvFromSource(Model):
+    """Every key of a Secret or ConfigMap as variables: set one of secretRef and configMapRef."""
+
+    prefix: str | None = Field(None, description="Put before each variable's name.")
+    secret_ref: NamedSource | None = Field(None, description="A Secret.")
+    config_map_ref: NamedSource | None = Field(None, description="A ConfigMap.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvFromSource:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("set exactly one of secretRef and configMapRef")
+        return self
+
+
+class VolumeMount(Model):
+    name: str = Field(..., description="Name of one of the component's volumes.", pattern=DNS_LABEL, max_length=63)
+    mount_path: str = Field(..., description="Absolute path in the container.", pattern=r"^/", min_length=2)
+    sub_path: str | None = Field(None, description="Mount this path inside the volume instead of its root.")
+    read_only: bool | None = Field(None, description="Mount read-only.")
+
+
+class Capabilities(Model):
+    drop: list[str] | None = Field(None, description="Capabilities to drop (ALL is always dropped).")
+    add: list[Literal["NET_BIND_SERVICE"]] | None = Field(
+        None, description="The restricted Pod Security profile allows adding NET_BIND_SERVICE only."
+    )
+
+
+class SeccompProfile(Model):
+    type: Literal["RuntimeDefault", "Localhost"] = Field(
+        ..., description="RuntimeDefault or Localhost; Unconfined is refused by the restricted profile."
+    )
+    localhost_profile: str | None = Field(None, description="With Localhost: the profile's file on the node.")
+
+
+class SecurityContext(Model):
+    """A container's security settings, within Kubernetes' restricted Pod Security profile: what it forbids
+    (privileged, root, privilege escalation, added capabilities but NET_BIND_SERVICE, no seccomp) is refused."""
+
+    run_as_user: StrictInt | None = Field(None, description="User id; 0 (root) is refused.", ge=1)
+    run_as_group: StrictInt | None = Field(None, description="Group id.", ge=0)
+    run_as_non_root: Literal[True] | None = Field(None, description="Must stay true when set.")
+    read_only_root_filesystem: bool | None = Field(None, description="Make the image's filesystem read-only.")
+    allow_privilege_escalation: Literal[False] | None = Field(None, description="Must stay false when set.")
+    privileged: Literal[False] | None = Field(None, description="Must stay false when set.")
+    capabilities: Capabilities | None = Field(None, description="Capabilities to drop or (NET_BIND_SERVICE) add.")
+    seccomp_profile: SeccompProfile | None = Field(None, description="Seccomp profile.")
 
 
 # --- Pipeline ---------------------------------------------------------------------------------------
@@ -162,7 +272,14 @@ class Output(Model):
     name: str = Field(
         ..., description="Output name, used as {{tasks.TASK.outputs.NAME}}.", pattern=IDENTIFIER, max_length=128
     )
-    type: IOType = Field("string", description="Value type, or artifact for files and directories.")
+    type: IOType = Field(
+        "string",
+        description="Value type, or artifact for files and directories. metrics: a JSON file of scalar metrics "
+        '({"metrics": [{"name": "accuracy", "numberValue": 0.9, "format": "PERCENTAGE"}]}, KFP\'s '
+        "mlpipeline-metrics), a value shown in the Run's status.metrics. ui-metadata: a JSON file of "
+        "visualizations (KFP's mlpipeline-ui-metadata: markdown, table, confusion matrix, ROC, web app), "
+        "kept as an artifact.",
+    )
     description: str | None = Field(None, description="What the output holds.")
 
 
@@ -175,7 +292,98 @@ class Container(Model):
         None, description="Arguments; may contain {{inputs.X}}, {{inputs.X.path}}, {{outputs.X.path}}."
     )
     env: list[EnvVar] | None = Field(None, description="Environment variables.")
+    env_from: list[EnvFromSource] | None = Field(None, description="Every key of Secrets or ConfigMaps as variables.")
     working_dir: str | None = Field(None, description="Working directory inside the container.")
+    volume_mounts: list[VolumeMount] | None = Field(
+        None, description="The component's volumes mounted in this container (the local runner maps them to folders)."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None, description="Pull policy of this image; the pipeline's default when empty."
+    )
+    security_context: SecurityContext | None = Field(
+        None, description="Security settings within the restricted Pod Security profile."
+    )
+
+
+class SideContainer(Container):
+    """A sidecar (running beside the step, stopped when it ends) or an init container (run before it)."""
+
+    name: str = Field(..., description="Container name in the pod.", pattern=DNS_LABEL, max_length=63)
+    resources: Resources | None = Field(None, description="CPU and memory of this container.")
+
+
+class PersistentVolumeClaimSource(Model):
+    claim_name: str = Field(
+        ...,
+        description="Name of the claim; may be a placeholder such as {{inputs.pvc}} (given {{volumes.NAME.name}}).",
+        min_length=1,
+    )
+    read_only: bool | None = Field(None, description="Mount read-only.")
+
+
+class KeyToPath(Model):
+    key: str = Field(..., min_length=1)
+    path: str = Field(..., min_length=1)
+    mode: StrictInt | None = None
+
+
+class SecretSource(Model):
+    secret_name: str = Field(..., description="Name of a Secret in the Run's namespace.", min_length=1)
+    items: list[KeyToPath] | None = Field(None, description="Only these keys, at these paths.")
+    default_mode: StrictInt | None = Field(None, description="Mode bits of the files.")
+    optional: bool | None = None
+
+
+class ConfigMapSource(Model):
+    name: str = Field(..., description="Name of a ConfigMap in the Run's namespace.", min_length=1)
+    items: list[KeyToPath] | None = Field(None, description="Only these keys, at these paths.")
+    default_mode: StrictInt | None = Field(None, description="Mode bits of the files.")
+    optional: bool | None = None
+
+
+class EmptyDirSource(Model):
+    medium: Literal["", "Memory"] | None = Field(None, description="Memory for a tmpfs.")
+    size_limit: Quantity | None = Field(None, description="Most space it may use.")
+
+
+class Volume(Model):
+    """A volume of a step's pod. Kinds the restricted Pod Security profile allows: persistentVolumeClaim,
+    secret, configMap, emptyDir (hostPath and the like are refused)."""
+
+    name: str = Field(
+        ..., description="Volume name, used by the containers' volumeMounts.", pattern=DNS_LABEL, max_length=63
+    )
+    persistent_volume_claim: PersistentVolumeClaimSource | None = Field(None, description="A PersistentVolumeClaim.")
+    secret: SecretSource | None = Field(None, description="A Secret's keys as files.")
+    config_map: ConfigMapSource | None = Field(None, description="A ConfigMap's keys as files.")
+    empty_dir: EmptyDirSource | None = Field(None, description="A scratch folder that lives as long as the pod.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Volume:
+        given = [
+            f for f in ("persistent_volume_claim", "secret", "config_map", "empty_dir") if getattr(self, f) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                f"volume {self.name!r}: set exactly one of persistentVolumeClaim, secret, configMap and emptyDir "
+                "(other kinds, such as hostPath, are not allowed in step pods)"
+            )
+        return self
+
+
+class PodMetadata(Model):
+    labels: dict[str, str] | None = Field(None, description="Labels added to the step's pods (not kubeline.dev/ ones).")
+    annotations: dict[str, str] | None = Field(
+        None, description="Annotations added to the step's pods (not kubeline.dev/ ones)."
+    )
+
+    @field_validator("labels", "annotations")
+    @classmethod
+    def _not_kubelines(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        reserved = sorted(k for k in value or {} if k.split("/")[0].endswith("kubeline.dev"))
+        if reserved:
+            raise ValueError(f"{', '.join(reserved)}: keys under kubeline.dev/ are kubeline's own; choose another")
+        return value
 
 
 class Component(Model):
@@ -194,6 +402,16 @@ class Component(Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     container: Container = Field(..., description="The container that runs the step.")
+    volumes: list[Volume] | None = Field(
+        None,
+        description="Volumes of the step's pod, mounted by the containers' volumeMounts.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    sidecars: list[SideContainer] | None = Field(
+        None, description="Containers running beside the step (native sidecars: stopped when the step ends)."
+    )
+    init_containers: list[SideContainer] | None = Field(None, description="Containers run, in order, before the step.")
+    pod_metadata: PodMetadata | None = Field(None, description="Labels and annotations added to the step's pods.")
 
 
 class Caching(Model):
@@ -279,6 +497,13 @@ class Task(Scheduling):
         description="Run the task (or group) once per item of a list: a literal list or a placeholder of a produced list. {{item}} and {{item.FIELD}} refer to the item.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    item_name: str | None = Field(
+        None,
+        description="With forEach: a name for this loop's item, read as {{items.NAME}} (and {{items.NAME.FIELD}}) "
+        "also from loops nested inside it; {{item}} is always the innermost loop's item.",
+        pattern=IDENTIFIER,
+        max_length=63,
+    )
     parallelism: StrictInt | None = Field(None, description="With forEach: most iterations running at once.", ge=1)
     caching: Caching | None = Field(None, description="Result caching; defaults to the pipeline's.")
     retries: Retries | None = Field(None, description="Retries of a failing step; defaults to the pipeline's.")
@@ -333,6 +558,32 @@ class Defaults(Scheduling):
     _timeout = field_validator("timeout")(_check_timeout)
 
 
+AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod"]
+
+
+class PipelineVolume(Model):
+    """A PersistentVolumeClaim each Run creates before its first step (KFP's VolumeOp); steps mount it through a
+    component volume whose claimName is {{volumes.NAME.name}}. Owned by the Run (deleted with it) unless kept."""
+
+    name: str = Field(..., description="Volume name, used as {{volumes.NAME.name}}.", pattern=DNS_LABEL, max_length=40)
+    size: Quantity = Field(..., description="Requested storage, e.g. 1Gi.")
+    storage_class_name: str | None = Field(None, description="Storage class; the cluster's default when empty.")
+    access_modes: list[AccessMode] = Field(
+        default_factory=lambda: list[AccessMode](["ReadWriteOnce"]),
+        description="Access modes of the claim.",
+        min_length=1,
+    )
+    claim_name: str | None = Field(
+        None,
+        description="A fixed claim name (reused by every run, so kept); RUN-NAME (the run's name and this "
+        "volume's) when empty.",
+        pattern=DNS_LABEL,
+        max_length=63,
+    )
+    keep: bool = Field(False, description="Keep the claim after the Run is deleted (it is owned by the Run otherwise).")
+    annotations: dict[str, str] | None = Field(None, description="Annotations of the claim.")
+
+
 class PipelineSpec(Model):
     """What a pipeline computes: components, the DAG of tasks that run them, and run-wide settings."""
 
@@ -360,6 +611,11 @@ class PipelineSpec(Model):
         None, description="Run outputs by name, e.g. {result: '{{tasks.multiply.outputs.product}}'}."
     )
     defaults: Defaults | None = Field(None, description="Settings every task inherits.")
+    volumes: list[PipelineVolume] | None = Field(
+        None,
+        description="Volumes (PersistentVolumeClaims) each Run creates for its steps to share (KFP's VolumeOp).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     parallelism: StrictInt | None = Field(None, description="Most steps running at once in one run.", ge=1)
     timeout: str | None = duration_field(
         "Longest time a run may take; then running steps stop and the exit handler runs." + _NO_TIMEOUT
@@ -479,6 +735,11 @@ class RunStatus(Model):
     tasks: dict[str, TaskStatus] | None = Field(None, description="Steps by id (task name, with [index] inside loops).")
     outputs: dict[str, str] | None = Field(None, description="The pipeline's outputs.")
     conditions: list[Condition] | None = None
+    metrics: dict[str, dict[str, float]] | None = Field(
+        None,
+        description="Scalar metrics the steps reported (KFP's mlpipeline-metrics), by step id then metric name.",
+    )
+    volumes: dict[str, str] | None = Field(None, description="The claims of the pipeline's volumes, by volume name.")
     artifact_store: str | None = Field(
         None, description="The artifact store of the run's objects and logs, as a URL (never with credentials)."
     )
