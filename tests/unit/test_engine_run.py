@@ -176,6 +176,53 @@ def test_for_each_over_a_literal_list_with_items_and_fields() -> None:
     assert seen == [("each[0]", "a", '{"k":"a"}'), ("each[1]", "b", '{"k":"b"}')]
 
 
+def test_nested_loops_read_the_outer_item_by_its_name() -> None:
+    seen = []
+    inner = task("pair", forEach=[3, 4], arguments={"a": "{{items.outer}}-{{item}}", "b": "{{items.outer.k}}"})
+    sim = Simulation(
+        plan_of(
+            pipeline(
+                [{"name": "rows", "forEach": [{"k": 1}, {"k": 2}], "itemName": "outer", "dag": {"tasks": [inner]}}]
+            )
+        ),
+        {},
+        default=lambda s: (seen.append((s.id, s.inputs["a"], s.inputs["b"])) or True, {"out": ""}),
+    )
+    sim.run()
+    assert sorted(seen) == [
+        ("rows[0].pair[0]", '{"k":1}-3', "1"),
+        ("rows[0].pair[1]", '{"k":1}-4', "1"),
+        ("rows[1].pair[0]", '{"k":2}-3', "2"),
+        ("rows[1].pair[1]", '{"k":2}-4', "2"),
+    ]
+
+
+def test_a_loop_over_an_output_made_in_each_outer_iteration_reads_both_items() -> None:
+    seen = []
+
+    def gen(start):
+        return True, {"n": "0", "items": json.dumps([int(start.inputs["x"]) * 10, int(start.inputs["x"]) * 10 + 1])}
+
+    def show(start):
+        seen.append((start.id, start.inputs["a"], start.inputs["b"]))
+        return True, {"out": ""}
+
+    body = [
+        task("gen", "num", arguments={"x": "{{items.n}}"}),
+        task("show", forEach="{{tasks.gen.outputs.items}}", arguments={"a": "{{items.n}}", "b": "{{item}}"}),
+    ]
+    sim = simulate(
+        pipeline([{"name": "outer", "forEach": [1, 2], "itemName": "n", "dag": {"tasks": body}}]), gen=gen, show=show
+    )
+    assert sim.decision.phase == "Succeeded"
+    assert sorted(seen) == [
+        ("outer[0].show[0]", "1", "10"),
+        ("outer[0].show[1]", "1", "11"),
+        ("outer[1].show[0]", "2", "20"),
+        ("outer[1].show[1]", "2", "21"),
+    ]
+
+
 def test_for_each_over_a_produced_list_with_a_group_body_and_fan_in() -> None:
     def double(start):
         return True, {"out": str(int(start.inputs["a"]) * 2)}

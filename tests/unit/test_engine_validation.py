@@ -139,6 +139,57 @@ def issues_of(document: dict[str, Any]) -> list[str]:
             id="pipeline output",
         ),
         pytest.param(
+            [
+                {
+                    "name": "outer",
+                    "forEach": [1],
+                    "itemName": "row",
+                    "dag": {"tasks": [task("inner", forEach=[2], arguments={"a": "{{items.col}}"})]},
+                }
+            ],
+            {},
+            "spec.tasks[outer].dag.tasks[inner].arguments.a: {{items.col}}: no loop around this task has itemName "
+            "'col' (item names here: row)",
+            id="unknown loop item name",
+        ),
+        pytest.param(
+            [task("a", arguments={"a": "{{items.row}}"})],
+            {},
+            "spec.tasks[a].arguments.a: {{items.row}} is only defined inside forEach",
+            id="named item outside a loop",
+        ),
+        pytest.param(
+            [
+                {
+                    "name": "outer",
+                    "forEach": [1],
+                    "itemName": "row",
+                    "dag": {"tasks": [task("inner", forEach=[2], itemName="row", arguments={"a": "{{item}}"})]},
+                }
+            ],
+            {},
+            "spec.tasks[outer].dag.tasks[inner].itemName: 'row' already names the item of an enclosing loop",
+            id="item name reused in a nested loop",
+        ),
+        pytest.param(
+            [task("a", itemName="row")],
+            {},
+            "spec.tasks[a].itemName: itemName names a loop's item: set forEach too",
+            id="item name without a loop",
+        ),
+        pytest.param(
+            [task("a", forEach=[1], itemName="row", when="{{items.row}} == 1")],
+            {},
+            "spec.tasks[a].when: {{items.row}} is only defined inside forEach (a task's when",
+            id="named item in a looped task's own condition",
+        ),
+        pytest.param(
+            [task("a")],
+            {"outputs": {"r": "{{run.status}}"}},
+            "spec.outputs.r: {{run.status}} cannot be used in pipeline outputs",
+            id="run status in pipeline outputs",
+        ),
+        pytest.param(
             [task("a")],
             {"onExit": {"component": "op", "arguments": {"a": "{{tasks.b.outputs.out}}"}}},
             "spec.onExit.arguments.a: unknown task 'b'",

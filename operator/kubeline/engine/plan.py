@@ -183,6 +183,8 @@ class _Builder:
                 self._for_each(node, task.for_each)
             if task.parallelism is not None and task.for_each is None:
                 self.error(f"{node_path}.parallelism", "parallelism limits loop iterations: set forEach too")
+            if task.item_name is not None and task.for_each is None:
+                self.error(f"{node_path}.itemName", "itemName names a loop's item: set forEach too")
         return scope
 
     def _component(self, name: str, path: str) -> models.Component | None:

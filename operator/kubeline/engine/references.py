@@ -34,7 +34,7 @@ class References:
         """Compute visibility, dependencies and types for every scope, then order each scope."""
         self.root = root
         self._visibility(root)
-        self._dependencies(root, loop_items=0)
+        self._dependencies(root, loops=())
         self._order(root)
 
     # -- visibility ---------------------------------------------------------------------------------
@@ -67,14 +67,22 @@ class References:
 
     # -- dependencies -------------------------------------------------------------------------------
 
-    def _dependencies(self, scope: Scope, loop_items: int) -> None:
+    def _dependencies(self, scope: Scope, loops: tuple[str | None, ...]) -> None:
+        """``loops``: the itemName (None when unnamed) of each loop enclosing ``scope``, outermost first."""
         for node in scope.nodes.values():
+            own_item = node.task.item_name if isinstance(node.task, models.Task) else None
+            if own_item is not None and own_item in loops:
+                self.error(
+                    f"{node.path}.itemName",
+                    f"{own_item!r} already names the item of an enclosing loop: give each nested loop's item "
+                    "its own name",
+                )
             deps: set[str] = set()
             after = node.task.after if isinstance(node.task, models.Task) else None
             for name in after or []:
                 self._add_dependency(scope, node, name, f"{node.path}.after", deps)
             for path, ref in self._refs(node.path, _texts(node)):
-                self._check_ref(scope, node, ref, path, deps, loop_items)
+                self._check_ref(scope, node, ref, path, deps, loops)
                 if path.endswith(".when"):
                     self.issues += typecheck.condition_operand_problem(scope, ref, path, self.params)
             if node.component is not None:
@@ -85,7 +93,7 @@ class References:
                 self.issues += typecheck.ordering_problems(scope, node, self.params)
             node.deps = tuple(sorted(deps))
             if node.body is not None:
-                self._dependencies(node.body, loop_items + (1 if node.is_loop else 0))
+                self._dependencies(node.body, (*loops, own_item) if node.is_loop else loops)
 
     def _refs(self, path: str, texts: list[tuple[str, str]]) -> Iterator[tuple[str, Ref]]:
         """The placeholders in a task's texts with the path of their field; malformed ones are reported."""
@@ -98,14 +106,13 @@ class References:
             for ref in refs:
                 yield f"{path}.{where}", ref
 
-    def _check_ref(self, scope: Scope, node: Node, ref: Ref, path: str, deps: set[str], loop_items: int) -> None:
+    def _check_ref(
+        self, scope: Scope, node: Node, ref: Ref, path: str, deps: set[str], loops: tuple[str | None, ...]
+    ) -> None:
         if ref.kind == "param" and ref.name not in self.params:
             self.error(path, f"unknown parameter {ref.name!r} (declared: {name_list(self.params)})")
         elif ref.kind == "item":
-            own_loop = node.is_loop and ".arguments." in path  # a looped task's arguments see its items
-            if loop_items == 0 and not own_loop:
-                hint = " (a task's when and forEach are decided once, before its items exist)" if node.is_loop else ""
-                self.error(path, "{{item}} is only defined inside forEach" + hint)
+            self._check_item(node, ref, path, loops)
         elif ref.kind == "run" and ref.name == "status" and not isinstance(node.task, models.ExitTask):
             self.error(path, "{{run.status}} is only known to the exit handler (spec.onExit)")
         elif ref.kind == "task_output":
@@ -121,6 +128,21 @@ class References:
                             f"task {ref.task!r} has no output {ref.name!r} "
                             f"(component {target.component.name!r} outputs: {name_list(outputs)})",
                         )
+
+    def _check_item(self, node: Node, ref: Ref, path: str, loops: tuple[str | None, ...]) -> None:
+        """{{item}} needs a loop around; {{items.NAME}} one named NAME. A looped task's arguments see its items."""
+        own_loop = node.is_loop and ".arguments." in path
+        in_scope = (*loops, node.task.item_name) if own_loop and isinstance(node.task, models.Task) else loops
+        hint = " (a task's when and forEach are decided once, before its items exist)" if node.is_loop else ""
+        if not in_scope:
+            self.error(path, f"{{{{{ref}}}}} is only defined inside forEach" + hint)
+        elif ref.name and ref.name not in in_scope:
+            named = [name for name in in_scope if name]
+            self.error(
+                path,
+                f"{{{{{ref}}}}}: no loop around this task has itemName {ref.name!r} "
+                f"(item names here: {', '.join(named) or 'none'}){hint}",
+            )
 
     def _add_dependency(self, scope: Scope, node: Node, name: str, path: str, deps: set[str]) -> Node | None:
         """Record that ``node`` waits for task ``name``; returns the referenced node when found."""
@@ -207,14 +229,14 @@ class References:
         """The exit handler's references and arguments; it runs after every task, so it waits for none."""
         for field_path, ref in self._refs(node.path, _texts(node)):
             if ref.kind == "item":
-                self.error(field_path, "{{item}} is only defined inside forEach")
+                self.error(field_path, f"{{{{{ref}}}}} is only defined inside forEach")
             else:
                 self._check_final_ref(root, ref, field_path)
         self.issues += typecheck.argument_problems(root, node, self.params)
 
     def check_outputs(self, root: Scope, outputs: dict[str, str]) -> None:
         for path, ref in self._refs("spec.outputs", list(outputs.items())):
-            if ref.kind in ("item", "run"):
+            if ref.kind == "item" or (ref.kind == "run" and ref.name == "status"):
                 self.error(path, f"{{{{{ref}}}}} cannot be used in pipeline outputs")
             else:
                 self._check_final_ref(root, ref, path)

@@ -27,12 +27,20 @@ class MissingInput(Exception):
     """An input cannot be had (missing output, not a list…): the task fails without running."""
 
 
+@dataclass(frozen=True)
+class LoopItem:
+    """The item of one enclosing loop iteration; ``name`` is the loop's itemName, if it has one."""
+
+    name: str | None
+    value: Any
+
+
 @dataclass
 class Context:
-    """Where in the tree a node is decided: the group instances it runs in, its loop items."""
+    """Where in the tree a node is decided: the group instances it runs in, its loop items (innermost last)."""
 
     prefixes: dict[int, str]  # id(scope) -> id of the group instance it runs in ("" at the top)
-    items: tuple[Any, ...] = ()
+    items: tuple[LoopItem, ...] = ()
     may_start: bool = True
 
 
@@ -48,9 +56,8 @@ class Resolver:
         if ref.kind == "param":
             return self.params[ref.name]
         if ref.kind == "item":
-            if not context.items:
-                raise MissingInput("{{item}} is only defined inside forEach")
-            return item_field(context.items[-1], ref.fields) if ref.fields else context.items[-1]
+            item = _loop_item(ref, context)
+            return item_field(item, ref.fields) if ref.fields else item
         if ref.kind == "run":
             return self.run_status if ref.name == "status" else self.state.identity.get(ref.name, "")
         producer_id, producer, _ = self.producer(ref, scope, context)
@@ -110,6 +117,18 @@ class Resolver:
                 "give each step a batch of items"
             )
         return value
+
+
+def _loop_item(ref: Ref, context: Context) -> Any:
+    """The innermost loop's item for {{item}}; the item of the enclosing loop named so for {{items.NAME}}."""
+    if not ref.name:
+        if not context.items:
+            raise MissingInput("{{item}} is only defined inside forEach")
+        return context.items[-1].value
+    named = next((item for item in reversed(context.items) if item.name == ref.name), None)
+    if named is None:  # validation refuses it; a hand-made plan may still get here
+        raise MissingInput(f"{{{{{ref}}}}}: no enclosing loop has itemName {ref.name!r}")
+    return named.value
 
 
 def stored_value_problem(ref: Ref) -> str:

@@ -1,4 +1,4 @@
-"""Placeholders: ``{{params.x}}``, ``{{tasks.t.outputs.y}}``, ``{{item}}``, ``{{inputs.x}}``, ``{{outputs.y.path}}``…
+"""Placeholders: ``{{params.x}}``, ``{{tasks.t.outputs.y}}``, ``{{item}}``, ``{{items.outer}}``, ``{{inputs.x}}``…
 
 Parsing is separate from resolving so that validation can check every reference before a run starts,
 and the run can resolve them with the values it has.
@@ -20,6 +20,7 @@ _FORMS: list[tuple[str, re.Pattern[str]]] = [
     ("param", re.compile(rf"^params\.(?P<name>{_NAME})$")),
     ("task_output", re.compile(rf"^tasks\.(?P<task>{_TASK})\.outputs\.(?P<name>{_NAME})$")),
     ("item", re.compile(rf"^item(?P<fields>(\.{_NAME})*)$")),
+    ("item", re.compile(rf"^items\.(?P<name>{_NAME})(?P<fields>(\.{_NAME})*)$")),  # a named loop's item
     ("input_path", re.compile(rf"^inputs\.(?P<name>{_NAME})\.path$")),
     ("input", re.compile(rf"^inputs\.(?P<name>{_NAME})$")),
     ("output_path", re.compile(rf"^outputs\.(?P<name>{_NAME})\.path$")),
@@ -37,6 +38,8 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class Ref:
+    """A parsed placeholder; for ``item``, ``name`` is the loop's itemName ("" for the innermost loop)."""
+
     kind: str
     name: str = ""
     task: str = ""
@@ -46,7 +49,7 @@ class Ref:
         return {
             "param": f"params.{self.name}",
             "task_output": f"tasks.{self.task}.outputs.{self.name}",
-            "item": ".".join(("item", *self.fields)),
+            "item": ".".join((f"items.{self.name}" if self.name else "item", *self.fields)),
             "input": f"inputs.{self.name}",
             "input_path": f"inputs.{self.name}.path",
             "output_path": f"outputs.{self.name}.path",
@@ -63,7 +66,7 @@ def parse_ref(expression: str) -> Ref:
             return Ref(kind, name=groups.get("name") or "", task=groups.get("task") or "", fields=fields)
     raise TemplateError(
         f"unknown placeholder {{{{{expression}}}}}: use params.NAME, tasks.TASK.outputs.NAME, item, "
-        "item.FIELD, run.status, or in a component inputs.NAME, inputs.NAME.path, outputs.NAME.path"
+        "item.FIELD, items.ITEM_NAME, run.status, or in a component inputs.NAME, inputs.NAME.path, outputs.NAME.path"
     )
 
 
@@ -118,6 +121,7 @@ def to_text(value: Any) -> str:
 
 
 def item_field(item: Any, fields: tuple[str, ...]) -> Any:
+    """A field of a loop item (a mapping, or JSON text of one), one level per name in ``fields``."""
     value = item
     for field in fields:
         if isinstance(value, str):

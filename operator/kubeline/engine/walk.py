@@ -13,7 +13,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.engine import conditions, stepid
 from kubeline.engine.plan import Plan
-from kubeline.engine.resolution import Context, MissingInput, Resolver, SkippedInput
+from kubeline.engine.resolution import Context, LoopItem, MissingInput, Resolver, SkippedInput
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.state import TERMINAL, RunOutcome, RunState, View, ViewPhase
 from kubeline.engine.steps import Findings, StepDecider
@@ -121,6 +121,7 @@ class Walk:
 
     def _loop(self, node: Node, scope: Scope, node_id: str, items: list[Any], context: Context) -> None:
         limit = node.task.parallelism if isinstance(node.task, models.Task) else None
+        item_name = node.task.item_name if isinstance(node.task, models.Task) else None
         active = 0  # iterations begun and not finished, for the loop's parallelism
         phases = []
         for index, item in enumerate(items):
@@ -128,7 +129,8 @@ class Walk:
             begun = self._has_begun(iteration_id, group=node.body is not None)
             may_start = context.may_start and (limit is None or begun or active < limit)
             candidates_before = len(self.found.candidates)
-            self._instance(node, scope, iteration_id, Context(context.prefixes, (*context.items, item), may_start))
+            items_inside = (*context.items, LoopItem(item_name, item))
+            self._instance(node, scope, iteration_id, Context(context.prefixes, items_inside, may_start))
             phase = self.found.views[iteration_id].phase
             if phase not in TERMINAL and (begun or len(self.found.candidates) > candidates_before):
                 active += 1
