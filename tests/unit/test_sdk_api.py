@@ -257,6 +257,6 @@ def test_container_op_reads_the_loop_item_in_its_command_and_env() -> None:
 
     spec = compile_pipeline(pipeline)["spec"]
     (component,) = spec["components"]
-    assert component["container"]["command"] == ["echo", "n={{inputs.loop-item}}"]
-    assert component["container"]["env"] == [{"name": "N", "value": "{{inputs.loop-item}}"}]
-    assert spec["tasks"][0]["dag"]["tasks"][0]["arguments"] == {"loop-item": "{{item}}"}
+    assert component["container"]["command"] == ["echo", "n={{inputs.loop-item-1}}"]
+    assert component["container"]["env"] == [{"name": "N", "value": "{{inputs.loop-item-1}}"}]
+    assert spec["tasks"][0]["dag"]["tasks"][0]["arguments"] == {"loop-item-1": "{{item}}"}

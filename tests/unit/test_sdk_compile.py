@@ -84,14 +84,31 @@ def test_output_of_a_task_with_several_outputs_must_be_named() -> None:
         compile_pipeline(pipeline)
 
 
-def test_the_item_of_an_outer_loop_is_refused_in_an_inner_one() -> None:
+def test_the_item_of_an_outer_loop_reads_that_loop_by_its_item_name() -> None:
     @dsl.pipeline(name="p")
     def pipeline():
-        with dsl.ParallelFor([1, 2]) as outer:
+        with dsl.ParallelFor([{"n": 1}, {"n": 2}]) as outer:
             with dsl.ParallelFor([3, 4]):
-                int_op(outer)
+                int_op(outer.n)
+                dsl.ContainerOp(name="say", image="alpine", command=["echo", f"{outer.n}"])
 
-    with pytest.raises(dsl.CompileError, match="task 'need-int' uses the item of an outer ParallelFor"):
+    outer = compile_pipeline(pipeline)["spec"]["tasks"][0]
+    assert outer["itemName"] == "loop-item-1"
+    inner_tasks = outer["dag"]["tasks"][0]["dag"]["tasks"]
+    assert [t["arguments"] for t in inner_tasks] == [
+        {"n": "{{items.loop-item-1.n}}"},
+        {"loop-item-1_n": "{{items.loop-item-1.n}}"},
+    ]
+
+
+def test_a_loop_item_used_after_its_loop_is_refused() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        with dsl.ParallelFor([1, 2]) as item:
+            pass
+        int_op(item)
+
+    with pytest.raises(dsl.CompileError, match="task 'need-int' uses the item of ParallelFor 'for-loop-1' outside"):
         compile_pipeline(pipeline)
 
 

@@ -71,6 +71,17 @@ def test_parallel_for_over_a_produced_list(tmp_path: Path) -> None:
     ]
 
 
+def test_nested_loops_read_the_outer_item(tmp_path: Path) -> None:
+    _, result = run_program("nested_parallel_for.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    pairs = ["1-3", "1-4", "2-3", "2-4"]
+    for step, output in (("pair", "Output"), ("echo", "Output"), ("shell-pair", "pair")):
+        seen = [outputs(result, f"for-loop-1[{o}].for-loop-2[{i}].{step}")[output] for o in (0, 1) for i in (0, 1)]
+        assert seen == pairs, step
+    over_made = [outputs(result, f"for-loop-1[{o}].for-loop-3[{i}].pair-2")["Output"] for o in (0, 1) for i in (0, 1)]
+    assert over_made == ["1-10", "1-11", "2-20", "2-21"]
+
+
 def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:
     _, result = run_program("coin_flip_exit_handler.py", tmp_path, force="tails")
     assert result.decision.phase == "Failed"

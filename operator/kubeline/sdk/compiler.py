@@ -26,6 +26,7 @@ from kubeline.sdk.dsl import (
     PipelineConf,
     PipelineParam,
     Recording,
+    loop_argument,
     record,
 )
 
@@ -171,7 +172,8 @@ class _Builder:
     def __init__(self, recording: Recording):
         self.recording = recording
         self.components: list[dict[str, Any]] = []
-        self.loops: list[Group] = []
+        #: loops whose item is read from a loop nested in them: they get an itemName
+        self.named_loops: set[str] = set()
 
     def component_name(self, spec: ComponentSpec) -> str:
         document = spec.to_dict()
@@ -204,9 +206,12 @@ class _Builder:
                 )
             else:
                 document: dict[str, Any] = {"name": member.name, "forEach": self.items(member, loops)}
+                body = self.tasks(member, [*loops, member])
+                if member.item_name in self.named_loops:
+                    document["itemName"] = member.item_name
                 if member.parallelism:
                     document["parallelism"] = member.parallelism
-                document["dag"] = {"tasks": self.tasks(member, [*loops, member])}
+                document["dag"] = {"tasks": body}
                 result.append(document)
         return result
 
@@ -264,12 +269,15 @@ class _Builder:
 
     def ref(self, param: PipelineParam, loops: list[Group], task: str) -> str:
         if isinstance(param, LoopArgument):
-            if not loops or param.loop is not loops[-1]:
+            if param.loop not in loops:
                 raise CompileError(
-                    f"task {task!r} uses the item of an outer ParallelFor: kubeline gives each loop body "
-                    "only its own item; pass the outer item through a task output instead"
+                    f"task {task!r} uses the item of ParallelFor {param.loop.name!r} outside that loop: use a "
+                    "loop's item only inside its `with dsl.ParallelFor(...)` block"
                 )
-            return "{{" + param.name + "}}"
+            if param.loop is loops[-1]:
+                return "{{" + ".".join(("item", *param.fields)) + "}}"
+            self.named_loops.add(param.loop.item_name)
+            return "{{" + ".".join(("items", param.loop.item_name, *param.fields)) + "}}"
         if param.op_name is None:
             return f"{{{{params.{param.name}}}}}"
         producer = self.recording.ops.get(param.op_name)
@@ -283,17 +291,12 @@ class _Builder:
         text = str(value).replace(WORKFLOW_STATUS, "{{run.status}}")
         for match in list(_SERIALIZED.finditer(text)):
             param = (
-                self._loop_arg(match.group(2), loops)
+                loop_argument(match.group(2), loops)
                 if match.group(1) == "__loop__"
                 else self.recording.find_param(match.group(1), match.group(2))
             )
             text = text.replace(match.group(0), self.ref(param, loops, task))
         return text
-
-    def _loop_arg(self, name: str, loops: list[Group]) -> PipelineParam:
-        if not loops:
-            raise CompileError("a ParallelFor item is used outside its loop")
-        return LoopArgument(loops[-1], tuple(name.split(".")[1:]))
 
     def condition(self, condition: ConditionOperator | None, loops: list[Group], group: str) -> str:
         assert condition is not None

@@ -68,10 +68,13 @@ class PipelineParam:
 
 
 class LoopArgument(PipelineParam):
-    """The item of a ParallelFor; `item.field` reads a field of a dict item."""
+    """The item of a ParallelFor; `item.field` reads a field of a dict item.
+
+    Its text (in an f-string, str()) names its loop's item, `{{pipelineparam:op=__loop__;name=loop-item-1.field}}`,
+    so that an outer loop's item used inside an inner loop still reads the outer item."""
 
     def __init__(self, loop: Group, fields: tuple[str, ...] = ()):
-        super().__init__("item" + "".join(f".{f}" for f in fields), op_name="__loop__")
+        super().__init__(".".join((loop.item_name, *fields)), op_name="__loop__")
         self.loop, self.fields = loop, fields
 
     def __getattr__(self, name: str) -> LoopArgument:
@@ -479,7 +482,8 @@ def _inline_params(part: Any, inputs: dict[str, PipelineParam]) -> str:
     the placeholder of an input; the inputs it takes are added to ``inputs``."""
     text = part.pattern if isinstance(part, PipelineParam) else str(part)
     for match in _SERIALIZED.finditer(text):
-        input_name = io_name(f"{match.group(1) or 'param'}-{match.group(2)}".replace("__loop__", "loop"))
+        op = match.group(1)
+        input_name = io_name(match.group(2) if op == "__loop__" else f"{op or 'param'}-{match.group(2)}")
         inputs[input_name] = _find_param(match.group(1), match.group(2))
         text = text.replace(match.group(0), f"{{{{inputs.{input_name}}}}}")
     return text
@@ -513,6 +517,7 @@ PipelineVolume = VolumeOp
 class Group:
     kind: str  # "root" | "condition" | "loop" | "exit"
     name: str
+    item_name: str = ""  # a loop's: how its item is named in the compiled pipeline ({{items.loop-item-1}})
     condition: ConditionOperator | None = None
     items: Any = None
     parallelism: int | None = None
@@ -686,6 +691,8 @@ class Recording:
             prefix = {"condition": "condition", "loop": "for-loop"}[group.kind]
             self.group_counts[prefix] = self.group_counts.get(prefix, 0) + 1
             group.name = dns_name(group.name) if group.name else f"{prefix}-{self.group_counts[prefix]}"
+            if group.kind == "loop":
+                group.item_name = f"loop-item-{self.group_counts[prefix]}"
         self.stack[-1].members.append(group)
         self.stack.append(group)
 
@@ -704,12 +711,23 @@ class Recording:
         """The value an f-string serialized: a parameter, a task output, or the item of the loop being recorded."""
         if not op:
             return self.params.get(name) or PipelineParam(name)
-        loop = next((group for group in reversed(self.stack) if isinstance(group, ParallelFor)), None)
-        if op == "__loop__" and loop is not None:
-            return LoopArgument(loop, tuple(name.split(".")[1:]))
+        if op == "__loop__":
+            return loop_argument(name, self.stack)
         if op in self.ops:
             return self.ops[op].outputs.get(name) or PipelineParam(name, op)
         return PipelineParam(name, op)
+
+
+def loop_argument(serialized: str, groups: list[Group]) -> LoopArgument:
+    """The loop item an f-string serialized (``loop-item-1.field``), found among the groups enclosing its use."""
+    item_name, *fields = serialized.split(".")
+    loop = next((g for g in groups if g.kind == "loop" and g.item_name == item_name), None)
+    if loop is None:
+        raise CompileError(
+            f"the item of a ParallelFor ({item_name}) is used outside its loop: use a loop's item only inside "
+            "its `with dsl.ParallelFor(...)` block"
+        )
+    return LoopArgument(loop, tuple(fields))
 
 
 _recordings: list[Recording] = []
