@@ -74,6 +74,19 @@ def test_a_pipeline_runs_pod_by_pod_and_succeeds() -> None:
     assert {task["phase"] for task in status(kube)["tasks"].values()} == {"Succeeded"}
 
 
+def test_run_placeholders_in_parameter_defaults_take_the_run_s_values_and_arguments_stay_as_given() -> None:
+    kube = FakeKube()
+    spec = pipeline(
+        [task("a", arguments={"a": "{{params.model}}"}), task("b", arguments={"a": "{{params.given}}"})],
+        params=[{"name": "model", "default": "xgb-{{run.name}}-{{run.uid}}"}, {"name": "given"}],
+    )["spec"]
+    kube.add_run(NS, RUN, UID, {"pipelineSpec": spec, "arguments": {"given": "{{run.name}}"}})
+    run_to_the_end(kube, RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN)))
+    assert status(kube)["arguments"] == {"model": f"xgb-{RUN}-{UID}", "given": "{{run.name}}"}
+    main_args = {pod["metadata"]["name"]: pod["spec"]["containers"][0]["args"][1] for pod in kube.pods.values()}
+    assert main_args == {pod_name(RUN, "a", 1): f"xgb-{RUN}-{UID}", pod_name(RUN, "b", 1): "{{run.name}}"}
+
+
 def test_a_pod_name_held_by_an_older_runs_pod_is_freed_and_the_step_starts_later() -> None:
     kube = FakeKube()
     older = start_run(kube, CHAIN, uid="uid-0")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.backends.local import LocalRunner, RunResult
+from kubeline.backends.local import LocalRunner, RunResult, local_identity
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.sdk.loader import pipeline_document_from_python
@@ -27,7 +27,8 @@ def migrated(name: str, tmp_path: Path) -> Path:
 def run_program(name: str, tmp_path: Path, **arguments: object) -> tuple[dict, RunResult]:
     document = pipeline_document_from_python(migrated(name, tmp_path))
     plan = build(load_spec(document["spec"]))
-    runner = LocalRunner(plan, bind_arguments(plan, arguments), "test", run_dir=tmp_path / "run", cache=None)
+    params = bind_arguments(plan, arguments, local_identity("test"))
+    runner = LocalRunner(plan, params, "test", run_dir=tmp_path / "run", cache=None)
     return document, runner.run()
 
 
@@ -80,6 +81,20 @@ def test_nested_loops_read_the_outer_item(tmp_path: Path) -> None:
         assert seen == pairs, step
     over_made = [outputs(result, f"for-loop-1[{o}].for-loop-3[{i}].pair-2")["Output"] for o in (0, 1) for i in (0, 1)]
     assert over_made == ["1-10", "1-11", "2-20", "2-21"]
+
+
+def test_run_id_placeholders_in_parameter_defaults_take_the_run_s_values(tmp_path: Path) -> None:
+    document, result = run_program("param_default_placeholders.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "train") == {"Output": "gs://my-bucket/test/models/xgb-test"}
+    assert [p["default"] for p in document["spec"]["params"]] == [
+        "xgb-{{run.name}}",
+        "gs://my-bucket/{{run.uid}}/models",
+    ]
+    # a value the user passes is data: kept as given
+    (tmp_path / "given").mkdir()
+    _, given = run_program("param_default_placeholders.py", tmp_path / "given", model_name="{{run.name}}")
+    assert outputs(given, "train") == {"Output": "gs://my-bucket/test/models/{{run.name}}"}
 
 
 def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:

@@ -64,12 +64,13 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def bind_or_explain(plan: Any, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The run's typed parameters; bad arguments become problems the CLI prints (exit status 2)."""
+def bind_or_explain(plan: Any, arguments: dict[str, Any], run: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's typed parameters (``run``: the run's name, namespace and uid, for placeholders in defaults);
+    bad arguments become problems the CLI prints (exit status 2)."""
     from kubeline.engine.run import bind_arguments
 
     try:
-        return bind_arguments(plan, arguments)
+        return bind_arguments(plan, arguments, run)
     except ValueError as error:
         raise PipelineInvalid([Issue("", line) for line in str(error).splitlines()]) from None
 

@@ -78,15 +78,17 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from kubeline.api.names import name_problem
-    from kubeline.backends.local import LocalRunner, StoreCache, record_store
+    from kubeline.backends.local import LocalRunner, StoreCache, local_identity, record_store
     from kubeline.commands.display import Progress, plain_console, print_result, result_json
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise PipelineInvalid([Issue("--name", problem)])
     store_url, store = _store(args.artifact_store)
     loaded = load_pipeline_file(args.file, function=args.function)
-    params = bind_or_explain(loaded.plan, {**loaded.run_arguments, **parse_params(args.param)})
+    arguments = {**loaded.run_arguments, **parse_params(args.param)}
+    bind_or_explain(loaded.plan, arguments)  # wrong arguments fail before the run's folder exists
     name, run_dir = _new_run_dir(args.name, loaded.name)
+    params = bind_or_explain(loaded.plan, arguments, local_identity(name))
     record_store(run_dir, store_url)
     console = plain_console(stderr=args.json)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line

@@ -31,7 +31,7 @@ from kubeline.controller.pods import (
 )
 from kubeline.engine import caching, stepid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
-from kubeline.engine.run import bind_arguments, decide
+from kubeline.engine.run import bind_arguments, decide, default_values
 from kubeline.engine.state import RunState, StartStep, StepState
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
@@ -94,11 +94,8 @@ class RunReconciler:
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
             arguments = status.arguments
-            if arguments is None:
-                arguments = {
-                    **{p.name: p.default for p in plan.params.values() if p.default is not None},
-                    **(spec.get("arguments") or {}),
-                }
+            if arguments is None:  # frozen with the defaults, whose run placeholders take this run's values
+                arguments = {**default_values(plan, self._identity(run)), **(spec.get("arguments") or {})}
             params = bind_arguments(plan, arguments)
         except (PipelineInvalid, ValueError) as problem:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
@@ -117,6 +114,10 @@ class RunReconciler:
             status = status.model_copy(update={**started, "phase": "Running"})
         return status
 
+    def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:
+        """What {{run.name}}, {{run.namespace}} and {{run.uid}} stand for."""
+        return {"name": self.name, "namespace": self.namespace, "uid": run["metadata"]["uid"]}
+
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
     async def _advance(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
@@ -132,7 +133,7 @@ class RunReconciler:
         state = observed.state
         state.started_at = state.started_at or now
         state.cancelled = bool((run.get("spec") or {}).get("cancel"))
-        state.identity = {"name": self.name, "namespace": self.namespace, "uid": uid}
+        state.identity = self._identity(run)
         for result in observed.cacheable:
             await self._remember(result, now)
         for step_id in observed.finished:

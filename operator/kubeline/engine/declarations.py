@@ -1,6 +1,7 @@
 """Checks of what a pipeline declares, apart from the tasks using it: parameters and components.
 
-Decides whether defaults have their declared types and are used as written (no placeholders), and
+Decides whether defaults have their declared types and are used as written (no placeholders but the run's
+name, namespace and uid in a parameter's default, filled in when the run starts), and
 whether a component's command, args and env refer only to its own inputs and outputs.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 from kubeline.api import models
 from kubeline.api.problems import Issue
 from kubeline.engine.errors import name_list
-from kubeline.engine.templates import COMPONENT_SCOPE, TASK_SCOPE, TemplateError, refs_in
+from kubeline.engine.templates import COMPONENT_SCOPE, RUN_VALUES, TASK_SCOPE, TemplateError, refs_in
 from kubeline.engine.values import coerce
 
 
@@ -21,7 +22,7 @@ def param_problems(params: Iterable[models.Param]) -> list[Issue]:
     for param in params:
         if param.default is not None:
             path = f"spec.params[{param.name}].default"
-            issues += _default_problems(path, param.default, param.type)
+            issues += _default_problems(path, param.default, param.type, RUN_VALUES)
     return issues
 
 
@@ -55,25 +56,29 @@ def component_problems(component: models.Component) -> list[Issue]:
     return issues
 
 
-def _default_problems(path: str, default: Any, type_name: str) -> list[Issue]:
+def _default_problems(path: str, default: Any, type_name: str, filled: frozenset[str] = frozenset()) -> list[Issue]:
     issues = []
     try:
         coerce(default, type_name)
     except ValueError as error:
         issues.append(Issue(path, str(error)))
-    return issues + _placeholder_in_default(path, default)
+    return issues + _placeholder_in_default(path, default, filled)
 
 
-def _placeholder_in_default(path: str, default: Any) -> list[Issue]:
-    """A default is used as written: a placeholder in it would reach the step unfilled."""
+def _placeholder_in_default(path: str, default: Any, filled: frozenset[str]) -> list[Issue]:
+    """A default is used as written but for the placeholders in ``filled``: others would reach the step unfilled."""
     try:
         refs = refs_in(default, TASK_SCOPE | COMPONENT_SCOPE) if isinstance(default, str) else []
     except TemplateError:
         return []  # text that merely looks like one, e.g. a template the step fills itself
-    if not refs:
+    unfilled = [ref for ref in refs if str(ref) not in filled]
+    if not unfilled:
         return []
+    only = (
+        f"; a parameter's default fills in only {', '.join('{{' + f + '}}' for f in sorted(filled))}" if filled else ""
+    )
     message = (
-        f"{{{{{refs[0]}}}}} in a default is not filled in (a default is used as written): "
+        f"{{{{{unfilled[0]}}}}} in a default is not filled in (a default is used as written{only}): "
         "pass it as the task's argument instead"
     )
     return [Issue(path, message)]

@@ -15,20 +15,39 @@ Semantics, as in KFP v1 (on Argo):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubeline.api.durations import parse_duration
 from kubeline.engine.plan import Plan
 from kubeline.engine.resolution import Context, MissingInput, SkippedInput
 from kubeline.engine.state import Decision, RunState, View
-from kubeline.engine.templates import render
+from kubeline.engine.templates import RUN_VALUES, render, substitute
 from kubeline.engine.values import coerce
 from kubeline.engine.walk import Walk
 
 
-def bind_arguments(plan: Plan, arguments: dict[str, Any] | None) -> dict[str, Any]:
-    """Typed parameter values from a run's arguments (text from a command line is parsed)."""
+def default_values(plan: Plan, run: Mapping[str, str] | None) -> dict[str, Any]:
+    """The parameters' defaults, with {{run.name}}, {{run.namespace}} and {{run.uid}} in text defaults
+    replaced by the run's (``run``: its name, namespace and uid; None keeps them as written)."""
+    return {name: _with_run(p.default, run) for name, p in plan.params.items() if p.default is not None}
+
+
+def _with_run(default: Any, run: Mapping[str, str] | None) -> Any:
+    if run is None or not isinstance(default, str):
+        return default
+    return substitute(
+        default, lambda expression: run.get(expression.removeprefix("run.")) if expression in RUN_VALUES else None
+    )
+
+
+def bind_arguments(
+    plan: Plan, arguments: dict[str, Any] | None, run: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Typed parameter values from a run's arguments (text from a command line is parsed), defaults for the
+    rest. Run placeholders in defaults take ``run``'s values; an argument is the user's data, taken as given."""
     arguments = dict(arguments or {})
+    defaults = default_values(plan, run)
     values, problems = {}, []
     for name in arguments:
         if name not in plan.params:
@@ -36,7 +55,7 @@ def bind_arguments(plan: Plan, arguments: dict[str, Any] | None) -> dict[str, An
                 f"arguments.{name}: the pipeline has no parameter {name!r} (its parameters: {', '.join(plan.params) or 'none'})"
             )
     for name, param in plan.params.items():
-        raw = arguments.get(name, param.default)
+        raw = arguments[name] if name in arguments else defaults.get(name)
         if raw is None:
             problems.append(f"arguments.{name}: required parameter ({param.type}) has no value and no default")
             continue

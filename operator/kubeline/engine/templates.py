@@ -27,6 +27,9 @@ _FORMS: list[tuple[str, re.Pattern[str]]] = [
     ("run", re.compile(r"^run\.(?P<name>status|name|namespace|uid)$")),
 ]
 
+#: The run's own values, known when it starts (so a parameter's default may hold them).
+RUN_VALUES = frozenset({"run.name", "run.namespace", "run.uid"})
+
 #: Where each kind of placeholder may appear.
 TASK_SCOPE = frozenset({"param", "task_output", "item", "run"})
 COMPONENT_SCOPE = frozenset({"input", "input_path", "output_path"})

@@ -18,7 +18,6 @@ from kubeline.engine.plan import build, load_spec
 from kubeline.sdk.components import CompileError, ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
-    WORKFLOW_STATUS,
     ConditionOperator,
     ContainerOp,
     Group,
@@ -28,6 +27,7 @@ from kubeline.sdk.dsl import (
     Recording,
     loop_argument,
     record,
+    with_run_values,
 )
 
 #: What an exit handler may carry of a task (no after, when, forEach or caching): the API model's fields.
@@ -162,9 +162,11 @@ def _short_repr(value: Any) -> str:
 
 
 def _param(name: str, kind: str, default: Any) -> dict[str, Any]:
+    """A parameter; {{run.name}} (dsl.RUN_ID_PLACEHOLDER) and Argo's {{workflow.uid}} in a text default
+    take the run's values when it starts."""
     document: dict[str, Any] = {"name": name, "type": kind}
     if default is not None:
-        document["default"] = default
+        document["default"] = with_run_values(default) if isinstance(default, str) else default
     return document
 
 
@@ -288,7 +290,7 @@ class _Builder:
     def text(self, value: Any, loops: list[Group], task: str) -> str:
         if isinstance(value, PipelineParam):
             return self.ref(value, loops, task)
-        text = str(value).replace(WORKFLOW_STATUS, "{{run.status}}")
+        text = with_run_values(str(value))
         for match in list(_SERIALIZED.finditer(text)):
             param = (
                 loop_argument(match.group(2), loops)

@@ -21,6 +21,20 @@ from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, i
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
 WORKFLOW_STATUS = "{{workflow.status}}"  # what KFP v1 exit handlers read; kubeline's {{run.status}}
+#: Argo's run values as KFP v1 programs write them (in arguments and parameter defaults), and kubeline's.
+ARGO_RUN_VALUES = {
+    WORKFLOW_STATUS: "{{run.status}}",
+    "{{workflow.uid}}": "{{run.uid}}",
+    "{{workflow.name}}": "{{run.name}}",
+    "{{workflow.namespace}}": "{{run.namespace}}",
+}
+
+
+def with_run_values(text: str) -> str:
+    """``text`` with Argo's {{workflow.uid}}, {{workflow.name}}… written as kubeline's {{run.uid}}, {{run.name}}…"""
+    for argo, kubeline in ARGO_RUN_VALUES.items():
+        text = text.replace(argo, kubeline)
+    return text
 
 
 _SERIALIZED = re.compile(r"\{\{pipelineparam:op=([^;]*);name=([^}]*)\}\}")

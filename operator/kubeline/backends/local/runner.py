@@ -48,6 +48,11 @@ class RunResult:
         return "\n".join(kept)
 
 
+def local_identity(run_name: str) -> dict[str, str]:
+    """What {{run.name}}, {{run.namespace}} and {{run.uid}} stand for in a local run (its name is its uid)."""
+    return {"name": run_name, "namespace": "local", "uid": run_name}
+
+
 class LocalRunner:
     """Runs a plan's steps as local processes until the run ends.
 
@@ -81,7 +86,7 @@ class LocalRunner:
         self.cache = cache
         self.warn = warn
         self.on_change = on_change
-        self.state = RunState(identity={"name": run_name, "namespace": "local", "uid": run_name})
+        self.state = RunState(identity=local_identity(run_name))
         self.processes = StepProcesses()
         self.logs: dict[str, Path] = {}
 
