@@ -397,3 +397,33 @@ def test_setters_taking_counts_accept_whole_numbers_and_their_text() -> None:
     document = compile_pipeline(pipeline)
     assert document["spec"]["parallelism"] == 2
     assert document["spec"]["tasks"][0]["retries"] == {"limit": 3} and document["spec"]["tasks"][0]["timeout"] == "60s"
+
+
+def test_component_yaml_defaults_are_taken_as_kfp_takes_them() -> None:
+    """KFP v1 passes a default as its text: one the input's type cannot take is kept, never refused."""
+    component = load_component_from_text(
+        yaml.safe_dump(
+            {
+                "name": "defaults",
+                "inputs": [
+                    {"name": "tags", "type": "List", "default": ""},
+                    {"name": "limit", "type": "Integer", "default": "auto"},
+                    {"name": "ratio", "type": "Float", "default": "0.5"},
+                ],
+                "implementation": {
+                    "container": {"image": "x", "args": [{"inputValue": n} for n in ("tags", "limit", "ratio")]}
+                },
+            }
+        )
+    )
+
+    @dsl.pipeline(name="p")
+    def pipeline():
+        component()
+
+    (compiled,) = compile_pipeline(pipeline)["spec"]["components"]
+    assert compiled["inputs"] == [
+        {"name": "tags", "type": "list", "optional": True},
+        {"name": "limit", "type": "string", "default": "auto"},
+        {"name": "ratio", "type": "number", "default": "0.5"},
+    ]

@@ -97,6 +97,13 @@ def test_run_id_placeholders_in_parameter_defaults_take_the_run_s_values(tmp_pat
     assert outputs(given, "train") == {"Output": "gs://my-bucket/test/models/{{run.name}}"}
 
 
+def test_component_yaml_list_and_dict_inputs_defaulting_to_empty_text(tmp_path: Path) -> None:
+    _, result = run_program("component_yaml_defaults.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "submit-job") == {"job_id": "my-project|||30"}  # the empty defaults, as KFP passes them
+    assert outputs(result, "submit-job-2") == {"job_id": 'my-project|["--epochs","3"]|{"spark.executor.cores":"2"}|5'}
+
+
 def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:
     _, result = run_program("coin_flip_exit_handler.py", tmp_path, force="tails")
     assert result.decision.phase == "Failed"

@@ -21,7 +21,8 @@ import yaml
 
 from kubeline.api import yamlsafe
 from kubeline.api.names import to_dns_label
-from kubeline.engine.values import kfp_value_type
+from kubeline.engine.templates import to_text
+from kubeline.engine.values import coerce, kfp_value_type
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -455,12 +456,7 @@ def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
     container = document["implementation"]["container"]
     file_inputs = _path_placeholders(container, "inputPath")
     inputs = [
-        IO(
-            io_name(i["name"]),
-            "artifact" if i["name"] in file_inputs else kfp_value_type(i.get("type")) or "string",
-            default=i.get("default"),
-            optional=bool(i.get("optional")),
-        )
+        _yaml_input(i, "artifact" if i["name"] in file_inputs else kfp_value_type(i.get("type")) or "string")
         for i in document.get("inputs") or []
     ]
     outputs = [IO(io_name(o["name"]), kfp_value_type(o.get("type")) or "string") for o in document.get("outputs") or []]
@@ -480,6 +476,22 @@ def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
         spec.command = [_placeholder(part) for part in container.get("command") or []]
         spec.args = [_placeholder(part) for part in container.get("args") or []]
     return spec
+
+
+def _yaml_input(declared: dict[str, Any], kind: str) -> IO:
+    """An input of component YAML. KFP v1 passes a default as its text whatever the input's type, so a default
+    the type cannot take is kept as text: an empty one (`{type: List, default: ''}`, as the published Dataproc
+    components have) renders empty, as an optional input; any other makes the input a string."""
+    name, default, optional = io_name(declared["name"]), declared.get("default"), bool(declared.get("optional"))
+    if default is None or kind == "artifact":
+        return IO(name, kind, default=default, optional=optional)
+    try:
+        coerce(default, kind)
+    except ValueError:
+        if default == "":
+            return IO(name, kind, optional=True)
+        return IO(name, "string", default=to_text(default), optional=optional)
+    return IO(name, kind, default=default, optional=optional)
 
 
 def _path_placeholders(container: dict[str, Any], key: str) -> set[str]:
