@@ -427,3 +427,55 @@ def test_component_yaml_defaults_are_taken_as_kfp_takes_them() -> None:
         {"name": "limit", "type": "string", "default": "auto"},
         {"name": "ratio", "type": "number", "default": "0.5"},
     ]
+
+
+def test_kfp_metrics_and_visualization_outputs_are_recognized_in_yaml_and_container_ops() -> None:
+    yaml_component = load_component_from_text(
+        yaml.safe_dump(
+            {
+                "name": "evaluate",
+                "outputs": [
+                    {"name": "MLPipeline UI metadata", "type": "UI metadata"},
+                    {"name": "MLPipeline Metrics", "type": "Metrics"},
+                    {"name": "scores", "type": "Metrics"},
+                ],
+                "implementation": {
+                    "container": {
+                        "image": "x",
+                        "args": [
+                            {"outputPath": "MLPipeline UI metadata"},
+                            {"outputPath": "MLPipeline Metrics"},
+                            {"outputPath": "scores"},
+                        ],
+                    }
+                },
+            }
+        )
+    )
+
+    @dsl.pipeline(name="p")
+    def pipeline():
+        yaml_component()
+        dsl.ContainerOp(
+            name="raw",
+            image="alpine",
+            command=["sh", "-c", "echo {} > /mlpipeline-metrics.json; echo {} > /tmp/ui.json"],
+            file_outputs={"mlpipeline-metrics": "/mlpipeline-metrics.json"},
+            output_artifact_paths={"mlpipeline-ui-metadata": "/tmp/ui.json"},
+        )
+
+    components = {c["name"]: c for c in compile_pipeline(pipeline)["spec"]["components"]}
+    assert components["evaluate"]["outputs"] == [
+        {"name": "mlpipeline-ui-metadata", "type": "ui-metadata"},
+        {"name": "mlpipeline-metrics", "type": "metrics"},
+        {"name": "scores", "type": "metrics"},
+    ]
+    assert components["evaluate"]["container"]["args"][:2] == [
+        "{{outputs.mlpipeline-ui-metadata.path}}",
+        "{{outputs.mlpipeline-metrics.path}}",
+    ]
+    assert components["raw"]["outputs"] == [
+        {"name": "mlpipeline-ui-metadata", "type": "ui-metadata"},
+        {"name": "mlpipeline-metrics", "type": "metrics"},
+    ]
+    assert "{{outputs.mlpipeline-metrics.path}}" in components["raw"]["container"]["command"][2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from kubeline.backends.local import LocalRunner, RunResult, local_identity
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.sdk.loader import pipeline_document_from_python
+from kubeline.store import ObjectRef, get_artifact
+from kubeline.store.local import LocalStore
+from tests.helpers import kubeline
 from tests.kfp_expectations import assert_container_op_scheduling
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "kfp_v1_programs"
@@ -34,6 +38,15 @@ def run_program(name: str, tmp_path: Path, **arguments: object) -> tuple[dict, R
 
 def outputs(result: RunResult, step: str) -> dict[str, str]:
     return result.state.steps[step].outputs
+
+
+def read_artifact(result: RunResult, step: str, output: str) -> str:
+    """An artifact a step stored, read back from the run's store."""
+    ref = ObjectRef.parse(outputs(result, step)[output])
+    assert ref is not None, outputs(result, step)
+    copy = result.directory / "read" / step / output
+    get_artifact(LocalStore(result.directory / "store"), ref, copy)
+    return copy.read_text()
 
 
 def test_add_subtract_multiply(tmp_path: Path) -> None:
@@ -104,6 +117,20 @@ def test_component_yaml_list_and_dict_inputs_defaulting_to_empty_text(tmp_path: 
     assert outputs(result, "submit-job-2") == {"job_id": 'my-project|["--epochs","3"]|{"spark.executor.cores":"2"}|5'}
 
 
+def test_metrics_reach_the_result_and_visualizations_are_artifacts(tmp_path: Path) -> None:
+    document, result = run_program("metrics_and_visualizations.py", tmp_path, epochs=40)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert result.metrics.by_step == {"train": {"accuracy-score": 0.9, "epochs": 40.0}, "evaluate": {"recall": 0.88}}
+    types = {c["name"]: {o["name"]: o["type"] for o in c["outputs"]} for c in document["spec"]["components"]}
+    assert types["train"] == {"mlpipeline-metrics": "metrics", "mlpipeline-ui-metadata": "ui-metadata"}
+    assert types["evaluate"] == {"mlpipeline-ui-metadata": "ui-metadata", "mlpipeline-metrics": "metrics"}
+    # the visualizations are kept as artifacts, in the run's store, where a UI finds them
+    markdown = json.loads(read_artifact(result, "train", "mlpipeline-ui-metadata"))
+    assert markdown["outputs"][0]["type"] == "markdown"
+    matrix = json.loads(read_artifact(result, "evaluate", "mlpipeline-ui-metadata"))
+    assert matrix["outputs"][0]["labels"] == ["cat", "dog"]
+
+
 def test_coin_flip_failing_branch_still_runs_the_exit_handler(tmp_path: Path) -> None:
     _, result = run_program("coin_flip_exit_handler.py", tmp_path, force="tails")
     assert result.decision.phase == "Failed"
@@ -129,3 +156,15 @@ def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> N
 
     path = migrated(program, tmp_path)
     assert dump(pipeline_document_from_python(path)) == dump(pipeline_document_from_python(path))
+
+
+def test_kubeline_run_shows_the_metrics_and_names_the_run_in_defaults(tmp_path: Path) -> None:
+    metrics = kubeline("run", str(migrated("metrics_and_visualizations.py", tmp_path)), "--name", "m1", home=tmp_path)
+    assert metrics.returncode == 0, metrics.stderr
+    assert "metrics of train: accuracy-score=0.9, epochs=40" in metrics.stdout
+    as_json = kubeline("run", str(migrated("metrics_and_visualizations.py", tmp_path)), "--json", home=tmp_path)
+    assert json.loads(as_json.stdout)["metrics"]["evaluate"] == {"recall": 0.88}
+    defaults = kubeline(
+        "run", str(migrated("param_default_placeholders.py", tmp_path)), "--name", "d1", "--json", home=tmp_path
+    )
+    assert json.loads(defaults.stdout)["tasks"]["train"]["outputs"] == {"Output": "gs://my-bucket/d1/models/xgb-d1"}

@@ -124,3 +124,65 @@ def test_conditions_keep_their_transition_time_while_their_status_stays(
     written = conditions(now_value, "Running", "steps are running", previous, 100)
     assert [(c.type, c.status) for c in written] == [("Succeeded", now_value), ("Ready", now_value)]
     assert {c.last_transition_time for c in written} == {timestamp(1) if kept else timestamp(100)}
+
+
+METRICS = {
+    "name": "scores",
+    "inputs": [{"name": "a", "optional": True}],
+    "outputs": [{"name": "mlpipeline-metrics", "type": "metrics"}],
+    "container": {"image": "x", "command": ["score", "{{outputs.mlpipeline-metrics.path}}"]},
+}
+
+
+def metrics_status(outputs_by_step: dict[str, str], loop: int = 0) -> dict:
+    """The status of a finished run whose steps reported these metrics outputs (a loop of ``loop`` more)."""
+    tasks = [task(name, "scores") for name in outputs_by_step]
+    if loop:
+        tasks.append(task("each", "scores", forEach=list(range(loop)), arguments={"a": "{{item}}"}))
+    plan = plan_of({"spec": {"components": [METRICS], "tasks": tasks}})
+    state = RunState(started_at=0)
+    for name, text in outputs_by_step.items():
+        state.steps[name] = StepState("Succeeded", outputs={"mlpipeline-metrics": text})
+    for i in range(loop):
+        metrics = {"metrics": [{"name": "accuracy", "numberValue": i / 1000, "format": "RAW"}]}
+        state.steps[f"each[{i}]"] = StepState("Succeeded", outputs={"mlpipeline-metrics": json.dumps(metrics)})
+    decision = decide(plan, {}, state, 3)
+    return status_document(plan, decision, state, RunStatus(started_at=timestamp(0)), 3).to_dict()
+
+
+def test_metrics_are_lifted_into_the_status_and_bad_ones_are_ignored_with_a_message() -> None:
+    good = {
+        "metrics": [
+            {"name": "accuracy-score", "numberValue": 0.9, "format": "PERCENTAGE"},
+            {"name": "loss", "numberValue": 2},
+        ]
+    }
+    mixed = {
+        "metrics": [
+            {"name": "Bad Name", "numberValue": 1},
+            {"name": "f1", "numberValue": "high"},
+            {"name": "auc", "numberValue": 0.7},
+        ]
+    }
+    document = metrics_status({"good": json.dumps(good), "mixed": json.dumps(mixed), "broken": "{not json"})
+    assert document["phase"] == "Succeeded"  # as KFP does, bad metrics never fail their step
+    assert document["metrics"] == {"good": {"accuracy-score": 0.9, "loss": 2.0}, "mixed": {"auc": 0.7}}
+    assert "message" not in document["tasks"]["good"]
+    assert document["tasks"]["mixed"]["message"] == (
+        "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics', metrics[0]: name 'Bad Name' is not a "
+        "metric name (lowercase letters, digits and '-', starting with a letter); output 'mlpipeline-metrics', "
+        "metrics[1]: f1: numberValue 'high' is not a finite number"
+    )
+    assert document["tasks"]["broken"]["message"].startswith(
+        "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics' is not JSON"
+    )
+
+
+def test_the_metrics_of_a_large_loop_are_capped_and_the_run_says_so() -> None:
+    document = metrics_status({}, loop=2000)
+    assert len(document["metrics"]) == 100
+    assert document["metrics"]["each[99]"] == {"accuracy": 0.099}
+    assert document["message"] == (
+        "all steps finished; the metrics of 1900 more steps are left out (a run shows its first 100 steps' "
+        "metrics): read them from those steps' outputs"
+    )

@@ -156,12 +156,22 @@ def print_result(console: Console, result: RunResult) -> None:
                 console.print(visible(tail))
     if decision.outputs:
         console.print(visible("outputs: " + ", ".join(f"{k}={v}" for k, v in decision.outputs.items())))
+    print_metrics(console, result.metrics.by_step, result.metrics.note())
     style = "green" if decision.phase == "Succeeded" else "red"
     console.print(
         visible(f"{decision.phase}: {decision.message}", style)
         if decision.message
         else Text(decision.phase, style=style)
     )
+
+
+def print_metrics(console: Console, by_step: dict[str, dict[str, float]], note: str = "") -> None:
+    """The metrics the steps reported (KFP's mlpipeline-metrics), a line per step."""
+    for step_id, values in by_step.items():
+        shown = ", ".join(f"{name}={value:g}" for name, value in values.items())
+        console.print(visible(f"metrics of {step_id}: {shown}"))
+    if note:
+        console.print(visible(note, "yellow"))
 
 
 def result_json(result: RunResult) -> str:
@@ -186,6 +196,7 @@ def result_json(result: RunResult) -> str:
         "directory": str(result.directory),
         "progress": decision.progress(state),
         "outputs": decision.outputs,
+        "metrics": result.metrics.by_step,
         "tasks": tasks,
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

@@ -53,6 +53,8 @@ def _list_runs(client: Any, console: Any, args: argparse.Namespace) -> None:
 def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
     from rich.table import Table
 
+    from kubeline.commands.display import print_metrics
+
     if args.json:
         print(json.dumps({k: v for k, v in run.status.items() if k != "pipelineSpec"}, indent=2))
         return
@@ -68,3 +70,4 @@ def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
     console.print(table)
     if run.outputs:
         console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in run.outputs.items()))
+    print_metrics(console, run.status.get("metrics") or {})

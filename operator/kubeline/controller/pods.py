@@ -37,6 +37,7 @@ from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_valu
 from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
 from kubeline.engine.state import StartStep, StepPhase
 from kubeline.engine.stepid import folder_name, pod_name
+from kubeline.engine.values import FILE_INPUT_TYPES, FILE_OUTPUT_TYPES
 from kubeline.store.layout import log_key
 from kubeline.store.urls import store_url
 
@@ -230,7 +231,7 @@ def _container(
     run: RunRef, start: StartStep, config: OperatorConfig, scheduling: dict[str, Any], mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The step's command under the wrapper, its inputs and outputs turned into values and paths."""
-    artifact_outputs = [o.name for o in start.component.outputs or [] if o.type == "artifact"]
+    artifact_outputs = [o.name for o in start.component.outputs or [] if o.type in FILE_OUTPUT_TYPES]
 
     on_volume = run.store is None
 
@@ -277,8 +278,8 @@ def step_data(run: RunRef, start: StartStep, config: OperatorConfig) -> stepdata
     outputs = start.component.outputs or []
     return stepdata.StepData(
         inputs={f"{INPUTS_DIR}/{name}": ref for name, ref in start.artifacts.items()},
-        artifact_outputs=[o.name for o in outputs if o.type == "artifact"],
-        value_outputs=[o.name for o in outputs if o.type != "artifact"],
+        artifact_outputs=[o.name for o in outputs if o.type in FILE_OUTPUT_TYPES],
+        value_outputs=[o.name for o in outputs if o.type not in FILE_OUTPUT_TYPES],
         log_key=log_key(run.namespace, run.name, start.id, start.attempt),
         cache_key=start.cache_key if start.caching_enabled and start.cache_key else None,
         component=start.component.name,
@@ -336,7 +337,7 @@ def _wrapper_env(start: StartStep, artifact_outputs: list[str]) -> list[dict[str
     """What the wrapper reads: input values to write to files, folders to make, value outputs to report."""
     materialized = [name for name in start.inputs if _needs_file(start, name)]
     output_dirs = {artifact_path(start.id, start.attempt, name).rsplit("/", 1)[0] for name in artifact_outputs}
-    value_outputs = [o.name for o in start.component.outputs or [] if o.type != "artifact"]
+    value_outputs = [o.name for o in start.component.outputs or [] if o.type not in FILE_OUTPUT_TYPES]
     return [
         *({"name": f"KUBELINE_INPUT_{i}", "value": start.inputs[name]} for i, name in enumerate(materialized)),
         {"name": "KUBELINE_VALUE_OUTPUTS", "value": " ".join(value_outputs)},
@@ -424,7 +425,7 @@ def _needs_file(start: StartStep, name: str) -> bool:
         return False
     container = start.component.container
     texts = [*(container.command or []), *(container.args or []), *(e.value for e in container.env or [])]
-    artifact = any(i.name == name and i.type == "artifact" for i in start.component.inputs or [])
+    artifact = any(i.name == name and i.type in FILE_INPUT_TYPES for i in start.component.inputs or [])
     return artifact or any(f"inputs.{name}.path" in t.replace(" ", "") for t in texts)
 
 

@@ -15,9 +15,10 @@ from kubeline.api.constants import ATTEMPT_ANNOTATION, CACHE_ANNOTATION, CACHE_K
 from kubeline.api.durations import format_duration
 from kubeline.api.models import Condition, Progress, RunStatus, TaskPhase, TaskStatus
 from kubeline.controller.pods import artifact_path, read_pod
-from kubeline.engine import stepid
+from kubeline.engine import metrics, stepid
 from kubeline.engine.plan import Plan, node_for_step
 from kubeline.engine.state import Decision, RunState, StepPhase, StepState, View
+from kubeline.engine.values import FILE_OUTPUT_TYPES
 
 ConditionValue = Literal["True", "False", "Unknown"]
 
@@ -140,7 +141,7 @@ def _observe_pod(plan: Plan, observed: Observed, step_id: str, attempt: int, pod
         step.message = outcome.message
         return
     outputs = dict(outcome.outputs)
-    files = [o.name for o in (component.outputs or []) if o.type == "artifact"] if component is not None else []
+    files = [o.name for o in component.outputs or [] if o.type in FILE_OUTPUT_TYPES] if component is not None else []
     if outcome.phase == "Succeeded" and not outcome.from_store:
         outputs.update({name: artifact_path(step_id, attempt, name) for name in files})
     step.phase, step.outputs, step.message = outcome.phase, outputs, outcome.message
@@ -170,6 +171,9 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         duration = format_duration(max(0.0, (seconds(finished_at) or now) - state.started_at))
     value = _SUCCEEDED.get(decision.phase, "Unknown")
     message = decision.message if decision.finished else None
+    run_metrics = metrics.of_run(plan, decision, state)
+    if message and run_metrics.note():
+        message = f"{message}; {run_metrics.note()}"
     return RunStatus(
         pipeline_spec=base.pipeline_spec,
         arguments=base.arguments,
@@ -182,6 +186,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         finished_at=finished_at,
         message=message,
         outputs=(decision.outputs or None) if decision.finished else None,
+        metrics=run_metrics.by_step or None,
         duration=duration,
         conditions=conditions(value, decision.phase, message or "steps are running", base.conditions, now),
     )
@@ -236,7 +241,7 @@ def _artifact_producers(plan: Plan) -> set[str]:
         for node in scope.nodes.values():
             if node.body is not None:
                 walk(node.body)
-            elif node.component and any(o.type == "artifact" for o in node.component.outputs or []):
+            elif node.component and any(o.type in FILE_OUTPUT_TYPES for o in node.component.outputs or []):
                 producers.add(node.name)
 
     walk(plan.root)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from kubeline.api import models
 from kubeline.engine.state import StartStep
 from kubeline.engine.templates import Ref, render
+from kubeline.engine.values import FILE_INPUT_TYPES
 
 
 @dataclass
@@ -19,7 +20,7 @@ class Rendered:
 
 def render_container(start: StartStep, input_path: Callable[[str], str], output_path: Callable[[str], str]) -> Rendered:
     """The step's command, args and env with ``{{inputs.*}}`` and ``{{outputs.*.path}}`` filled in."""
-    artifact_inputs = {i.name for i in start.component.inputs or [] if i.type == "artifact"}
+    artifact_inputs = {i.name for i in start.component.inputs or [] if i.type in FILE_INPUT_TYPES}
 
     def resolve(ref: Ref) -> str:
         if ref.kind == "output_path":
@@ -38,7 +39,7 @@ def render_container(start: StartStep, input_path: Callable[[str], str], output_
 
 def reads_as_file(component: models.Component, name: str) -> bool:
     """Whether the command reads input ``name`` from a file: an artifact input, or ``{{inputs.NAME.path}}``."""
-    if any(i.name == name and i.type == "artifact" for i in component.inputs or []):
+    if any(i.name == name and i.type in FILE_INPUT_TYPES for i in component.inputs or []):
         return True
     found = False
 

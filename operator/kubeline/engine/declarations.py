@@ -14,7 +14,7 @@ from kubeline.api import models
 from kubeline.api.problems import Issue
 from kubeline.engine.errors import name_list
 from kubeline.engine.templates import COMPONENT_SCOPE, RUN_VALUES, TASK_SCOPE, TemplateError, refs_in
-from kubeline.engine.values import coerce
+from kubeline.engine.values import FILE_INPUT_TYPES, coerce
 
 
 def param_problems(params: Iterable[models.Param]) -> list[Issue]:
@@ -30,7 +30,7 @@ def component_problems(component: models.Component) -> list[Issue]:
     path = f"spec.components[{component.name}]"
     issues = []
     for i in component.inputs or []:
-        if i.default is not None and i.type != "artifact":
+        if i.default is not None and i.type not in FILE_INPUT_TYPES:
             issues += _default_problems(f"{path}.inputs[{i.name}].default", i.default, i.type)
     inputs = {i.name for i in component.inputs or []}
     outputs = {o.name for o in component.outputs or []}

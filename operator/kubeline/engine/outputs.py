@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from kubeline.api import models
-from kubeline.engine.values import coerce
+from kubeline.engine.values import FILE_OUTPUT_TYPES, coerce
 
 #: Bytes of a step's values, encoded as JSON, that fit in a termination message.
 VALUE_OUTPUTS_LIMIT = 4096
@@ -24,7 +24,7 @@ class OutputError(ValueError):
 
 
 def value_outputs(component: models.Component) -> list[models.Output]:
-    return [o for o in component.outputs or [] if o.type != "artifact"]
+    return [o for o in component.outputs or [] if o.type not in FILE_OUTPUT_TYPES]
 
 
 def normalize(raw: str) -> str:
@@ -52,7 +52,7 @@ def check_values(
                 f"output {output.name!r} holds a NUL byte: a value is text (and feeds arguments, which cannot "
                 f"carry NUL); declare binary outputs with type: artifact"
             )
-        if output.type != "string":
+        if output.type not in ("string", "metrics"):  # metrics are read leniently, as KFP does (engine.metrics)
             try:
                 coerce(value, output.type)
             except ValueError as error:

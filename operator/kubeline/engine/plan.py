@@ -26,6 +26,7 @@ from kubeline.engine.scopes import Node, Scope, node_at
 from kubeline.engine.settings import settings_for
 from kubeline.engine.shape import shape_problems
 from kubeline.engine.templates import TASK_SCOPE, TemplateError, refs_in, whole_ref
+from kubeline.engine.values import FILE_OUTPUT_TYPES
 
 
 @dataclass
@@ -259,6 +260,8 @@ def node_for_step(plan: Plan, step_id: str) -> Node | None:
 def uses_artifacts(plan: Plan) -> bool:
     """Whether any step reads or writes files that other steps see (they then share a volume)."""
     return any(
-        "artifact" in [*(i.type for i in component.inputs or []), *(o.type for o in component.outputs or [])]
+        not FILE_OUTPUT_TYPES.isdisjoint(
+            [*(i.type for i in component.inputs or []), *(o.type for o in component.outputs or [])]
+        )
         for component in plan.spec.components
     )

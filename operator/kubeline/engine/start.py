@@ -18,7 +18,7 @@ from kubeline.engine.resolution import Context, MissingInput, Resolver
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.state import StartStep
 from kubeline.engine.templates import Ref, render, to_text, whole_ref
-from kubeline.engine.values import coerce
+from kubeline.engine.values import FILE_INPUT_TYPES, FILE_OUTPUT_TYPES, coerce
 
 
 @dataclass
@@ -79,7 +79,7 @@ def _read_artifact(found: _Inputs, name: str, ref: Ref, where: _Where) -> bool:
     inline); False when its output is an ordinary value, passed as text."""
     producer_id, producer, output_type = where.resolver.producer(ref, where.scope, where.context)
     stored_value = not isinstance(producer, list) and ref.name in producer.stored_values
-    if output_type != "artifact" and not stored_value:
+    if output_type not in FILE_OUTPUT_TYPES and not stored_value:
         return False
     location = producer.outputs.get(ref.name)
     if location is None:
@@ -95,7 +95,7 @@ def _text(spec: models.Input, value: Any, where: _Where) -> str:
         text = render(value, lambda ref: where.resolver.text(ref, where.scope, where.context))
     else:
         text = to_text(value)
-    if spec.type not in ("string", "artifact"):
+    if spec.type != "string" and spec.type not in FILE_INPUT_TYPES:
         try:
             coerce(text, spec.type)
         except ValueError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubeline.api.durations import format_duration
+from kubeline.engine import metrics
 from kubeline.engine.resolution import Context, MissingInput, Resolver, SkippedInput
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.settings import Settings
@@ -53,7 +54,7 @@ class StepDecider:
             self._running(step, step_id, node.settings)
             return
         if step is not None and step.phase == "Succeeded":
-            self.found.views[step_id] = View("Succeeded", step.message)
+            self.found.views[step_id] = View("Succeeded", step.message or metrics.warning(metrics.of_step(node, step)))
             return
         attempt = 1 if step is None else self._next_attempt(step, step_id, node.settings)
         if attempt is not None:

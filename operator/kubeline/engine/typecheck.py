@@ -12,7 +12,7 @@ from kubeline.engine import conditions
 from kubeline.engine.errors import name_list
 from kubeline.engine.scopes import Node, Scope, visible_node
 from kubeline.engine.templates import Ref, TemplateError, whole_ref
-from kubeline.engine.values import ACCEPTS, article, coerce
+from kubeline.engine.values import ACCEPTS, FILE_INPUT_TYPES, FILE_OUTPUT_TYPES, article, coerce
 
 Params = dict[str, models.Param]
 
@@ -76,7 +76,7 @@ def _argument_problems(scope: Scope, node: Node, spec: models.Input, value: obje
         return []  # reported with the other placeholder problems
     if ref is None:
         if isinstance(value, str) and "{{" in value:
-            if spec.type not in ("string", "artifact"):
+            if spec.type != "string" and spec.type not in FILE_INPUT_TYPES:
                 return [
                     Issue(path, f"a text with placeholders is a string, but input {name!r} is {article(spec.type)}")
                 ]
@@ -89,21 +89,21 @@ def _argument_problems(scope: Scope, node: Node, spec: models.Input, value: obje
     actual = ref_type(scope, ref, params)
     if actual is None:
         return []
-    if actual == "artifact" and spec.type != "artifact":
+    if actual in FILE_OUTPUT_TYPES and spec.type not in FILE_INPUT_TYPES:
         return [
             Issue(
                 path,
                 f"{{{{{ref}}}}} is an artifact (a file); input {name!r} takes a value: make it an artifact input",
             )
         ]
-    if spec.type != "artifact" and actual not in ACCEPTS[spec.type]:
+    if spec.type not in FILE_INPUT_TYPES and actual not in ACCEPTS[spec.type]:
         return [Issue(path, f"{{{{{ref}}}}} is {article(actual)} but input {name!r} is {article(spec.type)}")]
     return []
 
 
 def condition_operand_problem(scope: Scope, ref: Ref, path: str, params: Params) -> list[Issue]:
     """A condition compares values: an artifact (a file) in it cannot be compared."""
-    if ref_type(scope, ref, params) != "artifact":
+    if ref_type(scope, ref, params) not in FILE_OUTPUT_TYPES:
         return []
     message = (
         f"{{{{{ref}}}}} is an artifact (a file), and a condition compares values: "
@@ -142,7 +142,7 @@ def loop_type_problems(scope: Scope, node: Node, params: Params) -> list[Issue]:
     ref = whole_ref(node.for_each)
     actual = ref_type(scope, ref, params) if ref is not None else None
     issues = []
-    if actual == "artifact":
+    if actual in FILE_OUTPUT_TYPES:
         issues.append(
             Issue(
                 f"{node.path}.forEach",
@@ -150,7 +150,7 @@ def loop_type_problems(scope: Scope, node: Node, params: Params) -> list[Issue]:
                 "(have the task write the list as an output of type list)",
             )
         )
-    if actual in ("integer", "number", "boolean", "object"):
+    if actual in ("integer", "number", "boolean", "object", "metrics"):
         issues.append(
             Issue(
                 f"{node.path}.forEach",

@@ -12,15 +12,23 @@ from typing import Any
 
 from kubeline.api.limits import MAX_VALUE_NESTING
 
-#: Which value types an input of a given type accepts.
+#: Output types whose data are files kept in the artifact store (KFP's visualizations among them); the
+#: others are values, reported inline (KFP's metrics among them: JSON text).
+FILE_OUTPUT_TYPES = frozenset({"artifact", "ui-metadata"})
+#: Input types a step reads from a file (a value passed to one is written to the file).
+FILE_INPUT_TYPES = frozenset({"artifact", "ui-metadata", "metrics"})
+
+_VALUES = {"string", "integer", "number", "boolean", "list", "object", "metrics"}
+
+#: Which types of what is passed an input of a given type accepts.
 ACCEPTS: dict[str, set[str]] = {
-    "string": {"string", "integer", "number", "boolean", "list", "object"},
+    "string": _VALUES,
     "integer": {"integer"},
     "number": {"integer", "number"},
     "boolean": {"boolean"},
     "list": {"list"},
     "object": {"object"},
-    "artifact": {"artifact", "string", "integer", "number", "boolean", "list", "object"},
+    **{kind: _VALUES | FILE_OUTPUT_TYPES for kind in FILE_INPUT_TYPES},
 }
 
 
@@ -66,7 +74,7 @@ def coerce(value: Any, type_: str) -> Any:
     problem = surrogate_problem(value) if isinstance(value, str) else None
     if problem:
         raise ValueError(problem)
-    if type_ in ("string", "artifact"):
+    if type_ == "string" or type_ in FILE_INPUT_TYPES:
         return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
     if isinstance(value, str):
         text = value.strip()

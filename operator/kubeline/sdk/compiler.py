@@ -15,6 +15,7 @@ from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import numbered, to_dns_label
 from kubeline.api.yamlio import dump
 from kubeline.engine.plan import build, load_spec
+from kubeline.engine.values import FILE_INPUT_TYPES
 from kubeline.sdk.components import CompileError, ComponentSpec, resolve_conditionals, type_name
 from kubeline.sdk.dsl import (
     _SERIALIZED,
@@ -340,7 +341,7 @@ class _Builder:
                 for name, value in (task.get("arguments") or {}).items():
                     if isinstance(value, str) and value.startswith("{{params.") and value.endswith("}}"):
                         param = value[len("{{params.") : -2]
-                        if param in feeds and inputs.get(name) not in (None, "string", "artifact"):
+                        if param in feeds and inputs.get(name) not in (None, "string", *FILE_INPUT_TYPES):
                             feeds[param].add(inputs[name])
 
         walk(tasks)

@@ -110,6 +110,28 @@ def io_name(text: str) -> str:
     return name if re.match(r"^[A-Za-z_]", name) else f"_{name}"
 
 
+#: KFP v1's outputs its UI shows, by the name KFP knows them by (any spelling: `mlpipeline_metrics`,
+#: `MLPipeline Metrics`), and their types.
+KFP_UI_OUTPUTS = {"mlpipeline-metrics": "metrics", "mlpipeline-ui-metadata": "ui-metadata"}
+#: KFP v1's type names of those outputs (`Metrics`, `UI_metadata`, `UI metadata`).
+_KFP_UI_TYPES = {"metrics": "metrics", "ui_metadata": "ui-metadata"}
+
+
+def output_name(name: str) -> str:
+    """An output's name: KFP's metrics and visualizations outputs under the name KFP gives them
+    (`MLPipeline Metrics` is `mlpipeline-metrics`), the others as io_name makes them."""
+    known = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return known if known in KFP_UI_OUTPUTS else io_name(name)
+
+
+def kfp_output(name: str, kfp_type: Any, kind: str) -> IO:
+    """An output as KFP v1 reads it: named as KFP's metrics or visualizations output, or of their types
+    (`Metrics`, `UI_metadata`), it has that type; otherwise it is of ``kind``."""
+    renamed = output_name(name)
+    type_key = re.sub(r"[^a-z0-9]+", "_", kfp_type.lower()) if isinstance(kfp_type, str) else ""
+    return IO(renamed, KFP_UI_OUTPUTS.get(renamed) or _KFP_UI_TYPES.get(type_key, kind))
+
+
 def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation) or annotation
     if origin in _TYPES:
@@ -231,9 +253,9 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
         )
         has_default = parameter.default is not inspect.Parameter.empty
         if isinstance(annotation, OutputPath):
-            name = io_name(_strip_suffix(parameter.name))
-            outputs.append(IO(name, "artifact"))
-            plan.append(("output_path", parameter.name, name, "artifact"))
+            output = kfp_output(_strip_suffix(parameter.name), annotation.type, "artifact")
+            outputs.append(output)
+            plan.append(("output_path", parameter.name, output.name, "artifact"))
         elif isinstance(annotation, InputPath):
             name = io_name(_strip_suffix(parameter.name))
             inputs.append(IO(name, "artifact", optional=has_default, required=not has_default))
@@ -254,9 +276,10 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
     returns = hints.get("return", signature.return_annotation)
     fields = getattr(returns, "_fields", None)
     if fields:
-        field_types = typing.get_type_hints(returns) if hasattr(returns, "__annotations__") else {}
+        field_types = _field_types(returns)
         for name in fields:
-            outputs.append(IO(io_name(name), type_name(field_types.get(name, str))))
+            kind = field_types.get(name, str)
+            outputs.append(kfp_output(name, kind, type_name(kind)))
     elif returns not in (inspect.Signature.empty, None, type(None)):
         outputs.append(IO("Output", type_name(returns)))
     _check_unique(
@@ -284,6 +307,15 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
         args,
         description=description.splitlines()[0] if description else None,
     )
+
+
+def _field_types(returns: Any) -> dict[str, Any]:
+    """A NamedTuple's field types; KFP's type names given as text (`('mlpipeline_metrics', 'Metrics')`) stay text."""
+    try:
+        return typing.get_type_hints(returns)
+    except NameError:
+        annotations = getattr(returns, "__annotations__", {})
+        return {k: v.__forward_arg__ if isinstance(v, typing.ForwardRef) else v for k, v in annotations.items()}
 
 
 def _function_source(func: Any) -> str:
@@ -459,7 +491,10 @@ def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:
         _yaml_input(i, "artifact" if i["name"] in file_inputs else kfp_value_type(i.get("type")) or "string")
         for i in document.get("inputs") or []
     ]
-    outputs = [IO(io_name(o["name"]), kfp_value_type(o.get("type")) or "string") for o in document.get("outputs") or []]
+    outputs = [
+        kfp_output(o["name"], o.get("type"), kfp_value_type(o.get("type")) or "string")
+        for o in document.get("outputs") or []
+    ]
     spec = ComponentSpec(
         dns_name(document.get("name", "component")),
         inputs,
@@ -520,7 +555,7 @@ def _placeholder(part: Any) -> str:
         if "inputPath" in part:
             return f"{{{{inputs.{io_name(part['inputPath'])}.path}}}}"
         if "outputPath" in part:
-            return f"{{{{outputs.{io_name(part['outputPath'])}.path}}}}"
+            return f"{{{{outputs.{output_name(part['outputPath'])}.path}}}}"
         if "concat" in part:
             return "".join(_placeholder(p) for p in part["concat"])
     raise ValueError(f"unsupported placeholder in component: {part!r}")

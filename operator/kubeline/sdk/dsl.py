@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered
-from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, pythonic
+from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, kfp_output, pythonic
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
@@ -458,11 +458,12 @@ def _spec_from_container(
 ) -> tuple[ComponentSpec, dict[str, Any]]:
     """A raw ContainerOp as a component: run-time values become inputs, fixed output files placeholders."""
     inputs: dict[str, PipelineParam] = {}
+    declared = {output: kfp_output(output, None, "string") for output in file_outputs}
 
     def text(part: Any) -> str:
         rendered = _inline_params(part, inputs)
         for output, path in file_outputs.items():
-            rendered = rendered.replace(path, f"{{{{outputs.{io_name(output)}.path}}}}")
+            rendered = rendered.replace(path, f"{{{{outputs.{declared[output].name}.path}}}}")
         return rendered
 
     rendered_command = [text(p) for p in command]
@@ -470,7 +471,7 @@ def _spec_from_container(
     spec = ComponentSpec(
         dns_name(name),
         [IO(n, "string") for n in inputs],
-        [IO(io_name(o), "string") for o in file_outputs],
+        list(declared.values()),
         image,
         rendered_command,
         rendered_args,
@@ -478,7 +479,7 @@ def _spec_from_container(
     missing = [
         o
         for o, path in file_outputs.items()
-        if not any(f"outputs.{io_name(o)}.path" in t for t in rendered_command + rendered_args)
+        if not any(f"outputs.{declared[o].name}.path" in t for t in rendered_command + rendered_args)
     ]
     if missing:
         # the program writes to a fixed path kubeline does not see: copy it to the output's file at exit
@@ -486,7 +487,9 @@ def _spec_from_container(
             f'mkdir -p "$(dirname "$KUBELINE_OUT_{i}")" && cp {file_outputs[o]} "$KUBELINE_OUT_{i}"'
             for i, o in enumerate(missing)
         )
-        spec.env.update({f"KUBELINE_OUT_{i}": f"{{{{outputs.{io_name(o)}.path}}}}" for i, o in enumerate(missing)})
+        spec.env.update(
+            {f"KUBELINE_OUT_{i}": f"{{{{outputs.{declared[o].name}.path}}}}" for i, o in enumerate(missing)}
+        )
         spec.command = ["sh", "-c", f'"$@" && {copies}', "kubeline-container-op", *rendered_command]
     return spec, dict(inputs)
 

@@ -17,6 +17,7 @@ from kubeline.engine.container import render_container
 from kubeline.engine.outputs import MAX_VALUE_BYTES, OutputError, check_values, split_values, too_large
 from kubeline.engine.state import StartStep
 from kubeline.engine.stepid import folder_name
+from kubeline.engine.values import FILE_OUTPUT_TYPES
 from kubeline.store import ObjectRef, ObjectStore, StoreError, get_artifact, put_artifact, put_value
 from kubeline.store.objects import ArtifactError
 
@@ -85,7 +86,7 @@ def put_objects(
     into the store. ArtifactError for an artifact that cannot be stored as it is; StoreError when the store fails."""
     stored = dict(outputs)
     for output in start.component.outputs or []:
-        if output.type == "artifact":
+        if output.type in FILE_OUTPUT_TYPES:
             try:
                 stored[output.name] = str(put_artifact(store, Path(outputs[output.name])))
             except ArtifactError as error:
@@ -128,7 +129,7 @@ def step_outputs(start: StartStep, attempt_dir: Path) -> tuple[dict[str, str], f
     values, artifacts = {}, {}
     for output in component.outputs or []:
         path = directory / output.name
-        if output.type == "artifact":
+        if output.type in FILE_OUTPUT_TYPES:
             artifacts[output.name] = _artifact_output(output.name, path)
             continue
         value = _value_output(output.name, path)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from kubeline.engine import caching
 from kubeline.engine.state import StartStep
+from kubeline.engine.values import FILE_OUTPUT_TYPES
 from kubeline.store import (
     CacheRecord,
     MissingObject,
@@ -65,7 +66,7 @@ class StoreCache:
             if text is None:
                 raise ValueError(f"it has no output {output.name!r}")
             ref = ObjectRef.parse(text)
-            if output.type == "artifact" or output.name in record.large_values:
+            if output.type in FILE_OUTPUT_TYPES or output.name in record.large_values:
                 if ref is None:
                     raise ValueError(f"output {output.name!r} is {text[:100]!r}, not a stored object")
                 if not self.store.exists(object_key(ref)):

@@ -14,7 +14,8 @@ from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, put
 from kubeline.backends.local.cache import StoreCache, warn_on_stderr
 from kubeline.backends.local.files import create_run_dir, read_capped
 from kubeline.backends.local.processes import StepProcesses
-from kubeline.engine import caching
+from kubeline.engine import caching, metrics
+from kubeline.engine.metrics import RunMetrics
 from kubeline.engine.outputs import OutputError
 from kubeline.engine.plan import Plan
 from kubeline.engine.run import decide
@@ -35,6 +36,7 @@ class RunResult:
     decision: Decision
     state: RunState
     logs: dict[str, Path] = field(default_factory=dict)  # step id -> log of its latest attempt
+    metrics: RunMetrics = field(default_factory=RunMetrics)  # what the steps reported (KFP's mlpipeline-metrics)
 
     def log_tail(self, step_id: str, lines: int = 20) -> str:
         """The last ``lines`` lines of the step's log, from at most its last LOG_TAIL_BYTES bytes."""
@@ -109,7 +111,8 @@ class LocalRunner:
             if self.on_change:
                 self.on_change(decision, self.state)
             if decision.finished and not self.processes.running:
-                return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs)
+                found = metrics.of_run(self.plan, decision, self.state)
+                return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs, found)
             if acted:
                 continue  # cache hits changed the state: decide again at once
             for step_id in self.processes.finished_steps(decision.wake_at):
