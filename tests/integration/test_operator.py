@@ -329,3 +329,54 @@ def test_a_pod_name_held_by_someone_else_fails_the_step_and_leaves_that_pod_alon
     assert f"{run}-only-a1" in json.dumps(status), status
     still_there = cluster.kubectl_json("get", "pod", f"{run}-only-a1", "-n", namespace)
     assert still_there["metadata"]["labels"] == {"owner": "someone-else"}
+
+
+def test_metrics_nested_loop_items_and_run_names_in_defaults(ns) -> None:
+    """A step's metrics land in status.metrics (what `kubectl get run -o jsonpath` reads), inner loops read the
+    outer item by its name, and {{run.name}} in a parameter's default is the Run's name."""
+    scores = {"metrics": [{"name": "accuracy-score", "numberValue": 0.9, "format": "PERCENTAGE"}]}
+    spec = {
+        "params": [{"name": "model", "default": "xgb-{{run.name}}"}],
+        "components": [
+            fake(
+                "score",
+                ["model"],
+                outputs={"mlpipeline-metrics": json.dumps(scores)},
+                output_types={"mlpipeline-metrics": "metrics"},
+            ),
+            fake("pair", ["text"]),
+        ],
+        "tasks": [
+            {"name": "score", "component": "score", "arguments": {"model": "{{params.model}}"}},
+            {
+                "name": "rows",
+                "forEach": [1, 2],
+                "itemName": "row",
+                "dag": {
+                    "tasks": [
+                        {
+                            "name": "pair",
+                            "component": "pair",
+                            "forEach": [3, 4],
+                            "arguments": {"text": "{{items.row}}-{{item}}"},
+                        }
+                    ]
+                },
+            },
+        ],
+        "defaults": {"caching": {"enabled": False}},
+    }
+    run = submit(ns, spec)
+    status = wait_run(ns, run)
+    assert status["phase"] == "Succeeded", status.get("message")
+    shown = ns[0].kubectl("get", "run", run, "-n", ns[1], "-o", "jsonpath={.status.metrics}").stdout
+    assert json.loads(shown) == {"score": {"accuracy-score": 0.9}}
+    pods = by_step(pods_of(ns, run))
+    assert pods["score"]["spec"]["containers"][0]["args"][-1] == f"xgb-{run}"
+    pairs = {step: pod["spec"]["containers"][0]["args"][-1] for step, pod in pods.items() if step.startswith("rows")}
+    assert pairs == {
+        "rows[0].pair[0]": "1-3",
+        "rows[0].pair[1]": "1-4",
+        "rows[1].pair[0]": "2-3",
+        "rows[1].pair[1]": "2-4",
+    }

@@ -523,3 +523,10 @@ def test_run_identity_placeholders() -> None:
     plan = plan_of(pipeline([task("a", arguments={"a": "{{run.name}}/{{run.namespace}}/{{run.uid}}"})]))
     decision = decide(plan, {}, RunState(started_at=0, identity={"name": "r1", "namespace": "ns", "uid": "u-1"}), 0)
     assert decision.start[0].inputs["a"] == "r1/ns/u-1"
+
+
+def test_pipeline_outputs_may_name_the_run() -> None:
+    plan = plan_of(pipeline([task("a")], outputs={"model": "gs://bucket/{{run.name}}/{{tasks.a.outputs.out}}"}))
+    state = RunState(started_at=0, identity={"name": "r1", "namespace": "ns", "uid": "u-1"})
+    state.steps["a"] = StepState("Succeeded", outputs={"out": "m"})
+    assert decide(plan, {}, state, 1).outputs == {"model": "gs://bucket/r1/m"}
