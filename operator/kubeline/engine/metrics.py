@@ -8,6 +8,7 @@ and the rest is kept. A run's metrics, by step id then metric name, go to the Ru
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -45,7 +46,10 @@ def of_step(node: Node | None, step: StepState) -> StepMetrics:
                 f"output {output.name!r} is too large to read (over 4 KiB, kept in the artifact store)"
             )
         else:
-            _read(output.name, step.outputs[output.name], found)
+            values, problems = _read(output.name, step.outputs[output.name])
+            for name, value in values:
+                found.values.setdefault(name, value)
+            found.problems += problems
     return found
 
 
@@ -57,22 +61,26 @@ def warning(found: StepMetrics) -> str:
     return "metrics ignored, as KFP ignores them: " + "; ".join(found.problems[:3]) + more
 
 
-def _read(output: str, text: str, found: StepMetrics) -> None:
+@functools.lru_cache(maxsize=4096)
+def _read(output: str, text: str) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
+    """The metrics of one output's text and its problems; remembered, since every decision and status of a
+    run reads its steps' metrics again (a loop of 2,000 such steps would parse them all each time)."""
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
-        found.problems.append(f'output {output!r} is not JSON: write {{"metrics": [{{"name": …, "numberValue": …}}]}}')
-        return
+        return (), (f'output {output!r} is not JSON: write {{"metrics": [{{"name": …, "numberValue": …}}]}}',)
     entries = document.get("metrics") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        found.problems.append(f"output {output!r} has no list 'metrics'")
-        return
+        return (), (f"output {output!r} has no list 'metrics'",)
+    values: dict[str, float] = {}
+    problems = []
     for index, entry in enumerate(entries):
-        problem = _entry_problem(entry, found.values)
+        problem = _entry_problem(entry, values)
         if problem:
-            found.problems.append(f"output {output!r}, metrics[{index}]: {problem}")
+            problems.append(f"output {output!r}, metrics[{index}]: {problem}")
         else:
-            found.values[entry["name"]] = float(entry["numberValue"])
+            values[entry["name"]] = float(entry["numberValue"])
+    return tuple(values.items()), tuple(problems)
 
 
 def _entry_problem(entry: object, kept: dict[str, float]) -> str | None:
@@ -112,6 +120,8 @@ class RunMetrics:
 
 def of_run(plan: Plan, decision: Decision, state: RunState) -> RunMetrics:
     found = RunMetrics()
+    if not any(o.type == "metrics" for c in plan.spec.components for o in c.outputs or []):
+        return found  # most pipelines: no step to look up
     for step_id, view in decision.views.items():
         step = state.steps.get(step_id)
         if not view.is_step or view.phase != "Succeeded" or step is None:
