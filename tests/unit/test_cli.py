@@ -144,3 +144,21 @@ def test_a_run_beside_the_pipeline_gives_its_arguments(tmp_path: Path) -> None:
     assert '"product": "96"' in result.stdout  # (10 + 2) * (10 - 2)
     overridden = kubeline("run", str(path), "--json", "-p", "value_2=0", home=tmp_path)
     assert '"product": "100"' in overridden.stdout
+
+
+def test_kubeline_get_shows_a_run_s_metrics() -> None:
+    import argparse
+    import io
+    from types import SimpleNamespace
+
+    from kubeline.commands.display import plain_console
+    from kubeline.commands.get import _show_run
+
+    status = {
+        "tasks": {"train": {"phase": "Succeeded", "attempts": 1}},
+        "metrics": {"train": {"accuracy-score": 0.9, "epochs": 40}},
+    }
+    run = SimpleNamespace(name="r1", phase="Succeeded", progress="1/1", status=status, outputs={})
+    out = io.StringIO()
+    _show_run(run, plain_console(file=out, width=120), argparse.Namespace(json=False))
+    assert "metrics of train: accuracy-score=0.9, epochs=40" in out.getvalue()
