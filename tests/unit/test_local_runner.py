@@ -266,3 +266,18 @@ def test_a_stored_value_used_inline_fails_its_consumer_saying_to_read_it_as_a_fi
     assert result.decision.phase == "Failed"
     message = result.decision.views["echo"].message
     assert "too large to pass inline" in message and "InputPath" in message
+
+
+def test_bad_metrics_leave_their_step_succeeded_and_say_what_was_ignored(tmp_path: Path) -> None:
+    score = python_component(
+        "score",
+        "import json, sys; json.dump({'metrics': [{'name': 'auc', 'numberValue': 0.75}, "
+        "{'name': 'F1', 'numberValue': 0.5}]}, open(sys.argv[1], 'w'))",
+        outputs=[{"name": "mlpipeline-metrics", "type": "metrics"}],
+    )
+    result = run(tmp_path, [score], [{"name": "score", "component": "score"}], cache=False)
+    assert result.decision.phase == "Succeeded"
+    assert result.metrics.by_step == {"score": {"auc": 0.75}}
+    assert "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics', metrics[1]: name 'F1'" in (
+        result.decision.views["score"].message
+    )
