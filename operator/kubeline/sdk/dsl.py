@@ -743,9 +743,26 @@ class PipelineVolume:
     def after(self, *ops: ContainerOp | VolumeOp) -> PipelineVolume:
         """This volume, mounted by the tasks that take it only after ``ops`` are done."""
         copy = PipelineVolume(volume=self)
-        names = [op.name for op in ops if not isinstance(op, VolumeOp)]  # a VolumeOp's claim exists from the start
-        copy.dependent_names = list(dict.fromkeys([*names, *self.dependent_names]))
+        tasks = [op for op in ops if not isinstance(op, VolumeOp)]  # a VolumeOp's claim exists from the start
+        kept = [name for name in self.dependent_names if not any(_waits_for(task, name) for task in tasks)]
+        copy.dependent_names = list(dict.fromkeys([*(task.name for task in tasks), *kept]))
         return copy
+
+
+def _waits_for(task: ContainerOp, name: str) -> bool:
+    """Whether ``task`` is ``name`` or runs after it (through its after list): KFP drops such implied waits."""
+    pipeline = _current_pipeline()
+    ops = pipeline.ops if pipeline else {}
+    seen: set[str] = set()
+    pending = [task.name]
+    while pending:
+        current = pending.pop()
+        if current == name:
+            return True
+        if current not in seen and current in ops:
+            seen.add(current)
+            pending.extend(ops[current].dependent_names)
+    return False
 
 
 class VolumeParam(PipelineParam):
