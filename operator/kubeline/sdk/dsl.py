@@ -288,11 +288,11 @@ class ContainerOp:
         return self
 
     def add_toleration(self, tolerations: Any) -> ContainerOp:
-        self.tolerations.append(k8s_dict(tolerations))
+        self.tolerations.append(podspec.fixed(f"task {self.name!r}: add_toleration()", k8s_dict(tolerations)))
         return self
 
     def add_affinity(self, affinity: Any) -> ContainerOp:
-        self.affinity = k8s_dict(affinity)
+        self.affinity = podspec.fixed(f"task {self.name!r}: add_affinity()", k8s_dict(affinity))
         return self
 
     # -- environment
