@@ -146,7 +146,7 @@ def test_volumes_of_each_kind_and_their_mounts() -> None:
             "volume 'info' of kind downwardAPI is not supported: kubeline's step pods take persistentVolumeClaim",
         ),
         (k8s.V1Volume(name="empty"), "volume 'empty' must set one of persistentVolumeClaim"),
-        ({"name": "kubeline-data", "emptyDir": {}}, "not starting with 'kubeline-'"),
+        ({"name": "kubeline-data", "emptyDir": {}}, "not starting with 'kubeline'"),
     ],
 )
 def test_volumes_a_step_pod_cannot_take_are_refused_with_the_reason(volume: Any, problem: str) -> None:

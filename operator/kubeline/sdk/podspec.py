@@ -71,11 +71,11 @@ def env_from_source(where: str, source: dict[str, Any]) -> dict[str, Any]:
 
 
 def volume_name(where: str, name: Any) -> str:
-    """A volume's name: a DNS label that is not kubeline's (kubeline-* names its own volumes)."""
-    if not is_dns_label(name) or str(name).startswith("kubeline-"):
+    """A volume's name: a DNS label that is not kubeline's (kubeline* names its own volumes)."""
+    if not is_dns_label(name) or str(name).startswith("kubeline"):
         raise CompileError(
             f"{where}: volume name {name!r} must be a DNS label (e.g. {to_dns_label(str(name), fallback='data')!r}) "
-            "not starting with 'kubeline-' (kubeline's own volumes)"
+            "not starting with 'kubeline' (kubeline's own volumes)"
         )
     return str(name)
 
