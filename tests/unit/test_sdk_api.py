@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubernetes.client import V1EnvVar, V1EnvVarSource, V1SecretKeySelector, V1Volume
+from kubernetes.client import V1EnvVar
 
 from kubeline import dsl
 from kubeline.api.problems import PipelineInvalid
@@ -160,23 +160,10 @@ def test_container_op_env_from_container_kwargs() -> None:
 @pytest.mark.parametrize(
     ("call", "configure", "instead"),
     [
-        ("add_volume", lambda t: t.add_volume(V1Volume(name="data")), "OutputPath/InputPath"),
-        ("add_pvolumes", lambda t: t.add_pvolumes({"/data": V1Volume(name="data")}), "OutputPath/InputPath"),
-        ("add_sidecar", lambda t: t.add_sidecar(object()), "one container"),
-        ("add_init_container", lambda t: t.add_init_container(object()), "one container"),
-        ("set_image_pull_policy", lambda t: t.set_image_pull_policy("Always"), "get_pipeline_conf"),
-        ("add_pod_label", lambda t: t.add_pod_label("team", "ml"), "set_display_name"),
-        ("add_pod_annotation", lambda t: t.add_pod_annotation("owner", "me"), "set_display_name"),
         ("set_retry", lambda t: t.set_retry(2, policy="OnError"), "every failed attempt"),
-        ("set_security_context", lambda t: t.set_security_context(object()), "image, command, args, env"),
         ("set_termination_message_path", lambda t: t.set_termination_message_path("/x"), "outputs"),
-        (
-            "add_env_variable",
-            lambda t: t.add_env_variable(
-                V1EnvVar(name="TOKEN", value_from=V1EnvVarSource(secret_key_ref=V1SecretKeySelector(key="k")))
-            ),
-            "pipeline parameter",
-        ),
+        ("add_volume_devices", lambda t: t.add_volume_devices(object()), "not block devices"),
+        ("add_port", lambda t: t.add_port(object()), "set what the program needs in the image"),
     ],
 )
 def test_what_kubeline_cannot_honour_is_refused_by_name(call: str, configure: Any, instead: str) -> None:
@@ -186,22 +173,21 @@ def test_what_kubeline_cannot_honour_is_refused_by_name(call: str, configure: An
     assert instead in str(raised.value)
 
 
-@pytest.mark.parametrize(
-    ("keyword", "value"),
-    [
-        ("sidecars", [object()]),
-        ("init_containers", [object()]),
-        ("pvolumes", {"/data": V1Volume(name="data")}),
-        ("artifact_argument_paths", [object()]),
-        ("container_kwargs", {"working_dir": "/work"}),
-    ],
-)
-def test_container_op_keywords_kubeline_cannot_honour(keyword: str, value: Any) -> None:
+def test_container_op_keywords_kubeline_cannot_honour() -> None:
     @dsl.pipeline(name="p")
     def pipeline():
-        dsl.ContainerOp(name="echo", image="alpine", **{keyword: value})
+        dsl.ContainerOp(name="echo", image="alpine", artifact_argument_paths=[object()])
 
-    with pytest.raises(dsl.CompileError, match=f"ContainerOp 'echo': {keyword}=... is not supported"):
+    with pytest.raises(dsl.CompileError, match="ContainerOp 'echo': artifact_argument_paths=... is not supported"):
+        compile_pipeline(pipeline)
+
+
+def test_container_kwargs_without_a_field_in_the_step_container_are_refused_by_name() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.ContainerOp(name="echo", image="alpine", container_kwargs={"ports": [], "tty": True})
+
+    with pytest.raises(dsl.CompileError, match="ContainerOp 'echo': container_kwargs ports, tty not supported"):
         compile_pipeline(pipeline)
 
 

@@ -221,17 +221,6 @@ def test_input_path_annotation_makes_an_artifact_input() -> None:
     assert spec.args == ["--data", "{{inputs.data.path}}", "--output-Output", "{{outputs.Output.path}}"]
 
 
-def test_volume_op_says_what_to_use_instead() -> None:
-    @dsl.pipeline(name="p")
-    def pipeline():
-        dsl.VolumeOp(name="data", resource_name="data", size="1Gi")
-
-    with pytest.raises(
-        dsl.CompileError, match="dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath"
-    ):
-        compile_pipeline(pipeline)
-
-
 # --- names as KFP gives them; calls checked as Python checks them --------------------------------------
 
 

@@ -150,7 +150,97 @@ def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None
     assert_container_op_scheduling(document["spec"])
 
 
-@pytest.mark.parametrize("program", sorted(p.name for p in PROGRAMS.glob("*.py")))
+#: The engine's {{volumes.NAME.*}} placeholders and the local runner's volumes, mounts and env sources come with
+#: the runtime helper's branch (issue 14): until it is merged, the programs that use them cannot compile or run.
+NEEDS_RUNTIME = pytest.mark.skip(reason="needs the runtime branch (pipeline volumes, pod settings in the local runner)")
+VOLUME_PROGRAMS = ("volumeop_basic.py", "volumeop_sequential.py")
+
+
+@NEEDS_RUNTIME
+def test_volumeop_basic_writes_then_reads_the_claim_it_created(tmp_path: Path) -> None:
+    document, result = run_program("volumeop_basic.py", tmp_path, size="2Gi")
+    spec = document["spec"]
+    assert document["metadata"]["name"] == "volumeop-basic"
+    assert spec["volumes"] == [{"name": "my-pvc", "size": "{{params.size}}", "accessModes": ["ReadWriteOnce"]}]
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    assert tasks["cop"]["arguments"] == {"create-pvc-name": "{{volumes.my-pvc.name}}"}
+    assert tasks["read"]["after"] == ["cop"]  # it mounts cop.pvolume, as in KFP
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "read") == {"read": "foo"}
+
+
+@NEEDS_RUNTIME
+def test_volumeop_sequential_steps_share_one_claim_in_order(tmp_path: Path) -> None:
+    document, result = run_program("volumeop_sequential.py", tmp_path)
+    spec = document["spec"]
+    assert spec["volumes"] == [{"name": "newpvc", "size": "10Gi", "accessModes": ["ReadWriteOnce"]}]
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    assert [tasks[n].get("after") for n in ("step1", "step2", "step3")] == [None, ["step1"], ["step2"]]
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "claim-name") == {"claim": "test-newpvc 10Gi"}  # the run's claim: RUN-VOLUME
+
+
+def test_container_op_methods_compile_to_the_pod_settings(tmp_path: Path) -> None:
+    document = pipeline_document_from_python(migrated("container_op_methods.py", tmp_path))
+    greet, keywords = document["spec"]["components"]
+    container = greet["container"]
+    assert [e["name"] for e in container["env"]] == ["GREETING", "POD_NAME", "API_TOKEN", "MODE"]
+    assert container["env"][1]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert container["env"][2]["valueFrom"] == {"secretKeyRef": {"name": "api", "key": "token", "optional": True}}
+    assert container["envFrom"] == [{"prefix": "CFG_", "configMapRef": {"name": "settings", "optional": True}}]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/scratch", "/etc/settings"]
+    assert [v["name"] for v in greet["volumes"]] == ["scratch", "settings"]
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["securityContext"] == {"capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True, "runAsUser": 1000}
+    assert greet["podMetadata"] == {"labels": {"team": "ml"}, "annotations": {"example.com/owner": "data-science"}}
+    assert [c["name"] for c in greet["sidecars"]] == ["echo-server"]
+    assert greet["initContainers"][0]["volumeMounts"] == container["volumeMounts"]  # mirror_volume_mounts
+    assert keywords["container"]["imagePullPolicy"] == "Always"
+    assert [c["name"] for c in keywords["sidecars"] + keywords["initContainers"]] == ["helper", "setup"]
+
+
+@NEEDS_RUNTIME
+def test_container_op_methods_run_with_the_pods_name_and_a_scratch_folder(tmp_path: Path) -> None:
+    _, result = run_program("container_op_methods.py", tmp_path, greeting="bonjour")
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "greet")["said"].startswith("bonjour from ")
+    assert outputs(result, "keywords") == {"who": "keywords"}
+
+
+def test_secrets_and_onprem_helpers_set_secrets_env_and_volumes(tmp_path: Path) -> None:
+    document, result = run_program("secrets_and_onprem.py", tmp_path)
+    components = {c["name"]: c for c in document["spec"]["components"]}
+    gcp, aws, onprem = (components[n] for n in ("list-credentials", "list-credentials-2", "list-credentials-3"))
+    assert gcp["volumes"] == [{"name": "gcp-credentials-user-gcp-sa", "secret": {"secretName": "user-gcp-sa"}}]
+    assert {e["name"]: e["value"] for e in gcp["container"]["env"]} == {
+        "GOOGLE_APPLICATION_CREDENTIALS": "/secret/gcp-credentials/user-gcp-sa.json",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": "/secret/gcp-credentials/user-gcp-sa.json",
+    }
+    assert [e["valueFrom"]["secretKeyRef"] for e in aws["container"]["env"]] == [
+        {"name": "aws-secret", "key": "AWS_ACCESS_KEY_ID"},
+        {"name": "aws-secret", "key": "AWS_SECRET_ACCESS_KEY"},
+    ]
+    assert onprem["container"]["env"] == [
+        {"name": "S3_SECRET", "valueFrom": {"secretKeyRef": {"name": "s3-secret", "key": "secret_key"}}}
+    ]
+    assert onprem["volumes"] == [{"name": "shared", "persistentVolumeClaim": {"claimName": "{{inputs.param-claim}}"}}]
+    tasks = {t.get("displayName"): t for t in document["spec"]["tasks"]}
+    assert tasks["onprem"]["arguments"] == {"param-claim": "{{params.claim}}"}
+    assert tasks["gcp"]["resources"] == {
+        "limits": {"cpu": "1", "memory": "512Mi"},
+        "requests": {"cpu": "1", "memory": "512Mi"},
+    }
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "list-credentials")["Output"].startswith("GOOGLE_APPLICATION_CREDENTIALS=set ")
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        pytest.param(p.name, marks=[NEEDS_RUNTIME] if p.name in VOLUME_PROGRAMS else [])
+        for p in sorted(PROGRAMS.glob("*.py"))
+    ],
+)
 def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> None:
     from kubeline.api.yamlio import dump
 

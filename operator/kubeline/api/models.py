@@ -566,7 +566,10 @@ class PipelineVolume(Model):
     component volume whose claimName is {{volumes.NAME.name}}. Owned by the Run (deleted with it) unless kept."""
 
     name: str = Field(..., description="Volume name, used as {{volumes.NAME.name}}.", pattern=DNS_LABEL, max_length=40)
-    size: Quantity = Field(..., description="Requested storage, e.g. 1Gi.")
+    size: Quantity = Field(
+        ...,
+        description="Requested storage, e.g. 1Gi, or a pipeline parameter: {{params.NAME}} (KFP's VolumeOp(size=param)).",
+    )
     storage_class_name: str | None = Field(None, description="Storage class; the cluster's default when empty.")
     access_modes: list[AccessMode] = Field(
         default_factory=lambda: list[AccessMode](["ReadWriteOnce"]),

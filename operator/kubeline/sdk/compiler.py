@@ -26,6 +26,7 @@ from kubeline.sdk.dsl import (
     PipelineConf,
     PipelineParam,
     Recording,
+    VolumeParam,
     loop_argument,
     record,
     with_run_values,
@@ -75,6 +76,11 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
     )
     if params:
         spec["params"] = [_param(name, typed[name], param.value) for name, (param, _) in params.items()]
+    if recording.volume_ops:
+        spec["volumes"] = [
+            {**op.document, "size": builder.value(op.document["size"], [], op.name)}
+            for op in recording.volume_ops.values()
+        ]
     spec["components"] = builder.components
     spec["tasks"] = tasks
     if recording.exit_op is not None:
@@ -283,6 +289,8 @@ class _Builder:
             return "{{" + ".".join(("items", param.loop.item_name, *param.fields)) + "}}"
         if param.op_name is None:
             return f"{{{{params.{param.name}}}}}"
+        if isinstance(param, VolumeParam):
+            return f"{{{{volumes.{param.volume}.{param.name}}}}}"
         producer = self.recording.ops.get(param.op_name)
         if producer is None and (self.recording.exit_op is None or self.recording.exit_op.name != param.op_name):
             raise CompileError(f"task {task!r} reads an output of {param.op_name!r}, which is not in this pipeline")

@@ -13,7 +13,7 @@ import re
 import textwrap
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +67,22 @@ class ComponentSpec:
     image: str
     command: list[str]
     args: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+    #: by name: a value (text with placeholders) or, as a dict, where Kubernetes reads it from (valueFrom)
+    env: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     description: str | None = None
     #: KFP YAML whose arguments hold `if: {cond: {isPresent: x}}`: resolved per task (see resolve_conditionals)
     conditional: dict[str, Any] | None = None
+    #: the step pod's own settings (KFP ContainerOp methods), as the Pipeline API's camelCase dicts
+    env_from: list[dict[str, Any]] = field(default_factory=list)
+    volume_mounts: list[dict[str, Any]] = field(default_factory=list)
+    image_pull_policy: str | None = None
+    security_context: dict[str, Any] | None = None
+    working_dir: str | None = None
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    sidecars: list[dict[str, Any]] = field(default_factory=list)
+    init_containers: list[dict[str, Any]] = field(default_factory=list)
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"name": self.name}
@@ -86,9 +98,45 @@ class ComponentSpec:
         if self.args:
             container["args"] = self.args
         if self.env:
-            container["env"] = [{"name": k, "value": v} for k, v in self.env.items()]
+            container["env"] = [env_entry(k, v) for k, v in self.env.items()]
+        for key, value in (
+            ("envFrom", self.env_from),
+            ("workingDir", self.working_dir),
+            ("volumeMounts", self.volume_mounts),
+            ("imagePullPolicy", self.image_pull_policy),
+            ("securityContext", self.security_context),
+        ):
+            if value:
+                container[key] = value
         document["container"] = container
+        for key, value in (
+            ("volumes", self.volumes),
+            ("sidecars", [self._mirrored(c) for c in self.sidecars]),
+            ("initContainers", [self._mirrored(c) for c in self.init_containers]),
+        ):
+            if value:
+                document[key] = value
+        pod_metadata = {k: v for k, v in (("labels", self.pod_labels), ("annotations", self.pod_annotations)) if v}
+        if pod_metadata:
+            document["podMetadata"] = pod_metadata
         return document
+
+    def _mirrored(self, container: dict[str, Any]) -> dict[str, Any]:
+        """KFP's mirror_volume_mounts: the main container's mounts too, at the same paths (its own win)."""
+        if not container.get("mirrorVolumeMounts"):
+            return container
+        own = container.get("volumeMounts") or []
+        paths = {m["mountPath"] for m in own}
+        mounts = [*own, *(dict(m) for m in self.volume_mounts if m["mountPath"] not in paths)]
+        mirrored = {k: v for k, v in container.items() if k != "mirrorVolumeMounts"}
+        if mounts:
+            mirrored["volumeMounts"] = mounts
+        return mirrored
+
+
+def env_entry(name: str, value: str | dict[str, Any]) -> dict[str, Any]:
+    """A container's env entry: a value, or (a dict) where Kubernetes reads the value from."""
+    return {"name": name, "value": value} if isinstance(value, str) else {"name": name, "valueFrom": value}
 
 
 def _io_dict(io: IO, with_default: bool = False) -> dict[str, Any]:
@@ -587,13 +635,9 @@ def resolve_conditionals(spec: ComponentSpec, present: set[str]) -> ComponentSpe
                 result.append(_placeholder(part))
         return result
 
-    return ComponentSpec(
-        spec.name,
-        spec.inputs,
-        spec.outputs,
-        spec.image,
-        expand(container.get("command") or []),
-        expand(container.get("args") or []),
-        spec.env,
-        spec.description,
+    return replace(
+        spec,
+        command=expand(container.get("command") or []),
+        args=expand(container.get("args") or []),
+        conditional=None,
     )

@@ -8,15 +8,27 @@ Calling a `@pipeline` function under the compiler records every task created in 
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
-from kubeline.api.names import numbered
-from kubeline.sdk.components import IO, CompileError, ComponentSpec, dns_name, io_name, kfp_output, pythonic
+from kubeline.api.names import numbered, to_dns_label
+from kubeline.sdk import podspec
+from kubeline.sdk.components import (
+    IO,
+    CompileError,
+    ComponentSpec,
+    dns_name,
+    env_entry,
+    io_name,
+    kfp_output,
+    pythonic,
+)
 
 RUN_ID_PLACEHOLDER = "{{run.name}}"
 EXECUTION_ID_PLACEHOLDER = "{{run.name}}"
@@ -128,15 +140,25 @@ KFP_MAX_CACHE_STALENESS_ANNOTATION = "pipelines.kubeflow.org/max_cache_staleness
 #: Retry policies that mean what kubeline does: retry every failed attempt.
 _RETRY_POLICIES = (None, "Always", "OnFailure")
 
-_VOLUMES = (
+_ARTIFACTS = (
     "pass files between steps with OutputPath/InputPath instead: kubeline keeps them on a volume shared by "
     "the run's steps"
 )
-_ONE_CONTAINER = "a kubeline step runs one container: run the extra program in a step of its own"
 _CONTAINER_ONLY = (
-    "a kubeline step's container has only an image, command, args, env and resources: "
-    "set what the program needs in the image or through its arguments"
+    "a kubeline step's container has an image, command, args, env, envFrom, volume mounts, a working "
+    "directory, an image pull policy, a security context and resources: set what the program needs in the "
+    "image or through its arguments"
 )
+#: container_kwargs of a ContainerOp (V1Container's keywords) and the method that honours each
+_CONTAINER_KWARGS = {
+    "env": "add_env_variable",
+    "env_from": "add_env_from",
+    "volume_mounts": "add_volume_mount",
+    "image_pull_policy": "set_image_pull_policy",
+    "security_context": "set_security_context",
+    "working_dir": "set_working_dir",
+    "resources": "set_resources",
+}
 
 
 def _refused(call: str, instead: str) -> Callable[..., NoReturn]:
@@ -170,20 +192,26 @@ class ContainerOp:
         is_exit_handler: bool = False,  # deprecated in KFP v1, where it has no effect either
         pvolumes: dict[str, Any] | None = None,
     ):
-        for given, keyword, instead in (
-            (init_containers, "init_containers", _ONE_CONTAINER),
-            (sidecars, "sidecars", _ONE_CONTAINER),
-            (artifact_argument_paths, "artifact_argument_paths", _VOLUMES),
-            (pvolumes, "pvolumes", _VOLUMES),
-            ({k: v for k, v in (container_kwargs or {}).items() if k != "env"}, "container_kwargs", _CONTAINER_ONLY),
-        ):
-            if given:
-                raise CompileError(f"ContainerOp {name!r}: {keyword}=... is not supported: {instead}")
+        if artifact_argument_paths:
+            raise CompileError(f"ContainerOp {name!r}: artifact_argument_paths=... is not supported: {_ARTIFACTS}")
+        unknown = sorted(set(container_kwargs or {}) - set(_CONTAINER_KWARGS))
+        if unknown:
+            raise CompileError(
+                f"ContainerOp {name!r}: container_kwargs {', '.join(unknown)} not supported: {_CONTAINER_ONLY} "
+                f"(container_kwargs takes {', '.join(_CONTAINER_KWARGS)})"
+            )
         outputs = {**(output_artifact_paths or {}), **(file_outputs or {})}  # KFP's deprecated name for the same
         spec, wiring = _spec_from_container(name, image, _as_list(command), _as_list(arguments), outputs)
         self._init(spec, wiring)
-        for variable in (container_kwargs or {}).get("env") or []:
-            self.add_env_variable(variable)
+        for keyword, value in (container_kwargs or {}).items():
+            method = getattr(self, _CONTAINER_KWARGS[keyword])
+            for one in value if isinstance(value, (list, tuple)) else [value]:
+                method(one)
+        for container in init_containers or []:
+            self.add_init_container(container)
+        for sidecar in sidecars or []:
+            self.add_sidecar(sidecar)
+        self.add_pvolumes(pvolumes)
 
     @classmethod
     def from_component(cls, spec: ComponentSpec, arguments: dict[str, Any]) -> ContainerOp:
@@ -207,6 +235,9 @@ class ContainerOp:
         self.execution_options = _ExecutionOptions()
         self.display_name: str | None = None
         self.outputs = _Outputs(self.name, {o.name: PipelineParam(o.name, self.name, o.type) for o in spec.outputs})
+        #: KFP's op.pvolumes (mount path -> PipelineVolume) and op.pvolume (the only one, else None)
+        self.pvolumes: dict[str, PipelineVolume] = {}
+        self.pvolume: PipelineVolume | None = None
         if pipeline:
             pipeline.add(self)
 
@@ -224,9 +255,17 @@ class ContainerOp:
         """Run a modifier on the task (KFP's extension methods, e.g. kfp.onprem helpers)."""
         return mod_func(self) or self
 
-    def after(self, *tasks: ContainerOp) -> ContainerOp:
+    @property
+    def container(self) -> ContainerOp:
+        """KFP's op.container: its methods (add_env_variable, add_volume_mount…) are the task's own."""
+        return self
+
+    def after(self, *tasks: ContainerOp | VolumeOp) -> ContainerOp:
+        """Run after ``tasks``. A VolumeOp is accepted and needs no waiting: the Run creates its volumes
+        before its first step."""
         for task in tasks:
-            self.dependent_names.append(task.name)
+            if not isinstance(task, VolumeOp):
+                self.dependent_names.append(task.name)
         return self
 
     # -- resources
@@ -275,33 +314,52 @@ class ContainerOp:
         return self
 
     def add_toleration(self, tolerations: Any) -> ContainerOp:
-        self.tolerations.append(_to_dict(tolerations))
+        self.tolerations.append(podspec.fixed(f"task {self.name!r}: add_toleration()", k8s_dict(tolerations)))
         return self
 
     def add_affinity(self, affinity: Any) -> ContainerOp:
-        self.affinity = _to_dict(affinity)
+        self.affinity = podspec.fixed(f"task {self.name!r}: add_affinity()", k8s_dict(affinity))
         return self
 
     # -- environment
 
     def add_env_variable(self, env_variable: Any) -> ContainerOp:
-        """A kubernetes V1EnvVar (or its dict) with a value; run-time values in it become inputs of the task."""
-        variable = _to_dict(env_variable)
-        if variable.get("valueFrom") is not None or not isinstance(variable.get("name"), str):
-            raise CompileError(
-                f"task {self.name!r}: add_env_variable() takes a name and a value; kubeline does not read "
-                "values from secrets, config maps or fields: pass the value as a pipeline parameter"
-            )
-        return self.set_env_variable(variable["name"], variable.get("value") or "")
+        """A kubernetes V1EnvVar (or its dict): a value, whose run-time values become inputs of the task, or a
+        valueFrom (a key of a Secret or ConfigMap, a field of the pod)."""
+        name, value = self._env(f"task {self.name!r}: add_env_variable()", k8s_dict(env_variable))
+        self.component_spec = replace(self.component_spec, env={**self.component_spec.env, name: value})
+        return self
 
     def set_env_variable(self, name: str, value: Any) -> ContainerOp:
+        text = self._inline(value, f"env variable {name!r}")
+        self.component_spec = replace(self.component_spec, env={**self.component_spec.env, name: text})
+        return self
+
+    def add_env_from(self, env_from: Any) -> ContainerOp:
+        """A kubernetes V1EnvFromSource: every key of a Secret or ConfigMap as a variable."""
+        source = podspec.env_from_source(f"task {self.name!r}: add_env_from()", k8s_dict(env_from))
+        self.component_spec = replace(self.component_spec, env_from=[*self.component_spec.env_from, source])
+        return self
+
+    def _env(self, where: str, variable: dict[str, Any]) -> tuple[str, str | dict[str, Any]]:
+        name = variable.get("name")
+        if not isinstance(name, str) or not name:
+            raise CompileError(f"{where}: an env variable needs a name")
+        if variable.get("valueFrom") is not None:
+            if variable.get("value"):
+                raise CompileError(f"{where}: env variable {name!r} sets value and value_from: keep one")
+            return name, podspec.env_source(f"{where}: env variable {name!r} value_from", variable["valueFrom"])
+        return name, self._inline(variable.get("value") or "", f"env variable {name!r}")
+
+    def _inline(self, value: Any, what: str) -> str:
+        """``value`` as text, each run-time value in it an input of the task's component (as KFP passes them)."""
         inputs: dict[str, PipelineParam] = {}
         text = _inline_params(value, inputs)
         existing = {i.name for i in self.component_spec.inputs}
         clash = [n for n in inputs if n in existing and str(self.arguments.get(n)) != str(inputs[n])]
         if clash:
             raise CompileError(
-                f"task {self.name!r}: env variable {name!r} needs an input {clash[0]!r}, which the component "
+                f"task {self.name!r}: {what} needs an input {clash[0]!r}, which the component "
                 "already has for another value: rename that input"
             )
         self.component_spec = replace(
@@ -310,9 +368,132 @@ class ContainerOp:
                 *self.component_spec.inputs,
                 *(IO(n, "string", required=True) for n in inputs if n not in existing),
             ],
-            env={**self.component_spec.env, name: text},
         )
         self.arguments = {**self.arguments, **inputs}
+        return text
+
+    # -- the container's own settings
+
+    def set_image_pull_policy(self, image_pull_policy: str) -> ContainerOp:
+        policy = podspec.pull_policy(f"task {self.name!r}: set_image_pull_policy()", image_pull_policy)
+        self.component_spec = replace(self.component_spec, image_pull_policy=policy)
+        return self
+
+    def set_security_context(self, security_context: Any) -> ContainerOp:
+        """A kubernetes V1SecurityContext, within the restricted Pod Security profile (what it forbids is refused)."""
+        context = podspec.security_context(f"task {self.name!r}: set_security_context()", k8s_dict(security_context))
+        self.component_spec = replace(self.component_spec, security_context=context)
+        return self
+
+    def set_working_dir(self, working_dir: str) -> ContainerOp:
+        """container_kwargs={"working_dir": ...}: where the command starts."""
+        directory = podspec.fixed(f"task {self.name!r}: working_dir", working_dir)
+        self.component_spec = replace(self.component_spec, working_dir=str(directory))
+        return self
+
+    def set_resources(self, resources: Any) -> ContainerOp:
+        """container_kwargs={"resources": V1ResourceRequirements(...)}: the task's requests and limits."""
+        given = k8s_dict(resources)
+        for kind in ("requests", "limits"):
+            for name, value in (given.get(kind) or {}).items():
+                self._resource(kind, name, value)
+        return self
+
+    # -- volumes
+
+    def add_volume(self, volume: Any) -> ContainerOp:
+        """A kubernetes V1Volume (or a PipelineVolume) of the kinds a step pod takes: persistentVolumeClaim,
+        secret, configMap, emptyDir. A claim name may be a run-time value (a parameter, vop.outputs["name"])."""
+        where = f"task {self.name!r}: add_volume()"
+        checked = podspec.volume(where, volume.as_dict() if isinstance(volume, PipelineVolume) else k8s_dict(volume))
+        claim = checked.get("persistentVolumeClaim")
+        if claim is not None:
+            claim["claimName"] = self._inline(claim.get("claimName") or "", f"volume {checked['name']!r}")
+        same = [v for v in self.component_spec.volumes if v["name"] == checked["name"]]
+        if same and same[0] != checked:
+            raise CompileError(f"{where}: the task has another volume named {checked['name']!r}: name each apart")
+        if not same:
+            self.component_spec = replace(self.component_spec, volumes=[*self.component_spec.volumes, checked])
+        return self
+
+    def add_volume_mount(self, volume_mount: Any) -> ContainerOp:
+        """A kubernetes V1VolumeMount of one of the task's volumes (add it with add_volume)."""
+        mount = podspec.volume_mount(f"task {self.name!r}: add_volume_mount()", k8s_dict(volume_mount))
+        taken = [m for m in self.component_spec.volume_mounts if m["mountPath"] == mount["mountPath"]]
+        if taken and taken[0] != mount:
+            raise CompileError(
+                f"task {self.name!r}: add_volume_mount(): {mount['mountPath']} is already the mount path of "
+                f"volume {taken[0]['name']!r}: mount each volume at a path of its own"
+            )
+        if not taken:
+            self.component_spec = replace(
+                self.component_spec, volume_mounts=[*self.component_spec.volume_mounts, mount]
+            )
+        return self
+
+    def add_pvolumes(self, pvolumes: dict[str, Any] | None = None) -> ContainerOp:
+        """Mount volumes by path ({"/mnt": vop.volume}); the task waits for the tasks that wrote to them
+        (task.pvolume of an earlier task), and its own op.pvolumes carry it to the tasks that mount them next."""
+        for mount_path, given in (pvolumes or {}).items():
+            pvolume = given if isinstance(given, PipelineVolume) else PipelineVolume(volume=given)
+            self.dependent_names.extend(pvolume.dependent_names)
+            pvolume = pvolume.after(self)
+            self.pvolumes[mount_path] = pvolume
+            self.add_volume(pvolume)
+            self.add_volume_mount({"name": pvolume.name, "mountPath": mount_path})
+        self.pvolume = next(iter(self.pvolumes.values())) if len(self.pvolumes) == 1 else None
+        return self
+
+    # -- more containers in the step's pod
+
+    def add_sidecar(self, sidecar: Any) -> ContainerOp:
+        """A dsl.Sidecar (or V1Container): runs beside the step and is stopped when the step ends."""
+        container = self._side_container(f"task {self.name!r}: add_sidecar()", sidecar)
+        self.component_spec = replace(self.component_spec, sidecars=[*self.component_spec.sidecars, container])
+        return self
+
+    def add_init_container(self, init_container: Any) -> ContainerOp:
+        """A dsl.UserContainer (or V1Container): runs to completion before the step, in the order added."""
+        container = self._side_container(f"task {self.name!r}: add_init_container()", init_container)
+        self.component_spec = replace(
+            self.component_spec, init_containers=[*self.component_spec.init_containers, container]
+        )
+        return self
+
+    def _side_container(self, where: str, given: Any) -> dict[str, Any]:
+        fields = given.as_dict() if isinstance(given, UserContainer) else k8s_dict(given)
+        mirror = fields.pop("mirrorVolumeMounts", None)
+        container = podspec.side_container_fields(where, fields)
+        where = f"{where} {container['name']!r}"
+        for key in ("command", "args"):
+            if key in container:
+                container[key] = [self._inline(p, f"container {container['name']!r}") for p in _as_list(container[key])]
+        if "env" in container:
+            container["env"] = [env_entry(*self._env(where, k8s_dict(v))) for v in container["env"]]
+        if mirror:  # KFP's mirror_volume_mounts: the main container's mounts too (known once the task is built)
+            container["mirrorVolumeMounts"] = True
+        return container
+
+    # -- pod labels and annotations
+
+    def add_pod_label(self, name: str, value: str) -> ContainerOp:
+        """A label on the step's pods; KFP's caching label `pipelines.kubeflow.org/enable_caching` sets caching."""
+        if name == KFP_ENABLE_CACHING_LABEL and str(value).lower() in ("true", "false"):
+            return self.set_caching_options(str(value).lower() == "true")
+        labels = {**self.component_spec.pod_labels, **_pod_metadata(self.name, "add_pod_label", name, value)}
+        self.component_spec = replace(self.component_spec, pod_labels=labels)
+        return self
+
+    def add_pod_annotation(self, name: str, value: str) -> ContainerOp:
+        """An annotation on the step's pods; KFP's `pipelines.kubeflow.org/max_cache_staleness` sets caching."""
+        if name == KFP_MAX_CACHE_STALENESS_ANNOTATION:
+            self.execution_options.caching_strategy.max_cache_staleness = str(value)
+            return self
+        annotations = {
+            **self.component_spec.pod_annotations,
+            **_pod_metadata(self.name, "add_pod_annotation", name, value),
+        }
+        self.component_spec = replace(self.component_spec, pod_annotations=annotations)
         return self
 
     # -- retries, timeout, caching, display name
@@ -357,38 +538,11 @@ class ContainerOp:
         self.display_name = str(name)
         return self
 
-    def add_pod_label(self, name: str, value: str) -> ContainerOp:
-        """Only KFP's caching label is honoured: `pipelines.kubeflow.org/enable_caching: "false"` turns caching off."""
-        if name != KFP_ENABLE_CACHING_LABEL or str(value).lower() not in ("true", "false"):
-            raise CompileError(
-                f"task {self.name!r}: add_pod_label({name!r}) is not supported: kubeline puts no labels of the "
-                "program's on step pods; to name the task for people use set_display_name()"
-            )
-        return self.set_caching_options(str(value).lower() == "true")
-
-    def add_pod_annotation(self, name: str, value: str) -> ContainerOp:
-        """Only KFP's caching annotation is honoured: `pipelines.kubeflow.org/max_cache_staleness` (P0D: never reuse)."""
-        if name != KFP_MAX_CACHE_STALENESS_ANNOTATION:
-            raise CompileError(
-                f"task {self.name!r}: add_pod_annotation({name!r}) is not supported: kubeline puts no annotations "
-                "of the program's on step pods; to name the task for people use set_display_name()"
-            )
-        self.execution_options.caching_strategy.max_cache_staleness = str(value)
-        return self
-
     # -- what kubeline cannot honour
 
-    add_volume = _refused("add_volume", _VOLUMES)
-    add_pvolumes = _refused("add_pvolumes", _VOLUMES)
-    add_volume_mount = _refused("add_volume_mount", _VOLUMES)
-    add_volume_devices = _refused("add_volume_devices", _VOLUMES)
-    add_init_container = _refused("add_init_container", _ONE_CONTAINER)
-    add_sidecar = _refused("add_sidecar", _ONE_CONTAINER)
-    set_image_pull_policy = _refused(
-        "set_image_pull_policy",
-        "the pull policy is the pipeline's: call dsl.get_pipeline_conf().set_image_pull_policy() in the pipeline",
+    add_volume_devices = _refused(
+        "add_volume_devices", "a step pod mounts volumes as folders (add_volume, add_pvolumes), not block devices"
     )
-    add_env_from = _refused("add_env_from", "set each variable with add_env_variable(V1EnvVar(name, value))")
     set_termination_message_path = _refused(
         "set_termination_message_path", "kubeline reads the step's outputs from its termination message"
     )
@@ -396,7 +550,6 @@ class ContainerOp:
         "set_termination_message_policy", "kubeline reads the step's outputs from its termination message"
     )
     add_port = _refused("add_port", _CONTAINER_ONLY)
-    set_security_context = _refused("set_security_context", _CONTAINER_ONLY)
     set_stdin = _refused("set_stdin", _CONTAINER_ONLY)
     set_stdin_once = _refused("set_stdin_once", _CONTAINER_ONLY)
     set_tty = _refused("set_tty", _CONTAINER_ONLY)
@@ -441,16 +594,43 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _to_dict(value: Any) -> dict[str, Any]:
-    """kubernetes.client models (V1Toleration, V1Affinity…) or plain dicts, as camelCase dicts."""
-    if isinstance(value, dict):
-        return value
-    from kubernetes.client import ApiClient
-
-    serialized = ApiClient().sanitize_for_serialization(value)  # type: ignore[no-untyped-call]  # not annotated
-    if not isinstance(serialized, dict):
+def k8s_dict(value: Any) -> dict[str, Any]:
+    """kubernetes.client models (V1Toleration, V1EnvVar…) or plain dicts, as camelCase dicts; a run-time value
+    inside (a PipelineParam) becomes its serialized text, which the caller turns into an input or refuses."""
+    plain = _plain(value)
+    if not isinstance(plain, dict):
         raise CompileError(f"expected a Kubernetes object or a dict, not {type(value).__name__}")
-    return serialized
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PipelineParam):
+        return value.pattern
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    attributes = getattr(type(value), "attribute_map", None)  # how every kubernetes.client model names its fields
+    if isinstance(attributes, dict):
+        return {
+            key: _plain(getattr(value, name)) for name, key in attributes.items() if getattr(value, name) is not None
+        }
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise CompileError(f"expected a Kubernetes object, a dict or a value, not {type(value).__name__} ({value!r})")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _pod_metadata(task: str, call: str, key: Any, value: Any) -> dict[str, str]:
+    """A label or annotation of the program's for the step's pods: fixed text, never one of kubeline's keys."""
+    where = f"task {task!r}: {call}({key!r})"
+    if not isinstance(key, str) or not key or key.split("/")[0].endswith("kubeline.dev"):
+        raise CompileError(f"{where}: keys under kubeline.dev/ are kubeline's own (and a key is text): choose another")
+    return {key: str(podspec.fixed(where, value))}
 
 
 def _spec_from_container(
@@ -513,18 +693,236 @@ def _find_param(op: str, name: str) -> PipelineParam:
     return pipeline.find_param(op, name)
 
 
+class UserContainer:
+    """KFP's dsl.UserContainer: an init container of a task (op.add_init_container). Keywords are V1Container's
+    (env, env_from, volume_mounts, image_pull_policy, security_context, resources, working_dir)."""
+
+    def __init__(
+        self,
+        name: str,
+        image: str,
+        command: Any = None,
+        args: Any = None,
+        mirror_volume_mounts: bool | None = None,
+        **kwargs: Any,
+    ):
+        self.name, self.image, self.command, self.args = name, image, command, args
+        self.mirror_volume_mounts = mirror_volume_mounts
+        self.kwargs = kwargs
+
+    def set_mirror_volume_mounts(self, mirror_volume_mounts: bool = True) -> UserContainer:
+        """Mount the task's volumes in this container too, at the same paths."""
+        self.mirror_volume_mounts = mirror_volume_mounts
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        fields = {
+            "name": self.name,
+            "image": self.image,
+            "command": _as_list(self.command) or None,
+            "args": _as_list(self.args) or None,
+            "mirrorVolumeMounts": self.mirror_volume_mounts,
+            **{_camel(key): value for key, value in self.kwargs.items()},
+        }
+        return k8s_dict(fields)
+
+
+class Sidecar(UserContainer):
+    """KFP's dsl.Sidecar: a container beside the task's (op.add_sidecar), stopped when the step ends."""
+
+
+#: KFP's access modes of a VolumeOp
+VOLUME_MODE_RWO = ["ReadWriteOnce"]
+VOLUME_MODE_RWM = ["ReadWriteMany"]
+VOLUME_MODE_ROM = ["ReadOnlyMany"]
+_ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany", "ReadWriteOncePod")
+_QUANTITY = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")  # what KFP's VolumeOp accepts as a size
+
+
+class PipelineVolume:
+    """KFP's dsl.PipelineVolume: a volume passed between tasks (``pvolumes={"/mnt": vol}``).
+
+    ``PipelineVolume(pvc="claim")`` mounts an existing claim (the name may be a pipeline parameter);
+    ``PipelineVolume(volume=V1Volume(...))`` copies a volume; ``vol.after(task)`` is the same volume, mounted
+    only once ``task`` is done."""
+
+    def __init__(self, pvc: Any = None, volume: Any = None, **kwargs: Any):
+        if volume is not None and kwargs:
+            raise CompileError("PipelineVolume(volume=...) takes no other keywords: copy the volume as it is")
+        if volume is not None:
+            given = volume.as_dict() if isinstance(volume, PipelineVolume) else k8s_dict(volume)
+            self.name: str = given.pop("name", "") or ""
+            self.source = given
+        else:
+            self.name = kwargs.pop("name", "") or ""
+            if pvc is not None and kwargs:
+                raise CompileError("PipelineVolume(pvc=...) takes only a name besides: the claim is the volume")
+            self.source = (
+                {"persistentVolumeClaim": {"claimName": _plain(pvc)}}
+                if pvc is not None
+                else {_camel(key): _plain(value) for key, value in kwargs.items()}
+            )
+        if not self.name:  # as KFP names it, from what it holds; shortened to a valid volume name
+            digest = hashlib.sha256(json.dumps(self.source, sort_keys=True).encode()).hexdigest()
+            self.name = f"pvolume-{digest[:16]}"
+        self.dependent_names: list[str] = []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **json.loads(json.dumps(self.source))}
+
+    def after(self, *ops: ContainerOp | VolumeOp) -> PipelineVolume:
+        """This volume, mounted by the tasks that take it only after ``ops`` are done."""
+        copy = PipelineVolume(volume=self)
+        tasks = [op for op in ops if not isinstance(op, VolumeOp)]  # a VolumeOp's claim exists from the start
+        kept = [name for name in self.dependent_names if not any(_waits_for(task, name) for task in tasks)]
+        copy.dependent_names = list(dict.fromkeys([*(task.name for task in tasks), *kept]))
+        return copy
+
+
+def _waits_for(task: ContainerOp, name: str) -> bool:
+    """Whether ``task`` is ``name`` or runs after it (through its after list): KFP drops such implied waits."""
+    pipeline = _current_pipeline()
+    ops = pipeline.ops if pipeline else {}
+    seen: set[str] = set()
+    pending = [task.name]
+    while pending:
+        current = pending.pop()
+        if current == name:
+            return True
+        if current not in seen and current in ops:
+            seen.add(current)
+            pending.extend(ops[current].dependent_names)
+    return False
+
+
+class VolumeParam(PipelineParam):
+    """An output of a VolumeOp: the claim's name or size, known to every task as {{volumes.NAME.name|size}}."""
+
+    def __init__(self, field_name: str, op: VolumeOp):
+        super().__init__(field_name, op.name)
+        self.volume = op.volume_name
+
+
 class VolumeOp:
-    """KFP's VolumeOp/pvolumes: not carried over. Steps pass files as artifacts (InputPath/OutputPath),
-    which kubeline keeps on a volume the run's steps share; that covers what VolumeOp is mostly used for."""
+    """KFP's dsl.VolumeOp: a PersistentVolumeClaim each Run creates before its first step (a pipeline volume).
+
+    Rules where KFP's meaning cannot carry over:
+    - the volume is named after ``resource_name``; the claim is RUN-NAME (as KFP's {{workflow.name}}-NAME), or
+      exactly ``resource_name`` with ``generate_unique_name=False`` (then every run reuses it, so it is kept);
+    - the claim is owned by the Run and deleted with it, unless the program asks to keep it: a fixed name
+      (above) or ``set_owner_reference=False`` written out (KFP's default leaves every claim behind);
+    - a VolumeOp inside a ParallelFor or a Condition is one volume per run, created when the run starts and
+      shared by every iteration (what a per-iteration volume would need, a name per item, is refused);
+    - ``size`` may be a pipeline parameter, not a task output (the claim exists before any task runs);
+    - ``data_source`` (a snapshot), ``volume_name``, ``k8s_resource`` and actions other than create are refused.
+    """
+
+    def __init__(
+        self,
+        resource_name: Any = None,
+        size: Any = None,
+        storage_class: str | None = None,
+        modes: list[str] | None = None,
+        annotations: dict[str, str] | None = None,
+        data_source: Any = None,
+        volume_name: str | None = None,
+        generate_unique_name: bool = True,
+        *,
+        name: str,
+        action: str = "create",
+        set_owner_reference: bool | None = None,
+        **kwargs: Any,
+    ):
+        where = f"VolumeOp {name!r}"
+        refused = {
+            "data_source": (data_source, "kubeline creates empty claims; copy the data in a first step"),
+            "volume_name": (volume_name, "kubeline lets the storage class bind the claim; leave it out"),
+            **{
+                key: (
+                    value,
+                    "kubeline's pipeline volumes take resource_name, size, storage_class, modes and annotations",
+                )
+                for key, value in kwargs.items()
+            },
+        }
+        for keyword, (value, instead) in refused.items():
+            if value:
+                raise CompileError(f"{where}: {keyword}=... is not supported: {instead}")
+        if action != "create":
+            raise CompileError(f"{where}: action={action!r} is not supported: a VolumeOp creates its claim")
+        if not podspec.fixed(f"{where}: resource_name", resource_name):
+            raise CompileError(f"{where}: give resource_name, the claim's name, e.g. resource_name='data'")
+        pipeline = _current_pipeline()
+        if pipeline is None:
+            raise RuntimeError("dsl.VolumeOp is only usable inside a @dsl.pipeline function")
+        self.name = pipeline.unique_name(dns_name(name))
+        self.volume_name = to_dns_label(str(resource_name), 40, fallback="volume")
+        self.document: dict[str, Any] = {
+            "name": self.volume_name,
+            "size": _volume_size(where, size),
+            "accessModes": _access_modes(where, modes),
+        }
+        if storage_class:
+            self.document["storageClassName"] = str(podspec.fixed(f"{where}: storage_class", storage_class))
+        if not generate_unique_name:
+            self.document["claimName"] = to_dns_label(str(resource_name))
+        if set_owner_reference is False:
+            self.document["keep"] = True
+        if annotations:
+            self.document["annotations"] = {
+                str(k): str(v) for k, v in podspec.fixed(f"{where}: annotations", annotations).items()
+            }
+        self.outputs = _Outputs(self.name, {f: VolumeParam(f, self) for f in ("name", "size")})
+        self.output = self.outputs["name"]
+        self.volume = PipelineVolume(name=self.name, pvc=self.outputs["name"])
+        pipeline.add_volume(self)
+
+    def after(self, *ops: Any) -> VolumeOp:
+        """Accepted: the Run creates its volumes before its first step, which is after nothing."""
+        return self
+
+
+def _volume_size(where: str, size: Any) -> Any:
+    if isinstance(size, PipelineParam):
+        if size.op_name is not None:
+            raise CompileError(
+                f"{where}: size can be a pipeline parameter, not a task output: the Run creates its volumes "
+                "before its first step"
+            )
+        return size
+    if not size or not _QUANTITY.match(str(size)):
+        raise CompileError(f"{where}: size {size!r}: give a whole number, optionally with a unit, e.g. 1Gi or 500M")
+    return str(size)
+
+
+def _access_modes(where: str, modes: Any) -> list[str]:
+    chosen = list(podspec.fixed(f"{where}: modes", modes or VOLUME_MODE_RWM))  # KFP's default: ReadWriteMany
+    unknown = [m for m in chosen if m not in _ACCESS_MODES]
+    if unknown:
+        raise CompileError(
+            f"{where}: access mode {unknown[0]!r}: use dsl.VOLUME_MODE_RWO, VOLUME_MODE_RWM or VOLUME_MODE_ROM"
+        )
+    return chosen
+
+
+class ResourceOp:
+    """KFP's dsl.ResourceOp (any Kubernetes object as a step): refused, a step runs a container."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         raise CompileError(
-            "dsl.VolumeOp is not supported: pass files between steps with OutputPath/InputPath; "
-            "kubeline keeps them on a volume shared by the run's steps"
+            f"dsl.ResourceOp {kwargs.get('name', '')!r} is not supported: a kubeline step runs a container; create "
+            "a PersistentVolumeClaim with dsl.VolumeOp, or other objects from a step with kubectl"
         )
 
 
-PipelineVolume = VolumeOp
+class VolumeSnapshotOp(ResourceOp):
+    """KFP's dsl.VolumeSnapshotOp: refused (kubeline's pipeline volumes are claims, not snapshots)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        raise CompileError(
+            f"dsl.VolumeSnapshotOp {kwargs.get('name', '')!r} is not supported: kubeline's pipeline volumes are "
+            "claims only; copy the data a step needs into a dsl.VolumeOp volume"
+        )
 
 
 # -- groups --------------------------------------------------------------------------------------------------
@@ -601,7 +999,7 @@ class PipelineConf:
         return self
 
     def set_image_pull_secrets(self, image_pull_secrets: list[Any]) -> PipelineConf:
-        self.image_pull_secrets = [_to_dict(s) for s in image_pull_secrets]
+        self.image_pull_secrets = [k8s_dict(s) for s in image_pull_secrets]
         return self
 
     def set_image_pull_policy(self, policy: str) -> PipelineConf:
@@ -670,6 +1068,7 @@ class Recording:
         self.ops: dict[str, ContainerOp] = {}
         self.params: dict[str, PipelineParam] = {}
         self.exit_op: ContainerOp | None = None
+        self.volume_ops: dict[str, VolumeOp] = {}  # by op name
         self.group_counts: dict[str, int] = {}
         #: every task name given so far, the exit handler's op included (KFP numbers them all apart)
         self.names: set[str] = set()
@@ -689,6 +1088,16 @@ class Recording:
     def add(self, op: ContainerOp) -> None:
         self.ops[op.name] = op
         self.stack[-1].members.append(op)
+
+    def add_volume(self, op: VolumeOp) -> None:
+        """A VolumeOp: a volume of the whole run, wherever the program made it."""
+        same = [v for v in self.volume_ops.values() if v.volume_name == op.volume_name]
+        if same:
+            raise CompileError(
+                f"VolumeOps {same[0].name!r} and {op.name!r} both make a volume named {op.volume_name!r}: give "
+                "each its own resource_name"
+            )
+        self.volume_ops[op.name] = op
 
     def open(self, group: Group) -> None:
         if len(self.stack) > MAX_GROUP_DEPTH:  # refused where the program opens the group
@@ -732,6 +1141,8 @@ class Recording:
             return loop_argument(name, self.stack)
         if op in self.ops:
             return self.ops[op].outputs.get(name) or PipelineParam(name, op)
+        if op in self.volume_ops:
+            return self.volume_ops[op].outputs[name]
         return PipelineParam(name, op)
 
 
