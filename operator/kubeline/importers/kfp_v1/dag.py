@@ -28,6 +28,7 @@ from kubeline.importers.kfp_v1.variables import (
     referenced_tasks,
     workflow_value,
 )
+from kubeline.importers.kfp_v1.volume_op import add_volume, is_volume_op, volume_output
 
 _TASK_FIELDS = {"name", "template", "arguments", "dependencies", "depends", "when", "withItems", "withParam"}
 _TASK_ORDER = (
@@ -111,7 +112,9 @@ def _dag(context: Context, template: dict[str, Any], bindings: dict[str, str]) -
             context.error(f"{path}.dag.tasks", "a DAG needs at least one task")
             return []
         scope = _Scope(template["name"], _siblings(context, tasks), bindings)
-        return [task for task in (_task(context, t, scope) for t in tasks) if task is not None]
+        volumes_first = sorted(tasks, key=lambda t: not is_volume_op(_template_of(context, t) or {}))
+        translated = {t["name"]: _task(context, t, scope) for t in volumes_first}  # outputs of VolumeOps are read
+        return [task for task in (translated[t["name"]] for t in tasks) if task is not None]
     finally:
         context.expanding.pop()
 
@@ -149,7 +152,10 @@ def _task(context: Context, task: dict[str, Any], scope: _Scope) -> dict[str, An
         if not _may_expand(context, template["name"], f"{path}.template"):
             return None
         return _group(context, task, scope, template, path)
-    kind = next((k for k in ("resource", "script", "steps", "suspend", "http", "data") if k in template), "unknown")
+    if is_volume_op(template):
+        _volume_op(context, task, scope, template, path)
+        return None
+    kind = next((k for k in ("script", "steps", "suspend", "http", "data") if k in template), "unknown")
     context.error(
         f"templates[{template['name']}].{kind}",
         f"{kind} templates are not supported (task {task['name']!r} runs it); kubeline steps run containers",
@@ -176,6 +182,15 @@ def _step(context: Context, task: dict[str, Any], scope: _Scope, template: dict[
     _after(context, task, scope, result, path)
     result.update(made.settings)
     return _ordered(result)
+
+
+def _volume_op(context: Context, task: dict[str, Any], scope: _Scope, template: dict[str, Any], path: str) -> None:
+    """A task making a volume (KFP's VolumeOp): a pipeline volume, made before any step, whatever the task's
+    condition or loop."""
+    for key in ("when", "withItems", "withParam"):
+        if key in task:
+            context.warn(f"{path}.{key}", "a VolumeOp's volume is made once per run, before any step: dropped")
+    add_volume(context, template, _arguments(context, task, scope, path, looped=False), path)
 
 
 def _group(
@@ -255,6 +270,8 @@ def _after(context: Context, task: dict[str, Any], scope: _Scope, result: dict[s
     for name in names:
         if name not in scope.siblings:
             context.error(f"{path}.dependencies", f"names no task of this DAG: {name!r}")
+        elif is_volume_op(scope.siblings[name].template):
+            continue  # its volume exists before any step starts
         elif scope.siblings[name].name not in referenced | set(after):
             after.append(scope.siblings[name].name)
     if after:
@@ -338,6 +355,8 @@ def _task_output(context: Context, task: str, kind: str, name: str, scope: _Scop
         context.error(path, f"{{{{tasks.{task}...}}}}: no task {task!r} in template {scope.template!r}")
         return ""
     template = sibling.template
+    if is_volume_op(template):
+        return volume_output(context, template, name, path)
     if "container" not in template:
         return _group_output(context, template, kind, name, path)
     outputs = component(context, template).outputs

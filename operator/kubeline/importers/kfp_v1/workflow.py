@@ -103,6 +103,8 @@ def _spec(context: Context, pipeline_spec: dict[str, Any], tasks: list[dict[str,
     exit_task = _exit_task(context)
     spec["components"] = [c.document for c in context.components.values()]
     spec["tasks"] = tasks
+    if context.pipeline_volumes:
+        spec["volumes"] = context.pipeline_volumes
     if exit_task:
         spec["onExit"] = exit_task
     task_defaults = defaults(context)
