@@ -24,6 +24,7 @@ from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.importers.kfp_v1.variables import replace_path
+from kubeline.importers.kfp_v1.workflow import translate
 from tests.kfp_expectations import assert_container_op_scheduling
 
 Workflows = dict[str, tuple[Path, dict[str, Any]]]
@@ -230,45 +231,84 @@ def test_a_step_with_its_settings() -> None:
 
 
 def test_unsupported_fields_are_warnings_naming_template_and_field() -> None:
-    template = echo(sidecars=[{"name": "proxy"}])
-    template["container"]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
-    template["container"]["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
-    result = import_workflow(workflow(dag(call()), template, volumes=[{"name": "data"}]))
+    template = echo(podSpecPatch="{}")
+    template["container"]["ports"] = [{"containerPort": 80}]
+    template["container"]["volumeMounts"] = [{"name": "data", "mountPath": "/data", "mountPropagation": "None"}]
+    template["container"]["env"] = [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]
+    result = import_workflow(
+        workflow(dag(call()), template, hostNetwork=True, volumes=[{"name": "data", "emptyDir": {}}])
+    )
     assert result.warnings == [
-        "spec.volumes: not supported, dropped",
-        "templates[echo].sidecars: not supported, dropped",
-        "templates[echo].container.volumeMounts: not supported, dropped",
-        "templates[echo].container.env[TOKEN].valueFrom: values from secrets, config maps or fields are not supported, dropped",
+        "spec.hostNetwork: not supported, dropped",
+        "templates[echo].podSpecPatch: not supported, dropped",
+        "templates[echo].container.ports: not supported, dropped",
+        "templates[echo].container.env[CPU].valueFrom.resourceFieldRef: only secretKeyRef, configMapKeyRef and "
+        "fieldRef are supported: dropped",
+        "templates[echo].container.volumeMounts[data].mountPropagation: not supported, dropped",
     ]
-    assert "env" not in result.pipeline["spec"]["components"][0]["container"]
+    component = result.pipeline["spec"]["components"][0]
+    assert "env" not in component["container"]
+    assert component["volumes"] == [{"name": "data", "emptyDir": {}}]  # the workflow's volume the step mounts
 
 
 def test_strict_mode_makes_warnings_errors() -> None:
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}])), strict=True)
-    assert messages(caught) == ["templates[echo].sidecars: not supported, dropped"]
+        import_workflow(workflow(dag(call()), echo(podSpecPatch="{}")), strict=True)
+    assert messages(caught) == ["templates[echo].podSpecPatch: not supported, dropped"]
 
 
 def test_what_cannot_be_translated_is_an_error_even_without_strict() -> None:
-    volume = {"name": "make-volume", "resource": {"action": "create", "manifest": "kind: PersistentVolumeClaim"}}
+    job = {"name": "make-job", "resource": {"action": "create", "manifest": "kind: Job"}}
     bad = echo()
-    bad["container"]["args"] = ["{{pod.name}}"]
+    bad["container"]["args"] = ["{{workflow.creationTimestamp}}"]
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call(), call("volume", "make-volume")), bad, volume))
-    assert messages(caught) == [
-        "templates[echo].container.args[0]: {{pod.name}} cannot be translated",
-        "templates[make-volume].resource: resource templates are not supported (task 'volume' runs it); kubeline steps run containers",
+        import_workflow(workflow(dag(call(), call("job", "make-job")), bad, job))
+    assert sorted(messages(caught)) == [
+        "templates[echo].container.args[0]: {{workflow.creationTimestamp}} cannot be translated",
+        "templates[make-job].resource: only KFP's VolumeOp (action: create of a PersistentVolumeClaim) is supported "
+        "among resource templates: create other objects before the run, or in a step",
     ]
 
 
-def test_a_loop_inside_a_loop_cannot_use_the_outer_item() -> None:
+def test_a_loop_inside_a_loop_reads_the_outer_item_by_its_name() -> None:
     inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": [call(withItems=[1, 2])]}}
+    pipeline, context = translate(
+        workflow(dag(call("outer", "inner", "{{item.x}}", withItems=[{"x": "a"}])), inner, echo()), None
+    )
+    assert context.errors == []
+    outer = pipeline["spec"]["tasks"][0]
+    assert (outer["forEach"], outer["itemName"]) == ([{"x": "a"}], "outer")
+    assert outer["dag"]["tasks"][0]["forEach"] == [1, 2]
+    assert "itemName" not in outer["dag"]["tasks"][0]  # nothing inside it loops: {{item}} is enough
+    assert outer["dag"]["tasks"][0]["arguments"] == {"n": "{{items.outer.x}}"}
+
+
+def test_loop_items_that_are_not_a_list_are_an_error() -> None:
+    document = workflow(
+        dag(call(withItems="notalist"), call("twice", withParam='{"a": 1}'), call("thrice", withParam="a,b")), echo()
+    )
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call("outer", "inner", "{{item}}", withItems=["a", "b"])), inner, echo()))
+        import_workflow(document)
     assert messages(caught) == [
-        "templates[inner].dag.tasks[echo].arguments.parameters[n]: a loop inside a loop uses "
-        "the outer loop's item: kubeline's {{item}} is the innermost one"
+        'templates[main].dag.tasks[echo].withItems: must be a list of items, not "notalist"',
+        "templates[main].dag.tasks[twice].withParam: must be one reference to a list, found '{\"a\": 1}'",
+        "templates[main].dag.tasks[thrice].withParam: must be one reference to a list, found 'a,b'",
     ]
+
+
+def test_an_argument_without_a_value_is_not_passed() -> None:
+    template = echo()
+    template["inputs"]["parameters"][0]["value"] = "5"
+    task = {"name": "echo", "template": "echo", "arguments": {"parameters": [{"name": "n"}]}}
+    result = import_workflow(workflow(dag(task), template))
+    assert result.warnings == [
+        "templates[main].dag.tasks[echo].arguments.parameters[n]: has no value: not passed "
+        "(the input's default applies, if it has one)"
+    ]
+    assert "arguments" not in result.pipeline["spec"]["tasks"][0]
+    assert result.pipeline["spec"]["components"][0]["inputs"] == [{"name": "n", "default": "5"}]
+    with pytest.raises(PipelineInvalid, match="has no value"):
+        import_workflow(workflow(dag(task), template), strict=True)
 
 
 def test_workflow_variables_in_steps_and_in_the_exit_handler() -> None:
@@ -379,16 +419,16 @@ def test_not_a_workflow() -> None:
 
 def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None:
     path = tmp_path / "workflow.yaml"
-    path.write_text(dump(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}]))))
+    path.write_text(dump(workflow(dag(call()), echo(podSpecPatch="{}"))))
     lenient = subprocess.run([sys.executable, "-m", "kubeline", "import", str(path)], capture_output=True, text=True)
     assert lenient.returncode == 0
-    assert "warning: templates[echo].sidecars: not supported, dropped" in lenient.stderr
+    assert "warning: templates[echo].podSpecPatch: not supported, dropped" in lenient.stderr
     assert yaml.safe_load(lenient.stdout)["kind"] == "Pipeline"
     strict = subprocess.run(
         [sys.executable, "-m", "kubeline", "import", str(path), "--strict"], capture_output=True, text=True
     )
     assert strict.returncode == 2
-    assert "templates[echo].sidecars: not supported, dropped" in strict.stderr
+    assert "templates[echo].podSpecPatch: not supported, dropped" in strict.stderr
 
 
 @pytest.mark.parametrize(

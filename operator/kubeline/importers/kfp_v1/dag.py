@@ -261,8 +261,10 @@ def _common(context: Context, task: dict[str, Any], scope: _Scope, path: str) ->
     result: dict[str, Any] = {"name": scope.siblings[task["name"]].name}
     arguments = _arguments(context, task, scope, path)
     if "withItems" in task:
-        items = task["withItems"]
-        result["forEach"] = _items(context, items if isinstance(items, list) else [items], f"{path}.withItems")
+        if isinstance(task["withItems"], list):
+            result["forEach"] = _items(context, task["withItems"], f"{path}.withItems")
+        else:
+            context.error(f"{path}.withItems", f"must be a list of items, not {json.dumps(task['withItems'])[:100]}")
     elif "withParam" in task:
         result["forEach"] = _for_each(context, str(task["withParam"]), scope, f"{path}.withParam")
     if task.get("when"):
@@ -281,7 +283,10 @@ def _arguments(context: Context, task: dict[str, Any], scope: _Scope, path: str)
         if "valueFrom" in parameter:
             context.error(f"{where}.valueFrom", "not supported: pass a value")
             continue
-        arguments[parameter["name"]] = _task_text(context, str(parameter.get("value", "")), scope, where)
+        if parameter.get("value") is None:
+            context.warn(where, "has no value: not passed (the input's default applies, if it has one)")
+            continue
+        arguments[parameter["name"]] = _task_text(context, str(parameter["value"]), scope, where)
     for artifact in given.get("artifacts") or []:
         where = f"{path}.arguments.artifacts[{artifact.get('name')}]"
         if "from" in artifact:

@@ -28,17 +28,22 @@ _MOUNT_FIELDS = ("name", "mountPath", "subPath", "readOnly")
 #: The container fields a sidecar or init container carries over, beside its texts.
 _SIDE_FIELDS = {"name", "image", "command", "args", "env", "envFrom", "workingDir", "volumeMounts"}
 _SIDE_CHECKED = {"imagePullPolicy", "securityContext", "resources"}
+_RESTRICTED = (
+    " (kubeline runs steps in Kubernetes' restricted profile: no root user, privileges or privilege escalation;"
+    " remove the setting or run the step's image as another user)"
+)
 #: The prefix of kubeline's own labels and annotations, which pods get from kubeline only.
 _KUBELINE_PREFIX = f"{GROUP}/"
 
 
-def checked(context: Context, model: type[BaseModel], value: Any, path: str) -> dict[str, Any] | None:
-    """``value`` as ``model`` writes it; None, with an error per field naming it, when the model refuses it."""
+def checked(context: Context, model: type[BaseModel], value: Any, path: str, why: str = "") -> dict[str, Any] | None:
+    """``value`` as ``model`` writes it; None, with an error per field naming it (and ``why``), when the model
+    refuses it."""
     try:
         return model.model_validate(value).model_dump(by_alias=True, exclude_none=True, mode="json")
     except ValidationError as error:
         for issue in pydantic_issues(error, value, path):
-            context.error(issue.path, f"{issue.message} (kubeline runs steps in the restricted profile)")
+            context.error(issue.path, f"{issue.message}{why}")
         return None
 
 
@@ -132,7 +137,9 @@ def container_settings(context: Context, container: dict[str, Any], path: str) -
         else:
             context.error(f"{path}.imagePullPolicy", "must be Always, IfNotPresent or Never")
     if container.get("securityContext"):
-        made = checked(context, models.SecurityContext, container["securityContext"], f"{path}.securityContext")
+        made = checked(
+            context, models.SecurityContext, container["securityContext"], f"{path}.securityContext", _RESTRICTED
+        )
         if made:
             settings["securityContext"] = made
     return settings
