@@ -166,6 +166,130 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
     assert json.loads(ran.stdout)["tasks"]["multiply"]["outputs"] == {"Output": "40.0"}
 
 
+def translated(workflows: Workflows, program: str) -> dict[str, Any]:
+    """The program's pipeline as translated, before import_workflow's engine checks: for programs whose
+    placeholders ({{pod.name}}, {{volumes.*}}, {{items.*}}) the engine resolves, asserted on their own."""
+    pipeline, context = translate(yaml.safe_load(workflows[program][0].read_text()), None)
+    assert (context.errors, context.warnings) == ([], []), (context.errors, context.warnings)
+    return pipeline
+
+
+def test_pod_settings_land_on_the_step_component(kfp_workflows: Workflows) -> None:
+    spec = translated(kfp_workflows, "pod_settings")["spec"]
+    assert spec["params"] == [{"name": "output_dir", "default": "gs://bucket/{{run.uid}}"}]  # RUN_ID_PLACEHOLDER
+    (train,) = spec["components"]
+    container = train["container"]
+    assert container["args"] == [
+        "echo {{pod.name}} {{inputs.workflow-uid}} {{inputs.output_dir}} > {{outputs.out.path}}"
+    ]
+    assert container["env"] == [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+        {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
+        {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "KFP_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    assert container["envFrom"] == [{"prefix": "CFG_", "configMapRef": {"name": "settings"}}]
+    assert container["volumeMounts"] == [
+        {"name": "creds", "mountPath": "/secrets", "readOnly": True},
+        {"name": "scratch", "mountPath": "/scratch"},
+    ]
+    assert (container["imagePullPolicy"], container["securityContext"]) == (
+        "Always",
+        {"runAsUser": 1000, "allowPrivilegeEscalation": False},
+    )
+    assert train["volumes"] == [
+        {"name": "creds", "secret": {"secretName": "creds"}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory"}},
+    ]
+    assert train["sidecars"] == [{"name": "proxy", "image": "envoyproxy/envoy:v1.28", "args": ["--log-level", "warn"]}]
+    assert train["initContainers"] == [{"name": "fetch", "image": "alpine", "command": ["sh", "-c", "echo init"]}]
+    # KFP's own pipelines.kubeflow.org/ labels (caching, SDK version) are its bookkeeping, not the pods'
+    assert train["podMetadata"] == {"labels": {"team": "ml"}, "annotations": {"example.com/owner": "alice"}}
+    assert spec["tasks"][0]["arguments"] == {"output_dir": "{{params.output_dir}}", "workflow-uid": "{{run.uid}}"}
+
+
+def test_volume_ops_become_pipeline_volumes(kfp_workflows: Workflows) -> None:
+    path = kfp_workflows["pipeline_volumes"][0]
+    pipeline, context = translate(yaml.safe_load(path.read_text()), None)
+    assert [str(w) for w in context.warnings] == [
+        "templates[create-volume].resource.manifest.spec.size: the volume's size is param size's default, "
+        "'1Gi': a run's argument does not change it"
+    ]
+    spec = pipeline["spec"]
+    assert spec["volumes"] == [
+        {"name": "cache", "size": "5Gi", "accessModes": ["ReadWriteMany"], "claimName": "shared-cache"},
+        {
+            "name": "create-volume",
+            "size": "1Gi",
+            "storageClassName": "standard",
+            "accessModes": ["ReadWriteMany"],
+            "annotations": {"example.com/purpose": "scratch"},
+        },
+    ]
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    assert sorted(tasks) == ["read", "use-cache", "write"]  # the VolumeOps are no tasks
+    assert tasks["read"]["arguments"] == {
+        "create-volume-name": "{{volumes.create-volume.name}}",
+        "create-volume-size": "{{volumes.create-volume.size}}",
+    }
+    assert tasks["read"]["after"] == ["write"]  # KFP orders a pvolume's readers after its writer
+    assert "after" not in tasks["write"]  # the volume exists before any step
+    read = next(c for c in spec["components"] if c["name"] == "read")
+    assert read["volumes"] == [
+        {"name": "create-volume", "persistentVolumeClaim": {"claimName": "{{inputs.create-volume-name}}"}}
+    ]
+    assert read["container"]["volumeMounts"] == [{"name": "create-volume", "mountPath": "/data"}]
+
+
+def test_exported_metrics_and_visualizations_are_typed(kfp_workflows: Workflows) -> None:
+    components = {c["name"]: c for c in imported(kfp_workflows, "exported_metrics")["spec"]["components"]}
+    assert components["evaluate"]["outputs"] == [
+        {"name": "mlpipeline-metrics", "type": "metrics"},
+        {"name": "mlpipeline-ui-metadata", "type": "ui-metadata"},
+    ]
+    assert components["raw"]["outputs"] == [{"name": "mlpipeline-metrics", "type": "metrics"}]
+    assert "{{outputs.mlpipeline-metrics.path}}" in components["raw"]["container"]["command"][2]
+
+
+def test_a_nested_parallel_for_reads_the_outer_item_by_name(kfp_workflows: Workflows) -> None:
+    (outer,) = translated(kfp_workflows, "loops_in_loops")["spec"]["tasks"]
+    assert (outer["forEach"], outer["itemName"]) == ([1, 2], "for-loop-2")
+    (inner,) = outer["dag"]["tasks"]
+    assert inner["forEach"] == [3, 4]
+    assert inner["dag"]["tasks"][0]["arguments"] == {
+        "loop-item-param-1": "{{items.for-loop-2}}",
+        "loop-item-param-3": "{{item}}",
+    }
+
+
+def test_op_transformers_of_gcp_aws_and_onprem(kfp_workflows: Workflows) -> None:
+    (step,) = imported(kfp_workflows, "op_transformers")["spec"]["components"]
+    env = {e["name"]: e for e in step["container"]["env"]}
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == "/secret/gcp-credentials/user-gcp-sa.json"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"] == {"secretKeyRef": {"name": "aws-secret", "key": "AWS_ACCESS_KEY_ID"}}
+    assert env["PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "s", "key": "password"}}
+    assert step["volumes"] == [
+        {"name": "gcp-credentials-user-gcp-sa", "secret": {"secretName": "user-gcp-sa"}},
+        {"name": "local-storage", "persistentVolumeClaim": {"claimName": "my-claim"}},
+    ]
+
+
+def test_list_and_dict_inputs_defaulting_to_empty_text(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    result = run(imported(kfp_workflows, "list_dict_defaults"), tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "submit-job") == {"job_id": "[][] us"}
+
+
+def test_graph_component_recursion_is_refused_naming_the_cycle(kfp_workflows: Workflows) -> None:
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(yaml.safe_load(kfp_workflows["graph_component_recursion"][0].read_text()))
+    assert messages(caught) == [
+        "templates[condition-2].dag.tasks[graph-flip-until-tails-1].template: recursive DAG templates "
+        "(graph-flip-until-tails-1 -> condition-2 -> graph-flip-until-tails-1): a template calls itself, which a "
+        "kubeline pipeline cannot express; unroll the recursion into a fixed number of steps or loops"
+    ]
+
+
 # --- the translation, on hand-written workflows ---------------------------------------------------------
 
 
