@@ -739,3 +739,73 @@ def test_a_mutated_workflow_imports_or_is_invalid(kfp_workflows: Workflows, data
         assert invalid.issues and all(str(issue) for issue in invalid.issues)
         return
     dump(result.pipeline)
+
+
+#: A value of each kind, put in place of every node of the programs using the most fields.
+_WRONG_TYPES = [None, 0, True, "x", [], ["x"], {}, {"name": ["x"]}]
+
+
+@pytest.mark.parametrize("program", ["pod_settings", "pipeline_volumes", "loops_in_loops", "op_transformers"])
+def test_every_field_of_a_wrong_type_is_an_import_problem(kfp_workflows: Workflows, program: str) -> None:
+    """Each node of a compiled workflow replaced in turn by a value of each kind: a Pipeline or PipelineInvalid
+    naming a path, never another exception (TypeError, AttributeError, KeyError…)."""
+    source = yaml.safe_load(kfp_workflows[program][0].read_text())
+    crashes = []
+    for path in _nodes(source):
+        for value in _WRONG_TYPES:
+            document = _replaced(copy.deepcopy(source), path, copy.deepcopy(value))
+            try:
+                dump(import_workflow(document).pipeline)
+            except PipelineInvalid as invalid:
+                assert invalid.issues and all(str(issue) for issue in invalid.issues)
+            except Exception as error:  # noqa: BLE001 - every other exception is the failure this test reports
+                crashes.append(f"{'.'.join(map(str, path))} = {value!r}: {type(error).__name__}: {error}")
+    assert crashes == []
+
+
+def volume_op(manifest: str) -> dict[str, Any]:
+    """A resource template as KFP compiles a VolumeOp named vop."""
+    outputs = [
+        {"name": "vop-name", "valueFrom": {"jsonPath": "{.metadata.name}"}},
+        {"name": "vop-manifest", "valueFrom": {"jsonPath": "{}"}},
+    ]
+    return {"name": "vop", "resource": {"action": "create", "manifest": manifest}, "outputs": {"parameters": outputs}}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "reads", "problem"),
+    [
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: [1Gi]}",
+            "vop-name",
+            "templates[vop].resource.manifest.spec.resources: must be a mapping (key: value), not a list",
+        ),
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: {requests: {storage: '{{inputs.parameters.n}}'}}}",
+            "vop-name",
+            "templates[vop].resource.manifest.spec.size: {{inputs.parameters.n}} cannot be translated",
+        ),
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: {requests: {storage: 1Gi}}}",
+            "vop-manifest",
+            "templates[main].dag.tasks[echo].arguments.parameters[n]: the VolumeOp's output 'vop-manifest' "
+            "cannot be read: use its name or size",
+        ),
+    ],
+)
+def test_a_volume_op_kubeline_cannot_make_is_an_error(manifest: str, reads: str, problem: str) -> None:
+    main = dag({"name": "vop", "template": "vop"}, call(value=f"{{{{tasks.vop.outputs.parameters.{reads}}}}}"))
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(main, echo(), volume_op(manifest)))
+    assert problem in messages(caught), messages(caught)
+
+
+def test_a_volume_op_named_after_the_workflow_gets_a_claim_per_run() -> None:
+    manifest = "kind: PersistentVolumeClaim\nmetadata: {name: '{{workflow.name}}-data'}\nspec: {resources: {requests: {storage: 2Gi}}}"
+    main = dag({"name": "vop", "template": "vop"}, call(value="{{tasks.vop.outputs.parameters.vop-name}}"))
+    pipeline, context = translate(workflow(main, echo(), volume_op(manifest)), None)
+    assert context.errors == []
+    assert pipeline["spec"]["volumes"] == [{"name": "vop", "size": "2Gi"}]  # no claimName: the run names it
+    assert pipeline["spec"]["tasks"] == [
+        {"name": "echo", "component": "echo", "arguments": {"n": "{{volumes.vop.name}}"}}
+    ]

@@ -117,7 +117,10 @@ _TEMPLATE = Mapping(
         "outputs": Mapping(
             {
                 "parameters": ListOf(
-                    Mapping({"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR})}, required=_NAMED)
+                    Mapping(
+                        {"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR, "jsonPath": TEXT})},
+                        required=_NAMED,
+                    )
                 ),
                 "artifacts": ListOf(Mapping({"name": TEXT, "path": TEXT, "from": SCALAR}, required=_NAMED)),
             }
@@ -172,6 +175,20 @@ WORKFLOW = Mapping(
 #: The JSON KFP stores in annotations: the pipeline's and each component's spec.
 PIPELINE_SPEC = Mapping(
     {"name": TEXT, "description": TEXT, "inputs": ListOf(Mapping({"name": TEXT, "description": TEXT}))}
+)
+#: The PersistentVolumeClaim a VolumeOp's resource template creates (its manifest, parsed).
+CLAIM = Mapping(
+    {
+        "kind": TEXT,
+        "metadata": Mapping({"name": TEXT, "generateName": TEXT, "annotations": _SCALARS}),
+        "spec": Mapping(
+            {
+                "accessModes": ListOf(TEXT),
+                "storageClassName": SCALAR,
+                "resources": Mapping({"requests": Mapping({"storage": SCALAR})}),
+            }
+        ),
+    }
 )
 COMPONENT_SPEC = Mapping({"description": TEXT, "outputs": ListOf(Mapping({"name": TEXT}))})
 

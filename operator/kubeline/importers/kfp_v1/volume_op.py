@@ -16,6 +16,7 @@ import yaml
 
 from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine.templates import substitute, whole_expression
+from kubeline.importers.kfp_v1 import shapes
 from kubeline.importers.kfp_v1.context import UNNAMED, Context
 from kubeline.importers.kfp_v1.variables import INPUT, placeholder
 
@@ -43,6 +44,11 @@ def add_volume(context: Context, template: dict[str, Any], bindings: dict[str, s
             "only KFP's VolumeOp (action: create of a PersistentVolumeClaim) is supported among resource templates: "
             "create other objects before the run, or in a step",
         )
+        return
+    issues = shapes.problems(manifest, shapes.CLAIM, f"{where}.manifest")
+    for issue in issues:
+        context.error(issue.path, issue.message)
+    if issues:
         return
     if template["name"] in context.volumes:
         context.warn(path, "runs a VolumeOp template already used: the run makes one volume for both")
@@ -89,9 +95,7 @@ def _manifest(resource: dict[str, Any]) -> dict[str, Any] | None:
         manifest = yaml.safe_load(str(resource.get("manifest") or ""))
     except yaml.YAMLError:
         return None
-    if not isinstance(manifest, dict) or manifest.get("kind") != "PersistentVolumeClaim":
-        return None
-    return manifest if all(isinstance(manifest.get(k) or {}, dict) for k in ("metadata", "spec")) else None
+    return manifest if isinstance(manifest, dict) and manifest.get("kind") == "PersistentVolumeClaim" else None
 
 
 def _resolver(context: Context, bindings: dict[str, str], path: str) -> Callable[[str, str], str]:
