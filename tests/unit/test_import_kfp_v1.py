@@ -809,3 +809,34 @@ def test_a_volume_op_named_after_the_workflow_gets_a_claim_per_run() -> None:
     assert pipeline["spec"]["tasks"] == [
         {"name": "echo", "component": "echo", "arguments": {"n": "{{volumes.vop.name}}"}}
     ]
+
+
+def test_pod_settings_the_restricted_profile_refuses_are_errors_naming_the_field() -> None:
+    template = echo(
+        volumes=[{"name": "host", "hostPath": {"path": "/var/run"}}],
+        sidecars=[{"name": "root", "image": "alpine", "securityContext": {"runAsUser": 0}}],
+    )
+    template["container"]["securityContext"] = {"privileged": True, "runAsNonRoot": True}
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(dag(call()), template))
+    found = sorted(messages(caught))
+    assert found[0] == (
+        "templates[echo].container.securityContext.privileged: must be False (kubeline runs steps in Kubernetes' "
+        "restricted profile: no root user, privileges or privilege escalation; remove the setting or run the "
+        "step's image as another user)"
+    )
+    assert found[1].startswith("templates[echo].sidecars[root].securityContext.runAsUser: ")
+    assert found[2] == (
+        "templates[echo].volumes[host]: hostPath cannot be mounted: kubeline steps mount persistentVolumeClaim, "
+        "secret, configMap and emptyDir volumes (the restricted profile)"
+    )
+    assert all("restricted profile" in message for message in found)
+
+
+def test_kubeline_labels_on_a_template_are_dropped_with_a_warning() -> None:
+    labels = {"kubeline.dev/run": "mine", "team": "ml", "pipelines.kubeflow.org/enable_caching": "true"}
+    result = import_workflow(workflow(dag(call()), echo(metadata={"labels": labels})))
+    assert result.warnings == [
+        "templates[echo].metadata.labels.kubeline.dev/run: kubeline.dev/ keys are kubeline's own: dropped"
+    ]
+    assert result.pipeline["spec"]["components"][0]["podMetadata"] == {"labels": {"team": "ml"}}
