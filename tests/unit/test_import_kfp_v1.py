@@ -202,7 +202,14 @@ def test_pod_settings_land_on_the_step_component(kfp_workflows: Workflows) -> No
         {"name": "scratch", "emptyDir": {"medium": "Memory"}},
     ]
     assert train["sidecars"] == [{"name": "proxy", "image": "envoyproxy/envoy:v1.28", "args": ["--log-level", "warn"]}]
-    assert train["initContainers"] == [{"name": "fetch", "image": "alpine", "command": ["sh", "-c", "echo init"]}]
+    assert train["initContainers"] == [
+        {
+            "name": "fetch",
+            "image": "alpine",
+            "command": ["sh", "-c", "echo init"],
+            "volumeMounts": container["volumeMounts"],  # mirror_volume_mounts=True
+        }
+    ]
     # KFP's own pipelines.kubeflow.org/ labels (caching, SDK version) are its bookkeeping, not the pods'
     assert train["podMetadata"] == {"labels": {"team": "ml"}, "annotations": {"example.com/owner": "alice"}}
     assert spec["tasks"][0]["arguments"] == {"output_dir": "{{params.output_dir}}", "workflow-uid": "{{run.uid}}"}

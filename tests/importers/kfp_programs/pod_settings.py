@@ -1,6 +1,6 @@
 """ContainerOp pod settings as the KFP docs use them: env from a Secret, a ConfigMap and the pod's fields, envFrom,
-a Secret volume and an emptyDir mounted, a sidecar and an init container, pod labels and annotations, the pull
-policy, a security context, and the run's id and pod name in texts."""
+a Secret volume and an emptyDir mounted, a sidecar and an init container (with the main container's mounts), pod
+labels and annotations, the pull policy, a security context, and the run's id and pod name in texts."""
 
 from kfp import dsl
 from kubernetes.client import (
@@ -54,7 +54,9 @@ def pod_features_pipeline(output_dir: str = "gs://bucket/" + dsl.RUN_ID_PLACEHOL
     op.add_volume(V1Volume(name="scratch", empty_dir=V1EmptyDirVolumeSource(medium="Memory")))
     op.add_volume_mount(V1VolumeMount(name="scratch", mount_path="/scratch"))
     op.add_sidecar(dsl.Sidecar(name="proxy", image="envoyproxy/envoy:v1.28", args=["--log-level", "warn"]))
-    op.add_init_container(dsl.UserContainer(name="fetch", image="alpine", command=["sh", "-c", "echo init"]))
+    op.add_init_container(
+        dsl.UserContainer(name="fetch", image="alpine", command=["sh", "-c", "echo init"], mirror_volume_mounts=True)
+    )
     op.add_pod_label("team", "ml")
     op.add_pod_annotation("example.com/owner", "alice")
     op.set_image_pull_policy("Always")

@@ -299,7 +299,10 @@ def _pod(context: Context, template: dict[str, Any], texts: _ContainerTexts, pat
         result["volumes"] = volumes
     for key, field_name in (("sidecars", "sidecars"), ("initContainers", "initContainers")):
         if template.get(key):
-            result[field_name] = pod.side_containers(context, template[key], texts.translate, f"{path}.{key}")
+            main_mounts = (template.get("container") or {}).get("volumeMounts") or []
+            result[field_name] = pod.side_containers(
+                context, template[key], main_mounts, texts.translate, f"{path}.{key}"
+            )
     metadata = pod.pod_metadata(context, template.get("metadata") or {}, path)
     if metadata:
         result["podMetadata"] = metadata

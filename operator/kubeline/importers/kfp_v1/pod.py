@@ -27,7 +27,7 @@ _VOLUME_SOURCES = ("persistentVolumeClaim", "secret", "configMap", "emptyDir")
 _MOUNT_FIELDS = ("name", "mountPath", "subPath", "readOnly")
 #: The container fields a sidecar or init container carries over, beside its texts.
 _SIDE_FIELDS = {"name", "image", "command", "args", "env", "envFrom", "workingDir", "volumeMounts"}
-_SIDE_CHECKED = {"imagePullPolicy", "securityContext", "resources"}
+_SIDE_CHECKED = {"imagePullPolicy", "securityContext", "resources", "mirrorVolumeMounts"}
 _RESTRICTED = (
     " (kubeline runs steps in Kubernetes' restricted profile: no root user, privileges or privilege escalation;"
     " remove the setting or run the step's image as another user)"
@@ -146,9 +146,14 @@ def container_settings(context: Context, container: dict[str, Any], path: str) -
 
 
 def side_containers(
-    context: Context, containers: list[dict[str, Any]], translate: Translate, path: str
+    context: Context,
+    containers: list[dict[str, Any]],
+    main_mounts: list[dict[str, Any]],
+    translate: Translate,
+    path: str,
 ) -> list[dict[str, Any]]:
-    """Sidecars or init containers: their texts translated like the main container's."""
+    """Sidecars or init containers: their texts translated like the main container's; with Argo's
+    mirrorVolumeMounts (KFP's ``mirror_volume_mounts=True``), the main container's mounts too."""
     result = []
     for container in containers:
         where = f"{path}[{container['name']}]"
@@ -165,8 +170,11 @@ def side_containers(
             side["envFrom"] = env_from(context, container["envFrom"], where)
         if container.get("workingDir"):
             side["workingDir"] = container["workingDir"]
-        if container.get("volumeMounts"):
-            side["volumeMounts"] = volume_mounts(context, container["volumeMounts"], where)
+        mounts = (main_mounts if container.get("mirrorVolumeMounts") is True else []) + (
+            container.get("volumeMounts") or []
+        )
+        if mounts:
+            side["volumeMounts"] = volume_mounts(context, mounts, where)
         side.update(container_settings(context, container, where))
         if container.get("resources"):
             side["resources"] = container["resources"]
