@@ -23,6 +23,8 @@ KFP_VERSION = "1.8.22"
 PROGRAMS = Path(__file__).resolve().parents[1] / "kfp_v1_programs"
 #: Programs of features the classic ones leave out, compiled the same way.
 MORE_PROGRAMS = Path(__file__).resolve().parent / "kfp_programs"
+#: Programs kfp compiles and the importer refuses (with the error a test asserts).
+REFUSED_PROGRAMS = Path(__file__).resolve().parent / "kfp_refused"
 _PIP_TIMEOUT = 900
 
 _COMPILE = """
@@ -107,8 +109,9 @@ def all_programs() -> list[Path]:
 
 
 def compiled_workflows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, Any]]]:
-    """Every test program compiled by kfp==1.8.22: by stem, (Workflow YAML, ARGUMENTS)."""
+    """Every test program (refused ones too) compiled by kfp==1.8.22: by stem, (Workflow YAML, ARGUMENTS)."""
+    programs = all_programs() + sorted(REFUSED_PROGRAMS.glob("*.py"))
     try:
-        return compile_programs(all_programs(), tmp_path_factory.mktemp("kfp-workflows"))
+        return compile_programs(programs, tmp_path_factory.mktemp("kfp-workflows"))
     except (RuntimeError, subprocess.SubprocessError, OSError) as error:
         pytest.fail(f"the KFP v1 SDK is needed to test the importer and could not be used: {error}", pytrace=False)

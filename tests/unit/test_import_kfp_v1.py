@@ -24,6 +24,7 @@ from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.importers.kfp_v1.variables import replace_path
+from kubeline.importers.kfp_v1.workflow import translate
 from tests.kfp_expectations import assert_container_op_scheduling
 
 Workflows = dict[str, tuple[Path, dict[str, Any]]]
@@ -165,6 +166,137 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
     assert json.loads(ran.stdout)["tasks"]["multiply"]["outputs"] == {"Output": "40.0"}
 
 
+def translated(workflows: Workflows, program: str) -> dict[str, Any]:
+    """The program's pipeline as translated, before import_workflow's engine checks: for programs whose
+    placeholders ({{pod.name}}, {{volumes.*}}, {{items.*}}) the engine resolves, asserted on their own."""
+    pipeline, context = translate(yaml.safe_load(workflows[program][0].read_text()), None)
+    assert (context.errors, context.warnings) == ([], []), (context.errors, context.warnings)
+    return pipeline
+
+
+def test_pod_settings_land_on_the_step_component(kfp_workflows: Workflows) -> None:
+    spec = translated(kfp_workflows, "pod_settings")["spec"]
+    assert spec["params"] == [{"name": "output_dir", "default": "gs://bucket/{{run.uid}}"}]  # RUN_ID_PLACEHOLDER
+    (train,) = spec["components"]
+    container = train["container"]
+    assert container["args"] == [
+        "echo {{pod.name}} {{inputs.workflow-uid}} {{inputs.output_dir}} > {{outputs.out.path}}"
+    ]
+    assert container["env"] == [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+        {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
+        {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "KFP_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    assert container["envFrom"] == [{"prefix": "CFG_", "configMapRef": {"name": "settings"}}]
+    assert container["volumeMounts"] == [
+        {"name": "creds", "mountPath": "/secrets", "readOnly": True},
+        {"name": "scratch", "mountPath": "/scratch"},
+    ]
+    assert (container["imagePullPolicy"], container["securityContext"]) == (
+        "Always",
+        {"runAsUser": 1000, "allowPrivilegeEscalation": False},
+    )
+    assert train["volumes"] == [
+        {"name": "creds", "secret": {"secretName": "creds"}},
+        {"name": "scratch", "emptyDir": {"medium": "Memory"}},
+    ]
+    assert train["sidecars"] == [{"name": "proxy", "image": "envoyproxy/envoy:v1.28", "args": ["--log-level", "warn"]}]
+    assert train["initContainers"] == [
+        {
+            "name": "fetch",
+            "image": "alpine",
+            "command": ["sh", "-c", "echo init"],
+            "volumeMounts": container["volumeMounts"],  # mirror_volume_mounts=True
+        }
+    ]
+    # KFP's own pipelines.kubeflow.org/ labels (caching, SDK version) are its bookkeeping, not the pods'
+    assert train["podMetadata"] == {"labels": {"team": "ml"}, "annotations": {"example.com/owner": "alice"}}
+    assert spec["tasks"][0]["arguments"] == {"output_dir": "{{params.output_dir}}", "workflow-uid": "{{run.uid}}"}
+
+
+def test_volume_ops_become_pipeline_volumes(kfp_workflows: Workflows) -> None:
+    path = kfp_workflows["pipeline_volumes"][0]
+    pipeline, context = translate(yaml.safe_load(path.read_text()), None)
+    assert [str(w) for w in context.warnings] == [
+        "templates[create-volume].resource.manifest.spec.size: the volume's size is param size's default, "
+        "'1Gi': a run's argument does not change it"
+    ]
+    spec = pipeline["spec"]
+    assert spec["volumes"] == [
+        {"name": "cache", "size": "5Gi", "accessModes": ["ReadWriteMany"], "claimName": "shared-cache"},
+        {
+            "name": "create-volume",
+            "size": "1Gi",
+            "storageClassName": "standard",
+            "accessModes": ["ReadWriteMany"],
+            "annotations": {"example.com/purpose": "scratch"},
+        },
+    ]
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    assert sorted(tasks) == ["read", "use-cache", "write"]  # the VolumeOps are no tasks
+    assert tasks["read"]["arguments"] == {
+        "create-volume-name": "{{volumes.create-volume.name}}",
+        "create-volume-size": "{{volumes.create-volume.size}}",
+    }
+    assert tasks["read"]["after"] == ["write"]  # KFP orders a pvolume's readers after its writer
+    assert "after" not in tasks["write"]  # the volume exists before any step
+    read = next(c for c in spec["components"] if c["name"] == "read")
+    assert read["volumes"] == [
+        {"name": "create-volume", "persistentVolumeClaim": {"claimName": "{{inputs.create-volume-name}}"}}
+    ]
+    assert read["container"]["volumeMounts"] == [{"name": "create-volume", "mountPath": "/data"}]
+
+
+def test_exported_metrics_and_visualizations_are_typed(kfp_workflows: Workflows) -> None:
+    components = {c["name"]: c for c in imported(kfp_workflows, "exported_metrics")["spec"]["components"]}
+    assert components["evaluate"]["outputs"] == [
+        {"name": "mlpipeline-metrics", "type": "metrics"},
+        {"name": "mlpipeline-ui-metadata", "type": "ui-metadata"},
+    ]
+    assert components["raw"]["outputs"] == [{"name": "mlpipeline-metrics", "type": "metrics"}]
+    assert "{{outputs.mlpipeline-metrics.path}}" in components["raw"]["container"]["command"][2]
+
+
+def test_a_nested_parallel_for_reads_the_outer_item_by_name(kfp_workflows: Workflows) -> None:
+    (outer,) = translated(kfp_workflows, "loops_in_loops")["spec"]["tasks"]
+    assert (outer["forEach"], outer["itemName"]) == ([1, 2], "for-loop-2")
+    (inner,) = outer["dag"]["tasks"]
+    assert inner["forEach"] == [3, 4]
+    assert inner["dag"]["tasks"][0]["arguments"] == {
+        "loop-item-param-1": "{{items.for-loop-2}}",
+        "loop-item-param-3": "{{item}}",
+    }
+
+
+def test_op_transformers_of_gcp_aws_and_onprem(kfp_workflows: Workflows) -> None:
+    (step,) = imported(kfp_workflows, "op_transformers")["spec"]["components"]
+    env = {e["name"]: e for e in step["container"]["env"]}
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == "/secret/gcp-credentials/user-gcp-sa.json"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"] == {"secretKeyRef": {"name": "aws-secret", "key": "AWS_ACCESS_KEY_ID"}}
+    assert env["PASSWORD"]["valueFrom"] == {"secretKeyRef": {"name": "s", "key": "password"}}
+    assert step["volumes"] == [
+        {"name": "gcp-credentials-user-gcp-sa", "secret": {"secretName": "user-gcp-sa"}},
+        {"name": "local-storage", "persistentVolumeClaim": {"claimName": "my-claim"}},
+    ]
+
+
+def test_list_and_dict_inputs_defaulting_to_empty_text(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    result = run(imported(kfp_workflows, "list_dict_defaults"), tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "submit-job") == {"job_id": "[][] us"}
+
+
+def test_graph_component_recursion_is_refused_naming_the_cycle(kfp_workflows: Workflows) -> None:
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(yaml.safe_load(kfp_workflows["graph_component_recursion"][0].read_text()))
+    assert messages(caught) == [
+        "templates[condition-2].dag.tasks[graph-flip-until-tails-1].template: recursive DAG templates "
+        "(graph-flip-until-tails-1 -> condition-2 -> graph-flip-until-tails-1): a template calls itself, which a "
+        "kubeline pipeline cannot express; unroll the recursion into a fixed number of steps or loops"
+    ]
+
+
 # --- the translation, on hand-written workflows ---------------------------------------------------------
 
 
@@ -230,45 +362,84 @@ def test_a_step_with_its_settings() -> None:
 
 
 def test_unsupported_fields_are_warnings_naming_template_and_field() -> None:
-    template = echo(sidecars=[{"name": "proxy"}])
-    template["container"]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
-    template["container"]["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
-    result = import_workflow(workflow(dag(call()), template, volumes=[{"name": "data"}]))
+    template = echo(podSpecPatch="{}")
+    template["container"]["ports"] = [{"containerPort": 80}]
+    template["container"]["volumeMounts"] = [{"name": "data", "mountPath": "/data", "mountPropagation": "None"}]
+    template["container"]["env"] = [{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]
+    result = import_workflow(
+        workflow(dag(call()), template, hostNetwork=True, volumes=[{"name": "data", "emptyDir": {}}])
+    )
     assert result.warnings == [
-        "spec.volumes: not supported, dropped",
-        "templates[echo].sidecars: not supported, dropped",
-        "templates[echo].container.volumeMounts: not supported, dropped",
-        "templates[echo].container.env[TOKEN].valueFrom: values from secrets, config maps or fields are not supported, dropped",
+        "spec.hostNetwork: not supported, dropped",
+        "templates[echo].podSpecPatch: not supported, dropped",
+        "templates[echo].container.ports: not supported, dropped",
+        "templates[echo].container.env[CPU].valueFrom.resourceFieldRef: only secretKeyRef, configMapKeyRef and "
+        "fieldRef are supported: dropped",
+        "templates[echo].container.volumeMounts[data].mountPropagation: not supported, dropped",
     ]
-    assert "env" not in result.pipeline["spec"]["components"][0]["container"]
+    component = result.pipeline["spec"]["components"][0]
+    assert "env" not in component["container"]
+    assert component["volumes"] == [{"name": "data", "emptyDir": {}}]  # the workflow's volume the step mounts
 
 
 def test_strict_mode_makes_warnings_errors() -> None:
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}])), strict=True)
-    assert messages(caught) == ["templates[echo].sidecars: not supported, dropped"]
+        import_workflow(workflow(dag(call()), echo(podSpecPatch="{}")), strict=True)
+    assert messages(caught) == ["templates[echo].podSpecPatch: not supported, dropped"]
 
 
 def test_what_cannot_be_translated_is_an_error_even_without_strict() -> None:
-    volume = {"name": "make-volume", "resource": {"action": "create", "manifest": "kind: PersistentVolumeClaim"}}
+    job = {"name": "make-job", "resource": {"action": "create", "manifest": "kind: Job"}}
     bad = echo()
-    bad["container"]["args"] = ["{{pod.name}}"]
+    bad["container"]["args"] = ["{{workflow.creationTimestamp}}"]
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call(), call("volume", "make-volume")), bad, volume))
-    assert messages(caught) == [
-        "templates[echo].container.args[0]: {{pod.name}} cannot be translated",
-        "templates[make-volume].resource: resource templates are not supported (task 'volume' runs it); kubeline steps run containers",
+        import_workflow(workflow(dag(call(), call("job", "make-job")), bad, job))
+    assert sorted(messages(caught)) == [
+        "templates[echo].container.args[0]: {{workflow.creationTimestamp}} cannot be translated",
+        "templates[make-job].resource: only KFP's VolumeOp (action: create of a PersistentVolumeClaim) is supported "
+        "among resource templates: create other objects before the run, or in a step",
     ]
 
 
-def test_a_loop_inside_a_loop_cannot_use_the_outer_item() -> None:
+def test_a_loop_inside_a_loop_reads_the_outer_item_by_its_name() -> None:
     inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]}, "dag": {"tasks": [call(withItems=[1, 2])]}}
+    pipeline, context = translate(
+        workflow(dag(call("outer", "inner", "{{item.x}}", withItems=[{"x": "a"}])), inner, echo()), None
+    )
+    assert context.errors == []
+    outer = pipeline["spec"]["tasks"][0]
+    assert (outer["forEach"], outer["itemName"]) == ([{"x": "a"}], "outer")
+    assert outer["dag"]["tasks"][0]["forEach"] == [1, 2]
+    assert "itemName" not in outer["dag"]["tasks"][0]  # nothing inside it loops: {{item}} is enough
+    assert outer["dag"]["tasks"][0]["arguments"] == {"n": "{{items.outer.x}}"}
+
+
+def test_loop_items_that_are_not_a_list_are_an_error() -> None:
+    document = workflow(
+        dag(call(withItems="notalist"), call("twice", withParam='{"a": 1}'), call("thrice", withParam="a,b")), echo()
+    )
     with pytest.raises(PipelineInvalid) as caught:
-        import_workflow(workflow(dag(call("outer", "inner", "{{item}}", withItems=["a", "b"])), inner, echo()))
+        import_workflow(document)
     assert messages(caught) == [
-        "templates[inner].dag.tasks[echo].arguments.parameters[n]: a loop inside a loop uses "
-        "the outer loop's item: kubeline's {{item}} is the innermost one"
+        'templates[main].dag.tasks[echo].withItems: must be a list of items, not "notalist"',
+        "templates[main].dag.tasks[twice].withParam: must be one reference to a list, found '{\"a\": 1}'",
+        "templates[main].dag.tasks[thrice].withParam: must be one reference to a list, found 'a,b'",
     ]
+
+
+def test_an_argument_without_a_value_is_not_passed() -> None:
+    template = echo()
+    template["inputs"]["parameters"][0]["value"] = "5"
+    task = {"name": "echo", "template": "echo", "arguments": {"parameters": [{"name": "n"}]}}
+    result = import_workflow(workflow(dag(task), template))
+    assert result.warnings == [
+        "templates[main].dag.tasks[echo].arguments.parameters[n]: has no value: not passed "
+        "(the input's default applies, if it has one)"
+    ]
+    assert "arguments" not in result.pipeline["spec"]["tasks"][0]
+    assert result.pipeline["spec"]["components"][0]["inputs"] == [{"name": "n", "default": "5"}]
+    with pytest.raises(PipelineInvalid, match="has no value"):
+        import_workflow(workflow(dag(task), template), strict=True)
 
 
 def test_workflow_variables_in_steps_and_in_the_exit_handler() -> None:
@@ -379,16 +550,16 @@ def test_not_a_workflow() -> None:
 
 def test_the_command_reports_problems_with_exit_status_2(tmp_path: Path) -> None:
     path = tmp_path / "workflow.yaml"
-    path.write_text(dump(workflow(dag(call()), echo(sidecars=[{"name": "proxy"}]))))
+    path.write_text(dump(workflow(dag(call()), echo(podSpecPatch="{}"))))
     lenient = subprocess.run([sys.executable, "-m", "kubeline", "import", str(path)], capture_output=True, text=True)
     assert lenient.returncode == 0
-    assert "warning: templates[echo].sidecars: not supported, dropped" in lenient.stderr
+    assert "warning: templates[echo].podSpecPatch: not supported, dropped" in lenient.stderr
     assert yaml.safe_load(lenient.stdout)["kind"] == "Pipeline"
     strict = subprocess.run(
         [sys.executable, "-m", "kubeline", "import", str(path), "--strict"], capture_output=True, text=True
     )
     assert strict.returncode == 2
-    assert "templates[echo].sidecars: not supported, dropped" in strict.stderr
+    assert "templates[echo].podSpecPatch: not supported, dropped" in strict.stderr
 
 
 @pytest.mark.parametrize(
@@ -575,3 +746,104 @@ def test_a_mutated_workflow_imports_or_is_invalid(kfp_workflows: Workflows, data
         assert invalid.issues and all(str(issue) for issue in invalid.issues)
         return
     dump(result.pipeline)
+
+
+#: A value of each kind, put in place of every node of the programs using the most fields.
+_WRONG_TYPES = [None, 0, True, "x", [], ["x"], {}, {"name": ["x"]}]
+
+
+@pytest.mark.parametrize("program", ["pod_settings", "pipeline_volumes", "loops_in_loops", "op_transformers"])
+def test_every_field_of_a_wrong_type_is_an_import_problem(kfp_workflows: Workflows, program: str) -> None:
+    """Each node of a compiled workflow replaced in turn by a value of each kind: a Pipeline or PipelineInvalid
+    naming a path, never another exception (TypeError, AttributeError, KeyError…)."""
+    source = yaml.safe_load(kfp_workflows[program][0].read_text())
+    crashes = []
+    for path in _nodes(source):
+        for value in _WRONG_TYPES:
+            document = _replaced(copy.deepcopy(source), path, copy.deepcopy(value))
+            try:
+                dump(import_workflow(document).pipeline)
+            except PipelineInvalid as invalid:
+                assert invalid.issues and all(str(issue) for issue in invalid.issues)
+            except Exception as error:  # noqa: BLE001 - every other exception is the failure this test reports
+                crashes.append(f"{'.'.join(map(str, path))} = {value!r}: {type(error).__name__}: {error}")
+    assert crashes == []
+
+
+def volume_op(manifest: str) -> dict[str, Any]:
+    """A resource template as KFP compiles a VolumeOp named vop."""
+    outputs = [
+        {"name": "vop-name", "valueFrom": {"jsonPath": "{.metadata.name}"}},
+        {"name": "vop-manifest", "valueFrom": {"jsonPath": "{}"}},
+    ]
+    return {"name": "vop", "resource": {"action": "create", "manifest": manifest}, "outputs": {"parameters": outputs}}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "reads", "problem"),
+    [
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: [1Gi]}",
+            "vop-name",
+            "templates[vop].resource.manifest.spec.resources: must be a mapping (key: value), not a list",
+        ),
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: {requests: {storage: '{{inputs.parameters.n}}'}}}",
+            "vop-name",
+            "templates[vop].resource.manifest.spec.size: {{inputs.parameters.n}} cannot be translated",
+        ),
+        (
+            "kind: PersistentVolumeClaim\nspec: {resources: {requests: {storage: 1Gi}}}",
+            "vop-manifest",
+            "templates[main].dag.tasks[echo].arguments.parameters[n]: the VolumeOp's output 'vop-manifest' "
+            "cannot be read: use its name or size",
+        ),
+    ],
+)
+def test_a_volume_op_kubeline_cannot_make_is_an_error(manifest: str, reads: str, problem: str) -> None:
+    main = dag({"name": "vop", "template": "vop"}, call(value=f"{{{{tasks.vop.outputs.parameters.{reads}}}}}"))
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(main, echo(), volume_op(manifest)))
+    assert problem in messages(caught), messages(caught)
+
+
+def test_a_volume_op_named_after_the_workflow_gets_a_claim_per_run() -> None:
+    manifest = "kind: PersistentVolumeClaim\nmetadata: {name: '{{workflow.name}}-data'}\nspec: {resources: {requests: {storage: 2Gi}}}"
+    main = dag({"name": "vop", "template": "vop"}, call(value="{{tasks.vop.outputs.parameters.vop-name}}"))
+    pipeline, context = translate(workflow(main, echo(), volume_op(manifest)), None)
+    assert context.errors == []
+    assert pipeline["spec"]["volumes"] == [{"name": "vop", "size": "2Gi"}]  # no claimName: the run names it
+    assert pipeline["spec"]["tasks"] == [
+        {"name": "echo", "component": "echo", "arguments": {"n": "{{volumes.vop.name}}"}}
+    ]
+
+
+def test_pod_settings_the_restricted_profile_refuses_are_errors_naming_the_field() -> None:
+    template = echo(
+        volumes=[{"name": "host", "hostPath": {"path": "/var/run"}}],
+        sidecars=[{"name": "root", "image": "alpine", "securityContext": {"runAsUser": 0}}],
+    )
+    template["container"]["securityContext"] = {"privileged": True, "runAsNonRoot": True}
+    with pytest.raises(PipelineInvalid) as caught:
+        import_workflow(workflow(dag(call()), template))
+    found = sorted(messages(caught))
+    assert found[0] == (
+        "templates[echo].container.securityContext.privileged: must be False (kubeline runs steps in Kubernetes' "
+        "restricted profile: no root user, privileges or privilege escalation; remove the setting or run the "
+        "step's image as another user)"
+    )
+    assert found[1].startswith("templates[echo].sidecars[root].securityContext.runAsUser: ")
+    assert found[2] == (
+        "templates[echo].volumes[host]: hostPath cannot be mounted: kubeline steps mount persistentVolumeClaim, "
+        "secret, configMap and emptyDir volumes (the restricted profile)"
+    )
+    assert all("restricted profile" in message for message in found)
+
+
+def test_kubeline_labels_on_a_template_are_dropped_with_a_warning() -> None:
+    labels = {"kubeline.dev/run": "mine", "team": "ml", "pipelines.kubeflow.org/enable_caching": "true"}
+    result = import_workflow(workflow(dag(call()), echo(metadata={"labels": labels})))
+    assert result.warnings == [
+        "templates[echo].metadata.labels.kubeline.dev/run: kubeline.dev/ keys are kubeline's own: dropped"
+    ]
+    assert result.pipeline["spec"]["components"][0]["podMetadata"] == {"labels": {"team": "ml"}}

@@ -146,7 +146,10 @@ class EnvVarSource(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)].filter(x, x).size() == 1",
+                    # sums, not a filtered list: this rule runs for every variable of every container of every
+                    # component, and the API server refuses a schema whose estimated CEL cost is over its budget
+                    "(has(self.secretKeyRef) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0)"
+                    " + (has(self.fieldRef) ? 1 : 0) == 1",
                     "set exactly one of secretKeyRef, configMapKeyRef and fieldRef",
                 )
             ]

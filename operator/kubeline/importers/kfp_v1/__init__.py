@@ -1,13 +1,16 @@
 """Argo Workflows compiled by the KFP v1 SDK, translated into kubeline Pipelines.
 
-Only the subset the KFP v1 compiler emits is translated: container templates become components, DAG
-templates become groups (conditions and loops), Argo's ``{{...}}`` variables become kubeline
-placeholders. Two kinds of problems are reported, each naming the template and field:
+Only the subset the KFP v1 compiler emits is translated: container templates become components (with their
+pods' settings: env from Secrets and ConfigMaps, volumes, sidecars, init containers, labels…), DAG templates
+become groups (conditions and loops, a loop read from loops nested in it naming its item), VolumeOp's resource
+templates become pipeline volumes, Argo's ``{{...}}`` variables become kubeline placeholders. Two kinds of
+problems are reported, each naming the template and field:
 
-- warnings: a field kubeline does not carry over (volumes, sidecars, pod labels…); the rest of the
-  pipeline still means what the workflow meant, so the field is dropped (``strict`` makes it an error);
-- errors: something the pipeline depends on cannot be expressed (a resource template, an unknown
-  variable); no pipeline is produced.
+- warnings: a field kubeline does not carry over (a pod spec patch, container ports, an argument without a
+  value…); the rest of the pipeline still means what the workflow meant, so the field is dropped (``strict``
+  makes it an error);
+- errors: something the pipeline depends on cannot be expressed (a resource template other than a VolumeOp, an
+  unknown variable, a recursive graph component, a host path volume); no pipeline is produced.
 
 Argo passes every value as text, so component inputs are strings; output and parameter types come from
 the component and pipeline specs KFP stores in annotations. Literal file paths in commands (KFP's
@@ -15,9 +18,10 @@ the component and pipeline specs KFP stores in annotations. Literal file paths i
 file. The whole package is pure: documents in, documents out.
 
 The parts: ``workflow`` (the workflow's own fields, params, the exit handler), ``dag`` (DAG templates,
-tasks, their arguments, loops, conditions and dependencies), ``components`` (container templates),
-``settings`` (resources, scheduling, retries, timeouts, caching), ``variables`` (Argo's variable grammar),
-``shapes`` (the field types checked before anything is read), all sharing one ``context.Context``.
+tasks, their arguments, loops, conditions and dependencies), ``components`` (container templates), ``pod``
+(what a template adds to its pod), ``volume_op`` (VolumeOp), ``settings`` (resources, scheduling, retries,
+timeouts, caching), ``variables`` (Argo's variable grammar), ``shapes`` (the field types checked before anything
+is read), all sharing one ``context.Context``.
 """
 
 from __future__ import annotations

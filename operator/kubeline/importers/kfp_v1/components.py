@@ -15,7 +15,7 @@ from kubeline.api import models
 from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine.templates import substitute, whole_expression
 from kubeline.engine.values import kfp_value_type
-from kubeline.importers.kfp_v1 import shapes
+from kubeline.importers.kfp_v1 import pod, shapes
 from kubeline.importers.kfp_v1.context import UNNAMED, Context
 from kubeline.importers.kfp_v1.settings import template_settings
 from kubeline.importers.kfp_v1.variables import (
@@ -41,10 +41,24 @@ _TEMPLATE_FIELDS = {
     "activeDeadlineSeconds",
     "retryStrategy",
     "parallelism",
+    "volumes",
+    "sidecars",
+    "initContainers",
 }
-_CONTAINER_FIELDS = {"image", "command", "args", "env", "resources", "workingDir", "imagePullPolicy"}
-#: Outputs the KFP UI reads as files.
-_KFP_FILE_OUTPUTS = {"mlpipeline-ui-metadata", "mlpipeline-metrics"}
+_CONTAINER_FIELDS = {
+    "image",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "resources",
+    "workingDir",
+    "imagePullPolicy",
+    "securityContext",
+    "volumeMounts",
+}
+#: The outputs the KFP UI reads (by the names KFP gives them), as kubeline's output types of the same meaning.
+_KFP_UI_OUTPUTS = {"mlpipeline-metrics": "metrics", "mlpipeline-ui-metadata": "ui-metadata"}
 
 
 @dataclass
@@ -90,31 +104,28 @@ def component(context: Context, template: dict[str, Any]) -> Component:
     container = template["container"] if isinstance(template.get("container"), dict) else {}
     for key in sorted(set(container) - _CONTAINER_FIELDS):
         context.warn(f"{path}.container.{key}", "not supported, dropped")
-    if container.get("imagePullPolicy"):
-        context.pull_policies.add(container["imagePullPolicy"])
     name = unique_label(to_dns_label(template["name"], fallback=UNNAMED), {c.name for c in context.components.values()})
     inputs, paths = _inputs(context, template, path)
     outputs, output_documents = _outputs(context, template, spec, path, paths)
     parameters = {p["name"] for p in (template.get("inputs") or {}).get("parameters") or []}
-    texts = _ContainerTexts(context, f"{path}.container", parameters, paths, outputs)
-    rendered = _container(context, container, texts)
-    inputs += [{"name": n} for n in texts.workflow_inputs]  # found while translating the container
-    document = _document(name, spec.get("description"), inputs, output_documents, rendered)
-    _check_paths_used(context, rendered, paths, path)
+    texts = _ContainerTexts(context, parameters, paths, outputs)
+    rendered = _container(context, container, texts, f"{path}.container")
+    document = _document(name, spec.get("description"), output_documents, rendered)
+    document.update(_pod(context, template, texts, path))
+    inputs += [{"name": n} for n in texts.workflow_inputs]  # found while translating the container and pod
+    if inputs:
+        document["inputs"] = inputs
+    _check_paths_used(context, document, paths, path)
     settings = template_settings(context, template, container, path)
     made = Component(name, outputs, inputs, texts.workflow_inputs, settings, document)
     context.components[template["name"]] = made
     return made
 
 
-def _document(
-    name: str, description: Any, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], container: dict[str, Any]
-) -> dict[str, Any]:
+def _document(name: str, description: Any, outputs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, Any]:
     document: dict[str, Any] = {"name": name}
     if description:
         document["description"] = description
-    if inputs:
-        document["inputs"] = inputs
     if outputs:
         document["outputs"] = outputs
     document["container"] = container
@@ -178,7 +189,9 @@ def _outputs(
         for argo_name in entry.argo:
             names[argo_name] = name
         read_as_file = any((template["name"], n) in context.read_as_files for n in entry.argo)
-        type_ = _output_type(spec_types.get(_normal(short)), entry.parameter, read_as_file or name in _KFP_FILE_OUTPUTS)
+        type_ = _KFP_UI_OUTPUTS.get(first) or _output_type(
+            spec_types.get(_normal(short)), entry.parameter, read_as_file
+        )
         documents.append({"name": name} if type_ == "string" else {"name": name, "type": type_})
         paths[file] = placeholder(f"outputs.{name}.path")
     return names, documents
@@ -228,14 +241,12 @@ class _ContainerTexts:
     placeholders; workflow variables become inputs of their own, found as they are met."""
 
     context: Context
-    path: str
     parameters: set[str]  # the template's input parameters
     paths: dict[str, str]  # file -> its placeholder
     outputs: dict[str, str]  # Argo output name -> kubeline output name
     workflow_inputs: dict[str, str] = field(default_factory=dict)  # synthetic input -> Argo workflow variable
 
-    def translate(self, text: str, where: str) -> str:
-        path = f"{self.path}.{where}"
+    def translate(self, text: str, path: str) -> str:
         text = substitute(str(text), lambda expression: self._variable(expression, path))
         for file in sorted(self.paths, key=len, reverse=True):
             text = replace_path(text, file, self.paths[file])
@@ -248,6 +259,8 @@ class _ContainerTexts:
             return placeholder(f"inputs.{m['name']}.path")
         if m := OUTPUT_PATH.match(expression):
             return placeholder(f"outputs.{self.outputs.get(m['name'], m['name'])}.path")
+        if expression == "pod.name":  # the name of the step's pod, which the backend knows
+            return placeholder(expression)
         if is_workflow_variable(expression):
             name = to_dns_label(expression.replace(".", "-"), fallback=UNNAMED)
             self.workflow_inputs[name] = expression
@@ -256,35 +269,49 @@ class _ContainerTexts:
         return None
 
 
-def _container(context: Context, container: dict[str, Any], texts: _ContainerTexts) -> dict[str, Any]:
+def _container(context: Context, container: dict[str, Any], texts: _ContainerTexts, path: str) -> dict[str, Any]:
     """The component's container: the image, its texts translated, the working directory."""
     rendered: dict[str, Any] = {"image": container.get("image") or ""}
     if not rendered["image"]:
-        context.error(f"{texts.path}.image", "required")
+        context.error(f"{path}.image", "required")
     for key in ("command", "args"):
         if container.get(key):
-            rendered[key] = [texts.translate(part, f"{key}[{i}]") for i, part in enumerate(container[key])]
-    env = []
-    for variable in container.get("env") or []:
-        if "valueFrom" in variable:
-            context.warn(
-                f"{texts.path}.env[{variable.get('name')}].valueFrom",
-                "values from secrets, config maps or fields are not supported, dropped",
-            )
-            continue
-        env.append(
-            {"name": variable["name"], "value": texts.translate(variable.get("value", ""), f"env[{variable['name']}]")}
-        )
-    if env:
-        rendered["env"] = env
+            rendered[key] = [texts.translate(part, f"{path}.{key}[{i}]") for i, part in enumerate(container[key])]
+    variables = pod.env(context, container.get("env") or [], texts.translate, path)
+    if variables:
+        rendered["env"] = variables
+    if container.get("envFrom"):
+        rendered["envFrom"] = pod.env_from(context, container["envFrom"], path)
+    if container.get("volumeMounts"):
+        rendered["volumeMounts"] = pod.volume_mounts(context, container["volumeMounts"], path)
+    rendered.update(pod.container_settings(context, container, path))
     if container.get("workingDir"):
         rendered["workingDir"] = container["workingDir"]
     return rendered
 
 
-def _check_paths_used(context: Context, container: dict[str, Any], paths: dict[str, str], path: str) -> None:
-    """Warn about files the container never names: the step cannot be told where to write or read them."""
-    texts = json.dumps(container)
+def _pod(context: Context, template: dict[str, Any], texts: _ContainerTexts, path: str) -> dict[str, Any]:
+    """The component's volumes, sidecars, init containers and pod metadata."""
+    result: dict[str, Any] = {}
+    declared = (template.get("volumes") or []) + pod.mounted_workflow_volumes(context, template)
+    volumes = pod.volumes(context, declared, texts.translate, path)
+    if volumes:
+        result["volumes"] = volumes
+    for key, field_name in (("sidecars", "sidecars"), ("initContainers", "initContainers")):
+        if template.get(key):
+            main_mounts = (template.get("container") or {}).get("volumeMounts") or []
+            result[field_name] = pod.side_containers(
+                context, template[key], main_mounts, texts.translate, f"{path}.{key}"
+            )
+    metadata = pod.pod_metadata(context, template.get("metadata") or {}, path)
+    if metadata:
+        result["podMetadata"] = metadata
+    return result
+
+
+def _check_paths_used(context: Context, component: dict[str, Any], paths: dict[str, str], path: str) -> None:
+    """Warn about files the component's containers never name: the step cannot be told where to write or read them."""
+    texts = json.dumps(component)
     for file, file_placeholder in paths.items():
         if file_placeholder not in texts:
             context.warn(

@@ -30,7 +30,8 @@ class Context:
     warnings: list[Issue] = field(default_factory=list)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
     components: dict[str, Component] = field(default_factory=dict)  # by template name
-    pull_policies: set[str] = field(default_factory=set)
+    volumes: dict[str, str] = field(default_factory=dict)  # VolumeOp template name -> pipeline volume name
+    pipeline_volumes: list[dict[str, Any]] = field(default_factory=list)  # spec.volumes
     #: the DAG templates being translated, outermost first: a template met again is a recursion
     expanding: list[str] = field(default_factory=list)
     #: group outputs being resolved (template, kind, name): one met again refers to itself

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeline.api import models
 from kubeline.api.limits import MAX_GROUP_DEPTH, MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine import conditions
@@ -28,6 +29,7 @@ from kubeline.importers.kfp_v1.variables import (
     referenced_tasks,
     workflow_value,
 )
+from kubeline.importers.kfp_v1.volume_op import add_volume, is_volume_op, volume_output
 
 _TASK_FIELDS = {"name", "template", "arguments", "dependencies", "depends", "when", "withItems", "withParam"}
 _TASK_ORDER = (
@@ -37,6 +39,7 @@ _TASK_ORDER = (
     "after",
     "when",
     "forEach",
+    "itemName",
     "parallelism",
     "caching",
     "retries",
@@ -64,6 +67,7 @@ class _Scope:
     template: str
     siblings: dict[str, _Sibling]
     bindings: dict[str, str] = field(default_factory=dict)
+    loops: tuple[str, ...] = ()  # the item names of the named loops around the DAG
 
 
 def entry_tasks(context: Context, template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,8 +101,10 @@ def _may_expand(context: Context, template: str, path: str) -> bool:
     return True
 
 
-def _dag(context: Context, template: dict[str, Any], bindings: dict[str, str]) -> list[dict[str, Any]]:
-    """The tasks of a DAG template whose inputs are bound to ``bindings``."""
+def _dag(
+    context: Context, template: dict[str, Any], bindings: dict[str, str], loops: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The tasks of a DAG template whose inputs are bound to ``bindings``, inside the named loops ``loops``."""
     context.expanding.append(template["name"])
     try:
         path = f"templates[{template['name']}]"
@@ -110,8 +116,10 @@ def _dag(context: Context, template: dict[str, Any], bindings: dict[str, str]) -
         if not tasks:
             context.error(f"{path}.dag.tasks", "a DAG needs at least one task")
             return []
-        scope = _Scope(template["name"], _siblings(context, tasks), bindings)
-        return [task for task in (_task(context, t, scope) for t in tasks) if task is not None]
+        scope = _Scope(template["name"], _siblings(context, tasks), bindings, loops)
+        volumes_first = sorted(tasks, key=lambda t: not is_volume_op(_template_of(context, t) or {}))
+        translated = {t["name"]: _task(context, t, scope) for t in volumes_first}  # outputs of VolumeOps are read
+        return [task for task in (translated[t["name"]] for t in tasks) if task is not None]
     finally:
         context.expanding.pop()
 
@@ -149,7 +157,10 @@ def _task(context: Context, task: dict[str, Any], scope: _Scope) -> dict[str, An
         if not _may_expand(context, template["name"], f"{path}.template"):
             return None
         return _group(context, task, scope, template, path)
-    kind = next((k for k in ("resource", "script", "steps", "suspend", "http", "data") if k in template), "unknown")
+    if is_volume_op(template):
+        _volume_op(context, task, scope, template, path)
+        return None
+    kind = next((k for k in ("script", "steps", "suspend", "http", "data") if k in template), "unknown")
     context.error(
         f"templates[{template['name']}].{kind}",
         f"{kind} templates are not supported (task {task['name']!r} runs it); kubeline steps run containers",
@@ -178,11 +189,25 @@ def _step(context: Context, task: dict[str, Any], scope: _Scope, template: dict[
     return _ordered(result)
 
 
+def _volume_op(context: Context, task: dict[str, Any], scope: _Scope, template: dict[str, Any], path: str) -> None:
+    """A task making a volume (KFP's VolumeOp): a pipeline volume, made before any step, whatever the task's
+    condition or loop."""
+    for key in ("when", "withItems", "withParam"):
+        if key in task:
+            context.warn(f"{path}.{key}", "a VolumeOp's volume is made once per run, before any step: dropped")
+    add_volume(context, template, _arguments(context, task, scope, path), path)
+
+
 def _group(
     context: Context, task: dict[str, Any], scope: _Scope, template: dict[str, Any], path: str
 ) -> dict[str, Any]:
     """A task running a DAG template: a group of the template's tasks, its inputs bound to the task's arguments."""
     result, given = _common(context, task, scope, path)
+    loops = scope.loops
+    if "forEach" in result and _has_inner_loop(context, template, set()):
+        result["itemName"] = _item_name(result["name"], loops)
+        loops = (*loops, result["itemName"])
+        given = {name: _named_item(value, result["itemName"]) for name, value in given.items()}
     bindings = {}
     inputs = template.get("inputs") or {}
     for spec in (inputs.get("parameters") or []) + (inputs.get("artifacts") or []):
@@ -193,7 +218,7 @@ def _group(
             bindings[name] = str(spec.get("value", spec.get("default")))
         else:
             context.error(f"{path}.arguments", f"template {template['name']!r} needs input {name!r}")
-    tasks = _dag(context, template, bindings)
+    tasks = _dag(context, template, bindings, loops)
     _after(context, task, scope, result, path)
     parallelism = template.get("parallelism")
     if isinstance(parallelism, int) and parallelism > 0:
@@ -208,13 +233,38 @@ def _group(
     return _ordered(result)
 
 
+def _has_inner_loop(context: Context, template: dict[str, Any], seen: set[str]) -> bool:
+    """Whether a task of the DAG template, or of the DAGs it runs, loops: its body then names the outer item."""
+    seen.add(template["name"])
+    for task in (template.get("dag") or {}).get("tasks") or []:
+        if "withItems" in task or "withParam" in task:
+            return True
+        inner = _template_of(context, task)
+        if inner and "dag" in inner and inner["name"] not in seen and _has_inner_loop(context, inner, seen):
+            return True
+    return False
+
+
+def _item_name(task_name: str, taken: tuple[str, ...]) -> str:
+    """A name for a loop's item ({{items.NAME}}), after its task, unique among the loops around it."""
+    base = task_name if re.match(models.IDENTIFIER, task_name) else f"loop-{task_name}"
+    return unique_label(base, list(taken))
+
+
+def _named_item(text: str, item_name: str) -> str:
+    """``text`` with the loop's ``{{item...}}`` as ``{{items.NAME...}}``: the form loops nested inside still read."""
+    return substitute(text, lambda e: placeholder(f"items.{item_name}{e[len('item') :]}") if ITEM.match(e) else None)
+
+
 def _common(context: Context, task: dict[str, Any], scope: _Scope, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The task fields a step and a group share (name, loop, condition) and its translated arguments."""
     result: dict[str, Any] = {"name": scope.siblings[task["name"]].name}
-    arguments = _arguments(context, task, scope, path, looped="withItems" in task or "withParam" in task)
+    arguments = _arguments(context, task, scope, path)
     if "withItems" in task:
-        items = task["withItems"]
-        result["forEach"] = _items(context, items if isinstance(items, list) else [items], f"{path}.withItems")
+        if isinstance(task["withItems"], list):
+            result["forEach"] = _items(context, task["withItems"], f"{path}.withItems")
+        else:
+            context.error(f"{path}.withItems", f"must be a list of items, not {json.dumps(task['withItems'])[:100]}")
     elif "withParam" in task:
         result["forEach"] = _for_each(context, str(task["withParam"]), scope, f"{path}.withParam")
     if task.get("when"):
@@ -222,7 +272,7 @@ def _common(context: Context, task: dict[str, Any], scope: _Scope, path: str) ->
     return result, arguments
 
 
-def _arguments(context: Context, task: dict[str, Any], scope: _Scope, path: str, looped: bool) -> dict[str, Any]:
+def _arguments(context: Context, task: dict[str, Any], scope: _Scope, path: str) -> dict[str, Any]:
     """The task's parameters and artifacts by name, translated."""
     arguments: dict[str, Any] = {}
     given = task.get("arguments") or {}
@@ -233,11 +283,14 @@ def _arguments(context: Context, task: dict[str, Any], scope: _Scope, path: str,
         if "valueFrom" in parameter:
             context.error(f"{where}.valueFrom", "not supported: pass a value")
             continue
-        arguments[parameter["name"]] = _task_text(context, str(parameter.get("value", "")), scope, where, looped)
+        if parameter.get("value") is None:
+            context.warn(where, "has no value: not passed (the input's default applies, if it has one)")
+            continue
+        arguments[parameter["name"]] = _task_text(context, str(parameter["value"]), scope, where)
     for artifact in given.get("artifacts") or []:
         where = f"{path}.arguments.artifacts[{artifact.get('name')}]"
         if "from" in artifact:
-            arguments[artifact["name"]] = _task_text(context, str(artifact["from"]), scope, where, looped)
+            arguments[artifact["name"]] = _task_text(context, str(artifact["from"]), scope, where)
         elif isinstance(artifact.get("raw"), dict):
             arguments[artifact["name"]] = str(artifact["raw"].get("data", ""))
         else:
@@ -255,6 +308,8 @@ def _after(context: Context, task: dict[str, Any], scope: _Scope, result: dict[s
     for name in names:
         if name not in scope.siblings:
             context.error(f"{path}.dependencies", f"names no task of this DAG: {name!r}")
+        elif is_volume_op(scope.siblings[name].template):
+            continue  # its volume exists before any step starts
         elif scope.siblings[name].name not in referenced | set(after):
             after.append(scope.siblings[name].name)
     if after:
@@ -281,7 +336,7 @@ def _for_each(context: Context, text: str, scope: _Scope, path: str) -> Any:
         literal = None
     if isinstance(literal, list):
         return _items(context, literal, path)
-    translated = _task_text(context, text, scope, path, looped=True)
+    translated = _task_text(context, text, scope, path)
     if whole_expression(translated) is None:
         context.error(path, f"must be one reference to a list, found {text!r}")
     return translated
@@ -296,7 +351,7 @@ def _items(context: Context, items: list[Any], path: str) -> list[Any]:
 
 
 def _when(context: Context, text: str, scope: _Scope, path: str) -> str:
-    translated = _task_text(context, text, scope, path, looped=False)
+    translated = _task_text(context, text, scope, path)
     try:
         conditions.parse(translated)
     except (conditions.ConditionError, TemplateError) as error:
@@ -304,12 +359,12 @@ def _when(context: Context, text: str, scope: _Scope, path: str) -> str:
     return translated
 
 
-def _task_text(context: Context, text: str, scope: _Scope, path: str, looped: bool) -> str:
+def _task_text(context: Context, text: str, scope: _Scope, path: str) -> str:
     """A task-level text (argument, condition, loop) with Argo variables as kubeline placeholders."""
-    return substitute(text, lambda expression: _task_variable(context, expression, scope, path, looped))
+    return substitute(text, lambda expression: _task_variable(context, expression, scope, path))
 
 
-def _task_variable(context: Context, expression: str, scope: _Scope, path: str, looped: bool) -> str | None:
+def _task_variable(context: Context, expression: str, scope: _Scope, path: str) -> str | None:
     """What one Argo variable of a task-level text becomes; None (kept as written) with an error when nothing."""
     if ITEM.match(expression):
         return placeholder(expression)
@@ -319,12 +374,7 @@ def _task_variable(context: Context, expression: str, scope: _Scope, path: str, 
         if m["name"] not in scope.bindings:
             context.error(path, f"{placeholder(expression)}: template {scope.template!r} has no such input")
             return None
-        value = scope.bindings[m["name"]]
-        if looped and "{{item" in value:
-            context.error(
-                path, "a loop inside a loop uses the outer loop's item: kubeline's {{item}} is the innermost one"
-            )
-        return value
+        return scope.bindings[m["name"]]
     if is_workflow_variable(expression):
         return workflow_value(expression, on_exit=False)
     context.error(path, f"{placeholder(expression)} cannot be translated")
@@ -338,6 +388,8 @@ def _task_output(context: Context, task: str, kind: str, name: str, scope: _Scop
         context.error(path, f"{{{{tasks.{task}...}}}}: no task {task!r} in template {scope.template!r}")
         return ""
     template = sibling.template
+    if is_volume_op(template):
+        return volume_output(context, template, name, path)
     if "container" not in template:
         return _group_output(context, template, kind, name, path)
     outputs = component(context, template).outputs
@@ -365,7 +417,7 @@ def _group_output(context: Context, template: dict[str, Any], kind: str, name: s
         return ""
     context.resolving.append(key)
     try:
-        return _task_text(context, str(reference), _Scope(template["name"], inner), where, False)
+        return _task_text(context, str(reference), _Scope(template["name"], inner), where)
     finally:
         context.resolving.pop()
 

@@ -50,9 +50,6 @@ def template_settings(
     caching = _caching(context, labels, annotations, path)
     if caching:
         settings["caching"] = caching
-    for kind, values in (("labels", labels), ("annotations", annotations)):
-        for key in sorted(k for k in values if not k.startswith(KFP_PREFIX)):
-            context.warn(f"{path}.metadata.{kind}.{key}", "pod labels and annotations are not carried over: dropped")
     return settings
 
 
@@ -69,20 +66,13 @@ def scheduling(context: Context, source: dict[str, Any], path: str, target: dict
 
 
 def defaults(context: Context) -> dict[str, Any]:
-    """The workflow's settings for every task: scheduling, image pulls, the service account."""
+    """The workflow's settings for every task: scheduling, image pull secrets, the service account."""
     spec = context.spec
     result: dict[str, Any] = {}
     scheduling(context, spec, "spec", result)
     secrets = [s for s in spec.get("imagePullSecrets") or [] if isinstance(s, dict) and s.get("name")]
     if secrets:
         result["imagePullSecrets"] = [{"name": s["name"]} for s in secrets]
-    if len(context.pull_policies) == 1:
-        result["imagePullPolicy"] = next(iter(context.pull_policies))
-    elif context.pull_policies:
-        context.warn(
-            "templates[*].container.imagePullPolicy",
-            f"templates use different pull policies ({', '.join(sorted(context.pull_policies))}); dropped",
-        )
     account = spec.get("serviceAccountName")
     if account and account != KFP_SERVICE_ACCOUNT:
         result["serviceAccountName"] = account

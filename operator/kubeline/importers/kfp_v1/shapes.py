@@ -36,21 +36,43 @@ _SCALARS = Mapping(values=SCALAR)
 _METADATA = Mapping({"name": TEXT, "generateName": TEXT, "labels": _SCALARS, "annotations": _SCALARS})
 _TOLERATIONS = ListOf(Mapping(values=ANY))
 _NAMED = ("name",)
+_KEY_REF = Mapping({"name": TEXT, "key": TEXT})
+_ENV = ListOf(
+    Mapping(
+        {
+            "name": TEXT,
+            "value": SCALAR,
+            "valueFrom": Mapping(
+                {"secretKeyRef": _KEY_REF, "configMapKeyRef": _KEY_REF, "fieldRef": Mapping({"fieldPath": TEXT})}
+            ),
+        },
+        required=_NAMED,
+    )
+)
+_MOUNTS = ListOf(Mapping({"name": TEXT, "mountPath": TEXT}, required=_NAMED))
+_CONTAINER_FIELDS = {
+    "image": TEXT,
+    "command": ListOf(SCALAR),
+    "args": ListOf(SCALAR),
+    "workingDir": TEXT,
+    "imagePullPolicy": TEXT,
+    "env": _ENV,
+    "envFrom": ListOf(Mapping(values=ANY)),
+    "volumeMounts": _MOUNTS,
+    "securityContext": Mapping(values=ANY),
+    "resources": Mapping({"limits": _SCALARS, "requests": _SCALARS}),
+}
+_VOLUMES = ListOf(Mapping({"name": TEXT, "persistentVolumeClaim": Mapping({"claimName": SCALAR})}, required=_NAMED))
+_SIDE_CONTAINERS = ListOf(Mapping({"name": TEXT, **_CONTAINER_FIELDS}, required=_NAMED))
 _TEMPLATE = Mapping(
     {
         "name": TEXT,
         "metadata": Mapping({"labels": _SCALARS, "annotations": _SCALARS}),
-        "container": Mapping(
-            {
-                "image": TEXT,
-                "command": ListOf(SCALAR),
-                "args": ListOf(SCALAR),
-                "workingDir": TEXT,
-                "imagePullPolicy": TEXT,
-                "env": ListOf(Mapping({"name": TEXT, "value": SCALAR}, required=_NAMED)),
-                "resources": Mapping({"limits": _SCALARS, "requests": _SCALARS}),
-            }
-        ),
+        "container": Mapping(_CONTAINER_FIELDS),
+        "volumes": _VOLUMES,
+        "sidecars": _SIDE_CONTAINERS,
+        "initContainers": _SIDE_CONTAINERS,
+        "resource": Mapping({"action": TEXT, "manifest": TEXT}),
         "dag": Mapping(
             {
                 "tasks": ListOf(
@@ -95,7 +117,10 @@ _TEMPLATE = Mapping(
         "outputs": Mapping(
             {
                 "parameters": ListOf(
-                    Mapping({"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR})}, required=_NAMED)
+                    Mapping(
+                        {"name": TEXT, "valueFrom": Mapping({"path": TEXT, "parameter": SCALAR, "jsonPath": TEXT})},
+                        required=_NAMED,
+                    )
                 ),
                 "artifacts": ListOf(Mapping({"name": TEXT, "path": TEXT, "from": SCALAR}, required=_NAMED)),
             }
@@ -126,6 +151,7 @@ WORKFLOW = Mapping(
                 "onExit": TEXT,
                 "serviceAccountName": TEXT,
                 "templates": ListOf(_TEMPLATE),
+                "volumes": _VOLUMES,
                 "arguments": Mapping(
                     {
                         "parameters": ListOf(
@@ -149,6 +175,20 @@ WORKFLOW = Mapping(
 #: The JSON KFP stores in annotations: the pipeline's and each component's spec.
 PIPELINE_SPEC = Mapping(
     {"name": TEXT, "description": TEXT, "inputs": ListOf(Mapping({"name": TEXT, "description": TEXT}))}
+)
+#: The PersistentVolumeClaim a VolumeOp's resource template creates (its manifest, parsed).
+CLAIM = Mapping(
+    {
+        "kind": TEXT,
+        "metadata": Mapping({"name": TEXT, "generateName": TEXT, "annotations": _SCALARS}),
+        "spec": Mapping(
+            {
+                "accessModes": ListOf(TEXT),
+                "storageClassName": SCALAR,
+                "resources": Mapping({"requests": Mapping({"storage": SCALAR})}),
+            }
+        ),
+    }
 )
 COMPONENT_SPEC = Mapping({"description": TEXT, "outputs": ListOf(Mapping({"name": TEXT}))})
 

@@ -10,6 +10,7 @@ from kubeline.api import models
 from kubeline.api.constants import API_VERSION, IMPORTED_FROM_ANNOTATION
 from kubeline.api.names import to_dns_label
 from kubeline.api.problems import Issue
+from kubeline.engine.templates import substitute
 from kubeline.engine.values import coerce, kfp_value_type
 from kubeline.importers.kfp_v1 import shapes
 from kubeline.importers.kfp_v1.components import component, outputs_read_as_files
@@ -32,7 +33,10 @@ _WORKFLOW_FIELDS = {
     "activeDeadlineSeconds",
     "ttlStrategy",
     "ttlSecondsAfterFinished",
+    "volumes",  # given to the components whose containers mount them
 }
+#: The workflow fields a param's default may hold, which a Run knows when it binds its arguments.
+_RUN_FIELDS = ("workflow.name", "workflow.namespace", "workflow.uid")
 #: The settings of its component an exit handler carries over.
 _EXIT_TASK_SETTINGS = ("retries", "timeout", "resources", "nodeSelector", "tolerations", "affinity")
 
@@ -99,6 +103,8 @@ def _spec(context: Context, pipeline_spec: dict[str, Any], tasks: list[dict[str,
     exit_task = _exit_task(context)
     spec["components"] = [c.document for c in context.components.values()]
     spec["tasks"] = tasks
+    if context.pipeline_volumes:
+        spec["volumes"] = context.pipeline_volumes
     if exit_task:
         spec["onExit"] = exit_task
     task_defaults = defaults(context)
@@ -127,14 +133,31 @@ def _params(context: Context, pipeline_spec: dict[str, Any]) -> None:
             continue
         for key in sorted(set(parameter) - {"name", "value", "default", "description"}):
             context.warn(f"{path}.{key}", "not supported, dropped")
-        context.params[name] = _param(name, parameter, declared.get(name, {}))
+        value = parameter.get("value", parameter.get("default"))
+        if isinstance(value, str):
+            value = _run_fields(context, value, f"{path}.value")
+        context.params[name] = _param(name, value, parameter, declared.get(name, {}))
 
 
-def _param(name: str, parameter: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
-    """A param of the type KFP declared, defaulting to the argument's value (as text when not of that type)."""
+def _run_fields(context: Context, text: str, path: str) -> str:
+    """A param's default with the run's name, namespace and id (KFP's RUN_ID_PLACEHOLDER is ``{{workflow.uid}}``)
+    as the ``{{run.*}}`` placeholders a Run resolves when it binds its arguments."""
+
+    def field(expression: str) -> str | None:
+        if expression in _RUN_FIELDS:
+            return workflow_value(expression, on_exit=False)
+        context.error(
+            path, f"{placeholder(expression)} cannot be translated: a default may use the run's name, namespace and uid"
+        )
+        return None
+
+    return substitute(text, field)
+
+
+def _param(name: str, value: Any, parameter: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """A param of the type KFP declared, defaulting to the argument's ``value`` (as text when not of that type)."""
     param: dict[str, Any] = {"name": name}
     type_ = kfp_value_type(declared.get("type")) or "string"
-    value = parameter.get("value", parameter.get("default"))
     if value is not None:
         try:
             value = coerce(value, type_)
