@@ -18,8 +18,9 @@ from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
+from kubeline.controller.claims import volume_claim
 from kubeline.controller.config import OperatorConfig
-from kubeline.controller.kube import Kube, PodNameTaken, event
+from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, event
 from kubeline.controller.pods import (
     PodNotAllowed,
     PodStore,
@@ -104,7 +105,14 @@ class RunReconciler:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
             return await self._write(statuses.failed_status(message, frozen, now))
+        try:
+            volumes = await self._create_volumes(run, plan)
+        except ClaimNotCreated as error:
+            message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
+            event(run, "Warning", "VolumeNotCreated", message)
+            return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
         self.plan, self.params = plan, params
+        status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
             location = self.config.artifact_store.for_namespace(self.namespace)
@@ -116,6 +124,16 @@ class RunReconciler:
             }
             status = status.model_copy(update={**started, "phase": "Running"})
         return status
+
+    async def _create_volumes(self, run: Mapping[str, Any], plan: Plan) -> dict[str, str] | None:
+        """Each pipeline volume's claim, before any step (every pass that starts the plan: creating is
+        idempotent); the claims' names by volume, for the status."""
+        volumes = plan.spec.volumes or []
+        ref = RunRef(self.name, self.namespace, run["metadata"]["uid"])
+        claims = [volume_claim(ref, volume) for volume in volumes]
+        for claim in claims:
+            await self.kube.ensure_volume_claim(claim)
+        return {volume.name: claim["metadata"]["name"] for volume, claim in zip(volumes, claims, strict=True)} or None
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
