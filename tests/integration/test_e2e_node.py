@@ -313,6 +313,7 @@ def test_steps_share_a_pipeline_volume_and_a_step_with_a_sidecar_ends(node_ns, t
         cluster.kubectl("apply", "-f", "-", input=dump_all([volume]))
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline), document]))
         status = wait_run(node_ns, run, timeout=120)  # the sidecar would keep the step an hour if it were not stopped
+        print(f"\npipeline volume and native sidecar on the real node: Run {status.get('duration')}")
         assert status["phase"] == "Succeeded", status.get("message")
         assert status["tasks"]["consume"]["outputs"] == {"out": "42"}
         assert status["volumes"] == {"shared": claim}

@@ -13,6 +13,10 @@ A step's command runs under a small POSIX-sh wrapper, in one of two ways:
     NAME BYTES
     <BYTES bytes of value>
     ...
+
+The component's own pod features (volumes and mounts, variables from Secrets, ConfigMaps and the pod, init
+containers, sidecars as native sidecars, labels and annotations, pull policy, security context) are added beside
+kubeline's, whose names, keys and restricted security settings win.
 """
 
 from __future__ import annotations
