@@ -244,3 +244,84 @@ def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(
         assert status["outputs"] == {"product": "40"}
     finally:
         subprocess.run([helm, "uninstall", "kubeline-e2e", *release], capture_output=True)
+
+
+def test_steps_share_a_pipeline_volume_and_a_step_with_a_sidecar_ends(node_ns, tmp_path_factory) -> None:
+    """KFP's VolumeOp: the Run claims the volume, a producer writes a file into it and a consumer reads it;
+    the producer's sidecar (native: it would sleep an hour) is stopped when the step ends."""
+    cluster, namespace, _ = node_ns
+    run = f"volumes-{uuid.uuid4().hex[:5]}"
+    claim = f"{run}-shared"
+    folder = tmp_path_factory.mktemp("shared")
+    folder.chmod(0o777)  # steps run as an unprivileged user
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"kubeline-e2e-{run}"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "claimRef": {"namespace": namespace, "name": claim},
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(folder)},
+        },
+    }
+
+    def step(name: str, script: str, mount: str, **component: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "inputs": [{"name": "pvc"}],
+            "container": {
+                "image": "python:3.11-slim",
+                "command": ["sh", "-c", script],
+                "volumeMounts": [{"name": "shared", "mountPath": mount}],
+            },
+            "volumes": [{"name": "shared", "persistentVolumeClaim": {"claimName": "{{inputs.pvc}}"}}],
+            **component,
+        }
+
+    produce = step(
+        "produce",
+        "echo 42 > /mnt/shared/model",
+        "/mnt/shared",
+        sidecars=[{"name": "idle", "image": "python:3.11-slim", "command": ["sleep", "3600"]}],
+    )
+    consume = step("consume", "cat /data/model > $0", "/data", outputs=[{"name": "out"}])
+    consume["container"]["args"] = ["{{outputs.out.path}}"]
+    pipeline = {
+        "apiVersion": API,
+        "kind": "Pipeline",
+        "metadata": {"name": run},
+        "spec": {
+            "components": [produce, consume],
+            "tasks": [
+                {"name": "produce", "component": "produce", "arguments": {"pvc": "{{volumes.shared.name}}"}},
+                {
+                    "name": "consume",
+                    "component": "consume",
+                    "arguments": {"pvc": "{{volumes.shared.name}}"},
+                    "after": ["produce"],
+                },
+            ],
+            "volumes": [{"name": "shared", "size": "1Gi", "storageClassName": ""}],
+            "defaults": {"caching": {"enabled": False}},
+        },
+    }
+    document = {"apiVersion": API, "kind": "Run", "metadata": {"name": run}, "spec": {"pipelineRef": {"name": run}}}
+    try:
+        cluster.kubectl("apply", "-f", "-", input=dump_all([volume]))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline), document]))
+        status = wait_run(node_ns, run, timeout=120)  # the sidecar would keep the step an hour if it were not stopped
+        print(f"\npipeline volume and native sidecar on the real node: Run {status.get('duration')}")
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert status["tasks"]["consume"]["outputs"] == {"out": "42"}
+        assert status["volumes"] == {"shared": claim}
+        assert (folder / "model").read_text() == "42\n"
+        assert (
+            cluster.kubectl_json("get", "pvc", claim, "-n", namespace)["metadata"]["ownerReferences"][0]["name"] == run
+        )
+        producer = by_step(pods_of(node_ns, run))["produce"]
+        assert [(c["name"], c["restartPolicy"]) for c in producer["spec"]["initContainers"]] == [("idle", "Always")]
+    finally:
+        cluster.kubectl("delete", "pv", f"kubeline-e2e-{run}", "--wait=false", check=False)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.controller.config import OperatorConfig
+from kubeline.api import models
+from kubeline.controller.config import OperatorConfig, StoreLocation
 from kubeline.controller.pods import (
     WRAPPER,
     PodNotAllowed,
+    PodStore,
     RunRef,
     check_service_account,
     decode_outputs,
@@ -215,3 +217,145 @@ def test_reading_a_pod(pod: dict, phase: str, outputs: dict, message: str) -> No
     outcome = read_pod(pod, component)
     assert (outcome.phase, outcome.outputs) == (phase, outputs)
     assert message in outcome.message
+
+
+#: A component using every pod feature a KFP ContainerOp can set.
+EVERYTHING = {
+    "name": "everything",
+    "inputs": [{"name": "pvc"}, {"name": "who"}],
+    "container": {
+        "image": "busybox",
+        "command": ["sh", "-c", "echo $0 > /mnt/data/out", "{{pod.name}}"],
+        "env": [
+            {"name": "PLAIN", "value": "{{inputs.who}}"},
+            {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+        ],
+        "envFrom": [{"prefix": "DB_", "configMapRef": {"name": "db"}}],
+        "volumeMounts": [{"name": "data", "mountPath": "/mnt/data"}, {"name": "keys", "mountPath": "/keys"}],
+        "imagePullPolicy": "Always",
+        "securityContext": {
+            "runAsUser": 2000,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["NET_RAW"], "add": ["NET_BIND_SERVICE"]},
+        },
+    },
+    "volumes": [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "{{inputs.pvc}}"}},
+        {"name": "keys", "secret": {"secretName": "keys"}},
+    ],
+    "sidecars": [{"name": "proxy", "image": "envoy", "args": ["--for={{inputs.who}}"]}],
+    "initContainers": [{"name": "prepare", "image": "busybox", "command": ["true"], "imagePullPolicy": "Never"}],
+    "podMetadata": {
+        "labels": {"team": "ml", "app.kubernetes.io/managed-by": "someone"},
+        "annotations": {"note": "hi", "kubectl.kubernetes.io/default-container": "proxy"},
+    },
+}
+
+
+def everything_start(**spec: object):
+    document = {
+        "spec": {
+            "components": [EVERYTHING],
+            "tasks": [
+                {"name": "t", "component": "everything", "arguments": {"pvc": "{{volumes.v.name}}", "who": "me"}}
+            ],
+            "volumes": [{"name": "v", "size": "1Gi"}],
+            **spec,
+        }
+    }
+    return decide(plan_of(document), {}, RunState(started_at=0, identity={"name": "my-run"}), 0).start[0]
+
+
+def test_step_pods_carry_the_components_volumes_env_sidecars_and_metadata() -> None:
+    pod = render_pod(RUN, everything_start(), OperatorConfig(image_pull_policy="IfNotPresent"), uses_artifacts=False)
+    spec, meta = pod["spec"], pod["metadata"]
+    main = spec["containers"][0]
+    assert main["name"] == "main"
+    assert main["args"][-1] == "my-run-t-a1"  # {{pod.name}}: the pod's own name
+    assert {"name": "PLAIN", "value": "me"} in main["env"]
+    assert {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in main["env"]
+    assert {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}} in main["env"]
+    assert main["envFrom"] == [{"prefix": "DB_", "configMapRef": {"name": "db"}}]
+    assert main["volumeMounts"][-2:] == [
+        {"name": "data", "mountPath": "/mnt/data"},
+        {"name": "keys", "mountPath": "/keys"},
+    ]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "my-run-v"}} in spec["volumes"]
+    assert {"name": "keys", "secret": {"secretName": "keys"}} in spec["volumes"]
+    assert len({v["name"] for v in spec["volumes"]}) == len(spec["volumes"])
+    assert main["imagePullPolicy"] == "Always"
+    assert main["securityContext"] == {
+        "runAsUser": 2000,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL", "NET_RAW"], "add": ["NET_BIND_SERVICE"]},
+    }
+    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert spec["initContainers"] == [
+        {
+            "name": "prepare",
+            "image": "busybox",
+            "command": ["true"],
+            "imagePullPolicy": "Never",
+            "securityContext": restricted,
+        },
+        {
+            "name": "proxy",
+            "image": "envoy",
+            "args": ["--for=me"],
+            "imagePullPolicy": "IfNotPresent",
+            "securityContext": restricted,
+            "restartPolicy": "Always",
+        },
+    ]
+    assert meta["labels"]["team"] == "ml" and meta["annotations"]["note"] == "hi"
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "kubeline"  # kubeline's own keys win
+    assert meta["annotations"]["kubectl.kubernetes.io/default-container"] == "main"
+
+
+@pytest.mark.parametrize(
+    "container, defaults, operator, expected",
+    [
+        ("Always", "Never", "IfNotPresent", "Always"),
+        (None, "Never", "IfNotPresent", "Never"),
+        (None, None, "IfNotPresent", "IfNotPresent"),
+    ],
+)
+def test_pull_policy_is_the_containers_over_the_pipelines_over_the_operators(
+    container: str | None, defaults: str | None, operator: str, expected: str
+) -> None:
+    component = {"name": "op", "container": {"image": "x", **({"imagePullPolicy": container} if container else {})}}
+    document = {"spec": {"components": [component], "tasks": [{"name": "t", "component": "op"}]}}
+    start = decide(plan_of(document), {}, RunState(started_at=0), 0).start[0]
+    run = RunRef("r", "ns", "u", image_pull_policy=defaults)
+    pod = render_pod(run, start, OperatorConfig(image_pull_policy=operator), uses_artifacts=False)
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == expected
+
+
+def test_a_security_context_never_loosens_the_restricted_defaults() -> None:
+    start = everything_start()
+    start.component.container.security_context = models.SecurityContext.model_validate(
+        {"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": False, "runAsNonRoot": True}
+    )
+    main = render_pod(RUN, start, OperatorConfig(), uses_artifacts=False)["spec"]["containers"][0]
+    assert main["securityContext"] == {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    with pytest.raises(ValueError, match="privileged"):
+        models.SecurityContext.model_validate({"privileged": True})
+    opted_out = render_pod(RUN, everything_start(), OperatorConfig(restricted_step_pods=False), uses_artifacts=False)
+    assert opted_out["spec"]["containers"][0]["securityContext"]["runAsUser"] == 2000
+    assert "securityContext" not in opted_out["spec"]["initContainers"][0]
+
+
+def test_kubelines_data_container_stays_first_beside_the_users_volumes() -> None:
+    store = PodStore(StoreLocation(bucket="b"))
+    run = RunRef("my-run", "ns", "u", store=store)
+    spec = render_pod(run, everything_start(), OperatorConfig(), uses_artifacts=True)["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["kubeline", "main"]
+    assert [c["name"] for c in spec["initContainers"]] == ["prepare", "proxy"]
+    names = [v["name"] for v in spec["volumes"]]
+    assert "data" in names and "keys" in names and len(set(names)) == len(names)

@@ -14,6 +14,7 @@ from kubeline.api.constants import API_VERSION
 from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.config import OperatorConfig
+from kubeline.controller.kube import ClaimNotCreated
 from kubeline.controller.pods import encode_outputs
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.status import timestamp
@@ -261,3 +262,49 @@ def test_the_pod_gc_policy_deletes_pods_once_the_status_records_their_outcome(
     reconcile(kube, reconciler)
     assert status(kube)["tasks"]["a"]["log"] == "logs/a"
     assert {kube.pods[key]["metadata"]["annotations"]["kubeline.dev/step"] for key in kube.pods} == kept
+
+
+VOLUMES_SPEC = pipeline(
+    [task("a", arguments={"a": "{{volumes.scratch.name}}"}), task("b", arguments={"a": "{{volumes.models.name}}"})],
+    volumes=[
+        {"name": "scratch", "size": "1Gi", "annotations": {"backup": "no"}},
+        {"name": "models", "size": "5Gi", "claimName": "team-models", "accessModes": ["ReadWriteMany"]},
+        {"name": "kept", "size": "1Gi", "keep": True, "storageClassName": "fast"},
+    ],
+)["spec"]
+
+
+def test_a_runs_volumes_are_claimed_before_its_first_step_and_recorded() -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, VOLUMES_SPEC)
+    reconcile(kube, reconciler)
+    scratch = kube.volume_claims[NS, f"{RUN}-scratch"]
+    assert scratch["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    assert scratch["metadata"]["annotations"] == {"backup": "no"}
+    assert scratch["metadata"]["labels"] == {"kubeline.dev/run": RUN}
+    assert scratch["metadata"]["ownerReferences"][0]["uid"] == UID
+    shared = kube.volume_claims[NS, "team-models"]
+    assert "ownerReferences" not in shared["metadata"]  # a fixed name is shared by runs: kept
+    assert shared["spec"]["accessModes"] == ["ReadWriteMany"]
+    kept = kube.volume_claims[NS, f"{RUN}-kept"]
+    assert "ownerReferences" not in kept["metadata"] and kept["spec"]["storageClassName"] == "fast"
+    assert status(kube)["volumes"] == {"scratch": f"{RUN}-scratch", "models": "team-models", "kept": f"{RUN}-kept"}
+    pods = [pod["spec"]["containers"][0]["args"] for pod in kube.pods.values()]
+    assert sorted(args[1] for args in pods) == sorted([f"{RUN}-scratch", "team-models"])
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded" and status(kube)["volumes"]["models"] == "team-models"
+
+
+def test_a_claim_the_api_server_refuses_fails_the_run_with_the_reason(events: list[tuple[str, str, str]]) -> None:
+    class Refusing(FakeKube):
+        async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
+            raise ClaimNotCreated(f"PersistentVolumeClaim {body['metadata']['name']} could not be created: quota")
+
+    kube = Refusing()
+    reconciler = start_run(kube, VOLUMES_SPEC)
+    assert reconcile(kube, reconciler) is None
+    assert status(kube)["phase"] == "Failed"
+    assert f"PersistentVolumeClaim {RUN}-scratch could not be created: quota" in status(kube)["message"]
+    assert not kube.pods
+    assert events[-1][1] == "VolumeNotCreated"
+    assert reconcile(kube, reconciler) is None  # finished: nothing more is tried

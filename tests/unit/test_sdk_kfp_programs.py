@@ -152,11 +152,8 @@ def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None
 
 #: The engine's {{volumes.NAME.*}} placeholders and the local runner's volumes, mounts and env sources come with
 #: the runtime helper's branch (issue 14): until it is merged, the programs that use them cannot compile or run.
-NEEDS_RUNTIME = pytest.mark.skip(reason="needs the runtime branch (pipeline volumes, pod settings in the local runner)")
-VOLUME_PROGRAMS = ("volumeop_basic.py", "volumeop_sequential.py")
 
 
-@NEEDS_RUNTIME
 def test_volumeop_basic_writes_then_reads_the_claim_it_created(tmp_path: Path) -> None:
     document, result = run_program("volumeop_basic.py", tmp_path, size="2Gi")
     spec = document["spec"]
@@ -169,7 +166,6 @@ def test_volumeop_basic_writes_then_reads_the_claim_it_created(tmp_path: Path) -
     assert outputs(result, "read") == {"read": "foo"}
 
 
-@NEEDS_RUNTIME
 def test_volumeop_sequential_steps_share_one_claim_in_order(tmp_path: Path) -> None:
     document, result = run_program("volumeop_sequential.py", tmp_path)
     spec = document["spec"]
@@ -199,7 +195,6 @@ def test_container_op_methods_compile_to_the_pod_settings(tmp_path: Path) -> Non
     assert [c["name"] for c in keywords["sidecars"] + keywords["initContainers"]] == ["helper", "setup"]
 
 
-@NEEDS_RUNTIME
 def test_container_op_methods_run_with_the_pods_name_and_a_scratch_folder(tmp_path: Path) -> None:
     _, result = run_program("container_op_methods.py", tmp_path, greeting="bonjour")
     assert result.decision.phase == "Succeeded", result.decision.message
@@ -234,13 +229,7 @@ def test_secrets_and_onprem_helpers_set_secrets_env_and_volumes(tmp_path: Path) 
     assert outputs(result, "list-credentials")["Output"].startswith("GOOGLE_APPLICATION_CREDENTIALS=set ")
 
 
-@pytest.mark.parametrize(
-    "program",
-    [
-        pytest.param(p.name, marks=[NEEDS_RUNTIME] if p.name in VOLUME_PROGRAMS else [])
-        for p in sorted(PROGRAMS.glob("*.py"))
-    ],
-)
+@pytest.mark.parametrize("program", [p.name for p in sorted(PROGRAMS.glob("*.py"))])
 def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> None:
     from kubeline.api.yamlio import dump
 

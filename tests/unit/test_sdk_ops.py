@@ -15,7 +15,6 @@ from kubeline.compiler import compile_pipeline
 from kubeline.components import create_component_from_func
 
 #: The engine's validation of {{volumes.NAME.name}} comes with the runtime helper's branch (issue 14).
-NEEDS_RUNTIME = pytest.mark.skip(reason="needs the runtime branch ({{volumes.NAME.*}} placeholders)")
 
 
 def hello(name: str) -> str:
@@ -419,7 +418,6 @@ def test_resource_ops_are_refused(op: Any) -> None:
         op(name="x", k8s_resource={})
 
 
-@NEEDS_RUNTIME
 def test_volume_op_outputs_are_volume_placeholders() -> None:
     @dsl.pipeline(name="p")
     def pipeline():
@@ -438,7 +436,6 @@ def test_volume_op_outputs_are_volume_placeholders() -> None:
     assert "after" not in tasks["mount"]  # the claim exists before the first step
 
 
-@NEEDS_RUNTIME
 def test_a_volume_op_in_a_loop_is_one_volume_of_the_run() -> None:
     @dsl.pipeline(name="p")
     def pipeline():

@@ -47,6 +47,10 @@ def pod_name_holder(
     return "an older run"
 
 
+class ClaimNotCreated(RuntimeError):
+    """The API server refused a PersistentVolumeClaim: the message says which and why."""
+
+
 class Kube:
     def __init__(self, api: client.ApiClient):
         self.core = client.CoreV1Api(api)
@@ -145,11 +149,25 @@ class Kube:
                 raise
 
     async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
+        """Create the claim; one that exists already (made by an earlier pass, or a fixed name) is used as it is.
+        ClaimNotCreated when the API server refuses it (quota, permissions, an invalid storage class…)."""
+        metadata = body["metadata"]
         try:
-            await self._call(self.core.create_namespaced_persistent_volume_claim, body["metadata"]["namespace"], body)
+            await self._call(self.core.create_namespaced_persistent_volume_claim, metadata["namespace"], body)
         except ApiException as error:
             if error.status != 409:
-                raise
+                raise ClaimNotCreated(
+                    f"PersistentVolumeClaim {metadata['name']} could not be created: {_api_reason(error)}"
+                ) from None
+
+
+def _api_reason(error: ApiException) -> str:
+    """The API server's own message (the Status body's), else its HTTP reason."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{error.status} {error.reason}")
 
 
 def event(run: Mapping[str, Any], kind: str, reason: str, message: str) -> None:

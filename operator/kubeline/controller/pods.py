@@ -13,6 +13,10 @@ A step's command runs under a small POSIX-sh wrapper, in one of two ways:
     NAME BYTES
     <BYTES bytes of value>
     ...
+
+The component's own pod features (volumes and mounts, variables from Secrets, ConfigMaps and the pod, init
+containers, sidecars as native sidecars, labels and annotations, pull policy, security context) are added beside
+kubeline's, whose names, keys and restricted security settings win.
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from kubeline.api.constants import (
     STEP_ANNOTATION,
     TASK_LABEL,
 )
+from kubeline.api.models import Container, EnvVar, PodMetadata, SideContainer
 from kubeline.backends import stepdata
 from kubeline.controller.config import OperatorConfig, StoreLocation
-from kubeline.engine.container import render_container
+from kubeline.engine.container import Rendered, render_container
 from kubeline.engine.outputs import VALUE_OUTPUTS_LIMIT, OutputError, check_values
 from kubeline.engine.settings import merge_scheduling, merge_scheduling_dicts
 from kubeline.engine.state import StartStep, StepPhase
@@ -196,27 +201,38 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     """The pod of one attempt of a step (its service account checked before, by check_service_account)."""
     scheduling = _scheduling(start, config)
     volumes, mounts = _volumes(run, uses_artifacts)
-    container = _container(run, start, config, scheduling, mounts)
+    rendered = _render(run, start)
+    container = _container(run, start, config, scheduling, mounts, rendered)
     containers = [container]
     if run.store is not None:
         # kubelet starts containers in order: kubeline's first, so that its start-up (the S3 client's, mostly)
         # overlaps main's, and it is ready to download before main waits, or to upload when a short step ends
         containers = [_data_container(run, run.store, start, config, volumes), container]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _metadata(run, start),
-        "spec": _pod_spec(run, start, config, scheduling, containers, volumes),
-    }
+    spec = _pod_spec(run, start, config, scheduling, containers, volumes + [v.to_dict() for v in rendered.volumes])
+    # the user's init containers run first, in order; then the sidecars start as native sidecars (init containers
+    # that keep running: Kubernetes stops them when the step's containers have ended, so the pod still ends)
+    init = [_side_container(run, config, side) for side in rendered.init_containers]
+    init += [{**_side_container(run, config, side), "restartPolicy": "Always"} for side in rendered.sidecars]
+    if init:
+        spec["initContainers"] = init
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(run, start), "spec": spec}
 
 
 def _metadata(run: RunRef, start: StartStep) -> dict[str, Any]:
-    """Name, labels to select a run's (or a task's) pods by, what the controller reads back, and the owner."""
+    """Name, labels to select a run's (or a task's) pods by, what the controller reads back, and the owner;
+    the component's own labels and annotations beside them (kubeline's keys win)."""
+    extra = start.component.pod_metadata or PodMetadata()
     return {
         "name": pod_name(run.name, start.id, start.attempt),
         "namespace": run.namespace,
-        "labels": {RUN_LABEL: run.name, TASK_LABEL: start.task, "app.kubernetes.io/managed-by": "kubeline"},
+        "labels": {
+            **(extra.labels or {}),
+            RUN_LABEL: run.name,
+            TASK_LABEL: start.task,
+            "app.kubernetes.io/managed-by": "kubeline",
+        },
         "annotations": {
+            **(extra.annotations or {}),
             "kubectl.kubernetes.io/default-container": "main",
             STEP_ANNOTATION: start.id,
             ATTEMPT_ANNOTATION: str(start.attempt),
@@ -227,12 +243,9 @@ def _metadata(run: RunRef, start: StartStep) -> dict[str, Any]:
     }
 
 
-def _container(
-    run: RunRef, start: StartStep, config: OperatorConfig, scheduling: dict[str, Any], mounts: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """The step's command under the wrapper, its inputs and outputs turned into values and paths."""
-    artifact_outputs = [o.name for o in start.component.outputs or [] if o.type in FILE_OUTPUT_TYPES]
-
+def _render(run: RunRef, start: StartStep) -> Rendered:
+    """The step's containers and volumes, its inputs and outputs turned into values and paths."""
+    artifact_outputs = {o.name for o in start.component.outputs or [] if o.type in FILE_OUTPUT_TYPES}
     on_volume = run.store is None
 
     def input_path(name: str) -> str:
@@ -243,34 +256,81 @@ def _container(
             return artifact_path(start.id, start.attempt, name)
         return f"{OUTPUTS_DIR}/{name}"
 
-    rendered = render_container(start, input_path, output_path)
-    env = [{"name": k, "value": v} for k, v in rendered.env.items()]
+    return render_container(start, input_path, output_path, pod_name(run.name, start.id, start.attempt))
+
+
+def _container(
+    run: RunRef,
+    start: StartStep,
+    config: OperatorConfig,
+    scheduling: dict[str, Any],
+    mounts: list[dict[str, Any]],
+    rendered: Rendered,
+) -> dict[str, Any]:
+    """The step's command under the wrapper, with kubeline's mounts and variables beside the user's."""
+    on_volume = run.store is None
+    artifact_outputs = [o.name for o in start.component.outputs or [] if o.type in FILE_OUTPUT_TYPES]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in rendered.env.items()]
+    env += [_env_var(e) for e in rendered.env_sources]
     env += _wrapper_env(start, artifact_outputs if on_volume else [])
     if not on_volume and start.artifacts:
         env.append({"name": stepdata.AWAIT_INPUTS_ENV, "value": "1"})
+    user = start.component.container
     container: dict[str, Any] = {
         "name": "main",
-        "image": start.component.container.image,
+        "image": user.image,
         "command": ["/bin/sh", "-c", WRAPPER if on_volume else STORE_WRAPPER, "kubeline-step"],
         "args": rendered.command + rendered.args,
         "env": env,
-        "volumeMounts": mounts,
+        "volumeMounts": mounts + [m.to_dict() for m in rendered.volume_mounts],
         "terminationMessagePolicy": "File",
     }
-    if start.component.container.working_dir:
-        container["workingDir"] = start.component.container.working_dir
+    if rendered.env_from:
+        container["envFrom"] = [e.to_dict() for e in rendered.env_from]
+    if user.working_dir:
+        container["workingDir"] = user.working_dir
     if scheduling.get("resources"):
         container["resources"] = scheduling["resources"]
-    pull_policy = run.image_pull_policy or config.image_pull_policy
+    return {**container, **_pull_and_security(run, config, user)}
+
+
+def _side_container(run: RunRef, config: OperatorConfig, side: SideContainer) -> dict[str, Any]:
+    """A user's init container or sidecar: as written, within the same pull policy and security as main."""
+    container = side.to_dict()
+    container.pop("securityContext", None)
+    if side.env:
+        container["env"] = [_env_var(e) for e in side.env]
+    return {**container, **_pull_and_security(run, config, side)}
+
+
+def _env_var(variable: EnvVar) -> dict[str, Any]:
+    """A variable as Kubernetes takes it: a value, or where to read one (then no empty value beside it)."""
+    if variable.value_from is None:
+        return {"name": variable.name, "value": variable.value}
+    return {"name": variable.name, "valueFrom": variable.value_from.to_dict()}
+
+
+def _pull_and_security(run: RunRef, config: OperatorConfig, user: Container) -> dict[str, Any]:
+    """The pull policy (the container's over the pipeline's over the operator's), and the security context:
+    the user's merged over the restricted defaults, which it can only tighten."""
+    settings: dict[str, Any] = {}
+    pull_policy = user.image_pull_policy or run.image_pull_policy or config.image_pull_policy
     if pull_policy:
-        container["imagePullPolicy"] = pull_policy
+        settings["imagePullPolicy"] = pull_policy
+    security = user.security_context.to_dict() if user.security_context else {}
     if config.restricted_step_pods:
-        container["securityContext"] = _restricted_container()
-    return container
+        security = _restricted_container(security)
+    if security:
+        settings["securityContext"] = security
+    return settings
 
 
-def _restricted_container() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+def _restricted_container(user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The restricted profile's container settings, with what the user asked for that stays within it."""
+    user = user or {}
+    capabilities = dict(user.get("capabilities") or {})
+    capabilities["drop"] = ["ALL", *(c for c in capabilities.get("drop") or [] if c != "ALL")]
+    return {**user, "allowPrivilegeEscalation": False, "capabilities": capabilities}
 
 
 def step_data(run: RunRef, start: StartStep, config: OperatorConfig) -> stepdata.StepData:

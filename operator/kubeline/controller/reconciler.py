@@ -18,8 +18,9 @@ from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
+from kubeline.controller.claims import volume_claim
 from kubeline.controller.config import OperatorConfig
-from kubeline.controller.kube import Kube, PodNameTaken, event
+from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, event
 from kubeline.controller.pods import (
     PodNotAllowed,
     PodStore,
@@ -97,11 +98,19 @@ class RunReconciler:
             if arguments is None:  # frozen with the defaults, whose run placeholders take this run's values
                 arguments = {**default_values(plan, self._identity(run)), **(spec.get("arguments") or {})}
             params = bind_arguments(plan, arguments)
+            claims = self._volume_claims(run, plan, params)
         except (PipelineInvalid, ValueError) as problem:
             message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
             return await self._write(statuses.failed_status(message, frozen, now))
+        try:
+            volumes = await self._create_volumes(claims)
+        except ClaimNotCreated as error:
+            message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
+            event(run, "Warning", "VolumeNotCreated", message)
+            return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
         self.plan, self.params = plan, params
+        status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
             location = self.config.artifact_store.for_namespace(self.namespace)
@@ -117,6 +126,20 @@ class RunReconciler:
     def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:
         """What {{run.name}}, {{run.namespace}} and {{run.uid}} stand for."""
         return {"name": self.name, "namespace": self.namespace, "uid": run["metadata"]["uid"]}
+
+    def _volume_claims(
+        self, run: Mapping[str, Any], plan: Plan, params: Mapping[str, Any]
+    ) -> dict[str, dict[str, Any]]:
+        """Each pipeline volume's claim by volume name (a size a parameter gives that is no quantity: ValueError)."""
+        ref = RunRef(self.name, self.namespace, run["metadata"]["uid"])
+        return {volume.name: volume_claim(ref, volume, params) for volume in plan.spec.volumes or []}
+
+    async def _create_volumes(self, claims: dict[str, dict[str, Any]]) -> dict[str, str] | None:
+        """The claims, before any step (every pass that starts the plan: creating is idempotent); their names
+        by volume, for the status."""
+        for claim in claims.values():
+            await self.kube.ensure_volume_claim(claim)
+        return {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 

@@ -178,6 +178,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         pipeline_spec=base.pipeline_spec,
         arguments=base.arguments,
         artifact_store=base.artifact_store,
+        volumes=base.volumes,
         started_at=base.started_at,
         phase=decision.phase,
         progress=Progress.model_validate(progress),
@@ -257,12 +258,14 @@ def pending_status(message: str, base: RunStatus, now: float) -> RunStatus:
     )
 
 
-def failed_status(message: str, pipeline_spec: dict[str, Any] | None, now: float) -> RunStatus:
+def failed_status(
+    message: str, pipeline_spec: dict[str, Any] | None, now: float, reason: str = "InvalidPipeline"
+) -> RunStatus:
     """A Run that will never start: the message names the problem; a new Run is needed once it is fixed."""
     return RunStatus(
         pipeline_spec=pipeline_spec,
         phase="Failed",
         message=message,
         finished_at=timestamp(now),
-        conditions=conditions("False", "InvalidPipeline", message, None, now),
+        conditions=conditions("False", reason, message, None, now),
     )

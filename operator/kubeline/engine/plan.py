@@ -19,7 +19,7 @@ from kubeline.api import models
 from kubeline.api.limits import MAX_LOOP_ITEMS
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import conditions
-from kubeline.engine.declarations import component_problems, param_problems
+from kubeline.engine.declarations import component_problems, param_problems, volume_problems
 from kubeline.engine.errors import is_union_tag, name_list, pydantic_issues
 from kubeline.engine.references import References
 from kubeline.engine.scopes import Node, Scope, node_at
@@ -147,13 +147,14 @@ class _Builder:
         self.components = {c.name: c for c in spec.components}
         self.params = {p.name: p for p in spec.params or []}
         self.defaults = spec.defaults or models.Defaults()
-        self.references = References(self.params, self.issues)
+        self.references = References(self.params, self.issues, frozenset(v.name for v in spec.volumes or []))
 
     def error(self, path: str, message: str) -> None:
         self.issues.append(Issue(path, message))
 
     def build(self) -> Plan:
         self.issues += param_problems(self.spec.params or [])
+        self.issues += volume_problems(self.spec.volumes or [], self.spec.params or [])
         for component in self.spec.components:
             self.issues += component_problems(component)
         root = self._scope(self.spec.tasks, "spec.tasks", None, None)

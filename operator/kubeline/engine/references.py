@@ -22,9 +22,10 @@ from kubeline.engine.templates import TASK_SCOPE, Ref, TemplateError, refs_in
 class References:
     """Resolves the references of a tree of scopes, collecting every problem in ``issues``."""
 
-    def __init__(self, params: dict[str, models.Param], issues: list[Issue]):
+    def __init__(self, params: dict[str, models.Param], issues: list[Issue], volumes: frozenset[str] = frozenset()):
         self.params = params
         self.issues = issues
+        self.volumes = volumes  # names of the pipeline's volumes
         self.root: Scope | None = None
 
     def error(self, path: str, message: str) -> None:
@@ -109,8 +110,8 @@ class References:
     def _check_ref(
         self, scope: Scope, node: Node, ref: Ref, path: str, deps: set[str], loops: tuple[str | None, ...]
     ) -> None:
-        if ref.kind == "param" and ref.name not in self.params:
-            self.error(path, f"unknown parameter {ref.name!r} (declared: {name_list(self.params)})")
+        if ref.kind in ("param", "volume"):
+            self._check_declared(ref, path)
         elif ref.kind == "item":
             self._check_item(node, ref, path, loops)
         elif ref.kind == "run" and ref.name == "status" and not isinstance(node.task, models.ExitTask):
@@ -143,6 +144,13 @@ class References:
                 f"{{{{{ref}}}}}: no loop around this task has itemName {ref.name!r} "
                 f"(item names here: {', '.join(named) or 'none'}){hint}",
             )
+
+    def _check_declared(self, ref: Ref, path: str) -> None:
+        """A parameter or a pipeline volume the spec declares."""
+        if ref.kind == "param" and ref.name not in self.params:
+            self.error(path, f"unknown parameter {ref.name!r} (declared: {name_list(self.params)})")
+        elif ref.kind == "volume" and ref.name not in self.volumes:
+            self.error(path, f"unknown volume {ref.name!r} (spec.volumes declares: {name_list(self.volumes)})")
 
     def _add_dependency(self, scope: Scope, node: Node, name: str, path: str, deps: set[str]) -> Node | None:
         """Record that ``node`` waits for task ``name``; returns the referenced node when found."""
@@ -243,8 +251,8 @@ class References:
 
     def _check_final_ref(self, root: Scope, ref: Ref, path: str) -> None:
         """A reference made after the DAG is done (exit handler, pipeline outputs): no dependency to add."""
-        if ref.kind == "param" and ref.name not in self.params:
-            self.error(path, f"unknown parameter {ref.name!r} (declared: {name_list(self.params)})")
+        if ref.kind in ("param", "volume"):
+            self._check_declared(ref, path)
         elif ref.kind == "task_output":
             target = visible_node(root, ref.task)
             if target is None:

@@ -12,11 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from kubeline.api import models
 from kubeline.api.limits import MAX_LOOP_ITEMS, MAX_VALUE_NESTING, deeper_than
 from kubeline.engine import stepid
 from kubeline.engine.scopes import Node, Scope, node_at
 from kubeline.engine.state import RunOutcome, RunState, StepState, View
 from kubeline.engine.templates import Ref, item_field, to_text, whole_ref
+from kubeline.engine.volumes import volume_value
 
 
 class SkippedInput(Exception):
@@ -47,8 +49,15 @@ class Context:
 class Resolver:
     """Resolves references against the parameters, the recorded steps and the views decided so far."""
 
-    def __init__(self, params: dict[str, Any], state: RunState, views: dict[str, View]):
+    def __init__(
+        self,
+        params: dict[str, Any],
+        state: RunState,
+        views: dict[str, View],
+        volumes: dict[str, models.PipelineVolume] | None = None,
+    ):
         self.params, self.state, self.views = params, state, views
+        self.volumes = volumes or {}
         #: What {{run.status}} resolves to: the run's outcome once its DAG is over (for the exit handler).
         self.run_status: RunOutcome = "Running"
 
@@ -60,6 +69,8 @@ class Resolver:
             return item_field(item, ref.fields) if ref.fields else item
         if ref.kind == "run":
             return self.run_status if ref.name == "status" else self.state.identity.get(ref.name, "")
+        if ref.kind == "volume":
+            return volume_value(ref, self.state.identity.get("name", ""), self.volumes, self.params)
         producer_id, producer, _ = self.producer(ref, scope, context)
         if isinstance(producer, list):
             return producer

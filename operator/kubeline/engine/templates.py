@@ -1,4 +1,5 @@
-"""Placeholders: ``{{params.x}}``, ``{{tasks.t.outputs.y}}``, ``{{item}}``, ``{{items.outer}}``, ``{{inputs.x}}``…
+"""Placeholders: ``{{params.x}}``, ``{{tasks.t.outputs.y}}``, ``{{item}}``, ``{{items.outer}}``, ``{{volumes.v.name}}``,
+``{{inputs.x}}``, ``{{outputs.y.path}}``, ``{{pod.name}}``…
 
 Parsing is separate from resolving so that validation can check every reference before a run starts,
 and the run can resolve them with the values it has.
@@ -25,14 +26,17 @@ _FORMS: list[tuple[str, re.Pattern[str]]] = [
     ("input", re.compile(rf"^inputs\.(?P<name>{_NAME})$")),
     ("output_path", re.compile(rf"^outputs\.(?P<name>{_NAME})\.path$")),
     ("run", re.compile(r"^run\.(?P<name>status|name|namespace|uid)$")),
+    ("volume", re.compile(rf"^volumes\.(?P<name>{_TASK})\.(?P<fields>name|size)$")),
+    ("pod_name", re.compile(r"^pod\.name$")),
 ]
 
 #: The run's own values, known when it starts (so a parameter's default may hold them).
 RUN_VALUES = frozenset({"run.name", "run.namespace", "run.uid"})
 
 #: Where each kind of placeholder may appear.
-TASK_SCOPE = frozenset({"param", "task_output", "item", "run"})
-COMPONENT_SCOPE = frozenset({"input", "input_path", "output_path"})
+TASK_SCOPE = frozenset({"param", "task_output", "item", "run", "volume"})
+#: ``{{pod.name}}`` (KFP's pod-name placeholder) is the backend's: the controller knows the pod's name.
+COMPONENT_SCOPE = frozenset({"input", "input_path", "output_path", "pod_name"})
 
 
 class TemplateError(ValueError):
@@ -57,6 +61,8 @@ class Ref:
             "input_path": f"inputs.{self.name}.path",
             "output_path": f"outputs.{self.name}.path",
             "run": f"run.{self.name}",
+            "volume": ".".join(("volumes", self.name, *self.fields)),
+            "pod_name": "pod.name",
         }[self.kind]
 
 
@@ -69,7 +75,8 @@ def parse_ref(expression: str) -> Ref:
             return Ref(kind, name=groups.get("name") or "", task=groups.get("task") or "", fields=fields)
     raise TemplateError(
         f"unknown placeholder {{{{{expression}}}}}: use params.NAME, tasks.TASK.outputs.NAME, item, "
-        "item.FIELD, items.ITEM_NAME, run.status, or in a component inputs.NAME, inputs.NAME.path, outputs.NAME.path"
+        "item.FIELD, items.ITEM_NAME, run.status, volumes.NAME.name, volumes.NAME.size, or in a component "
+        "inputs.NAME, inputs.NAME.path, outputs.NAME.path, pod.name"
     )
 
 

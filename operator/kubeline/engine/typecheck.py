@@ -29,7 +29,7 @@ def ref_type(scope: Scope, ref: Ref, params: Params) -> str | None:
         if target.is_loop:
             return "list"
         return next((o.type for o in target.component.outputs or [] if o.name == ref.name), None)
-    if ref.kind == "run":
+    if ref.kind in ("run", "volume"):
         return "string"
     return None  # items: any type
 

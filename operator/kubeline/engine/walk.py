@@ -36,7 +36,8 @@ class Walk:
     ):
         self.plan, self.state, self.timed_out = plan, state, timed_out
         self.found = Findings(unstartable={} if unstartable is None else unstartable)
-        self.resolver = Resolver(params, state, self.found.views)
+        volumes = {v.name: v for v in plan.spec.volumes or []}
+        self.resolver = Resolver(params, state, self.found.views, volumes)
         self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill)
         self.exit_done = True
 

@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from kubeline.backends.local.files import artifact_problem, inside, read_capped
+from kubeline.backends.local.pod import ClaimFolders, LocalPod, local_pod
 from kubeline.engine.container import render_container
 from kubeline.engine.outputs import MAX_VALUE_BYTES, OutputError, check_values, split_values, too_large
 from kubeline.engine.state import StartStep
-from kubeline.engine.stepid import folder_name
+from kubeline.engine.stepid import folder_name, pod_name
 from kubeline.engine.values import FILE_OUTPUT_TYPES
 from kubeline.store import ObjectRef, ObjectStore, StoreError, get_artifact, put_artifact, put_value
 from kubeline.store.objects import ArtifactError
@@ -40,9 +41,11 @@ def make_attempt_dir(run_dir: Path, start: StartStep) -> Path:
     return attempt_dir
 
 
-def step_command(start: StartStep, attempt_dir: Path, store: ObjectStore) -> tuple[list[str], dict[str, str]]:
+def step_command(
+    start: StartStep, attempt_dir: Path, store: ObjectStore, run_name: str, claims: ClaimFolders
+) -> tuple[list[str], dict[str, str], LocalPod]:
     """The command and environment the step runs with, its input values written to files and its input
-    artifacts downloaded first."""
+    artifacts downloaded first, its volumes made folders (what the step's log should say about them too)."""
 
     def input_path(name: str) -> str:
         path = attempt_dir / "inputs" / name
@@ -56,15 +59,22 @@ def step_command(start: StartStep, attempt_dir: Path, store: ObjectStore) -> tup
     def output_path(name: str) -> str:
         return str(attempt_dir / "outputs" / name)
 
+    name = pod_name(run_name, start.id, start.attempt)  # the name the step's pod would have on a cluster
     try:
-        rendered = render_container(start, input_path, output_path)
+        rendered = render_container(start, input_path, output_path, name)
     except (OSError, ValueError) as error:
         raise StartProblem(f"cannot write the step's inputs: {error}") from None
-    argv = [_host_program(part) if i == 0 else part for i, part in enumerate(rendered.command + rendered.args)]
-    problem = _launch_problem(argv, rendered.env)
+    try:
+        pod = local_pod(rendered, claims, attempt_dir, name)
+    except (OSError, ValueError) as error:
+        raise StartProblem(f"cannot make the step's volume folders: {error}") from None
+    parts = [pod.replace_paths(part) for part in rendered.command + rendered.args]
+    argv = [_host_program(part) if i == 0 else part for i, part in enumerate(parts)]
+    env = {**{k: pod.replace_paths(v) for k, v in rendered.env.items()}, **pod.env}
+    problem = _launch_problem(argv, env)
     if problem:
         raise StartProblem(problem)
-    return argv, {**os.environ, **rendered.env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}
+    return argv, {**os.environ, **env, "KUBELINE_STEP": start.id, "PYTHONUNBUFFERED": "1"}, pod
 
 
 def _download(store: ObjectStore, name: str, location: str, path: Path) -> None:

@@ -83,9 +83,13 @@ class StepProcesses:
         self.finished: queue.Queue[str] = queue.Queue()
         self.launcher: Launcher | None = None
 
-    def launch(self, start: StartStep, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> None:
-        """Start the step under a guard from the run's launcher; where there is none, as a process group."""
-        open(log_path, "xb").close()
+    def launch(
+        self, start: StartStep, argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, preface: str = ""
+    ) -> None:
+        """Start the step under a guard from the run's launcher; where there is none, as a process group.
+        ``preface`` opens the step's log (what kubeline says about the step, before the step's own output)."""
+        with open(log_path, "xb") as log:
+            log.write(preface.encode(errors="replace"))
         if _GUARDED:
             if self.launcher is None or self.launcher.process.poll() is not None:
                 self.launcher = Launcher()

@@ -12,7 +12,8 @@ from typing import Any
 
 from kubeline.backends.local.attempts import StartProblem, make_attempt_dir, put_objects, step_command, step_outputs
 from kubeline.backends.local.cache import StoreCache, warn_on_stderr
-from kubeline.backends.local.files import create_run_dir, read_capped
+from kubeline.backends.local.files import create_run_dir, kubeline_home, read_capped
+from kubeline.backends.local.pod import LOCAL_NAMESPACE, ClaimFolders
 from kubeline.backends.local.processes import StepProcesses
 from kubeline.engine import caching, metrics
 from kubeline.engine.metrics import RunMetrics
@@ -20,6 +21,7 @@ from kubeline.engine.outputs import OutputError
 from kubeline.engine.plan import Plan
 from kubeline.engine.run import decide
 from kubeline.engine.state import Decision, RunState, StartStep, StepState
+from kubeline.engine.volumes import claim_name
 from kubeline.store import ObjectStore, StoreError, log_key
 from kubeline.store.layout import LOCAL_LOG_NAMESPACE
 from kubeline.store.local import LocalStore
@@ -52,7 +54,7 @@ class RunResult:
 
 def local_identity(run_name: str) -> dict[str, str]:
     """What {{run.name}}, {{run.namespace}} and {{run.uid}} stand for in a local run (its name is its uid)."""
-    return {"name": run_name, "namespace": "local", "uid": run_name}
+    return {"name": run_name, "namespace": LOCAL_NAMESPACE, "uid": run_name}
 
 
 class LocalRunner:
@@ -63,7 +65,8 @@ class LocalRunner:
     end, an exception, a signal handler raising), every step's process tree is killed before it returns.
 
     Artifacts and step logs go to ``store``: by default the cache's store, or, with no cache, a local
-    store in the run's own folder."""
+    store in the run's own folder. Claims other than the run's own volumes are folders in ``shared_volumes``
+    ($KUBELINE_HOME/volumes by default), shared by the runs that name them."""
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class LocalRunner:
         on_change: Callable[[Decision, RunState], None] | None = None,
         max_parallel: int | None = None,
         warn: Callable[[str], None] = warn_on_stderr,
+        shared_volumes: Path | None = None,
     ):
         if max_parallel is not None and max_parallel < 1:
             raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
@@ -91,6 +95,9 @@ class LocalRunner:
         self.state = RunState(identity=local_identity(run_name))
         self.processes = StepProcesses()
         self.logs: dict[str, Path] = {}
+        run_claims = {claim_name(run_name, v) for v in plan.spec.volumes or [] if v.claim_name is None}
+        self.claims = ClaimFolders(self.run_dir, shared_volumes or kubeline_home() / "volumes", run_claims)
+        self._warned: set[tuple[str, str]] = set()  # (task, warning): a loop's steps warn once
 
     def cancel(self) -> None:
         self.state.cancelled = True
@@ -151,11 +158,16 @@ class LocalRunner:
         log_path = attempt_dir / "log"
         self.logs[start.id] = log_path
         try:
-            argv, env = step_command(start, attempt_dir, self.store)
+            argv, env, pod = step_command(start, attempt_dir, self.store, self.run_name, self.claims)
         except StartProblem as problem:
             return self._fail_to_start(start, now, str(problem), log_path, problem.retryable)
+        for warning in pod.warnings:
+            if (start.task, warning) not in self._warned:
+                self._warned.add((start.task, warning))
+                self.warn(f"step {start.id}: {warning}")
+        preface = "".join(f"kubeline (local): {line}\n" for line in pod.notes + pod.warnings)
         try:
-            self.processes.launch(start, argv, env, attempt_dir, log_path)
+            self.processes.launch(start, argv, env, attempt_dir, log_path, preface)
         except (OSError, ValueError) as error:
             return self._fail_to_start(start, now, f"cannot start {argv[0]}: {error}", log_path)
         self.state.steps[start.id] = StepState(

@@ -1,0 +1,139 @@
+"""Step pods' features and pipeline volumes against the real control plane (steps on kwok's fake nodes): the pod
+specs the API server accepts, the claims the Run creates and owns, and a claim the API server refuses."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from kubeline.api.yamlio import dump_all
+from tests.helpers import by_step, fake, pods_of, submit, wait_run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def ns(operator_namespace):
+    return operator_namespace
+
+
+def everything(name: str) -> dict:
+    """A fake step (kwok ends it) using every pod feature a KFP ContainerOp can set."""
+    component = fake(name, ["pvc", "who"], {"out": "done"})
+    container = component["container"]
+    container["args"] = ["{{pod.name}}", "{{inputs.who}}"]
+    container["env"] += [
+        {"name": "KFP_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "KFP_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token", "optional": True}}},
+    ]
+    container["envFrom"] = [{"prefix": "DB_", "configMapRef": {"name": "db", "optional": True}}]
+    container["volumeMounts"] = [
+        {"name": "data", "mountPath": "/mnt/data"},
+        {"name": "keys", "mountPath": "/keys", "readOnly": True},
+        {"name": "scratch", "mountPath": "/scratch"},
+    ]
+    container["imagePullPolicy"] = "Never"
+    container["securityContext"] = {"runAsUser": 2000, "readOnlyRootFilesystem": True}
+    component["volumes"] = [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "{{inputs.pvc}}"}},
+        {"name": "keys", "secret": {"secretName": "keys", "optional": True}},
+        {"name": "scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    component["sidecars"] = [{"name": "proxy", "image": "busybox", "command": ["sleep", "3600"]}]
+    component["initContainers"] = [{"name": "prepare", "image": "busybox", "args": ["{{inputs.who}}"]}]
+    component["podMetadata"] = {"labels": {"team": "ml"}, "annotations": {"example.com/note": "hi"}}
+    return component
+
+
+def test_a_step_using_every_pod_feature_and_a_pipeline_volume(ns) -> None:
+    cluster, namespace, _ = ns
+    run = f"r-{uuid.uuid4().hex[:6]}"
+    claim = f"{run}-data"
+    # no storage provisioner here: a volume made for the claim, bound to it by the claim's name
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"pv-{run}"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "claimRef": {"namespace": namespace, "name": claim},
+            "hostPath": {"path": f"/tmp/{run}"},
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=dump_all([volume]))
+    spec = {
+        "components": [everything("everything")],
+        "tasks": [
+            {
+                "name": "step",
+                "component": "everything",
+                "arguments": {"pvc": "{{volumes.data.name}}", "who": "{{volumes.data.size}}"},
+            }
+        ],
+        "volumes": [{"name": "data", "size": "1Gi", "storageClassName": "", "annotations": {"purpose": "test"}}],
+        "defaults": {"caching": {"enabled": False}},
+    }
+    try:
+        submit(ns, spec, name=run)
+        status = wait_run(ns, run)
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert status["volumes"] == {"data": claim}
+        created = cluster.kubectl_json("get", "pvc", claim, "-n", namespace)
+        uid = cluster.kubectl_json("get", "run", run, "-n", namespace)["metadata"]["uid"]
+        assert created["metadata"]["ownerReferences"][0]["uid"] == uid
+        assert created["metadata"]["annotations"]["purpose"] == "test"
+        assert created["status"]["phase"] == "Bound"
+        pod = by_step(pods_of(ns, run))["step"]
+        main = pod["spec"]["containers"][0]
+        assert main["name"] == "main"
+        assert main["args"][-2:] == [pod["metadata"]["name"], "1Gi"]
+        assert {
+            "name": "KFP_POD_NAME",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+        } in main["env"]
+        assert main["envFrom"] == [{"prefix": "DB_", "configMapRef": {"name": "db", "optional": True}}]
+        assert {"name": "data", "mountPath": "/mnt/data"} in main["volumeMounts"]
+        assert main["imagePullPolicy"] == "Never"
+        assert main["securityContext"]["runAsUser"] == 2000
+        assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        assert main["securityContext"]["allowPrivilegeEscalation"] is False
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert volumes["data"]["persistentVolumeClaim"] == {"claimName": claim}
+        assert volumes["keys"]["secret"]["secretName"] == "keys"
+        init = pod["spec"]["initContainers"]
+        assert [(c["name"], c.get("restartPolicy")) for c in init] == [("prepare", None), ("proxy", "Always")]
+        assert init[0]["args"] == ["1Gi"]
+        assert pod["metadata"]["labels"]["team"] == "ml"
+        assert pod["metadata"]["annotations"]["example.com/note"] == "hi"
+    finally:
+        cluster.kubectl("delete", "pv", f"pv-{run}", "--wait=false", check=False)
+
+
+def test_a_claim_the_api_server_refuses_fails_the_run_with_its_reason(ns) -> None:
+    cluster, namespace, _ = ns
+    storage_class = f"forbidden-{uuid.uuid4().hex[:6]}"
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": storage_class, "namespace": namespace},
+        "spec": {"hard": {f"{storage_class}.storageclass.storage.k8s.io/persistentvolumeclaims": "0"}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=dump_all([quota]))
+    spec = {
+        "components": [fake("noop")],
+        "tasks": [{"name": "noop", "component": "noop"}],
+        "volumes": [{"name": "data", "size": "1Gi", "storageClassName": storage_class}],
+    }
+    try:
+        run = submit(ns, spec)
+        status = wait_run(ns, run)
+        assert status["phase"] == "Failed"
+        assert f"PersistentVolumeClaim {run}-data could not be created" in status["message"]
+        assert "exceeded quota" in status["message"]
+        assert pods_of(ns, run) == []
+    finally:
+        cluster.kubectl("delete", "resourcequota", storage_class, "-n", namespace, check=False)

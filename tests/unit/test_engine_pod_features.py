@@ -1,0 +1,228 @@
+"""The engine's side of step pods' features and pipeline volumes: validation (each problem naming its field),
+rendering per step, and what {{volumes.NAME.*}} resolves to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubeline.api import models
+from kubeline.api.problems import PipelineInvalid
+from kubeline.engine.container import render_container
+from kubeline.engine.run import decide
+from kubeline.engine.state import RunState
+from kubeline.engine.volumes import claim_name
+from tests.helpers import pipeline, task
+from tests.unit.simulate import plan_of
+
+
+def mounting(**component: Any) -> dict[str, Any]:
+    """A component with a pvc input, mounting its volume at /mnt/data; ``component`` adds or replaces fields."""
+    return {
+        "name": "mounting",
+        "inputs": [{"name": "pvc"}, {"name": "a", "optional": True}],
+        "container": {
+            "image": "x",
+            "command": ["sh", "-c", "ls /mnt/data"],
+            "volumeMounts": [{"name": "data", "mountPath": "/mnt/data"}],
+        },
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "{{inputs.pvc}}"}}],
+        **component,
+    }
+
+
+def spec_with(component: dict[str, Any], arguments: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    document = pipeline([task("t", "mounting", arguments=arguments or {"pvc": "claim"})], **spec)
+    document["spec"]["components"] = [*document["spec"]["components"], component]
+    return document
+
+
+def issues_of(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(PipelineInvalid) as caught:
+        plan_of(document)
+    return [str(issue) for issue in caught.value.issues]
+
+
+SIDE = {"name": "helper", "image": "busybox"}
+
+
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        pytest.param(
+            spec_with(
+                mounting(container={**mounting()["container"], "volumeMounts": [{"name": "nope", "mountPath": "/x"}]})
+            ),
+            "spec.components[mounting].container.volumeMounts[nope]: names no volume of the component (its volumes: data)",
+            id="mount of an unknown volume",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    sidecars=[{**SIDE, "volumeMounts": [{"name": "ghost", "mountPath": "/g"}]}],
+                )
+            ),
+            "spec.components[mounting].sidecars[helper].volumeMounts[ghost]: names no volume",
+            id="sidecar's mount of an unknown volume",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    volumes=[{"name": "kubeline-data", "emptyDir": {}}],
+                    container={"image": "x", "volumeMounts": [{"name": "kubeline-data", "mountPath": "/d"}]},
+                )
+            ),
+            "spec.components[mounting].volumes[kubeline-data]: 'kubeline-data': names starting with kubeline are "
+            "kubeline's own",
+            id="volume named like kubeline's",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    container={
+                        **mounting()["container"],
+                        "volumeMounts": [{"name": "data", "mountPath": "/kubeline/x"}],
+                    }
+                )
+            ),
+            "volumeMounts[data].mountPath: /kubeline/x: /kubeline is kubeline's own folder",
+            id="mount over kubeline's folder",
+        ),
+        pytest.param(
+            spec_with(mounting(sidecars=[{**SIDE, "name": "main"}])),
+            "spec.components[mounting].sidecars[main].name: 'main' is kubeline's own container name",
+            id="sidecar named main",
+        ),
+        pytest.param(
+            spec_with(mounting(sidecars=[SIDE], initContainers=[SIDE])),
+            "spec.components[mounting].initContainers[helper].name: duplicate container name",
+            id="two containers of one name",
+        ),
+        pytest.param(
+            spec_with(mounting(sidecars=[{**SIDE, "args": ["{{outputs.out.path}}"]}], outputs=[{"name": "out"}])),
+            "spec.components[mounting].sidecars[helper].args: {{outputs.out.path}} is a file of the step's main "
+            "container",
+            id="sidecar reading main's files",
+        ),
+        pytest.param(
+            spec_with(mounting(initContainers=[{**SIDE, "env": [{"name": "V", "value": "{{inputs.nope}}"}]}])),
+            "spec.components[mounting].initContainers[helper].env[V]: {{inputs.nope}} names no input of the "
+            "component (its inputs: a, pvc)",
+            id="init container's unknown input",
+        ),
+        pytest.param(
+            spec_with(mounting(volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "{{params.x}}"}}])),
+            "spec.components[mounting].volumes[data].persistentVolumeClaim.claimName: {{params.x}} cannot be used "
+            "in a component's container",
+            id="task placeholder in a claim name",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(), arguments={"pvc": "{{volumes.nope.name}}"}, volumes=[{"name": "data", "size": "1Gi"}]
+            ),
+            "spec.tasks[t].arguments.pvc: unknown volume 'nope' (spec.volumes declares: data)",
+            id="unknown pipeline volume",
+        ),
+        pytest.param(
+            spec_with(mounting(), outputs={"claim": "{{volumes.none.name}}"}),
+            "spec.outputs.claim: unknown volume 'none' (spec.volumes declares: none)",
+            id="unknown volume in outputs, none declared",
+        ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "v", "size": "1Gi"}, {"name": "v", "size": "2Gi"}]),
+            "spec.volumes[v]: duplicate volume name",
+            id="two volumes of one name",
+        ),
+    ],
+)
+def test_each_problem_names_its_field(document: dict[str, Any], expected: str) -> None:
+    found = issues_of(document)
+    assert any(expected in issue for issue in found), found
+
+
+def test_a_component_using_every_pod_feature_is_valid() -> None:
+    component = mounting(
+        container={
+            **mounting()["container"],
+            "args": ["{{pod.name}}"],
+            "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "envFrom": [{"secretRef": {"name": "creds"}}],
+        },
+        sidecars=[{**SIDE, "args": ["{{inputs.a}}", "{{pod.name}}"]}],
+        initContainers=[{"name": "prepare", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}],
+        podMetadata={"labels": {"team": "ml"}, "annotations": {"note": "x"}},
+    )
+    plan_of(spec_with(component, arguments={"pvc": "{{volumes.data.name}}"}, volumes=[{"name": "data", "size": "1Gi"}]))
+
+
+def start_of(document: dict[str, Any], run: str = "run-1") -> Any:
+    plan = plan_of(document)
+    return decide(plan, {}, RunState(started_at=0, identity={"name": run}), 0).start[0]
+
+
+def test_rendering_fills_placeholders_in_every_container_and_claim() -> None:
+    component = mounting(
+        container={
+            **mounting()["container"],
+            "args": ["--pod={{pod.name}}", "{{inputs.a}}"],
+            "env": [
+                {"name": "A", "value": "{{inputs.a}}"},
+                {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            ],
+            "envFrom": [{"prefix": "DB_", "configMapRef": {"name": "db"}}],
+        },
+        sidecars=[
+            {**SIDE, "command": ["serve"], "args": ["{{inputs.a}}"], "env": [{"name": "P", "value": "{{pod.name}}"}]}
+        ],
+        initContainers=[{"name": "prepare", "image": "busybox", "args": ["{{inputs.pvc}}"]}],
+    )
+    document = spec_with(component, arguments={"pvc": "{{volumes.data.name}}", "a": "A1"})
+    document["spec"]["volumes"] = [{"name": "data", "size": "1Gi"}]
+    rendered = render_container(start_of(document), str, str, pod_name="the-pod")
+    assert rendered.args == ["--pod=the-pod", "A1"]
+    assert rendered.env == {"A": "A1"}
+    assert [e.name for e in rendered.env_sources] == ["NS"]
+    assert rendered.env_from[0].prefix == "DB_"
+    assert rendered.volumes[0].persistent_volume_claim is not None
+    assert rendered.volumes[0].persistent_volume_claim.claim_name == "run-1-data"
+    assert [m.mount_path for m in rendered.volume_mounts] == ["/mnt/data"]
+    side = rendered.sidecars[0]
+    assert (side.command, side.args, side.env[0].value if side.env else None) == (["serve"], ["A1"], "the-pod")
+    assert rendered.init_containers[0].args == ["run-1-data"]
+
+
+@pytest.mark.parametrize(
+    "volume, run, expected",
+    [
+        ({"name": "data", "size": "1Gi"}, "run-1", "run-1-data"),
+        ({"name": "data", "size": "1Gi", "claimName": "shared"}, "run-1", "shared"),
+        ({"name": "v" * 40, "size": "1Gi"}, "r" * 40, None),  # too long: shortened, a digest keeps it distinct
+    ],
+)
+def test_claim_names(volume: dict[str, Any], run: str, expected: str | None) -> None:
+    name = claim_name(run, models.PipelineVolume.model_validate(volume))
+    if expected is not None:
+        assert name == expected
+    else:
+        assert len(name) <= 63 and name[-1].isalnum()
+        assert name != claim_name("r" * 39 + "s", models.PipelineVolume.model_validate(volume))
+
+
+def test_volume_placeholders_resolve_in_arguments_conditions_and_outputs() -> None:
+    document = pipeline(
+        [
+            task("t", arguments={"a": "{{volumes.data.name}}", "b": "{{volumes.data.size}}"}),
+            task("u", arguments={"a": "kept"}, when="'{{volumes.data.size}}' == '2Gi'"),
+        ],
+        volumes=[{"name": "data", "size": "2Gi"}],
+        outputs={"claim": "{{volumes.data.name}}"},
+    )
+    starts = {start.task: start for start in start_all(document)}
+    assert starts["t"].inputs == {"a": "run-1-data", "b": "2Gi"}
+    assert "u" in starts
+
+
+def start_all(document: dict[str, Any]) -> list[Any]:
+    plan = plan_of(document)
+    return decide(plan, {}, RunState(started_at=0, identity={"name": "run-1"}), 0).start
