@@ -150,10 +150,6 @@ def test_container_ops_with_scheduling_and_pipeline_conf(tmp_path: Path) -> None
     assert_container_op_scheduling(document["spec"])
 
 
-#: The engine's {{volumes.NAME.*}} placeholders and the local runner's volumes, mounts and env sources come with
-#: the runtime helper's branch (issue 14): until it is merged, the programs that use them cannot compile or run.
-
-
 def test_volumeop_basic_writes_then_reads_the_claim_it_created(tmp_path: Path) -> None:
     document, result = run_program("volumeop_basic.py", tmp_path, size="2Gi")
     spec = document["spec"]
