@@ -10,7 +10,7 @@ import pytest
 from kubeline.api import models
 from kubeline.api.problems import PipelineInvalid
 from kubeline.engine.container import render_container
-from kubeline.engine.run import decide
+from kubeline.engine.run import bind_arguments, decide
 from kubeline.engine.state import RunState
 from kubeline.engine.volumes import claim_name
 from tests.helpers import pipeline, task
@@ -134,6 +134,16 @@ SIDE = {"name": "helper", "image": "busybox"}
             "spec.volumes[v]: duplicate volume name",
             id="two volumes of one name",
         ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "v", "size": "lots"}]),
+            "spec.volumes[v].size: 'lots' is not a Kubernetes quantity: write e.g. 1Gi, 500Mi, or {{params.NAME}}",
+            id="a size that is no quantity",
+        ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "v", "size": "{{params.size}}"}]),
+            "spec.volumes[v].size: {{params.size}}: unknown parameter 'size'; declare it in spec.params",
+            id="a size from an undeclared parameter",
+        ),
     ],
 )
 def test_each_problem_names_its_field(document: dict[str, Any], expected: str) -> None:
@@ -221,6 +231,19 @@ def test_volume_placeholders_resolve_in_arguments_conditions_and_outputs() -> No
     starts = {start.task: start for start in start_all(document)}
     assert starts["t"].inputs == {"a": "run-1-data", "b": "2Gi"}
     assert "u" in starts
+
+
+def test_a_size_given_by_a_parameter_takes_the_runs_argument() -> None:
+    document = pipeline(
+        [task("t", arguments={"a": "{{volumes.data.size}}"})],
+        volumes=[{"name": "data", "size": "{{params.size}}"}],
+        params=[{"name": "size", "default": "1Gi"}],
+    )
+    plan = plan_of(document)
+    started = decide(plan, {"size": "3Gi"}, RunState(started_at=0, identity={"name": "run-1"}), 0).start
+    assert started[0].inputs == {"a": "3Gi"}
+    with pytest.raises(ValueError, match=r"spec.volumes\[data\].size: parameter 'size' is 'huge', not a Kubernetes"):
+        bind_arguments(plan, {"size": "huge"})  # refused before the run starts, on both backends
 
 
 def start_all(document: dict[str, Any]) -> list[Any]:

@@ -167,11 +167,9 @@ def test_import_command_writes_a_pipeline_kubeline_runs(kfp_workflows: Workflows
 
 
 def translated(workflows: Workflows, program: str) -> dict[str, Any]:
-    """The program's pipeline as translated, before import_workflow's engine checks: for programs whose
-    placeholders ({{pod.name}}, {{volumes.*}}, {{items.*}}) the engine resolves, asserted on their own."""
-    pipeline, context = translate(yaml.safe_load(workflows[program][0].read_text()), None)
-    assert (context.errors, context.warnings) == ([], []), (context.errors, context.warnings)
-    return pipeline
+    """The program's pipeline, imported strictly (no warning) and checked by the engine."""
+    result = import_workflow(yaml.safe_load(workflows[program][0].read_text()), strict=True)
+    return result.pipeline
 
 
 def test_pod_settings_land_on_the_step_component(kfp_workflows: Workflows) -> None:
@@ -218,16 +216,13 @@ def test_pod_settings_land_on_the_step_component(kfp_workflows: Workflows) -> No
 def test_volume_ops_become_pipeline_volumes(kfp_workflows: Workflows) -> None:
     path = kfp_workflows["pipeline_volumes"][0]
     pipeline, context = translate(yaml.safe_load(path.read_text()), None)
-    assert [str(w) for w in context.warnings] == [
-        "templates[create-volume].resource.manifest.spec.size: the volume's size is param size's default, "
-        "'1Gi': a run's argument does not change it"
-    ]
+    assert [str(w) for w in context.warnings] == []
     spec = pipeline["spec"]
     assert spec["volumes"] == [
         {"name": "cache", "size": "5Gi", "accessModes": ["ReadWriteMany"], "claimName": "shared-cache"},
         {
             "name": "create-volume",
-            "size": "1Gi",
+            "size": "{{params.size}}",  # a run's argument sizes the claim, as in KFP
             "storageClassName": "standard",
             "accessModes": ["ReadWriteMany"],
             "annotations": {"example.com/purpose": "scratch"},

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubeline.api.durations import parse_duration
+from kubeline.engine import volumes
 from kubeline.engine.plan import Plan
 from kubeline.engine.resolution import Context, MissingInput, SkippedInput
 from kubeline.engine.state import Decision, RunState, View
@@ -63,6 +64,11 @@ def bind_arguments(
             values[name] = coerce(raw, param.type)
         except ValueError as error:
             problems.append(f"arguments.{name}: {error}")
+    for volume in plan.spec.volumes or []:  # a size a parameter gives must be a quantity before any claim
+        try:
+            volumes.size(volume, values)
+        except ValueError as error:
+            problems.append(str(error))
     if problems:
         raise ValueError("\n".join(problems))
     return values

@@ -99,8 +99,8 @@ def _manifest(resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _resolver(context: Context, bindings: dict[str, str], path: str) -> Callable[[str, str], str]:
-    """Resolves a claim field to a literal: the template's inputs to what they are bound to, a param to its default
-    (kubeline makes the claim from the pipeline, before any argument)."""
+    """Resolves a claim field: the template's inputs to what they are bound to; a param stays one in the size
+    (the run's argument gives it) and is its default elsewhere."""
 
     def resolve(text: str, field: str) -> str:
         where = f"{path}.manifest.spec.{field}"
@@ -115,6 +115,8 @@ def _resolver(context: Context, bindings: dict[str, str], path: str) -> Callable
         value = substitute(text, variable)
         expression = whole_expression(value)
         param = _PARAM.match(expression) if expression is not None else None
+        if param and field == "size":  # kubeline takes a size from the run's argument, as KFP does
+            return value
         if param and "default" in context.params.get(param["name"], {}):
             default = str(context.params[param["name"]]["default"])
             context.warn(
