@@ -96,3 +96,62 @@ def test_compiling_twice_gives_the_same_bytes(program: str, tmp_path: Path) -> N
 
     path = migrated(program, tmp_path)
     assert dump(pipeline_document_from_python(path)) == dump(pipeline_document_from_python(path))
+
+
+def test_import_kfp_alone_reaches_dsl_components_and_compiler(tmp_path: Path) -> None:
+    document, result = run_program("import_kfp_alone.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, "add-2")["Output"]) == 12.0  # (1 + 4) + 7
+    assert document["metadata"]["name"] == "addition-pipeline"
+
+
+def test_import_kubeline_alone_leaves_the_kubernetes_client_unloaded() -> None:
+    """`import kubeline` then `kubeline.dsl`: the SDK loads, the Kubernetes client (for Client only) does not."""
+    import subprocess
+    import sys
+
+    check = (
+        "import sys, kubeline; kubeline.dsl.pipeline; kubeline.components.func_to_container_op; "
+        "kubeline.compiler.Compiler(); print('kubernetes' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
+
+
+def test_exit_handler_task_is_numbered_apart_from_the_tasks_it_guards(tmp_path: Path) -> None:
+    document, result = run_program("exit_handler_numbering.py", tmp_path, message="hi")
+    assert result.decision.phase == "Succeeded"
+    assert [t["name"] for t in document["spec"]["tasks"]] == ["print-op-2", "print-op-3"]
+    assert document["spec"]["onExit"]["name"] == "print-op"  # made first, as in KFP
+    assert outputs(result, "print-op-3") == {"Output": "hi"}
+    assert outputs(result, "print-op") == {"Output": "exit!"}
+
+
+def test_display_name_becomes_a_dns_name_and_annotations(tmp_path: Path) -> None:
+    from tests.helpers import kubeline
+
+    path = migrated("display_name_pipeline.py", tmp_path)
+    document = pipeline_document_from_python(path)
+    assert document["metadata"] == {
+        "name": "parallel-pipeline",
+        "annotations": {
+            "kubeline.dev/display-name": "Parallel pipeline",
+            "kubeline.dev/description": "Download two messages in parallel and prints the concatenated result.",
+        },
+    }
+    # the run's folder is named after the DNS name: `tee $1` on an output path in it gets one word
+    ran = kubeline("run", str(path), home=tmp_path / "home")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (run_dir,) = (tmp_path / "home" / "runs").iterdir()
+    assert run_dir.name.startswith("parallel-pipeline-")
+    assert (run_dir / "steps" / "echo-to-file-2" / "attempt-1" / "outputs" / "data").read_text() == "World\n"
+    assert "Text 1: Hello" in (run_dir / "steps" / "echo" / "attempt-1" / "log").read_text()
+
+
+def test_python_component_names_the_component_and_its_image(tmp_path: Path) -> None:
+    document, result = run_program("python_component.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, "multiply-numbers")["Output"]) == 15.0
+    (component,) = document["spec"]["components"]
+    assert (component["name"], component["description"]) == ("multiply-numbers", "Multiplies two numbers.")
+    assert component["container"]["image"] == "python:3.10-slim"

@@ -14,6 +14,7 @@ from kubeline.sdk.dsl import (
     VolumeOp,
     get_pipeline_conf,
     pipeline,
+    python_component,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "VolumeOp",
     "get_pipeline_conf",
     "pipeline",
+    "python_component",
 ]
