@@ -155,3 +155,10 @@ def test_python_component_names_the_component_and_its_image(tmp_path: Path) -> N
     (component,) = document["spec"]["components"]
     assert (component["name"], component["description"]) == ("multiply-numbers", "Multiplies two numbers.")
     assert component["container"]["image"] == "python:3.10-slim"
+
+
+def test_dsl_types_as_annotations(tmp_path: Path) -> None:
+    document, result = run_program("dsl_types.py", tmp_path, number=21)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "double") == {"Output": "42"}
+    assert [(p["name"], p["type"]) for p in document["spec"]["params"]] == [("number", "integer"), ("source", "string")]

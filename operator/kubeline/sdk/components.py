@@ -115,6 +115,9 @@ def type_name(annotation: Any) -> str:
         return _TYPES[origin]
     if isinstance(annotation, str):
         return kfp_value_type(annotation) or "string"
+    kfp_type = getattr(annotation, "TYPE_NAME", None)  # kfp.dsl.types: Integer or Integer()
+    if isinstance(kfp_type, str):
+        return kfp_value_type(kfp_type) or "string"
     return "string"
 
 
