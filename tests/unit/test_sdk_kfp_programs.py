@@ -162,3 +162,53 @@ def test_dsl_types_as_annotations(tmp_path: Path) -> None:
     assert result.decision.phase == "Succeeded"
     assert outputs(result, "double") == {"Output": "42"}
     assert [(p["name"], p["type"]) for p in document["spec"]["params"]] == [("number", "integer"), ("source", "string")]
+
+
+# --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
+
+
+def run_imported(kfp_workflows: dict, program: str, tmp_path: Path, **arguments: object) -> tuple[dict, RunResult]:
+    import yaml
+
+    from kubeline.importers.kfp_v1 import import_workflow
+
+    document = import_workflow(yaml.safe_load(kfp_workflows[program][0].read_text()), strict=True).pipeline
+    plan = build(load_spec(document["spec"]))
+    runner = LocalRunner(plan, bind_arguments(plan, arguments), "imported", run_dir=tmp_path, cache=None)
+    return document, runner.run()
+
+
+def test_imported_exit_handler_numbering_and_names(kfp_workflows: dict, tmp_path: Path) -> None:
+    document, result = run_imported(kfp_workflows, "exit_handler_numbering", tmp_path, message="hi")
+    assert result.decision.phase == "Succeeded"
+    assert document["spec"]["onExit"]["name"] == "print-op"
+    assert outputs(result, "print-op") == {"Output": "exit!"}
+    assert document["metadata"]["name"] == "exit-handler"
+    assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Exit handler"
+    assert document["metadata"]["annotations"]["kubeline.dev/description"] == (
+        "Prints two messages, then one more whatever happens."
+    )
+
+
+@pytest.mark.parametrize(
+    "program, arguments, step, expected",
+    [
+        ("import_kfp_alone", {}, "add-2", 12.0),
+        ("python_component", {}, "multiply-numbers", 15.0),
+        ("dsl_types", {"number": 21}, "double", 42.0),
+    ],
+)
+def test_imported_programs_run_as_compiled_by_the_sdk(
+    kfp_workflows: dict, tmp_path: Path, program: str, arguments: dict, step: str, expected: float
+) -> None:
+    _, result = run_imported(kfp_workflows, program, tmp_path, **arguments)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, step)["Output"]) == expected
+
+
+def test_imported_display_name_pipeline_runs(kfp_workflows: dict, tmp_path: Path) -> None:
+    document, result = run_imported(kfp_workflows, "display_name_pipeline", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert document["metadata"]["name"] == "parallel-pipeline"
+    assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Parallel pipeline"
+    assert sorted(outputs(result, step)["data"] for step in ("echo-to-file", "echo-to-file-2")) == ["Hello", "World"]
