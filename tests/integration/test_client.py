@@ -103,10 +103,12 @@ def test_experiments_pipelines_and_runs_as_kfp_client_calls_them(operator_namesp
 
     by_id = client.run_pipeline(experiment.id, "Nightly run", pipeline_id=uploaded.id, params={"word": "a"})
     again = client.run_pipeline(experiment.id, "Nightly run", pipeline_id=uploaded.id, params={"word": "b"})
+    plain = [client.run_pipeline(job_name="plain", pipeline_id=uploaded.id) for _ in range(2)]  # no experiment
+    assert [r.name for r in plain] == ["plain", "plain"] and plain[1].resource_name.startswith("plain-")
     by_package = client.run_pipeline(experiment.id, "from package", pipeline_package_path=str(package))
     by_version = client.run_pipeline(experiment.id, "versioned", version_id=version.id, enable_caching=False)
     assert by_id.name == again.name == "Nightly run" and by_id.resource_name != again.resource_name
-    for run in (by_id, again, by_package, by_version):
+    for run in (by_id, again, by_package, by_version, *plain):
         assert client.wait_for_run_completion(run.id, timeout=60).run.status == "Succeeded"
     runs = client.list_runs(experiment_id=experiment.id, page_size=3, sort_by="created_at desc")
     assert runs.total_size == 4 and len(runs.runs) == 3 and runs.next_page_token

@@ -77,7 +77,8 @@ class RunPipelineResult:
         self.run_id = run_info.id
 
     def wait_for_run_completion(self, timeout: float | None = None) -> RunDetail:
-        return self._client.wait_for_run_completion(self.run_id, timeout if timeout is not None else 3600)
+        """The run once finished; with no timeout, however long that takes (as KFP)."""
+        return self._client.wait_for_run_completion(self.run_id, timeout if timeout is not None else float("inf"))
 
     def __repr__(self) -> str:
         return f"RunPipelineResult(run_id={self.run_id})"
@@ -421,6 +422,7 @@ class Client:
                 raise  # a name given exactly stays exact: its clash is the caller's to see
             # a KFP job name need not be unique, a Run's name must: the same display name, a name of its own
             metadata["name"] = _generated_name(metadata["name"])
+            metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display_name}
             created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
         return run_info(_resource(created))
 
