@@ -30,13 +30,13 @@ _PIP_TIMEOUT = 900
 _COMPILE = """
 import importlib.util, json, sys
 import kfp
+from kfp.compiler.main import PipelineCollectorContext  # how dsl-compile finds a file's @dsl.pipeline functions
 compiled = {}
 for program, output in zip(sys.argv[1::2], sys.argv[2::2]):
     spec = importlib.util.spec_from_file_location("program", program)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    pipelines = [v for v in vars(module).values() if callable(v) and hasattr(v, "_component_human_name")
-                 and not hasattr(v, "component_spec")]
+    with PipelineCollectorContext() as pipelines:
+        spec.loader.exec_module(module)
     if len(pipelines) != 1:
         sys.exit(f"expected one @dsl.pipeline function in {program}, found {len(pipelines)}")
     kfp.compiler.Compiler().compile(pipelines[0], output)

@@ -162,3 +162,36 @@ def test_kubeline_get_shows_a_run_s_metrics() -> None:
     out = io.StringIO()
     _show_run(run, plain_console(file=out, width=120), argparse.Namespace(json=False))
     assert "metrics of train: accuracy-score=0.9, epochs=40" in out.getvalue()
+
+
+def test_compile_takes_dsl_compiles_flags_as_well_as_its_own(tmp_path: Path) -> None:
+    program = tmp_path / "hello.py"
+    program.write_text(
+        "from kubeline import dsl\n"
+        "from kubeline.components import func_to_container_op\n\n"
+        "@func_to_container_op\n"
+        "def say(text: str) -> str:\n"
+        "    return text\n\n"
+        "@dsl.pipeline(name='Hello pipeline')\n"
+        "def hello(text: str = 'hi'):\n"
+        "    say(text)\n\n"
+        "@dsl.pipeline(name='Other')\n"
+        "def other():\n"
+        "    say('other')\n"
+    )
+    as_dsl_compile = kubeline(
+        "compile", "--py", "hello.py", "--output", "a.yaml", "--function", "hello", "--disable-type-check",
+        home=tmp_path, cwd=tmp_path,
+    )  # fmt: skip
+    assert as_dsl_compile.returncode == 0, as_dsl_compile.stderr
+    assert "--disable-type-check has no effect" in as_dsl_compile.stderr
+    own = kubeline("compile", "hello.py", "-o", "b.yaml", "--function", "hello", home=tmp_path, cwd=tmp_path)
+    assert own.returncode == 0, own.stderr
+    compiled = (tmp_path / "a.yaml").read_text()
+    assert compiled == (tmp_path / "b.yaml").read_text()
+    assert yaml.safe_load(compiled)["metadata"]["name"] == "hello-pipeline"
+    both = kubeline("compile", "hello.py", "--py", "hello.py", home=tmp_path, cwd=tmp_path)
+    neither = kubeline("compile", "--output", "c.yaml", home=tmp_path, cwd=tmp_path)
+    for refused in (both, neither):
+        assert refused.returncode == 2
+        assert "give the Python file once" in refused.stderr

@@ -532,7 +532,11 @@ def test_types_of_params_come_from_the_pipeline_spec_annotation() -> None:
         )
     }
     pipeline = import_workflow(document).pipeline
-    assert pipeline["metadata"] == {"name": "snippet"}
+    # the workflow's name names the Pipeline; KFP's display name and description stay as annotations
+    assert pipeline["metadata"] == {
+        "name": "snippet",
+        "annotations": {"kubeline.dev/display-name": "typed", "kubeline.dev/description": "Typed."},
+    }
     assert pipeline["spec"]["description"] == "Typed."
     assert pipeline["spec"]["params"] == [{"name": "n", "type": "integer", "default": 2, "description": "How many."}]
     assert import_workflow(copy.deepcopy(document), name="chosen").pipeline["metadata"]["name"] == "chosen"

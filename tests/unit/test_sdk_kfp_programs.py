@@ -243,3 +243,119 @@ def test_kubeline_run_shows_the_metrics_and_names_the_run_in_defaults(tmp_path: 
         "run", str(migrated("param_default_placeholders.py", tmp_path)), "--name", "d1", "--json", home=tmp_path
     )
     assert json.loads(defaults.stdout)["tasks"]["train"]["outputs"] == {"Output": "gs://my-bucket/d1/models/xgb-d1"}
+
+
+def test_import_kfp_alone_reaches_dsl_components_and_compiler(tmp_path: Path) -> None:
+    document, result = run_program("import_kfp_alone.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, "add-2")["Output"]) == 12.0  # (1 + 4) + 7
+    assert document["metadata"]["name"] == "addition-pipeline"
+
+
+def test_import_kubeline_alone_leaves_the_kubernetes_client_unloaded() -> None:
+    """`import kubeline` then `kubeline.dsl`: the SDK loads, the Kubernetes client (for Client only) does not."""
+    import subprocess
+    import sys
+
+    check = (
+        "import sys, kubeline; kubeline.dsl.pipeline; kubeline.components.func_to_container_op; "
+        "kubeline.compiler.Compiler(); print('kubernetes' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
+
+
+def test_exit_handler_task_is_numbered_apart_from_the_tasks_it_guards(tmp_path: Path) -> None:
+    document, result = run_program("exit_handler_numbering.py", tmp_path, message="hi")
+    assert result.decision.phase == "Succeeded"
+    assert [t["name"] for t in document["spec"]["tasks"]] == ["print-op-2", "print-op-3"]
+    assert document["spec"]["onExit"]["name"] == "print-op"  # made first, as in KFP
+    assert outputs(result, "print-op-3") == {"Output": "hi"}
+    assert outputs(result, "print-op") == {"Output": "exit!"}
+
+
+def test_display_name_becomes_a_dns_name_and_annotations(tmp_path: Path) -> None:
+    from tests.helpers import kubeline
+
+    path = migrated("display_name_pipeline.py", tmp_path)
+    document = pipeline_document_from_python(path)
+    assert document["metadata"] == {
+        "name": "parallel-pipeline",
+        "annotations": {
+            "kubeline.dev/display-name": "Parallel pipeline",
+            "kubeline.dev/description": "Download two messages in parallel and prints the concatenated result.",
+        },
+    }
+    # the run's folder is named after the DNS name: `tee $1` on an output path in it gets one word
+    ran = kubeline("run", str(path), home=tmp_path / "home")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (run_dir,) = (tmp_path / "home" / "runs").iterdir()
+    assert run_dir.name.startswith("parallel-pipeline-")
+    assert (run_dir / "steps" / "echo-to-file-2" / "attempt-1" / "outputs" / "data").read_text() == "World\n"
+    assert "Text 1: Hello" in (run_dir / "steps" / "echo" / "attempt-1" / "log").read_text()
+
+
+def test_python_component_names_the_component_and_its_image(tmp_path: Path) -> None:
+    document, result = run_program("python_component.py", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, "multiply-numbers")["Output"]) == 15.0
+    (component,) = document["spec"]["components"]
+    assert (component["name"], component["description"]) == ("multiply-numbers", "Multiplies two numbers.")
+    assert component["container"]["image"] == "python:3.10-slim"
+
+
+def test_dsl_types_as_annotations(tmp_path: Path) -> None:
+    document, result = run_program("dsl_types.py", tmp_path, number=21)
+    assert result.decision.phase == "Succeeded"
+    assert outputs(result, "double") == {"Output": "42"}
+    assert [(p["name"], p["type"]) for p in document["spec"]["params"]] == [("number", "integer"), ("source", "string")]
+
+
+# --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
+
+
+def run_imported(kfp_workflows: dict, program: str, tmp_path: Path, **arguments: object) -> tuple[dict, RunResult]:
+    import yaml
+
+    from kubeline.importers.kfp_v1 import import_workflow
+
+    document = import_workflow(yaml.safe_load(kfp_workflows[program][0].read_text()), strict=True).pipeline
+    plan = build(load_spec(document["spec"]))
+    runner = LocalRunner(plan, bind_arguments(plan, arguments), "imported", run_dir=tmp_path, cache=None)
+    return document, runner.run()
+
+
+def test_imported_exit_handler_numbering_and_names(kfp_workflows: dict, tmp_path: Path) -> None:
+    document, result = run_imported(kfp_workflows, "exit_handler_numbering", tmp_path, message="hi")
+    assert result.decision.phase == "Succeeded"
+    assert document["spec"]["onExit"]["name"] == "print-op"
+    assert outputs(result, "print-op") == {"Output": "exit!"}
+    assert document["metadata"]["name"] == "exit-handler"
+    assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Exit handler"
+    assert document["metadata"]["annotations"]["kubeline.dev/description"] == (
+        "Prints two messages, then one more whatever happens."
+    )
+
+
+@pytest.mark.parametrize(
+    "program, arguments, step, expected",
+    [
+        ("import_kfp_alone", {}, "add-2", 12.0),
+        ("python_component", {}, "multiply-numbers", 15.0),
+        ("dsl_types", {"number": 21}, "double", 42.0),
+    ],
+)
+def test_imported_programs_run_as_compiled_by_the_sdk(
+    kfp_workflows: dict, tmp_path: Path, program: str, arguments: dict, step: str, expected: float
+) -> None:
+    _, result = run_imported(kfp_workflows, program, tmp_path, **arguments)
+    assert result.decision.phase == "Succeeded"
+    assert float(outputs(result, step)["Output"]) == expected
+
+
+def test_imported_display_name_pipeline_runs(kfp_workflows: dict, tmp_path: Path) -> None:
+    document, result = run_imported(kfp_workflows, "display_name_pipeline", tmp_path)
+    assert result.decision.phase == "Succeeded"
+    assert document["metadata"]["name"] == "parallel-pipeline"
+    assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Parallel pipeline"
+    assert sorted(outputs(result, step)["data"] for step in ("echo-to-file", "echo-to-file-2")) == ["Hello", "World"]

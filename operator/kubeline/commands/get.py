@@ -1,4 +1,7 @@
-"""`kubeline get`: the Runs on the cluster, or one Run's steps, phases and outputs."""
+"""`kubeline get`: the Runs on the cluster (or the Pipelines), or one Run's steps, phases and outputs.
+
+Pipelines and Runs show the names people gave them (KFP's names, which may hold spaces: the display-name
+annotation), beside the resources' own names."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ def add_to(subparsers: Any) -> None:
     parser.add_argument("run", nargs="?", help="a Run's name (default: list runs)")
     add_namespace_argument(parser)
     parser.add_argument("--experiment", help="only runs of this experiment")
+    parser.add_argument("--pipelines", action="store_true", help="list the Pipelines instead of the Runs")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -28,26 +32,66 @@ def get_command(args: argparse.Namespace) -> int:
 
     client = cluster_client(args)
     console = plain_console()
-    if args.run is None:
+    if args.pipelines:
+        _list_pipelines(client, console, args)
+    elif args.run is None:
         _list_runs(client, console, args)
     else:
-        _show_run(client.get_run(args.run), console, args)
+        _show_run(client.get_run(args.run).run, console, args)
     return 0
 
 
 def _list_runs(client: Any, console: Any, args: argparse.Namespace) -> None:
     from rich.table import Table
 
-    runs = client.list_runs(args.experiment)
+    runs = client.runs(args.experiment)
     if args.json:
-        print(json.dumps([{"name": r.name, "phase": r.phase, "progress": r.progress} for r in runs], indent=2))
+        print(
+            json.dumps(
+                [
+                    {"name": r.resource_name, "displayName": r.name, "phase": r.phase, "progress": r.progress}
+                    for r in runs
+                ],
+                indent=2,
+            )
+        )
         return
-    table = Table("run", "phase", "progress", "duration", "experiment")
+    pipelines = {p.resource_name: p.name for p in client.pipelines()}
+    table = Table("run", "pipeline", "phase", "progress", "duration", "experiment")
     for run in runs:
         table.add_row(
-            run.name, run.phase or "", run.progress or "", run.status.get("duration", ""), run.experiment or ""
+            _named(run.resource_name, run.name),
+            pipelines.get(run.pipeline, run.pipeline or ""),
+            run.phase or "",
+            run.progress or "",
+            run.run_status.get("duration", ""),
+            run.experiment or "",
         )
     console.print(table)
+
+
+def _list_pipelines(client: Any, console: Any, args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    pipelines = client.pipelines()
+    if args.json:
+        print(
+            json.dumps(
+                [{"name": p.resource_name, "displayName": p.name, "description": p.description} for p in pipelines],
+                indent=2,
+            )
+        )
+        return
+    table = Table("pipeline", "name", "description", "created")
+    for pipeline in pipelines:
+        created = pipeline.created_at.isoformat() if pipeline.created_at else ""
+        table.add_row(pipeline.resource_name, pipeline.name, pipeline.description or "", created)
+    console.print(table)
+
+
+def _named(resource_name: str, display_name: str) -> str:
+    """A resource's name, with the name people gave it when that differs."""
+    return resource_name if display_name == resource_name else f"{resource_name} ({display_name})"
 
 
 def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
@@ -56,12 +100,13 @@ def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
     from kubeline.commands.display import print_metrics
 
     if args.json:
-        print(json.dumps({k: v for k, v in run.status.items() if k != "pipelineSpec"}, indent=2))
+        print(json.dumps({k: v for k, v in run.run_status.items() if k != "pipelineSpec"}, indent=2))
         return
-    table = Table(title=f"run {run.name}: {run.phase} {run.progress or ''}", title_justify="left")
+    title = f"run {_named(run.resource_name, run.name)}: {run.phase} {run.progress or ''}"
+    table = Table(title=title, title_justify="left")
     for column in ("step", "phase", "attempts", "node", "outputs", "message"):
         table.add_column(column, overflow="fold")
-    for step, task in (run.status.get("tasks") or {}).items():
+    for step, task in (run.run_status.get("tasks") or {}).items():
         outputs = ", ".join(f"{k}={v}" for k, v in (task.get("outputs") or {}).items())
         phase = task.get("phase", "") + (" (cached)" if task.get("cached") else "")
         table.add_row(

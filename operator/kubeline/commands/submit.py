@@ -51,14 +51,15 @@ def submit_command(args: argparse.Namespace) -> int:
     document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
     client = cluster_client(args)
     run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
-    print(f"run {run.name} of pipeline {loaded.name} created in namespace {run.namespace}")
+    created = run.resource_name
+    print(f"run {created} of pipeline {loaded.name} created in namespace {run.namespace}")
     print(
-        f"  follow it: kubectl get run {run.name} -n {run.namespace} -w   or   kubeline get {run.name} -n {run.namespace}"
+        f"  follow it: kubectl get run {created} -n {run.namespace} -w   or   kubeline get {created} -n {run.namespace}"
     )
     if not args.wait:
         return 0
-    finished = client.wait_for_run_completion(run.name)
-    print(f"{finished.phase}: {finished.status.get('message', '')}")
+    finished = client.wait_for_run_completion(run.resource_name).run
+    print(f"{finished.phase}: {finished.run_status.get('message', '')}")
     for name, value in finished.outputs.items():
         print(f"  {name} = {value}")
     return 0 if finished.phase == "Succeeded" else 1

@@ -8,6 +8,7 @@ from kubeline.sdk.components import (
     func_to_container_op,
     load_component_from_file,
     load_component_from_text,
+    load_component_from_url,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "func_to_container_op",
     "load_component_from_file",
     "load_component_from_text",
+    "load_component_from_url",
 ]

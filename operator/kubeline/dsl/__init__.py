@@ -21,6 +21,7 @@ from kubeline.sdk.dsl import (
     VolumeSnapshotOp,
     get_pipeline_conf,
     pipeline,
+    python_component,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "VolumeSnapshotOp",
     "get_pipeline_conf",
     "pipeline",
+    "python_component",
 ]

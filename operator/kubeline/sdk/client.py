@@ -1,14 +1,27 @@
 """`kfp.Client` for kubeline: runs on the cluster of the current kube context, as Pipeline and Run resources.
 
-Experiments are a label (`kubeline.dev/experiment`) on Runs: `kubectl get runs -l kubeline.dev/experiment=NAME`.
+The methods and argument names are kfp.Client's (create_experiment, upload_pipeline, run_pipeline,
+create_run_from_pipeline_func, get_run, list_runs, wait_for_run_completion...), and so are the results' fields
+(see results.py). Ids are the resources' uids, UUIDs as KFP's; every method taking an id takes the resource's
+name too, so `kubectl get run NAME` and the Client agree.
+
+Experiments: a ConfigMap each, named `kubeline-experiment-KEY` and labelled `kubeline.dev/experiment=KEY` (KEY:
+the experiment's name as a DNS label); the experiment's Runs carry the same label, so
+`kubectl get runs -l kubeline.dev/experiment=KEY` lists them. A ConfigMap because an experiment exists before
+(and without) any run, as KFP's do, and a namespace's users can already create ConfigMaps: no resource kind
+and no permission to add. Its uid is the experiment's id; its data keep the name as written and the description.
+
+Pipeline versions: a Pipeline resource each (`PIPELINE-VERSION`, labelled `kubeline.dev/pipeline=PIPELINE`);
+the newest version is also written to the Pipeline itself, its default version, as KFP makes the newest
+version the default. A Run freezes the pipeline it started with, so a new version never changes a Run in flight.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +31,8 @@ from kubernetes.client import ApiException
 from kubeline.api import yamlio
 from kubeline.api.constants import (
     API_VERSION,
+    DESCRIPTION_ANNOTATION,
+    DISPLAY_NAME_ANNOTATION,
     EXPERIMENT_LABEL,
     GROUP,
     PIPELINE_LABEL,
@@ -26,27 +41,47 @@ from kubeline.api.constants import (
     TASK_LABEL,
     VERSION,
 )
+from kubeline.api.names import MAX_LABEL, to_dns_label
 from kubeline.engine import stepid
 from kubeline.engine.documents import pipeline_from_documents
+from kubeline.sdk.results import (
+    Experiment,
+    Page,
+    PipelineInfo,
+    PipelineVersion,
+    RunDetail,
+    RunInfo,
+    page,
+    parse_time,
+    pipeline_info,
+    pipeline_version,
+    run_detail,
+    run_info,
+    sort,
+)
 from kubeline.store.base import StoreError
 from kubeline.store.urls import open_store
 
-FINISHED = ("Succeeded", "Failed", "Cancelled")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_EXPERIMENT_PREFIX = "kubeline-experiment-"
+#: How often wait_for_run_completion reads the Run.
+_POLL_SECONDS = 1.0
 
 
-@dataclass
-class RunInfo:
-    name: str
-    namespace: str
-    phase: str | None
-    progress: str | None
-    outputs: dict[str, str]
-    status: dict[str, Any]
-    experiment: str | None = None
+class RunPipelineResult:
+    """What create_run_from_pipeline_func/_package return, as in KFP: run_id, run_info, wait_for_run_completion."""
 
-    @property
-    def run_id(self) -> str:  # what KFP code reads
-        return self.name
+    def __init__(self, client: Client, run_info: RunInfo):
+        self._client = client
+        self.run_info = run_info
+        self.run_id = run_info.id
+
+    def wait_for_run_completion(self, timeout: float | None = None) -> RunDetail:
+        """The run once finished; with no timeout, however long that takes (as KFP)."""
+        return self._client.wait_for_run_completion(self.run_id, timeout if timeout is not None else float("inf"))
+
+    def __repr__(self) -> str:
+        return f"RunPipelineResult(run_id={self.run_id})"
 
 
 class Client:
@@ -59,11 +94,226 @@ class Client:
             _, context = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
             default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
         self.namespace = namespace or default_namespace
-        api = client.ApiClient()
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+        self.api = client.ApiClient()
+        self.custom = client.CustomObjectsApi(self.api)
+        self.core = client.CoreV1Api(self.api)
 
-    # -- creating runs --------------------------------------------------------------------------------------
+    def get_user_namespace(self) -> str:
+        return self.namespace
+
+    # -- experiments ------------------------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str | None = None, namespace: str | None = None) -> Experiment:
+        """The experiment called ``name``, created unless it exists (as KFP's client does)."""
+        namespace = namespace or self.namespace
+        key = experiment_key(name)
+        body: dict[str, Any] = {
+            "metadata": {
+                "name": _EXPERIMENT_PREFIX + key,
+                "labels": {EXPERIMENT_LABEL: key},
+                "annotations": {DISPLAY_NAME_ANNOTATION: name},
+            },
+            "data": {"name": name, **({"description": description} if description else {})},
+        }
+        try:
+            created = self.core.create_namespaced_config_map(namespace, body)  # type: ignore[arg-type]  # a dict serves as V1ConfigMap
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            return self.get_experiment(experiment_name=name, namespace=namespace)
+        return _experiment(self._json(created))
+
+    def get_experiment(
+        self, experiment_id: str | None = None, experiment_name: str | None = None, namespace: str | None = None
+    ) -> Experiment:
+        namespace = namespace or self.namespace
+        if experiment_id is None and experiment_name is None:
+            raise ValueError("get_experiment: give experiment_id or experiment_name")
+        if experiment_name is not None:
+            try:
+                found = self.core.read_namespaced_config_map(
+                    _EXPERIMENT_PREFIX + experiment_key(experiment_name), namespace
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                raise ValueError(
+                    f"no experiment named {experiment_name!r} in namespace {namespace!r}: create it with "
+                    "create_experiment()"
+                ) from None
+            return _experiment(self._json(found))
+        for experiment in self._experiments(namespace):
+            if experiment.id == experiment_id or experiment.resource_name == experiment_id:
+                return experiment
+        raise ValueError(f"no experiment with id {experiment_id!r} in namespace {namespace!r}: see list_experiments()")
+
+    def list_experiments(
+        self,
+        page_token: str = "",
+        page_size: int = 10,
+        sort_by: str = "",
+        namespace: str | None = None,
+        filter: str | None = None,
+    ) -> Page[Experiment]:
+        _no_filter(filter)
+        return page(sort(self._experiments(namespace or self.namespace), sort_by), page_token, page_size)
+
+    def delete_experiment(self, experiment_id: str, namespace: str | None = None) -> None:
+        """Deletes the experiment, not its runs (they keep their label)."""
+        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace)
+        self.core.delete_namespaced_config_map(experiment.resource_name, namespace or self.namespace)
+
+    def _json(self, model: Any) -> dict[str, Any]:
+        """A kubernetes client model (a ConfigMap...) as the JSON the API server sent."""
+        return _resource(self.api.sanitize_for_serialization(model))  # type: ignore[no-untyped-call]  # not annotated
+
+    def _experiments(self, namespace: str) -> list[Experiment]:
+        listed = self.core.list_namespaced_config_map(namespace, label_selector=EXPERIMENT_LABEL)
+        items = self._json(listed)["items"]
+        return [_experiment(item) for item in items if item["metadata"]["name"].startswith(_EXPERIMENT_PREFIX)]
+
+    # -- pipelines ----------------------------------------------------------------------------------------------
+
+    def upload_pipeline(
+        self,
+        pipeline_package_path: str,
+        pipeline_name: str | None = None,
+        description: str | None = None,
+        namespace: str | None = None,
+    ) -> PipelineInfo:
+        """A Pipeline resource from a package (kubeline Pipeline YAML, or a Python file with a @dsl.pipeline);
+        a pipeline of that name must not exist yet: add versions with upload_pipeline_version()."""
+        namespace = namespace or self.namespace
+        document = _package_document(pipeline_package_path, pipeline_name, description)
+        name = document["metadata"]["name"]
+        try:
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", document)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            raise ValueError(
+                f"a pipeline named {name!r} exists in namespace {namespace!r}: upload a new version of it with "
+                "upload_pipeline_version(), or choose another pipeline_name"
+            ) from None
+        return pipeline_info(_resource(created))
+
+    def upload_pipeline_version(
+        self,
+        pipeline_package_path: str,
+        pipeline_version_name: str,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        description: str | None = None,
+        namespace: str | None = None,
+    ) -> PipelineVersion:
+        """A new version of a pipeline: a Pipeline resource PIPELINE-VERSION, and the pipeline's default."""
+        namespace = namespace or self.namespace
+        if (pipeline_id is None) == (pipeline_name is None):
+            raise ValueError("upload_pipeline_version: give exactly one of pipeline_id and pipeline_name")
+        parent = self._pipeline(pipeline_id or self._pipeline_id_or_fail(str(pipeline_name), namespace), namespace)
+        parent_name = parent["metadata"]["name"]
+        version_name = to_dns_label(f"{parent_name}-{pipeline_version_name}")
+        document = _package_document(pipeline_package_path, None, description)
+        annotations = {**document["metadata"].get("annotations", {}), DISPLAY_NAME_ANNOTATION: pipeline_version_name}
+        document["metadata"] = {
+            "name": version_name,
+            "labels": {PIPELINE_LABEL: parent_name},
+            "annotations": annotations,
+        }
+        try:
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", document)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            raise ValueError(
+                f"pipeline {parent_name!r} has a version {pipeline_version_name!r} already (Pipeline {version_name!r}): "
+                "choose another pipeline_version_name"
+            ) from None
+        default = {**parent, "spec": document["spec"]}
+        self.custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", parent_name, default)
+        return pipeline_version(_resource(created), str(parent["metadata"].get("uid")))
+
+    def get_pipeline(self, pipeline_id: str, namespace: str | None = None) -> PipelineInfo:
+        return pipeline_info(self._pipeline(pipeline_id, namespace or self.namespace))
+
+    def get_pipeline_id(self, name: str, namespace: str | None = None) -> str | None:
+        """The id of the pipeline called ``name`` (as uploaded, or its resource name), or None."""
+        for pipeline in self.pipelines(namespace or self.namespace):
+            if name in (pipeline.name, pipeline.resource_name):
+                return pipeline.id
+        return None
+
+    def list_pipelines(
+        self,
+        page_token: str = "",
+        page_size: int = 10,
+        sort_by: str = "",
+        filter: str | None = None,
+        namespace: str | None = None,
+    ) -> Page[PipelineInfo]:
+        """The namespace's pipelines (their versions left out, as KFP lists them)."""
+        _no_filter(filter)
+        return page(sort(self.pipelines(namespace or self.namespace), sort_by), page_token, page_size)
+
+    def delete_pipeline(self, pipeline_id: str, namespace: str | None = None) -> None:
+        namespace = namespace or self.namespace
+        name = self._pipeline(pipeline_id, namespace)["metadata"]["name"]
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name)
+
+    def pipelines(self, namespace: str | None = None) -> list[PipelineInfo]:
+        """Every pipeline of the namespace, oldest first, without their versions: what `kubeline get --pipelines` lists."""
+        listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, "pipelines")
+        items = sorted(_resource(listed)["items"], key=lambda item: item["metadata"]["creationTimestamp"])
+        return [
+            pipeline_info(item)
+            for item in items
+            if (item["metadata"].get("labels") or {}).get(PIPELINE_LABEL, item["metadata"]["name"])
+            == item["metadata"]["name"]
+        ]
+
+    def _pipeline(self, pipeline_id: str, namespace: str) -> dict[str, Any]:
+        return self._by_id("pipelines", pipeline_id, namespace)
+
+    def _pipeline_id_or_fail(self, name: str, namespace: str) -> str:
+        found = self.get_pipeline_id(name, namespace)
+        if found is None:
+            raise ValueError(f"no pipeline named {name!r} in namespace {namespace!r}: upload it with upload_pipeline()")
+        return found
+
+    # -- creating runs ------------------------------------------------------------------------------------------
+
+    def run_pipeline(
+        self,
+        experiment_id: str | None = None,
+        job_name: str | None = None,
+        pipeline_package_path: str | None = None,
+        params: dict[str, Any] | None = None,
+        pipeline_id: str | None = None,
+        version_id: str | None = None,
+        pipeline_root: str | None = None,
+        enable_caching: bool | None = None,
+        service_account: str | None = None,
+        namespace: str | None = None,
+    ) -> RunInfo:
+        """A Run of a package (its Pipeline applied first), of an uploaded pipeline, or of one of its versions."""
+        namespace = namespace or self.namespace
+        _no_pipeline_root(pipeline_root)
+        if sum(x is not None for x in (pipeline_package_path, pipeline_id, version_id)) != 1:
+            raise ValueError("run_pipeline: give one of pipeline_package_path, pipeline_id and version_id")
+        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
+        if pipeline_package_path is not None:
+            document = _package_document(pipeline_package_path, None, None)
+            self._apply_pipeline(namespace, document)
+        else:
+            document = self._pipeline(str(version_id or pipeline_id), namespace)
+        return self._create_run(
+            namespace,
+            document,
+            params,
+            experiment.name if experiment else None,
+            _defaults(enable_caching, service_account),
+            display_name=job_name,
+        )
 
     def create_run_from_pipeline_func(
         self,
@@ -71,13 +321,19 @@ class Client:
         arguments: dict[str, Any] | None = None,
         run_name: str | None = None,
         experiment_name: str | None = None,
-        namespace: str | None = None,
         pipeline_conf: Any = None,
-    ) -> RunInfo:
+        namespace: str | None = None,
+        pipeline_root: str | None = None,
+        enable_caching: bool | None = None,
+        service_account: str | None = None,
+    ) -> RunPipelineResult:
         from kubeline.sdk.compiler import compile_pipeline
 
+        _no_pipeline_root(pipeline_root)
         document = compile_pipeline(pipeline_func, pipeline_conf)
-        return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
+        return self._run_result(
+            document, arguments, run_name, experiment_name, namespace, enable_caching, service_account
+        )
 
     def create_run_from_pipeline_package(
         self,
@@ -86,16 +342,32 @@ class Client:
         run_name: str | None = None,
         experiment_name: str | None = None,
         namespace: str | None = None,
-    ) -> RunInfo:
-        path = Path(pipeline_file)
-        loaded = pipeline_from_documents(_pipeline_file_documents(path), str(path), path.stem)
-        document = {
-            "apiVersion": API_VERSION,
-            "kind": "Pipeline",
-            "metadata": {"name": loaded.name},
-            "spec": loaded.spec.to_dict(),
-        }
-        return self.create_run_from_pipeline_document(document, arguments, run_name, experiment_name, namespace)
+        pipeline_root: str | None = None,
+        enable_caching: bool | None = None,
+        service_account: str | None = None,
+    ) -> RunPipelineResult:
+        _no_pipeline_root(pipeline_root)
+        document = _package_document(pipeline_file, None, None)
+        return self._run_result(
+            document, arguments, run_name, experiment_name, namespace, enable_caching, service_account
+        )
+
+    def _run_result(
+        self,
+        document: dict[str, Any],
+        arguments: dict[str, Any] | None,
+        run_name: str | None,
+        experiment_name: str | None,
+        namespace: str | None,
+        enable_caching: bool | None,
+        service_account: str | None,
+    ) -> RunPipelineResult:
+        """KFP's create_run_from_*: the Pipeline applied, a Run of it named after ``run_name`` (a KFP run name)."""
+        namespace = namespace or self.namespace
+        self._apply_pipeline(namespace, document)
+        defaults = _defaults(enable_caching, service_account)
+        run = self._create_run(namespace, document, arguments, experiment_name, defaults, display_name=run_name)
+        return RunPipelineResult(self, run)
 
     def create_run_from_pipeline_document(
         self,
@@ -105,24 +377,59 @@ class Client:
         experiment_name: str | None = None,
         namespace: str | None = None,
     ) -> RunInfo:
+        """The Pipeline applied (created or replaced, its display name and description kept), then a Run of it
+        named ``run_name`` exactly (`kubeline submit --name`)."""
         namespace = namespace or self.namespace
-        name = document["metadata"]["name"]
-        self._apply_pipeline(namespace, name, document)
-        run_name = run_name or f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-        labels = {PIPELINE_LABEL: name[:63]}
-        if experiment_name:
-            labels[EXPERIMENT_LABEL] = experiment_name
-        run = {
-            "apiVersion": API_VERSION,
-            "kind": "Run",
-            "metadata": {"name": run_name, "labels": labels},
-            "spec": {"pipelineRef": {"name": name}, "arguments": dict(arguments or {})},
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
-        return self.get_run(run_name, namespace)
+        self._apply_pipeline(namespace, document)
+        return self._create_run(namespace, document, arguments, experiment_name, None, run_name=run_name)
 
-    def _apply_pipeline(self, namespace: str, name: str, document: dict[str, Any]) -> None:
-        body = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": name}, "spec": document["spec"]}
+    def _create_run(
+        self,
+        namespace: str,
+        pipeline: dict[str, Any],
+        arguments: dict[str, Any] | None,
+        experiment_name: str | None,
+        defaults: dict[str, Any] | None,
+        run_name: str | None = None,
+        display_name: str | None = None,
+    ) -> RunInfo:
+        """A Run of ``pipeline``: by reference, or with its own copy when the run changes the pipeline's
+        defaults (KFP's enable_caching, service_account) so the Pipeline itself stays as it is. ``run_name``
+        is the Run's exact name; ``display_name`` a KFP job name, which may hold spaces and repeat: the Run is
+        named after it, made unique when taken, and keeps it as an annotation."""
+        pipeline_name = pipeline["metadata"]["name"]
+        labels = {PIPELINE_LABEL: pipeline_name}
+        if experiment_name:
+            self.create_experiment(experiment_name, namespace=namespace)
+            labels[EXPERIMENT_LABEL] = experiment_key(experiment_name)
+        spec: dict[str, Any] = {"arguments": dict(arguments or {})}
+        if defaults:
+            own = dict(pipeline["spec"])
+            own["defaults"] = {**(own.get("defaults") or {}), **defaults}
+            spec["pipelineSpec"] = own
+        else:
+            spec["pipelineRef"] = {"name": pipeline_name}
+        metadata: dict[str, Any] = {"name": run_name or _generated_name(pipeline_name), "labels": labels}
+        if display_name:
+            metadata["name"] = to_dns_label(display_name)
+            if display_name != metadata["name"]:
+                metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display_name}
+        run = {"apiVersion": API_VERSION, "kind": "Run", "metadata": metadata, "spec": spec}
+        try:
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
+        except ApiException as error:
+            if error.status != 409 or not display_name:
+                raise  # a name given exactly stays exact: its clash is the caller's to see
+            # a KFP job name need not be unique, a Run's name must: the same display name, a name of its own
+            metadata["name"] = _generated_name(metadata["name"])
+            metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display_name}
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
+        return run_info(_resource(created))
+
+    def _apply_pipeline(self, namespace: str, document: dict[str, Any]) -> None:
+        name = document["metadata"]["name"]
+        metadata = {key: document["metadata"][key] for key in ("name", "annotations") if key in document["metadata"]}
+        body = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": document["spec"]}
         try:
             existing = _resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name))
         except ApiException as error:
@@ -133,30 +440,80 @@ class Client:
         body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
         self.custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", name, body)
 
-    # -- following runs ---------------------------------------------------------------------------------------
+    # -- following runs -----------------------------------------------------------------------------------------
 
-    def get_run(self, run_id: str, namespace: str | None = None) -> RunInfo:
+    def get_run(self, run_id: str, namespace: str | None = None) -> RunDetail:
+        """The Run by id (its uid) or name: get_run(id).run.status as in KFP."""
+        return run_detail(self._by_id("runs", run_id, namespace or self.namespace))
+
+    def list_runs(
+        self,
+        page_token: str = "",
+        page_size: int = 10,
+        sort_by: str = "",
+        experiment_id: str | None = None,
+        namespace: str | None = None,
+        filter: str | None = None,
+    ) -> Page[RunInfo]:
+        """A page of the namespace's runs (of one experiment), oldest first unless ``sort_by`` says otherwise."""
+        _no_filter(filter)
         namespace = namespace or self.namespace
-        return _info(_resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run_id)))
+        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
+        return page(sort(self.runs(experiment.name if experiment else None, namespace), sort_by), page_token, page_size)
 
-    def list_runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
-        selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else ""
+    def runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
+        """Every run of the namespace (of one experiment), oldest first: what `kubeline get` lists."""
+        selector = f"{EXPERIMENT_LABEL}={experiment_key(experiment_name)}" if experiment_name else ""
         items = _resource(
             self.custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace or self.namespace, "runs", label_selector=selector
             )
         )["items"]
-        return [_info(item) for item in sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])]
+        return [run_info(item) for item in sorted(items, key=lambda i: i["metadata"]["creationTimestamp"])]
 
-    def wait_for_run_completion(self, run_id: str, timeout: float = 3600, namespace: str | None = None) -> RunInfo:
-        deadline = time.time() + timeout
+    def wait_for_run_completion(self, run_id: str, timeout: float = 3600, namespace: str | None = None) -> RunDetail:
+        """The Run once it finished (Succeeded, Failed, or cancelled: Failed to KFP); TimeoutError after ``timeout`` s."""
+        namespace = namespace or self.namespace
+        resource = self._by_id("runs", run_id, namespace)
+        name, deadline = resource["metadata"]["name"], time.monotonic() + timeout
         while True:
-            info = self.get_run(run_id, namespace)
-            if info.phase in FINISHED:
-                return info
-            if time.time() > deadline:
-                raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f}s (phase {info.phase})")
-            time.sleep(1)
+            detail = run_detail(resource)
+            if detail.run.finished:
+                return detail
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {name} did not finish within {timeout:.0f}s (status {detail.run.status})")
+            time.sleep(_POLL_SECONDS)
+            resource = _resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runs", name))
+
+    def terminate_run(self, run_id: str, namespace: str | None = None) -> None:
+        """Cancels the run: its running steps are stopped, then its exit handler runs (spec.cancel)."""
+        namespace = namespace or self.namespace
+        name = self._by_id("runs", run_id, namespace)["metadata"]["name"]
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "runs", name, {"spec": {"cancel": True}})
+
+    def delete_run(self, run_id: str, namespace: str | None = None) -> None:
+        """Deletes the Run; its pods go with it (they are the Run's)."""
+        namespace = namespace or self.namespace
+        name = self._by_id("runs", run_id, namespace)["metadata"]["name"]
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "runs", name)
+
+    def _by_id(self, plural: str, id_or_name: str, namespace: str) -> dict[str, Any]:
+        """A Run or Pipeline by uid (KFP's id) or by name; ValueError naming what was looked for."""
+        if _UUID.match(id_or_name):
+            items = _resource(self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural))["items"]
+            found = next((item for item in items if item["metadata"].get("uid") == id_or_name), None)
+            if isinstance(found, dict):
+                return found
+        try:
+            return _resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, id_or_name))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+        kind = plural[:-1]
+        raise ValueError(
+            f"no {kind} with id or name {id_or_name!r} in namespace {namespace!r}: `kubectl get {plural} -n "
+            f"{namespace}` lists them"
+        )
 
     def recorded_outputs(self, all_namespaces: bool = False) -> tuple[set[str], dict[str, set[str]]]:
         """Every output text the Runs and CacheEntries of this namespace (or of all) record, object references
@@ -194,7 +551,7 @@ class Client:
         name (all its steps) or a step id such as ``loop[2].train`` (that step only)."""
         namespace = namespace or self.namespace
         logs, unread = self._pod_logs(run_id, task, namespace, follow)
-        status = self.get_run(run_id, namespace).status
+        status = self.get_run(run_id, namespace).run.run_status
         store_url = artifact_store or status.get("artifactStore")
         for step, recorded in sorted((status.get("tasks") or {}).items()):
             key = recorded.get("log")
@@ -238,18 +595,71 @@ def _resource(body: object) -> dict[str, Any]:
     return body
 
 
-def _info(body: dict[str, Any]) -> RunInfo:
-    status = body.get("status") or {}
-    labels = body["metadata"].get("labels") or {}
-    return RunInfo(
-        body["metadata"]["name"],
-        body["metadata"]["namespace"],
-        status.get("phase"),
-        status.get("progressText"),
-        dict(status.get("outputs") or {}),
-        status,
-        labels.get(EXPERIMENT_LABEL),
+def experiment_key(name: str) -> str:
+    """An experiment's label value and ConfigMap name part: its name as a DNS label ('My exp' -> 'my-exp')."""
+    return to_dns_label(name, fallback="experiment")
+
+
+def _experiment(config_map: dict[str, Any]) -> Experiment:
+    metadata, data = config_map["metadata"], config_map.get("data") or {}
+    return Experiment(
+        id=str(metadata.get("uid") or ""),
+        name=data.get("name") or metadata["name"][len(_EXPERIMENT_PREFIX) :],
+        description=data.get("description"),
+        created_at=parse_time(metadata.get("creationTimestamp")),
+        resource_name=metadata["name"],
     )
+
+
+def _generated_name(base: str) -> str:
+    """BASE-TIMESTAMP-RANDOM, shortened to a valid name."""
+    suffix = f"-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return base[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
+
+
+def _defaults(enable_caching: bool | None, service_account: str | None) -> dict[str, Any]:
+    """KFP's per-run enable_caching and service_account, as the pipeline defaults they become."""
+    defaults: dict[str, Any] = {}
+    if enable_caching is not None:
+        defaults["caching"] = {"enabled": bool(enable_caching)}
+    if service_account:
+        defaults["serviceAccountName"] = service_account
+    return defaults
+
+
+def _no_filter(filter: str | None) -> None:
+    if filter:
+        raise ValueError(
+            "filter=... is not supported: list without it and select in Python, or use the experiment_id argument"
+        )
+
+
+def _no_pipeline_root(pipeline_root: str | None) -> None:
+    if pipeline_root is not None:
+        raise ValueError(
+            "pipeline_root=... is not supported: kubeline keeps artifacts in the operator's artifact store; leave it out"
+        )
+
+
+def _package_document(path_text: str, display: str | None, description: str | None) -> dict[str, Any]:
+    """The Pipeline document of a package (Pipeline YAML, or a Python file compiled), validated, named after
+    ``display`` when given (its DNS form, the name as written kept as an annotation, with the description)."""
+    path = Path(path_text)
+    loaded = pipeline_from_documents(_pipeline_file_documents(path), str(path), path.stem)
+    given = loaded.document.get("metadata")
+    annotations = dict((given.get("annotations") if isinstance(given, dict) else None) or {})
+    name = loaded.name
+    if display:
+        name = to_dns_label(display)
+        annotations.pop(DISPLAY_NAME_ANNOTATION, None)
+        if display != name:
+            annotations[DISPLAY_NAME_ANNOTATION] = display
+    if description:
+        annotations[DESCRIPTION_ANNOTATION] = description
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = {str(k): str(v) for k, v in annotations.items()}
+    return {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
 
 
 def _pipeline_file_documents(path: Path) -> list[Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeline.api import models
-from kubeline.api.constants import API_VERSION, DISPLAY_NAME_ANNOTATION
+from kubeline.api.constants import API_VERSION, DESCRIPTION_ANNOTATION, DISPLAY_NAME_ANNOTATION
 from kubeline.api.limits import MAX_VALUE_NESTING, deeper_than
 from kubeline.api.names import numbered, to_dns_label
 from kubeline.api.yamlio import dump
@@ -101,18 +101,24 @@ def compile_pipeline(func: Callable[..., Any], conf: PipelineConf | None = None)
         spec["timeout"] = f"{conf.timeout}s"
     if conf.ttl_seconds_after_finished is not None:
         spec["ttlAfterFinished"] = f"{conf.ttl_seconds_after_finished}s"
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": _metadata(func), "spec": spec}
+    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": _metadata(func, description), "spec": spec}
     build(load_spec(json.loads(json.dumps(spec))))  # the engine's validation: every problem, named
     return document
 
 
-def _metadata(func: Callable[..., Any]) -> dict[str, Any]:
+def _metadata(func: Callable[..., Any], description: str | None) -> dict[str, Any]:
     """A valid name derived from the pipeline's name as KFP derives it ('My pipeline' -> 'my-pipeline');
-    the name as written is kept as an annotation, so a display name never reaches a path or a label."""
+    the name as written and the whole description are kept as annotations (for `kubeline get` and the UI),
+    so a display name never reaches a path or a label."""
     display = getattr(func, "_pipeline_name", None) or func.__name__
     metadata: dict[str, Any] = {"name": to_dns_label(display)}
+    annotations = {}
     if display != metadata["name"]:
-        metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display}
+        annotations[DISPLAY_NAME_ANNOTATION] = display
+    if description:
+        annotations[DESCRIPTION_ANNOTATION] = description
+    if annotations:
+        metadata["annotations"] = annotations
     return metadata
 
 

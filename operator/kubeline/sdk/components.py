@@ -186,6 +186,9 @@ def type_name(annotation: Any) -> str:
         return _TYPES[origin]
     if isinstance(annotation, str):
         return kfp_value_type(annotation) or "string"
+    kfp_type = getattr(annotation, "TYPE_NAME", None)  # kfp.dsl.types: Integer or Integer()
+    if isinstance(kfp_type, str):
+        return kfp_value_type(kfp_type) or "string"
     return "string"
 
 
@@ -262,13 +265,26 @@ def create_component_from_func(
             f"create_component_from_func({getattr(func, '__name__', func)!r}, annotations=...) is not supported: "
             "a kubeline component has no annotations; describe it in the function's docstring"
         )
-    spec = _spec_from_function(func, base_image or DEFAULT_BASE_IMAGE, packages_to_install or [])
+    spec = _spec_from_function(func, _base_image(func, base_image), packages_to_install or [])
+    output_component_file = output_component_file or getattr(func, "_component_target_component_file", None)
     if output_component_file:
         Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
     return ComponentFactory(spec)
 
 
 func_to_container_op = create_component_from_func
+
+
+def _base_image(func: Callable[..., Any], given: str | None) -> str:
+    """The image given, else the one @dsl.python_component set, else kubeline's default; two that differ
+    are an error, as in KFP."""
+    decorated = getattr(func, "_component_base_image", None)
+    if decorated is not None and given is not None and decorated != given:
+        raise CompileError(
+            f"{func.__name__}(): base_image={given!r} differs from the image @dsl.python_component gave "
+            f"({decorated!r}): keep one of them"
+        )
+    return given or decorated or DEFAULT_BASE_IMAGE
 
 
 def component(
@@ -345,9 +361,10 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
     for output in outputs:
         if not any(p[2] == output.name for p in plan):
             args += [f"--output-{output.name}", f"{{{{outputs.{output.name}.path}}}}"]
-    description = inspect.getdoc(func)
+    # @dsl.python_component's name and description come first, as in KFP
+    description = getattr(func, "_component_description", None) or inspect.getdoc(func)
     return ComponentSpec(
-        dns_name(func.__name__),
+        dns_name(getattr(func, "_component_human_name", None) or func.__name__),
         inputs,
         outputs,
         image,
@@ -527,6 +544,31 @@ def load_component_from_text(text: str) -> ComponentFactory:
 
 def load_component_from_file(path: str) -> ComponentFactory:
     return load_component_from_text(Path(path).read_text())
+
+
+#: Longest a component URL may take to answer, and the most it may send (a component file is a few KiB).
+_URL_SECONDS = 30
+_URL_MAX_BYTES = 4 * 1024 * 1024
+
+
+def load_component_from_url(url: str, auth: Any = None) -> ComponentFactory:
+    """A component from KFP v1 component YAML at a URL, as the KFP docs load published components."""
+    import urllib.error
+    import urllib.request
+
+    if auth is not None:
+        raise CompileError(
+            f"load_component_from_url({url!r}, auth=...) is not supported: download the file and use "
+            "load_component_from_file"
+        )
+    try:
+        with urllib.request.urlopen(url, timeout=_URL_SECONDS) as response:
+            data = response.read(_URL_MAX_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise CompileError(f"cannot read the component at {url!r}: {error}; check the URL") from None
+    if len(data) > _URL_MAX_BYTES:
+        raise CompileError(f"the component at {url!r} is larger than {_URL_MAX_BYTES} bytes: not a component file")
+    return load_component_from_text(data.decode())
 
 
 def _spec_from_yaml(document: dict[str, Any]) -> ComponentSpec:

@@ -1050,6 +1050,33 @@ def pipeline(name: Any = None, description: str | None = None, pipeline_root: st
     return decorate
 
 
+def python_component(
+    name: str,
+    description: str | None = None,
+    base_image: str | None = None,
+    target_component_file: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """KFP's deprecated decorator of a component function: the name, description, base image and component
+    file that create_component_from_func (func_to_container_op) then uses; the function itself is unchanged."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.__dict__.update(
+            {
+                key: value
+                for key, value in (
+                    ("_component_human_name", name),
+                    ("_component_description", description),
+                    ("_component_base_image", base_image),
+                    ("_component_target_component_file", target_component_file),
+                )
+                if value
+            }
+        )
+        return func
+
+    return decorate
+
+
 def get_pipeline_conf() -> PipelineConf:
     """The PipelineConf of the pipeline being compiled (KFP's dsl.get_pipeline_conf())."""
     pipeline = _current_pipeline()

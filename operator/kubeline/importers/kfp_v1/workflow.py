@@ -7,7 +7,12 @@ import re
 from typing import Any
 
 from kubeline.api import models
-from kubeline.api.constants import API_VERSION, IMPORTED_FROM_ANNOTATION
+from kubeline.api.constants import (
+    API_VERSION,
+    DESCRIPTION_ANNOTATION,
+    DISPLAY_NAME_ANNOTATION,
+    IMPORTED_FROM_ANNOTATION,
+)
 from kubeline.api.names import to_dns_label
 from kubeline.api.problems import Issue
 from kubeline.engine.templates import substitute
@@ -86,10 +91,26 @@ def _pipeline(context: Context, metadata: dict[str, Any], name: str | None) -> d
         fallback=UNNAMED,
     )
     result_metadata: dict[str, Any] = {"name": pipeline_name}
-    version = (metadata.get("annotations") or {}).get(KFP_PREFIX + "kfp_sdk_version")
-    if version:
-        result_metadata["annotations"] = {IMPORTED_FROM_ANNOTATION: f"kfp {version}"}
+    annotations = _annotations(pipeline_spec, pipeline_name, (metadata.get("annotations") or {}))
+    if annotations:
+        result_metadata["annotations"] = annotations
     return {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": result_metadata, "spec": spec}
+
+
+def _annotations(pipeline_spec: dict[str, Any], name: str, given: dict[str, Any]) -> dict[str, str]:
+    """The pipeline's name as KFP shows it and its description, as the SDK's compiler keeps them, and the
+    KFP version that compiled it."""
+    annotations = {}
+    display = pipeline_spec.get("name")
+    if isinstance(display, str) and display and display != name:
+        annotations[DISPLAY_NAME_ANNOTATION] = display
+    description = pipeline_spec.get("description")
+    if isinstance(description, str) and description:
+        annotations[DESCRIPTION_ANNOTATION] = description
+    version = given.get(KFP_PREFIX + "kfp_sdk_version")
+    if version:
+        annotations[IMPORTED_FROM_ANNOTATION] = f"kfp {version}"
+    return annotations
 
 
 def _spec(context: Context, pipeline_spec: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:
