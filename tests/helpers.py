@@ -64,6 +64,18 @@ COMPONENTS = [
 ]
 
 
+KFP_V1_PROGRAMS = Path(__file__).resolve().parent / "kfp_v1_programs"
+
+
+def migrated(name: str, tmp_path: Path) -> Path:
+    """A KFP v1 test program with its kfp imports replaced by kubeline: the whole migration."""
+    import re
+
+    path = tmp_path / name
+    path.write_text(re.sub(r"\bkfp\b", "kubeline", (KFP_V1_PROGRAMS / name).read_text()))
+    return path
+
+
 def pipeline(tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     return {"spec": {"components": COMPONENTS, "tasks": tasks, **spec}}
 

@@ -9,6 +9,7 @@ test_nodes.py). The step image is Debian's python3, tagged python:3.11-slim
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -23,9 +24,13 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from kubeline.api import models
 from kubeline.api.yamlio import dump_all, read_documents
+from kubeline.controller.pods import volume_claim_name
+from kubeline.engine.volumes import claim_name
+from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.sdk.loader import pipeline_document_from_python
-from tests.helpers import by_step, pods_of, wait_run
+from tests.helpers import by_step, migrated, pods_of, wait_run
 from tests.integration.conftest import REAL_NODES, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -325,3 +330,95 @@ def test_steps_share_a_pipeline_volume_and_a_step_with_a_sidecar_ends(node_ns, t
         assert [(c["name"], c["restartPolicy"]) for c in producer["spec"]["initContainers"]] == [("idle", "Always")]
     finally:
         cluster.kubectl("delete", "pv", f"kubeline-e2e-{run}", "--wait=false", check=False)
+
+
+def kfp_program(how: str, stem: str, tmp_path: Path, kfp_workflows: dict[str, Any]) -> dict[str, Any]:
+    """A KFP v1 test program as a Pipeline: compiled by kubeline's SDK, or compiled by kfp 1.8.22 and imported.
+    Its steps get the node's one step image (no registry is reachable), which has sh, cat, tee and python3."""
+    if how == "sdk":
+        document = pipeline_document_from_python(migrated(f"{stem}.py", tmp_path))
+    else:
+        document = import_workflow(yaml.safe_load(kfp_workflows[stem][0].read_text())).pipeline
+    for component in document["spec"]["components"]:
+        component["container"]["image"] = "python:3.11-slim"
+    document["metadata"]["name"] = f"{stem.replace('_', '-')}-{how}"
+    return document
+
+
+def bound_volume(namespace: str, claim: str, folder: Path, storage_class: str = "") -> dict[str, Any]:
+    """A hostPath PersistentVolume waiting for the claim ``claim``: the test cluster has no provisioner."""
+    folder.mkdir()
+    folder.chmod(0o777)  # steps run as an unprivileged user
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"kubeline-e2e-{uuid.uuid4().hex[:8]}"},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+            "storageClassName": storage_class,
+            "claimRef": {"namespace": namespace, "name": claim},
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(folder)},
+        },
+    }
+
+
+@pytest.mark.parametrize("how", ["sdk", "import"])
+def test_kfp_volumeop_sequential_runs_its_steps_on_one_claim(how, node_ns, kfp_workflows, tmp_path) -> None:
+    """KFP's VolumeOp sample, unchanged but for its import: the Run claims the volume, step1 writes, step2 copies
+    (each mounting the volume the step before returned, so in order), step3 reads both, and the VolumeOp's
+    outputs (the claim's name and size) reach a step's command."""
+    cluster, namespace, _ = node_ns
+    pipeline = kfp_program(how, "volumeop_sequential", tmp_path, kfp_workflows)
+    run = f"vop-{how}-{uuid.uuid4().hex[:5]}"
+    (volume,) = pipeline["spec"]["volumes"]
+    claim = claim_name(run, models.PipelineVolume.model_validate(volume))
+    persistent = bound_volume(namespace, claim, tmp_path / "claim")
+    reference = {"pipelineRef": {"name": pipeline["metadata"]["name"]}}
+    document = {"apiVersion": API, "kind": "Run", "metadata": {"name": run}, "spec": reference}
+    try:
+        cluster.kubectl("apply", "-f", "-", input=dump_all([persistent]))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline), document]))
+        status = wait_run(node_ns, run, timeout=180)
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert status["volumes"] == {volume["name"]: claim}
+        assert (tmp_path / "claim" / "file1").read_text() == (tmp_path / "claim" / "file2").read_text() == "1\n"
+        assert status["tasks"]["claim-name"]["outputs"] == {"claim": f"{claim} 10Gi"}
+        started = {step: status["tasks"][step]["startedAt"] for step in ("step1", "step2", "step3")}
+        finished = {step: status["tasks"][step]["finishedAt"] for step in ("step1", "step2", "step3")}
+        assert finished["step1"] <= started["step2"] and finished["step2"] <= started["step3"]
+        owner = cluster.kubectl_json("get", "pvc", claim, "-n", namespace)["metadata"]["ownerReferences"][0]
+        assert owner["kind"] == "Run" and owner["name"] == run
+    finally:
+        cluster.kubectl("delete", "pv", persistent["metadata"]["name"], "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("how", ["sdk", "import"])
+def test_kfp_metrics_land_in_the_runs_status(how, node_ns, kfp_workflows, tmp_path) -> None:
+    """KFP's mlpipeline-metrics (an OutputPath('Metrics') and a NamedTuple field) in status.metrics, read as
+    users read them (kubectl -o jsonpath); the mlpipeline-ui-metadata file kept on the run's volume."""
+    cluster, namespace, _ = node_ns
+    pipeline = kfp_program(how, "metrics_and_visualizations", tmp_path, kfp_workflows)
+    run = f"metrics-{how}-{uuid.uuid4().hex[:5]}"
+    artifacts = bound_volume(namespace, volume_claim_name(run), tmp_path / "artifacts", STORAGE_CLASS)
+    document = {
+        "apiVersion": API,
+        "kind": "Run",
+        "metadata": {"name": run},
+        "spec": {"pipelineRef": {"name": pipeline["metadata"]["name"]}, "arguments": {"epochs": 40}},
+    }
+    try:
+        cluster.kubectl("apply", "-f", "-", input=dump_all([artifacts]))
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([on_real_node(pipeline), document]))
+        status = wait_run(node_ns, run, timeout=180)
+        assert status["phase"] == "Succeeded", status.get("message")
+        shown = cluster.kubectl("get", "run", run, "-n", namespace, "-o", "jsonpath={.status.metrics}").stdout
+        metrics = json.loads(shown)
+        assert metrics["train"] == {"accuracy-score": pytest.approx(0.9), "epochs": 40}
+        assert metrics["evaluate"] == {"recall": pytest.approx(0.88)}
+        kept = list((tmp_path / "artifacts").rglob("mlpipeline-ui-metadata*"))
+        markdown = [json.loads(p.read_text()) for p in kept if p.is_file() and "Accuracy after 40" in p.read_text()]
+        assert markdown and markdown[0]["outputs"][0]["type"] == "markdown", kept
+    finally:
+        cluster.kubectl("delete", "pv", artifacts["metadata"]["name"], "--wait=false", check=False)

@@ -149,19 +149,21 @@ def test_a_run_beside_the_pipeline_gives_its_arguments(tmp_path: Path) -> None:
 def test_kubeline_get_shows_a_run_s_metrics() -> None:
     import argparse
     import io
-    from types import SimpleNamespace
 
     from kubeline.commands.display import plain_console
     from kubeline.commands.get import _show_run
+    from kubeline.sdk.results import run_info
 
     status = {
+        "phase": "Succeeded",
         "tasks": {"train": {"phase": "Succeeded", "attempts": 1}},
         "metrics": {"train": {"accuracy-score": 0.9, "epochs": 40}},
     }
-    run = SimpleNamespace(name="r1", phase="Succeeded", progress="1/1", status=status, outputs={})
+    run = run_info({"metadata": {"name": "r1", "uid": "u1"}, "spec": {}, "status": status})
     out = io.StringIO()
     _show_run(run, plain_console(file=out, width=120), argparse.Namespace(json=False))
     assert "metrics of train: accuracy-score=0.9, epochs=40" in out.getvalue()
+    assert run.metrics[0].name == "accuracy-score" and run.metrics[0].node_id == "train"  # kfp's ApiRun.metrics
 
 
 def test_compile_takes_dsl_compiles_flags_as_well_as_its_own(tmp_path: Path) -> None:

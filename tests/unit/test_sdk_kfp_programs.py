@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,10 @@ from kubeline.engine.run import bind_arguments
 from kubeline.sdk.loader import pipeline_document_from_python
 from kubeline.store import ObjectRef, get_artifact
 from kubeline.store.local import LocalStore
-from tests.helpers import kubeline
+from tests.helpers import KFP_V1_PROGRAMS, kubeline, migrated
 from tests.kfp_expectations import assert_container_op_scheduling
 
-PROGRAMS = Path(__file__).resolve().parents[1] / "kfp_v1_programs"
-
-
-def migrated(name: str, tmp_path: Path) -> Path:
-    """The program with its kfp imports replaced: the whole migration."""
-    text = re.sub(r"\bkfp\b", "kubeline", (PROGRAMS / name).read_text())
-    path = tmp_path / name
-    path.write_text(text)
-    return path
+PROGRAMS = KFP_V1_PROGRAMS
 
 
 def run_program(name: str, tmp_path: Path, **arguments: object) -> tuple[dict, RunResult]:

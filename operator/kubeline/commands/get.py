@@ -115,4 +115,4 @@ def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
     console.print(table)
     if run.outputs:
         console.print("outputs: " + ", ".join(f"{k}={v}" for k, v in run.outputs.items()))
-    print_metrics(console, run.status.get("metrics") or {})
+    print_metrics(console, run.run_status.get("metrics") or {})
