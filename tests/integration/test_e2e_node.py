@@ -417,7 +417,9 @@ def test_kfp_metrics_land_in_the_runs_status(how, node_ns, kfp_workflows, tmp_pa
         metrics = json.loads(shown)
         assert metrics["train"] == {"accuracy-score": pytest.approx(0.9), "epochs": 40}
         assert metrics["evaluate"] == {"recall": pytest.approx(0.88)}
-        kept = list((tmp_path / "artifacts").rglob("mlpipeline-ui-metadata*"))
+        bound = cluster.kubectl_json("get", "pvc", volume_claim_name(run), "-n", namespace)["spec"]["volumeName"]
+        folder = Path(cluster.kubectl_json("get", "pv", bound)["spec"]["hostPath"]["path"])
+        kept = list(folder.rglob("mlpipeline-ui-metadata*"))
         markdown = [json.loads(p.read_text()) for p in kept if p.is_file() and "Accuracy after 40" in p.read_text()]
         assert markdown and markdown[0]["outputs"][0]["type"] == "markdown", kept
     finally:
