@@ -164,7 +164,10 @@ def test_metrics_are_lifted_into_the_status_and_bad_ones_are_ignored_with_a_mess
             {"name": "auc", "numberValue": 0.7},
         ]
     }
-    document = metrics_status({"good": json.dumps(good), "mixed": json.dumps(mixed), "broken": "{not json"})
+    huge = '{"metrics": [{"name": "big", "numberValue": 1' + "0" * 400 + '}, {"name": "nan", "numberValue": NaN}]}'
+    document = metrics_status(
+        {"good": json.dumps(good), "mixed": json.dumps(mixed), "broken": "{not json", "huge": huge}
+    )
     assert document["phase"] == "Succeeded"  # as KFP does, bad metrics never fail their step
     assert document["metrics"] == {"good": {"accuracy-score": 0.9, "loss": 2.0}, "mixed": {"auc": 0.7}}
     assert "message" not in document["tasks"]["good"]
@@ -172,6 +175,11 @@ def test_metrics_are_lifted_into_the_status_and_bad_ones_are_ignored_with_a_mess
         "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics', metrics[0]: name 'Bad Name' is not a "
         "metric name (lowercase letters, digits and '-', starting with a letter); output 'mlpipeline-metrics', "
         "metrics[1]: f1: numberValue 'high' is not a finite number"
+    )
+    assert document["tasks"]["huge"]["message"] == (  # a number too large for a float: the run goes on
+        "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics', metrics[0]: big: numberValue an integer "
+        "of 401 digits is not a finite number; output 'mlpipeline-metrics', metrics[1]: nan: numberValue nan is not "
+        "a finite number"
     )
     assert document["tasks"]["broken"]["message"].startswith(
         "metrics ignored, as KFP ignores them: output 'mlpipeline-metrics' is not JSON"

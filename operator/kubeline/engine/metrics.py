@@ -89,8 +89,10 @@ def _entry_problem(entry: object, kept: dict[str, float]) -> str | None:
     name, value = entry.get("name"), entry.get("numberValue")
     if not isinstance(name, str) or not METRIC_NAME.match(name):
         return f"name {name!r} is not a metric name (lowercase letters, digits and '-', starting with a letter)"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{name}: numberValue {value!r} is not a finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value)):
+        huge = isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20
+        shown = f"an integer of {len(str(abs(value)))} digits" if huge else repr(value)
+        return f"{name}: numberValue {shown} is not a finite number"
     if entry.get("format", "RAW") not in ("RAW", "PERCENTAGE"):
         return f"{name}: format {entry.get('format')!r} is not RAW or PERCENTAGE"
     if name in kept:
@@ -98,6 +100,14 @@ def _entry_problem(entry: object, kept: dict[str, float]) -> str | None:
     if len(kept) >= MAX_STEP_METRICS:
         return f"{name}: more than {MAX_STEP_METRICS} metrics in one step"
     return None
+
+
+def _as_float(value: float) -> float:
+    """``value`` as a float: infinite when it is an integer too large for one (JSON integers are unbounded)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 @dataclass
