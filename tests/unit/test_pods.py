@@ -359,3 +359,45 @@ def test_kubelines_data_container_stays_first_beside_the_users_volumes() -> None
     assert [c["name"] for c in spec["initContainers"]] == ["prepare", "proxy"]
     names = [v["name"] for v in spec["volumes"]]
     assert "data" in names and "keys" in names and len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize("secret", ["creds", "keys"])  # read by an env variable, mounted as a volume
+def test_a_step_may_not_read_the_artifact_stores_keys(secret: str) -> None:
+    location = StoreLocation(bucket="b", credentialsSecret={"secretName": secret})
+    run = RunRef("my-run", "ns", "u", store=PodStore(location))
+    with pytest.raises(PodNotAllowed, match=f"reads Secret '{secret}', which holds the artifact store's keys"):
+        render_pod(run, everything_start(), OperatorConfig(), uses_artifacts=True)
+    # the namespace's store setting counts even for a run started on the run's volume
+    config = OperatorConfig.model_validate(
+        {"artifactStore": {"bucket": "b", "credentialsSecret": {"secretName": secret}}}
+    )
+    with pytest.raises(PodNotAllowed):
+        render_pod(RUN, everything_start(), config, uses_artifacts=False)
+    other = RunRef(
+        "my-run", "ns", "u", store=PodStore(StoreLocation(bucket="b", credentialsSecret={"secretName": "s3"}))
+    )
+    pod = render_pod(other, everything_start(), OperatorConfig(), uses_artifacts=True)
+    data = pod["spec"]["containers"][0]
+    assert data["name"] == "kubeline" and any("secretKeyRef" in e.get("valueFrom", {}) for e in data["env"])
+
+
+@pytest.mark.parametrize(
+    "metadata, allowed",
+    [
+        ({"annotations": {"container.apparmor.security.beta.kubernetes.io/main": "unconfined"}}, False),
+        ({"annotations": {"container.apparmor.security.beta.kubernetes.io/main": "runtime/default"}}, True),
+        ({"annotations": {"container.apparmor.security.beta.kubernetes.io/main": "localhost/strict"}}, True),
+        ({"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}}, False),
+        ({"labels": {"node-role.kubernetes.io/control-plane": ""}}, False),
+        ({"labels": {"app.kubernetes.io/name": "trainer", "team": "ml"}}, True),
+        ({"annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false", "example.com/x": "y"}}, True),
+    ],
+)
+def test_pod_metadata_cannot_loosen_how_kubernetes_runs_the_pod(metadata: dict, allowed: bool) -> None:
+    if allowed:
+        models.PodMetadata.model_validate(metadata)
+    else:
+        with pytest.raises(
+            ValueError, match="keys under kubernetes.io/ and k8s.io/ change how Kubernetes runs the pod"
+        ):
+            models.PodMetadata.model_validate(metadata)

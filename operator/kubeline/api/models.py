@@ -375,7 +375,37 @@ class PodMetadata(Model):
         reserved = sorted(k for k in value or {} if k.split("/")[0].endswith("kubeline.dev"))
         if reserved:
             raise ValueError(f"{', '.join(reserved)}: keys under kubeline.dev/ are kubeline's own; choose another")
+        refused = sorted(k for k, v in (value or {}).items() if not _kubernetes_key_allowed(k, v))
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: keys under kubernetes.io/ and k8s.io/ change how Kubernetes runs the pod; a "
+                f"step may set only {', '.join(_ALLOWED_KUBERNETES_KEYS)} and AppArmor profiles runtime/default or "
+                "localhost/NAME (the restricted Pod Security profile)"
+            )
         return value
+
+
+#: Keys of Kubernetes' own domains a step's pod may carry: they name or describe it, and change nothing of how it runs.
+_ALLOWED_KUBERNETES_KEYS = (
+    "app.kubernetes.io/*",
+    "kubectl.kubernetes.io/*",
+    "cluster-autoscaler.kubernetes.io/safe-to-evict",
+)
+_APPARMOR = "container.apparmor.security.beta.kubernetes.io/"
+
+
+def _kubernetes_key_allowed(key: str, value: str) -> bool:
+    """Whether a label or annotation key may be set by a pipeline: any outside kubernetes.io and k8s.io, the
+    descriptive ones inside, and AppArmor annotations only with a confining profile."""
+    domain = key.split("/")[0] if "/" in key else ""
+    if not (domain.endswith("kubernetes.io") or domain.endswith("k8s.io")):
+        return True
+    if key.startswith(_APPARMOR):
+        return value == "runtime/default" or (value.startswith("localhost/") and len(value) > len("localhost/"))
+    return any(
+        key.startswith(allowed.rstrip("*")) if allowed.endswith("*") else key == allowed
+        for allowed in _ALLOWED_KUBERNETES_KEYS
+    )
 
 
 class Component(Model):

@@ -16,7 +16,10 @@ A step's command runs under a small POSIX-sh wrapper, in one of two ways:
 
 The component's own pod features (volumes and mounts, variables from Secrets, ConfigMaps and the pod, init
 containers, sidecars as native sidecars, labels and annotations, pull policy, security context) are added beside
-kubeline's, whose names, keys and restricted security settings win.
+kubeline's, whose names and keys win. The API models keep them within the restricted Pod Security profile
+(no privilege, root or unconfined profile; no Kubernetes keys that change how the pod runs), and a step may
+not read the artifact store's keys. A Run's author can otherwise read the namespace's Secrets, as anyone
+allowed to create pods there can.
 """
 
 from __future__ import annotations
@@ -202,6 +205,7 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     scheduling = _scheduling(start, config)
     volumes, mounts = _volumes(run, uses_artifacts)
     rendered = _render(run, start)
+    _check_secrets(run, config, rendered)
     container = _container(run, start, config, scheduling, mounts, rendered)
     containers = [container]
     if run.store is not None:
@@ -216,6 +220,34 @@ def render_pod(run: RunRef, start: StartStep, config: OperatorConfig, uses_artif
     if init:
         spec["initContainers"] = init
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(run, start), "spec": spec}
+
+
+def _check_secrets(run: RunRef, config: OperatorConfig, rendered: Rendered) -> None:
+    """Refuses a step whose containers or volumes read the artifact store's keys: they are kubeline's container's
+    only, since with them a step could overwrite any run's artifacts and cache records."""
+    locations = [run.store.location if run.store else None, config.artifact_store.for_namespace(run.namespace)]
+    protected = {loc.credentials_secret.secret_name for loc in locations if loc and loc.credentials_secret}
+    if not protected:
+        return
+    used = {
+        *(
+            e.value_from.secret_key_ref.name
+            for e in rendered.env_sources
+            if e.value_from and e.value_from.secret_key_ref
+        ),
+        *(f.secret_ref.name for f in rendered.env_from if f.secret_ref),
+        *(v.secret.secret_name for v in rendered.volumes if v.secret),
+    }
+    for side in [*rendered.sidecars, *rendered.init_containers]:
+        used |= {
+            e.value_from.secret_key_ref.name for e in side.env or [] if e.value_from and e.value_from.secret_key_ref
+        }
+        used |= {f.secret_ref.name for f in side.env_from or [] if f.secret_ref}
+    for name in sorted(used & protected):
+        raise PodNotAllowed(
+            f"the step reads Secret {name!r}, which holds the artifact store's keys: only kubeline's own container "
+            "may read it; give the step its own Secret"
+        )
 
 
 def _metadata(run: RunRef, start: StartStep) -> dict[str, Any]:
