@@ -257,6 +257,17 @@ SIDE = {"name": "helper", "image": "busybox"}
             "spec.components[mounting].volumes[data].persistentVolumeClaim.claimName: {{inputs.pvc}} is an artifact",
             id="artifact input as a claim name",
         ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "artifacts", "size": "1Gi"}]),
+            "spec.volumes[artifacts].name: 'artifacts' is kubeline's own: its claim, RUN-artifacts, is the run's "
+            "artifact volume; rename the volume",
+            id="volume named artifacts",
+        ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "kubeline-cache", "size": "1Gi"}]),
+            "spec.volumes[kubeline-cache].name: 'kubeline-cache': names starting with kubeline are kubeline's own",
+            id="volume named like kubeline's",
+        ),
     ],
 )
 def test_each_problem_names_its_field(document: dict[str, Any], expected: str) -> None:

@@ -22,6 +22,11 @@ from kubeline.engine.templates import COMPONENT_SCOPE, RUN_VALUES, TASK_SCOPE, T
 from kubeline.engine.values import FILE_INPUT_TYPES, coerce
 from kubeline.engine.volumes import size_problem
 
+#: Names and folders of kubeline's own in a step's pod: a user's volume or container may not take them.
+RESERVED_PREFIX = "kubeline"
+#: A pipeline volume of this name would have the claim of the run's artifact volume (RUN-artifacts).
+ARTIFACTS_VOLUME = "artifacts"
+
 
 def param_problems(params: Iterable[models.Param]) -> list[Issue]:
     issues = []
@@ -40,6 +45,12 @@ def volume_problems(volumes: Iterable[models.PipelineVolume], params: Iterable[m
     for volume in volumes:
         if volume.name in seen:
             issues.append(Issue(f"spec.volumes[{volume.name}]", "duplicate volume name: give each volume its own"))
+        elif volume.name == ARTIFACTS_VOLUME:
+            message = f"{ARTIFACTS_VOLUME!r} is kubeline's own: its claim, RUN-artifacts, is the run's artifact volume; rename the volume"
+            issues.append(Issue(f"spec.volumes[{volume.name}].name", message))
+        elif volume.name.startswith(RESERVED_PREFIX):
+            message = f"{volume.name!r}: names starting with kubeline are kubeline's own; rename the volume"
+            issues.append(Issue(f"spec.volumes[{volume.name}].name", message))
         seen.add(volume.name)
         problem = size_problem(volume, declared)
         if problem:
@@ -47,8 +58,6 @@ def volume_problems(volumes: Iterable[models.PipelineVolume], params: Iterable[m
     return issues
 
 
-#: Names and folders of kubeline's own in a step's pod: a user's volume or container may not take them.
-RESERVED_PREFIX = "kubeline"
 RESERVED_CONTAINERS = frozenset({"main"})
 RESERVED_FOLDER = "/kubeline"
 
