@@ -403,3 +403,16 @@ def test_a_pod_the_api_server_refuses_fails_its_step_once_with_the_api_servers_w
     assert f'the API server refused the step\'s pod: Pod "{pod_name(RUN, "a", 1)}" is invalid' in a["message"]
     assert status(kube)["phase"] == "Failed"
     assert ("Warning", "PodNotCreated") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_a_started_run_whose_frozen_pipeline_an_upgraded_operator_refuses_fails_keeping_its_steps() -> None:
+    kube = FakeKube()
+    reconcile(kube, start_run(kube, CHAIN))
+    frozen = status(kube)["pipelineSpec"]
+    frozen["components"][0]["container"]["env"] = [{"name": "A=B", "value": "x"}]  # accepted by an older operator
+    restarted = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    assert reconcile(kube, restarted) is None
+    failed = status(kube)
+    assert failed["phase"] == "Failed" and failed["message"].startswith("the run cannot go on")
+    assert "env[A=B].name" in failed["message"]
+    assert failed["tasks"]["a"]["phase"] == "Running" and failed["startedAt"] and failed["arguments"] == {}

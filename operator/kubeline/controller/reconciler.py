@@ -94,9 +94,10 @@ class RunReconciler:
             params = bind_arguments(plan, arguments)
             claims = self._volume_claims(run, plan, params)
         except (PipelineInvalid, ValueError) as problem:
-            message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
+            verb = "start" if status.started_at is None else "go on"
+            message = f"the run cannot {verb} (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
-            return await self._write(statuses.failed_status(message, frozen, now))
+            return await self._write(statuses.failed_status(message, frozen, now, base=status))
         if status.started_at is not None:  # a restarted operator: the claims were made when the run started
             await self._find_missing_claims(run, claims)
         else:
