@@ -98,6 +98,14 @@ def test_experiments_pipelines_and_runs_as_kfp_client_calls_them(operator_namesp
         client.upload_pipeline(str(package), pipeline_name="Demo pipeline")
     version = client.upload_pipeline_version(str(package), "v2", pipeline_id=uploaded.id)
     assert (version.name, version.resource_name, version.pipeline_id) == ("v2", "demo-pipeline-v2", uploaded.id)
+    with pytest.raises(ValueError, match="pipeline 'demo-pipeline' has a version 'v2' already"):
+        client.upload_pipeline_version(str(package), "v2", pipeline_id=uploaded.id)
+    with pytest.raises(
+        ValueError,
+        match="version 'V2' of pipeline 'demo-pipeline' would be the Pipeline "
+        "'demo-pipeline-v2', which 'v2' already is",
+    ):
+        client.upload_pipeline_version(str(package), "V2", pipeline_id=uploaded.id)
     listed = [p.name for p in client.list_pipelines(page_size=100).pipelines]
     assert "Demo pipeline" in listed and "v2" not in listed  # versions are not pipelines
 

@@ -3,6 +3,7 @@ specs the API server accepts, the claims the Run creates and owns, and a claim t
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -137,3 +138,48 @@ def test_a_claim_the_api_server_refuses_fails_the_run_with_its_reason(ns) -> Non
         assert pods_of(ns, run) == []
     finally:
         cluster.kubectl("delete", "resourcequota", storage_class, "-n", namespace, check=False)
+
+
+def events_of(ns, run: str) -> list[tuple[str, str]]:
+    cluster, namespace, _ = ns
+    listed = cluster.kubectl_json("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={run}")
+    return [(event["reason"], event["message"]) for event in listed["items"]]
+
+
+def test_a_pod_the_api_server_refuses_fails_its_step_once_with_the_api_servers_message(ns) -> None:
+    spec = {
+        "components": [fake("noop")],
+        "tasks": [{"name": "noop", "component": "noop", "nodeSelector": {"bad key!": "x"}}],
+        "defaults": {"retries": {"limit": 2, "backoff": {"duration": "1s"}}},
+    }
+    run = submit(ns, spec)
+    status = wait_run(ns, run, timeout=30)
+    assert status["phase"] == "Failed"
+    step = status["tasks"]["noop"]
+    assert step["attempts"] == 1  # refused: not retried
+    assert "the API server refused the step's pod" in step["message"] and "bad key!" in step["message"]
+    assert pods_of(ns, run) == []
+    deadline = time.time() + 10
+    while "PodNotCreated" not in [reason for reason, _ in events_of(ns, run)] and time.time() < deadline:
+        time.sleep(0.3)
+    assert any(reason == "PodNotCreated" and "bad key!" in message for reason, message in events_of(ns, run))
+
+
+def test_a_claim_another_run_holds_fails_the_run_whose_claim_name_collides_with_it(ns) -> None:
+    cluster, namespace, _ = ns
+    train = f"t{uuid.uuid4().hex[:6]}"
+
+    def passing(volume: str) -> dict:
+        return {
+            "components": [fake("noop", ["pvc"])],
+            "tasks": [{"name": "noop", "component": "noop", "arguments": {"pvc": f"{{{{volumes.{volume}.name}}}}"}}],
+            "volumes": [{"name": volume, "size": "1Gi"}],
+        }
+
+    submit(ns, passing("data-x"), name=train)
+    assert wait_run(ns, train)["phase"] == "Succeeded"
+    status = wait_run(ns, submit(ns, passing("x"), name=f"{train}-data"))
+    assert status["phase"] == "Failed"
+    assert f"the claim {train}-data-x exists and belongs to Run {train}; rename this run" in status["message"]
+    claim = cluster.kubectl_json("get", "pvc", f"{train}-data-x", "-n", namespace)
+    assert claim["metadata"]["labels"]["kubeline.dev/run"] == train  # the other run's claim, untouched

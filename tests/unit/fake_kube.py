@@ -1,4 +1,4 @@
-"""An in-memory API server behind the nine methods of `kubeline.controller.kube.Kube`, for reconciler tests.
+"""An in-memory API server behind the ten methods of `kubeline.controller.kube.Kube`, for reconciler tests.
 
 It keeps Kube's contract: creating what exists or deleting what is gone is a no-op, a pod name held by an
 older Run of the same name is freed (and creation reported as not done), one held by anything else raises
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kubeline.api.constants import RUN_LABEL
-from kubeline.controller.kube import pod_name_holder
+from kubeline.controller.kube import ClaimNotCreated, claim_holder_problem, pod_name_holder
 from tests.helpers import pipeline, task
 
 #: The Run the reconciler and handler tests drive, and its two-step pipeline (b reads a's output).
@@ -109,7 +109,13 @@ class FakeKube:
 
     async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
         metadata = body["metadata"]
-        self.volume_claims.setdefault((metadata["namespace"], metadata["name"]), _as_sent(body))
+        existing = self.volume_claims.setdefault((metadata["namespace"], metadata["name"]), _as_sent(body))
+        problem = claim_holder_problem(body, existing["metadata"]) if metadata.get("ownerReferences") else None
+        if problem:
+            raise ClaimNotCreated(problem)
+
+    async def volume_claim_exists(self, namespace: str, name: str) -> bool:
+        return (namespace, name) in self.volume_claims
 
 
 def _as_sent(document: dict[str, Any]) -> dict[str, Any]:

@@ -144,6 +144,130 @@ SIDE = {"name": "helper", "image": "busybox"}
             "spec.volumes[v].size: {{params.size}}: unknown parameter 'size'; declare it in spec.params",
             id="a size from an undeclared parameter",
         ),
+        pytest.param(
+            spec_with(mounting(podMetadata={"labels": {"bad key!": "ok"}})),
+            "spec.components[mounting].podMetadata.labels[bad key!]: 'bad key!' is not a valid key",
+            id="label key with a space",
+        ),
+        pytest.param(
+            spec_with(mounting(podMetadata={"labels": {"team": "has space"}})),
+            "spec.components[mounting].podMetadata.labels[team]: 'has space' is not a valid label value",
+            id="label value with a space",
+        ),
+        pytest.param(
+            spec_with(mounting(podMetadata={"annotations": {"-x.io/note": "any text is fine"}})),
+            "spec.components[mounting].podMetadata.annotations[-x.io/note]: '-x.io/note' is not a valid key",
+            id="annotation key with a bad prefix",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    volumes=[{"name": "data", "emptyDir": {}}, {"name": "b", "emptyDir": {}}],
+                    container={
+                        "image": "x",
+                        "volumeMounts": [{"name": "data", "mountPath": "/mnt"}, {"name": "b", "mountPath": "/mnt/"}],
+                    },
+                )
+            ),
+            "spec.components[mounting].container.volumeMounts[b].mountPath: /mnt/: another mount of this container "
+            "uses that path",
+            id="two mounts at one path",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    container={
+                        "image": "x",
+                        "volumeMounts": [{"name": "data", "mountPath": "/d", "subPath": "a/../.."}],
+                    }
+                )
+            ),
+            "spec.components[mounting].container.volumeMounts[data].subPath: 'a/../..': write a path inside the "
+            "volume, relative and without '..'",
+            id="subPath climbing out",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(sidecars=[{**SIDE, "volumeMounts": [{"name": "data", "mountPath": "/d", "subPath": "/etc"}]}])
+            ),
+            "spec.components[mounting].sidecars[helper].volumeMounts[data].subPath: '/etc'",
+            id="absolute subPath in a sidecar",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    volumes=[{"name": "s", "secret": {"secretName": "x", "items": [{"key": "k", "path": "../x"}]}}]
+                )
+            ),
+            "spec.components[mounting].volumes[s].secret.items[k].path: '../x': write a path inside the volume",
+            id="secret item path climbing out",
+        ),
+        pytest.param(
+            spec_with(mounting(volumes=[{"name": "s", "configMap": {"name": "x", "defaultMode": 4096}}])),
+            "spec.components[mounting].volumes[s].configMap.defaultMode: 4096 is not a file mode: use 0 to 511",
+            id="defaultMode too large",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    volumes=[
+                        {"name": "s", "secret": {"secretName": "x", "items": [{"key": "k", "path": "k", "mode": -1}]}}
+                    ]
+                )
+            ),
+            "spec.components[mounting].volumes[s].secret.items[k].mode: -1 is not a file mode",
+            id="negative item mode",
+        ),
+        pytest.param(
+            spec_with(mounting(container={**mounting()["container"], "env": [{"name": "A=B", "value": "x"}]})),
+            "spec.components[mounting].container.env[A=B].name: 'A=B' is not a variable name",
+            id="variable name with =",
+        ),
+        pytest.param(
+            spec_with(mounting(initContainers=[{**SIDE, "env": [{"name": "1X", "value": "x"}]}])),
+            "spec.components[mounting].initContainers[helper].env[1X].name: '1X' is not a variable name",
+            id="init container variable starting with a digit",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    sidecars=[{**SIDE, "resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1000Mi"}}}]
+                )
+            ),
+            "spec.components[mounting].sidecars[helper].resources.requests.memory: requests 2Gi is over limits 1000Mi",
+            id="sidecar requesting over its limit",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    inputs=[{"name": "pvc"}, {"name": "model", "type": "artifact"}],
+                    sidecars=[{**SIDE, "args": ["{{inputs.model}}"]}],
+                )
+            ),
+            "spec.components[mounting].sidecars[helper].args: {{inputs.model}} is an artifact, a file of the step's "
+            "main container",
+            id="artifact input in a sidecar",
+        ),
+        pytest.param(
+            spec_with(
+                mounting(
+                    inputs=[{"name": "pvc", "type": "artifact"}],
+                )
+            ),
+            "spec.components[mounting].volumes[data].persistentVolumeClaim.claimName: {{inputs.pvc}} is an artifact",
+            id="artifact input as a claim name",
+        ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "artifacts", "size": "1Gi"}]),
+            "spec.volumes[artifacts].name: 'artifacts' is kubeline's own: its claim, RUN-artifacts, is the run's "
+            "artifact volume; rename the volume",
+            id="volume named artifacts",
+        ),
+        pytest.param(
+            spec_with(mounting(), volumes=[{"name": "kubeline-cache", "size": "1Gi"}]),
+            "spec.volumes[kubeline-cache].name: 'kubeline-cache': names starting with kubeline are kubeline's own",
+            id="volume named like kubeline's",
+        ),
     ],
 )
 def test_each_problem_names_its_field(document: dict[str, Any], expected: str) -> None:
@@ -161,7 +285,10 @@ def test_a_component_using_every_pod_feature_is_valid() -> None:
         },
         sidecars=[{**SIDE, "args": ["{{inputs.a}}", "{{pod.name}}"]}],
         initContainers=[{"name": "prepare", "image": "busybox", "volumeMounts": [{"name": "data", "mountPath": "/d"}]}],
-        podMetadata={"labels": {"team": "ml"}, "annotations": {"note": "x"}},
+        podMetadata={
+            "labels": {"team": "ml", "example.com/tier": "a.b_c-1"},
+            "annotations": {"note": "any text: at all"},
+        },
     )
     plan_of(spec_with(component, arguments={"pvc": "{{volumes.data.name}}"}, volumes=[{"name": "data", "size": "1Gi"}]))
 

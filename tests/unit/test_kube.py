@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from kubeline.controller.kube import Kube, PodNameTaken, pod_name_holder
+from kubeline.controller.kube import Kube, PodNameTaken, claim_holder_problem, pod_name_holder
 
 
 class _Core:
@@ -90,3 +90,43 @@ def test_who_holds_a_pod_name_this_run_or_an_older_run_of_its_name(holders: list
 def test_a_pod_name_held_by_anything_else_is_taken(holders: list[dict[str, str]], named: str) -> None:
     with pytest.raises(PodNameTaken, match=f"pod name r-a1-x-a1 is taken by a pod of {named}; rename this run"):
         pod_name_holder("r-a1-x-a1", _OWNER, holders)
+
+
+CLAIM = {
+    "metadata": {
+        "name": "train-data-x",
+        "labels": {"kubeline.dev/run": "train-data"},
+        "ownerReferences": [{"kind": "Run", "name": "train-data", "uid": "new"}],
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "existing, expected",
+    [
+        ({"labels": {"kubeline.dev/run": "train-data"}, "ownerReferences": [{"uid": "new"}]}, None),
+        (
+            {
+                "labels": {"kubeline.dev/run": "train"},
+                "ownerReferences": [{"kind": "Run", "name": "train", "uid": "t"}],
+            },
+            "the claim train-data-x exists and belongs to Run train; rename this run or the pipeline's volume",
+        ),
+        (
+            {
+                "labels": {"kubeline.dev/run": "train-data"},
+                "ownerReferences": [{"kind": "Run", "name": "train-data", "uid": "old"}],
+                "deletionTimestamp": "2026-01-01T00:00:00Z",
+            },
+            "belongs to Run train-data and is being deleted",
+        ),
+        ({}, "the claim train-data-x exists and belongs to no Run (a claim made by hand?)"),
+        (
+            {"ownerReferences": [{"kind": "Run", "name": "train-data", "uid": "new"}]},
+            "belongs to Run train-data;",
+        ),  # owned, but not labelled as ours
+    ],
+)
+def test_a_claim_of_the_name_is_used_only_when_this_run_made_it(existing: dict[str, Any], expected: str | None) -> None:
+    problem = claim_holder_problem(CLAIM, existing)
+    assert problem == expected if expected is None else expected in (problem or "")

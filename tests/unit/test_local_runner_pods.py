@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubeline.backends.local import LocalRunner, RunResult
-from kubeline.backends.local.pod import LocalPod
+from kubeline.backends.local.pod import ClaimFolders, LocalPod
 from kubeline.engine.run import bind_arguments
 from tests.unit.simulate import plan_of
 
@@ -90,6 +90,30 @@ def test_mount_paths_are_replaced_at_a_path_boundary_and_sub_paths_are_folders_i
     folder = tmp_path / "shared" / "shared-claim"
     assert result.state.steps["w"].outputs == {"out": f"/mnt/database {folder}/part {folder}/part/f x/mnt/d"}
     assert (folder / "part" / "f").read_text() == "x\n"
+
+
+@pytest.mark.parametrize("claim", ["", "Bad_Name", "../x"])
+def test_a_claim_name_that_is_no_name_fails_the_step_and_touches_no_shared_volume(tmp_path: Path, claim: str) -> None:
+    (tmp_path / "shared" / "other-run-data").mkdir(parents=True)
+    (tmp_path / "shared" / "other-run-data" / "secret").write_text("theirs")
+    spec = {
+        "components": [sh("w", "ls /mnt/d > $0", {"/mnt/d": ""})],
+        "tasks": [{"name": "w", "component": "w", "arguments": {"pvc": claim}}],
+    }
+    result = run(tmp_path, "r1", spec)
+    assert result.decision.phase == "Failed"
+    message = result.decision.views["w"].message
+    assert "volumes[data].persistentVolumeClaim.claimName '{{inputs.pvc}}'" in message, message
+    assert "pass the name of an existing PersistentVolumeClaim" in message
+    assert "w" not in result.state.steps  # the step never ran
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["other-run-data"]
+
+
+def test_the_shared_volumes_root_is_no_claims_folder(tmp_path: Path) -> None:
+    claims = ClaimFolders(tmp_path / "run", tmp_path / "shared", set())
+    with pytest.raises(ValueError, match="claim name is empty"):
+        claims.folder("")
+    assert claims.folder("data") == tmp_path / "shared" / "data"
 
 
 @pytest.mark.parametrize(

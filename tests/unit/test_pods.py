@@ -210,6 +210,39 @@ def pod_status(phase: str, exit_code: int | None = None, message: str = "", reas
             {},
             "DeadlineExceeded (Pod was active too long)",
         ),
+        (
+            {
+                "spec": {"initContainers": [{"name": "prepare"}]},
+                "status": {
+                    "phase": "Failed",
+                    "initContainerStatuses": [
+                        {"name": "prepare", "state": {"terminated": {"exitCode": 3, "reason": "Error"}}}
+                    ],
+                    "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "PodInitializing"}}}],
+                },
+            },
+            "Failed",
+            {},
+            "init container prepare failed: exit code 3 (Error)",
+        ),
+        (
+            {
+                "spec": {"initContainers": [{"name": "proxy", "restartPolicy": "Always"}]},
+                "status": {
+                    "phase": "Pending",
+                    "initContainerStatuses": [
+                        {
+                            "name": "proxy",
+                            "state": {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling "nope"'}},
+                        }
+                    ],
+                    "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "PodInitializing"}}}],
+                },
+            },
+            "Running",
+            {},
+            'sidecar proxy: ImagePullBackOff: Back-off pulling "nope"',
+        ),
     ],
 )
 def test_reading_a_pod(pod: dict, phase: str, outputs: dict, message: str) -> None:

@@ -14,7 +14,7 @@ from kubeline.api.constants import API_VERSION
 from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.config import OperatorConfig
-from kubeline.controller.kube import ClaimNotCreated
+from kubeline.controller.kube import ClaimNotCreated, PodRefused
 from kubeline.controller.pods import encode_outputs
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.status import timestamp
@@ -308,3 +308,111 @@ def test_a_claim_the_api_server_refuses_fails_the_run_with_the_reason(events: li
     assert not kube.pods
     assert events[-1][1] == "VolumeNotCreated"
     assert reconcile(kube, reconciler) is None  # finished: nothing more is tried
+
+
+#: Two steps mounting the run's volume ``data`` one after the other.
+MOUNTING = {
+    "name": "mount",
+    "inputs": [{"name": "pvc"}],
+    "outputs": [{"name": "out"}],
+    "container": {
+        "image": "busybox",
+        "command": ["sh", "-c", "ls /d > $0", "{{outputs.out.path}}"],
+        "volumeMounts": [{"name": "d", "mountPath": "/d"}],
+    },
+    "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "{{inputs.pvc}}"}}],
+}
+MOUNTS_SPEC = {
+    "components": [MOUNTING],
+    "tasks": [
+        {"name": "a", "component": "mount", "arguments": {"pvc": "{{volumes.data.name}}"}},
+        {
+            "name": "b",
+            "component": "mount",
+            "arguments": {"pvc": "{{volumes.data.name}}"},
+            "after": ["a"],
+            "caching": {"enabled": False},
+        },
+    ],
+    "volumes": [{"name": "data", "size": "1Gi"}],
+}
+
+
+def test_after_a_restart_claims_are_not_made_again_and_a_deleted_one_fails_the_steps_mounting_it(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    reconcile(kube, start_run(kube, MOUNTS_SPEC))
+    succeed(kube, pod_name(RUN, "a", 1), {"out": "x"})
+    del kube.volume_claims[NS, f"{RUN}-data"]  # deleted by hand while the operator was down
+    restarted = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    assert reconcile(kube, restarted) is None
+    assert (NS, f"{RUN}-data") not in kube.volume_claims  # not made again, empty, under a running run
+    tasks = status(kube)["tasks"]
+    assert tasks["a"]["phase"] == "Succeeded" and tasks["b"]["phase"] == "Failed"
+    assert f"volume data (PersistentVolumeClaim {RUN}-data) was deleted while the run ran" in tasks["b"]["message"]
+    assert status(kube)["phase"] == "Failed" and "b failed" in status(kube)["message"]
+    assert ("Warning", "VolumeMissing") in [(kind, reason) for kind, reason, _ in events]
+    assert kube.created_pods == [pod_name(RUN, "a", 1)]
+
+
+def test_a_claim_another_run_holds_fails_the_run_that_would_share_it() -> None:
+    kube = FakeKube()
+    train = {**MOUNTS_SPEC, "volumes": [{"name": "data-x", "size": "1Gi"}]}
+    train["tasks"] = [{"name": "a", "component": "mount", "arguments": {"pvc": "{{volumes.data-x.name}}"}}]
+    reconcile(kube, start_run(kube, train, name="train", uid="uid-train"))
+    other = {**train, "volumes": [{"name": "x", "size": "1Gi"}]}
+    other["tasks"] = [{"name": "a", "component": "mount", "arguments": {"pvc": "{{volumes.x.name}}"}}]
+    assert reconcile(kube, start_run(kube, other, name="train-data", uid="uid-2")) is None
+    failed = status(kube, "train-data")
+    assert failed["phase"] == "Failed"
+    assert "the claim train-data-x exists and belongs to Run train; rename this run" in failed["message"]
+    assert kube.created_pods == [pod_name("train", "a", 1)]
+
+
+def test_an_artifact_volume_the_run_cannot_have_fails_its_steps_and_the_run_keeps_its_tasks(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    made_by_hand = {"metadata": {"name": f"{RUN}-artifacts", "namespace": NS}}
+    kube.volume_claims[NS, f"{RUN}-artifacts"] = made_by_hand
+    spec = pipeline([task("a", arguments={"a": "x"}), task("b", arguments={"a": "y"}, after=["a"])])["spec"]
+    spec["components"] = [{**spec["components"][0], "outputs": [{"name": "out", "type": "artifact"}]}]
+    assert reconcile(kube, start_run(kube, spec)) is None
+    assert status(kube)["phase"] == "Failed"
+    message = status(kube)["tasks"]["a"]["message"]
+    assert f"the claim {RUN}-artifacts exists and belongs to no Run" in message
+    assert "fix the operator's artifacts settings" in message
+    assert status(kube)["tasks"]["b"]["phase"] == "Skipped"
+    assert kube.volume_claims[NS, f"{RUN}-artifacts"] is made_by_hand and not kube.pods
+    assert ("Warning", "VolumeNotCreated") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_a_pod_the_api_server_refuses_fails_its_step_once_with_the_api_servers_words(
+    events: list[tuple[str, str, str]],
+) -> None:
+    class Refusing(FakeKube):
+        async def create_pod(self, body: dict[str, Any]) -> bool:
+            raise PodRefused(f'the API server refused the step\'s pod: Pod "{body["metadata"]["name"]}" is invalid')
+
+    kube = Refusing()
+    spec = {**CHAIN, "defaults": {"retries": {"limit": 3}}}
+    assert reconcile(kube, start_run(kube, spec)) is None  # ends at once: no retry, no crash loop
+    a = status(kube)["tasks"]["a"]
+    assert a["phase"] == "Failed" and a["attempts"] == 1
+    assert f'the API server refused the step\'s pod: Pod "{pod_name(RUN, "a", 1)}" is invalid' in a["message"]
+    assert status(kube)["phase"] == "Failed"
+    assert ("Warning", "PodNotCreated") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_a_started_run_whose_frozen_pipeline_an_upgraded_operator_refuses_fails_keeping_its_steps() -> None:
+    kube = FakeKube()
+    reconcile(kube, start_run(kube, CHAIN))
+    frozen = status(kube)["pipelineSpec"]
+    frozen["components"][0]["container"]["env"] = [{"name": "A=B", "value": "x"}]  # accepted by an older operator
+    restarted = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    assert reconcile(kube, restarted) is None
+    failed = status(kube)
+    assert failed["phase"] == "Failed" and failed["message"].startswith("the run cannot go on")
+    assert "env[A=B].name" in failed["message"]
+    assert failed["tasks"]["a"]["phase"] == "Running" and failed["startedAt"] and failed["arguments"] == {}

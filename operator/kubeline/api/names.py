@@ -52,3 +52,43 @@ def numbered(base: str, n: int) -> str:
     """``base-N``, with ``base`` shortened so that the number always fits in a 63-character name."""
     suffix = f"-{n}"
     return base[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
+
+
+# --- other Kubernetes names: claims (DNS-1123 subdomains), label and annotation keys, label values ---------
+
+MAX_SUBDOMAIN = 253
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+SUBDOMAIN_RULE = "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253"
+QUALIFIED_RULE = (
+    "an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' and '.', starting and ending with "
+    "a letter or digit (e.g. team or example.com/team)"
+)
+LABEL_VALUE_RULE = "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit, or empty"
+
+
+def subdomain_problem(name: str) -> str | None:
+    """Why ``name`` is not a DNS-1123 subdomain (the name of a PersistentVolumeClaim, a Secret…), or None."""
+    if not name:
+        return f"is empty; a name needs {SUBDOMAIN_RULE} characters"
+    if len(name) > MAX_SUBDOMAIN or not _SUBDOMAIN.match(name):
+        return f"{name[:80]!r} is not a valid name: use {SUBDOMAIN_RULE} characters"
+    return None
+
+
+def qualified_name_problem(key: str) -> str | None:
+    """Why ``key`` is not a label or annotation key (Kubernetes' qualified name), or None."""
+    prefix, slash, name = key.rpartition("/")
+    valid = (
+        _QUALIFIED.match(name) is not None
+        and len(name) <= MAX_LABEL
+        and (not slash or subdomain_problem(prefix) is None)
+    )
+    return None if valid else f"{key[:80]!r} is not a valid key: use {QUALIFIED_RULE}"
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why ``value`` is not a label value, or None."""
+    if value == "" or (len(value) <= MAX_LABEL and _QUALIFIED.match(value)):
+        return None
+    return f"{value[:80]!r} is not a valid label value: use {LABEL_VALUE_RULE}"

@@ -47,8 +47,34 @@ def pod_name_holder(
     return "an older run"
 
 
+class PodRefused(RuntimeError):
+    """The API server refused a step's pod (invalid, or forbidden by an admission rule): sending it again would
+    not help, so the step fails with the API server's own words."""
+
+
+#: What the API server answers a document it will never take: malformed, forbidden, invalid.
+REFUSED = (400, 403, 422)
+
+
 class ClaimNotCreated(RuntimeError):
-    """The API server refused a PersistentVolumeClaim: the message says which and why."""
+    """The API server refused a PersistentVolumeClaim, or its name is another's: the message says which and why."""
+
+
+def claim_holder_problem(body: Mapping[str, Any], existing: Mapping[str, Any]) -> str | None:
+    """Why the existing claim of ``body``'s name is not this Run's own (``existing``: its metadata), or None.
+    A claim the Run owns was made by an earlier pass: it is used as it is."""
+    metadata = body["metadata"]
+    owner = metadata["ownerReferences"][0]
+    run = (existing.get("labels") or {}).get(RUN_LABEL)
+    owners = existing.get("ownerReferences") or []
+    if run == metadata["labels"][RUN_LABEL] and any(ref.get("uid") == owner["uid"] for ref in owners):
+        return None
+    held_by = ", ".join(f"{ref.get('kind')} {ref.get('name')}" for ref in owners) or "no Run (a claim made by hand?)"
+    leaving = " and is being deleted" if existing.get("deletionTimestamp") else ""
+    return (
+        f"the claim {metadata['name']} exists and belongs to {held_by}{leaving}; rename this run or the "
+        "pipeline's volume (or delete that claim)"
+    )
 
 
 class Kube:
@@ -130,6 +156,8 @@ class Kube:
             await self._call(self.core.create_namespaced_pod, metadata["namespace"], body)
             return True
         except ApiException as error:
+            if error.status in REFUSED:
+                raise PodRefused(f"the API server refused the step's pod: {_api_reason(error)}") from None
             if error.status != 409:
                 raise
         existing = await self._call(self.core.read_namespaced_pod, metadata["name"], metadata["namespace"])
@@ -149,16 +177,38 @@ class Kube:
                 raise
 
     async def ensure_volume_claim(self, body: dict[str, Any]) -> None:
-        """Create the claim; one that exists already (made by an earlier pass, or a fixed name) is used as it is.
-        ClaimNotCreated when the API server refuses it (quota, permissions, an invalid storage class…)."""
+        """Create the claim; one that exists already is used as it is when kept (a fixed name, shared by runs)
+        or when this Run owns it (made by an earlier pass). ClaimNotCreated when the API server refuses it
+        (quota, permissions, an invalid storage class…) or the name is another's."""
         metadata = body["metadata"]
         try:
             await self._call(self.core.create_namespaced_persistent_volume_claim, metadata["namespace"], body)
+            return
         except ApiException as error:
             if error.status != 409:
                 raise ClaimNotCreated(
                     f"PersistentVolumeClaim {metadata['name']} could not be created: {_api_reason(error)}"
                 ) from None
+        if not metadata.get("ownerReferences"):
+            return
+        existing = await self._call(
+            self.core.read_namespaced_persistent_volume_claim,
+            metadata["name"],
+            metadata["namespace"],
+            _preload_content=False,
+        )
+        problem = claim_holder_problem(body, json.loads(existing.data)["metadata"])
+        if problem:
+            raise ClaimNotCreated(problem)
+
+    async def volume_claim_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._call(self.core.read_namespaced_persistent_volume_claim, name, namespace)
+            return True
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
 
 
 def _api_reason(error: ApiException) -> str:

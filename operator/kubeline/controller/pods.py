@@ -545,7 +545,7 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     phase = status.get("phase")
     if phase not in ("Succeeded", "Failed"):
         if main is None or (with_data and data is None):
-            return PodOutcome("Running", {}, _waiting_reason(status), None, node)
+            return PodOutcome("Running", {}, _waiting_reason(pod), None, node)
         phase = "Succeeded" if main.get("exitCode") == 0 and (data or {}).get("exitCode", 0) == 0 else "Failed"
     report = _data_report(data)
     log = report.log if report is not None else None
@@ -556,6 +556,9 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
             data_failed = f"{DATA_CONTAINER} container: {data.get('message') or data.get('reason') or 'failed'}"
             if exit_code in (0, INPUTS_FAILED):  # the command succeeded, or never ran: kubeline's is the reason
                 return PodOutcome("Failed", {}, data_failed.strip(), exit_code, node, log=log)
+        init_failed = _init_failure(pod) if main is None else None
+        if init_failed:
+            return PodOutcome("Failed", {}, init_failed, None, node, log=log)
         reason = status.get("reason") or (main or {}).get("reason") or "Failed"
         detail = status.get("message") or ""
         message = f"{reason}: exit code {exit_code}" if exit_code is not None else reason
@@ -601,7 +604,38 @@ def _data_report(data: dict[str, Any] | None) -> stepdata.Report | None:
         return None
 
 
-def _waiting_reason(status: dict[str, Any]) -> str:
+def _side_kind(pod: dict[str, Any], name: str) -> str:
+    """What the user calls an init container of the pod: a sidecar (a native one keeps running), or an init container."""
+    for container in (pod.get("spec") or {}).get("initContainers") or []:
+        if container.get("name") == name and container.get("restartPolicy") == "Always":
+            return "sidecar"
+    return "init container"
+
+
+def _init_failure(pod: dict[str, Any]) -> str | None:
+    """The init container that failed, stopping the pod before the step's command ran, in words naming it."""
+    for container in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        ended = (container.get("state") or {}).get("terminated") or {}
+        if ended.get("exitCode") not in (0, None) and _side_kind(pod, container.get("name", "")) != "sidecar":
+            detail = ": ".join(part for part in (ended.get("reason"), ended.get("message")) if part)
+            failed = f"init container {container.get('name')} failed: exit code {ended['exitCode']}"
+            return f"{failed} ({detail.strip()})" if detail else failed
+    return None
+
+
+#: A container on its way: nothing to say yet.
+_STARTING = (None, "ContainerCreating", "PodInitializing")
+
+
+def _waiting_reason(pod: dict[str, Any]) -> str:
+    """Why the step has not started yet: an init container or a sidecar that cannot start (its image, a crash)
+    first, named, for main waits on it; then main's own reason, or the scheduler's."""
+    status = pod.get("status") or {}
+    for container in status.get("initContainerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting")
+        if waiting and waiting.get("reason") not in _STARTING:
+            name = container.get("name", "")
+            return f"{_side_kind(pod, name)} {name}: {waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
     for container in status.get("containerStatuses") or []:
         waiting = (container.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating"):

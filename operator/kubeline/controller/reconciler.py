@@ -13,23 +13,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubeline.api.constants import RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
+from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
-from kubeline.controller.claims import volume_claim
+from kubeline.controller.claims import artifact_claim, volume_claim
 from kubeline.controller.config import OperatorConfig
-from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, event
-from kubeline.controller.pods import (
-    PodNotAllowed,
-    PodStore,
-    RunRef,
-    check_service_account,
-    owner_reference,
-    render_pod,
-    volume_claim_name,
-)
+from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, PodRefused, event
+from kubeline.controller.pods import PodNotAllowed, PodStore, RunRef, check_service_account, render_pod
 from kubeline.engine import caching, stepid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import bind_arguments, decide, default_values
@@ -58,6 +50,8 @@ class RunReconciler:
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
+        #: Claims the run's steps cannot have (refused, or deleted while the run ran), with why, by claim name.
+        self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
@@ -100,16 +94,21 @@ class RunReconciler:
             params = bind_arguments(plan, arguments)
             claims = self._volume_claims(run, plan, params)
         except (PipelineInvalid, ValueError) as problem:
-            message = f"the run cannot start (fix the pipeline or arguments, then create a new Run): {problem}"
+            verb = "start" if status.started_at is None else "go on"
+            message = f"the run cannot {verb} (fix the pipeline or arguments, then create a new Run): {problem}"
             event(run, "Warning", "InvalidPipeline", message)
-            return await self._write(statuses.failed_status(message, frozen, now))
-        try:
-            volumes = await self._create_volumes(claims)
-        except ClaimNotCreated as error:
-            message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
-            event(run, "Warning", "VolumeNotCreated", message)
-            return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
+            return await self._write(statuses.failed_status(message, frozen, now, base=status))
+        if status.started_at is not None:  # a restarted operator: the claims were made when the run started
+            await self._find_missing_claims(run, claims)
+        else:
+            try:
+                await self._create_volumes(claims)
+            except ClaimNotCreated as error:
+                message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
+                event(run, "Warning", "VolumeNotCreated", message)
+                return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
         self.plan, self.params = plan, params
+        volumes = {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
         status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
             event(run, "Normal", "Started", f"running {plan.steps()} steps")
@@ -134,12 +133,23 @@ class RunReconciler:
         ref = RunRef(self.name, self.namespace, run["metadata"]["uid"])
         return {volume.name: volume_claim(ref, volume, params) for volume in plan.spec.volumes or []}
 
-    async def _create_volumes(self, claims: dict[str, dict[str, Any]]) -> dict[str, str] | None:
-        """The claims, before any step (every pass that starts the plan: creating is idempotent); their names
-        by volume, for the status."""
+    async def _create_volumes(self, claims: dict[str, dict[str, Any]]) -> None:
+        """The claims, before the run's first step."""
         for claim in claims.values():
             await self.kube.ensure_volume_claim(claim)
-        return {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
+
+    async def _find_missing_claims(self, run: Mapping[str, Any], claims: dict[str, dict[str, Any]]) -> None:
+        """Claims deleted while the run ran (the operator stopped meanwhile): not made again, empty, under the
+        steps that wrote to them; the steps that would mount them fail, saying so."""
+        for volume, claim in claims.items():
+            name = claim["metadata"]["name"]
+            if not await self.kube.volume_claim_exists(self.namespace, name):
+                message = (
+                    f"the run's volume {volume} (PersistentVolumeClaim {name}) was deleted while the run ran; "
+                    "its files are gone: create a new Run"
+                )
+                self.unavailable[name] = message
+                event(run, "Warning", "VolumeMissing", message)
 
     # -- running: observe, decide, act, record ---------------------------------------------------------------
 
@@ -171,7 +181,7 @@ class RunReconciler:
                 if step.pod:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
-            ended = await self._start_steps(ref, decision.start, state, now)
+            ended = await self._start_steps(run, ref, decision.start, state, now)
             if not ended and not decision.stop:
                 break
             now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing
@@ -201,7 +211,9 @@ class RunReconciler:
             self.pods_listed = True
         return list(self.pods.values())
 
-    async def _start_steps(self, ref: RunRef, starts: list[StartStep], state: RunState, now: float) -> int:
+    async def _start_steps(
+        self, run: Mapping[str, Any], ref: RunRef, starts: list[StartStep], state: RunState, now: float
+    ) -> int:
         """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
         steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
@@ -210,15 +222,25 @@ class RunReconciler:
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
-                await self._create_pod(ref, start, state, now)
+                await self._create_pod(run, ref, start, state, now)
                 step = state.steps.get(start.id)
                 return step is not None and step.attempt == start.attempt and step.phase == "Failed"
 
         on_volume = ref.store is None
         if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
-            await self.kube.ensure_volume_claim(self._volume_claim(ref))
-            self.volume_ready = True
+            await self._create_artifact_volume(run, ref)
         return sum(await asyncio.gather(*(start_one(start) for start in starts)))
+
+    async def _create_artifact_volume(self, run: Mapping[str, Any], ref: RunRef) -> None:
+        """The volume the run's steps share files on, before its first pod; when refused, every step fails."""
+        claim = artifact_claim(ref, self.config.artifacts)
+        try:
+            await self.kube.ensure_volume_claim(claim)
+        except ClaimNotCreated as error:
+            message = f"the run's artifact volume: {error}; fix the operator's artifacts settings (or the quota)"
+            self.unavailable[claim["metadata"]["name"]] = message
+            event(run, "Warning", "VolumeNotCreated", message)
+        self.volume_ready = True
 
     async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
         if not caching.consulted(start):
@@ -234,15 +256,21 @@ class RunReconciler:
         state.steps[start.id] = caching.hit(start, dict(spec.get("outputs") or {}), now, origin, stored)
         return True
 
-    async def _create_pod(self, ref: RunRef, start: Any, state: Any, now: float) -> None:
+    async def _create_pod(
+        self, run: Mapping[str, Any], ref: RunRef, start: StartStep, state: RunState, now: float
+    ) -> None:
+        """The step's pod, created; a pod that cannot be (not allowed, refused, a claim it mounts is missing)
+        fails the step at once, not retried, with the reason in its message and an Event."""
         plan = self.plan
         assert plan is not None
         artifacts = uses_artifacts(plan)
         try:
             check_service_account(ref, self.config)
             pod = render_pod(ref, start, self.config, artifacts)
+            self._check_claims(pod)
             created = await self.kube.create_pod(pod)
-        except (PodNotAllowed, PodNameTaken) as refused:
+        except (PodNotAllowed, PodNameTaken, PodRefused, ClaimNotCreated) as refused:
+            event(run, "Warning", "PodNotCreated", f"{start.id}: {refused}")
             state.steps[start.id] = StepState(
                 "Failed",
                 attempt=start.attempt,
@@ -328,25 +356,12 @@ class RunReconciler:
             store=PodStore(location) if location is not None else None,
         )
 
-    def _volume_claim(self, ref: RunRef) -> dict[str, Any]:
-        storage = self.config.artifacts
-        spec: dict[str, Any] = {
-            "accessModes": [storage.access_mode],
-            "resources": {"requests": {"storage": storage.size}},
-        }
-        if storage.storage_class_name:
-            spec["storageClassName"] = storage.storage_class_name
-        return {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {
-                "name": volume_claim_name(ref.name),
-                "namespace": ref.namespace,
-                "labels": {RUN_LABEL: ref.name},
-                "ownerReferences": [owner_reference(ref)],
-            },
-            "spec": spec,
-        }
+    def _check_claims(self, pod: dict[str, Any]) -> None:
+        """ClaimNotCreated when the pod mounts a claim the run could not make, or lost."""
+        for volume in pod["spec"]["volumes"]:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if name in self.unavailable:
+                raise ClaimNotCreated(self.unavailable[name])
 
 
 def _version(pod: dict[str, Any]) -> int:

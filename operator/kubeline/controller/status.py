@@ -259,13 +259,21 @@ def pending_status(message: str, base: RunStatus, now: float) -> RunStatus:
 
 
 def failed_status(
-    message: str, pipeline_spec: dict[str, Any] | None, now: float, reason: str = "InvalidPipeline"
+    message: str,
+    pipeline_spec: dict[str, Any] | None,
+    now: float,
+    reason: str = "InvalidPipeline",
+    base: RunStatus | None = None,
 ) -> RunStatus:
-    """A Run that will never start: the message names the problem; a new Run is needed once it is fixed."""
-    return RunStatus(
-        pipeline_spec=pipeline_spec,
-        phase="Failed",
-        message=message,
-        finished_at=timestamp(now),
-        conditions=conditions("False", reason, message, None, now),
-    )
+    """A Run that will never start, or (``base``: its status) cannot go on: the message names the problem; a new
+    Run is needed once it is fixed. What a started run recorded (its steps, arguments, volumes) is kept."""
+    failed = {
+        "pipeline_spec": pipeline_spec,
+        "phase": "Failed",
+        "message": message,
+        "finished_at": timestamp(now),
+        "conditions": conditions("False", reason, message, base.conditions if base else None, now),
+    }
+    if base is not None and base.started_at is not None:
+        return base.model_copy(update=failed)
+    return RunStatus(**failed)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kubeline.api import models
+from kubeline.api.names import subdomain_problem
 from kubeline.engine.state import StartStep
 from kubeline.engine.templates import Ref, render
 from kubeline.engine.values import FILE_INPUT_TYPES
@@ -91,3 +92,25 @@ def reads_as_file(component: models.Component, name: str) -> bool:
     for part in [*(container.command or []), *(container.args or []), *(e.value for e in container.env or [])]:
         render(part, note)
     return found
+
+
+#: What {{pod.name}} stands for when a claim's name is checked before the pod has one (a pod's name is valid).
+_SOME_POD = "pod"
+
+
+def claim_problems(component: models.Component, inputs: dict[str, str]) -> list[str]:
+    """Why the claims the component's volumes name, given these input values, are not valid claim names (an
+    empty input would otherwise send a pod the API server refuses, or mount every shared volume locally)."""
+    problems = []
+    for volume in component.volumes or []:
+        claim = volume.persistent_volume_claim
+        if claim is None:
+            continue
+        name = render(claim.claim_name, lambda ref: _SOME_POD if ref.kind == "pod_name" else inputs.get(ref.name, ""))
+        problem = subdomain_problem(name)
+        if problem:
+            problems.append(
+                f"volumes[{volume.name}].persistentVolumeClaim.claimName {claim.claim_name!r} {problem}; "
+                "pass the name of an existing PersistentVolumeClaim"
+            )
+    return problems

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubeline.api import models
 from kubeline.engine.cachekey import cache_key
-from kubeline.engine.container import reads_as_file
+from kubeline.engine.container import claim_problems, reads_as_file
 from kubeline.engine.resolution import Context, MissingInput, Resolver
 from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.state import StartStep
@@ -33,6 +33,9 @@ def start_step(node: Node, step_id: str, attempt: int, scope: Scope, context: Co
     component = node.component
     assert component is not None
     inputs = _inputs(component, node.arguments(), _Where(scope, context, resolver))
+    problems = claim_problems(component, inputs.texts)
+    if problems:
+        raise MissingInput("; ".join(problems))
     settings = node.settings
     return StartStep(
         id=step_id,

@@ -225,13 +225,24 @@ class Client:
         except ApiException as error:
             if error.status != 409:
                 raise
-            raise ValueError(
-                f"pipeline {parent_name!r} has a version {pipeline_version_name!r} already (Pipeline {version_name!r}): "
-                "choose another pipeline_version_name"
-            ) from None
+            raise ValueError(self._version_taken(namespace, parent_name, pipeline_version_name, version_name)) from None
         default = {**parent, "spec": document["spec"]}
         self.custom.replace_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", parent_name, default)
         return pipeline_version(_resource(created), str(parent["metadata"].get("uid")))
+
+    def _version_taken(self, namespace: str, parent: str, version: str, resource: str) -> str:
+        """Why a version's Pipeline name is taken, truly: this version exists, or another version (or pipeline)
+        whose name becomes the same Kubernetes name (v1.0 and v1-0 both become PIPELINE-v1-0)."""
+        existing = _resource(self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pipelines", resource))
+        metadata = existing.get("metadata") or {}
+        holder = (metadata.get("annotations") or {}).get(DISPLAY_NAME_ANNOTATION, resource)
+        if holder == version and (metadata.get("labels") or {}).get(PIPELINE_LABEL) == parent:
+            return f"pipeline {parent!r} has a version {version!r} already (Pipeline {resource!r}): choose another pipeline_version_name"
+        return (
+            f"version {version!r} of pipeline {parent!r} would be the Pipeline {resource!r}, which {holder!r} already "
+            "is: names that differ only in what a Kubernetes name cannot hold (case, '.', '_', spaces) collide; "
+            "choose a pipeline_version_name that differs in letters or digits"
+        )
 
     def get_pipeline(self, pipeline_id: str, namespace: str | None = None) -> PipelineInfo:
         return pipeline_info(self._pipeline(pipeline_id, namespace or self.namespace))

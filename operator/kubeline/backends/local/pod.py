@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubeline.api import models
+from kubeline.api.names import subdomain_problem
 from kubeline.backends.local.files import inside
 from kubeline.engine.container import Rendered
 
@@ -48,6 +49,11 @@ class ClaimFolders:
         self.run_dir, self.shared, self.run_claims = run_dir, shared, run_claims
 
     def folder(self, claim: str) -> Path:
+        """The claim's folder; ValueError for a name that is not a claim's (an empty one would be the root of
+        every shared volume)."""
+        problem = subdomain_problem(claim)
+        if problem:
+            raise ValueError(f"claim name {problem}")
         root = self.run_dir / "volumes" if claim in self.run_claims else self.shared
         return inside(root, claim)
 
