@@ -347,6 +347,14 @@ def test_a_volume_op_is_a_pipeline_volume_owned_by_the_run_with_kfps_default_mod
     ]
 
 
+@pytest.mark.parametrize(
+    "resource_name, volume", [("artifacts", "vol-artifacts"), ("kubeline-data", "vol-kubeline-data")]
+)
+def test_a_volume_op_named_as_kubelines_own_volumes_is_moved_aside(resource_name: str, volume: str) -> None:
+    made = volumes_of(lambda size: dsl.VolumeOp(name="create-pvc", resource_name=resource_name, size="1Gi"))
+    assert [v["name"] for v in made] == [volume]  # its claim is RUN-vol-…: never the run's own RUN-artifacts
+
+
 def test_a_volume_op_with_every_setting() -> None:
     def build(size: Any) -> None:
         dsl.VolumeOp(

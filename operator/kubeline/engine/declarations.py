@@ -20,12 +20,7 @@ from kubeline.api.problems import Issue
 from kubeline.engine.errors import name_list
 from kubeline.engine.templates import COMPONENT_SCOPE, RUN_VALUES, TASK_SCOPE, TemplateError, refs_in
 from kubeline.engine.values import FILE_INPUT_TYPES, coerce
-from kubeline.engine.volumes import size_problem
-
-#: Names and folders of kubeline's own in a step's pod: a user's volume or container may not take them.
-RESERVED_PREFIX = "kubeline"
-#: A pipeline volume of this name would have the claim of the run's artifact volume (RUN-artifacts).
-ARTIFACTS_VOLUME = "artifacts"
+from kubeline.engine.volumes import ARTIFACTS_VOLUME, RESERVED_PREFIX, size_problem
 
 
 def param_problems(params: Iterable[models.Param]) -> list[Issue]:

@@ -90,8 +90,9 @@ def _entry_problem(entry: object, kept: dict[str, float]) -> str | None:
     if not isinstance(name, str) or not METRIC_NAME.match(name):
         return f"name {name!r} is not a metric name (lowercase letters, digits and '-', starting with a letter)"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value)):
-        huge = isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20
-        shown = f"an integer of {len(str(abs(value)))} digits" if huge else repr(value)
+        shown = repr(value)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+            shown = f"an integer of {len(str(abs(value)))} digits"
         return f"{name}: numberValue {shown} is not a finite number"
     if entry.get("format", "RAW") not in ("RAW", "PERCENTAGE"):
         return f"{name}: format {entry.get('format')!r} is not RAW or PERCENTAGE"

@@ -16,6 +16,11 @@ from kubeline.api.models import QUANTITY
 from kubeline.api.names import MAX_LABEL
 from kubeline.engine.templates import Ref, to_text
 
+#: Names and folders of kubeline's own in a step's pod: a user's volume or container may not take them.
+RESERVED_PREFIX = "kubeline"
+#: A pipeline volume of this name would have the claim of the run's artifact volume (RUN-artifacts).
+ARTIFACTS_VOLUME = "artifacts"
+
 #: A size given by a pipeline parameter (KFP's ``VolumeOp(size=param)``): the whole size is ``{{params.NAME}}``.
 SIZE_PARAM = re.compile(r"^\{\{\s*params\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$")
 
@@ -32,6 +37,14 @@ def claim_name(run_name: str, volume: models.PipelineVolume) -> str:
         return name
     suffix = "-" + hashlib.sha256(name.encode()).hexdigest()[:_DIGEST]
     return name[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
+
+
+def free_volume_name(name: str) -> str:
+    """``name`` for a pipeline volume, moved aside when kubeline keeps it (``artifacts``, ``kubeline…``): what
+    the SDK and the importer name a KFP VolumeOp, whose resource_name may be any of these."""
+    if name != ARTIFACTS_VOLUME and not name.startswith(RESERVED_PREFIX):
+        return name
+    return f"vol-{name}"[:40].rstrip("-")
 
 
 def is_kept(volume: models.PipelineVolume) -> bool:

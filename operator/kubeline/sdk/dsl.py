@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
 from kubeline.api.names import numbered, to_dns_label
+from kubeline.engine.volumes import free_volume_name
 from kubeline.sdk import podspec
 from kubeline.sdk.components import (
     IO,
@@ -856,7 +857,7 @@ class VolumeOp:
         if pipeline is None:
             raise RuntimeError("dsl.VolumeOp is only usable inside a @dsl.pipeline function")
         self.name = pipeline.unique_name(dns_name(name))
-        self.volume_name = to_dns_label(str(resource_name), 40, fallback="volume")
+        self.volume_name = free_volume_name(to_dns_label(str(resource_name), 36, fallback="volume"))
         self.document: dict[str, Any] = {
             "name": self.volume_name,
             "size": _volume_size(where, size),

@@ -16,6 +16,7 @@ import yaml
 
 from kubeline.api.names import to_dns_label, unique_label
 from kubeline.engine.templates import substitute, whole_expression
+from kubeline.engine.volumes import free_volume_name
 from kubeline.importers.kfp_v1 import shapes
 from kubeline.importers.kfp_v1.context import UNNAMED, Context
 from kubeline.importers.kfp_v1.variables import INPUT, placeholder
@@ -58,7 +59,7 @@ def add_volume(context: Context, template: dict[str, Any], bindings: dict[str, s
     for key in sorted(set(spec) - _CLAIM_SPEC_FIELDS):
         context.warn(f"{where}.manifest.spec.{key}", "not supported: dropped (the claim is made without it)")
     name = unique_label(
-        to_dns_label(template["name"], fallback=UNNAMED)[:_MAX_NAME].strip("-") or UNNAMED,
+        free_volume_name(to_dns_label(template["name"], fallback=UNNAMED)[: _MAX_NAME - 4].strip("-") or UNNAMED),
         set(context.volumes.values()),
     )
     volume: dict[str, Any] = {"name": name}
