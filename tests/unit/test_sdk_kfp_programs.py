@@ -302,6 +302,17 @@ def test_dsl_types_as_annotations(tmp_path: Path) -> None:
     assert [(p["name"], p["type"]) for p in document["spec"]["params"]] == [("number", "integer"), ("source", "string")]
 
 
+def test_function_defaults_lists_dicts_and_none_reach_the_function(tmp_path: Path) -> None:
+    _, result = run_program("function_defaults.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "train") == {
+        "Output": "gs://bucket/data.csv 10 0.01 True [64, 32] {'optimizer': 'adam'} None None None"
+    }
+    assert outputs(result, "train-2") == {
+        "Output": "gs://bucket/data.csv 5 0.01 False [1, 2] {'a': 1} '' ['x'] {'x': 0.5}"
+    }
+
+
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
 
 
@@ -350,3 +361,10 @@ def test_imported_display_name_pipeline_runs(kfp_workflows: dict, tmp_path: Path
     assert document["metadata"]["name"] == "parallel-pipeline"
     assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Parallel pipeline"
     assert sorted(outputs(result, step)["data"] for step in ("echo-to-file", "echo-to-file-2")) == ["Hello", "World"]
+
+
+def test_imported_function_defaults_reach_the_function_as_with_the_sdk(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "function_defaults", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "train")["Output"].endswith("[64, 32] {'optimizer': 'adam'} None None None")
+    assert outputs(result, "train-2")["Output"].endswith("[1, 2] {'a': 1} '' ['x'] {'x': 0.5}")

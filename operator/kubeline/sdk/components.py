@@ -331,7 +331,7 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
                 IO(
                     io_name(parameter.name),
                     kind,
-                    default=default if not isinstance(default, (list, dict)) else None,
+                    default=default,
                     optional=has_default and default is None,
                     required=not has_default,
                 )
@@ -350,28 +350,40 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
         func.__name__, [p[2] for p in plan] + [o.name for o in outputs if not any(p[2] == o.name for p in plan)]
     )
     program = _program(func, source, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
-    args: list[str] = []
+    args: list[Any] = []
+    absent_is_none = {i.name for i in inputs if i.optional}
     for kind, _, name, _ in plan:
         placeholder = {
             "value": f"{{{{inputs.{name}}}}}",
             "input_path": f"{{{{inputs.{name}.path}}}}",
             "output_path": f"{{{{outputs.{name}.path}}}}",
         }[kind]
-        args += [f"--{name}", placeholder]
+        if name in absent_is_none:
+            # a task that does not pass it leaves the option out, so the function sees its default None (as in KFP)
+            args.append({"if": {"cond": {"isPresent": name}, "then": [f"--{name}", placeholder]}})
+        else:
+            args += [f"--{name}", placeholder]
     for output in outputs:
         if not any(p[2] == output.name for p in plan):
             args += [f"--output-{output.name}", f"{{{{outputs.{output.name}.path}}}}"]
     # @dsl.python_component's name and description come first, as in KFP
     description = getattr(func, "_component_description", None) or inspect.getdoc(func)
-    return ComponentSpec(
+    command = ["python3", "-u", "-c", program]
+    spec = ComponentSpec(
         dns_name(getattr(func, "_component_human_name", None) or func.__name__),
         inputs,
         outputs,
         image,
-        ["python3", "-u", "-c", program],
-        args,
+        command,
+        [],
         description=description.splitlines()[0] if description else None,
     )
+    spec.conditional = {"command": command, "args": args}
+    # every input present: what the component says outside a task (each task resolves its own)
+    spec.args = resolve_conditionals(spec, absent_is_none).args
+    if not absent_is_none:
+        spec.conditional = None
+    return spec
 
 
 def _field_types(returns: Any) -> dict[str, Any]:
