@@ -313,6 +313,14 @@ def test_function_defaults_lists_dicts_and_none_reach_the_function(tmp_path: Pat
     }
 
 
+def test_the_pod_name_as_an_argument_is_the_step_pod_s_name(tmp_path: Path) -> None:
+    document, result = run_program("pod_name_argument.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "show")["Output"].startswith("test|test-show-a1")  # RUN-STEP-aATTEMPT
+    assert outputs(result, "show-2")["Output"].startswith("fixed|pod=test-show-2-a1")
+    assert all("{{pod.name}}" not in json.dumps(t.get("arguments")) for t in document["spec"]["tasks"])
+
+
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
 
 
@@ -368,3 +376,9 @@ def test_imported_function_defaults_reach_the_function_as_with_the_sdk(kfp_workf
     assert result.decision.phase == "Succeeded", result.decision.message
     assert outputs(result, "train")["Output"].endswith("[64, 32] {'optimizer': 'adam'} None None None")
     assert outputs(result, "train-2")["Output"].endswith("[1, 2] {'a': 1} '' ['x'] {'x': 0.5}")
+
+
+def test_imported_pod_name_argument_is_the_step_pod_s_name(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "pod_name_argument", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "show-2")["Output"].startswith("fixed|pod=imported-show-2-")
