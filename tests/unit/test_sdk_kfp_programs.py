@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubeline.backends.local import LocalRunner, RunResult, local_identity
 from kubeline.engine.plan import build, load_spec
@@ -319,6 +321,24 @@ def test_the_pod_name_as_an_argument_is_the_step_pod_s_name(tmp_path: Path) -> N
     assert outputs(result, "show")["Output"].startswith("test|test-show-a1")  # RUN-STEP-aATTEMPT
     assert outputs(result, "show-2")["Output"].startswith("fixed|pod=test-show-2-a1")
     assert all("{{pod.name}}" not in json.dumps(t.get("arguments")) for t in document["spec"]["tasks"])
+
+
+def test_a_component_file_written_then_loaded_back_runs(tmp_path: Path) -> None:
+    document, result = run_program("component_file_round_trip.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert float(outputs(result, "total")["Output"]) == 12.0  # (1 + 2 + 3) * 2
+    assert float(outputs(result, "total-2")["Output"]) == 36.0  # (1 + 2 + 3) + 3 * 10
+    written = Path(runpy.run_path(str(migrated("component_file_round_trip.py", tmp_path)))["COMPONENT_DIR"])
+    component = yaml.safe_load((written / "scale.yaml").read_text())
+    assert component["inputs"] == [
+        {"name": "data"},
+        {"name": "factor", "type": "Float"},
+        {"name": "offsets", "type": "JsonArray", "default": "[0]"},
+        {"name": "note", "type": "String", "optional": True},
+    ]
+    assert component["implementation"]["container"]["args"][-1] == {
+        "if": {"cond": {"isPresent": "note"}, "then": ["--note", {"inputValue": "note"}]}
+    }
 
 
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------

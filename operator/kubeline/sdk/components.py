@@ -268,8 +268,71 @@ def create_component_from_func(
     spec = _spec_from_function(func, _base_image(func, base_image), packages_to_install or [])
     output_component_file = output_component_file or getattr(func, "_component_target_component_file", None)
     if output_component_file:
-        Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        Path(output_component_file).write_text(yaml.safe_dump(kfp_component(spec), sort_keys=False))
     return ComponentFactory(spec)
+
+
+#: KFP v1's type name of each kubeline value type, for component YAML (artifacts are left untyped).
+_KFP_TYPE_NAMES = {
+    "string": "String",
+    "integer": "Integer",
+    "number": "Float",
+    "boolean": "Boolean",
+    "list": "JsonArray",
+    "object": "JsonObject",
+    "metrics": "Metrics",
+    "ui-metadata": "UI_metadata",
+}
+_PLACEHOLDER = re.compile(r"\{\{(inputs|outputs)\.([A-Za-z0-9_-]+)(\.path)?\}\}")
+
+
+def kfp_component(spec: ComponentSpec) -> dict[str, Any]:
+    """The component as KFP v1 component YAML (what output_component_file holds, as KFP writes it): files that
+    load_component_from_file, KFP's included, read back."""
+    document: dict[str, Any] = {"name": spec.name}
+    if spec.description:
+        document["description"] = spec.description
+    if spec.inputs:
+        document["inputs"] = [_kfp_io(i, with_default=True) for i in spec.inputs]
+    if spec.outputs:
+        document["outputs"] = [_kfp_io(o) for o in spec.outputs]
+    parts = spec.conditional or {"command": spec.command, "args": spec.args}
+    container: dict[str, Any] = {"image": spec.image}
+    for key in ("command", "args"):
+        if parts.get(key):
+            container[key] = [_kfp_part(part) for part in parts[key]]
+    if spec.env:
+        container["env"] = {k: v for k, v in spec.env.items() if isinstance(v, str)}
+    document["implementation"] = {"container": container}
+    return document
+
+
+def _kfp_io(io: IO, with_default: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": io.name}
+    if io.type in _KFP_TYPE_NAMES:
+        document["type"] = _KFP_TYPE_NAMES[io.type]
+    if with_default and io.default is not None:
+        document["default"] = to_text(io.default)  # KFP keeps every default as text
+    if with_default and io.optional:
+        document["optional"] = True
+    return document
+
+
+def _kfp_part(part: Any) -> Any:
+    """A command or args entry with kubeline's placeholders as KFP's (inputValue, inputPath, outputPath, concat)."""
+    if isinstance(part, dict):  # an `if: {cond: {isPresent: x}, then: [...]}` kept for the tasks to resolve
+        branches = {k: [_kfp_part(p) for p in v] for k, v in part["if"].items() if k in ("then", "else")}
+        return {"if": {"cond": part["if"]["cond"], **branches}}
+    pieces: list[Any] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(part):
+        pieces += [part[at : match.start()]] if match.start() > at else []
+        kind, name, path = match.groups()
+        key = "outputPath" if kind == "outputs" else "inputPath" if path else "inputValue"
+        pieces.append({key: name})
+        at = match.end()
+    pieces += [part[at:]] if at < len(part) else []
+    return pieces[0] if len(pieces) == 1 else {"concat": pieces} if pieces else part
 
 
 func_to_container_op = create_component_from_func
