@@ -347,6 +347,18 @@ def test_a_volume_op_is_a_pipeline_volume_owned_by_the_run_with_kfps_default_mod
     ]
 
 
+def test_the_claim_name_of_a_volume_reads_as_on_kfps_v1volume() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline(claim: str = "shared"):
+        vop = dsl.VolumeOp(name="create-pvc", resource_name="my-pvc", size="1Gi")
+        hello_op(vop.volume.persistent_volume_claim.claim_name)
+        hello_op(dsl.PipelineVolume(pvc=claim).persistent_volume_claim.claim_name)
+        assert dsl.PipelineVolume(pvc="fixed").persistent_volume_claim.claim_name == "fixed"
+
+    tasks = compile_pipeline(pipeline)["spec"]["tasks"]
+    assert [t["arguments"]["name"] for t in tasks] == ["{{volumes.my-pvc.name}}", "{{params.claim}}"]
+
+
 def test_a_volume_op_with_every_setting() -> None:
     def build(size: Any) -> None:
         dsl.VolumeOp(

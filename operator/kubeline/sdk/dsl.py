@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
@@ -769,6 +770,20 @@ class PipelineVolume:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, **json.loads(json.dumps(self.source))}
+
+    @property
+    def persistent_volume_claim(self) -> SimpleNamespace | None:
+        """The claim, as on KFP's PipelineVolume (a V1Volume): ``vop.volume.persistent_volume_claim.claim_name``
+        is the claim's name, a run-time value for a VolumeOp's volume."""
+        claim = self.source.get("persistentVolumeClaim")
+        if claim is None:
+            return None
+        name = claim.get("claimName")
+        whole = _SERIALIZED.fullmatch(name) if isinstance(name, str) else None
+        return SimpleNamespace(
+            claim_name=_find_param(whole.group(1), whole.group(2)) if whole else name,
+            read_only=claim.get("readOnly"),
+        )
 
     def after(self, *ops: ContainerOp | VolumeOp) -> PipelineVolume:
         """This volume, mounted by the tasks that take it only after ``ops`` are done."""
