@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -173,12 +174,19 @@ def test_what_kubeline_cannot_honour_is_refused_by_name(call: str, configure: An
     assert instead in str(raised.value)
 
 
-def test_container_op_keywords_kubeline_cannot_honour() -> None:
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (object(), "artifact_argument_paths takes dsl.InputArgumentPath(task.outputs['NAME'], ...)"),
+        (dsl.InputArgumentPath("text", path="/in"), "InputArgumentPath('text') passes a constant"),
+    ],
+)
+def test_artifact_argument_paths_that_are_not_task_outputs_are_refused(given: object, problem: str) -> None:
     @dsl.pipeline(name="p")
     def pipeline():
-        dsl.ContainerOp(name="echo", image="alpine", artifact_argument_paths=[object()])
+        dsl.ContainerOp(name="echo", image="alpine", artifact_argument_paths=[given])
 
-    with pytest.raises(dsl.CompileError, match="ContainerOp 'echo': artifact_argument_paths=... is not supported"):
+    with pytest.raises(dsl.CompileError, match=re.escape(f"ContainerOp 'echo': {problem}")):
         compile_pipeline(pipeline)
 
 
@@ -204,7 +212,7 @@ def test_output_artifact_paths_are_outputs_as_in_kfp() -> None:
         )
 
     (component,) = compile_pipeline(pipeline)["spec"]["components"]
-    assert component["outputs"] == [{"name": "out", "type": "string"}]
+    assert component["outputs"] == [{"name": "out", "type": "artifact"}]  # a file (or folder) only, as in KFP
 
 
 @pytest.mark.parametrize("name", ["set_cpu_limt", "add_tolerations", "set_displayname", "outputz"])

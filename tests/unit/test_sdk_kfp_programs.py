@@ -341,6 +341,15 @@ def test_a_component_file_written_then_loaded_back_runs(tmp_path: Path) -> None:
     }
 
 
+def test_container_op_artifacts_folders_and_files_passed_as_paths(tmp_path: Path) -> None:
+    document, result = run_program("container_op_artifacts.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "shout") == {"out": "HELLO"}
+    assert outputs(result, "prefix") == {"prefixed": "got-hello"}
+    write = next(c for c in document["spec"]["components"] if c["name"] == "write")
+    assert {o["name"]: o["type"] for o in write["outputs"]} == {"folder": "artifact", "msg": "string"}
+
+
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
 
 
@@ -402,3 +411,10 @@ def test_imported_pod_name_argument_is_the_step_pod_s_name(kfp_workflows: dict, 
     _, result = run_imported(kfp_workflows, "pod_name_argument", tmp_path)
     assert result.decision.phase == "Succeeded", result.decision.message
     assert outputs(result, "show-2")["Output"].startswith("fixed|pod=imported-show-2-")
+
+
+def test_imported_container_op_artifacts_run_as_with_the_sdk(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "container_op_artifacts", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "shout") == {"out": "HELLO"}
+    assert outputs(result, "prefix") == {"prefixed": "got-hello"}
