@@ -254,3 +254,23 @@ def test_container_op_reads_the_loop_item_in_its_command_and_env() -> None:
     assert component["container"]["command"] == ["echo", "n={{inputs.loop-item-1}}"]
     assert component["container"]["env"] == [{"name": "N", "value": "{{inputs.loop-item-1}}"}]
     assert spec["tasks"][0]["dag"]["tasks"][0]["arguments"] == {"loop-item-1": "{{item}}"}
+
+
+def test_graph_component_is_refused_saying_why() -> None:
+    with pytest.raises(
+        dsl.CompileError, match="@dsl.graph_component 'flip_until_tails' is not supported: .* cannot recurse"
+    ):
+
+        @dsl.graph_component
+        def flip_until_tails() -> None: ...
+
+
+def test_a_dsl_component_that_returns_no_container_op_is_refused() -> None:
+    @dsl.component
+    def broken() -> None:
+        return None
+
+    with pytest.raises(
+        dsl.CompileError, match=r"@dsl.component broken\(\) must return a dsl.ContainerOp, not NoneType"
+    ):
+        broken()

@@ -350,6 +350,12 @@ def test_container_op_artifacts_folders_and_files_passed_as_paths(tmp_path: Path
     assert {o["name"]: o["type"] for o in write["outputs"]} == {"folder": "artifact", "msg": "string"}
 
 
+def test_dsl_component_functions_return_their_container_ops(tmp_path: Path) -> None:
+    _, result = run_program("dsl_component_decorator.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "echo-2") == {"out": "abababababab"}
+
+
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
 
 
@@ -418,3 +424,9 @@ def test_imported_container_op_artifacts_run_as_with_the_sdk(kfp_workflows: dict
     assert result.decision.phase == "Succeeded", result.decision.message
     assert outputs(result, "shout") == {"out": "HELLO"}
     assert outputs(result, "prefix") == {"prefixed": "got-hello"}
+
+
+def test_imported_dsl_component_functions_run(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "dsl_component_decorator", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "echo-2") == {"out": "abababababab"}

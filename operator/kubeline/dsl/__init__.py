@@ -20,7 +20,9 @@ from kubeline.sdk.dsl import (
     UserContainer,
     VolumeOp,
     VolumeSnapshotOp,
+    component,
     get_pipeline_conf,
+    graph_component,
     pipeline,
     python_component,
 )
@@ -47,7 +49,9 @@ __all__ = [
     "VOLUME_MODE_RWO",
     "VolumeOp",
     "VolumeSnapshotOp",
+    "component",
     "get_pipeline_conf",
+    "graph_component",
     "pipeline",
     "python_component",
 ]

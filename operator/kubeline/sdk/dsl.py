@@ -1140,6 +1140,30 @@ def python_component(
     return decorate
 
 
+def component(func: Callable[..., ContainerOp]) -> Callable[..., ContainerOp]:
+    """KFP's deprecated ``@dsl.component``: a function that returns a ContainerOp, used as is (KFP only checked
+    the types its annotations name; kubeline checks every argument's type when compiling)."""
+
+    @functools.wraps(func)
+    def make(*args: Any, **kwargs: Any) -> ContainerOp:
+        op = func(*args, **kwargs)
+        if not isinstance(op, ContainerOp):
+            raise CompileError(
+                f"@dsl.component {func.__name__}() must return a dsl.ContainerOp, not {type(op).__name__}"
+            )
+        return op
+
+    return make
+
+
+def graph_component(func: Callable[..., Any]) -> Callable[..., Any]:
+    """KFP's ``@dsl.graph_component`` (a sub-graph that may call itself): refused, a Pipeline is a fixed graph."""
+    raise CompileError(
+        f"@dsl.graph_component {getattr(func, '__name__', func)!r} is not supported: a kubeline Pipeline is a fixed "
+        "graph, it cannot recurse; call the steps in a plain Python function, or repeat them with dsl.ParallelFor"
+    )
+
+
 def get_pipeline_conf() -> PipelineConf:
     """The PipelineConf of the pipeline being compiled (KFP's dsl.get_pipeline_conf())."""
     pipeline = _current_pipeline()
