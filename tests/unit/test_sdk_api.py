@@ -274,3 +274,13 @@ def test_a_dsl_component_that_returns_no_container_op_is_refused() -> None:
         dsl.CompileError, match=r"@dsl.component broken\(\) must return a dsl.ContainerOp, not NoneType"
     ):
         broken()
+
+
+@pytest.mark.parametrize(("keyword", "value"), [("name", {"a": 1}), ("image", None)])
+def test_a_container_op_name_or_image_that_is_not_text_is_refused_by_name(keyword: str, value: object) -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.ContainerOp(**{"name": "echo", "image": "alpine", keyword: value})
+
+    with pytest.raises(dsl.CompileError, match=f"{keyword} must be text, not {type(value).__name__}"):
+        compile_pipeline(pipeline)

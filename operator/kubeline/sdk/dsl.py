@@ -190,6 +190,12 @@ class ContainerOp:
         is_exit_handler: bool = False,  # deprecated in KFP v1, where it has no effect either
         pvolumes: dict[str, Any] | None = None,
     ):
+        for keyword, value in (("name", name), ("image", image)):
+            if not isinstance(value, str):
+                raise CompileError(
+                    f"ContainerOp(name={name!r}): {keyword} must be text, not {type(value).__name__} {value!r}: "
+                    f"give the step's {keyword} as a string"
+                )
         unknown = sorted(set(container_kwargs or {}) - set(_CONTAINER_KWARGS))
         if unknown:
             raise CompileError(
