@@ -55,6 +55,16 @@ def test_add_subtract_multiply(kfp_workflows: Workflows, tmp_path: Path) -> None
     assert pipeline["spec"]["params"] == [{"name": "value_1", "default": "7"}, {"name": "value_2", "default": "3"}]
 
 
+def test_an_output_artifact_folder_stays_an_artifact(kfp_workflows: Workflows, tmp_path: Path) -> None:
+    pipeline = imported(kfp_workflows, "output_artifact_folder")
+    (component,) = pipeline["spec"]["components"]
+    assert {o["name"]: o.get("type") for o in component["outputs"]} == {"folder": "artifact", "msg": None}
+    result = run(pipeline, tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "write-files")["msg"] == "hello"
+    assert outputs(result, "write-files")["folder"].endswith("/")  # stored as a folder
+
+
 def test_file_passing(kfp_workflows: Workflows, tmp_path: Path) -> None:
     pipeline = imported(kfp_workflows, "file_passing")
     result = run(pipeline, tmp_path, rows=4)

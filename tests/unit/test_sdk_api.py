@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -173,12 +174,19 @@ def test_what_kubeline_cannot_honour_is_refused_by_name(call: str, configure: An
     assert instead in str(raised.value)
 
 
-def test_container_op_keywords_kubeline_cannot_honour() -> None:
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (object(), "artifact_argument_paths takes dsl.InputArgumentPath(task.outputs['NAME'], ...)"),
+        (dsl.InputArgumentPath("text", path="/in"), "InputArgumentPath('text') passes a constant"),
+    ],
+)
+def test_artifact_argument_paths_that_are_not_task_outputs_are_refused(given: object, problem: str) -> None:
     @dsl.pipeline(name="p")
     def pipeline():
-        dsl.ContainerOp(name="echo", image="alpine", artifact_argument_paths=[object()])
+        dsl.ContainerOp(name="echo", image="alpine", artifact_argument_paths=[given])
 
-    with pytest.raises(dsl.CompileError, match="ContainerOp 'echo': artifact_argument_paths=... is not supported"):
+    with pytest.raises(dsl.CompileError, match=re.escape(f"ContainerOp 'echo': {problem}")):
         compile_pipeline(pipeline)
 
 
@@ -204,7 +212,7 @@ def test_output_artifact_paths_are_outputs_as_in_kfp() -> None:
         )
 
     (component,) = compile_pipeline(pipeline)["spec"]["components"]
-    assert component["outputs"] == [{"name": "out", "type": "string"}]
+    assert component["outputs"] == [{"name": "out", "type": "artifact"}]  # a file (or folder) only, as in KFP
 
 
 @pytest.mark.parametrize("name", ["set_cpu_limt", "add_tolerations", "set_displayname", "outputz"])
@@ -246,3 +254,33 @@ def test_container_op_reads_the_loop_item_in_its_command_and_env() -> None:
     assert component["container"]["command"] == ["echo", "n={{inputs.loop-item-1}}"]
     assert component["container"]["env"] == [{"name": "N", "value": "{{inputs.loop-item-1}}"}]
     assert spec["tasks"][0]["dag"]["tasks"][0]["arguments"] == {"loop-item-1": "{{item}}"}
+
+
+def test_graph_component_is_refused_saying_why() -> None:
+    with pytest.raises(
+        dsl.CompileError, match="@dsl.graph_component 'flip_until_tails' is not supported: .* cannot recurse"
+    ):
+
+        @dsl.graph_component
+        def flip_until_tails() -> None: ...
+
+
+def test_a_dsl_component_that_returns_no_container_op_is_refused() -> None:
+    @dsl.component
+    def broken() -> None:
+        return None
+
+    with pytest.raises(
+        dsl.CompileError, match=r"@dsl.component broken\(\) must return a dsl.ContainerOp, not NoneType"
+    ):
+        broken()
+
+
+@pytest.mark.parametrize(("keyword", "value"), [("name", {"a": 1}), ("image", None)])
+def test_a_container_op_name_or_image_that_is_not_text_is_refused_by_name(keyword: str, value: object) -> None:
+    @dsl.pipeline(name="p")
+    def pipeline():
+        dsl.ContainerOp(**{"name": "echo", "image": "alpine", keyword: value})
+
+    with pytest.raises(dsl.CompileError, match=f"{keyword} must be text, not {type(value).__name__}"):
+        compile_pipeline(pipeline)

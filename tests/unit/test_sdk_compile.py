@@ -65,6 +65,24 @@ def test_a_cycle_through_after() -> None:
         compile_pipeline(pipeline)
 
 
+def test_component_types_written_with_their_properties_are_value_types() -> None:
+    """`type: {Integer: {openapi_schema_validator: ...}}`, as kfp.dsl.types write a type, is an Integer."""
+    schema = {"Integer": {"openapi_schema_validator": {"type": "integer"}}}
+    counted = load_component_from_text(
+        yaml.safe_dump(
+            {
+                "name": "count",
+                "inputs": [{"name": "n", "type": schema}],
+                "outputs": [{"name": "total", "type": schema}],
+                "implementation": {"container": {"image": "x", "args": [{"inputValue": "n"}, {"outputPath": "total"}]}},
+            }
+        )
+    )
+    component = counted.component_spec.to_dict()
+    assert component["inputs"] == [{"name": "n", "type": "integer"}]
+    assert component["outputs"] == [{"name": "total", "type": "integer"}]
+
+
 def test_output_of_a_task_with_several_outputs_must_be_named() -> None:
     spec = load_component_from_text(
         yaml.safe_dump(

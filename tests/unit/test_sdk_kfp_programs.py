@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import runpy
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubeline.backends.local import LocalRunner, RunResult, local_identity
 from kubeline.engine.plan import build, load_spec
@@ -302,6 +304,58 @@ def test_dsl_types_as_annotations(tmp_path: Path) -> None:
     assert [(p["name"], p["type"]) for p in document["spec"]["params"]] == [("number", "integer"), ("source", "string")]
 
 
+def test_function_defaults_lists_dicts_and_none_reach_the_function(tmp_path: Path) -> None:
+    _, result = run_program("function_defaults.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "train") == {
+        "Output": "gs://bucket/data.csv 10 0.01 True [64, 32] {'optimizer': 'adam'} None None None"
+    }
+    assert outputs(result, "train-2") == {
+        "Output": "gs://bucket/data.csv 5 0.01 False [1, 2] {'a': 1} '' ['x'] {'x': 0.5}"
+    }
+
+
+def test_the_pod_name_as_an_argument_is_the_step_pod_s_name(tmp_path: Path) -> None:
+    document, result = run_program("pod_name_argument.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "show")["Output"].startswith("test|test-show-a1")  # RUN-STEP-aATTEMPT
+    assert outputs(result, "show-2")["Output"].startswith("fixed|pod=test-show-2-a1")
+    assert all("{{pod.name}}" not in json.dumps(t.get("arguments")) for t in document["spec"]["tasks"])
+
+
+def test_a_component_file_written_then_loaded_back_runs(tmp_path: Path) -> None:
+    document, result = run_program("component_file_round_trip.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert float(outputs(result, "total")["Output"]) == 12.0  # (1 + 2 + 3) * 2
+    assert float(outputs(result, "total-2")["Output"]) == 36.0  # (1 + 2 + 3) + 3 * 10
+    written = Path(runpy.run_path(str(migrated("component_file_round_trip.py", tmp_path)))["COMPONENT_DIR"])
+    component = yaml.safe_load((written / "scale.yaml").read_text())
+    assert component["inputs"] == [
+        {"name": "data"},
+        {"name": "factor", "type": "Float"},
+        {"name": "offsets", "type": "JsonArray", "default": "[0]"},
+        {"name": "note", "type": "String", "optional": True},
+    ]
+    assert component["implementation"]["container"]["args"][-1] == {
+        "if": {"cond": {"isPresent": "note"}, "then": ["--note", {"inputValue": "note"}]}
+    }
+
+
+def test_container_op_artifacts_folders_and_files_passed_as_paths(tmp_path: Path) -> None:
+    document, result = run_program("container_op_artifacts.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "shout") == {"out": "HELLO"}
+    assert outputs(result, "prefix") == {"prefixed": "got-hello"}
+    write = next(c for c in document["spec"]["components"] if c["name"] == "write")
+    assert {o["name"]: o["type"] for o in write["outputs"]} == {"folder": "artifact", "msg": "string"}
+
+
+def test_dsl_component_functions_return_their_container_ops(tmp_path: Path) -> None:
+    _, result = run_program("dsl_component_decorator.py", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "echo-2") == {"out": "abababababab"}
+
+
 # --- the same programs compiled by kfp==1.8.22 and imported ----------------------------------------------
 
 
@@ -350,3 +404,29 @@ def test_imported_display_name_pipeline_runs(kfp_workflows: dict, tmp_path: Path
     assert document["metadata"]["name"] == "parallel-pipeline"
     assert document["metadata"]["annotations"]["kubeline.dev/display-name"] == "Parallel pipeline"
     assert sorted(outputs(result, step)["data"] for step in ("echo-to-file", "echo-to-file-2")) == ["Hello", "World"]
+
+
+def test_imported_function_defaults_reach_the_function_as_with_the_sdk(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "function_defaults", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "train")["Output"].endswith("[64, 32] {'optimizer': 'adam'} None None None")
+    assert outputs(result, "train-2")["Output"].endswith("[1, 2] {'a': 1} '' ['x'] {'x': 0.5}")
+
+
+def test_imported_pod_name_argument_is_the_step_pod_s_name(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "pod_name_argument", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "show-2")["Output"].startswith("fixed|pod=imported-show-2-")
+
+
+def test_imported_container_op_artifacts_run_as_with_the_sdk(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "container_op_artifacts", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "shout") == {"out": "HELLO"}
+    assert outputs(result, "prefix") == {"prefixed": "got-hello"}
+
+
+def test_imported_dsl_component_functions_run(kfp_workflows: dict, tmp_path: Path) -> None:
+    _, result = run_imported(kfp_workflows, "dsl_component_decorator", tmp_path)
+    assert result.decision.phase == "Succeeded", result.decision.message
+    assert outputs(result, "echo-2") == {"out": "abababababab"}

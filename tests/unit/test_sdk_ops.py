@@ -355,6 +355,18 @@ def test_a_volume_op_named_as_kubelines_own_volumes_is_moved_aside(resource_name
     assert [v["name"] for v in made] == [volume]  # its claim is RUN-vol-…: never the run's own RUN-artifacts
 
 
+def test_the_claim_name_of_a_volume_reads_as_on_kfps_v1volume() -> None:
+    @dsl.pipeline(name="p")
+    def pipeline(claim: str = "shared"):
+        vop = dsl.VolumeOp(name="create-pvc", resource_name="my-pvc", size="1Gi")
+        hello_op(vop.volume.persistent_volume_claim.claim_name)
+        hello_op(dsl.PipelineVolume(pvc=claim).persistent_volume_claim.claim_name)
+        assert dsl.PipelineVolume(pvc="fixed").persistent_volume_claim.claim_name == "fixed"
+
+    tasks = compile_pipeline(pipeline)["spec"]["tasks"]
+    assert [t["arguments"]["name"] for t in tasks] == ["{{volumes.my-pvc.name}}", "{{params.claim}}"]
+
+
 def test_a_volume_op_with_every_setting() -> None:
     def build(size: Any) -> None:
         dsl.VolumeOp(

@@ -50,8 +50,11 @@ _KFP_TYPES = {
 
 
 def kfp_value_type(kfp_type: Any) -> str | None:
-    """The value type a KFP v1 type name means (``Integer`` -> ``integer``); None for other types
-    (artifacts such as ``Model`` or ``CSV``, or no type)."""
+    """The value type a KFP v1 type name means (``Integer`` -> ``integer``), also written with its properties
+    (``{String: {openapi_schema_validator: ...}}``, as kfp.dsl.types give it); None for other types (artifacts such
+    as ``Model`` or ``CSV``, or no type)."""
+    if isinstance(kfp_type, dict) and len(kfp_type) == 1:
+        kfp_type = next(iter(kfp_type))
     return _KFP_TYPES.get(kfp_type.lower()) if isinstance(kfp_type, str) else None
 
 

@@ -6,6 +6,7 @@ import inspect
 import json
 import typing
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -232,14 +233,14 @@ class _Builder:
 
     def task(self, op: ContainerOp, loops: list[Group]) -> dict[str, Any]:
         present = {name for name, value in op.arguments.items() if value is not None}
-        spec = resolve_conditionals(op.component_spec, present)
+        spec = _with_pod_names(resolve_conditionals(op.component_spec, present), op.arguments)
         document: dict[str, Any] = {"name": op.name, "component": self.component_name(spec)}
         if op.display_name is not None:
             document["displayName"] = op.display_name
         arguments = {}
         inputs = {i.name for i in spec.inputs}
         for name, value in op.arguments.items():
-            if value is None:
+            if value is None or _names_the_pod(value):
                 continue
             if name not in inputs:
                 raise CompileError(f"task {op.name!r}: component {spec.name!r} has no input {name!r}")
@@ -364,3 +365,32 @@ class _Builder:
             inferred = feeds[name]
             result[name] = inferred.pop() if not annotated and len(inferred) == 1 else (kind or "string")
         return result
+
+
+_POD_NAME = "{{pod.name}}"
+
+
+def _names_the_pod(value: Any) -> bool:
+    """A text argument holding ``{{pod.name}}`` (as KFP programs pass it), known only when the step's pod starts."""
+    return isinstance(value, str) and _POD_NAME in value
+
+
+def _with_pod_names(spec: ComponentSpec, arguments: dict[str, Any]) -> ComponentSpec:
+    """The component with each argument naming the pod written into its command, args and env in place of the
+    input (which it loses): the pod name is known only there, not among a task's arguments."""
+    inlined = {name: value for name, value in arguments.items() if _names_the_pod(value)}
+    if not inlined:
+        return spec
+
+    def inline(text: str) -> str:
+        for name, value in inlined.items():
+            text = text.replace(f"{{{{inputs.{name}}}}}", value)
+        return text
+
+    return replace(
+        spec,
+        inputs=[i for i in spec.inputs if i.name not in inlined],
+        command=[inline(part) for part in spec.command],
+        args=[inline(part) for part in spec.args],
+        env={k: inline(v) if isinstance(v, str) else v for k, v in spec.env.items()},
+    )

@@ -268,8 +268,71 @@ def create_component_from_func(
     spec = _spec_from_function(func, _base_image(func, base_image), packages_to_install or [])
     output_component_file = output_component_file or getattr(func, "_component_target_component_file", None)
     if output_component_file:
-        Path(output_component_file).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        Path(output_component_file).write_text(yaml.safe_dump(kfp_component(spec), sort_keys=False))
     return ComponentFactory(spec)
+
+
+#: KFP v1's type name of each kubeline value type, for component YAML (artifacts are left untyped).
+_KFP_TYPE_NAMES = {
+    "string": "String",
+    "integer": "Integer",
+    "number": "Float",
+    "boolean": "Boolean",
+    "list": "JsonArray",
+    "object": "JsonObject",
+    "metrics": "Metrics",
+    "ui-metadata": "UI_metadata",
+}
+_PLACEHOLDER = re.compile(r"\{\{(inputs|outputs)\.([A-Za-z0-9_-]+)(\.path)?\}\}")
+
+
+def kfp_component(spec: ComponentSpec) -> dict[str, Any]:
+    """The component as KFP v1 component YAML (what output_component_file holds, as KFP writes it): files that
+    load_component_from_file, KFP's included, read back."""
+    document: dict[str, Any] = {"name": spec.name}
+    if spec.description:
+        document["description"] = spec.description
+    if spec.inputs:
+        document["inputs"] = [_kfp_io(i, with_default=True) for i in spec.inputs]
+    if spec.outputs:
+        document["outputs"] = [_kfp_io(o) for o in spec.outputs]
+    parts = spec.conditional or {"command": spec.command, "args": spec.args}
+    container: dict[str, Any] = {"image": spec.image}
+    for key in ("command", "args"):
+        if parts.get(key):
+            container[key] = [_kfp_part(part) for part in parts[key]]
+    if spec.env:
+        container["env"] = {k: v for k, v in spec.env.items() if isinstance(v, str)}
+    document["implementation"] = {"container": container}
+    return document
+
+
+def _kfp_io(io: IO, with_default: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {"name": io.name}
+    if io.type in _KFP_TYPE_NAMES:
+        document["type"] = _KFP_TYPE_NAMES[io.type]
+    if with_default and io.default is not None:
+        document["default"] = to_text(io.default)  # KFP keeps every default as text
+    if with_default and io.optional:
+        document["optional"] = True
+    return document
+
+
+def _kfp_part(part: Any) -> Any:
+    """A command or args entry with kubeline's placeholders as KFP's (inputValue, inputPath, outputPath, concat)."""
+    if isinstance(part, dict):  # an `if: {cond: {isPresent: x}, then: [...]}` kept for the tasks to resolve
+        branches = {k: [_kfp_part(p) for p in v] for k, v in part["if"].items() if k in ("then", "else")}
+        return {"if": {"cond": part["if"]["cond"], **branches}}
+    pieces: list[Any] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(part):
+        pieces += [part[at : match.start()]] if match.start() > at else []
+        kind, name, path = match.groups()
+        key = "outputPath" if kind == "outputs" else "inputPath" if path else "inputValue"
+        pieces.append({key: name})
+        at = match.end()
+    pieces += [part[at:]] if at < len(part) else []
+    return pieces[0] if len(pieces) == 1 else {"concat": pieces} if pieces else part
 
 
 func_to_container_op = create_component_from_func
@@ -331,7 +394,7 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
                 IO(
                     io_name(parameter.name),
                     kind,
-                    default=default if not isinstance(default, (list, dict)) else None,
+                    default=default,
                     optional=has_default and default is None,
                     required=not has_default,
                 )
@@ -350,28 +413,40 @@ def _spec_from_function(func: Callable[..., Any], image: str, packages: list[str
         func.__name__, [p[2] for p in plan] + [o.name for o in outputs if not any(p[2] == o.name for p in plan)]
     )
     program = _program(func, source, plan, [o.name for o in outputs if not any(p[2] == o.name for p in plan)], packages)
-    args: list[str] = []
+    args: list[Any] = []
+    absent_is_none = {i.name for i in inputs if i.optional}
     for kind, _, name, _ in plan:
         placeholder = {
             "value": f"{{{{inputs.{name}}}}}",
             "input_path": f"{{{{inputs.{name}.path}}}}",
             "output_path": f"{{{{outputs.{name}.path}}}}",
         }[kind]
-        args += [f"--{name}", placeholder]
+        if name in absent_is_none:
+            # a task that does not pass it leaves the option out, so the function sees its default None (as in KFP)
+            args.append({"if": {"cond": {"isPresent": name}, "then": [f"--{name}", placeholder]}})
+        else:
+            args += [f"--{name}", placeholder]
     for output in outputs:
         if not any(p[2] == output.name for p in plan):
             args += [f"--output-{output.name}", f"{{{{outputs.{output.name}.path}}}}"]
     # @dsl.python_component's name and description come first, as in KFP
     description = getattr(func, "_component_description", None) or inspect.getdoc(func)
-    return ComponentSpec(
+    command = ["python3", "-u", "-c", program]
+    spec = ComponentSpec(
         dns_name(getattr(func, "_component_human_name", None) or func.__name__),
         inputs,
         outputs,
         image,
-        ["python3", "-u", "-c", program],
-        args,
+        command,
+        [],
         description=description.splitlines()[0] if description else None,
     )
+    spec.conditional = {"command": command, "args": args}
+    # every input present: what the component says outside a task (each task resolves its own)
+    spec.args = resolve_conditionals(spec, absent_is_none).args
+    if not absent_is_none:
+        spec.conditional = None
+    return spec
 
 
 def _field_types(returns: Any) -> dict[str, Any]:

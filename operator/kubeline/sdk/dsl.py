@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any, NoReturn
 
 from kubeline.api.limits import MAX_GROUP_DEPTH
@@ -28,6 +29,7 @@ from kubeline.sdk.components import (
     env_entry,
     io_name,
     kfp_output,
+    output_name,
     pythonic,
 )
 
@@ -141,10 +143,6 @@ KFP_MAX_CACHE_STALENESS_ANNOTATION = "pipelines.kubeflow.org/max_cache_staleness
 #: Retry policies that mean what kubeline does: retry every failed attempt.
 _RETRY_POLICIES = (None, "Always", "OnFailure")
 
-_ARTIFACTS = (
-    "pass files between steps with OutputPath/InputPath instead: kubeline keeps them on a volume shared by "
-    "the run's steps"
-)
 _CONTAINER_ONLY = (
     "a kubeline step's container has an image, command, args, env, envFrom, volume mounts, a working "
     "directory, an image pull policy, a security context and resources: set what the program needs in the "
@@ -193,16 +191,27 @@ class ContainerOp:
         is_exit_handler: bool = False,  # deprecated in KFP v1, where it has no effect either
         pvolumes: dict[str, Any] | None = None,
     ):
-        if artifact_argument_paths:
-            raise CompileError(f"ContainerOp {name!r}: artifact_argument_paths=... is not supported: {_ARTIFACTS}")
+        for keyword, value in (("name", name), ("image", image)):
+            if not isinstance(value, str):
+                raise CompileError(
+                    f"ContainerOp(name={name!r}): {keyword} must be text, not {type(value).__name__} {value!r}: "
+                    f"give the step's {keyword} as a string"
+                )
         unknown = sorted(set(container_kwargs or {}) - set(_CONTAINER_KWARGS))
         if unknown:
             raise CompileError(
                 f"ContainerOp {name!r}: container_kwargs {', '.join(unknown)} not supported: {_CONTAINER_ONLY} "
                 f"(container_kwargs takes {', '.join(_CONTAINER_KWARGS)})"
             )
-        outputs = {**(output_artifact_paths or {}), **(file_outputs or {})}  # KFP's deprecated name for the same
-        spec, wiring = _spec_from_container(name, image, _as_list(command), _as_list(arguments), outputs)
+        outputs = {**(output_artifact_paths or {}), **(file_outputs or {})}
+        spec, wiring = _spec_from_container(
+            name, image, _as_list(command), _as_list(arguments), outputs, list(artifact_argument_paths or [])
+        )
+        # output_artifact_paths are files only (often folders), never values, as KFP passes them
+        artifacts = {output_name(o) for o in set(output_artifact_paths or {}) - set(file_outputs or {})}
+        spec.outputs = [
+            replace(o, type="artifact") if o.name in artifacts and o.type == "string" else o for o in spec.outputs
+        ]
         self._init(spec, wiring)
         for keyword, value in (container_kwargs or {}).items():
             method = getattr(self, _CONTAINER_KWARGS[keyword])
@@ -634,14 +643,52 @@ def _pod_metadata(task: str, call: str, key: Any, value: Any) -> dict[str, str]:
     return {key: str(podspec.fixed(where, value))}
 
 
+class InputArgumentPath:
+    """KFP's dsl.InputArgumentPath: a task output passed as a file. In a ContainerOp's command or arguments it is
+    the file's path; in ``artifact_argument_paths`` with ``path`` given, the file is put at that path first."""
+
+    def __init__(self, argument: Any, input: str | None = None, path: str | None = None):
+        self.argument, self.input, self.path = argument, input, path
+
+
+def _artifact_input(where: str, given: Any, inputs: dict[str, PipelineParam], files: set[str]) -> str:
+    """The input an InputArgumentPath becomes (a file), added to ``inputs`` and ``files``."""
+    if not isinstance(given, InputArgumentPath):
+        raise CompileError(f"{where}: artifact_argument_paths takes dsl.InputArgumentPath(task.outputs['NAME'], ...)")
+    if not isinstance(given.argument, PipelineParam):
+        raise CompileError(
+            f"{where}: InputArgumentPath({given.argument!r}) passes a constant: kubeline passes files only from task "
+            "outputs; write the text to a file in the step instead"
+        )
+    param = given.argument
+    name = io_name(given.input or (f"{param.op_name}-{param.name}" if param.op_name else param.name))
+    inputs[name] = param
+    files.add(name)
+    return name
+
+
 def _spec_from_container(
-    name: str, image: str, command: list[Any], arguments: list[Any], file_outputs: dict[str, str]
+    name: str,
+    image: str,
+    command: list[Any],
+    arguments: list[Any],
+    file_outputs: dict[str, str],
+    artifact_argument_paths: list[Any],
 ) -> tuple[ComponentSpec, dict[str, Any]]:
     """A raw ContainerOp as a component: run-time values become inputs, fixed output files placeholders."""
     inputs: dict[str, PipelineParam] = {}
+    files: set[str] = set()  # inputs passed as files (InputArgumentPath)
     declared = {output: kfp_output(output, None, "string") for output in file_outputs}
+    where = f"ContainerOp {name!r}"
+    copied_in = {
+        _artifact_input(where, given, inputs, files): given.path
+        for given in artifact_argument_paths
+        if not isinstance(given, InputArgumentPath) or given.path
+    }
 
     def text(part: Any) -> str:
+        if isinstance(part, InputArgumentPath):
+            return f"{{{{inputs.{_artifact_input(where, part, inputs, files)}.path}}}}"
         rendered = _inline_params(part, inputs)
         for output, path in file_outputs.items():
             rendered = rendered.replace(path, f"{{{{outputs.{declared[output].name}.path}}}}")
@@ -651,7 +698,7 @@ def _spec_from_container(
     rendered_args = [text(p) for p in arguments]
     spec = ComponentSpec(
         dns_name(name),
-        [IO(n, "string") for n in inputs],
+        [IO(n, "artifact" if n in files else "string") for n in inputs],
         list(declared.values()),
         image,
         rendered_command,
@@ -672,6 +719,14 @@ def _spec_from_container(
             {f"KUBELINE_OUT_{i}": f"{{{{outputs.{declared[o].name}.path}}}}" for i, o in enumerate(missing)}
         )
         spec.command = ["sh", "-c", f'"$@" && {copies}', "kubeline-container-op", *rendered_command]
+    if copied_in:
+        # the program reads a fixed path: put each file there first
+        copies = " && ".join(
+            f'mkdir -p "$(dirname {path})" && cp -r "$KUBELINE_IN_{i}" {path}'
+            for i, path in enumerate(copied_in.values())
+        )
+        spec.env.update({f"KUBELINE_IN_{i}": f"{{{{inputs.{n}.path}}}}" for i, n in enumerate(copied_in)})
+        spec.command = ["sh", "-c", f'{copies} && exec "$@"', "kubeline-container-op", *spec.command]
     return spec, dict(inputs)
 
 
@@ -770,6 +825,20 @@ class PipelineVolume:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, **json.loads(json.dumps(self.source))}
+
+    @property
+    def persistent_volume_claim(self) -> SimpleNamespace | None:
+        """The claim, as on KFP's PipelineVolume (a V1Volume): ``vop.volume.persistent_volume_claim.claim_name``
+        is the claim's name, a run-time value for a VolumeOp's volume."""
+        claim = self.source.get("persistentVolumeClaim")
+        if claim is None:
+            return None
+        name = claim.get("claimName")
+        whole = _SERIALIZED.fullmatch(name) if isinstance(name, str) else None
+        return SimpleNamespace(
+            claim_name=_find_param(whole.group(1), whole.group(2)) if whole else name,
+            read_only=claim.get("readOnly"),
+        )
 
     def after(self, *ops: ContainerOp | VolumeOp) -> PipelineVolume:
         """This volume, mounted by the tasks that take it only after ``ops`` are done."""
@@ -1076,6 +1145,30 @@ def python_component(
         return func
 
     return decorate
+
+
+def component(func: Callable[..., ContainerOp]) -> Callable[..., ContainerOp]:
+    """KFP's deprecated ``@dsl.component``: a function that returns a ContainerOp, used as is (KFP only checked
+    the types its annotations name; kubeline checks every argument's type when compiling)."""
+
+    @functools.wraps(func)
+    def make(*args: Any, **kwargs: Any) -> ContainerOp:
+        op = func(*args, **kwargs)
+        if not isinstance(op, ContainerOp):
+            raise CompileError(
+                f"@dsl.component {func.__name__}() must return a dsl.ContainerOp, not {type(op).__name__}"
+            )
+        return op
+
+    return make
+
+
+def graph_component(func: Callable[..., Any]) -> Callable[..., Any]:
+    """KFP's ``@dsl.graph_component`` (a sub-graph that may call itself): refused, a Pipeline is a fixed graph."""
+    raise CompileError(
+        f"@dsl.graph_component {getattr(func, '__name__', func)!r} is not supported: a kubeline Pipeline is a fixed "
+        "graph, it cannot recurse; call the steps in a plain Python function, or repeat them with dsl.ParallelFor"
+    )
 
 
 def get_pipeline_conf() -> PipelineConf:

@@ -190,7 +190,7 @@ def _outputs(
             names[argo_name] = name
         read_as_file = any((template["name"], n) in context.read_as_files for n in entry.argo)
         type_ = _KFP_UI_OUTPUTS.get(first) or _output_type(
-            spec_types.get(_normal(short)), entry.parameter, read_as_file
+            spec_types.get(_normal(short)), entry.parameter, read_as_file, raw=not first.startswith(prefix)
         )
         documents.append({"name": name} if type_ == "string" else {"name": name, "type": type_})
         paths[file] = placeholder(f"outputs.{name}.path")
@@ -221,11 +221,12 @@ def _output_files(context: Context, declared: dict[str, Any], path: str) -> dict
     return by_file
 
 
-def _output_type(kfp_type: Any, parameter: bool, file: bool) -> str:
+def _output_type(kfp_type: Any, parameter: bool, file: bool, raw: bool) -> str:
     """A value (passed in the termination message) when Argo passes it as a parameter; else an artifact when a
-    task reads it as a file (``file``) or its KFP type is a file type (Model, CSV…); else a value, as KFP passes
-    return values and ContainerOp file outputs."""
-    if parameter or not file:
+    task reads it as a file (``file``), when it is one of a ContainerOp's ``output_artifact_paths`` (``raw``: KFP
+    names those without the template-name prefix; often a folder) or when its KFP type is a file type (Model,
+    CSV…); else a value, as KFP passes return values and ContainerOp file outputs."""
+    if parameter or not (file or raw):
         return kfp_value_type(kfp_type) or ("string" if kfp_type is None or parameter else "artifact")
     return "artifact"
 
