@@ -76,6 +76,26 @@ def migrated(name: str, tmp_path: Path) -> Path:
     return path
 
 
+def bound_volume(namespace: str, claim: str, folder: Path, storage_class: str = "") -> dict[str, Any]:
+    """A hostPath PersistentVolume waiting for the claim ``claim`` (the test clusters have no provisioner), on
+    ``folder``, made writable for steps, which run as an unprivileged user."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o777)
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"kubeline-test-{uuid.uuid4().hex[:8]}"},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+            "storageClassName": storage_class,
+            "claimRef": {"namespace": namespace, "name": claim},
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(folder)},
+        },
+    }
+
+
 def pipeline(tasks: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     return {"spec": {"components": COMPONENTS, "tasks": tasks, **spec}}
 

@@ -30,7 +30,7 @@ from kubeline.controller.pods import volume_claim_name
 from kubeline.engine.volumes import claim_name
 from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.sdk.loader import pipeline_document_from_python
-from tests.helpers import by_step, migrated, pods_of, wait_run
+from tests.helpers import bound_volume, by_step, migrated, pods_of, wait_run
 from tests.integration.conftest import REAL_NODES, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -258,20 +258,7 @@ def test_steps_share_a_pipeline_volume_and_a_step_with_a_sidecar_ends(node_ns, t
     run = f"volumes-{uuid.uuid4().hex[:5]}"
     claim = f"{run}-shared"
     folder = tmp_path_factory.mktemp("shared")
-    folder.chmod(0o777)  # steps run as an unprivileged user
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"kubeline-e2e-{run}"},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "",
-            "claimRef": {"namespace": namespace, "name": claim},
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": str(folder)},
-        },
-    }
+    volume = bound_volume(namespace, claim, folder)
 
     def step(name: str, script: str, mount: str, **component: Any) -> dict[str, Any]:
         return {
@@ -329,7 +316,7 @@ def test_steps_share_a_pipeline_volume_and_a_step_with_a_sidecar_ends(node_ns, t
         producer = by_step(pods_of(node_ns, run))["produce"]
         assert [(c["name"], c["restartPolicy"]) for c in producer["spec"]["initContainers"]] == [("idle", "Always")]
     finally:
-        cluster.kubectl("delete", "pv", f"kubeline-e2e-{run}", "--wait=false", check=False)
+        cluster.kubectl("delete", "pv", volume["metadata"]["name"], "--wait=false", check=False)
 
 
 def kfp_program(how: str, stem: str, tmp_path: Path, kfp_workflows: dict[str, Any]) -> dict[str, Any]:
@@ -343,25 +330,6 @@ def kfp_program(how: str, stem: str, tmp_path: Path, kfp_workflows: dict[str, An
         component["container"]["image"] = "python:3.11-slim"
     document["metadata"]["name"] = f"{stem.replace('_', '-')}-{how}"
     return document
-
-
-def bound_volume(namespace: str, claim: str, folder: Path, storage_class: str = "") -> dict[str, Any]:
-    """A hostPath PersistentVolume waiting for the claim ``claim``: the test cluster has no provisioner."""
-    folder.mkdir()
-    folder.chmod(0o777)  # steps run as an unprivileged user
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"kubeline-e2e-{uuid.uuid4().hex[:8]}"},
-        "spec": {
-            "capacity": {"storage": "10Gi"},
-            "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
-            "storageClassName": storage_class,
-            "claimRef": {"namespace": namespace, "name": claim},
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": str(folder)},
-        },
-    }
 
 
 @pytest.mark.parametrize("how", ["sdk", "import"])

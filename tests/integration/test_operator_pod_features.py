@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from kubeline.api.yamlio import dump_all
-from tests.helpers import by_step, fake, pods_of, submit, wait_run
+from tests.helpers import bound_volume, by_step, fake, pods_of, submit, wait_run
 
 pytestmark = pytest.mark.integration
 
@@ -48,23 +48,12 @@ def everything(name: str) -> dict:
     return component
 
 
-def test_a_step_using_every_pod_feature_and_a_pipeline_volume(ns) -> None:
+def test_a_step_using_every_pod_feature_and_a_pipeline_volume(ns, tmp_path) -> None:
     cluster, namespace, _ = ns
     run = f"r-{uuid.uuid4().hex[:6]}"
     claim = f"{run}-data"
     # no storage provisioner here: a volume made for the claim, bound to it by the claim's name
-    volume = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": f"pv-{run}"},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": "",
-            "claimRef": {"namespace": namespace, "name": claim},
-            "hostPath": {"path": f"/tmp/{run}"},
-        },
-    }
+    volume = bound_volume(namespace, claim, tmp_path / run)
     cluster.kubectl("apply", "-f", "-", input=dump_all([volume]))
     spec = {
         "components": [everything("everything")],
@@ -111,7 +100,7 @@ def test_a_step_using_every_pod_feature_and_a_pipeline_volume(ns) -> None:
         assert pod["metadata"]["labels"]["team"] == "ml"
         assert pod["metadata"]["annotations"]["example.com/note"] == "hi"
     finally:
-        cluster.kubectl("delete", "pv", f"pv-{run}", "--wait=false", check=False)
+        cluster.kubectl("delete", "pv", volume["metadata"]["name"], "--wait=false", check=False)
 
 
 def test_a_claim_the_api_server_refuses_fails_the_run_with_its_reason(ns) -> None:
