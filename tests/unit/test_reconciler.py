@@ -212,7 +212,7 @@ def test_a_run_waits_for_its_missing_pipeline_then_runs(events: list[tuple[str, 
     kube.pipelines[NS, "chain"] = {"spec": CHAIN}
     reconcile(kube, reconciler)
     assert status(kube)["phase"] == "Running" and kube.created_pods == [pod_name(RUN, "a", 1)]
-    assert [reason for _, reason, _ in events] == ["PipelineNotFound", "Started"]
+    assert [reason for _, reason, _ in events] == ["PipelineNotFound", "Started", "StepsStarted"]
 
 
 def test_a_run_of_an_invalid_pipeline_fails_at_once_and_says_why() -> None:
@@ -402,7 +402,11 @@ def test_a_pod_the_api_server_refuses_fails_its_step_once_with_the_api_servers_w
     assert a["phase"] == "Failed" and a["attempts"] == 1
     assert f'the API server refused the step\'s pod: Pod "{pod_name(RUN, "a", 1)}" is invalid' in a["message"]
     assert status(kube)["phase"] == "Failed"
-    assert ("Warning", "PodNotCreated") in [(kind, reason) for kind, reason, _ in events]
+    failed = [message for kind, reason, message in events if (kind, reason) == ("Warning", "StepsFailed")]
+    assert failed == [
+        f'1 step failed: a (the API server refused the step\'s pod: Pod "{pod_name(RUN, "a", 1)}" is invalid)'
+    ]
+    assert "StepsStarted" not in [reason for _, reason, _ in events]  # its pod never existed
 
 
 def test_a_started_run_whose_frozen_pipeline_an_upgraded_operator_refuses_fails_keeping_its_steps() -> None:

@@ -25,6 +25,7 @@ from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import Kube, connect
 from kubeline.controller.reconciler import RunReconciler
+from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
 
 Key = tuple[str | None, str]  # a Run's namespace and name
 
@@ -44,6 +45,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     memo.config = load_config(Path(config_file) if config_file else None)
     memo.kube = Kube(connect())
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
+    memo.phases = RunPhases()  # every Run's phase, for the metrics
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -70,11 +72,13 @@ async def run_daemon(
     runs: dict[Key, RunInFlight] = memo.runs
     flight = runs.setdefault((namespace, name), RunInFlight())
     reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods)  # Runs are namespaced
+    run_daemons.inc()
     try:
         while not stopped:
             flight.wake.clear()
             try:
-                due = await reconciler.reconcile(body)
+                with timed_reconcile():
+                    due = await reconciler.reconcile(body)
             except Exception:
                 logger.exception("reconcile of run %s/%s failed; retrying", namespace, name)
                 due = 5.0
@@ -87,6 +91,16 @@ async def run_daemon(
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:
         runs.pop((namespace, name), None)
+        run_daemons.dec()
+
+
+@kopf.on.event(GROUP, VERSION, "runs")
+def run_seen(
+    event: kopf.RawEvent, status: kopf.Status, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
+) -> None:
+    """Every Run's phase for the Runs-by-phase gauge (a Run with no status yet is Pending)."""
+    phases: RunPhases = memo.phases
+    phases.seen((namespace, name), None if event["type"] == "DELETED" else status.get("phase") or "Pending")
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})

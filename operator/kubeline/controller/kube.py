@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, Literal, cast
 
 import kopf
@@ -16,6 +17,12 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
+from kubeline.controller import telemetry
+
+#: The Kubernetes verb of the request being made (Kube._call sets it; the worker thread inherits it).
+_VERB: ContextVar[str] = ContextVar("verb", default="other")
+#: Kubernetes verbs by the client method's first word (read_namespaced_pod: get).
+_VERBS = {"read": "get", "get": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
 
 
 def connect() -> client.ApiClient:
@@ -23,7 +30,30 @@ def connect() -> client.ApiClient:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    return client.ApiClient()
+    api = client.ApiClient()
+    _count_requests(api)
+    return api
+
+
+def _count_requests(api: client.ApiClient) -> None:
+    """Every HTTP request ``api`` makes counted by verb and code (``error``: no answer) in the metrics."""
+    rest: Any = api.rest_client  # the client's REST layer is not annotated
+    request = rest.request
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        verb = _VERB.get()
+        try:
+            response = request(*args, **kwargs)
+        except ApiException as error:  # the REST layer's own failures (TLS, connection): status 0
+            telemetry.api_requests.labels(verb, str(error.status or "error")).inc()
+            raise
+        except Exception:
+            telemetry.api_requests.labels(verb, "error").inc()
+            raise
+        telemetry.api_requests.labels(verb, str(response.status)).inc()
+        return response
+
+    rest.request = counted
 
 
 class PodNameTaken(RuntimeError):
@@ -83,6 +113,7 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
         return await asyncio.to_thread(function, *args, **kwargs)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:

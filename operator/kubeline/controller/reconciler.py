@@ -9,6 +9,7 @@ deterministic name makes a second creation a no-op, and its labels let a restart
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from kubeline.api.durations import parse_duration
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
+from kubeline.controller import telemetry, transitions
 from kubeline.controller.claims import artifact_claim, volume_claim
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, PodRefused, event
@@ -25,11 +27,14 @@ from kubeline.controller.pods import PodNotAllowed, PodStore, RunRef, check_serv
 from kubeline.engine import caching, stepid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import bind_arguments, decide, default_values
-from kubeline.engine.state import RunState, StartStep, StepState
+from kubeline.engine.state import Decision, RunState, StartStep, StepState
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
 CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without flooding the API server
+
+#: Step changes, one line each with run and step fields (not kopf's Run logger: that posts each line as an Event).
+log = logging.getLogger("kubeline.steps")
 
 
 class RunReconciler:
@@ -169,10 +174,6 @@ class RunReconciler:
         state.identity = self._identity(run)
         for result in observed.cacheable:
             await self._remember(result, now)
-        for step_id in observed.finished:
-            step = state.steps[step_id]
-            if step.phase == "Failed":
-                event(run, "Warning", "StepFailed", f"{step_id}: {step.message}")
         ref = self._run_ref(run, status)
         while True:
             decision = decide(plan, self.params, state, now)
@@ -188,6 +189,7 @@ class RunReconciler:
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
+            self._report(run, status, new_status, decision)
         await self._collect_pods(new_status)
         if decision.finished:
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"
@@ -246,10 +248,10 @@ class RunReconciler:
         if not caching.consulted(start):
             return False
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
-        if entry is None:
-            return False
-        spec = entry.get("spec") or {}
-        if not caching.fresh(start, statuses.seconds(spec.get("createdAt")), now):
+        spec = (entry or {}).get("spec") or {}
+        hit = entry is not None and caching.fresh(start, statuses.seconds(spec.get("createdAt")), now)
+        telemetry.cache_lookup(hit)
+        if not hit:
             return False
         origin = f"made {spec.get('createdAt')} by run {spec.get('run')}"
         stored = frozenset(spec.get("storedOutputs") or ())
@@ -270,7 +272,6 @@ class RunReconciler:
             self._check_claims(pod)
             created = await self.kube.create_pod(pod)
         except (PodNotAllowed, PodNameTaken, PodRefused, ClaimNotCreated) as refused:
-            event(run, "Warning", "PodNotCreated", f"{start.id}: {refused}")
             state.steps[start.id] = StepState(
                 "Failed",
                 attempt=start.attempt,
@@ -303,6 +304,17 @@ class RunReconciler:
             ),
         )
         await self.kube.create_cache_entry(self.namespace, entry.to_dict())
+
+    def _report(self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision) -> None:
+        """What the pass just recorded about the steps, once: metrics, a log line a step, an Event a kind."""
+        steps = {step_id for step_id, view in decision.views.items() if view.is_step}
+        changes = transitions.step_changes(before.tasks or {}, after.tasks or {}, steps)
+        telemetry.record_steps(changes)
+        for change in changes:
+            fields = {"run": self.name, "namespace": self.namespace, "step": change.step, "attempt": change.attempt}
+            log.info("run %s/%s step %s: %s", self.namespace, self.name, change.step, change.kind, extra=fields)
+        for summary in transitions.summaries(changes):
+            event(run, summary.type, summary.reason, summary.message)
 
     # -- finished -------------------------------------------------------------------------------------
 

@@ -1,0 +1,126 @@
+"""The operator's Prometheus metrics, and its HTTP server for /metrics and /healthz.
+
+(engine/metrics.py is another thing: the metrics steps report as their outputs.) The server starts with the
+process, before leader election, so a standby replica answers probes and scrapes too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+from kubeline.controller.transitions import StepChange
+
+RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
+
+runs = Gauge("kubeline_runs", "Runs by phase, as the operator's watch last saw them", ["phase"])
+step_outcomes = Counter(
+    "kubeline_step_outcomes_total",
+    "Step outcomes seen by this process: succeeded, failed, cached, skipped, and retried (an attempt that failed "
+    "and was tried again)",
+    ["outcome"],
+)
+step_duration = Histogram(
+    "kubeline_step_duration_seconds",
+    "How long step attempts ran, by outcome",
+    ["outcome"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+)
+cache_lookups = Counter("kubeline_cache_lookups_total", "Cache lookups of steps about to start, by result", ["result"])
+reconcile_duration = Histogram("kubeline_reconcile_duration_seconds", "How long one reconcile pass of a Run took")
+api_requests = Counter(
+    "kubeline_api_requests_total",
+    "Kubernetes API requests made by the operator's reconcilers (not kopf's watches), by verb and HTTP code",
+    ["verb", "code"],
+)
+run_daemons = Gauge("kubeline_run_daemons", "Runs whose daemons are alive in this process")
+leader = Gauge("kubeline_leader", "1 while this replica leads (always 1 when leader election is off)")
+leader.set(1)
+
+
+def set_leader(leading: bool) -> None:
+    """The leader election's hook: this replica leads, or has stopped leading."""
+    leader.set(1 if leading else 0)
+
+
+class RunPhases:
+    """Every watched Run's phase by (namespace, name), so that the gauge counts all Runs, not only those
+    with a daemon alive; a deleted Run leaves it."""
+
+    def __init__(self) -> None:
+        self.phases: dict[tuple[str | None, str], str] = {}
+        for phase in RUN_PHASES:
+            runs.labels(phase).set(0)
+
+    def seen(self, key: tuple[str | None, str], phase: str | None) -> None:
+        """The Run's phase now (None: it was deleted)."""
+        before = self.phases.pop(key, None)
+        if phase is not None:
+            self.phases[key] = phase
+        if before == phase:
+            return
+        if before is not None:
+            runs.labels(before).dec()
+        if phase is not None:
+            runs.labels(phase).inc()
+
+
+def record_steps(changes: Iterable[StepChange]) -> None:
+    for change in changes:
+        if change.kind != "started":
+            step_outcomes.labels(change.kind).inc()
+        if change.seconds is not None:
+            step_duration.labels(change.kind).observe(change.seconds)
+
+
+def cache_lookup(hit: bool) -> None:
+    cache_lookups.labels("hit" if hit else "miss").inc()
+
+
+@contextmanager
+def timed_reconcile() -> Iterator[None]:
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        reconcile_duration.observe(time.monotonic() - start)
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``0.0.0.0:8080``, ``[::]:8080``) as a host and a port; ValueError saying how to write it."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--metrics-address {address!r} is not HOST:PORT, e.g. 0.0.0.0:8080")
+    return host.strip("[]"), int(port)
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    """Alive when the event loop answers: a standby replica is healthy too."""
+    return web.Response(text="ok\n")
+
+
+@asynccontextmanager
+async def serving(address: str | None) -> AsyncIterator[None]:
+    """/metrics and /healthz on ``address`` (HOST:PORT) while the block runs; nothing when it is None."""
+    if address is None:
+        yield
+        return
+    host, port = parse_address(address)
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        yield
+    finally:
+        await runner.cleanup()

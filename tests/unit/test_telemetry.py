@@ -1,0 +1,149 @@
+"""The operator's metrics: what they count, and the endpoint that serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+from prometheus_client import REGISTRY
+
+from kubeline.controller import kube as kube_module
+from kubeline.controller import telemetry
+from kubeline.controller.kube import Kube
+from kubeline.controller.transitions import StepChange
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_runs_by_phase_follow_each_run_and_forget_deleted_ones() -> None:
+    phases = telemetry.RunPhases()
+    phases.seen(("ns", "a"), "Pending")
+    phases.seen(("ns", "b"), "Running")
+    phases.seen(("ns", "a"), "Running")
+    phases.seen(("ns", "a"), "Running")  # the same phase seen again counts once
+    phases.seen(("other", "a"), "Succeeded")
+    assert [value("kubeline_runs", phase=p) for p in ("Pending", "Running", "Succeeded")] == [0, 2, 1]
+    phases.seen(("ns", "b"), None)
+    phases.seen(("ns", "gone"), None)  # deleted before it was seen: nothing to forget
+    assert [value("kubeline_runs", phase=p) for p in ("Pending", "Running", "Succeeded")] == [0, 1, 1]
+
+
+def test_step_changes_count_outcomes_and_time_the_attempts_that_ended() -> None:
+    before = {o: value("kubeline_step_outcomes_total", outcome=o) for o in ("succeeded", "failed", "retried")}
+    timed = value("kubeline_step_duration_seconds_count", outcome="succeeded")
+    telemetry.record_steps(
+        [
+            StepChange("a", "started", 1),
+            StepChange("a", "succeeded", 1, 12.0),
+            StepChange("b", "retried", 2, 3.0),
+            StepChange("c", "failed", 1, None, "refused"),
+        ]
+    )
+    after = {o: value("kubeline_step_outcomes_total", outcome=o) for o in before}
+    assert {o: after[o] - before[o] for o in before} == {"succeeded": 1, "failed": 1, "retried": 1}
+    assert value("kubeline_step_duration_seconds_count", outcome="succeeded") - timed == 1
+    assert value("kubeline_step_outcomes_total", outcome="started") == 0  # a start is no outcome
+
+
+def test_the_leader_gauge_is_1_unless_election_says_otherwise() -> None:
+    assert value("kubeline_leader") == 1
+    telemetry.set_leader(False)
+    assert value("kubeline_leader") == 0
+    telemetry.set_leader(True)
+    assert value("kubeline_leader") == 1
+
+
+@pytest.mark.parametrize(
+    "address, parsed",
+    [("0.0.0.0:8080", ("0.0.0.0", 8080)), ("[::]:9090", ("::", 9090)), ("localhost:1", ("localhost", 1))],
+)
+def test_metrics_address(address: str, parsed: tuple[str, int]) -> None:
+    assert telemetry.parse_address(address) == parsed
+
+
+@pytest.mark.parametrize("address", ["8080", ":8080", "host:", "host:http", "host:70000"])
+def test_a_bad_metrics_address_says_how_to_write_it(address: str) -> None:
+    with pytest.raises(ValueError, match="--metrics-address .* is not HOST:PORT, e.g. 0.0.0.0:8080"):
+        telemetry.parse_address(address)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_metrics_and_healthz_are_served_over_http() -> None:
+    address = f"127.0.0.1:{free_port()}"
+
+    def get(path: str) -> tuple[int, str, str]:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as answer:
+            return answer.status, answer.headers["Content-Type"], answer.read().decode()
+
+    async def scrape() -> list[tuple[int, str, str]]:
+        async with telemetry.serving(address):
+            return [await asyncio.to_thread(get, path) for path in ("/healthz", "/metrics")]
+
+    (health, _, ok), (code, kind, text) = asyncio.run(scrape())
+    assert (health, ok) == (200, "ok\n")
+    assert code == 200 and kind.startswith("text/plain; version=")  # Prometheus text format
+    assert 'kubeline_runs{phase="Running"}' in text and "kubeline_leader 1.0" in text
+
+
+class _ApiServer(http.server.BaseHTTPRequestHandler):
+    """Just enough of an API server: no Pipeline exists, and any CacheEntry is created."""
+
+    def do_GET(self) -> None:
+        self._answer(404, {"kind": "Status", "code": 404})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer(201, {"kind": "CacheEntry"})
+
+    def _answer(self, code: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api_server() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ApiServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_api_requests_are_counted_by_kubernetes_verb_and_http_code(api_server: str) -> None:
+    api = client.ApiClient(client.Configuration(host=api_server))
+    kube_module._count_requests(api)
+    kube = Kube(api)
+    before = {
+        key: value("kubeline_api_requests_total", verb=key[0], code=key[1])
+        for key in [("get", "404"), ("create", "201")]
+    }
+
+    async def calls() -> None:
+        assert await kube.get_pipeline("ns", "missing") is None
+        await kube.create_cache_entry("ns", {"metadata": {"name": "k"}})
+
+    asyncio.run(calls())
+    counted = {key: value("kubeline_api_requests_total", verb=key[0], code=key[1]) - n for key, n in before.items()}
+    assert counted == {("get", "404"): 1, ("create", "201"): 1}
