@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,17 +142,18 @@ def crds(cluster: Cluster) -> Cluster:
 
 
 class Operator:
-    """`kubeline operator` in a subprocess, watching one namespace."""
+    """`kubeline operator` in a subprocess, watching one namespace (``args``: more of its flags)."""
 
-    def __init__(self, cluster: Any, namespace: str, log: Path, config: Path | None = None):
+    def __init__(self, cluster: Any, namespace: str, log: Path, config: Path | None = None, args: Sequence[str] = ()):
         self.cluster, self.namespace, self.log, self.config = cluster, namespace, log, config
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         config = ["--config", str(self.config)] if self.config else []
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, *config],
+                [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, *config, *self.args],
                 env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)},
                 stdout=out,
                 stderr=subprocess.STDOUT,

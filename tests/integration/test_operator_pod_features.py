@@ -149,9 +149,9 @@ def test_a_pod_the_api_server_refuses_fails_its_step_once_with_the_api_servers_m
     assert "the API server refused the step's pod" in step["message"] and "bad key!" in step["message"]
     assert pods_of(ns, run) == []
     deadline = time.time() + 10
-    while "PodNotCreated" not in [reason for reason, _ in events_of(ns, run)] and time.time() < deadline:
+    while "StepsFailed" not in [reason for reason, _ in events_of(ns, run)] and time.time() < deadline:
         time.sleep(0.3)
-    assert any(reason == "PodNotCreated" and "bad key!" in message for reason, message in events_of(ns, run))
+    assert any(reason == "StepsFailed" and "bad key!" in message for reason, message in events_of(ns, run))
 
 
 def test_a_claim_another_run_holds_fails_the_run_whose_claim_name_collides_with_it(ns) -> None:
