@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubeline"
+DASHBOARD = CHART / "dashboards" / "kubeline.json"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +74,62 @@ def test_operator_pod_meets_the_restricted_profile(helm: str) -> None:
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_one_port_serves_the_probes_and_prometheus_and_logs_are_json(helm: str) -> None:
+    documents = render(helm)
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    assert {"--metrics-address=0.0.0.0:8080", "--log-format=json"} <= set(container["args"])
+    assert container["ports"] == [{"name": "metrics", "containerPort": 8080}]
+    assert (
+        container["livenessProbe"]["httpGet"]
+        == container["readinessProbe"]["httpGet"]
+        == {
+            "path": "/healthz",
+            "port": "metrics",
+        }
+    )
+    [service] = [d for d in documents if d["kind"] == "Service"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 8080, "targetPort": "metrics"}]
+    assert not [d for d in documents if d["kind"] == "ServiceMonitor" or d["metadata"]["name"].endswith("dashboard")]
+    manifest = yaml.safe_load((ROOT / "manifests" / "deployment.yaml").read_text())["spec"]["template"]["spec"]
+    assert manifest["containers"][0]["args"][-4:] == ["--metrics-address", "0.0.0.0:8080", "--log-format", "json"]
+
+
+def test_a_service_monitor_and_the_grafana_dashboard_when_asked_for(helm: str) -> None:
+    documents = render(
+        helm,
+        "--set", "metrics.serviceMonitor.enabled=true",
+        "--set", "metrics.serviceMonitor.labels.release=prometheus",
+        "--set", "metrics.dashboard.enabled=true",
+        "--set", "metrics.dashboard.namespace=monitoring",
+    )  # fmt: skip
+    [service] = [d for d in documents if d["kind"] == "Service"]
+    [monitor] = [d for d in documents if d["kind"] == "ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    [dashboard] = [d for d in documents if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("dashboard")]
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["kubeline.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_the_dashboard_queries_only_metrics_the_operator_serves() -> None:
+    from prometheus_client import REGISTRY
+
+    from kubeline.controller import telemetry  # noqa: F401 - registers the operator's metrics
+
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
+    served = {family.name + end for family in REGISTRY.collect() for end in suffixes.get(family.type, [])}
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    queried = {
+        name for panel in panels for target in panel["targets"] for name in re.findall(r"kubeline_\w+", target["expr"])
+    }
+    assert len(queried) == 8 and queried <= served, queried - served
 
 
 def test_operator_config_comes_from_values(helm: str) -> None:
