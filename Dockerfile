@@ -15,4 +15,4 @@ USER 65532:65532
 WORKDIR /
 EXPOSE 8080
 ENTRYPOINT ["kubeline"]
-CMD ["operator", "--all-namespaces", "--liveness", "http://0.0.0.0:8080/healthz"]
+CMD ["operator", "--all-namespaces", "--metrics-address", "0.0.0.0:8080"]

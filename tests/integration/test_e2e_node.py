@@ -202,7 +202,7 @@ def test_the_operator_installed_with_helm_from_the_local_image_runs_a_pipeline(
         "image": {"repository": operator_image.rsplit(":", 1)[0], "tag": operator_image.rsplit(":", 1)[1]},
         "watchNamespaces": [namespace],
         "hostNetwork": True,
-        "healthPort": free_port(),  # in the host's network: another test run's operator may hold a fixed one
+        "metrics": {"port": free_port()},  # in the host's network: another test run's operator may hold a fixed one
         "extraEnv": [
             {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
             {"name": "KUBERNETES_SERVICE_PORT", "value": str(port)},
