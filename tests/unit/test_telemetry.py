@@ -15,9 +15,14 @@ from kubernetes import client
 from prometheus_client import REGISTRY
 
 from kubeline.controller import kube as kube_module
+from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller import telemetry
+from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import Kube
+from kubeline.controller.pods import encode_outputs
+from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.transitions import StepChange
+from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
 
 
 def value(name: str, **labels: str) -> float:
@@ -147,3 +152,29 @@ def test_api_requests_are_counted_by_kubernetes_verb_and_http_code(api_server: s
     asyncio.run(calls())
     counted = {key: value("kubeline_api_requests_total", verb=key[0], code=key[1]) - n for key, n in before.items()}
     assert counted == {("get", "404"): 1, ("create", "201"): 1}
+
+
+def test_each_step_outcome_counts_once_though_passes_repeat_and_the_operator_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reconciler_module, "event", lambda *_: None)
+    kube = FakeKube()
+    kube.add_run(NS, RUN, UID, {"pipelineSpec": {**CHAIN, "defaults": {"caching": {"enabled": False}}}})
+    before = value("kubeline_step_outcomes_total", outcome="succeeded")
+    for _restart in range(5):
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))  # from the Run's status
+        for _pass in range(3):
+            asyncio.run(reconciler.reconcile(kube.runs[NS, RUN]))
+        for (_, name), pod in list(kube.pods.items()):
+            if pod["status"]["phase"] == "Pending":
+                terminated = {"exitCode": 0, "message": encode_outputs({"out": "done"})}
+                kube.set_pod_status(
+                    NS,
+                    name,
+                    {
+                        "phase": "Succeeded",
+                        "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}],
+                    },
+                )
+    assert kube.runs[NS, RUN]["status"]["phase"] == "Succeeded"
+    assert value("kubeline_step_outcomes_total", outcome="succeeded") - before == 2  # steps a and b
