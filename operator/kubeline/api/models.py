@@ -17,7 +17,7 @@ from kubeline.api.constants import API_VERSION, ApiVersion
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
 
 #: Task and component names end up in pod names and labels: DNS-1123 labels.
-from kubeline.api.names import DNS_LABEL
+from kubeline.api.names import DNS_LABEL, MAX_LABEL
 
 #: Parameter, input and output names appear inside ``{{...}}`` placeholders.
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -31,6 +31,13 @@ TaskPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
 
 MAX_TASKS = 2000  # in one DAG; loops expand at run time and are not bounded by this
 MAX_GROUP_TASKS = 500
+#: Descriptions are docstrings shown by `kubectl explain`-like views: 64 KiB is far beyond any; a longer text
+#: would only fill etcd's 1.5 MiB per object and get an unreadable "request is too large".
+MAX_DESCRIPTION = 65536
+
+
+def description_field(description: str) -> Any:
+    return Field(None, description=description, max_length=MAX_DESCRIPTION)
 
 
 def _cel(rule: str, message: str, **extra: str) -> JsonDict:
@@ -84,16 +91,18 @@ class Toleration(Model):
 
 
 Quantity = int | float | str
+#: The API server checks quantities written as text too (a pattern applies to strings only: numbers pass it).
+_QUANTITIES: JsonDict = {"additionalProperties": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY}}
 
 
 class Resources(Model):
     """Compute resources of a step's container, as in a Kubernetes container spec."""
 
     requests: dict[str, Quantity] | None = Field(
-        None, description="Minimum resources, e.g. {cpu: '500m', memory: 1Gi}."
+        None, description="Minimum resources, e.g. {cpu: '500m', memory: 1Gi}.", json_schema_extra=_QUANTITIES
     )
     limits: dict[str, Quantity] | None = Field(
-        None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}."
+        None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}.", json_schema_extra=_QUANTITIES
     )
 
     @field_validator("requests", "limits", mode="before")
@@ -236,7 +245,7 @@ class Param(Model):
     default: Any = Field(
         None, description="Value used when the Run does not set one; no default makes the parameter required."
     )
-    description: str | None = Field(None, description="What the parameter means.")
+    description: str | None = description_field("What the parameter means.")
 
 
 class Input(Model):
@@ -251,7 +260,7 @@ class Input(Model):
     type: IOType = Field("string", description="Value type, or artifact for files.")
     default: Any = Field(None, description="Value used when the task does not pass the input.")
     optional: bool = Field(False, description="The task may omit the input; its placeholders then render empty.")
-    description: str | None = Field(None, description="What the input means.")
+    description: str | None = description_field("What the input means.")
 
 
 class Output(Model):
@@ -272,7 +281,7 @@ class Output(Model):
         "visualizations (KFP's mlpipeline-ui-metadata: markdown, table, confusion matrix, ROC, web app), "
         "kept as an artifact.",
     )
-    description: str | None = Field(None, description="What the output holds.")
+    description: str | None = description_field("What the output holds.")
 
 
 class Container(Model):
@@ -412,7 +421,7 @@ class Component(Model):
     """A reusable step definition: typed inputs and outputs and the container that computes them."""
 
     name: str = Field(..., description="Component name, referenced by tasks.", pattern=DNS_LABEL, max_length=63)
-    description: str | None = Field(None, description="What the component does.")
+    description: str | None = description_field("What the component does.")
     inputs: list[Input] | None = Field(
         None,
         description="Inputs, passed by the tasks' arguments.",
@@ -612,7 +621,7 @@ class PipelineVolume(Model):
 class PipelineSpec(Model):
     """What a pipeline computes: components, the DAG of tasks that run them, and run-wide settings."""
 
-    description: str | None = Field(None, description="What the pipeline does.")
+    description: str | None = description_field("What the pipeline does.")
     params: list[Param] | None = Field(
         None,
         description="Parameters, set per run.",
@@ -675,7 +684,9 @@ class Pipeline(Model):
 
 
 class PipelineRef(Model):
-    name: str = Field(..., description="Name of a Pipeline in the Run's namespace.", min_length=1, max_length=253)
+    name: str = Field(
+        ..., description="Name of a Pipeline in the Run's namespace.", pattern=DNS_LABEL, max_length=MAX_LABEL
+    )
 
 
 class RunSpec(Model):
