@@ -141,6 +141,37 @@ def test_a_pod_deleted_by_someone_else_fails_its_step() -> None:
     assert status(kube)["phase"] == "Failed"
 
 
+def test_a_status_written_by_someone_else_is_restored_and_the_run_goes_on(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    truth = status(kube)
+    kube.write_status_as_someone_else(NS, RUN, {"phase": "Succeeded", "tasks": {"a": {"phase": "Failed"}}})
+    assert reconciler.overwritten(kube.runs[NS, RUN])
+    reconcile(kube, reconciler)
+    assert (status(kube)["phase"], status(kube)["tasks"]) == (truth["phase"], truth["tasks"])
+    assert not reconciler.overwritten(kube.runs[NS, RUN])
+    assert ("Warning", "StatusOverwritten") in [(kind, reason) for kind, reason, _ in events]
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded"
+    assert len(kube.created_pods) == 2
+
+
+def test_labels_and_annotations_written_by_someone_else_leave_the_status_alone(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    run = kube.runs[NS, RUN]
+    run["metadata"].update(labels={"team": "x"}, annotations={"note": "y"}, resourceVersion="1000")
+    assert not reconciler.overwritten(run)
+    reconcile(kube, reconciler)
+    assert "StatusOverwritten" not in [reason for _, reason, _ in events]
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))

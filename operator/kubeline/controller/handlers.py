@@ -36,6 +36,7 @@ class RunInFlight:
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reconciler: RunReconciler | None = None
 
 
 @kopf.on.startup()
@@ -70,6 +71,7 @@ async def run_daemon(
     runs: dict[Key, RunInFlight] = memo.runs
     flight = runs.setdefault((namespace, name), RunInFlight())
     reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods)  # Runs are namespaced
+    flight.reconciler = reconciler
     try:
         while not stopped:
             flight.wake.clear()
@@ -107,6 +109,14 @@ def pod_changed(
 def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     flight = memo.runs.get((namespace, name))
     if flight is not None:
+        flight.wake.set()
+
+
+@kopf.on.event(GROUP, VERSION, "runs")
+def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Another client wrote a running Run's status: its daemon restores the truth at once, not at the next resync."""
+    flight = memo.runs.get((namespace, name))
+    if flight is not None and flight.reconciler is not None and flight.reconciler.overwritten(body):
         flight.wake.set()
 
 

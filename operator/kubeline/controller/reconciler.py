@@ -47,6 +47,7 @@ class RunReconciler:
         self.pods = pods if pods is not None else {}
         self.pods_listed = False
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
+        self.written_version = 0  # the Run's resourceVersion right after that write
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
@@ -58,6 +59,9 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
+        if self.written is not None and self.overwritten(run):
+            event(run, "Warning", "StatusOverwritten", "another client wrote the Run's status; kubeline restored it")
+            await self._write(self.written)
         status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
@@ -318,9 +322,17 @@ class RunReconciler:
         await self.kube.delete_run(self.namespace, self.name)
         return None
 
+    def overwritten(self, run: Mapping[str, Any]) -> bool:
+        """Whether another client (kubectl patch, a script) wrote the Run's status after this reconciler did:
+        a newer resourceVersion with another status. kubeline's status is the truth (it comes from the pods);
+        a Run changed otherwise (labels, annotations, kopf's own) keeps its status and is left alone."""
+        if self.written is None or _version(run) <= self.written_version:
+            return False
+        return bool((run.get("status") or {}) != self.written.to_dict())
+
     async def _write(self, status: RunStatus) -> RunStatus:
-        await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
-        self.written = status
+        version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        self.written, self.written_version = status, int(version)
         return status
 
     async def _collect_pods(self, status: RunStatus) -> None:
@@ -364,9 +376,9 @@ class RunReconciler:
                 raise ClaimNotCreated(self.unavailable[name])
 
 
-def _version(pod: dict[str, Any]) -> int:
-    """The pod's resourceVersion as a number, to keep the newer of two copies (etcd revisions grow)."""
+def _version(resource: Mapping[str, Any]) -> int:
+    """A pod's or Run's resourceVersion as a number, to tell the newer of two copies (etcd revisions grow)."""
     try:
-        return int(pod["metadata"].get("resourceVersion") or 0)
+        return int(resource["metadata"].get("resourceVersion") or 0)
     except ValueError:
         return 0
