@@ -44,6 +44,13 @@ def _cel(rule: str, message: str, **extra: str) -> JsonDict:
     return {"rule": rule, "message": message, **extra}
 
 
+#: A timeout that passed the duration pattern and has no digit but 0 is zero (0s, PT0S, 0h0m).
+_POSITIVE_TIMEOUT = _cel(
+    "!has(self.timeout) || self.timeout.matches('[1-9]')",
+    "timeout: zero is refused; use a positive duration, or leave timeout out for no timeout",
+)
+
+
 class Model(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown fields rejected (typos are errors)."""
 
@@ -91,8 +98,30 @@ class Toleration(Model):
 
 
 Quantity = int | float | str
-#: The API server checks quantities written as text too (a pattern applies to strings only: numbers pass it).
-_QUANTITIES: JsonDict = {"additionalProperties": {"x-kubernetes-int-or-string": True, "pattern": QUANTITY}}
+#: The API server checks quantities too: the pattern applies to text, the minimum to numbers.
+_QUANTITY_SCHEMA: JsonDict = {"pattern": QUANTITY, "minimum": 0}
+_QUANTITIES: JsonDict = {"additionalProperties": {"x-kubernetes-int-or-string": True, **_QUANTITY_SCHEMA}}
+#: A pipeline volume's size: a quantity, or the parameter that gives it (as engine.volumes reads it).
+_SIZE_SCHEMA: JsonDict = {
+    "pattern": rf"^({QUANTITY[1:-1]}|\{{\{{\s*params\.[A-Za-z_][A-Za-z0-9_-]*\s*\}}\}})$",
+    "minimum": 0,
+}
+
+
+def _quantity_problems(value: Any) -> Any:
+    """Every bad quantity of a mapping at once (pydantic stops at the first); wrong types are left to the union."""
+    import re
+
+    bad = [
+        f"{name}: {quantity!r}"
+        for name, quantity in (value.items() if isinstance(value, dict) else ())
+        if isinstance(quantity, (int, float, str))
+        and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))
+    ]
+    if bad:
+        verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
+        raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
+    return value
 
 
 class Resources(Model):
@@ -105,22 +134,7 @@ class Resources(Model):
         None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}.", json_schema_extra=_QUANTITIES
     )
 
-    @field_validator("requests", "limits", mode="before")
-    @classmethod
-    def _quantities(cls, value: Any) -> Any:
-        """Every bad quantity at once, checked before pydantic stops at the first; wrong types are left to the union."""
-        import re
-
-        bad = [
-            f"{name}: {quantity!r}"
-            for name, quantity in (value.items() if isinstance(value, dict) else ())
-            if isinstance(quantity, (int, float, str))
-            and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))
-        ]
-        if bad:
-            verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
-            raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
-        return value
+    _quantities = field_validator("requests", "limits", mode="before")(_quantity_problems)
 
 
 class LocalObjectReference(Model):
@@ -344,7 +358,12 @@ class ConfigMapSource(Model):
 
 class EmptyDirSource(Model):
     medium: Literal["", "Memory"] | None = Field(None, description="Memory for a tmpfs.")
-    size_limit: Quantity | None = Field(None, description="Most space it may use.")
+    size_limit: Quantity | None = Field(None, description="Most space it may use.", json_schema_extra=_QUANTITY_SCHEMA)
+
+    @field_validator("size_limit", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return value if value is None else _quantity_problems({"sizeLimit": value})["sizeLimit"]
 
 
 class Volume(Model):
@@ -556,6 +575,8 @@ class Dag(Model):
 class ExitTask(Scheduling):
     """The exit handler: a step that runs after all others, whatever the outcome (like KFP's ExitHandler)."""
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_POSITIVE_TIMEOUT]})
+
     name: str = Field("exit-handler", description="Name shown in the Run's status.", pattern=DNS_LABEL, max_length=63)
     display_name: str | None = Field(
         None, description="Name shown to people (the UI); the name stays the step's id.", max_length=256
@@ -574,6 +595,8 @@ class ExitTask(Scheduling):
 
 class Defaults(Scheduling):
     """Pipeline-wide settings, like KFP's PipelineConf; each task may override them."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_POSITIVE_TIMEOUT]})
 
     image_pull_secrets: list[LocalObjectReference] | None = Field(None, description="Secrets for pulling step images.")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
@@ -600,6 +623,7 @@ class PipelineVolume(Model):
     size: Quantity = Field(
         ...,
         description="Requested storage, e.g. 1Gi, or a pipeline parameter: {{params.NAME}} (KFP's VolumeOp(size=param)).",
+        json_schema_extra=_SIZE_SCHEMA,
     )
     storage_class_name: str | None = Field(None, description="Storage class; the cluster's default when empty.")
     access_modes: list[AccessMode] = Field(
@@ -620,6 +644,20 @@ class PipelineVolume(Model):
 
 class PipelineSpec(Model):
     """What a pipeline computes: components, the DAG of tasks that run them, and run-wide settings."""
+
+    # the top-level tasks' timeouts are checked here: as a rule of Task, the API server estimates it once per task
+    # of every group too, over its cost budget (kubeline checks the groups' tasks)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _POSITIVE_TIMEOUT,
+                _cel(
+                    "self.tasks.all(t, !has(t.timeout) || t.timeout.matches('[1-9]'))",
+                    "tasks: a task's timeout is zero; use a positive duration, or leave timeout out for no timeout",
+                ),
+            ]
+        }
+    )
 
     description: str | None = description_field("What the pipeline does.")
     params: list[Param] | None = Field(
