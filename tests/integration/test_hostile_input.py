@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
 
+from kubeline.api.constants import API_VERSION
+from kubeline.api.yamlio import dump_all
 from tests.helpers import ARITHMETIC, MALFORMED, by_step, fake, malformed_corpus, pods_of, submit, wait_run
 
 pytestmark = pytest.mark.integration
@@ -133,13 +136,17 @@ def status_of(ns, run: str) -> dict[str, Any]:
     return cluster.kubectl_json("get", "run", run, "-n", namespace).get("status") or {}
 
 
+def wait_step_running(ns, run: str, step: str) -> None:
+    deadline = time.time() + 30
+    while (status_of(ns, run).get("tasks") or {}).get(step, {}).get("phase") != "Running":
+        assert time.time() < deadline, status_of(ns, run)
+        time.sleep(0.2)
+
+
 def test_another_clients_writes_to_a_running_run_change_nothing_of_its_outcome(ns) -> None:
     cluster, namespace, operator = ns
     run = submit(ns, SLOW_CHAIN, {"v": "original"})
-    deadline = time.time() + 30
-    while (status_of(ns, run).get("tasks") or {}).get("first", {}).get("phase") != "Running":
-        assert time.time() < deadline, status_of(ns, run)
-        time.sleep(0.2)
+    wait_step_running(ns, run, "first")
     cluster.kubectl("label", "run", run, "-n", namespace, "team=ml")
     cluster.kubectl("annotate", "run", run, "-n", namespace, "note=looked at by hand")
     patch = json.dumps({"spec": {"arguments": {"v": "changed"}}})
@@ -169,4 +176,31 @@ def test_another_clients_writes_to_a_running_run_change_nothing_of_its_outcome(n
     assert metadata["labels"]["team"] == "ml" and metadata["annotations"]["note"] == "looked at by hand"
     events = cluster.kubectl_json("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={run}")
     assert "StatusOverwritten" in [event["reason"] for event in events["items"]]
+    assert "Traceback" not in operator.log.read_text(errors="replace")
+
+
+def test_a_runs_inline_pipeline_edited_mid_run_and_kopfs_marks_removed_change_nothing(ns) -> None:
+    """The run keeps the pipeline it started with; kopf's finalizer and annotations, removed by hand, come back
+    or are not needed: the run ends as its pods say, with one pod per step."""
+    cluster, namespace, operator = ns
+    run = f"inline-{uuid.uuid4().hex[:6]}"
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {"name": run},
+        "spec": {"pipelineSpec": SLOW_CHAIN, "arguments": {"v": "x"}},
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([document]))
+    wait_step_running(ns, run, "first")
+    edited = {**SLOW_CHAIN, "tasks": [*SLOW_CHAIN["tasks"], {"name": "third", "component": "quick"}]}
+    cluster.kubectl(
+        "patch", "run", run, "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"pipelineSpec": edited}})
+    )
+    unmarked = {"metadata": {"finalizers": None, "annotations": {"kubeline.dev/last-handled-configuration": None}}}
+    cluster.kubectl("patch", "run", run, "-n", namespace, "--type=merge", "-p", json.dumps(unmarked))
+
+    final = wait_run(ns, run, timeout=60)
+    assert final["phase"] == "Succeeded", final.get("message")
+    assert sorted(final["tasks"]) == ["first", "second"]
+    assert sorted(by_step(pods_of(ns, run))) == ["first", "second"]
     assert "Traceback" not in operator.log.read_text(errors="replace")
