@@ -7,6 +7,7 @@ importers produce documents that validate against them. Field descriptions becom
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
@@ -31,8 +32,8 @@ TaskPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
 
 MAX_TASKS = 2000  # in one DAG; loops expand at run time and are not bounded by this
 MAX_GROUP_TASKS = 500
-#: Descriptions are docstrings shown by `kubectl explain`-like views: 64 KiB is far beyond any; a longer text
-#: would only fill etcd's 1.5 MiB per object and get an unreadable "request is too large".
+#: Descriptions are docstrings: 64 KiB is far beyond any; a longer text only fills etcd's 1.5 MiB per object,
+#: and past that the API server's answer ("request is too large") names no field.
 MAX_DESCRIPTION = 65536
 
 
@@ -110,8 +111,6 @@ _SIZE_SCHEMA: JsonDict = {
 
 def _quantity_problems(value: Any) -> Any:
     """Every bad quantity of a mapping at once (pydantic stops at the first); wrong types are left to the union."""
-    import re
-
     bad = [
         f"{name}: {quantity!r}"
         for name, quantity in (value.items() if isinstance(value, dict) else ())

@@ -31,8 +31,8 @@ Key = tuple[str | None, str]  # a Run's namespace and name
 
 @dataclass
 class RunInFlight:
-    """What a running Run's daemon shares with the event handlers: its wake-up call and its pods as events
-    report them (by name)."""
+    """What a running Run's daemon shares with the event handlers: its wake-up call, its pods as events
+    report them (by name), and its reconciler (which knows the status it wrote last)."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
