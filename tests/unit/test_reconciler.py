@@ -159,6 +159,21 @@ def test_a_status_written_by_someone_else_is_restored_and_the_run_goes_on(
     assert len(kube.created_pods) == 2
 
 
+def test_two_writers_of_a_status_take_turns_no_faster_than_the_restore_interval() -> None:
+    """A second operator acting on the same Run (no leader election) restores its own status too: each restores
+    at most once per RESTORE_SECONDS, so the two do not write in a tight loop."""
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    kube.write_status_as_someone_else(NS, RUN, {"message": "mine"})
+    assert reconciler.to_restore(kube.runs[NS, RUN], time.time())
+    reconcile(kube, reconciler)
+    kube.write_status_as_someone_else(NS, RUN, {"message": "mine again"})
+    assert reconciler.overwritten(kube.runs[NS, RUN])
+    assert not reconciler.to_restore(kube.runs[NS, RUN], time.time())
+    assert reconciler.to_restore(kube.runs[NS, RUN], time.time() + reconciler_module.RESTORE_SECONDS)
+
+
 def test_labels_and_annotations_written_by_someone_else_leave_the_status_alone(
     events: list[tuple[str, str, str]],
 ) -> None:

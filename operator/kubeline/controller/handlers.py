@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,7 @@ def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Another client wrote a running Run's status: its daemon restores the truth at once, not at the next resync."""
     flight = memo.runs.get((namespace, name))
-    if flight is not None and flight.reconciler is not None and flight.reconciler.overwritten(body):
+    if flight is not None and flight.reconciler is not None and flight.reconciler.to_restore(body, time.time()):
         flight.wake.set()
 
 

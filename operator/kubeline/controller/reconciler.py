@@ -30,6 +30,9 @@ from kubeline.engine.state import RunState, StartStep, StepState
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
 CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without flooding the API server
+#: Least time between two restorations of a status another client wrote: two writers that each restore their
+#: own (a second operator acting on the same Runs) take turns this slowly instead of in a tight loop.
+RESTORE_SECONDS = 5.0
 
 
 class RunReconciler:
@@ -48,6 +51,7 @@ class RunReconciler:
         self.pods_listed = False
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.written_version = 0  # the Run's resourceVersion right after that write
+        self.restored_at = 0.0  # when a status another client wrote was last replaced by this one
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
@@ -59,9 +63,10 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
-        if self.written is not None and self.overwritten(run):
+        if self.written is not None and self.to_restore(run, now):
             event(run, "Warning", "StatusOverwritten", "another client wrote the Run's status; kubeline restored it")
             await self._write(self.written)
+            self.restored_at = now
         status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
@@ -329,6 +334,11 @@ class RunReconciler:
         if self.written is None or _version(run) <= self.written_version:
             return False
         return bool((run.get("status") or {}) != self.written.to_dict())
+
+    def to_restore(self, run: Mapping[str, Any], now: float) -> bool:
+        """Whether to restore the status at once: overwritten, and not restored within RESTORE_SECONDS (a pass due
+        for other reasons writes the truth anyway)."""
+        return now - self.restored_at >= RESTORE_SECONDS and self.overwritten(run)
 
     async def _write(self, status: RunStatus) -> RunStatus:
         version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
