@@ -116,6 +116,22 @@ def reasons_of(ns, run: str) -> list[str]:
     return [event["reason"] for event in events["items"]]
 
 
+def test_a_run_too_large_to_keep_a_copy_of_its_pipeline_fails_saying_so(ns) -> None:
+    """14 components with descriptions of 60,000 characters (each allowed): the Run is taken (825 KiB), but with
+    the copy of its pipeline a Run keeps in its status it would outgrow etcd's 1.5 MiB."""
+    cluster, namespace, operator = ns
+    run = f"huge-{uuid.uuid4().hex[:6]}"
+    components = [{**fake(f"c{i}"), "description": "d" * 60_000} for i in range(14)]
+    spec = {"components": components, "tasks": [{"name": "a", "component": "c0"}]}
+    document = {"apiVersion": API_VERSION, "kind": "Run", "metadata": {"name": run}, "spec": {"pipelineSpec": spec}}
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=dump_all([document]))
+    status = wait_run(ns, run)
+    assert status["phase"] == "Failed"
+    assert "status.pipelineSpec would be" in status["message"] and "use pipelineRef" in status["message"]
+    assert pods_of(ns, run) == []
+    assert "Traceback" not in operator.log.read_text(errors="replace")
+
+
 # -- someone else writes the Run ---------------------------------------------------------------------------------
 
 SLOW_CHAIN = {

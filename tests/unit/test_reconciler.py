@@ -187,6 +187,39 @@ def test_labels_and_annotations_written_by_someone_else_leave_the_status_alone(
     assert "StatusOverwritten" not in [reason for _, reason, _ in events]
 
 
+def test_a_run_too_large_to_keep_a_copy_of_its_pipeline_fails_at_once_saying_so(
+    events: list[tuple[str, str, str]],
+) -> None:
+    """An inline pipeline with a dozen long descriptions: with its copy in status.pipelineSpec the Run would
+    outgrow etcd's limit, and the status write would fail on every pass."""
+    kube = FakeKube()
+    big = {**CHAIN, "components": [{**c, "description": "d" * 60_000} for c in CHAIN["components"] * 12]}
+    big["components"] = [{**c, "name": f"op{i}" if i else c["name"]} for i, c in enumerate(big["components"])]
+    reconciler = start_run(kube, big)
+    assert reconcile(kube, reconciler) is None
+    assert status(kube)["phase"] == "Failed"
+    assert "KiB, over the 1024 KiB kubeline allows" in status(kube)["message"]
+    assert "use pipelineRef" in status(kube)["message"]
+    assert "pipelineSpec" not in status(kube)
+    assert kube.created_pods == []
+    assert ("Warning", "PipelineTooLarge") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_the_frozen_pipeline_is_recorded_before_the_first_pod() -> None:
+    """A pass that fails after starting the run (the API server down) leaves the frozen pipeline recorded."""
+
+    class Failing(FakeKube):
+        async def create_pod(self, body: dict[str, Any]) -> bool:
+            raise ConnectionError("the API server is down")
+
+    kube = Failing()
+    reconciler = start_run(kube, CHAIN)
+    with pytest.raises(ConnectionError):
+        reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running"
+    assert status(kube)["pipelineSpec"] == CHAIN
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))

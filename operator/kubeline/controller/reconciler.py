@@ -9,12 +9,14 @@ deterministic name makes a second creation a no-op, and its labels let a restart
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
+from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
@@ -95,6 +97,10 @@ class RunReconciler:
                         event(run, "Warning", "PipelineNotFound", message)
                     return await self._write(statuses.pending_status(message, status, now))
                 frozen = pipeline.get("spec")
+            too_large = _too_large_to_freeze(run, frozen)
+            if too_large:
+                event(run, "Warning", "PipelineTooLarge", too_large)
+                return await self._write(statuses.failed_status(too_large, None, now, reason="PipelineTooLarge"))
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
             arguments = status.arguments
@@ -116,7 +122,6 @@ class RunReconciler:
                 message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
                 event(run, "Warning", "VolumeNotCreated", message)
                 return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
-        self.plan, self.params = plan, params
         volumes = {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
         status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
@@ -128,7 +133,9 @@ class RunReconciler:
                 "started_at": statuses.timestamp(now),
                 "artifact_store": PodStore(location).url if location is not None else None,
             }
-            status = status.model_copy(update={**started, "phase": "Running"})
+            # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
+            status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
+        self.plan, self.params = plan, params
         return status
 
     def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:
@@ -384,6 +391,21 @@ class RunReconciler:
             name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if name in self.unavailable:
                 raise ClaimNotCreated(self.unavailable[name])
+
+
+def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:
+    """Why the Run cannot keep a copy of its pipeline in its status (it would outgrow what etcd stores), or None."""
+    pipeline = len(json.dumps(frozen, default=str))
+    size = len(json.dumps(dict(run), default=str)) + pipeline
+    if size <= MAX_FROZEN_RUN_BYTES:
+        return None
+    inline = (run.get("spec") or {}).get("pipelineSpec") is not None
+    return (
+        f"the run cannot start: its pipeline is {pipeline // 1024} KiB, and the Run with the copy of it kept in "
+        f"status.pipelineSpec would be {size // 1024} KiB, over the {MAX_FROZEN_RUN_BYTES // 1024} KiB kubeline "
+        "allows (etcd stores at most 1.5 MiB an object); make the pipeline smaller (long descriptions, unused "
+        "components)" + (", or move spec.pipelineSpec to a Pipeline of its own and use pipelineRef" if inline else "")
+    )
 
 
 def _version(resource: Mapping[str, Any]) -> int:
