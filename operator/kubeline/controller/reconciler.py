@@ -349,7 +349,7 @@ class RunReconciler:
 
     async def _write(self, status: RunStatus) -> RunStatus:
         version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
-        self.written, self.written_version = status, int(version)
+        self.written, self.written_version = status, _revision(version)
         return status
 
     async def _collect_pods(self, status: RunStatus) -> None:
@@ -410,7 +410,11 @@ def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:
 
 def _version(resource: Mapping[str, Any]) -> int:
     """A pod's or Run's resourceVersion as a number, to tell the newer of two copies (etcd revisions grow)."""
+    return _revision(resource["metadata"].get("resourceVersion"))
+
+
+def _revision(resource_version: str | None) -> int:
     try:
-        return int(resource["metadata"].get("resourceVersion") or 0)
+        return int(resource_version or 0)
     except ValueError:
         return 0
