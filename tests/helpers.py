@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -319,3 +321,41 @@ def python_component(name: str, code: str, inputs: list[dict] | None = None, out
 WRITE = python_component(
     "write", "import sys; open(sys.argv[2], 'w').write(sys.argv[1])", [{"name": "text"}], [{"name": "out"}]
 )
+
+
+# -- the corpus of malformed Pipelines and Runs (tests/chaos/malformed) ----------------------------------------
+
+MALFORMED = ROOT / "tests" / "chaos" / "malformed"
+_MALFORMED_HEADER = re.compile(r"# (?P<what>.+) => (?P<outcome>rejected|failed|pending): (?P<message>.+)\n")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """One file of the corpus: what is wrong with it, and what a user sees: refused by the API server
+    (``rejected``), or taken and its Run Failed (or Pending) by the operator, with ``message`` in the reason."""
+
+    path: Path
+    what: str
+    outcome: str
+    message: str
+    documents: list[dict[str, Any]]
+
+    @property
+    def run(self) -> str:
+        """The name of the file's Run (every file the operator fails has one)."""
+        return next(d["metadata"]["name"] for d in self.documents if d.get("kind") == "Run")
+
+    @property
+    def names(self) -> set[tuple[str, str]]:
+        return {(d["kind"], d["metadata"]["name"]) for d in self.documents}
+
+
+def malformed_corpus() -> list[Malformed]:
+    cases = []
+    for path in sorted(MALFORMED.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        header = _MALFORMED_HEADER.match(text)
+        assert header, f"{path.name}: the first line must be '# WHAT => rejected|failed|pending: MESSAGE'"
+        documents = [d for d in yaml.safe_load_all(text) if d]
+        cases.append(Malformed(path, header["what"], header["outcome"], header["message"], documents))
+    return cases

@@ -72,8 +72,19 @@ class FakeKube:
     async def create_cache_entry(self, namespace: str, body: dict[str, Any]) -> None:
         self.cache_entries.setdefault((namespace, body["metadata"]["name"]), _as_sent(body))
 
-    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.runs[namespace, name]["status"] = _as_sent(status)
+    def write_status_as_someone_else(self, namespace: str, name: str, fields: dict[str, Any]) -> None:
+        """Another client's merge patch of the Run's status (kubectl patch --subresource=status)."""
+        run = self.runs[namespace, name]
+        run["status"] = {**(run.get("status") or {}), **copy.deepcopy(fields)}
+        self._revision += 1
+        run["metadata"]["resourceVersion"] = str(self._revision)
+
+    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+        run = self.runs[namespace, name]
+        run["status"] = _as_sent(status)
+        self._revision += 1
+        run["metadata"]["resourceVersion"] = str(self._revision)
+        return str(self._revision)
 
     async def delete_run(self, namespace: str, name: str) -> None:
         self.runs.pop((namespace, name), None)

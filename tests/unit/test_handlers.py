@@ -71,4 +71,27 @@ def test_events_for_runs_without_a_daemon_are_ignored() -> None:
     handlers.pod_changed(event={"type": "DELETED", "object": {}}, labels=labels, namespace=NS, name="p", memo=memo)
     handlers.cancel_requested(name="gone", namespace=NS, memo=memo)
     handlers.pipeline_changed(namespace=NS, memo=memo)
+    handlers.status_changed(name="gone", namespace=NS, body={}, memo=memo)
     assert memo.runs == {}
+
+
+def test_only_another_clients_status_write_wakes_the_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Run's events from kubeline's own status writes and from label changes leave the daemon asleep; a
+    status written by someone else wakes it to restore the truth."""
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    kube = FakeKube()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    asyncio.run(reconciler.reconcile(run))
+    flight = handlers.RunInFlight(reconciler=reconciler)
+    memo = kopf.Memo(runs={(NS, RUN): flight})
+
+    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    run["metadata"]["labels"] = {"team": "ml"}
+    run["metadata"]["resourceVersion"] = str(int(run["metadata"]["resourceVersion"]) + 1)
+    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    assert not flight.wake.is_set()
+
+    kube.write_status_as_someone_else(NS, RUN, {"phase": "Succeeded"})
+    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    assert flight.wake.is_set()

@@ -141,6 +141,85 @@ def test_a_pod_deleted_by_someone_else_fails_its_step() -> None:
     assert status(kube)["phase"] == "Failed"
 
 
+def test_a_status_written_by_someone_else_is_restored_and_the_run_goes_on(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    truth = status(kube)
+    kube.write_status_as_someone_else(NS, RUN, {"phase": "Succeeded", "tasks": {"a": {"phase": "Failed"}}})
+    assert reconciler.overwritten(kube.runs[NS, RUN])
+    reconcile(kube, reconciler)
+    assert (status(kube)["phase"], status(kube)["tasks"]) == (truth["phase"], truth["tasks"])
+    assert not reconciler.overwritten(kube.runs[NS, RUN])
+    assert ("Warning", "StatusOverwritten") in [(kind, reason) for kind, reason, _ in events]
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded"
+    assert len(kube.created_pods) == 2
+
+
+def test_two_writers_of_a_status_take_turns_no_faster_than_the_restore_interval() -> None:
+    """A second operator acting on the same Run (no leader election) restores its own status too: each restores
+    at most once per RESTORE_SECONDS, so the two do not write in a tight loop."""
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    kube.write_status_as_someone_else(NS, RUN, {"message": "mine"})
+    assert reconciler.to_restore(kube.runs[NS, RUN], time.time())
+    reconcile(kube, reconciler)
+    kube.write_status_as_someone_else(NS, RUN, {"message": "mine again"})
+    assert reconciler.overwritten(kube.runs[NS, RUN])
+    assert not reconciler.to_restore(kube.runs[NS, RUN], time.time())
+    assert reconciler.to_restore(kube.runs[NS, RUN], time.time() + reconciler_module.RESTORE_SECONDS)
+
+
+def test_labels_and_annotations_written_by_someone_else_leave_the_status_alone(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    run = kube.runs[NS, RUN]
+    run["metadata"].update(labels={"team": "x"}, annotations={"note": "y"}, resourceVersion="1000")
+    assert not reconciler.overwritten(run)
+    reconcile(kube, reconciler)
+    assert "StatusOverwritten" not in [reason for _, reason, _ in events]
+
+
+def test_a_run_too_large_to_keep_a_copy_of_its_pipeline_fails_at_once_saying_so(
+    events: list[tuple[str, str, str]],
+) -> None:
+    """An inline pipeline with a dozen long descriptions: with its copy in status.pipelineSpec the Run would
+    outgrow etcd's limit, and the status write would fail on every pass."""
+    kube = FakeKube()
+    big = {**CHAIN, "components": [{**c, "description": "d" * 60_000} for c in CHAIN["components"] * 12]}
+    big["components"] = [{**c, "name": f"op{i}" if i else c["name"]} for i, c in enumerate(big["components"])]
+    reconciler = start_run(kube, big)
+    assert reconcile(kube, reconciler) is None
+    assert status(kube)["phase"] == "Failed"
+    assert "KiB, over the 1024 KiB kubeline allows" in status(kube)["message"]
+    assert "use pipelineRef" in status(kube)["message"]
+    assert "pipelineSpec" not in status(kube)
+    assert kube.created_pods == []
+    assert ("Warning", "PipelineTooLarge") in [(kind, reason) for kind, reason, _ in events]
+
+
+def test_the_frozen_pipeline_is_recorded_before_the_first_pod() -> None:
+    """A pass that fails after starting the run (the API server down) leaves the frozen pipeline recorded."""
+
+    class Failing(FakeKube):
+        async def create_pod(self, body: dict[str, Any]) -> bool:
+            raise ConnectionError("the API server is down")
+
+    kube = Failing()
+    reconciler = start_run(kube, CHAIN)
+    with pytest.raises(ConnectionError):
+        reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running"
+    assert status(kube)["pipelineSpec"] == CHAIN
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))

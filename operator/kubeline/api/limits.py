@@ -37,6 +37,10 @@ EXPANDED_CHARS_PER_UNIT = 16
 #: thousands of items; the largest loop a test imports has 100,000.
 MAX_LOOP_ITEMS = 100_000
 
+#: Largest a Run may be with the copy of its pipeline it keeps in status.pipelineSpec (frozen when it starts).
+#: etcd stores at most 1.5 MiB an object, managedFields included; the rest is room for the steps' status.
+MAX_FROZEN_RUN_BYTES = 1024 * 1024
+
 #: Deepest nesting of groups (dag inside dag). KFP pipelines rarely nest beyond five (loops inside
 #: conditions inside loops); the engine walks groups recursively.
 MAX_GROUP_DEPTH = 20

@@ -7,6 +7,7 @@ importers produce documents that validate against them. Field descriptions becom
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
@@ -17,7 +18,7 @@ from kubeline.api.constants import API_VERSION, ApiVersion
 from kubeline.api.durations import DURATION_PATTERN, parse_duration
 
 #: Task and component names end up in pod names and labels: DNS-1123 labels.
-from kubeline.api.names import DNS_LABEL
+from kubeline.api.names import DNS_LABEL, MAX_LABEL
 
 #: Parameter, input and output names appear inside ``{{...}}`` placeholders.
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_-]*$"
@@ -31,10 +32,24 @@ TaskPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
 
 MAX_TASKS = 2000  # in one DAG; loops expand at run time and are not bounded by this
 MAX_GROUP_TASKS = 500
+#: Descriptions are docstrings: 64 KiB is far beyond any; a longer text only fills etcd's 1.5 MiB per object,
+#: and past that the API server's answer ("request is too large") names no field.
+MAX_DESCRIPTION = 65536
+
+
+def description_field(description: str) -> Any:
+    return Field(None, description=description, max_length=MAX_DESCRIPTION)
 
 
 def _cel(rule: str, message: str, **extra: str) -> JsonDict:
     return {"rule": rule, "message": message, **extra}
+
+
+#: A timeout that passed the duration pattern and has no digit but 0 is zero (0s, PT0S, 0h0m).
+_POSITIVE_TIMEOUT = _cel(
+    "!has(self.timeout) || self.timeout.matches('[1-9]')",
+    "timeout: zero is refused; use a positive duration, or leave timeout out for no timeout",
+)
 
 
 class Model(BaseModel):
@@ -84,34 +99,41 @@ class Toleration(Model):
 
 
 Quantity = int | float | str
+#: The API server checks quantities too: the pattern applies to text, the minimum to numbers.
+_QUANTITY_SCHEMA: JsonDict = {"pattern": QUANTITY, "minimum": 0}
+_QUANTITIES: JsonDict = {"additionalProperties": {"x-kubernetes-int-or-string": True, **_QUANTITY_SCHEMA}}
+#: A pipeline volume's size: a quantity, or the parameter that gives it (as engine.volumes reads it).
+_SIZE_SCHEMA: JsonDict = {
+    "pattern": rf"^({QUANTITY[1:-1]}|\{{\{{\s*params\.[A-Za-z_][A-Za-z0-9_-]*\s*\}}\}})$",
+    "minimum": 0,
+}
+
+
+def _quantity_problems(value: Any) -> Any:
+    """Every bad quantity of a mapping at once (pydantic stops at the first); wrong types are left to the union."""
+    bad = [
+        f"{name}: {quantity!r}"
+        for name, quantity in (value.items() if isinstance(value, dict) else ())
+        if isinstance(quantity, (int, float, str))
+        and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))
+    ]
+    if bad:
+        verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
+        raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
+    return value
 
 
 class Resources(Model):
     """Compute resources of a step's container, as in a Kubernetes container spec."""
 
     requests: dict[str, Quantity] | None = Field(
-        None, description="Minimum resources, e.g. {cpu: '500m', memory: 1Gi}."
+        None, description="Minimum resources, e.g. {cpu: '500m', memory: 1Gi}.", json_schema_extra=_QUANTITIES
     )
     limits: dict[str, Quantity] | None = Field(
-        None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}."
+        None, description="Maximum resources, e.g. {memory: 2Gi, nvidia.com/gpu: 1}.", json_schema_extra=_QUANTITIES
     )
 
-    @field_validator("requests", "limits", mode="before")
-    @classmethod
-    def _quantities(cls, value: Any) -> Any:
-        """Every bad quantity at once, checked before pydantic stops at the first; wrong types are left to the union."""
-        import re
-
-        bad = [
-            f"{name}: {quantity!r}"
-            for name, quantity in (value.items() if isinstance(value, dict) else ())
-            if isinstance(quantity, (int, float, str))
-            and (isinstance(quantity, bool) or not re.match(QUANTITY, str(quantity)))
-        ]
-        if bad:
-            verb = "is not a Kubernetes quantity" if len(bad) == 1 else "are not Kubernetes quantities"
-            raise ValueError(f"{' and '.join(bad)} {verb} (write e.g. 500m, 2, 1Gi)")
-        return value
+    _quantities = field_validator("requests", "limits", mode="before")(_quantity_problems)
 
 
 class LocalObjectReference(Model):
@@ -236,7 +258,7 @@ class Param(Model):
     default: Any = Field(
         None, description="Value used when the Run does not set one; no default makes the parameter required."
     )
-    description: str | None = Field(None, description="What the parameter means.")
+    description: str | None = description_field("What the parameter means.")
 
 
 class Input(Model):
@@ -251,7 +273,7 @@ class Input(Model):
     type: IOType = Field("string", description="Value type, or artifact for files.")
     default: Any = Field(None, description="Value used when the task does not pass the input.")
     optional: bool = Field(False, description="The task may omit the input; its placeholders then render empty.")
-    description: str | None = Field(None, description="What the input means.")
+    description: str | None = description_field("What the input means.")
 
 
 class Output(Model):
@@ -272,7 +294,7 @@ class Output(Model):
         "visualizations (KFP's mlpipeline-ui-metadata: markdown, table, confusion matrix, ROC, web app), "
         "kept as an artifact.",
     )
-    description: str | None = Field(None, description="What the output holds.")
+    description: str | None = description_field("What the output holds.")
 
 
 class Container(Model):
@@ -335,7 +357,12 @@ class ConfigMapSource(Model):
 
 class EmptyDirSource(Model):
     medium: Literal["", "Memory"] | None = Field(None, description="Memory for a tmpfs.")
-    size_limit: Quantity | None = Field(None, description="Most space it may use.")
+    size_limit: Quantity | None = Field(None, description="Most space it may use.", json_schema_extra=_QUANTITY_SCHEMA)
+
+    @field_validator("size_limit", mode="before")
+    @classmethod
+    def _quantity(cls, value: Any) -> Any:
+        return value if value is None else _quantity_problems({"sizeLimit": value})["sizeLimit"]
 
 
 class Volume(Model):
@@ -412,7 +439,7 @@ class Component(Model):
     """A reusable step definition: typed inputs and outputs and the container that computes them."""
 
     name: str = Field(..., description="Component name, referenced by tasks.", pattern=DNS_LABEL, max_length=63)
-    description: str | None = Field(None, description="What the component does.")
+    description: str | None = description_field("What the component does.")
     inputs: list[Input] | None = Field(
         None,
         description="Inputs, passed by the tasks' arguments.",
@@ -547,6 +574,8 @@ class Dag(Model):
 class ExitTask(Scheduling):
     """The exit handler: a step that runs after all others, whatever the outcome (like KFP's ExitHandler)."""
 
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_POSITIVE_TIMEOUT]})
+
     name: str = Field("exit-handler", description="Name shown in the Run's status.", pattern=DNS_LABEL, max_length=63)
     display_name: str | None = Field(
         None, description="Name shown to people (the UI); the name stays the step's id.", max_length=256
@@ -565,6 +594,8 @@ class ExitTask(Scheduling):
 
 class Defaults(Scheduling):
     """Pipeline-wide settings, like KFP's PipelineConf; each task may override them."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [_POSITIVE_TIMEOUT]})
 
     image_pull_secrets: list[LocalObjectReference] | None = Field(None, description="Secrets for pulling step images.")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
@@ -591,6 +622,7 @@ class PipelineVolume(Model):
     size: Quantity = Field(
         ...,
         description="Requested storage, e.g. 1Gi, or a pipeline parameter: {{params.NAME}} (KFP's VolumeOp(size=param)).",
+        json_schema_extra=_SIZE_SCHEMA,
     )
     storage_class_name: str | None = Field(None, description="Storage class; the cluster's default when empty.")
     access_modes: list[AccessMode] = Field(
@@ -612,7 +644,21 @@ class PipelineVolume(Model):
 class PipelineSpec(Model):
     """What a pipeline computes: components, the DAG of tasks that run them, and run-wide settings."""
 
-    description: str | None = Field(None, description="What the pipeline does.")
+    # the top-level tasks' timeouts are checked here: as a rule of Task, the API server estimates it once per task
+    # of every group too, over its cost budget (kubeline checks the groups' tasks)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _POSITIVE_TIMEOUT,
+                _cel(
+                    "self.tasks.all(t, !has(t.timeout) || t.timeout.matches('[1-9]'))",
+                    "tasks: a task's timeout is zero; use a positive duration, or leave timeout out for no timeout",
+                ),
+            ]
+        }
+    )
+
+    description: str | None = description_field("What the pipeline does.")
     params: list[Param] | None = Field(
         None,
         description="Parameters, set per run.",
@@ -675,7 +721,9 @@ class Pipeline(Model):
 
 
 class PipelineRef(Model):
-    name: str = Field(..., description="Name of a Pipeline in the Run's namespace.", min_length=1, max_length=253)
+    name: str = Field(
+        ..., description="Name of a Pipeline in the Run's namespace.", pattern=DNS_LABEL, max_length=MAX_LABEL
+    )
 
 
 class RunSpec(Model):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,12 @@ Key = tuple[str | None, str]  # a Run's namespace and name
 
 @dataclass
 class RunInFlight:
-    """What a running Run's daemon shares with the event handlers: its wake-up call and its pods as events
-    report them (by name)."""
+    """What a running Run's daemon shares with the event handlers: its wake-up call, its pods as events
+    report them (by name), and its reconciler (which knows the status it wrote last)."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reconciler: RunReconciler | None = None
 
 
 @kopf.on.startup()
@@ -73,6 +75,7 @@ async def run_daemon(
     flight = runs.setdefault((namespace, name), RunInFlight())
     reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods)  # Runs are namespaced
     run_daemons.inc()
+    flight.reconciler = reconciler
     try:
         while not stopped:
             flight.wake.clear()
@@ -121,6 +124,14 @@ def pod_changed(
 def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     flight = memo.runs.get((namespace, name))
     if flight is not None:
+        flight.wake.set()
+
+
+@kopf.on.event(GROUP, VERSION, "runs")
+def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Another client wrote a running Run's status: its daemon restores the truth at once, not at the next resync."""
+    flight = memo.runs.get((namespace, name))
+    if flight is not None and flight.reconciler is not None and flight.reconciler.to_restore(body, time.time()):
         flight.wake.set()
 
 

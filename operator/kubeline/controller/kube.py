@@ -142,10 +142,11 @@ class Kube:
             if error.status != 409:
                 raise
 
-    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Replace the whole status in one write (a JSON patch), so fields dropped from it go too."""
+    async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+        """Replace the whole status in one write (a JSON patch), so fields dropped from it go too; returns the
+        Run's resourceVersion after the write."""
         patch = [{"op": "add", "path": "/status", "value": status}]
-        await self._call(
+        written: dict[str, Any] = await self._call(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -155,6 +156,7 @@ class Kube:
             patch,
             _content_type="application/json-patch+json",
         )
+        return str(written["metadata"]["resourceVersion"])
 
     async def delete_run(self, namespace: str, name: str) -> None:
         try:

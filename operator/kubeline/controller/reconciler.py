@@ -9,6 +9,7 @@ deterministic name makes a second creation a no-op, and its labels let a restart
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
+from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
 from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
 from kubeline.api.problems import PipelineInvalid
 from kubeline.controller import status as statuses
@@ -32,6 +34,9 @@ from kubeline.engine.state import Decision, RunState, StartStep, StepState
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
 CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without flooding the API server
+#: Least time between two restorations of a status another client wrote: two writers that each restore their
+#: own (a second operator acting on the same Runs) take turns this slowly instead of in a tight loop.
+RESTORE_SECONDS = 5.0
 
 #: Step changes, one line each with run and step fields (not kopf's Run logger: that posts each line as an Event).
 log = logging.getLogger("kubeline.steps")
@@ -52,6 +57,8 @@ class RunReconciler:
         self.pods = pods if pods is not None else {}
         self.pods_listed = False
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
+        self.written_version = 0  # the Run's resourceVersion right after that write
+        self.restored_at = 0.0  # when a status another client wrote was last replaced by this one
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
         self.volume_ready = False
@@ -63,6 +70,10 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
+        if self.written is not None and self.to_restore(run, now):
+            event(run, "Warning", "StatusOverwritten", "another client wrote the Run's status; kubeline restored it")
+            await self._write(self.written)
+            self.restored_at = now
         status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
@@ -91,6 +102,10 @@ class RunReconciler:
                         event(run, "Warning", "PipelineNotFound", message)
                     return await self._write(statuses.pending_status(message, status, now))
                 frozen = pipeline.get("spec")
+            too_large = _too_large_to_freeze(run, frozen)
+            if too_large:
+                event(run, "Warning", "PipelineTooLarge", too_large)
+                return await self._write(statuses.failed_status(too_large, None, now, reason="PipelineTooLarge"))
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
             arguments = status.arguments
@@ -112,7 +127,6 @@ class RunReconciler:
                 message = f"the run cannot start: {error}; fix the pipeline's spec.volumes (or the namespace's quota)"
                 event(run, "Warning", "VolumeNotCreated", message)
                 return await self._write(statuses.failed_status(message, frozen, now, reason="VolumeNotCreated"))
-        self.plan, self.params = plan, params
         volumes = {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
         status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
@@ -124,7 +138,9 @@ class RunReconciler:
                 "started_at": statuses.timestamp(now),
                 "artifact_store": PodStore(location).url if location is not None else None,
             }
-            status = status.model_copy(update={**started, "phase": "Running"})
+            # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
+            status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
+        self.plan, self.params = plan, params
         return status
 
     def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:
@@ -330,9 +346,22 @@ class RunReconciler:
         await self.kube.delete_run(self.namespace, self.name)
         return None
 
+    def overwritten(self, run: Mapping[str, Any]) -> bool:
+        """Whether another client (kubectl patch, a script) wrote the Run's status after this reconciler did:
+        a newer resourceVersion with another status. kubeline's status is the truth (it comes from the pods);
+        a Run changed otherwise (labels, annotations, kopf's own) keeps its status and is left alone."""
+        if self.written is None or _version(run) <= self.written_version:
+            return False
+        return bool((run.get("status") or {}) != self.written.to_dict())
+
+    def to_restore(self, run: Mapping[str, Any], now: float) -> bool:
+        """Whether to restore the status at once: overwritten, and not restored within RESTORE_SECONDS (a pass due
+        for other reasons writes the truth anyway)."""
+        return now - self.restored_at >= RESTORE_SECONDS and self.overwritten(run)
+
     async def _write(self, status: RunStatus) -> RunStatus:
-        await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
-        self.written = status
+        version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        self.written, self.written_version = status, _revision(version)
         return status
 
     async def _collect_pods(self, status: RunStatus) -> None:
@@ -376,9 +405,28 @@ class RunReconciler:
                 raise ClaimNotCreated(self.unavailable[name])
 
 
-def _version(pod: dict[str, Any]) -> int:
-    """The pod's resourceVersion as a number, to keep the newer of two copies (etcd revisions grow)."""
+def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:
+    """Why the Run cannot keep a copy of its pipeline in its status (it would outgrow what etcd stores), or None."""
+    pipeline = len(json.dumps(frozen, default=str))
+    size = len(json.dumps(dict(run), default=str)) + pipeline
+    if size <= MAX_FROZEN_RUN_BYTES:
+        return None
+    inline = (run.get("spec") or {}).get("pipelineSpec") is not None
+    return (
+        f"the run cannot start: its pipeline is {pipeline // 1024} KiB, and the Run with the copy of it kept in "
+        f"status.pipelineSpec would be {size // 1024} KiB, over the {MAX_FROZEN_RUN_BYTES // 1024} KiB kubeline "
+        "allows (etcd stores at most 1.5 MiB an object); make the pipeline smaller (long descriptions, unused "
+        "components)" + (", or move spec.pipelineSpec to a Pipeline of its own and use pipelineRef" if inline else "")
+    )
+
+
+def _version(resource: Mapping[str, Any]) -> int:
+    """A pod's or Run's resourceVersion as a number, to tell the newer of two copies (etcd revisions grow)."""
+    return _revision(resource["metadata"].get("resourceVersion"))
+
+
+def _revision(resource_version: str | None) -> int:
     try:
-        return int(pod["metadata"].get("resourceVersion") or 0)
+        return int(resource_version or 0)
     except ValueError:
         return 0
