@@ -142,10 +142,13 @@ def crds(cluster: Cluster) -> Cluster:
 
 
 class Operator:
-    """`kubeline operator` in a subprocess, watching one namespace."""
+    """`kubeline operator` in a subprocess, watching one namespace (``env``: more variables, e.g. POD_NAME)."""
 
-    def __init__(self, cluster: Any, namespace: str, log: Path, config: Path | None = None):
+    def __init__(
+        self, cluster: Any, namespace: str, log: Path, config: Path | None = None, env: dict[str, str] | None = None
+    ):
         self.cluster, self.namespace, self.log, self.config = cluster, namespace, log, config
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -153,7 +156,7 @@ class Operator:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, *config],
-                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig), **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
