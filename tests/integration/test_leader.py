@@ -56,7 +56,7 @@ class PodWatch:
         self.thread.start()
 
     def _follow(self) -> None:
-        from urllib3.exceptions import ProtocolError
+        from urllib3.exceptions import HTTPError
 
         version = ""
         while not self.watch._stop:  # Watch.stop() sets it; a watch the server ends is resumed where it stopped
@@ -70,8 +70,8 @@ class PodWatch:
                 ):
                     self._saw(event["object"].metadata)
                     version = event["object"].metadata.resource_version
-            except ProtocolError:
-                continue
+            except HTTPError:  # the connection broke (or the cluster is stopping): try again
+                time.sleep(0.2)
 
     def _saw(self, pod: Any) -> None:
         key = (pod.labels[RUN_LABEL], pod.annotations[STEP_ANNOTATION], pod.annotations[ATTEMPT_ANNOTATION])
