@@ -7,6 +7,8 @@ POD_NAME, as the chart's downward API names them. Pods are counted from a watch 
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sys
 import threading
@@ -271,3 +273,20 @@ def test_a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_ma
     assert stopped - cut <= 7 + 0.5  # the renew deadline, counted from a renewal that began before the cut
     assert took > stopped
     partition.listener.close()
+
+
+def test_a_leader_stopped_gracefully_hands_the_lease_over_at_the_standby_s_next_try(
+    crds: Cluster, namespace: str, operators: Callable[..., Operator]
+) -> None:
+    a, b = operators("op-a"), operators("op-b")
+    lead(crds, namespace, a)
+    stand_by(b, "op-a")
+    assert a.process is not None
+    stopping = time.time()
+    os.killpg(a.process.pid, signal.SIGTERM)  # a rolling update, a drain
+    until("op-b takes the Lease", lambda: holder(crds, namespace) == "op-b", 15, every=0.05)
+    took = time.time() - stopping
+    print(f"graceful handover: op-b took the Lease {took:.1f} s after op-a's SIGTERM", file=sys.stderr)
+    assert a.process.wait(10) == 0
+    assert logged(a, "released Lease")
+    assert took < 5  # kopf's stop, then one retry period: not a lease duration
