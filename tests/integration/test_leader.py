@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from kubeline.api.constants import ATTEMPT_ANNOTATION, RUN_LABEL, STEP_ANNOTATION
+from kubeline.controller.leader import Timings
 from tests.helpers import fake, submit, wait_run
 from tests.integration.conftest import Cluster, Operator, new_namespace
 
@@ -290,3 +291,19 @@ def test_a_leader_stopped_gracefully_hands_the_lease_over_at_the_standby_s_next_
     assert a.process.wait(10) == 0
     assert logged(a, "released Lease")
     assert took < 5  # kopf's stop, then one retry period: not a lease duration
+
+
+def test_a_leader_restarted_in_its_pod_leads_again_at_once(
+    crds: Cluster, namespace: str, operators: Callable[..., Operator]
+) -> None:
+    """A container restart keeps the pod's name: the Lease names the restarted process, which renews it at its
+    first try instead of waiting out a lease duration (a pod's name is held by one live pod at a time)."""
+    a = operators("op-a")
+    lead(crds, namespace, a)
+    a.kill()
+    restarted = time.time()
+    a.start()
+    until("op-a leads again", lambda: a.log.read_text().count("became leader") == 2, 10)
+    took = time.time() - restarted
+    print(f"restarted leader led again {took:.1f} s after its start", file=sys.stderr)
+    assert took < Timings().lease_duration

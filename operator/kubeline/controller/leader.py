@@ -69,7 +69,9 @@ class Timings:
 
 
 def identity(environ: Mapping[str, str]) -> str:
-    """This replica's name in the Lease: its pod's (downward API), else one unique to this process."""
+    """This replica's name in the Lease: its pod's (downward API), else one unique to this process.
+    A pod's name is held by one live pod at a time, so a container restarted in its pod renews a Lease it held
+    at once; two live processes must never share a POD_NAME."""
     pod = environ.get("POD_NAME")
     if pod:
         return pod
