@@ -23,7 +23,7 @@ from kubeline.controller.leader import (
         (Timings(), []),
         (Timings(15, 10, 2), []),
         (Timings(7, 7, 2), ["--lease-duration (7 s) must exceed --renew-deadline (7 s)"]),
-        (Timings(10, 2, 2), ["--renew-deadline (2 s) must exceed 1.2 x --retry-period (2 s)"]),
+        (Timings(10, 5, 2), ["--renew-deadline (5 s) must be at least 2 x --retry-period + 2 s (6 s)"]),
         (Timings(10, 7, 0), ["--retry-period (0 s) must be at least 1 s"]),
     ],
 )
@@ -35,8 +35,15 @@ def test_timings_problems_name_the_flag(timings: Timings, problems: list[str]) -
 
 
 def test_default_timings_take_over_within_15_seconds_and_client_go_s_would_not() -> None:
-    assert Timings().slowest_takeover <= 12  # leaves kopf 3 s to start and create the next pod
+    assert Timings().slowest_takeover <= 11  # leaves kopf 4 s to start and create the next pod
     assert Timings(15, 10, 2).slowest_takeover > 15
+
+
+def test_a_hung_lease_request_fails_in_time_for_two_more_tries_before_the_renew_deadline() -> None:
+    for timings in (Timings(), Timings(15, 10, 2), Timings(7, 6, 2)):
+        assert not timings.problems()
+        assert timings.request_timeout >= 1
+        assert 2 * (timings.retry_period + timings.request_timeout) <= timings.renew_deadline
 
 
 @pytest.mark.parametrize(
