@@ -18,6 +18,10 @@ from typing import Any, Literal, cast
 
 import kopf
 from kubernetes import client, config
+
+# Imported with this module, not on first use (the client imports its API classes lazily): the first use is
+# kopf's startup, after a standby takes the Lease, and importing CoreV1Api then costs 1 to 2 s of the takeover.
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
@@ -88,8 +92,8 @@ def claim_holder_problem(body: Mapping[str, Any], existing: Mapping[str, Any]) -
 
 class Kube:
     def __init__(self, api: client.ApiClient):
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        self.core = CoreV1Api(api)
+        self.custom = CustomObjectsApi(api)
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(function, *args, **kwargs)
