@@ -272,6 +272,7 @@ def test_a_leader_cut_off_from_the_api_server_stops_acting_before_the_standby_ma
         file=sys.stderr,
     )
     assert logged(a, "lost the lease: no renewal for")
+    assert a.log.read_text().count("Lease request failed") == 1  # said once, not at every try
     assert stopped - cut <= 7 + 0.5  # the renew deadline, counted from a renewal that began before the cut
     assert took > stopped
     partition.listener.close()

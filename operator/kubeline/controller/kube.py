@@ -31,12 +31,17 @@ from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.leader import LeadershipHook, Timings, Watchdog, standby_message, taken_from
 
 
-def connect() -> client.ApiClient:
+def connect(retries: bool = True) -> client.ApiClient:
+    """The in-cluster configuration, else the kubeconfig's; ``retries=False`` turns off urllib3's own retries
+    (three by default, each waiting the full request timeout)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    if not retries:
+        configuration.retries = False
+    return client.ApiClient(configuration)
 
 
 class PodNameTaken(RuntimeError):
@@ -275,6 +280,7 @@ class _Elector(leaderelection.LeaderElection):
         self.tried, self.seen = tried, seen
         self.writing = threading.Lock()  # held by a try, and by the release: never both at once
         self.released = False
+        self.unreachable = False  # said once when requests start failing, once when they work again
 
     def try_acquire_or_renew(self) -> bool:
         started = time.monotonic()
@@ -283,8 +289,15 @@ class _Elector(leaderelection.LeaderElection):
                 return False
             try:
                 succeeded = bool(super().try_acquire_or_renew())  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+                if self.unreachable:
+                    log.info("Lease requests get answers again")
+                self.unreachable = False
             except Exception as error:  # noqa: BLE001 - any failure of one try is a failed try, retried
-                log.warning("Lease request failed: %s", error)
+                if not self.unreachable:
+                    log.warning(
+                        "Lease request failed (retried each %d s): %s", self.election_config.retry_period, error
+                    )
+                self.unreachable = True
                 succeeded = False
         self.tried(started, succeeded)
         self.seen(self.observed_record.holder_identity if self.observed_record else None)
@@ -307,7 +320,8 @@ class LeaseElection:
         self._won: Callable[[], object] = lambda: None
         self.holder: str | None = None
         self.lock = LeaseLock(name, namespace, me)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
-        self.lock.api_instance = _TimedLeases(connect(), timings.request_timeout)  # the operator's connection
+        # the operator's connection settings; the elector retries each retry period itself
+        self.lock.api_instance = _TimedLeases(connect(retries=False), timings.request_timeout)
         election = electionconfig.Config(  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
             self.lock,
             timings.lease_duration,
