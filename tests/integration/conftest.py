@@ -142,11 +142,20 @@ def crds(cluster: Cluster) -> Cluster:
 
 
 class Operator:
-    """`kubeline operator` in a subprocess, watching one namespace (``args``: more of its flags)."""
+    """`kubeline operator` in a subprocess, watching one namespace (``args``: more of its flags; ``env``: more
+    variables, e.g. POD_NAME)."""
 
-    def __init__(self, cluster: Any, namespace: str, log: Path, config: Path | None = None, args: Sequence[str] = ()):
+    def __init__(
+        self,
+        cluster: Any,
+        namespace: str,
+        log: Path,
+        config: Path | None = None,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ):
         self.cluster, self.namespace, self.log, self.config = cluster, namespace, log, config
-        self.args = list(args)
+        self.args, self.env = list(args), env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -154,7 +163,7 @@ class Operator:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, *config, *self.args],
-                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig)},
+                env={**self.cluster.env, "KUBECONFIG": str(self.cluster.kubeconfig), **self.env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

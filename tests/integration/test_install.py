@@ -113,6 +113,17 @@ def test_the_service_account_can_do_what_the_operator_needs_and_no_more(
     assert result.stdout.strip() == ("yes" if allowed else "no")
 
 
+def test_the_service_account_renews_its_own_lease_in_its_own_namespace_only(installed) -> None:
+    def can(*args: str) -> bool:
+        result = installed.kubectl("auth", "can-i", *args, f"--as={SERVICE_ACCOUNT}", check=False)
+        return result.stdout.strip() == "yes"
+
+    assert can("update", "leases.coordination.k8s.io/kubeline-operator", "-n", RELEASE_NAMESPACE)
+    assert can("create", "leases.coordination.k8s.io", "-n", RELEASE_NAMESPACE)
+    assert not can("update", "leases.coordination.k8s.io/kube-scheduler", "-n", RELEASE_NAMESPACE)
+    assert not can("update", "leases.coordination.k8s.io/kubeline-operator", "-n", "default")
+
+
 @dataclass
 class ServiceAccountCluster:
     """The test cluster seen through the operator's service account (a token kubeconfig)."""
@@ -147,6 +158,7 @@ def test_operator_running_as_its_service_account_runs_a_pipeline(installed, tmp_
         ServiceAccountCluster(kubeconfig, {**installed.env, "KUBECONFIG": str(kubeconfig)}),
         namespace,
         tmp_path / "operator.log",
+        env={"POD_NAME": "local", "POD_NAMESPACE": RELEASE_NAMESPACE},  # its Lease where the chart allows it
     )
     operator.start()
     try:

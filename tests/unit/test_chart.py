@@ -55,7 +55,8 @@ def test_rbac_grants_nothing_on_secrets_and_no_wildcards(helm: str, values: list
 def test_namespaced_mode_uses_roles_in_the_watched_namespaces(helm: str) -> None:
     documents = render(helm, "--set", "watchNamespaces={team-a,team-b}")
     roles = {(d["metadata"]["namespace"], d["metadata"]["name"]) for d in documents if d["kind"] == "Role"}
-    assert roles == {("team-a", "kubeline-operator"), ("team-b", "kubeline-operator")}
+    leases = ("kubeline-system", "kubeline-operator-leader")  # the Lease's Role, in the operator's namespace
+    assert roles == {("team-a", "kubeline-operator"), ("team-b", "kubeline-operator"), leases}
     deployment = next(d for d in documents if d["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
@@ -66,7 +67,6 @@ def test_operator_pod_meets_the_restricted_profile(helm: str) -> None:
         next(d for d in render(helm) if d["kind"] == "Deployment"),
         yaml.safe_load((ROOT / "manifests" / "deployment.yaml").read_text()),
     ]:
-        assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"] == {"type": "Recreate"}
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -132,6 +132,58 @@ def test_the_dashboard_queries_only_metrics_the_operator_serves() -> None:
     assert len(queried) == 8 and queried <= served, queried - served
 
 
+def test_two_replicas_roll_behind_a_lease_they_alone_may_renew(helm: str) -> None:
+    chart = render(helm)
+    manifests = [
+        d
+        for name in ("deployment.yaml", "rbac.yaml", "leader.yaml")
+        for d in yaml.safe_load_all((ROOT / "manifests" / name).read_text())
+    ]
+    for documents in (chart, manifests):
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        assert deployment["spec"]["replicas"] == 2
+        assert deployment["spec"]["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+        budget = next(d for d in documents if d["kind"] == "PodDisruptionBudget")
+        assert budget["spec"]["minAvailable"] == 1
+        assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+        assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+        lease = next(a.split("=", 1)[1] for a in container["args"] if a.startswith("--lease-name="))
+        role = next(d for d in documents if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader"))
+        assert role["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+        assert role["rules"] == [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "resourceNames": [lease],
+                "verbs": ["get", "update"],
+            },
+        ]
+        binding = next(
+            d for d in documents if d["kind"] == "RoleBinding" and d["roleRef"]["name"] == role["metadata"]["name"]
+        )
+        assert binding["subjects"][0]["name"] == deployment["spec"]["template"]["spec"]["serviceAccountName"]
+
+
+def test_one_replica_without_leader_election_is_replaced_not_rolled(helm: str) -> None:
+    documents = render(helm, "--set", "replicas=1", "--set", "leaderElection.enabled=false")
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--no-leader-election" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [d for d in documents if d["kind"] in ("PodDisruptionBudget", "Role")]
+    refused = subprocess.run(
+        [helm, "template", "kubeline", str(CHART), "--set", "leaderElection.enabled=false"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "replicas > 1 needs leaderElection.enabled" in refused.stderr
+
+
 def test_operator_config_comes_from_values(helm: str) -> None:
     documents = render(
         helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml"
@@ -166,6 +218,7 @@ def test_manifests_render_with_kustomize() -> None:
     kinds = sorted(d["kind"] for d in yaml.safe_load_all(result.stdout) if d)
     assert kinds.count("CustomResourceDefinition") == 3
     assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment"} <= set(kinds)
+    assert {"Role", "RoleBinding", "PodDisruptionBudget"} <= set(kinds)  # the Lease's, and the drain's
 
 
 def test_an_artifact_store_set_in_the_values_is_the_operators_config(helm: str) -> None:

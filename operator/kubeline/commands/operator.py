@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from kubeline.commands.common import add_command
+from kubeline.controller.leader import Timings
 
 
 def add_to(subparsers: Any) -> None:
@@ -33,6 +35,27 @@ def add_to(subparsers: Any) -> None:
         "--log-format", choices=("text", "json"), default="text", help="json: one object a line, with run and step"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log kopf's own work too")
+    election = parser.add_argument_group(
+        "leader election", "replicas share a Lease: the one holding it acts, the others stand by to take over"
+    )
+    election.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="act only while holding the Lease (default: on); off: act at once, alone",
+    )
+    election.add_argument("--lease-name", default="kubeline-operator", help="the Lease's name (default: %(default)s)")
+    election.add_argument(
+        "--lease-namespace",
+        help="the Lease's namespace (default: $POD_NAMESPACE, else the first --namespace, else default)",
+    )
+    defaults = Timings()
+    for flag, default, meaning in [
+        ("--lease-duration", defaults.lease_duration, "a standby takes a Lease not renewed for this long"),
+        ("--renew-deadline", defaults.renew_deadline, "a leader that has not renewed for this long exits"),
+        ("--retry-period", defaults.retry_period, "how often each replica tries the Lease"),
+    ]:
+        election.add_argument(flag, type=int, default=default, metavar="SECONDS", help=f"{meaning} (%(default)s)")
 
 
 def _address(text: str) -> str:
@@ -52,8 +75,11 @@ def operator_command(args: argparse.Namespace) -> int:
 
     import kopf
 
-    from kubeline.controller import telemetry
-
+    timings = Timings(args.lease_duration, args.renew_deadline, args.retry_period)
+    if args.leader_election and timings.problems():
+        for problem in timings.problems():
+            print(f"kubeline operator: {problem}", file=sys.stderr)
+        return 2
     if args.config:
         os.environ["KUBELINE_CONFIG"] = str(args.config)
     # kopf's JSON formatter (python-json-logger) adds a record's extra fields (run, step) and kopf's object refs
@@ -64,9 +90,32 @@ def operator_command(args: argparse.Namespace) -> int:
         logging.getLogger("kopf").setLevel(logging.WARNING)
     import kubeline.controller.handlers  # noqa: F401 - registers the handlers
 
-    async def operate() -> None:
-        async with telemetry.serving(args.metrics_address):
-            await kopf.operator(standalone=True, namespaces=args.namespace, clusterwide=not args.namespace)
-
-    asyncio.run(operate())
+    asyncio.run(_operate(args, timings))
     return 0
+
+
+async def _operate(args: argparse.Namespace, timings: Timings) -> None:
+    """/metrics and /healthz from the start (a standby answers probes too), then kopf once this replica leads
+    (at once without leader election); the Lease is released after kopf stops gracefully, so a standby takes
+    over at its next try."""
+    import os
+
+    import kopf
+
+    from kubeline.controller import telemetry
+    from kubeline.controller.kube import LeaseElection
+    from kubeline.controller.leader import identity, lease_namespace
+
+    async with telemetry.serving(args.metrics_address):
+        election = None
+        if args.leader_election:
+            namespace = lease_namespace(args.lease_namespace, os.environ, args.namespace)
+            election = LeaseElection(namespace, args.lease_name, identity(os.environ), timings, telemetry.set_leader)
+            await election.lead()
+        else:
+            telemetry.set_leader(True)
+        try:
+            await kopf.operator(standalone=True, namespaces=args.namespace, clusterwide=not args.namespace)
+        finally:
+            if election:
+                election.release()

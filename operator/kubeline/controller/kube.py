@@ -7,17 +7,30 @@ Every write is idempotent: creating what exists, or deleting what is gone, count
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
-from collections.abc import Mapping, Sequence
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Literal, cast
 
 import kopf
 from kubernetes import client, config
+
+# Imported with this module, not on first use (the client imports its API classes lazily): the first use is
+# kopf's startup, after a standby takes the Lease, and importing CoreV1Api then costs 1 to 2 s of the takeover.
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from kubernetes.leaderelection import electionconfig, leaderelection
+from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller import telemetry
+from kubeline.controller.leader import LeadershipHook, Timings, Watchdog, standby_message, taken_from
 
 #: The Kubernetes verb of the request being made (Kube._call sets it; the worker thread inherits it).
 _VERB: ContextVar[str] = ContextVar("verb", default="other")
@@ -25,12 +38,17 @@ _VERB: ContextVar[str] = ContextVar("verb", default="other")
 _VERBS = {"read": "get", "get": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
 
 
-def connect() -> client.ApiClient:
+def connect(retries: bool = True) -> client.ApiClient:
+    """The in-cluster configuration, else the kubeconfig's; ``retries=False`` turns off urllib3's own retries
+    (three by default, each waiting the full request timeout)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    api = client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    if not retries:
+        configuration.retries = False
+    api = client.ApiClient(configuration)
     _count_requests(api)
     return api
 
@@ -109,8 +127,8 @@ def claim_holder_problem(body: Mapping[str, Any], existing: Mapping[str, Any]) -
 
 class Kube:
     def __init__(self, api: client.ApiClient):
-        self.core = client.CoreV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
+        self.core = CoreV1Api(api)
+        self.custom = CustomObjectsApi(api)
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
@@ -257,3 +275,167 @@ def event(run: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
     """An Event on the Run, posted by kopf in the background (never blocks a reconcile)."""
     # kopf reads only apiVersion, kind and metadata: any mapping of a Run will do, kopf's Body or a dict
     kopf.event(cast(kopf.Body, run), type=kind, reason=reason, message=message[:1000])
+
+
+log = logging.getLogger("kubeline.leader")
+
+
+class _TimedLeases(client.CoordinationV1Api):
+    """The Lease calls the elector makes, each with a timeout (the library sets none: a hung request would
+    hang a standby for good)."""
+
+    def __init__(self, api: client.ApiClient, timeout: float):
+        super().__init__(api)
+        self.timeout = timeout
+
+    def read_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
+        return super().read_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+
+    def create_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
+        return super().create_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+
+    def replace_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
+        return super().replace_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+
+
+class _Elector(leaderelection.LeaderElection):
+    """The client library's elector, reporting when each try began, whether it succeeded, and the holder it saw.
+    An error other than the API server's answer (a timeout, a refused connection) counts as a failed try
+    instead of ending the elector's thread; after ``release`` it never writes again."""
+
+    def __init__(
+        self,
+        election: electionconfig.Config,
+        tried: Callable[[float, bool], None],
+        seen: Callable[[str | None], None],
+    ):
+        super().__init__(election)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        self.tried, self.seen = tried, seen
+        self.writing = threading.Lock()  # held by a try, and by the release: never both at once
+        self.released = False
+        self.unreachable = False  # said once when requests start failing, once when they work again
+
+    def try_acquire_or_renew(self) -> bool:
+        started = time.monotonic()
+        with self.writing:
+            if self.released:
+                return False
+            try:
+                succeeded = bool(super().try_acquire_or_renew())  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+                if self.unreachable:
+                    log.info("Lease requests get answers again")
+                self.unreachable = False
+            except Exception as error:  # noqa: BLE001 - any failure of one try is a failed try, retried
+                if not self.unreachable:
+                    log.warning(
+                        "Lease request failed (retried each %d s): %s", self.election_config.retry_period, error
+                    )
+                self.unreachable = True
+                succeeded = False
+        self.tried(started, succeeded)
+        self.seen(self.observed_record.holder_identity if self.observed_record else None)
+        return succeeded
+
+
+class LeaseElection:
+    """Leader election on a coordination.k8s.io Lease with the client library's elector, made safe where it is
+    not (see controller/leader.py for the timings): requests time out, a Watchdog ends the process when the
+    leader has not renewed within the renew deadline or sees another holder, and the library's INFO lines
+    every retry period give way to one line per transition.
+
+    The elector and the watchdog run in threads of their own, so a busy event loop delays neither."""
+
+    def __init__(self, namespace: str, name: str, me: str, timings: Timings, on_change: LeadershipHook | None = None):
+        logging.getLogger("leaderelection").setLevel(logging.WARNING)
+        self.namespace, self.name, self.me, self.timings = namespace, name, me, timings
+        self.on_change = on_change or (lambda leading: None)
+        self.leading = threading.Event()
+        self._won: Callable[[], object] = lambda: None
+        self.holder: str | None = None
+        self.lock = LeaseLock(name, namespace, me)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        # the operator's connection settings; the elector retries each retry period itself
+        self.lock.api_instance = _TimedLeases(connect(retries=False), timings.request_timeout)
+        election = electionconfig.Config(  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+            self.lock,
+            timings.lease_duration,
+            timings.renew_deadline,
+            timings.retry_period,
+            onstarted_leading=self._started,
+            onstopped_leading=lambda: self._stop_acting("could not renew the lease"),
+        )
+        self.elector = _Elector(election, self._tried, self._seen)
+        self.watchdog = Watchdog(
+            timings.renew_deadline,
+            lambda since: self._stop_acting(
+                f"no renewal for {since:.1f} s (renew deadline {timings.renew_deadline} s)"
+            ),
+        )
+
+    async def lead(self) -> None:
+        """Stand for the Lease; returns once this replica leads (a standby waits here, for good if need be)."""
+        loop = asyncio.get_running_loop()
+        won = asyncio.Event()
+        self._won = lambda: loop.call_soon_threadsafe(won.set)
+        self.on_change(False)
+        log.info("candidate %s for Lease %s/%s", self.me, self.namespace, self.name)
+        threading.Thread(target=self.watchdog.watch, name="lease-watchdog", daemon=True).start()
+        threading.Thread(target=self.elector.run, name="lease-elector", daemon=True).start()
+        await won.wait()
+
+    def release(self) -> None:
+        """Give the Lease up after a graceful stop (kopf no longer acts): a standby takes it at its next try
+        instead of a lease duration later. Only the version just read, still ours, is written over."""
+        with self.elector.writing:
+            self.elector.released = True
+            self.watchdog.disarm()
+            if not self.leading.is_set():
+                return
+            try:
+                self._write_release()
+            except Exception as error:  # noqa: BLE001 - the standby takes the lease when it expires instead
+                log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, error)
+        self.on_change(False)
+
+    def _write_release(self) -> None:
+        found, record = self.lock.get(self.name, self.namespace)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        if found and record.holder_identity == self.me:
+            now = str(datetime.datetime.now())
+            empty = LeaderElectionRecord("", "1", now, now)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+            if self.lock.update(self.name, self.namespace, empty):  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+                log.info("released Lease %s/%s", self.namespace, self.name)
+
+    def _tried(self, started: float, succeeded: bool) -> None:
+        if succeeded:
+            self.watchdog.renewed(started)
+        elif self.leading.is_set():
+            log.warning(
+                "could not renew Lease %s/%s: this replica stops acting %d s after its last renewal began",
+                self.namespace,
+                self.name,
+                self.timings.renew_deadline,
+            )
+
+    def _started(self) -> None:
+        log.info("became leader (Lease %s/%s, as %s)", self.namespace, self.name, self.me)
+        self.on_change(True)
+        self.leading.set()
+        self._won()
+
+    def _seen(self, holder: str | None) -> None:
+        leading = self.leading.is_set()
+        if taken_from(self.me, leading, holder):
+            self._stop_acting(f"the Lease is held by {holder} now")
+        message = standby_message(self.me, leading, self.holder, holder)
+        if message:
+            log.info("%s (it must renew its Lease %s/%s)", message, self.namespace, self.name)
+        self.holder = holder
+
+    def _stop_acting(self, reason: str) -> None:
+        """controller-runtime's way: a leader that may have lost its lease exits at once, and is restarted as a
+        standby; nothing of it acts a moment longer (after a release, nothing is left to stop)."""
+        if self.elector.released:
+            return
+        log.critical("lost the lease: %s; exiting, to restart as a standby", reason)
+        self.on_change(False)
+        logging.shutdown()
+        os._exit(1)

@@ -1,0 +1,142 @@
+"""Which replica acts: the timings of the Lease election and the decisions made from them, without the API.
+
+Two operator replicas run; the one holding a coordination.k8s.io Lease runs kopf, the other stands by
+(controller/kube.py's LeaseElection does the API calls, with the client library's elector).
+
+Why a leader stops acting before anyone may take its lease:
+  - a leader counts from the START of its last successful renew request (S, its monotonic clock). The server
+    wrote renewTime at or after S, and a standby saw that record change at O >= S;
+  - a standby takes the lease only when lease_duration has passed, on its own clock, since it saw the
+    record last change: not before O + lease_duration >= S + lease_duration;
+  - the leader's watchdog ends the process at S + renew_deadline.
+So lease_duration - renew_deadline (3 s by default) is the margin for the watchdog's wake-up, the process's
+exit and a request already sent; neither side compares the other's wall clock, only durations.
+
+How fast a standby takes over (defaults 10 / 7 / 1 s): a dead leader last renewed at most one retry period
+(plus a request) before it died; the standby saw that renewal within one retry period, and takes the lease at
+its first attempt lease_duration later: between lease_duration - retry_period and lease_duration + retry_period
+after the death (9 to 11 s; 8 to 12 s with a 2 s retry period), then kopf starts and creates the next pod
+(0.3 s measured). client-go's 15 / 10 / 2 would miss the 15 s goal. A try each second costs the leader one read
+and one write of a small object, a standby one read.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+#: Called with True when this replica starts acting, False when it stops (the kubeline_leader gauge).
+LeadershipHook = Callable[[bool], None]
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds, whole (the Lease stores leaseDurationSeconds as an integer)."""
+
+    lease_duration: int = 10
+    renew_deadline: int = 7
+    retry_period: int = 1
+
+    def problems(self) -> list[str]:
+        """What is wrong with these timings, each naming the flag and the fix; empty when they are safe."""
+        found = []
+        if self.retry_period < 1:
+            found.append(f"--retry-period ({self.retry_period} s) must be at least 1 s")
+        if self.renew_deadline < 2 * self.retry_period + 2:
+            found.append(
+                f"--renew-deadline ({self.renew_deadline} s) must be at least 2 x --retry-period + 2 s "
+                f"({2 * self.retry_period + 2} s): a leader gets two tries to renew, each allowed a second or more"
+            )
+        if self.lease_duration <= self.renew_deadline:
+            found.append(
+                f"--lease-duration ({self.lease_duration} s) must exceed --renew-deadline ({self.renew_deadline} s): "
+                "a leader that cannot renew must stop acting before a standby may take its lease"
+            )
+        return found
+
+    @property
+    def request_timeout(self) -> float:
+        """How long one Lease request may take (the library sets no timeout at all): two tries, each after a
+        retry period's pause, fit in the renew deadline even when both hang."""
+        return (self.renew_deadline - 2 * self.retry_period) / 2
+
+    @property
+    def slowest_takeover(self) -> int:
+        """Seconds from a leader's death to a standby holding the lease, at worst (see the module's docstring)."""
+        return self.lease_duration + self.retry_period
+
+
+def identity(environ: Mapping[str, str]) -> str:
+    """This replica's name in the Lease: its pod's (downward API), else one unique to this process.
+    A pod's name is held by one live pod at a time, so a container restarted in its pod renews a Lease it held
+    at once; two live processes must never share a POD_NAME."""
+    pod = environ.get("POD_NAME")
+    if pod:
+        return pod
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def lease_namespace(explicit: str | None, environ: Mapping[str, str], watched: Sequence[str]) -> str:
+    """Where the Lease lives: the flag, else the operator's own namespace, else the first one it watches."""
+    return explicit or environ.get("POD_NAMESPACE") or (watched[0] if watched else "default")
+
+
+def standby_message(me: str, leading: bool, before: str | None, holder: str | None) -> str | None:
+    """The log line for a standby that sees the Lease change hands (None: nothing new to say)."""
+    if leading or holder == before or holder in (None, me):
+        return None
+    return f"standing by behind {holder}"
+
+
+def taken_from(me: str, leading: bool, holder: str | None) -> bool:
+    """Whether a leader sees another replica's name in its Lease: it must stop acting at once."""
+    return leading and holder is not None and holder != me
+
+
+class Watchdog:
+    """Ends a leader's acting when it has not renewed within renew_deadline.
+
+    Counting starts at the START of the last successful renew request (see the module's docstring). A thread of
+    its own sleeps until the deadline, so a hung request or a busy event loop cannot delay it.
+    """
+
+    def __init__(
+        self, renew_deadline: float, expired: Callable[[float], None], clock: Callable[[], float] = time.monotonic
+    ):
+        self.renew_deadline = renew_deadline
+        self.expired = expired  # called once, with the seconds since the last successful renew began
+        self.clock = clock
+        self._renewed_from: float | None = None
+        self._changed = threading.Condition()
+
+    def renewed(self, started: float) -> None:
+        """A renew (or the acquiring write) that began at ``started`` succeeded: the deadline moves on."""
+        with self._changed:
+            if self._renewed_from is None or started > self._renewed_from:
+                self._renewed_from = started
+            self._changed.notify()
+
+    def disarm(self) -> None:
+        """The lease was given up on purpose: nothing to watch any more."""
+        with self._changed:
+            self._renewed_from = None
+            self._changed.notify()
+
+    def watch(self) -> None:
+        """The thread's body: returns after calling ``expired``, or never while renewals keep coming."""
+        with self._changed:
+            while True:
+                if self._renewed_from is None:
+                    self._changed.wait()
+                    continue
+                remaining = self._renewed_from + self.renew_deadline - self.clock()
+                if remaining <= 0:
+                    since = self.clock() - self._renewed_from
+                    break
+                self._changed.wait(remaining)
+        self.expired(since)
