@@ -22,6 +22,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +150,14 @@ class PodSeen:
     uid: str
     name: str
     node: str | None
-    first_seen: float
+    created: float  # the API server's creationTimestamp: whole seconds
 
 
 class PodLedger:
     """Every pod of the namespace's Runs, from one watch held for the whole trial. When the API server goes
     away, the watch starts again from its last resourceVersion (or, when that has expired, from a list,
-    which holds every pod that still exists): a pod the operator creates is seen by either."""
+    which holds every pod that still exists): a pod the operator creates is seen by either, unless it was
+    created and deleted again while the API server was away (the operator deletes pods only on cancel)."""
 
     def __init__(self, plane: ControlPlane, namespace: str):
         self.core, self.namespace = plane.core, namespace
@@ -173,10 +175,9 @@ class PodLedger:
             return
         key = (run, annotations[STEP_ANNOTATION], int(annotations.get(ATTEMPT_ANNOTATION, "0")))
         node = (pod.get("spec") or {}).get("nodeName")
+        created = datetime.strptime(metadata["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
         with self.lock:
-            seen = self.pods[key].setdefault(
-                metadata["uid"], PodSeen(metadata["uid"], metadata["name"], node, time.time())
-            )
+            seen = self.pods[key].setdefault(metadata["uid"], PodSeen(metadata["uid"], metadata["name"], node, created))
             seen.node = node or seen.node
 
     def _watch(self) -> None:
@@ -189,25 +190,26 @@ class PodLedger:
                     for pod in document["items"]:
                         self._record(pod)
                     version = document["metadata"]["resourceVersion"]
+                # a watch the API server accepted while starting may stay silent: a read timeout ends it
                 stream = watch.Watch().stream(
                     self.core.list_namespaced_pod,
                     self.namespace,
                     resource_version=version,
-                    timeout_seconds=30,
+                    timeout_seconds=10,
                     allow_watch_bookmarks=True,
-                    _request_timeout=60,
+                    _request_timeout=(5, 15),
                 )
                 for event in stream:
                     raw = event["raw_object"]
-                    if event["type"] == "ERROR":
-                        version = None  # 410 Gone: list again
-                        break
                     version = raw["metadata"].get("resourceVersion") or version
                     if event["type"] != "BOOKMARK":
                         self._record(raw)
                     if self.stopping.is_set():
                         return
-            except UNREACHABLE:
+            except ApiException:
+                version = None  # 410 Gone (the version expired) or a server starting: list again
+                time.sleep(0.2)
+            except (HTTPError, OSError):
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -219,9 +221,10 @@ class PodLedger:
             return {key: list(seen.values()) for key, seen in self.pods.items()}
 
     def created_since(self, moment: float) -> float | None:
-        """When the first pod first seen after ``moment`` was seen (the operator acting again), or None."""
+        """When the first pod created in or after the second of ``moment`` was created (the operator acting
+        again), or None."""
         with self.lock:
-            times = [s.first_seen for seen in self.pods.values() for s in seen.values() if s.first_seen > moment]
+            times = [s.created for seen in self.pods.values() for s in seen.values() if s.created >= int(moment)]
         return min(times) if times else None
 
 
@@ -429,3 +432,10 @@ def running_pods(ledger: PodLedger, run: str, steps: Iterable[str]) -> dict[str,
         return seen if all(s is not None and s.node for s in seen.values()) else None  # type: ignore[misc]
 
     return poll(found, 60, f"{run}: no bound pods for {wanted}")
+
+
+def time_to_resume(ledger: PodLedger, since: float, timeout: float = 60) -> float:
+    """Seconds from ``since`` (a fault over) until the operator created a pod again, to the second (the
+    API server's timestamps): 0 means within the same second."""
+    created = poll(lambda: ledger.created_since(since), timeout, "the operator created no pod after the fault")
+    return max(0.0, created - int(since))
