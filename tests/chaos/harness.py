@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -279,9 +280,10 @@ EXPECTED: dict[str, Expected] = {
 MIX = ("chain", "fanout", "branches", "retries", "cancelled")
 
 
-def submit(plane: ControlPlane, namespace: str, pipelines: Iterable[str], tag: str) -> dict[str, str]:
-    """One Run of each pipeline, in one kubectl apply; returns pipeline by run name."""
-    runs = {f"{pipeline}-{tag}": pipeline for pipeline in pipelines}
+def submit(plane: ControlPlane, namespace: str, pipelines: Iterable[str], tag: str, copies: int = 1) -> dict[str, str]:
+    """``copies`` Runs of each pipeline, in one kubectl apply; returns pipeline by run name."""
+    suffixes = [tag] if copies == 1 else [f"{tag}{index}" for index in range(copies)]
+    runs = {f"{pipeline}-{suffix}": pipeline for pipeline in pipelines for suffix in suffixes}
     documents = [
         {"apiVersion": API_VERSION, "kind": "Run", "metadata": {"name": run}, "spec": {"pipelineRef": {"name": p}}}
         for run, p in runs.items()
@@ -439,3 +441,59 @@ def time_to_resume(ledger: PodLedger, since: float, timeout: float = 60) -> floa
     API server's timestamps): 0 means within the same second."""
     created = poll(lambda: ledger.created_since(since), timeout, "the operator created no pod after the fault")
     return max(0.0, created - int(since))
+
+
+# -- connections that go silent -----------------------------------------------------------------------------
+
+
+class SilentProxy:
+    """A TCP proxy to the API server whose open connections can be made to go silent: they stay open and
+    carry nothing more, as through a load balancer that died or a network path that was lost; connections
+    made afterwards go through. TLS passes through untouched (the server's certificate names 127.0.0.1)."""
+
+    def __init__(self, server: str):
+        host, port = server.removeprefix("https://").rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[tuple[socket.socket, socket.socket]] = []
+        self.silenced: set[int] = set()  # ids of the client sockets that carry nothing more
+        threading.Thread(target=self._accept, daemon=True, name="silent-proxy").start()
+
+    def kubeconfig(self, plane: ControlPlane, path: Path) -> Path:
+        """A copy of the plane's kubeconfig that goes through this proxy."""
+        server = (plane.state / "server").read_text()
+        path.write_text(plane.kubeconfig.read_text().replace(server, f"https://127.0.0.1:{self.port}"))
+        return path
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client_side, _ = self.listener.accept()
+                server_side = socket.create_connection(self.target)
+            except OSError:
+                return
+            self.connections.append((client_side, server_side))
+            for source, target in ((client_side, server_side), (server_side, client_side)):
+                threading.Thread(target=self._pump, args=(source, target, id(client_side)), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, connection: int) -> None:
+        try:
+            while data := source.recv(65536):
+                if connection not in self.silenced:
+                    target.sendall(data)
+        except OSError:
+            pass
+        if connection not in self.silenced:
+            target.close()
+
+    def silence(self) -> int:
+        """Make every open connection go silent; returns how many."""
+        self.silenced |= {id(client_side) for client_side, _ in self.connections}
+        return len(self.silenced)
+
+    def close(self) -> None:
+        self.listener.close()
+        for client_side, server_side in self.connections:
+            client_side.close()
+            server_side.close()

@@ -23,7 +23,7 @@ import kopf
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.config import OperatorConfig, load_config
-from kubeline.controller.kube import Kube, connect
+from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
 from kubeline.controller.reconciler import RunReconciler
 
 Key = tuple[str | None, str]  # a Run's namespace and name
@@ -52,6 +52,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # a connection can go silent without an error: a watch with no event (not even a bookmark, sent every
+    # minute) for inactivity_timeout (kopf's default, 70 s) is made again, and kopf's own calls are bounded
+    settings.networking.connect_timeout = REQUEST_TIMEOUT[0]
+    settings.networking.request_timeout = REQUEST_TIMEOUT[1]
     settings.batching.worker_limit = 200
     logger.info("kubeline operator configured: %s", memo.config.to_dict())
 

@@ -55,6 +55,9 @@ class PodRefused(RuntimeError):
 #: What the API server answers a document it will never take: malformed, forbidden, invalid.
 REFUSED = (400, 403, 422)
 
+#: Seconds to connect, and to wait for each read of an answer (a list of 10,000 pods takes a few seconds).
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 
 class ClaimNotCreated(RuntimeError):
     """The API server refused a PersistentVolumeClaim, or its name is another's: the message says which and why."""
@@ -83,7 +86,9 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(function, *args, **kwargs)
+        """One API call in a worker thread, bounded: the client waits forever by default, so a connection
+        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good."""
+        return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
