@@ -436,6 +436,11 @@ def running_pods(ledger: PodLedger, run: str, steps: Iterable[str]) -> dict[str,
     return poll(found, 60, f"{run}: no bound pods for {wanted}")
 
 
+def wait_for_pod(ledger: PodLedger, run: str, step: str, timeout: float = 120) -> None:
+    """Until the pod of ``step``'s first attempt exists."""
+    poll(lambda: (run, step, 1) in ledger.snapshot(), timeout, f"{run}: no pod for {step} in {timeout:.0f}s")
+
+
 def time_to_resume(ledger: PodLedger, since: float, timeout: float = 60) -> float:
     """Seconds from ``since`` (a fault over) until the operator created a pod again, to the second (the
     API server's timestamps): 0 means within the same second."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.chaos.harness import ControlPlane, Operator, PodLedger, Trial, poll, submit, time_to_resume
+from tests.chaos.harness import ControlPlane, Operator, PodLedger, Trial, submit, time_to_resume, wait_for_pod
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +20,7 @@ def test_the_operator_resumes_after_a_restart(plane: ControlPlane, component: st
     operator.start()
     trial = Trial(plane, namespace, ledger, submit(plane, namespace, ["twenty"], "a"))
     try:
-        poll(lambda: ("twenty-a", "s1-0", 1) in ledger.snapshot(), 60, "the run did not reach its second round")
+        wait_for_pod(ledger, "twenty-a", "s1-0")
         plane.restart(component, down_seconds=3)
         resumed = time_to_resume(ledger, time.time())
         trial.drive(time.time() + 120)

@@ -8,7 +8,16 @@ import time
 
 import pytest
 
-from tests.chaos.harness import ControlPlane, Operator, PodLedger, SilentProxy, Trial, poll, submit, time_to_resume
+from tests.chaos.harness import (
+    ControlPlane,
+    Operator,
+    PodLedger,
+    SilentProxy,
+    Trial,
+    submit,
+    time_to_resume,
+    wait_for_pod,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +30,7 @@ def test_the_operator_gets_over_connections_that_go_silent(plane: ControlPlane, 
     operator.start()
     trial = Trial(plane, namespace, ledger, submit(plane, namespace, ["twenty"], "a"))
     try:
-        poll(lambda: ("twenty-a", "s1-0", 1) in ledger.snapshot(), 60, "the run did not reach its second round")
+        wait_for_pod(ledger, "twenty-a", "s1-0")
         silenced_at = time.time()
         assert proxy.silence() > 0
         resumed = time_to_resume(ledger, silenced_at + 1, timeout=150)
