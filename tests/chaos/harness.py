@@ -424,16 +424,18 @@ def poll(check: Callable[[], Any], timeout: float, message: str) -> Any:
     raise AssertionError(message)
 
 
-def running_pods(ledger: PodLedger, run: str, steps: Iterable[str]) -> dict[str, PodSeen]:
-    """The first attempt's pod of each of ``steps``, once all of them exist and are bound to a node."""
+def running_pods(
+    ledger: PodLedger, run: str, steps: Iterable[str], attempt: int = 1, timeout: float = 60
+) -> dict[str, PodSeen]:
+    """The pod of ``attempt`` of each of ``steps``, once all of them exist and are bound to a node."""
     wanted = list(steps)
 
     def found() -> dict[str, PodSeen] | None:
         pods = ledger.snapshot()
-        seen = {step: (pods.get((run, step, 1)) or [None])[0] for step in wanted}
+        seen = {step: (pods.get((run, step, attempt)) or [None])[0] for step in wanted}
         return seen if all(s is not None and s.node for s in seen.values()) else None  # type: ignore[misc]
 
-    return poll(found, 60, f"{run}: no bound pods for {wanted}")
+    return poll(found, timeout, f"{run}: no bound pods for {wanted} (attempt {attempt})")
 
 
 def wait_for_pod(ledger: PodLedger, run: str, step: str, timeout: float = 120) -> None:
@@ -502,3 +504,18 @@ class SilentProxy:
         for client_side, server_side in self.connections:
             client_side.close()
             server_side.close()
+
+
+def take_away_and_wait(
+    plane: ControlPlane, namespace: str, trial: Trial, ledger: PodLedger, how: Callable[[list[PodSeen]], None]
+) -> PodSeen:
+    """Both `long-` runs' first pods taken away by ``how``; returns the retried step's second pod once it is bound,
+    after which that run is cancelled (rather than waiting 90 s for it): every run must then end."""
+    first = [running_pods(ledger, run, ["step"])["step"] for run in ("long-retried-a", "long-once-a")]
+    how(first)
+    retry = running_pods(ledger, "long-retried-a", ["step"], attempt=2, timeout=120)["step"]
+    plane.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "runs", "long-retried-a", {"spec": {"cancel": True}}
+    )
+    trial.drive(time.time() + 60)
+    return retry

@@ -3,11 +3,9 @@ a message saying its pod was deleted; never hung."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.chaos.harness import ControlPlane, Operator, PodLedger, Trial, running_pods, submit
+from tests.chaos.harness import ControlPlane, Operator, PodLedger, Trial, submit, take_away_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -17,20 +15,25 @@ def test_a_deleted_pod_is_retried_or_fails_the_step_saying_so(plane: ControlPlan
     ledger = PodLedger(plane, namespace)
     operator = Operator(plane, namespace, tmp_path / "operator.log")
     operator.start()
-    trial = Trial(plane, namespace, ledger, submit(plane, namespace, ["victims"], "a"))
+    trial = Trial(plane, namespace, ledger, submit(plane, namespace, ["long-retried", "long-once"], "a"))
     try:
-        pods = running_pods(ledger, "victims-a", ["retried", "once"])
-        for seen in pods.values():
-            plane.core.delete_namespaced_pod(seen.name, namespace)
-        trial.drive(time.time() + 60)
+        take_away_and_wait(
+            plane,
+            namespace,
+            trial,
+            ledger,
+            lambda pods: [plane.core.delete_namespaced_pod(p.name, namespace) for p in pods],
+        )
     finally:
         operator.kill()
         ledger.stop()
-    status = trial.statuses["victims-a"]
-    assert status["phase"] == "Failed", status
-    retried, once = status["tasks"]["retried"], status["tasks"]["once"]
-    assert (retried["phase"], retried["attempts"], retried["outputs"]) == ("Succeeded", 2, {"out": "done"})
+    once = trial.statuses["long-once-a"]
     assert once["phase"] == "Failed"
-    assert "deleted" in once["message"], once
-    assert sorted(key[1:] for key in ledger.snapshot()) == [("once", 1), ("retried", 1), ("retried", 2)]
+    assert once["tasks"]["step"]["message"] == "the step's pod was deleted"
+    assert trial.statuses["long-retried-a"]["phase"] == "Cancelled"
+    assert sorted(key for key, seen in ledger.snapshot().items() if len(seen) == 1) == [
+        ("long-once-a", "step", 1),
+        ("long-retried-a", "step", 1),
+        ("long-retried-a", "step", 2),
+    ]
     assert operator.errors() == []
