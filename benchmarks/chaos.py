@@ -33,7 +33,6 @@ from tests.chaos.harness import (  # noqa: E402 - after the path above
     PodLedger,
     Trial,
     Verdict,
-    poll,
     running_pods,
     submit,
     time_to_resume,
@@ -135,8 +134,7 @@ def load(plane: ControlPlane, work: Path, runs: int) -> None:
     operator = Operator(plane, namespace, work / "load.log")
     operator.start()
     try:
-        poll(lambda: operator.log.exists() and operator.log.stat().st_size > 0, 60, "the operator did not start")
-        time.sleep(2)  # its startup done: the memory it holds before any Run
+        operator.wait_ready()
         before = operator.rss_mib()
         started = time.time()
         trial = Trial(plane, namespace, ledger, submit(plane, namespace, ["twenty"], "l", copies=runs))

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -57,6 +58,10 @@ class ControlPlane:
         self.api = config.new_client_from_config(str(self.kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
+        # once: applying them again would make the API server re-initialize their storage under a running operator
+        self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+        for name in ("pipelines", "runs", "cacheentries"):
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
 
     def _hack(self, *args: str) -> None:
         subprocess.run(
@@ -81,11 +86,8 @@ class ControlPlane:
         self._hack("restart", component, "--down-seconds", str(down_seconds))
 
     def namespace(self, prefix: str) -> str:
-        """A fresh namespace with its default service account (pods are refused before it exists), kubeline's
-        CRDs applied, and every pipeline of tests/chaos/pipelines in it."""
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-        for name in ("pipelines", "runs", "cacheentries"):
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
+        """A fresh namespace with its default service account (pods are refused before it exists) and every
+        pipeline of tests/chaos/pipelines in it."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.kubectl("create", "namespace", name)
         poll(lambda: self._has_service_account(name), 30, f"namespace {name} got no default service account")
@@ -110,19 +112,33 @@ class Operator:
         self.plane, self.namespace, self.log = plane, namespace, log
         self.kubeconfig = kubeconfig or plane.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.health = ""
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": str(ROOT / "operator")}
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.health = f"http://127.0.0.1:{probe.getsockname()[1]}/healthz"
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace],
+                [sys.executable, "-m", "kubeline", "operator", "-n", self.namespace, "--liveness", self.health],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.starts += 1
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until kopf's liveness endpoint answers: the operator is up and its startup handler has run."""
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(self.health, timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        poll(answers, timeout, f"the operator did not come up; its log: {self.log}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
