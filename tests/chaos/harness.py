@@ -523,15 +523,19 @@ class SilentProxy:
 
 
 def take_away_and_wait(
-    plane: ControlPlane, namespace: str, trial: Trial, ledger: PodLedger, how: Callable[[list[PodSeen]], None]
+    plane: ControlPlane,
+    namespace: str,
+    trial: Trial,
+    ledger: PodLedger,
+    how: Callable[[list[PodSeen]], None],
+    tag: str = "a",
 ) -> PodSeen:
-    """Both `long-` runs' first pods taken away by ``how``; returns the retried step's second pod once it is bound,
-    after which that run is cancelled (rather than waiting 90 s for it): every run must then end."""
-    first = [running_pods(ledger, run, ["step"])["step"] for run in ("long-retried-a", "long-once-a")]
-    how(first)
-    retry = running_pods(ledger, "long-retried-a", ["step"], attempt=2, timeout=120)["step"]
-    plane.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, "runs", "long-retried-a", {"spec": {"cancel": True}}
-    )
+    """The first pods of both `long-` runs (submitted with ``tag``) taken away by ``how``; returns the retried
+    step's second pod once it is bound, after which that run is cancelled (rather than waiting 90 s for it):
+    every run must then end."""
+    retried, once = f"long-retried-{tag}", f"long-once-{tag}"
+    how([running_pods(ledger, run, ["step"])["step"] for run in (retried, once)])
+    retry = running_pods(ledger, retried, ["step"], attempt=2, timeout=120)["step"]
+    plane.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "runs", retried, {"spec": {"cancel": True}})
     trial.drive(time.time() + 60)
     return retry
