@@ -94,11 +94,12 @@ def taken_away(plane: ControlPlane, work: Path, trials: int, what: str) -> None:
     reason = "the step's pod was deleted" if what == "pod" else "PodGC: node no longer exists"
 
     def take(pods: list[PodSeen]) -> None:
-        for pod in pods:
-            if what == "pod":
+        if what == "pod":
+            for pod in pods:
                 plane.core.delete_namespaced_pod(pod.name, namespace)
-            else:
-                plane.core.delete_node(pod.node)
+        else:
+            for node in {pod.node for pod in pods}:  # both pods may be on one node
+                plane.core.delete_node(node)
 
     try:
         for index in range(trials):
