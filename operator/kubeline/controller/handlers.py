@@ -24,6 +24,7 @@ import kopf
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
+from kubeline.controller.pods import disruption
 from kubeline.controller.reconciler import RunReconciler
 
 Key = tuple[str | None, str]  # a Run's namespace and name
@@ -100,9 +101,11 @@ def pod_changed(
     flight = memo.runs.get((namespace, labels[RUN_LABEL]))
     if flight is None:
         return
-    if event["type"] == "DELETED":
+    if event["type"] == "DELETED" and not disruption(event["object"]):
         flight.pods.pop(name, None)
     else:
+        # a pod Kubernetes took away (its node gone: marked Failed and deleted at once) keeps its last state, which
+        # says why, until the daemon's next list of the pods drops it: its step's message is Kubernetes' reason
         flight.pods[name] = event["object"]
     flight.wake.set()
 

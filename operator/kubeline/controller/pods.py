@@ -25,6 +25,7 @@ allowed to create pods there can.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -543,7 +544,7 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     data = containers.get(DATA_CONTAINER)
     with_data = any(c.get("name") == DATA_CONTAINER for c in (pod.get("spec") or {}).get("containers") or [])
     phase = status.get("phase")
-    disrupted = _disruption(pod)
+    disrupted = disruption(pod)
     if disrupted and main is None and (phase == "Failed" or (pod.get("metadata") or {}).get("deletionTimestamp")):
         return PodOutcome("Failed", {}, disrupted, None, node)
     if phase not in ("Succeeded", "Failed"):
@@ -586,7 +587,7 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     return PodOutcome("Succeeded", outputs, "", exit_code, node)
 
 
-def _disruption(pod: dict[str, Any]) -> str | None:
+def disruption(pod: Mapping[str, Any]) -> str | None:
     """Why Kubernetes took the pod away before its command ended, from its DisruptionTarget condition (its node
     was lost, a NoExecute taint evicted it, it was preempted), or None."""
     for condition in (pod.get("status") or {}).get("conditions") or []:
