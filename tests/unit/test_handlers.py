@@ -95,3 +95,35 @@ def test_only_another_clients_status_write_wakes_the_daemon(monkeypatch: pytest.
     kube.write_status_as_someone_else(NS, RUN, {"phase": "Succeeded"})
     handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
     assert flight.wake.is_set()
+
+
+def test_a_pod_kubernetes_took_away_and_deleted_at_once_still_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pod garbage collector marks a pod of a deleted node Failed and deletes it at once: both events may
+    reach the daemon together, and the step's message must still be Kubernetes' reason, not a bare deletion."""
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    kube = FakeKube()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    flight = handlers.RunInFlight(pods=kube.watch(NS, RUN))
+    memo = kopf.Memo(runs={(NS, RUN): flight})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, flight.pods)
+    asyncio.run(reconciler.reconcile(run))
+    pod = kube.pods.pop((NS, kube.created_pods[0]))
+    pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    pod["status"] = {
+        "phase": "Failed",
+        "conditions": [
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "DeletionByPodGC",
+                "message": "PodGC: node no longer exists",
+            }
+        ],
+    }
+    event = {"type": "DELETED", "object": pod}
+    name = pod["metadata"]["name"]
+    handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name=name, memo=memo)
+    asyncio.run(reconciler.reconcile(run))
+    step = kube.runs[NS, RUN]["status"]["tasks"]["a"]
+    assert step["phase"] == "Failed"
+    assert step["message"] == "Kubernetes took the step's pod away (DeletionByPodGC): PodGC: node no longer exists"

@@ -1,14 +1,20 @@
-"""Creating a step pod whose name is taken: kubeline deletes only what an older Run of the same name left."""
+"""Creating a step pod whose name is taken: kubeline deletes only what an older Run of the same name left; and
+every call to an API server that went silent ends."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from kubernetes import client
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import ReadTimeoutError
 
+from kubeline.controller import kube as kube_module
 from kubeline.controller.kube import Kube, PodNameTaken, claim_holder_problem, pod_name_holder
 
 
@@ -21,10 +27,10 @@ class _Core:
         )
         self.deleted: list[str] = []
 
-    def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> None:
+    def create_namespaced_pod(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
         raise ApiException(status=409, reason="AlreadyExists")
 
-    def read_namespaced_pod(self, name: str, namespace: str) -> Any:
+    def read_namespaced_pod(self, name: str, namespace: str, **_: Any) -> Any:
         return self.existing
 
     def delete_namespaced_pod(self, name: str, namespace: str, **_: Any) -> None:
@@ -130,3 +136,18 @@ CLAIM = {
 def test_a_claim_of_the_name_is_used_only_when_this_run_made_it(existing: dict[str, Any], expected: str | None) -> None:
     problem = claim_holder_problem(CLAIM, existing)
     assert problem == expected if expected is None else expected in (problem or "")
+
+
+def test_a_call_to_an_api_server_that_went_silent_ends_with_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection that takes a request and never answers (a dead load balancer) must not hang a Run's daemon:
+    the client alone would wait forever."""
+    monkeypatch.setattr(kube_module, "REQUEST_TIMEOUT", (1.0, 1.0))
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        configuration.retries = False
+        kube = Kube(client.ApiClient(configuration))
+        started = time.monotonic()
+        with pytest.raises(ReadTimeoutError):
+            asyncio.run(kube.list_pods("ns", "r"))
+    assert time.monotonic() - started < 5

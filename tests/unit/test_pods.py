@@ -194,6 +194,21 @@ def pod_status(phase: str, exit_code: int | None = None, message: str = "", reas
     }
 
 
+RUNNING = {"name": "main", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}
+DISRUPTED_BY_POD_GC = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "DeletionByPodGC",
+    "message": "PodGC: node no longer exists",
+}
+EVICTED_BY_TAINT = {
+    "type": "DisruptionTarget",
+    "status": "True",
+    "reason": "DeletionByTaintManager",
+    "message": "Taint manager: deleting due to NoExecute taint",
+}
+
+
 @pytest.mark.parametrize(
     "pod, phase, outputs, message",
     [
@@ -201,6 +216,44 @@ def pod_status(phase: str, exit_code: int | None = None, message: str = "", reas
         (pod_status("Succeeded", 0, encode_outputs({"out": "v"})), "Succeeded", {"out": "v"}, ""),
         (pod_status("Succeeded", 0, ""), "Failed", {}, "the step wrote no output 'out'"),
         (pod_status("Failed", 137, reason="OOMKilled"), "Failed", {}, "OOMKilled: exit code 137"),
+        (  # its node deleted: the pod garbage collector marks the pod Failed, then deletes it
+            {
+                "spec": {"nodeName": "gone"},
+                "status": {"phase": "Failed", "conditions": [DISRUPTED_BY_POD_GC], "containerStatuses": [RUNNING]},
+            },
+            "Failed",
+            {},
+            "Kubernetes took the step's pod away (DeletionByPodGC): PodGC: node no longer exists",
+        ),
+        (  # its node NotReady past the pod's toleration: evicted, still terminating
+            {
+                "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {"nodeName": "dark"},
+                "status": {"phase": "Running", "conditions": [EVICTED_BY_TAINT], "containerStatuses": [RUNNING]},
+            },
+            "Failed",
+            {},
+            "(DeletionByTaintManager): Taint manager: deleting due to NoExecute taint",
+        ),
+        (  # a disruption on its way while the command ends well: the outcome is the command's
+            {
+                "metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {},
+                "status": {
+                    "phase": "Succeeded",
+                    "conditions": [EVICTED_BY_TAINT],
+                    "containerStatuses": [
+                        {
+                            "name": "main",
+                            "state": {"terminated": {"exitCode": 0, "message": encode_outputs({"out": "v"})}},
+                        }
+                    ],
+                },
+            },
+            "Succeeded",
+            {"out": "v"},
+            "",
+        ),
         (
             {
                 "spec": {},

@@ -220,6 +220,35 @@ def test_the_frozen_pipeline_is_recorded_before_the_first_pod() -> None:
     assert status(kube)["pipelineSpec"] == CHAIN
 
 
+def test_pod_changes_a_silent_watch_never_delivered_are_seen_at_the_next_resync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A watch can stop delivering events without an error (a known kopf failure mode): once per resync period
+    the reconciler lists the Run's pods again, so a finished pod, or a deleted one, is seen all the same."""
+    kube = FakeKube()
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    first = pod_name(RUN, "a", 1)
+    kube.pods[NS, first]["status"] = {  # stored by the API server; its event never arrives
+        "phase": "Succeeded",
+        "containerStatuses": [
+            {"name": "main", "state": {"terminated": {"exitCode": 0, "message": encode_outputs({"out": "1"})}}}
+        ],
+    }
+    kube.pods[NS, first]["metadata"]["resourceVersion"] = "99"
+    reconcile(kube, reconciler)
+    assert kube.created_pods == [first]  # within the resync period the watched pods are trusted
+    later = time.time() + OperatorConfig().resync_seconds
+    monkeypatch.setattr(reconciler_module.time, "time", lambda: later)
+    reconcile(kube, reconciler)
+    second = pod_name(RUN, "b", 1)
+    assert kube.created_pods == [first, second]
+    del kube.pods[NS, second]  # deleted; the DELETED event lost too
+    monkeypatch.setattr(reconciler_module.time, "time", lambda: later + OperatorConfig().resync_seconds)
+    reconcile(kube, reconciler)
+    assert status(kube)["tasks"]["b"]["message"] == "the step's pod was deleted"
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))

@@ -24,7 +24,8 @@ import kopf
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.config import OperatorConfig, load_config
-from kubeline.controller.kube import Kube, connect
+from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
+from kubeline.controller.pods import disruption
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
 
@@ -56,6 +57,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
+    # a connection can go silent without an error: a watch with no event (not even a bookmark, sent every
+    # minute) for inactivity_timeout (kopf's default, 70 s) is made again, and kopf's own calls are bounded
+    settings.networking.connect_timeout = REQUEST_TIMEOUT[0]
+    settings.networking.request_timeout = REQUEST_TIMEOUT[1]
     settings.batching.worker_limit = 200
     logger.info("kubeline operator configured: %s", memo.config.to_dict())
 
@@ -113,9 +118,11 @@ def pod_changed(
     flight = memo.runs.get((namespace, labels[RUN_LABEL]))
     if flight is None:
         return
-    if event["type"] == "DELETED":
+    if event["type"] == "DELETED" and not disruption(event["object"]):
         flight.pods.pop(name, None)
     else:
+        # a pod Kubernetes took away (its node gone: marked Failed and deleted at once) keeps its last state, which
+        # says why, until the daemon's next list of the pods drops it: its step's message is Kubernetes' reason
         flight.pods[name] = event["object"]
     flight.wake.set()
 

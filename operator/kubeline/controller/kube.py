@@ -103,6 +103,9 @@ class PodRefused(RuntimeError):
 #: What the API server answers a document it will never take: malformed, forbidden, invalid.
 REFUSED = (400, 403, 422)
 
+#: Seconds to connect, and to wait for each read of an answer (a list of 10,000 pods takes a few seconds).
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 
 class ClaimNotCreated(RuntimeError):
     """The API server refused a PersistentVolumeClaim, or its name is another's: the message says which and why."""
@@ -131,8 +134,10 @@ class Kube:
         self.custom = CustomObjectsApi(api)
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        """One API call in a worker thread, bounded: the client waits forever by default, so a connection
+        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good."""
         _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
-        return await asyncio.to_thread(function, *args, **kwargs)
+        return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -25,6 +25,7 @@ allowed to create pods there can.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -543,6 +544,9 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     data = containers.get(DATA_CONTAINER)
     with_data = any(c.get("name") == DATA_CONTAINER for c in (pod.get("spec") or {}).get("containers") or [])
     phase = status.get("phase")
+    disrupted = disruption(pod)
+    if disrupted and main is None and (phase == "Failed" or (pod.get("metadata") or {}).get("deletionTimestamp")):
+        return PodOutcome("Failed", {}, disrupted, None, node)
     if phase not in ("Succeeded", "Failed"):
         if main is None or (with_data and data is None):
             return PodOutcome("Running", {}, _waiting_reason(pod), None, node)
@@ -581,6 +585,16 @@ def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     except OutputError as error:
         return PodOutcome("Failed", {}, str(error), exit_code, node, retryable=False, log=log)
     return PodOutcome("Succeeded", outputs, "", exit_code, node)
+
+
+def disruption(pod: Mapping[str, Any]) -> str | None:
+    """Why Kubernetes took the pod away before its command ended, from its DisruptionTarget condition (its node
+    was lost, a NoExecute taint evicted it, it was preempted), or None."""
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+            detail = condition.get("message") or condition.get("reason") or "no reason given"
+            return f"Kubernetes took the step's pod away ({condition.get('reason')}): {detail}"
+    return None
 
 
 def _terminated(status: dict[str, Any]) -> dict[str, dict[str, Any]]:

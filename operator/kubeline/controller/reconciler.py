@@ -55,7 +55,7 @@ class RunReconciler:
         self.namespace, self.name = namespace, name
         #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
         self.pods = pods if pods is not None else {}
-        self.pods_listed = False
+        self.listed_at: float | None = None  # when the pods were last listed (None: never)
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.written_version = 0  # the Run's resourceVersion right after that write
         self.restored_at = 0.0  # when a status another client wrote was last replaced by this one
@@ -180,7 +180,7 @@ class RunReconciler:
         uid = run["metadata"]["uid"]
         pods = [
             pod
-            for pod in await self._current_pods(status)
+            for pod in await self._current_pods(status, now)
             if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
         ]
         observed = statuses.rebuild_state(plan, status, pods, now)
@@ -216,17 +216,22 @@ class RunReconciler:
             self.retry_soon, due = False, min(due, 1.0)
         return max(0.0, min(due, self.config.resync_seconds))
 
-    async def _current_pods(self, status: RunStatus) -> list[dict[str, Any]]:
-        """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, or a
-        recorded running pod it has not seen yet), so that no step is taken for lost by mistake."""
+    async def _current_pods(self, status: RunStatus, now: float) -> list[dict[str, Any]]:
+        """The Run's pods from the event-fed cache; a LIST when it may miss one (first pass, a recorded
+        running pod it has not seen yet, so that no step is taken for lost by mistake) or may be stale: once
+        per resync period, since a watch can stop delivering events without an error."""
         expected = {task.pod for task in (status.tasks or {}).values() if task.phase == "Running" and task.pod}
-        if not self.pods_listed or not expected <= self.pods.keys():
-            for pod in await self.kube.list_pods(self.namespace, self.name):
-                name = pod["metadata"]["name"]
+        stale = self.listed_at is None or now - self.listed_at >= self.config.resync_seconds
+        if stale or not expected <= self.pods.keys():
+            listed = {pod["metadata"]["name"]: pod for pod in await self.kube.list_pods(self.namespace, self.name)}
+            # only this reconciler creates the Run's pods, never while it lists: one missing from the list is gone
+            for name in self.pods.keys() - listed.keys():
+                del self.pods[name]
+            for name, pod in listed.items():
                 known = self.pods.get(name)
                 if known is None or _version(known) <= _version(pod):
                     self.pods[name] = pod
-            self.pods_listed = True
+            self.listed_at = now
         return list(self.pods.values())
 
     async def _start_steps(
