@@ -499,3 +499,22 @@ def test_a_started_run_whose_frozen_pipeline_an_upgraded_operator_refuses_fails_
     assert failed["phase"] == "Failed" and failed["message"].startswith("the run cannot go on")
     assert "env[A=B].name" in failed["message"]
     assert failed["tasks"]["a"]["phase"] == "Running" and failed["startedAt"] and failed["arguments"] == {}
+
+
+def test_a_parallelism_limited_run_posts_a_handful_of_events_not_one_a_pass(
+    events: list[tuple[str, str, str]],
+) -> None:
+    """20 steps, 4 at a time, a pass each time a pod ends: the starts come as one Event at once and the rest
+    summed when the run ends (within the 10 s interval), not one Event a pass."""
+    kube = FakeKube()
+    spec = pipeline([task(f"t{i}", arguments={"a": f"x{i}"}) for i in range(20)], parallelism=4)["spec"]
+    reconciler = start_run(kube, spec)
+    for _ in range(40):
+        if reconcile(kube, reconciler) is None:
+            break
+        pending = [name for (_, name), pod in kube.pods.items() if pod["status"]["phase"] == "Pending"]
+        succeed(kube, pending[0], {"out": "done"})
+    assert status(kube)["phase"] == "Succeeded"
+    started = [message for _, reason, message in events if reason == "StepsStarted"]
+    assert started == ["started 4 steps: t0, t1, t2 and 1 more", "started 16 steps: t4, t5, t6 and 13 more"]
+    assert [reason for _, reason, _ in events] == ["Started", "StepsStarted", "StepsStarted", "Succeeded"]

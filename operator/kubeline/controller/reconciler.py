@@ -65,6 +65,7 @@ class RunReconciler:
         #: Claims the run's steps cannot have (refused, or deleted while the run ran), with why, by claim name.
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
+        self.events = transitions.EventBatch()  # step changes not yet posted as Events
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
@@ -205,15 +206,20 @@ class RunReconciler:
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
-            self._report(run, status, new_status, decision)
+            self._report(run, status, new_status, decision, now)
+        self._post(run, self.events.due(now))
         await self._collect_pods(new_status)
         if decision.finished:
+            self._post(run, self.events.flush())
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"
             event(run, kind, decision.phase, decision.message)
             return await self._after_finish(run, new_status, now)
         due = decision.wake_at - now if decision.wake_at is not None else self.config.resync_seconds
         if self.retry_soon:
             self.retry_soon, due = False, min(due, 1.0)
+        events_due = self.events.next_due()
+        if events_due is not None:
+            due = min(due, events_due - now)
         return max(0.0, min(due, self.config.resync_seconds))
 
     async def _current_pods(self, status: RunStatus) -> list[dict[str, Any]]:
@@ -321,15 +327,21 @@ class RunReconciler:
         )
         await self.kube.create_cache_entry(self.namespace, entry.to_dict())
 
-    def _report(self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision) -> None:
-        """What the pass just recorded about the steps, once: metrics, a log line a step, an Event a kind."""
+    def _report(
+        self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision, now: float
+    ) -> None:
+        """What the pass just recorded about the steps, once: metrics, a log line a step, and Events batched."""
         steps = {step_id for step_id, view in decision.views.items() if view.is_step}
         changes = transitions.step_changes(before.tasks or {}, after.tasks or {}, steps)
         telemetry.record_steps(changes)
         for change in changes:
             fields = {"run": self.name, "namespace": self.namespace, "step": change.step, "attempt": change.attempt}
             log.info("run %s/%s step %s: %s", self.namespace, self.name, change.step, change.kind, extra=fields)
-        for summary in transitions.summaries(changes):
+        self._post(run, self.events.add(changes, now))
+
+    @staticmethod
+    def _post(run: Mapping[str, Any], summaries: list[transitions.Summary]) -> None:
+        for summary in summaries:
             event(run, summary.type, summary.reason, summary.message)
 
     # -- finished -------------------------------------------------------------------------------------
