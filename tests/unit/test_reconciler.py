@@ -220,6 +220,25 @@ def test_the_frozen_pipeline_is_recorded_before_the_first_pod() -> None:
     assert status(kube)["pipelineSpec"] == CHAIN
 
 
+def test_the_started_event_is_posted_once_though_the_first_write_fails(events: list[tuple[str, str, str]]) -> None:
+    class FailingOnce(FakeKube):
+        failed = False
+
+        async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+            if not self.failed:
+                self.failed = True
+                raise ConnectionError("the API server is down")
+            return await super().write_run_status(namespace, name, status)
+
+    kube = FailingOnce()
+    reconciler = start_run(kube, CHAIN)
+    with pytest.raises(ConnectionError):
+        reconcile(kube, reconciler)
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running"
+    assert [reason for _, reason, _ in events].count("Started") == 1
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))

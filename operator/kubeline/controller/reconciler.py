@@ -131,7 +131,6 @@ class RunReconciler:
         volumes = {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
         status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
-            event(run, "Normal", "Started", f"running {plan.steps()} steps")
             location = self.config.artifact_store.for_namespace(self.namespace)
             started = {
                 "pipeline_spec": frozen,
@@ -141,6 +140,7 @@ class RunReconciler:
             }
             # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
             status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
+            event(run, "Normal", "Started", f"running {plan.steps()} steps")  # after the write: a failed one retries
         self.plan, self.params = plan, params
         return status
 
