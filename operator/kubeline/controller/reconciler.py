@@ -58,6 +58,8 @@ class RunReconciler:
         self.pods_listed = False
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.written_version = 0  # the Run's resourceVersion right after that write
+        #: The status of a write not answered yet: its watch event may come first, and is no other client's.
+        self.writing: RunStatus | None = None
         self.restored_at = 0.0  # when a status another client wrote was last replaced by this one
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
@@ -364,7 +366,8 @@ class RunReconciler:
         a Run changed otherwise (labels, annotations, kopf's own) keeps its status and is left alone."""
         if self.written is None or _version(run) <= self.written_version:
             return False
-        return bool((run.get("status") or {}) != self.written.to_dict())
+        seen = run.get("status") or {}
+        return seen != self.written.to_dict() and (self.writing is None or seen != self.writing.to_dict())
 
     def to_restore(self, run: Mapping[str, Any], now: float) -> bool:
         """Whether to restore the status at once: overwritten, and not restored within RESTORE_SECONDS (a pass due
@@ -372,7 +375,11 @@ class RunReconciler:
         return now - self.restored_at >= RESTORE_SECONDS and self.overwritten(run)
 
     async def _write(self, status: RunStatus) -> RunStatus:
-        version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        self.writing = status
+        try:
+            version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        finally:
+            self.writing = None
         self.written, self.written_version = status, _revision(version)
         return status
 
