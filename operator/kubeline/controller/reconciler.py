@@ -332,7 +332,7 @@ class RunReconciler:
     def _report(
         self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision, now: float
     ) -> None:
-        """What the pass just recorded about the steps, once: metrics, a log line a step, and Events batched."""
+        """What the pass just recorded about the steps, at most once: metrics, a log line a step, and Events batched."""
         steps = {step_id for step_id, view in decision.views.items() if view.is_step}
         changes = transitions.step_changes(before.tasks or {}, after.tasks or {}, steps)
         telemetry.record_steps(changes)

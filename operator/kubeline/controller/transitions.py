@@ -1,8 +1,9 @@
 """What changed in a Run's steps from one status to the next, and how it reads as Events. Pure, table-tested.
 
 Level-based like the reconciler: the changes are those between the status before a pass and the status the
-pass wrote, so a step's start, retry or end is reported once by the process that saw it happen, however often
-passes repeat; a pass that fails to write reports nothing, and the next one reports it instead.
+pass wrote, so a step's start, retry or end is reported at most once, by the process that saw it happen, however
+often passes repeat; a pass that fails to write reports nothing, and the next one reports it instead. At most:
+two retries between two passes read as one, and what a process wrote just before it stopped is reported by none.
 """
 
 from __future__ import annotations
