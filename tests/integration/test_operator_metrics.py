@@ -6,6 +6,7 @@ from the cache), a step that fails twice (one retry), and a 200-step fan-out.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kubeline.controller.kube import Kube
 from tests.helpers import ARITHMETIC, fake, submit, wait_run
 from tests.integration.conftest import Operator, new_namespace
 
@@ -156,3 +158,12 @@ def test_metrics_events_and_logs_of_a_cached_a_retried_and_a_fanned_out_run(ns, 
     lines = [json.loads(line) for line in operator.log.read_text().splitlines() if line.startswith("{")]
     steps = {(line.get("run"), line.get("step")) for line in lines}
     assert (first, "add") in steps and (fan_out, "shard[199]") in steps
+
+
+def test_the_runs_gauge_recount_lists_the_runs_of_a_namespace(ns) -> None:
+    """The listing the Runs gauge is checked against (every RECOUNT_SECONDS), from the real API server."""
+    cluster, namespace, _ = ns
+    submit(ns, ARITHMETIC, {"value_1": 1, "value_2": 1})
+    expected = {run["metadata"]["name"] for run in cluster.kubectl_json("get", "runs", "-n", namespace)["items"]}
+    names, version = asyncio.run(Kube(cluster.api_client).list_runs(namespace))
+    assert names == expected and version > 0

@@ -127,3 +127,25 @@ def test_a_pod_kubernetes_took_away_and_deleted_at_once_still_says_why(monkeypat
     step = kube.runs[NS, RUN]["status"]["tasks"]["a"]
     assert step["phase"] == "Failed"
     assert step["message"] == "Kubernetes took the step's pod away (DeletionByPodGC): PodGC: node no longer exists"
+
+
+def test_the_event_of_its_own_write_arriving_before_the_answer_leaves_the_daemon_asleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The watch may deliver kubeline's status write before the API server's answer to it reaches the reconciler."""
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    memo = kopf.Memo(runs={})
+
+    class EventFirst(FakeKube):
+        async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+            version = await super().write_run_status(namespace, name, status)
+            handlers.status_changed(name=name, namespace=namespace, body=self.runs[namespace, name], memo=memo)
+            return version
+
+    kube = EventFirst()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    flight = memo.runs[NS, RUN] = handlers.RunInFlight(reconciler=reconciler)
+    asyncio.run(reconciler.reconcile(run))  # two writes: the run started, then its first step
+    assert kube.runs[NS, RUN]["status"]["tasks"]["a"]["phase"] == "Running"
+    assert not flight.wake.is_set()

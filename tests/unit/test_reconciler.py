@@ -249,6 +249,25 @@ def test_pod_changes_a_silent_watch_never_delivered_are_seen_at_the_next_resync(
     assert status(kube)["tasks"]["b"]["message"] == "the step's pod was deleted"
 
 
+def test_the_started_event_is_posted_once_though_the_first_write_fails(events: list[tuple[str, str, str]]) -> None:
+    class FailingOnce(FakeKube):
+        failed = False
+
+        async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+            if not self.failed:
+                self.failed = True
+                raise ConnectionError("the API server is down")
+            return await super().write_run_status(namespace, name, status)
+
+    kube = FailingOnce()
+    reconciler = start_run(kube, CHAIN)
+    with pytest.raises(ConnectionError):
+        reconcile(kube, reconciler)
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Running"
+    assert [reason for _, reason, _ in events].count("Started") == 1
+
+
 def test_a_run_served_entirely_from_the_cache_creates_no_pod() -> None:
     kube = FakeKube()
     run_to_the_end(kube, start_run(kube, CHAIN, name="first", uid="uid-first"))
@@ -528,3 +547,22 @@ def test_a_started_run_whose_frozen_pipeline_an_upgraded_operator_refuses_fails_
     assert failed["phase"] == "Failed" and failed["message"].startswith("the run cannot go on")
     assert "env[A=B].name" in failed["message"]
     assert failed["tasks"]["a"]["phase"] == "Running" and failed["startedAt"] and failed["arguments"] == {}
+
+
+def test_a_parallelism_limited_run_posts_a_handful_of_events_not_one_a_pass(
+    events: list[tuple[str, str, str]],
+) -> None:
+    """20 steps, 4 at a time, a pass each time a pod ends: the starts come as one Event at once and the rest
+    summed when the run ends (within the 10 s interval), not one Event a pass."""
+    kube = FakeKube()
+    spec = pipeline([task(f"t{i}", arguments={"a": f"x{i}"}) for i in range(20)], parallelism=4)["spec"]
+    reconciler = start_run(kube, spec)
+    for _ in range(40):
+        if reconcile(kube, reconciler) is None:
+            break
+        pending = [name for (_, name), pod in kube.pods.items() if pod["status"]["phase"] == "Pending"]
+        succeed(kube, pending[0], {"out": "done"})
+    assert status(kube)["phase"] == "Succeeded"
+    started = [message for _, reason, message in events if reason == "StepsStarted"]
+    assert started == ["started 4 steps: t0, t1, t2 and 1 more", "started 16 steps: t4, t5, t6 and 13 more"]
+    assert [reason for _, reason, _ in events] == ["Started", "StepsStarted", "StepsStarted", "Succeeded"]

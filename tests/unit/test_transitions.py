@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kubeline.api.models import TaskStatus
-from kubeline.controller.transitions import StepChange, listing, step_changes, summaries
+from kubeline.controller.transitions import EventBatch, StepChange, listing, step_changes, summaries
 
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-01T00:00:30Z", "2026-01-01T00:01:00Z"
 
@@ -86,3 +86,32 @@ def test_one_event_per_kind_in_a_pass_and_none_for_successes() -> None:
 )
 def test_listing(names: list[str], text: str) -> None:
     assert listing(names) == text
+
+
+def test_a_storm_of_passes_posts_each_reason_at_most_once_per_interval_with_counts_summed() -> None:
+    """1,000 steps starting over 250 passes in 25 s (a pass a pod event), a retry in most passes: a handful."""
+    batch = EventBatch(seconds=10.0)
+    posted = []
+    for second in range(250):
+        now = second / 10
+        changes = [StepChange(f"shard[{second * 4 + i}]", "started", 1) for i in range(4)]
+        changes.append(StepChange(f"flaky[{second}]", "retried", 2, 1.0, "exit code 1"))
+        posted += [(now, summary) for summary in batch.add(changes, now)]
+    posted += [(25.0, summary) for summary in batch.flush()]
+    started = [(now, s.message) for now, s in posted if s.reason == "StepsStarted"]
+    assert [now for now, _ in started] == [0.0, 10.0, 20.0, 25.0]
+    assert started[0][1] == "started 4 steps: shard[0], shard[1], shard[2] and 1 more"
+    assert sum(int(message.split()[1]) for _, message in started) == 1000
+    assert len([s for _, s in posted if s.reason == "StepsRetried"]) == 4
+    assert batch.flush() == [] and batch.next_due() is None
+
+
+def test_a_pending_event_is_due_one_interval_after_the_last_of_its_reason() -> None:
+    batch = EventBatch(seconds=10.0)
+    assert [s.reason for s in batch.add([StepChange("a", "failed", 1, 1.0, "exit 1")], 100.0)] == ["StepsFailed"]
+    assert batch.add([StepChange("b", "failed", 1, 1.0, "exit 1")], 103.0) == []
+    assert batch.next_due() == 110.0
+    assert batch.due(109.9) == []
+    assert [s.message for s in batch.due(110.0)] == ["1 step failed: b (exit 1)"]
+    assert batch.add([StepChange("c", "succeeded", 1, 1.0)], 111.0) == []  # successes are no Event
+    assert batch.next_due() is None

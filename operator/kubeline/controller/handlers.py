@@ -30,6 +30,9 @@ from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
 
 Key = tuple[str | None, str]  # a Run's namespace and name
+#: How often the Runs gauge is checked against a full listing (for Runs deleted while a watch restarted).
+RECOUNT_SECONDS = 60.0
+log = logging.getLogger("kubeline.operator")
 
 
 @dataclass
@@ -43,12 +46,13 @@ class RunInFlight:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
     memo.kube = Kube(connect())
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     memo.phases = RunPhases()  # every Run's phase, for the metrics
+    memo.recount = asyncio.get_running_loop().create_task(recount_runs(memo.kube, memo.phases))
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -63,6 +67,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     settings.networking.request_timeout = REQUEST_TIMEOUT[1]
     settings.batching.worker_limit = 200
     logger.info("kubeline operator configured: %s", memo.config.to_dict())
+
+
+@kopf.on.cleanup()
+async def stop_recount(memo: kopf.Memo, **_: Any) -> None:
+    memo.recount.cancel()
+
+
+async def recount_runs(kube: Kube, phases: RunPhases) -> None:
+    """Forget, every RECOUNT_SECONDS, the Runs a full listing no longer has: kopf re-lists after a watch's
+    "410 Gone" without a DELETED event for the Runs deleted in between, and the gauge would count them forever."""
+    while True:
+        await asyncio.sleep(RECOUNT_SECONDS)
+        for namespace in phases.namespaces():
+            if namespace is None:
+                continue
+            try:
+                names, version = await kube.list_runs(namespace)
+            except Exception as error:  # noqa: BLE001 - any failure: the gauge waits for the next listing
+                log.warning("listing the Runs of %s for the kubeline_runs gauge failed: %s", namespace, error)
+                continue
+            phases.listed(namespace, names, version)
 
 
 @kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
@@ -108,7 +133,8 @@ def run_seen(
 ) -> None:
     """Every Run's phase for the Runs-by-phase gauge (a Run with no status yet is Pending)."""
     phases: RunPhases = memo.phases
-    phases.seen((namespace, name), None if event["type"] == "DELETED" else status.get("phase") or "Pending")
+    phase = None if event["type"] == "DELETED" else status.get("phase") or "Pending"
+    phases.seen((namespace, name), phase, _revision(event["object"]))
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
@@ -148,3 +174,10 @@ def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
             flight.wake.set()
+
+
+def _revision(body: Mapping[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0

@@ -196,6 +196,15 @@ class Kube:
             if error.status != 404:
                 raise
 
+    async def list_runs(self, namespace: str) -> tuple[set[str], int]:
+        """The names of the namespace's Runs, and the listing's resourceVersion."""
+        listing = await self._call(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "runs", _preload_content=False
+        )
+        document = json.loads(listing.data)
+        names = {item["metadata"]["name"] for item in document["items"]}
+        return names, int(document["metadata"].get("resourceVersion") or 0)
+
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
         pods = await self._call(
             self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", _preload_content=False

@@ -58,6 +58,8 @@ class RunReconciler:
         self.listed_at: float | None = None  # when the pods were last listed (None: never)
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
         self.written_version = 0  # the Run's resourceVersion right after that write
+        #: The status of a write not answered yet: its watch event may come first, and is no other client's.
+        self.writing: RunStatus | None = None
         self.restored_at = 0.0  # when a status another client wrote was last replaced by this one
         self.plan: Plan | None = None
         self.params: dict[str, Any] = {}
@@ -65,6 +67,7 @@ class RunReconciler:
         #: Claims the run's steps cannot have (refused, or deleted while the run ran), with why, by claim name.
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
+        self.events = transitions.EventBatch()  # step changes not yet posted as Events
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
@@ -130,7 +133,6 @@ class RunReconciler:
         volumes = {name: claim["metadata"]["name"] for name, claim in claims.items()} or None
         status = status.model_copy(update={"volumes": volumes})
         if status.started_at is None:
-            event(run, "Normal", "Started", f"running {plan.steps()} steps")
             location = self.config.artifact_store.for_namespace(self.namespace)
             started = {
                 "pipeline_spec": frozen,
@@ -140,6 +142,7 @@ class RunReconciler:
             }
             # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
             status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
+            event(run, "Normal", "Started", f"running {plan.steps()} steps")  # after the write: a failed one retries
         self.plan, self.params = plan, params
         return status
 
@@ -205,15 +208,20 @@ class RunReconciler:
         new_status = statuses.status_document(plan, decision, state, status, now)
         if new_status != status:
             await self._write(new_status)
-            self._report(run, status, new_status, decision)
+            self._report(run, status, new_status, decision, now)
+        self._post(run, self.events.due(now))
         await self._collect_pods(new_status)
         if decision.finished:
+            self._post(run, self.events.flush())
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"
             event(run, kind, decision.phase, decision.message)
             return await self._after_finish(run, new_status, now)
         due = decision.wake_at - now if decision.wake_at is not None else self.config.resync_seconds
         if self.retry_soon:
             self.retry_soon, due = False, min(due, 1.0)
+        events_due = self.events.next_due()
+        if events_due is not None:
+            due = min(due, events_due - now)
         return max(0.0, min(due, self.config.resync_seconds))
 
     async def _current_pods(self, status: RunStatus, now: float) -> list[dict[str, Any]]:
@@ -326,15 +334,21 @@ class RunReconciler:
         )
         await self.kube.create_cache_entry(self.namespace, entry.to_dict())
 
-    def _report(self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision) -> None:
-        """What the pass just recorded about the steps, once: metrics, a log line a step, an Event a kind."""
+    def _report(
+        self, run: Mapping[str, Any], before: RunStatus, after: RunStatus, decision: Decision, now: float
+    ) -> None:
+        """What the pass just recorded about the steps, at most once: metrics, a log line a step, and Events batched."""
         steps = {step_id for step_id, view in decision.views.items() if view.is_step}
         changes = transitions.step_changes(before.tasks or {}, after.tasks or {}, steps)
         telemetry.record_steps(changes)
         for change in changes:
             fields = {"run": self.name, "namespace": self.namespace, "step": change.step, "attempt": change.attempt}
             log.info("run %s/%s step %s: %s", self.namespace, self.name, change.step, change.kind, extra=fields)
-        for summary in transitions.summaries(changes):
+        self._post(run, self.events.add(changes, now))
+
+    @staticmethod
+    def _post(run: Mapping[str, Any], summaries: list[transitions.Summary]) -> None:
+        for summary in summaries:
             event(run, summary.type, summary.reason, summary.message)
 
     # -- finished -------------------------------------------------------------------------------------
@@ -357,7 +371,8 @@ class RunReconciler:
         a Run changed otherwise (labels, annotations, kopf's own) keeps its status and is left alone."""
         if self.written is None or _version(run) <= self.written_version:
             return False
-        return bool((run.get("status") or {}) != self.written.to_dict())
+        seen = run.get("status") or {}
+        return seen != self.written.to_dict() and (self.writing is None or seen != self.writing.to_dict())
 
     def to_restore(self, run: Mapping[str, Any], now: float) -> bool:
         """Whether to restore the status at once: overwritten, and not restored within RESTORE_SECONDS (a pass due
@@ -365,7 +380,11 @@ class RunReconciler:
         return now - self.restored_at >= RESTORE_SECONDS and self.overwritten(run)
 
     async def _write(self, status: RunStatus) -> RunStatus:
-        version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        self.writing = status
+        try:
+            version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
+        finally:
+            self.writing = None
         self.written, self.written_version = status, _revision(version)
         return status
 

@@ -48,25 +48,37 @@ def set_leader(leading: bool) -> None:
 
 
 class RunPhases:
-    """Every watched Run's phase by (namespace, name), so that the gauge counts all Runs, not only those
-    with a daemon alive; a deleted Run leaves it."""
+    """Every watched Run's phase and resourceVersion by (namespace, name), so that the gauge counts all Runs, not
+    only those with a daemon alive. A deleted Run leaves it; so does one a full listing no longer has (a watch
+    restarted after "410 Gone" re-lists without a DELETED event for what vanished in between)."""
 
     def __init__(self) -> None:
-        self.phases: dict[tuple[str | None, str], str] = {}
+        self.phases: dict[tuple[str | None, str], tuple[str, int]] = {}
         for phase in RUN_PHASES:
             runs.labels(phase).set(0)
 
-    def seen(self, key: tuple[str | None, str], phase: str | None) -> None:
-        """The Run's phase now (None: it was deleted)."""
+    def seen(self, key: tuple[str | None, str], phase: str | None, version: int = 0) -> None:
+        """The Run's phase now, at its resourceVersion (None: it was deleted)."""
         before = self.phases.pop(key, None)
         if phase is not None:
-            self.phases[key] = phase
-        if before == phase:
+            self.phases[key] = (phase, version)
+        was = before[0] if before is not None else None
+        if was == phase:
             return
-        if before is not None:
-            runs.labels(before).dec()
+        if was is not None:
+            runs.labels(was).dec()
         if phase is not None:
             runs.labels(phase).inc()
+
+    def namespaces(self) -> set[str | None]:
+        return {namespace for namespace, _ in self.phases}
+
+    def listed(self, namespace: str | None, names: set[str], list_version: int) -> None:
+        """A full listing of the namespace's Runs, taken at ``list_version``: those it lacks are gone, unless seen
+        at a newer version (created since). Only deletions can be missed: a re-list brings every Run that is."""
+        for key, (_, version) in list(self.phases.items()):
+            if key[0] == namespace and key[1] not in names and version <= list_version:
+                self.seen(key, None)
 
 
 def record_steps(changes: Iterable[StepChange]) -> None:

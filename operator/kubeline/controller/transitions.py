@@ -1,14 +1,15 @@
 """What changed in a Run's steps from one status to the next, and how it reads as Events. Pure, table-tested.
 
 Level-based like the reconciler: the changes are those between the status before a pass and the status the
-pass wrote, so a step's start, retry or end is reported once by the process that saw it happen, however often
-passes repeat; a pass that fails to write reports nothing, and the next one reports it instead.
+pass wrote, so a step's start, retry or end is reported at most once, by the process that saw it happen, however
+often passes repeat; a pass that fails to write reports nothing, and the next one reports it instead. At most:
+two retries between two passes read as one, and what a process wrote just before it stopped is reported by none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from kubeline.api.models import TaskStatus
@@ -18,6 +19,8 @@ Kind = Literal["started", "retried", "succeeded", "failed", "cached", "skipped"]
 
 #: Steps named in one Event before "and N more".
 SHOWN = 3
+#: Least seconds between two Events of one reason on one Run: a storm of passes (one a pod event) posts a handful.
+EVENT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ _EVENTS: dict[Kind, tuple[Literal["Normal", "Warning"], str, str]] = {
 
 
 def summaries(changes: Sequence[StepChange]) -> list[Summary]:
-    """One Event per kind of change in a pass, naming how many steps and the first few: a fan-out of
+    """One Event per kind of change, naming how many steps and the first few: a fan-out of
     1,000 steps starting is one Event, not 1,000. Successes and skips are in the status, not in Events."""
     found = []
     for kind, (kind_type, reason, text) in _EVENTS.items():
@@ -113,3 +116,42 @@ def listing(names: Sequence[str], shown: int = SHOWN) -> str:
     if len(names) <= shown:
         return ", ".join(names)
     return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+@dataclass
+class EventBatch:
+    """One Run's step changes held back so that each Event reason is posted at most once per ``seconds``, with
+    the counts summed over the passes in between: the first change of a reason is posted at once, later ones
+    when its interval has passed (``due``) or the run ends (``flush``)."""
+
+    seconds: float = EVENT_SECONDS
+    pending: list[StepChange] = field(default_factory=list)
+    posted_at: dict[Kind, float] = field(default_factory=dict)
+
+    def add(self, changes: Sequence[StepChange], now: float) -> list[Summary]:
+        """The changes of a pass kept; the Events now due."""
+        self.pending.extend(change for change in changes if change.kind in _EVENTS)
+        return self.due(now)
+
+    def due(self, now: float) -> list[Summary]:
+        """The Events whose reason was not posted within the interval, their changes no longer pending."""
+        ready = {change.kind for change in self.pending if self._next(change.kind) <= now}
+        for kind in ready:
+            self.posted_at[kind] = now
+        return self._take(ready)
+
+    def flush(self) -> list[Summary]:
+        """Every pending change as Events, whatever the interval: the run has ended, no later pass posts them."""
+        return self._take({change.kind for change in self.pending})
+
+    def next_due(self) -> float | None:
+        """When the earliest pending Event is due, None when none is pending."""
+        return min((self._next(change.kind) for change in self.pending), default=None)
+
+    def _next(self, kind: Kind) -> float:
+        return self.posted_at.get(kind, float("-inf")) + self.seconds
+
+    def _take(self, kinds: set[Kind]) -> list[Summary]:
+        taken = [change for change in self.pending if change.kind in kinds]
+        self.pending = [change for change in self.pending if change.kind not in kinds]
+        return summaries(taken)
