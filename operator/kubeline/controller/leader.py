@@ -14,11 +14,11 @@ So lease_duration - renew_deadline (3 s by default) is the margin for the watchd
 exit and a request already sent; neither side compares the other's wall clock, only durations.
 
 How fast a standby takes over (defaults 10 / 7 / 1 s): a dead leader last renewed at most one retry period
-(plus a request) before it died; the standby saw that renewal within one retry period, and takes the lease at
-its first attempt lease_duration later: between lease_duration - retry_period and lease_duration + retry_period
-after the death (9 to 11 s; 8 to 12 s with a 2 s retry period), then kopf starts and creates the next pod
-(0.3 s measured). client-go's 15 / 10 / 2 would miss the 15 s goal. A try each second costs the leader one read
-and one write of a small object, a standby one read.
+(plus a request) before it died; the standby saw that renewal up to one retry period after it was written, and
+takes the lease at its first try once lease_duration has passed since it saw it, up to another retry period
+later: at worst lease_duration + 2 x retry_period after the death (12 s; 14 s with a 2 s retry period), 10-11 s
+measured, then kopf starts and creates the next pod (0.3 s measured). client-go's 15 / 10 / 2 would miss the
+15 s goal. A try each second costs the leader one read and one write of a small object, a standby one read.
 """
 
 from __future__ import annotations
