@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 
+from kubeline.commands.operator import _requests_finished
 from kubeline.controller import telemetry
 from kubeline.controller.kube import _dead, _Elector, _GuardedLease
 from kubeline.controller.leader import (
@@ -298,3 +299,23 @@ def test_healthz_fails_when_the_elector_thread_has_died(monkeypatch: pytest.Monk
             return await asyncio.to_thread(healthz)
 
     assert asyncio.run(probe()) == (503, "thread lease-elector has ended: restart this replica\n")
+
+
+@pytest.mark.parametrize(("request_seconds", "within", "finished"), [(0.3, 5.0, True), (2.0, 0.1, False)])
+def test_the_lease_is_released_only_after_requests_in_flight_end(
+    request_seconds: float, within: float, finished: bool
+) -> None:
+    """kopf cancels the reconcilers' tasks, not the worker threads running their requests."""
+    ended = threading.Event()
+
+    def request() -> None:
+        time.sleep(request_seconds)
+        ended.set()
+
+    async def stop() -> tuple[bool, bool]:
+        in_flight = asyncio.ensure_future(asyncio.to_thread(request))
+        await asyncio.sleep(0.05)
+        in_flight.cancel()  # as kopf does at its stop: the thread runs on
+        return await _requests_finished(within), ended.is_set()
+
+    assert asyncio.run(stop()) == (finished, finished)
