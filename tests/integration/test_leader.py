@@ -212,6 +212,30 @@ def test_a_leader_that_sees_another_holder_in_its_lease_exits_at_once(
     assert stopped < timings.retry_period + timings.request_timeout  # at its next try
 
 
+def test_a_lease_deleted_by_hand_leaves_only_its_next_holder_acting(
+    crds: Cluster, namespace: str, operators: Callable[..., Operator]
+) -> None:
+    """Both replicas see the Lease gone and race to create it: the loser's create conflicts, and a leader that
+    loses exits at once instead of acting until its next read."""
+    a, b = operators("op-a"), operators("op-b")
+    lead(crds, namespace, a)
+    stand_by(b, "op-a")
+    assert a.process is not None and b.process is not None
+    crds.kubectl("delete", "lease", LEASE, "-n", namespace)
+    deleted = time.time()
+    new = until("the Lease is created again", lambda: holder(crds, namespace), 10, every=0.05)
+    timings = Timings()
+    if new == "op-b":
+        until("op-a exits", lambda: a.process.poll() is not None, 10, every=0.05)
+        stopped = time.time() - deleted
+        print(f"op-b took the deleted Lease; op-a exited {stopped:.1f} s after the deletion", file=sys.stderr)
+        assert logged(a, "lost the lease")
+        assert stopped < 2 * timings.retry_period + 2 * timings.request_timeout  # its create, or its next read
+    else:
+        print("op-a created the deleted Lease again; op-b stands by", file=sys.stderr)
+        assert a.process.poll() is None and not logged(b, "became leader")
+
+
 class Partition:
     """A TCP proxy to the API server that can stop passing bytes: a network partition for the clients behind it
     (connections stay open and hang, as when packets are dropped)."""

@@ -184,6 +184,20 @@ def test_one_replica_without_leader_election_is_replaced_not_rolled(helm: str) -
     assert refused.returncode != 0 and "replicas > 1 needs leaderElection.enabled" in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("values", "refusal"),
+    [
+        (["--set", "leaderElection.leaseDuration=8"], "leaderElection.leaseDuration (8) must be at least"),
+        (["--set", "leaderElection.renewDeadline=3"], "leaderElection.renewDeadline (3) must be at least"),
+        (["--set", "leaderElection.retryPeriod=3"], "leaderElection.renewDeadline (7) must be at least"),
+    ],
+)
+def test_unsafe_lease_timings_are_refused_at_render_time(helm: str, values: list[str], refusal: str) -> None:
+    refused = subprocess.run([helm, "template", "kubeline", str(CHART), *values], capture_output=True, text=True)
+    assert refused.returncode != 0 and refusal in refused.stderr
+    assert render(helm, "--set", "leaderElection.leaseDuration=12", "--set", "leaderElection.renewDeadline=10")
+
+
 def test_operator_config_comes_from_values(helm: str) -> None:
     documents = render(
         helm, "--set", "config.allowedServiceAccounts={default,ml-runner}", "--set", "config.nodeSelector.pool=ml"

@@ -117,5 +117,17 @@ async def _operate(args: argparse.Namespace, timings: Timings) -> None:
         try:
             await kopf.operator(standalone=True, namespaces=args.namespace, clusterwide=not args.namespace)
         finally:
-            if election:
+            if election and await _requests_finished(timings.lease_duration):
                 election.release()
+
+
+async def _requests_finished(within: float) -> bool:
+    """Whether the reconcilers' requests, still running in worker threads after kopf cancelled their tasks,
+    ended within ``within`` seconds: a standby must not act while a request of this replica may still land
+    (a status written over, a pod created that the new leader deleted). Else the Lease is left to expire."""
+    import asyncio
+
+    # not wait_for: cancelling the shutdown joins its thread, which would block the loop until they end anyway
+    shutdown = asyncio.create_task(asyncio.get_running_loop().shutdown_default_executor())
+    finished, _ = await asyncio.wait({shutdown}, timeout=within)
+    return bool(finished)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import os
@@ -30,7 +31,16 @@ from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller import telemetry
-from kubeline.controller.leader import LeadershipHook, Timings, Watchdog, standby_message, taken_from
+from kubeline.controller.leader import (
+    LeadershipHook,
+    Refusals,
+    Timings,
+    Watchdog,
+    may_take,
+    overwritten,
+    standby_message,
+    taken_from,
+)
 
 #: The Kubernetes verb of the request being made (Kube._call sets it; the worker thread inherits it).
 _VERB: ContextVar[str] = ContextVar("verb", default="other")
@@ -38,19 +48,28 @@ _VERB: ContextVar[str] = ContextVar("verb", default="other")
 _VERBS = {"read": "get", "get": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
 
 
-def connect(retries: bool = True) -> client.ApiClient:
-    """The in-cluster configuration, else the kubeconfig's; ``retries=False`` turns off urllib3's own retries
-    (three by default, each waiting the full request timeout)."""
+def connect() -> client.ApiClient:
+    """The reconcilers' client: the in-cluster configuration, else the kubeconfig's; each request counted in
+    the metrics."""
+    api = client.ApiClient(_configuration())
+    _count_requests(api)
+    return api
+
+
+def _configuration() -> client.Configuration:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    configuration = client.Configuration.get_default_copy()
-    if not retries:
-        configuration.retries = False
-    api = client.ApiClient(configuration)
-    _count_requests(api)
-    return api
+    return client.Configuration.get_default_copy()
+
+
+def _lease_client() -> client.ApiClient:
+    """The elector's client: not counted in the metrics (they count the reconcilers' requests), and without
+    urllib3's own retries (three by default, each waiting the full request timeout)."""
+    configuration = _configuration()
+    configuration.retries = False
+    return client.ApiClient(configuration)
 
 
 def _count_requests(api: client.ApiClient) -> None:
@@ -296,20 +315,57 @@ log = logging.getLogger("kubeline.leader")
 
 class _TimedLeases(client.CoordinationV1Api):
     """The Lease calls the elector makes, each with a timeout (the library sets none: a hung request would
-    hang a standby for good)."""
+    hang a standby for good), each answer reported to ``answered`` (the library turns error answers into a
+    silent False)."""
 
-    def __init__(self, api: client.ApiClient, timeout: float):
+    def __init__(self, api: client.ApiClient, timeout: float, answered: Callable[[str, int | None], None]):
         super().__init__(api)
-        self.timeout = timeout
+        self.timeout, self.answered = timeout, answered
+
+    def _timed(self, verb: str, call: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        try:
+            result = call(*args, **{**kwargs, "_request_timeout": self.timeout})
+        except ApiException as error:
+            self.answered(verb, error.status)
+            raise
+        self.answered(verb, None)
+        return result
 
     def read_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
-        return super().read_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+        return self._timed("get", super().read_namespaced_lease, args, kwargs)
 
     def create_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
-        return super().create_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+        return self._timed("create", super().create_namespaced_lease, args, kwargs)
 
     def replace_namespaced_lease(self, *args: Any, **kwargs: Any) -> Any:
-        return super().replace_namespaced_lease(*args, **{**kwargs, "_request_timeout": self.timeout})
+        return self._timed("replace", super().replace_namespaced_lease, args, kwargs)
+
+
+class _GuardedLease(LeaseLock):
+    """The library's LeaseLock, writing over another holder's record only once it has not changed for the
+    longer of this replica's lease duration and the Lease's own, on the monotonic clock (the library measures
+    with its own duration on the wall clock)."""
+
+    def __init__(
+        self, name: str, namespace: str, me: str, lease_duration: int, clock: Callable[[], float] = time.monotonic
+    ):
+        super().__init__(name, namespace, me)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        self.lease_duration, self.clock = lease_duration, clock
+        self.seen: dict[str, Any] | None = None
+        self.seen_change = clock()
+
+    def get(self, name: str, namespace: str) -> Any:
+        found, record = super().get(name, namespace)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        if found and record.__dict__ != self.seen:
+            self.seen, self.seen_change = dict(record.__dict__), self.clock()
+        return found, record
+
+    def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+        holder = (self.seen or {}).get("holder_identity")
+        written = int((self.seen or {}).get("lease_duration") or 0)
+        if not may_take(self.identity, holder, (self.lease_duration, written), self.seen_change, self.clock()):
+            return False
+        return bool(super().update(name, namespace, updated_record))  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
 
 
 class _Elector(leaderelection.LeaderElection):
@@ -351,6 +407,10 @@ class _Elector(leaderelection.LeaderElection):
         return succeeded
 
 
+def _dead(thread: threading.Thread) -> str | None:
+    return None if thread.is_alive() else f"thread {thread.name} has ended: restart this replica"
+
+
 class LeaseElection:
     """Leader election on a coordination.k8s.io Lease with the client library's elector, made safe where it is
     not (see controller/leader.py for the timings): requests time out, a Watchdog ends the process when the
@@ -366,9 +426,10 @@ class LeaseElection:
         self.leading = threading.Event()
         self._won: Callable[[], object] = lambda: None
         self.holder: str | None = None
-        self.lock = LeaseLock(name, namespace, me)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
-        # the operator's connection settings; the elector retries each retry period itself
-        self.lock.api_instance = _TimedLeases(connect(retries=False), timings.request_timeout)
+        self.lock = _GuardedLease(name, namespace, me, timings.lease_duration)
+        # the elector retries each retry period itself
+        self.lock.api_instance = _TimedLeases(_lease_client(), timings.request_timeout, self._answered)
+        self.refusals = Refusals(f"{namespace}/{name}")
         election = electionconfig.Config(  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
             self.lock,
             timings.lease_duration,
@@ -392,8 +453,13 @@ class LeaseElection:
         self._won = lambda: loop.call_soon_threadsafe(won.set)
         self.on_change(False)
         log.info("candidate %s for Lease %s/%s", self.me, self.namespace, self.name)
-        threading.Thread(target=self.watchdog.watch, name="lease-watchdog", daemon=True).start()
-        threading.Thread(target=self.elector.run, name="lease-elector", daemon=True).start()
+        threads = [
+            threading.Thread(target=self.watchdog.watch, name="lease-watchdog", daemon=True),
+            threading.Thread(target=self.elector.run, name="lease-elector", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+            telemetry.health_checks.append(functools.partial(_dead, thread))
         await won.wait()
 
     def release(self) -> None:
@@ -411,11 +477,11 @@ class LeaseElection:
         self.on_change(False)
 
     def _write_release(self) -> None:
-        found, record = self.lock.get(self.name, self.namespace)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+        found, record = self.lock.get(self.name, self.namespace)
         if found and record.holder_identity == self.me:
             now = str(datetime.datetime.now())
             empty = LeaderElectionRecord("", "1", now, now)  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
-            if self.lock.update(self.name, self.namespace, empty):  # type: ignore[no-untyped-call]  # kubernetes.leaderelection is not annotated
+            if self.lock.update(self.name, self.namespace, empty):
                 log.info("released Lease %s/%s", self.namespace, self.name)
 
     def _tried(self, started: float, succeeded: bool) -> None:
@@ -428,6 +494,13 @@ class LeaseElection:
                 self.name,
                 self.timings.renew_deadline,
             )
+
+    def _answered(self, verb: str, status: int | None) -> None:
+        if overwritten(self.leading.is_set(), verb, status):
+            self._stop_acting(f"another replica wrote Lease {self.namespace}/{self.name} ({verb}: 409 Conflict)")
+        line = self.refusals.answered(verb, status)
+        if line:
+            log.log(logging.INFO if status is None else logging.WARNING, "%s", line)
 
     def _started(self) -> None:
         log.info("became leader (Lease %s/%s, as %s)", self.namespace, self.name, self.me)
@@ -449,7 +522,7 @@ class LeaseElection:
         standby; nothing of it acts a moment longer (after a release, nothing is left to stop)."""
         if self.elector.released:
             return
-        log.critical("lost the lease: %s; exiting, to restart as a standby", reason)
-        self.on_change(False)
-        logging.shutdown()
+        # nothing here may block before the exit: not a log handler's lock, not a full stderr pipe
+        threading.Timer(0.2, os._exit, (1,)).start()
+        os.write(2, f"CRITICAL kubeline.leader: lost the lease: {reason}; exiting, to restart as a standby\n".encode())
         os._exit(1)

@@ -6,18 +6,19 @@ Two operator replicas run; the one holding a coordination.k8s.io Lease runs kopf
 Why a leader stops acting before anyone may take its lease:
   - a leader counts from the START of its last successful renew request (S, its monotonic clock). The server
     wrote renewTime at or after S, and a standby saw that record change at O >= S;
-  - a standby takes the lease only when lease_duration has passed, on its own clock, since it saw the
-    record last change: not before O + lease_duration >= S + lease_duration;
+  - a standby takes the lease only when the longer of its own lease_duration and the one written in the Lease
+    has passed, on its monotonic clock, since it saw the record last change: not before
+    O + lease_duration >= S + lease_duration, whatever timings each replica was started with;
   - the leader's watchdog ends the process at S + renew_deadline.
 So lease_duration - renew_deadline (3 s by default) is the margin for the watchdog's wake-up, the process's
 exit and a request already sent; neither side compares the other's wall clock, only durations.
 
 How fast a standby takes over (defaults 10 / 7 / 1 s): a dead leader last renewed at most one retry period
-(plus a request) before it died; the standby saw that renewal within one retry period, and takes the lease at
-its first attempt lease_duration later: between lease_duration - retry_period and lease_duration + retry_period
-after the death (9 to 11 s; 8 to 12 s with a 2 s retry period), then kopf starts and creates the next pod
-(0.3 s measured). client-go's 15 / 10 / 2 would miss the 15 s goal. A try each second costs the leader one read
-and one write of a small object, a standby one read.
+(plus a request) before it died; the standby saw that renewal up to one retry period after it was written, and
+takes the lease at its first try once lease_duration has passed since it saw it, up to another retry period
+later: at worst lease_duration + 2 x retry_period after the death (12 s; 14 s with a 2 s retry period), 10-11 s
+measured, then kopf starts and creates the next pod (0.3 s measured). client-go's 15 / 10 / 2 would miss the
+15 s goal. A try each second costs the leader one read and one write of a small object, a standby one read.
 """
 
 from __future__ import annotations
@@ -52,23 +53,20 @@ class Timings:
                 f"--renew-deadline ({self.renew_deadline} s) must be at least 2 x --retry-period + 2 s "
                 f"({2 * self.retry_period + 2} s): a leader gets two tries to renew, each allowed a second or more"
             )
-        if self.lease_duration <= self.renew_deadline:
+        if self.lease_duration < self.renew_deadline + 2:
             found.append(
-                f"--lease-duration ({self.lease_duration} s) must exceed --renew-deadline ({self.renew_deadline} s): "
-                "a leader that cannot renew must stop acting before a standby may take its lease"
+                f"--lease-duration ({self.lease_duration} s) must be at least --renew-deadline + 2 s "
+                f"({self.renew_deadline + 2} s): a leader that cannot renew must stop acting before a standby may "
+                "take its lease, with time to exit and for a request already sent to land"
             )
         return found
 
     @property
     def request_timeout(self) -> float:
-        """How long one Lease request may take (the library sets no timeout at all): two tries, each after a
-        retry period's pause, fit in the renew deadline even when both hang."""
-        return (self.renew_deadline - 2 * self.retry_period) / 2
-
-    @property
-    def slowest_takeover(self) -> int:
-        """Seconds from a leader's death to a standby holding the lease, at worst (see the module's docstring)."""
-        return self.lease_duration + self.retry_period
+        """How long one Lease request may take (the library sets no timeout at all). A try is a GET then a PUT:
+        a try whose two requests both hang, then a second try, each after a retry period's pause, end within
+        the renew deadline."""
+        return (self.renew_deadline - 2 * self.retry_period) / 4
 
 
 def identity(environ: Mapping[str, str]) -> str:
@@ -86,6 +84,13 @@ def lease_namespace(explicit: str | None, environ: Mapping[str, str], watched: S
     return explicit or environ.get("POD_NAMESPACE") or (watched[0] if watched else "default")
 
 
+def may_take(me: str, holder: str | None, durations: Sequence[float], seen_change: float, now: float) -> bool:
+    """Whether this replica may write the Lease: it holds it, nobody does, or the record has not changed for the
+    longest of ``durations`` (its own lease duration and the Lease's) since ``seen_change``, on a monotonic
+    clock (a wall clock stepped by NTP would take a lease early)."""
+    return holder in (None, "", me) or now - seen_change >= max(durations)
+
+
 def standby_message(me: str, leading: bool, before: str | None, holder: str | None) -> str | None:
     """The log line for a standby that sees the Lease change hands (None: nothing new to say)."""
     if leading or holder == before or holder in (None, me):
@@ -96,6 +101,37 @@ def standby_message(me: str, leading: bool, before: str | None, holder: str | No
 def taken_from(me: str, leading: bool, holder: str | None) -> bool:
     """Whether a leader sees another replica's name in its Lease: it must stop acting at once."""
     return leading and holder is not None and holder != me
+
+
+def overwritten(leading: bool, verb: str, status: int | None) -> bool:
+    """Whether a leader's write got a conflict: another replica wrote the Lease (or it was deleted and made again),
+    and the leader must stop acting at once, not at its next read."""
+    return leading and verb != "get" and status == 409
+
+
+class Refusals:
+    """The API server's error answers to Lease requests, said once per change: the client library turns them into
+    a silent False, and a replica refused (403: missing RBAC) would stand by for good."""
+
+    def __init__(self, lease: str):
+        self.lease = lease
+        self.status: int | None = None
+
+    def answered(self, verb: str, status: int | None) -> str | None:
+        """The line to log for this answer (None: a success, a 404 or a 409 is the election's normal course, or
+        the same refusal again)."""
+        if status in (None, 404, 409):
+            line = f"Lease {self.lease} requests are answered again" if self.status is not None else None
+            self.status = None
+            return line
+        if status == self.status:
+            return None
+        self.status = status
+        namespace = self.lease.split("/")[0]
+        return (
+            f"Lease {self.lease}: {verb} answered {status}; this replica cannot lead until it is fixed "
+            f"(the Role must grant get, create and update on leases in namespace {namespace})"
+        )
 
 
 class Watchdog:

@@ -7,7 +7,7 @@ process, before leader election, so a standby replica answers probes and scrapes
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from aiohttp import web
@@ -34,12 +34,14 @@ cache_lookups = Counter("kubeline_cache_lookups_total", "Cache lookups of steps 
 reconcile_duration = Histogram("kubeline_reconcile_duration_seconds", "How long one reconcile pass of a Run took")
 api_requests = Counter(
     "kubeline_api_requests_total",
-    "Kubernetes API requests made by the operator's reconcilers (not kopf's watches), by verb and HTTP code",
+    "Kubernetes API requests made by the operator's reconcilers (not kopf's own, not leader election's), "
+    "by verb and HTTP code",
     ["verb", "code"],
 )
 run_daemons = Gauge("kubeline_run_daemons", "Runs whose daemons are alive in this process")
 leader = Gauge("kubeline_leader", "1 while this replica leads (always 1 when leader election is off)")
-leader.set(1)
+#: What /healthz checks besides the event loop answering: each returns what is dead, else None.
+health_checks: list[Callable[[], str | None]] = []
 
 
 def set_leader(leading: bool) -> None:
@@ -115,7 +117,11 @@ async def _metrics(_: web.Request) -> web.Response:
 
 
 async def _healthz(_: web.Request) -> web.Response:
-    """Alive when the event loop answers: a standby replica is healthy too."""
+    """Alive when the event loop answers and every registered check passes (the leader election's threads):
+    a standby replica is healthy too."""
+    dead = [problem for check in health_checks if (problem := check())]
+    if dead:
+        return web.Response(status=503, text="".join(f"{problem}\n" for problem in dead))
     return web.Response(text="ok\n")
 
 
