@@ -142,7 +142,8 @@ def restarts(plane: ControlPlane, work: Path, component: str, times: int) -> Non
     report(
         f"{component} restart",
         total,
-        f"time to resume (s, to the second): median {statistics.median(resumed):.0f}, max {max(resumed):.0f}",
+        f"time to resume (s, to the second): median {statistics.median(resumed):.0f}, max {max(resumed):.0f}; "
+        f"the leader exited (its Lease not renewed) and was started again {operator.exits} times",
     )
 
 

@@ -111,17 +111,26 @@ ERROR_LINE = re.compile(r"\[(ERROR|CRITICAL)\s*\]")
 
 
 class Operator:
-    """`kubeline operator -n NS` in a subprocess (its own process group), killed and started at will."""
+    """`kubeline operator -n NS` in a subprocess (its own process group), killed and started at will, and
+    started again at once when it exits by itself, as the kubelet restarts a container: a leader that cannot
+    renew its Lease (the API server down longer than the renew deadline) exits on purpose."""
 
     def __init__(self, plane: ControlPlane, namespace: str, log: Path, kubeconfig: Path | None = None):
         self.plane, self.namespace, self.log = plane, namespace, log
         self.kubeconfig = kubeconfig or plane.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
         self.metrics = ""
+        self.exits = 0  # times it exited by itself (and was started again)
+        self._stopped = threading.Event()
 
     def start(self) -> None:
         """Started as its container would be restarted in its pod: the same identity (POD_NAME), so it takes its
         own Lease back at once instead of waiting for it to expire."""
+        self._stopped.clear()
+        self._spawn()
+        threading.Thread(target=self._supervise, daemon=True).start()
+
+    def _spawn(self) -> None:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
@@ -141,6 +150,16 @@ class Operator:
                 start_new_session=True,
             )
 
+    def _supervise(self) -> None:
+        process = self.process
+        while process is not None:
+            process.wait()
+            if self._stopped.is_set() or process is not self.process:
+                return
+            self.exits += 1
+            self._spawn()
+            process = self.process
+
     def wait_ready(self, timeout: float = 60) -> None:
         """Until the operator says it leads (its /metrics has kubeline_leader 1): kopf is starting to act."""
 
@@ -154,6 +173,7 @@ class Operator:
         poll(answers, timeout, f"the operator did not come up; its log: {self.log}")
 
     def kill(self) -> None:
+        self._stopped.set()
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
