@@ -26,7 +26,7 @@ from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
 from kubeline.controller.pods import disruption
-from kubeline.controller.reconciler import RunReconciler
+from kubeline.controller.reconciler import RunReconciler, version_of
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
 
 Key = tuple[str | None, str]  # a Run's namespace and name
@@ -134,7 +134,7 @@ def run_seen(
     """Every Run's phase for the Runs-by-phase gauge (a Run with no status yet is Pending)."""
     phases: RunPhases = memo.phases
     phase = None if event["type"] == "DELETED" else status.get("phase") or "Pending"
-    phases.seen((namespace, name), phase, _revision(event["object"]))
+    phases.seen((namespace, name), phase, version_of(event["object"]))
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
@@ -174,10 +174,3 @@ def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
             flight.wake.set()
-
-
-def _revision(body: Mapping[str, Any]) -> int:
-    try:
-        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0

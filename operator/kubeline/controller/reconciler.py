@@ -237,7 +237,7 @@ class RunReconciler:
                 del self.pods[name]
             for name, pod in listed.items():
                 known = self.pods.get(name)
-                if known is None or _version(known) <= _version(pod):
+                if known is None or version_of(known) <= version_of(pod):
                     self.pods[name] = pod
             self.listed_at = now
         return list(self.pods.values())
@@ -369,7 +369,7 @@ class RunReconciler:
         """Whether another client (kubectl patch, a script) wrote the Run's status after this reconciler did:
         a newer resourceVersion with another status. kubeline's status is the truth (it comes from the pods);
         a Run changed otherwise (labels, annotations, kopf's own) keeps its status and is left alone."""
-        if self.written is None or _version(run) <= self.written_version:
+        if self.written is None or version_of(run) <= self.written_version:
             return False
         seen = run.get("status") or {}
         return seen != self.written.to_dict() and (self.writing is None or seen != self.writing.to_dict())
@@ -444,9 +444,9 @@ def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:
     )
 
 
-def _version(resource: Mapping[str, Any]) -> int:
+def version_of(resource: Mapping[str, Any]) -> int:
     """A pod's or Run's resourceVersion as a number, to tell the newer of two copies (etcd revisions grow)."""
-    return _revision(resource["metadata"].get("resourceVersion"))
+    return _revision((resource.get("metadata") or {}).get("resourceVersion"))
 
 
 def _revision(resource_version: str | None) -> int:
