@@ -247,6 +247,10 @@ class Client:
     def get_pipeline(self, pipeline_id: str, namespace: str | None = None) -> PipelineInfo:
         return pipeline_info(self._pipeline(pipeline_id, namespace or self.namespace))
 
+    def get_pipeline_document(self, pipeline_id: str, namespace: str | None = None) -> dict[str, Any]:
+        """The Pipeline resource itself (its spec drawn by `kubeline graph`), by id or name; ValueError if none."""
+        return self._pipeline(pipeline_id, namespace or self.namespace)
+
     def get_pipeline_id(self, name: str, namespace: str | None = None) -> str | None:
         """The id of the pipeline called ``name`` (as uploaded, or its resource name), or None."""
         for pipeline in self.pipelines(namespace or self.namespace):
