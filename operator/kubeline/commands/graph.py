@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.commands.common import add_command, add_namespace_argument, cluster_client, load_pipeline_file
@@ -52,8 +52,8 @@ def graph_command(args: argparse.Namespace) -> int:
 def _format(args: argparse.Namespace) -> Literal["svg", "png", "dot"]:
     """From --format, else the output's suffix; standard output gets DOT text unless --format says otherwise."""
     chosen: str = args.format or ("dot" if args.output == "-" else Path(args.output).suffix.lstrip(".").lower())
-    if chosen == "svg" or chosen == "png" or chosen == "dot":
-        return chosen
+    if chosen in FORMATS:
+        return cast(Literal["svg", "png", "dot"], chosen)
     raise PipelineInvalid(
         [Issue(f"-o {args.output}", "name the drawing's format: end the file in .svg, .png or .dot, or give --format")]
     )
