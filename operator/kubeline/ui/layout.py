@@ -1,6 +1,7 @@
 """A Graph drawn by Graphviz: DOT text (deterministic), then SVG or PNG from the ``dot`` program.
 
-Nodes carry ``id="n0"`` and ``class="phase-running cached"`` (Graphviz adds ``node`` before it), so the browser
+Nodes carry ``id="n0"`` and ``class="phase-running cached"`` (Graphviz adds ``node`` before it; ``phase-none``
+without a run), so the browser
 recolours a live run by changing classes; fill colours are in the DOT too, so a saved SVG or PNG reads without
 CSS. User text (names, display names, when-expressions) only ever appears in quoted DOT strings, escaped; the
 SVG output escapes it again for XML, so a name such as ``<script>`` stays text.
@@ -124,7 +125,7 @@ _NOTED = ("Running", "Failed", "Skipped", "Cancelled")
 
 
 def _node_line(node: Node) -> str:
-    classes = f"phase-{node.phase.lower()}" + (" cached" if node.cached else "")
+    classes = f"phase-{node.phase.lower() or 'none'}" + (" cached" if node.cached else "")
     border = " penwidth=2" if node.cached else ""
     looped = " peripheries=2" if node.looped else ""
     return (
