@@ -86,9 +86,7 @@ def pipeline_graph(spec: Mapping[str, Any], tasks: Mapping[str, Mapping[str, Any
     builder = _Builder()
     builder.scope(plan.spec.tasks, plan.root, parent=None, path="", multiplier=1, looped=False)
     if plan.exit is not None:
-        exit_group = builder.add_group(
-            "exit handler", "exit", None, "runs after all others, whatever the outcome", plan.exit
-        )
+        exit_group = builder.add_group("", "exit", None, "runs after all others, whatever the outcome", None)
         builder.add_node(plan.exit, plan.exit.name, exit_group, "exit", 1, looped=False)
         builder.owners.append((plan.exit, plan.root))
     for owner, scope in builder.owners:

@@ -46,7 +46,7 @@ _GROUP_STYLE = {
     "dag": 'style="rounded" color="#9e9e9e"',
     "exit": 'style="rounded,dotted" color="#757575"',
 }
-_GROUP_MARK = {"condition": "if", "loop": "loop", "dag": "group", "exit": "exit"}
+_GROUP_MARK = {"condition": "if", "loop": "loop", "dag": "group", "exit": "exit handler"}
 _SYMBOL = {"Succeeded": "✓", "Failed": "✗", "Running": "▶", "Skipped": "–", "Cancelled": "■", "Pending": "…"}
 
 
@@ -86,6 +86,7 @@ def to_dot(graph: Graph) -> str:
 
     emit(None, "  ")
     lines.extend(f"  {_edge_line(edge, graph)}" for edge in graph.edges)
+    lines.extend(f"  {line}" for line in _exit_below(graph))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -147,6 +148,14 @@ def _edge_line(edge: Edge, graph: Graph) -> str:
         attributes.append(f"lhead=cluster_{target}")
         target = _member(graph, target, last=False)
     return f"{source} -> {target} [{' '.join(attributes)}]"
+
+
+def _exit_below(graph: Graph) -> list[str]:
+    """Invisible edges from the DAG's last nodes to the exit handler, so that it is drawn below them."""
+    exits = [node.id for node in graph.nodes if node.kind == "exit"]
+    sources = {edge.source for edge in graph.edges}
+    last = [node.id for node in graph.nodes if node.kind != "exit" and node.id not in sources]
+    return [f"{source} -> {target} [style=invis]" for target in exits for source in last]
 
 
 def _member(graph: Graph, group_id: str, last: bool) -> str:
