@@ -146,3 +146,12 @@ def test_a_thousand_task_pipeline_lays_out_in_time() -> None:
     elapsed = time.perf_counter() - started
     assert svg.count(b'class="node ') == 1000
     assert elapsed < 20, f"{elapsed:.1f}s"
+
+
+def test_the_exit_handler_is_drawn_below_the_dags_last_tasks() -> None:
+    graph = pipeline_graph(spec(op("a"), op("b", after=["a"]), op("c"), onExit={"component": "op"}))
+    dot = to_dot(graph)
+    exit_id = next(n.id for n in graph.nodes if n.kind == "exit")
+    assert f"n1 -> {exit_id} [style=invis]" in dot and f"n2 -> {exit_id} [style=invis]" in dot
+    assert f"n0 -> {exit_id}" not in dot  # a has a successor below it already
+    assert 'label="exit handler\\nruns after all others, whatever the outcome"' in dot
