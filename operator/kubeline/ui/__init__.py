@@ -1,0 +1,1 @@
+"""The web UI: `kubeline ui` and `kubeline run --ui` (see app.py)."""
