@@ -51,7 +51,13 @@ def test_a_running_run_shows_its_counts_duration_so_far_and_first_metrics() -> N
         labels={"kubeline.dev/experiment": "exp-1", "team": "a"},
     )
     row = run_row(document, now=NOW)
-    assert (row.namespace, row.name, row.pipeline, row.experiment, row.phase) == ("ml", "r1", "train", "exp-1", "Running")
+    assert (row.namespace, row.name, row.pipeline, row.experiment, row.phase) == (
+        "ml",
+        "r1",
+        "train",
+        "exp-1",
+        "Running",
+    )
     assert row.duration_seconds == 60.0
     assert (row.progress.done, row.progress.total) == (4, 10)
     assert list(row.metrics) == ["train.accuracy", "train.loss", "eval.auc", "eval.f1"]
