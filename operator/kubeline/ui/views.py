@@ -294,7 +294,7 @@ async def run_page(request: web.Request) -> web.Response:
         status=status,
         spec=spec,
         labels=row.labels,
-        arguments=_arguments(document),
+        arguments={**_defaults(spec), **_arguments(document)},
         outputs=status.get("outputs") if isinstance(status.get("outputs"), dict) else {},
         conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
         metrics=status.get("metrics") if isinstance(status.get("metrics"), dict) else {},
@@ -520,6 +520,11 @@ async def retry_run(request: web.Request) -> web.Response:
         namespace, spec, _arguments(document), generate_name=f"{name[:50]}-retry-", labels=_run_labels(document)
     )
     raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
+def _defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline's parameter defaults: with the run's arguments, the values the run used."""
+    return {p["name"]: p["default"] for p in _params(spec) if p.get("default") is not None}
 
 
 def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
