@@ -170,17 +170,23 @@ def _serve_ui(runner: LocalRunner, name: str, port: int) -> Any:
 
 
 def _keep_serving(server: Any, console: Any) -> None:
-    """After the run, the view stays until Ctrl-C, so its last state can be read."""
+    """After the run, the view stays until Ctrl-C (or SIGTERM, SIGHUP), so its last state can be read."""
     import threading
 
     from rich.text import Text
 
     console.print(Text("the run ended; its web view stays open until Ctrl-C", style="dim"))
+    done = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: done.set())
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not done.wait(0.5):
+            pass
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         server.stop()
 
 
