@@ -60,6 +60,12 @@ def add_to(subparsers: Any) -> None:
         metavar="N",
         help="most steps running at once on this machine (default: twice the CPU count, at least 4)",
     )
+    parser.add_argument(
+        "--ui", action="store_true", help="serve a live web view of this run on 127.0.0.1 and print its URL"
+    )
+    parser.add_argument(
+        "--ui-port", type=int, default=0, metavar="N", help="port of the --ui view (default: any free port)"
+    )
 
 
 def _at_least_one(text: str) -> int:
@@ -80,6 +86,7 @@ def run_command(args: argparse.Namespace) -> int:
     from kubeline.api.names import name_problem
     from kubeline.backends.local import LocalRunner, StoreCache, local_identity, record_store
     from kubeline.commands.display import Progress, plain_console, print_result, result_json
+    from kubeline.commands.run_document import RunDocumentWriter
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise PipelineInvalid([Issue("--name", problem)])
@@ -102,7 +109,22 @@ def run_command(args: argparse.Namespace) -> int:
                 style="dim",
             )
         )
+    document = RunDocumentWriter(
+        run_dir,
+        name,
+        loaded.name,
+        loaded.spec.model_dump(by_alias=True, exclude_none=True),
+        arguments,
+        store_url,
+        loaded.plan,
+        warn=warn,
+    )
     with Progress(console, name) as progress:
+
+        def changed(decision: Any, state: Any) -> None:
+            progress.update(decision, state)
+            document.update(decision, state)
+
         runner = LocalRunner(
             loaded.plan,
             params,
@@ -110,11 +132,17 @@ def run_command(args: argparse.Namespace) -> int:
             run_dir=run_dir,
             store=store,
             cache=cache,
-            on_change=progress.update,
+            on_change=changed,
             max_parallel=args.max_parallel,
             warn=warn,
         )
-        result = _run_interruptibly(runner, console, name)
+        server = _serve_ui(runner, name, args.ui_port) if args.ui else None
+        try:
+            result = _run_interruptibly(runner, console, name)
+        finally:
+            document.finish()
+    if server is not None:
+        _keep_serving(server, console)
     if isinstance(result, int):
         return result
     if args.json:
@@ -122,6 +150,44 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         print_result(console, result)
     return 0 if result.decision.phase == "Succeeded" else EXIT_FAILED
+
+
+def _serve_ui(runner: LocalRunner, name: str, port: int) -> Any:
+    """The local UI in a background thread, able to cancel this run; its URL printed on stdout."""
+    from kubeline.backends.local.pod import LOCAL_NAMESPACE
+    from kubeline.ui.local import LocalSource
+    from kubeline.ui.server import BackgroundServer
+
+    server = BackgroundServer(LocalSource(cancellers={name: runner.cancel}), "127.0.0.1", port)
+    try:
+        url = server.start()
+    except OSError as error:
+        raise PipelineInvalid(
+            [Issue("--ui-port", f"cannot listen on 127.0.0.1:{port}: {error.strerror or error}")]
+        ) from None
+    print(f"kubeline UI: {url}runs/{LOCAL_NAMESPACE}/{name}", flush=True)
+    return server
+
+
+def _keep_serving(server: Any, console: Any) -> None:
+    """After the run, the view stays until Ctrl-C (or SIGTERM, SIGHUP), so its last state can be read."""
+    import threading
+
+    from rich.text import Text
+
+    console.print(Text("the run ended; its web view stays open until Ctrl-C", style="dim"))
+    done = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: done.set())
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        server.stop()
 
 
 def _run_interruptibly(runner: LocalRunner, console: Any, name: str) -> RunResult | int:

@@ -1,0 +1,417 @@
+"""A cluster's Runs and Pipelines as a Source, read with the user's kube context (or the pod's service account).
+
+One list+watch per resource kind: the list is paged (LIST_PAGE items a request), the watch starts from the
+list's resourceVersion, a 410 Gone relists, a broken connection reconnects after a growing pause. The watches
+run in threads (the Kubernetes client blocks) and hand every event to the asyncio loop, which alone changes
+the rows. Only RunRows are kept for Runs (10,000 Runs with their frozen pipelines would not fit); a run page
+GETs its Run, again after each change the watch reports. Nothing here polls the API server.
+
+Every refusal of the API server becomes an ActionRefused naming what is missing (e.g. the RBAC verb), shown
+to the user as a page, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+from kubernetes.client import ApiException
+
+from kubeline.api.constants import API_VERSION, GROUP, VERSION
+from kubeline.sdk.client import _stored_log
+from kubeline.store import StoreError, open_store
+from kubeline.ui.rows import RunRow, run_row
+from kubeline.ui.sources import ActionRefused, Change, ChangeKind, Hub
+
+log = logging.getLogger("kubeline.ui")
+
+LIST_PAGE = 500
+#: Seconds the API server keeps one watch request open; the client's own timeout is a little longer.
+WATCH_SECONDS = 240
+REQUEST_TIMEOUT = 30
+MAX_BACKOFF = 30.0
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def refused(error: ApiException, verb: str, what: str, namespace: str) -> ActionRefused:
+    """The user's message for an API error: for 403, the permission to ask for."""
+    where = f"in namespace {namespace}" if namespace else "cluster-wide"
+    if error.status == 403:
+        return ActionRefused(
+            f"forbidden: your Kubernetes identity may not {verb} {what} {where} "
+            f"(RBAC: the '{verb}' verb on {what}); ask your cluster admin, or use a context that may"
+        )
+    if error.status == 404:
+        return ActionRefused(f"not found: {what} {where}", 404)
+    if error.status in (409, 422):
+        return ActionRefused(f"the API server refused to {verb} {what}: {error.reason}: {_message(error)}", 422)
+    return ActionRefused(f"the API server failed to {verb} {what} {where}: {error.status} {error.reason}", 502)
+
+
+def _message(error: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(error.body or "{}").get("message", ""))
+    except ValueError:
+        return ""
+
+
+class _Watcher:
+    """List+watch of one custom resource kind in a thread; each event is handed to ``deliver`` on the loop."""
+
+    def __init__(self, source: ClusterSource, plural: str, kind: ChangeKind):
+        self.source, self.plural, self.kind = source, plural, kind
+        self.stopping = threading.Event()
+        self.listed = threading.Event()
+        self.error: str | None = None
+        self.watch: watch.Watch | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"kubeline-ui-watch-{plural}")
+
+    def _list_function(self) -> Callable[..., Any]:
+        custom = self.source.custom
+        if self.source.namespace is None:
+            return lambda **kw: custom.list_cluster_custom_object(GROUP, VERSION, self.plural, **kw)
+        namespace = self.source.namespace
+        return lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, self.plural, **kw)
+
+    def _list(self) -> tuple[list[dict[str, Any]], str]:
+        items: list[dict[str, Any]] = []
+        token, version = "", ""
+        while True:
+            body = self._list_function()(limit=LIST_PAGE, _continue=token or None, _request_timeout=REQUEST_TIMEOUT)
+            items.extend(body.get("items") or [])
+            metadata = body.get("metadata") or {}
+            version = metadata.get("resourceVersion", version)
+            token = metadata.get("continue") or ""
+            if not token:
+                return items, version
+
+    def _run(self) -> None:
+        backoff, version = 1.0, ""
+        while not self.stopping.is_set():
+            try:
+                if not version:
+                    items, version = self._list()
+                    self.source.call(self.source.replace_all, self.kind, items)
+                    self.listed.set()
+                    backoff = 1.0
+                version = self._watch(version)
+            except ApiException as error:
+                if error.status == 410:
+                    version = ""  # too old: list again
+                    continue
+                self.error = str(
+                    refused(error, "list and watch", f"{self.plural}.{GROUP}", self.source.namespace or "")
+                )
+                log.warning("%s", self.error)
+                self.listed.set()
+                self.stopping.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+            except Exception as error:  # noqa: BLE001 - a broken connection: reconnect after a pause
+                log.warning("watching %s: %s; reconnecting in %.0fs", self.plural, error, backoff)
+                self.stopping.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+
+    def _watch(self, version: str) -> str:
+        """Watches from ``version`` until the server ends the request; the last version seen ('' for 410)."""
+        self.watch = watch.Watch()  # type: ignore[no-untyped-call]  # kubernetes is not annotated
+        stream = self.watch.stream(  # type: ignore[no-untyped-call]
+            self._list_function(),
+            resource_version=version,
+            timeout_seconds=WATCH_SECONDS,
+            allow_watch_bookmarks=True,
+            _request_timeout=WATCH_SECONDS + 15,
+        )
+        for event in stream:
+            if self.stopping.is_set():
+                break
+            kind, item = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if item.get("code") == 410:
+                    return ""
+                raise RuntimeError(item.get("message", "watch error"))
+            version = (item.get("metadata") or {}).get("resourceVersion", version)
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                self.source.call(self.source.apply, self.kind, kind, item)
+        return version
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.watch is not None:
+            self.watch.stop()  # type: ignore[no-untyped-call]
+
+
+class ClusterSource:
+    def __init__(
+        self,
+        *,
+        namespace: str | None = None,
+        all_namespaces: bool = False,
+        in_cluster: bool = False,
+        read_only: bool = False,
+        api_client: Any = None,
+    ):
+        context_name = "in-cluster"
+        if api_client is None:
+            if in_cluster:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]  # not annotated
+                default_namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+            else:
+                config.load_kube_config()  # type: ignore[no-untyped-call]  # not annotated
+                _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]  # not annotated
+                context_name = (context or {}).get("name", "?")
+                default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
+            api_client = client.ApiClient()
+        else:
+            default_namespace = namespace or "default"
+        #: None: every namespace.
+        self.namespace: str | None = None if all_namespaces else (namespace or default_namespace)
+        self.default_namespace = namespace or default_namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.writable = not read_only
+        scope = "all namespaces" if self.namespace is None else f"namespace {self.namespace}"
+        self.label = f"cluster {context_name}, {scope}"
+        self.hub = Hub()
+        self._rows: dict[tuple[str, str], RunRow] = {}
+        self._pipelines: dict[tuple[str, str], dict[str, Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchers = [_Watcher(self, "runs", "Run"), _Watcher(self, "pipelines", "Pipeline")]
+
+    # -- the watches ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.hub.bind(self._loop)
+        for watcher in self._watchers:
+            watcher.thread.start()
+        await asyncio.to_thread(lambda: [w.listed.wait(REQUEST_TIMEOUT * 2) for w in self._watchers])
+
+    async def stop(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+
+    def call(self, function: Callable[..., None], *args: Any) -> None:
+        """Runs ``function`` on the loop (from a watch thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(function, *args)
+
+    def replace_all(self, kind: ChangeKind, items: list[dict[str, Any]]) -> None:
+        """A (re)list: everything known of the kind replaced; the differences published."""
+        if kind == "Run":
+            rows = {(r.namespace, r.name): r for r in map(run_row, items)}
+            for key in set(self._rows) - set(rows):
+                self.hub.publish(Change("Run", "DELETED", *key))
+            for key, row in rows.items():
+                if self._rows.get(key) != row:
+                    self.hub.publish(Change("Run", "MODIFIED" if key in self._rows else "ADDED", *key))
+            self._rows = rows
+        else:
+            self._pipelines = {_key(item): item for item in items}
+
+    def apply(self, kind: ChangeKind, event: str, item: dict[str, Any]) -> None:
+        key = _key(item)
+        if kind == "Run":
+            if event == "DELETED":
+                self._rows.pop(key, None)
+            else:
+                self._rows[key] = run_row(item)
+        elif event == "DELETED":
+            self._pipelines.pop(key, None)
+        else:
+            self._pipelines[key] = item
+        self.hub.publish(Change(kind, event, key[0], key[1]))  # type: ignore[arg-type]  # checked by the caller
+
+    def problems(self) -> list[str]:
+        return [w.error for w in self._watchers if w.error]
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def rows(self) -> Sequence[RunRow]:
+        return list(self._rows.values())
+
+    def row(self, namespace: str, name: str) -> RunRow | None:
+        return self._rows.get((namespace, name))
+
+    async def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        def get() -> dict[str, Any] | None:
+            try:
+                body = self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise refused(error, "get", f"{plural}.{GROUP}", namespace) from None
+            return body if isinstance(body, dict) else None
+
+        return await asyncio.to_thread(get)
+
+    async def run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get("runs", namespace, name)
+
+    def pipelines(self) -> Sequence[dict[str, Any]]:
+        return list(self._pipelines.values())
+
+    async def pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._pipelines.get((namespace, name)) or await self._get("pipelines", namespace, name)
+
+    async def log(self, namespace: str, run: dict[str, Any], step: str, follow: bool) -> AsyncIterator[str]:
+        """The pod's log while the pod exists (followed while it runs, with ``follow``), else the stored copy."""
+        status = run.get("status") or {}
+        task = (status.get("tasks") or {}).get(step) or {}
+        pod = task.get("pod")
+        if pod and not task.get("cached"):
+            found = False
+            async for chunk in self._pod_log(namespace, pod, follow and task.get("phase") == "Running"):
+                found = True
+                yield chunk
+            if found:
+                return
+        if task.get("log"):
+            yield await asyncio.to_thread(_stored_log, status.get("artifactStore"), task["log"])
+        else:
+            yield "(no log: the step's pod is gone and no copy was stored)" if pod else "(no log: no pod ran)"
+
+    async def _pod_log(self, namespace: str, pod: str, follow: bool) -> AsyncIterator[str]:
+        """Chunks of the pod's main container's log; nothing when the pod is gone."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue(256)
+        stop = threading.Event()
+
+        def read() -> None:
+            try:
+                response: Any = self.core.read_namespaced_pod_log(
+                    pod,
+                    namespace,
+                    container="main",
+                    follow=follow,
+                    _preload_content=False,
+                    _request_timeout=None if follow else REQUEST_TIMEOUT,
+                )
+                for data in response.stream(16384):
+                    if stop.is_set():
+                        break
+                    asyncio.run_coroutine_threadsafe(queue.put(data.decode(errors="replace")), loop).result()
+                response.release_conn()
+            except ApiException as error:
+                if error.status not in (400, 404):
+                    text = str(refused(error, "get", "pods/log", namespace))
+                    asyncio.run_coroutine_threadsafe(queue.put(f"(no log: {text})"), loop).result()
+            except Exception as error:  # noqa: BLE001 - a broken stream ends the log, with a note
+                asyncio.run_coroutine_threadsafe(queue.put(f"\n(log stream ended: {error})"), loop).result()
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        thread = threading.Thread(target=read, daemon=True, name=f"kubeline-ui-log-{pod}")
+        thread.start()
+        try:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+        finally:
+            stop.set()
+
+    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]:
+        """Events of the Run and of its pods (their names start with the run's name)."""
+
+        def listed() -> list[dict[str, Any]]:
+            try:
+                items = self.core.list_namespaced_event(namespace, limit=1000, _request_timeout=REQUEST_TIMEOUT).items
+            except ApiException as error:
+                raise refused(error, "list", "events", namespace) from None
+            found = []
+            for event in items:
+                involved = event.involved_object
+                name = involved.name or ""
+                if name == run_name or (involved.kind == "Pod" and name.startswith(f"{run_name}-")):
+                    found.append(self.core.api_client.sanitize_for_serialization(event))
+            return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+        return await asyncio.to_thread(listed)
+
+    async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
+        url = (run.get("status") or {}).get("artifactStore")
+        if not url:
+            raise ActionRefused("the run recorded no artifact store", 404)
+
+        def read() -> tuple[bytes, int | None]:
+            try:
+                data = open_store(url).get_bytes(key)
+            except (StoreError, ValueError) as problem:
+                raise ActionRefused(f"cannot read the artifact from {url}: {problem}", 502) from None
+            return data[:limit], len(data)
+
+        return await asyncio.to_thread(read)
+
+    # -- actions ----------------------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        namespace: str,
+        pipeline_ref_or_spec: str | dict[str, Any],
+        arguments: dict[str, Any],
+        *,
+        generate_name: str,
+        labels: dict[str, str],
+    ) -> str:
+        pipeline = (
+            {"pipelineRef": {"name": pipeline_ref_or_spec}}
+            if isinstance(pipeline_ref_or_spec, str)
+            else {"pipelineSpec": pipeline_ref_or_spec}
+        )
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "Run",
+            "metadata": {"generateName": generate_name, "namespace": namespace, "labels": labels},
+            "spec": {**pipeline, "arguments": arguments},
+        }
+
+        def create() -> str:
+            try:
+                made = self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "runs", body, _request_timeout=REQUEST_TIMEOUT
+                )
+            except ApiException as error:
+                raise refused(error, "create", f"runs.{GROUP}", namespace) from None
+            return str(made["metadata"]["name"])  # type: ignore[index]  # a dict: the API returns JSON
+
+        return await asyncio.to_thread(create)
+
+    async def cancel(self, namespace: str, name: str) -> None:
+        def patch() -> None:
+            try:
+                self.custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "runs",
+                    name,
+                    {"spec": {"cancel": True}},
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as error:
+                raise refused(error, "patch", f"runs.{GROUP}", namespace) from None
+
+        await asyncio.to_thread(patch)
+
+    async def delete(self, namespace: str, name: str) -> None:
+        def delete() -> None:
+            try:
+                self.custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, "runs", name, _request_timeout=REQUEST_TIMEOUT
+                )
+            except ApiException as error:
+                raise refused(error, "delete", f"runs.{GROUP}", namespace) from None
+
+        await asyncio.to_thread(delete)
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    metadata = item.get("metadata") or {}
+    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))

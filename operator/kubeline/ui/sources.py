@@ -1,0 +1,131 @@
+"""Where the UI's runs come from (a cluster, or the local runner's folder) and how their changes reach the pages.
+
+A Source keeps one small RunRow per Run, current through a watch (cluster) or stat() of run files (local), and
+publishes each change on its Hub; every open page's Server-Sent Events stream is one Hub subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from kubeline.ui.rows import RunRow
+
+ChangeKind = Literal["Run", "Pipeline"]
+ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
+#: Changes a subscriber may fall behind by before it is dropped (its page reconnects and reloads).
+QUEUE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: ChangeKind
+    type: ChangeType
+    namespace: str
+    name: str
+    #: The resource as the watch delivered it, when it did (saves the run page a GET); not compared.
+    document: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+class ActionRefused(Exception):
+    """An action or read the source refused, with a message for the user (e.g. the RBAC permission missing)."""
+
+    def __init__(self, message: str, status: int = 403):
+        super().__init__(message)
+        self.status = status
+
+
+class Subscription:
+    """One listener's queue; ``dropped`` once it fell QUEUE_SIZE changes behind."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(QUEUE_SIZE)
+        self.dropped = False
+
+    async def get(self) -> Change | None:
+        """The next change, or None once dropped."""
+        if self.dropped and self.queue.empty():
+            return None
+        return await self.queue.get()
+
+
+class Hub:
+    """Fans changes out to subscribers. Publishing never waits: a subscriber whose queue is full is dropped
+    (and woken), so one slow browser cannot hold up the watch or the other pages. Used on the event loop only;
+    threads hand changes over with ``publish_threadsafe``."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @contextmanager
+    def subscribe(self) -> Any:
+        subscription = Subscription()
+        self._subscribers.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.discard(subscription)
+
+    def publish(self, change: Change) -> None:
+        for subscription in list(self._subscribers):
+            try:
+                subscription.queue.put_nowait(change)
+            except asyncio.QueueFull:
+                subscription.dropped = True
+                self._subscribers.discard(subscription)
+
+    def publish_threadsafe(self, change: Change) -> None:
+        """From a watch thread: the change is published on the loop the hub was bound to."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.publish, change)
+
+
+class Source(Protocol):
+    label: str
+    writable: bool
+    hub: Hub
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def rows(self) -> Sequence[RunRow]: ...
+
+    def row(self, namespace: str, name: str) -> RunRow | None: ...
+
+    async def run(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def pipelines(self) -> Sequence[dict[str, Any]]: ...
+
+    async def pipeline(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def log(self, namespace: str, run: dict[str, Any], step: str, follow: bool) -> AsyncIterator[str]: ...
+
+    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]: ...
+
+    async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]: ...
+
+    async def create_run(
+        self,
+        namespace: str,
+        pipeline_ref_or_spec: str | dict[str, Any],
+        arguments: dict[str, Any],
+        *,
+        generate_name: str,
+        labels: dict[str, str],
+    ) -> str: ...
+
+    async def cancel(self, namespace: str, name: str) -> None: ...
+
+    async def delete(self, namespace: str, name: str) -> None: ...

@@ -1,0 +1,246 @@
+/* kubeline UI: live updates over Server-Sent Events, the step panel, small conveniences.
+   Every piece of data is set with textContent or setAttribute, never parsed as HTML; fragments the server
+   rendered (autoescaped) are parsed with DOMParser, where no script runs. */
+"use strict";
+
+(function () {
+  const SEGMENTS = ["succeeded", "running", "failed", "skipped"];
+
+  function phaseClass(phase) {
+    return "phase-" + String(phase || "none").toLowerCase();
+  }
+
+  function setBadge(el, phase) {
+    if (!el) return;
+    el.textContent = phase;
+    for (const c of Array.from(el.classList)) if (c.startsWith("phase-")) el.classList.remove(c);
+    el.classList.add(phaseClass(phase));
+  }
+
+  function setProgress(container, progress) {
+    if (!container) return;
+    const total = progress.total || 0;
+    let x = 0;
+    for (const seg of SEGMENTS) {
+      const rect = container.querySelector('rect[data-seg="' + seg + '"]');
+      const width = total ? (100 * (progress[seg] || 0)) / total : 0;
+      if (rect) {
+        rect.setAttribute("x", String(x));
+        rect.setAttribute("width", String(width));
+      }
+      x += width;
+    }
+    const count = container.querySelector(".count");
+    if (count) count.textContent = (progress.succeeded + progress.failed + progress.skipped) + "/" + total;
+  }
+
+  function live(url, handlers) {
+    const indicator = document.getElementById("live");
+    const source = new EventSource(url);
+    source.addEventListener("open", () => indicator && indicator.classList.add("on"));
+    source.addEventListener("error", () => indicator && indicator.classList.remove("on"));
+    for (const [name, handler] of Object.entries(handlers)) {
+      source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
+    }
+    window.addEventListener("pagehide", () => source.close());
+    return source;
+  }
+
+  // -- the runs list ------------------------------------------------------------------------------------
+
+  function fillRow(tr, row, base) {
+    tr.dataset.run = row.key;
+    tr.className = phaseClass(row.phase);
+    const pick = tr.querySelector("td.pick input");
+    if (pick) pick.value = row.key;
+    const link = tr.querySelector("td.name a");
+    if (link && !link.getAttribute("href")) {
+      link.setAttribute("href", base + "/runs/" + encodeURIComponent(row.namespace) + "/" + encodeURIComponent(row.name));
+      link.textContent = row.name;
+      const ns = tr.querySelector("td.name .ns");
+      if (ns) ns.textContent = row.namespace;
+    }
+    tr.querySelector("td.pipeline").textContent = row.pipeline;
+    tr.querySelector("td.experiment").textContent = row.experiment;
+    const badge = tr.querySelector("td.phase .badge");
+    setBadge(badge, row.phase);
+    badge.title = row.message;
+    setProgress(tr.querySelector("td.progress-cell"), row.progress);
+    tr.querySelector("td.started").textContent = row.started;
+    tr.querySelector("td.duration").textContent = row.duration;
+    for (const cell of tr.querySelectorAll("td.metric")) {
+      const value = row.metrics[cell.dataset.metric];
+      cell.textContent = value === undefined ? "" : Number(value.toPrecision(4)).toString();
+    }
+  }
+
+  function runsList(table) {
+    const base = document.body.dataset.base || "";
+    const body = table.tBodies[0];
+    const template = document.getElementById("run-row-template");
+    const insert = table.dataset.liveInsert === "yes";
+    live(table.dataset.events, {
+      row(row) {
+        let tr = body.querySelector('tr[data-run="' + CSS.escape(row.key) + '"]');
+        if (!tr) {
+          if (!insert || !template) return;
+          tr = template.content.querySelector("tr").cloneNode(true);
+          const empty = body.querySelector("tr.empty");
+          if (empty) empty.remove();
+          body.insertBefore(tr, body.firstChild);
+        }
+        fillRow(tr, row, base);
+      },
+      removed(message) {
+        const tr = body.querySelector('tr[data-run="' + CSS.escape(message.key) + '"]');
+        if (tr) tr.remove();
+      },
+      reload() {
+        window.location.reload();
+      },
+    });
+    const compare = document.getElementById("compare");
+    if (compare) {
+      const picked = () => Array.from(table.querySelectorAll("td.pick input:checked")).map((i) => i.value);
+      table.addEventListener("change", () => {
+        compare.disabled = picked().length < 2;
+      });
+      compare.addEventListener("click", () => {
+        const params = new URLSearchParams();
+        for (const key of picked()) params.append("run", key);
+        window.location.href = base + "/compare?" + params.toString();
+      });
+    }
+  }
+
+  // -- a run --------------------------------------------------------------------------------------------
+
+  let logStream = null;
+
+  function followLog(panel) {
+    if (logStream) {
+      logStream.close();
+      logStream = null;
+    }
+    const pre = panel.querySelector("#step-log");
+    if (!pre || !pre.dataset.follow) return;
+    const text = document.createTextNode("");
+    pre.replaceChildren(text);
+    logStream = new EventSource(pre.dataset.follow);
+    logStream.addEventListener("chunk", (event) => {
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      text.appendData(JSON.parse(event.data));
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    });
+    logStream.addEventListener("end", () => {
+      logStream.close();
+      logStream = null;
+    });
+  }
+
+  async function loadStep(run, step) {
+    const panel = document.getElementById("step-panel");
+    const response = await fetch(run.dataset.stepsUrl + encodeURIComponent(step), { headers: { Accept: "text/html" } });
+    const html = await response.text();
+    const parsed = new DOMParser().parseFromString(html, "text/html");
+    panel.replaceChildren(...Array.from(parsed.body.childNodes).map((n) => document.importNode(n, true)));
+    panel.dataset.step = step;
+    followLog(panel);
+    for (const node of document.querySelectorAll("#graph g.node.selected")) node.classList.remove("selected");
+    const url = new URL(window.location.href);
+    url.searchParams.set("step", step);
+    window.history.replaceState(null, "", url.toString());
+  }
+
+  function chooseStep(run, node, steps) {
+    const panel = document.getElementById("step-panel");
+    const title = document.createElement("h2");
+    title.textContent = node.task + " (" + steps.length + " steps)";
+    const list = document.createElement("ul");
+    list.className = "step-choices";
+    for (const step of steps) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = "?step=" + encodeURIComponent(step);
+      link.textContent = step;
+      link.dataset.step = step;
+      link.className = "step-link";
+      item.appendChild(link);
+      list.appendChild(item);
+    }
+    panel.replaceChildren(title, list);
+  }
+
+  function runPage(run) {
+    const dataElement = document.getElementById("graph-nodes");
+    const nodes = dataElement ? JSON.parse(dataElement.textContent || "{}") : {};
+    const graph = document.getElementById("graph");
+    graph.addEventListener("click", (event) => {
+      const target = event.target.closest("g.node");
+      if (!target) return;
+      event.preventDefault();
+      const node = nodes[target.id];
+      const steps = target.dataset.step ? [target.dataset.step] : node ? node.steps : [];
+      if (steps.length === 1) loadStep(run, steps[0]);
+      else if (steps.length > 1) chooseStep(run, node, steps);
+      target.classList.add("selected");
+    });
+    document.addEventListener("click", (event) => {
+      const link = event.target.closest("a.step-link");
+      if (!link) return;
+      event.preventDefault();
+      loadStep(run, link.dataset.step);
+    });
+    const panel = document.getElementById("step-panel");
+    followLog(panel);
+    const current = panel.querySelector(".step");
+    if (current) panel.dataset.step = current.dataset.step;
+
+    live(run.dataset.events, {
+      run(state) {
+        setBadge(document.getElementById("run-phase"), state.phase);
+        document.getElementById("run-message").textContent = state.message;
+        document.getElementById("run-duration").textContent = state.duration || "—";
+        setProgress(document.getElementById("run-progress"), state.progress);
+        const cached = new Set(state.cached);
+        for (const [id, phase] of Object.entries(state.nodes)) {
+          const node = document.getElementById(id);
+          if (!node) continue;
+          const selected = node.classList.contains("selected") ? " selected" : "";
+          node.setAttribute("class", "node " + phaseClass(phase) + (cached.has(id) ? " cached" : "") + selected);
+          if (nodes[id]) nodes[id].phase = phase;
+        }
+        for (const row of document.querySelectorAll("table.steps tr[data-step]")) {
+          const phase = state.steps[row.dataset.step];
+          if (phase) setBadge(row.querySelector(".badge"), phase);
+        }
+        for (const [id, steps] of Object.entries(state.nodeSteps || {})) if (nodes[id]) nodes[id].steps = steps;
+        const open = panel.querySelector(".step");
+        if (open) {
+          const phase = state.steps[open.dataset.step];
+          if (phase && phase !== open.dataset.phase) loadStep(run, open.dataset.step);
+        }
+      },
+      deleted() {
+        setBadge(document.getElementById("run-phase"), "Deleted");
+      },
+      reload() {
+        window.location.reload();
+      },
+    });
+  }
+
+  // -- everywhere ---------------------------------------------------------------------------------------
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form.classList.contains("confirm") && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const table = document.querySelector("table.runs[data-events]");
+    if (table) runsList(table);
+    const run = document.getElementById("run");
+    if (run) runPage(run);
+  });
+})();

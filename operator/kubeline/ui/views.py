@@ -1,0 +1,653 @@
+"""The page handlers: each reads from the Source, builds a plain context and renders a template (autoescaped).
+
+Live pages listen on Server-Sent Events: the runs list gets changed rows as JSON, a run page gets its phase,
+counts and each graph node's phase. Bursts are coalesced: a stream sends at most one message per run every
+COALESCE_SECONDS, however many watch events arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from markupsafe import Markup, escape
+
+from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL
+from kubeline.engine import stepid
+from kubeline.store.layout import ObjectRef, object_key
+from kubeline.ui import app as ui
+from kubeline.ui.rows import (
+    PER_PAGE_CHOICES,
+    PHASES,
+    SORT_KEYS,
+    Counts,
+    Query,
+    label_matcher,
+    matches,
+    page_count,
+    parse_query,
+    run_row,
+    select,
+)
+from kubeline.ui.sources import ActionRefused, Change, Source, Subscription
+
+log = logging.getLogger("kubeline.ui")
+
+COALESCE_SECONDS = 0.25
+#: A comment line keeps idle streams open through proxies, and notices a browser that left.
+KEEPALIVE_SECONDS = 15.0
+#: Bytes of a finished step's log put into its panel (the whole log is a download away).
+LOG_PAGE_BYTES = 1 << 20
+#: Bytes of an artifact served for download (larger ones are cut, and the page says so).
+ARTIFACT_LIMIT = 256 << 20
+#: Steps listed in a run page's step table (the graph shows them all, loops collapsed).
+MAX_STEP_ROWS = 2000
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def add_routes(app: web.Application, base: str) -> None:
+    routes = [
+        web.get(f"{base}/healthz", healthz),
+        web.get(f"{base}/", runs_list),
+        web.get(f"{base}/events", list_events),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}", run_page),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/events", run_events),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}", step_panel),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/log", step_log),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/outputs/{{output}}", step_artifact),
+        web.post(f"{base}/runs/{{namespace}}/{{name}}/cancel", cancel_run),
+        web.post(f"{base}/runs/{{namespace}}/{{name}}/delete", delete_run),
+        web.post(f"{base}/runs/{{namespace}}/{{name}}/retry", retry_run),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/clone", clone_form),
+        web.post(f"{base}/runs/{{namespace}}/{{name}}/clone", clone_run),
+        web.get(f"{base}/pipelines", pipelines_list),
+        web.get(f"{base}/pipelines/{{namespace}}/{{name}}", pipeline_page),
+        web.post(f"{base}/pipelines/{{namespace}}/{{name}}/runs", start_run),
+    ]
+    app.router.add_routes(routes)
+
+
+def _source(request: web.Request) -> Source:
+    return request.app[ui.SOURCE]
+
+
+def _names(request: web.Request) -> tuple[str, str]:
+    namespace, name = request.match_info["namespace"], request.match_info["name"]
+    if not (_NAME.match(namespace) and _NAME.match(name)):
+        raise web.HTTPNotFound(text=f"no run {namespace}/{name}: not a valid namespace and name")
+    return namespace, name
+
+
+async def _run_or_404(request: web.Request) -> tuple[str, str, dict[str, Any]]:
+    namespace, name = _names(request)
+    document = await _source(request).run(namespace, name)
+    if document is None:
+        raise web.HTTPNotFound(text=f"no run {name} in namespace {namespace} (deleted, or never created)")
+    return namespace, name, document
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+# -- the runs list ----------------------------------------------------------------------------------------
+
+
+async def runs_list(request: web.Request) -> web.Response:
+    query = parse_query(request.query)
+    every = _source(request).rows()
+    rows, total = select(every, query)
+    metric_names = sorted({name for row in rows for name in row.metrics})[:6]
+    pages = page_count(total, query.per_page)
+    return ui.page(
+        request,
+        "runs.html",
+        title="Runs",
+        rows=rows,
+        total=total,
+        everything=len(every),
+        query=query,
+        pages=pages,
+        metric_names=metric_names,
+        phases=PHASES,
+        per_page_choices=PER_PAGE_CHOICES,
+        namespaces=sorted({row.namespace for row in every}),
+        experiments=sorted({row.experiment for row in every if row.experiment}),
+        pipelines=sorted({row.pipeline for row in every if row.pipeline}),
+        sort_link=lambda key: _sort_link(query, key),
+        page_link=lambda number: "?" + urlencode(query.params(page=number)),
+        events_url="events?" + urlencode(query.params()),
+        sort_keys=SORT_KEYS,
+        empty_progress=Counts(),
+    )
+
+
+def _sort_link(query: Query, key: str) -> str:
+    descending = not query.descending if query.sort == key else key in ("created", "started", "duration")
+    return "?" + urlencode(query.params(sort=key, descending=descending, page=1))
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    return response
+
+
+async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
+    await response.write(f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
+
+
+async def _batch(subscription: Subscription) -> list[Change] | None:
+    """The next changes, gathered over COALESCE_SECONDS after the first; [] after an idle KEEPALIVE_SECONDS;
+    None when the subscriber was dropped for falling behind."""
+    try:
+        first = await asyncio.wait_for(subscription.get(), KEEPALIVE_SECONDS)
+    except TimeoutError:
+        return []
+    if first is None:
+        return None
+    await asyncio.sleep(COALESCE_SECONDS)
+    changes = [first]
+    while not subscription.queue.empty():
+        changes.append(subscription.queue.get_nowait())
+    return changes
+
+
+async def list_events(request: web.Request) -> web.StreamResponse:
+    """The runs list's live updates: each changed run matching the page's filters once per batch."""
+    source = _source(request)
+    query = parse_query(request.query)
+    terms = label_matcher(query.label_selector)
+    with source.hub.subscribe() as subscription:
+        response = await _stream(request)
+        await response.write(b"retry: 3000\n\n")
+        while True:
+            changes = await _batch(subscription)
+            if changes is None:
+                await _send(response, "reload", {})
+                break
+            if not changes:
+                await response.write(b": keepalive\n\n")
+                continue
+            latest = {(c.namespace, c.name): c for c in changes if c.kind == "Run"}
+            for (namespace, name), change in latest.items():
+                row = source.row(namespace, name) if change.type != "DELETED" else None
+                if row is None:
+                    await _send(response, "removed", {"key": f"{namespace}/{name}"})
+                elif matches(row, query, terms):
+                    await _send(response, "row", row.as_json())
+    return response
+
+
+# -- a run ------------------------------------------------------------------------------------------------
+
+
+def _status(document: Mapping[str, Any]) -> dict[str, Any]:
+    status = document.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def _spec_of_run(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline the run runs: frozen in its status once started, else inline in its spec."""
+    frozen = _status(document).get("pipelineSpec")
+    if isinstance(frozen, dict):
+        return frozen
+    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
+    inline = spec.get("pipelineSpec") if isinstance(spec, dict) else None
+    return inline if isinstance(inline, dict) else {}
+
+
+def _tasks(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    tasks = _status(document).get("tasks")
+    if not isinstance(tasks, dict):
+        return {}
+    return {str(step): task for step, task in tasks.items() if isinstance(task, dict)}
+
+
+def _arguments(document: Mapping[str, Any]) -> dict[str, Any]:
+    arguments = _status(document).get("arguments")
+    if not isinstance(arguments, dict):
+        spec = document.get("spec")
+        arguments = spec.get("arguments") if isinstance(spec, dict) else None
+    return arguments if isinstance(arguments, dict) else {}
+
+
+def _graph(spec: Mapping[str, Any], tasks: Mapping[str, Any] | None) -> Any:
+    """The graph model of the graph helper's ``kubeline.ui.graph``, or None while that module is missing."""
+    try:
+        from kubeline.ui.graph import pipeline_graph
+    except ImportError:
+        return None
+    return pipeline_graph(spec, tasks)
+
+
+def _graph_svg(graph: Any) -> Markup:
+    """The graph laid out by Graphviz as SVG markup (the layout escapes every name), or a note why not."""
+    if graph is None:
+        return Markup('<p class="note">The graph view is not installed in this build.</p>')
+    from kubeline.ui.layout import LayoutUnavailable, svg_for_page
+
+    try:
+        return Markup(svg_for_page(graph))
+    except LayoutUnavailable as missing:
+        return Markup('<p class="note">') + escape(str(missing)) + Markup("</p>")
+
+
+def _node_map(graph: Any) -> dict[str, dict[str, Any]]:
+    """For the browser: each node's id -> its steps and phase (a loop's node stands for all its instances)."""
+    if graph is None:
+        return {}
+    return {
+        node.id: {"steps": list(node.steps), "task": node.task, "phase": node.phase, "cached": node.cached}
+        for node in graph.nodes
+    }
+
+
+def _live_state(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """What a run page updates live (header fields, each node's and each step's phase), and each node's steps."""
+    row = run_row(document).as_json()
+    tasks = _tasks(document)
+    nodes = _node_map(_graph(_spec_of_run(document), tasks))
+    state = {
+        "phase": row["phase"],
+        "message": row["message"],
+        "progress": row["progress"],
+        "progressText": row["progressText"],
+        "duration": row["duration"],
+        "nodes": {node_id: node["phase"] for node_id, node in nodes.items()},
+        "cached": [node_id for node_id, node in nodes.items() if node["cached"]],
+        "steps": {step: str(task.get("phase", "")) for step, task in tasks.items()},
+    }
+    return state, {node_id: node["steps"] for node_id, node in nodes.items()}
+
+
+async def run_page(request: web.Request) -> web.Response:
+    namespace, name, document = await _run_or_404(request)
+    source = _source(request)
+    status, tasks = _status(document), _tasks(document)
+    spec = _spec_of_run(document)
+    graph = _graph(spec, tasks)
+    svg = await asyncio.to_thread(_graph_svg, graph)
+    try:
+        events = await source.events(namespace, name)
+    except ActionRefused as refused:
+        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
+    step = request.query.get("step", "")
+    panel = await _step_context(source, namespace, document, step) if step in tasks else None
+    row = run_row(document)
+    steps = sorted(tasks.items())
+    return ui.page(
+        request,
+        "run.html",
+        title=f"Run {name}",
+        namespace=namespace,
+        name=name,
+        row=row,
+        status=status,
+        spec=spec,
+        labels=row.labels,
+        arguments={**_defaults(spec), **_arguments(document)},
+        outputs=status.get("outputs") if isinstance(status.get("outputs"), dict) else {},
+        conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
+        metrics=status.get("metrics") if isinstance(status.get("metrics"), dict) else {},
+        graph_svg=svg,
+        node_map=_node_map(graph),
+        steps=steps[:MAX_STEP_ROWS],
+        step_count=len(steps),
+        events=events[-200:],
+        panel=panel,
+        can_retry=bool(spec) and row.phase in ("Failed", "Cancelled", "Succeeded"),
+    )
+
+
+async def run_events(request: web.Request) -> web.StreamResponse:
+    """A run page's live updates: its state after each batch of changes, from the watch's copy or a GET."""
+    namespace, name = _names(request)
+    source = _source(request)
+    node_steps: dict[str, list[str]] = {}
+    with source.hub.subscribe() as subscription:
+        response = await _stream(request)
+        await response.write(b"retry: 3000\n\n")
+        while True:
+            changes = await _batch(subscription)
+            if changes is None:
+                await _send(response, "reload", {})
+                break
+            if not changes:
+                await response.write(b": keepalive\n\n")
+                continue
+            mine = [c for c in changes if c.kind == "Run" and c.namespace == namespace and c.name == name]
+            if not mine:
+                continue
+            if mine[-1].type == "DELETED":
+                await _send(response, "deleted", {})
+                break
+            document = mine[-1].document or await source.run(namespace, name)
+            if document is None:
+                await _send(response, "deleted", {})
+                break
+            state, steps = await asyncio.to_thread(_live_state, document)
+            state["nodeSteps"] = {node: ids for node, ids in steps.items() if node_steps.get(node) != ids}
+            node_steps = steps  # loops add instances as they expand: only the nodes whose steps changed are sent
+            await _send(response, "run", state)
+    return response
+
+
+# -- a step -----------------------------------------------------------------------------------------------
+
+
+def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """The task (as written in the pipeline) a step id is an instance of, or {} (e.g. an edited pipeline)."""
+    try:
+        segments = stepid.parse(step)
+    except ValueError:
+        return {}
+    scope: Any = spec.get("tasks") or []
+    found: dict[str, Any] = {}
+    for segment in segments:
+        candidates = [t for t in scope if isinstance(t, dict) and t.get("name") == segment.name]
+        exit_task = spec.get("onExit")
+        if not candidates and isinstance(exit_task, dict) and segment is segments[0]:
+            candidates = [{**exit_task, "name": segment.name}]
+        if not candidates:
+            return {}
+        found = candidates[0]
+        scope = (found.get("dag") or {}).get("tasks") or []
+    return found
+
+
+async def _step_context(source: Source, namespace: str, document: dict[str, Any], step: str) -> dict[str, Any]:
+    tasks = _tasks(document)
+    task = tasks[step]
+    definition = _task_definition(_spec_of_run(document), step)
+    name = str((document.get("metadata") or {}).get("name", ""))
+    outputs: list[dict[str, Any]] = []
+    for output, value in sorted((task.get("outputs") or {}).items()):
+        ref = ObjectRef.parse(str(value)) if isinstance(value, str) else None
+        outputs.append({"name": output, "value": str(value), "artifact": ref is not None})
+    running = task.get("phase") == "Running"
+    log_text = ""
+    if not running:
+        log_text = await _read_log(source, namespace, document, step)
+    try:
+        events = await source.events(namespace, name)
+    except ActionRefused as refused:
+        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
+    pod = task.get("pod")
+    mine = [e for e in events if pod and (e.get("involvedObject") or {}).get("name") == pod]
+    started, finished = (task.get("startedAt"), task.get("finishedAt"))
+    row_times = run_row({"status": {"startedAt": started, "finishedAt": finished}})
+    return {
+        "step": step,
+        "task": task,
+        "definition": definition,
+        "inputs": definition.get("arguments") if isinstance(definition.get("arguments"), dict) else {},
+        "outputs": outputs,
+        "running": running,
+        "log_text": log_text,
+        "events": mine,
+        "duration": row_times.duration_seconds,
+        "namespace": namespace,
+        "name": name,
+    }
+
+
+async def _read_log(source: Source, namespace: str, document: dict[str, Any], step: str) -> str:
+    chunks: list[str] = []
+    size = 0
+    try:
+        async for chunk in source.log(namespace, document, step, False):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > LOG_PAGE_BYTES:
+                chunks.append("\n… (cut: download the whole log)")
+                break
+    except ActionRefused as refused:
+        return f"(no log: {refused})"
+    return "".join(chunks)
+
+
+def _step_or_404(document: dict[str, Any], step: str) -> None:
+    if step not in _tasks(document):
+        raise web.HTTPNotFound(text=f"the run has no step {step!r}")
+
+
+async def step_panel(request: web.Request) -> web.Response:
+    namespace, name, document = await _run_or_404(request)
+    step = request.match_info["step"]
+    _step_or_404(document, step)
+    context = await _step_context(_source(request), namespace, document, step)
+    return ui.page(request, "step.html", panel=context)
+
+
+async def step_log(request: web.Request) -> web.StreamResponse:
+    """The step's log: ``?follow=1`` streams it as Server-Sent Events while the step runs, else plain text."""
+    namespace, name, document = await _run_or_404(request)
+    step = request.match_info["step"]
+    _step_or_404(document, step)
+    source = _source(request)
+    if request.query.get("follow") != "1":
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                "Content-Disposition": f'inline; filename="{stepid.folder_name(step)}.log"',
+            }
+        )
+        await response.prepare(request)
+        async for chunk in source.log(namespace, document, step, False):
+            await response.write(chunk.encode())
+        return response
+    response = await _stream(request)
+    try:
+        async for chunk in source.log(namespace, document, step, True):
+            await _send(response, "chunk", chunk)
+    except ActionRefused as refused:
+        await _send(response, "chunk", f"(no log: {refused})")
+    await _send(response, "end", {})
+    return response
+
+
+async def step_artifact(request: web.Request) -> web.StreamResponse:
+    """An output's stored object, downloaded; only objects the step's own outputs name can be read."""
+    namespace, name, document = await _run_or_404(request)
+    step, output = request.match_info["step"], request.match_info["output"]
+    _step_or_404(document, step)
+    value = (_tasks(document)[step].get("outputs") or {}).get(output)
+    ref = ObjectRef.parse(value) if isinstance(value, str) else None
+    if ref is None:
+        raise web.HTTPNotFound(text=f"the step {step} has no stored artifact {output!r}")
+    data, size = await _source(request).artifact(document, object_key(ref), ARTIFACT_LIMIT)
+    filename = f"{stepid.folder_name(step)}-{output}" + (".tar" if ref.directory else "")
+    disposition = "inline" if request.query.get("download") != "1" else "attachment"
+    return web.Response(
+        body=data,
+        headers={
+            "Content-Type": "application/x-tar" if ref.directory else "application/octet-stream",
+            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+# -- actions ----------------------------------------------------------------------------------------------
+
+
+async def _action_form(request: web.Request) -> Mapping[str, Any]:
+    form = await request.post()
+    ui.check_action(request, form)
+    return form
+
+
+def _run_url(request: web.Request, namespace: str, name: str) -> str:
+    return f"{request.app[ui.BASE]}/runs/{namespace}/{name}"
+
+
+async def cancel_run(request: web.Request) -> web.Response:
+    namespace, name = _names(request)
+    await _action_form(request)
+    await _source(request).cancel(namespace, name)
+    raise web.HTTPSeeOther(_run_url(request, namespace, name))
+
+
+async def delete_run(request: web.Request) -> web.Response:
+    namespace, name = _names(request)
+    await _action_form(request)
+    await _source(request).delete(namespace, name)
+    raise web.HTTPSeeOther(f"{request.app[ui.BASE]}/")
+
+
+def _run_labels(document: Mapping[str, Any]) -> dict[str, str]:
+    labels = (document.get("metadata") or {}).get("labels") or {}
+    return {key: str(labels[key]) for key in (PIPELINE_LABEL, EXPERIMENT_LABEL) if key in labels}
+
+
+async def retry_run(request: web.Request) -> web.Response:
+    """A new Run of the same frozen pipeline and arguments: the cache serves the steps that succeeded."""
+    await _action_form(request)
+    namespace, name, document = await _run_or_404(request)
+    spec = _spec_of_run(document)
+    if not spec:
+        raise ActionRefused("the run recorded no pipeline to run again", status=409)
+    created = await _source(request).create_run(
+        namespace, spec, _arguments(document), generate_name=f"{name[:50]}-retry-", labels=_run_labels(document)
+    )
+    raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
+def _defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The pipeline's parameter defaults: with the run's arguments, the values the run used."""
+    return {p["name"]: p["default"] for p in _params(spec) if p.get("default") is not None}
+
+
+def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in spec.get("params") or [] if isinstance(p, dict) and isinstance(p.get("name"), str)]
+
+
+def _form_fields(spec: Mapping[str, Any], values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run form's fields: each parameter with its type and the value to show."""
+    fields = []
+    for param in _params(spec):
+        value = values.get(param["name"], param.get("default"))
+        shown = json.dumps(value) if isinstance(value, list | dict | bool) else ("" if value is None else str(value))
+        fields.append({**param, "value": shown, "type": param.get("type", "string")})
+    return fields
+
+
+def _bound_arguments(spec: dict[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's values checked as the engine checks a Run's arguments; ActionRefused lists the problems."""
+    from kubeline.api.problems import PipelineInvalid
+    from kubeline.engine.documents import pipeline_from_document
+    from kubeline.engine.run import bind_arguments
+
+    given = {
+        p["name"]: form[f"param.{p['name']}"]
+        for p in _params(spec)
+        if isinstance(form.get(f"param.{p['name']}"), str) and (form[f"param.{p['name']}"] or p.get("default") is None)
+    }
+    try:
+        loaded = pipeline_from_document({"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "spec": spec}, "ui")
+        bound = bind_arguments(loaded.plan, given)
+    except PipelineInvalid as invalid:
+        raise ActionRefused("the pipeline is not valid: " + "; ".join(map(str, invalid.issues)), status=422) from None
+    except ValueError as error:
+        raise ActionRefused(str(error), status=422) from None
+    return {key: bound[key] for key in given}
+
+
+async def clone_form(request: web.Request) -> web.Response:
+    namespace, name, document = await _run_or_404(request)
+    spec = _spec_of_run(document)
+    return ui.page(
+        request,
+        "pipeline.html",
+        title=f"Clone {name}",
+        namespace=namespace,
+        name=name,
+        pipeline=None,
+        clone_of=name,
+        spec=spec,
+        graph_svg=await asyncio.to_thread(_graph_svg, _graph(spec, None)),
+        fields=_form_fields(spec, _arguments(document)),
+        action=f"{_run_url(request, namespace, name)}/clone",
+    )
+
+
+async def clone_run(request: web.Request) -> web.Response:
+    form = await _action_form(request)
+    namespace, name, document = await _run_or_404(request)
+    spec = _spec_of_run(document)
+    arguments = _bound_arguments(spec, form)
+    created = await _source(request).create_run(
+        namespace, spec, arguments, generate_name=f"{name[:50]}-clone-", labels=_run_labels(document)
+    )
+    raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
+# -- pipelines --------------------------------------------------------------------------------------------
+
+
+async def pipelines_list(request: web.Request) -> web.Response:
+    pipelines = []
+    for document in _source(request).pipelines():
+        metadata = document.get("metadata") or {}
+        spec = document.get("spec") or {}
+        pipelines.append(
+            {
+                "namespace": metadata.get("namespace", ""),
+                "name": metadata.get("name", ""),
+                "description": spec.get("description") or "",
+                "params": len(_params(spec)),
+                "tasks": len(spec.get("tasks") or []),
+                "created": metadata.get("creationTimestamp", ""),
+            }
+        )
+    pipelines.sort(key=lambda p: (p["namespace"], p["name"]))
+    return ui.page(request, "pipelines.html", title="Pipelines", pipelines=pipelines)
+
+
+async def _pipeline_or_404(request: web.Request) -> tuple[str, str, dict[str, Any]]:
+    namespace, name = _names(request)
+    document = await _source(request).pipeline(namespace, name)
+    if document is None:
+        raise web.HTTPNotFound(text=f"no pipeline {name} in namespace {namespace}")
+    return namespace, name, document
+
+
+async def pipeline_page(request: web.Request) -> web.Response:
+    namespace, name, document = await _pipeline_or_404(request)
+    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    return ui.page(
+        request,
+        "pipeline.html",
+        title=f"Pipeline {name}",
+        namespace=namespace,
+        name=name,
+        pipeline=document,
+        clone_of=None,
+        spec=spec,
+        graph_svg=await asyncio.to_thread(_graph_svg, _graph(spec, None)),
+        fields=_form_fields(spec, {}),
+        action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
+    )
+
+
+async def start_run(request: web.Request) -> web.Response:
+    form = await _action_form(request)
+    namespace, name, document = await _pipeline_or_404(request)
+    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    arguments = _bound_arguments(spec, form)
+    labels = {PIPELINE_LABEL: name}
+    created = await _source(request).create_run(
+        namespace, name, arguments, generate_name=f"{name[:50]}-", labels=labels
+    )
+    raise web.HTTPSeeOther(_run_url(request, namespace, created))
