@@ -219,6 +219,8 @@ def first_render(driver: Any, url: str, selector: str, repeat: int) -> list[dict
     """Each load: ms from navigation start to the selector's first match, and Navigation Timing's figures."""
     from selenium.webdriver.support.wait import WebDriverWait
 
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})  # each load asks the server
     script = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FIRST_MATCH % selector})
     figures = []
     try:
