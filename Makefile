@@ -17,17 +17,20 @@ install: $(BIN)/.installed
 example: install
 	$(BIN)/kubeline run examples/add-subtract-multiply.yaml -p value_1=7 -p value_2=3
 
-## All tests: unit tests, then integration tests against a control plane the tests start (see hack/).
+## All tests: unit tests, then integration tests against a control plane the tests start (see hack/), and
+## the web UI's browser tests (chromium, chromedriver and graphviz's dot from Debian: hack/browser).
 ## pytest's "no tests collected" (exit 5) counts as a failure: it means the suite is misconfigured.
 test: install lint
 	hack/cluster build
 	hack/helm.sh >/dev/null
+	hack/browser ensure
 	@$(BIN)/python -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	  exit $$status
 
 ## The linters, then the unit tests: no cluster, and nothing built or installed for them (tests marked
-## `toolchain`, which need Helm built with Go or the KFP v1 SDK, run in `make test`).
+## `toolchain`, which need Helm built with Go or the KFP v1 SDK, run in `make test`; tests drawing with graphviz's
+## `dot` skip, saying so, where it is missing: `hack/browser ensure` installs it).
 unit: install lint
 	$(BIN)/python -m pytest tests/unit -m "not toolchain"
 

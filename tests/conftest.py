@@ -2,10 +2,13 @@
 
 Tests that need an outside tool built or installed first (Helm from the Go module proxy, the KFP v1 SDK with
 pip) are marked `toolchain` here, from the fixtures they use, so `make unit` can leave them out and stay quick.
+The control plane's fixtures (`cluster`, `crds`, `namespace`, `operator_namespace`, `minio`, ...) live in
+tests/control_plane.py, loaded here as a plugin so that tests/integration and tests/browser share one per session.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,19 @@ import pytest
 from tests.helpers import Kubeline
 from tests.importers import kfp_sdk
 
+pytest_plugins = ["tests.control_plane"]
+
 TOOLCHAIN_FIXTURES = {"kfp_workflows", "helm"}
+
+
+@pytest.fixture(scope="session")
+def dot() -> str:
+    """graphviz's `dot`, which draws the UI's graphs: `make test` installs it (hack/browser ensure); elsewhere a
+    test that needs it is skipped, saying how to get it, rather than failing on a missing system package."""
+    found = shutil.which("dot")
+    if found is None:
+        pytest.skip("graphviz's `dot` is not installed: `hack/browser ensure` (root) or `apt-get install graphviz`")
+    return found
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from kubeline.api.yamlio import dump_all
 from kubeline.controller.pods import encode_outputs
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import Operator
+    from tests.control_plane import Operator
 
 ROOT = Path(__file__).resolve().parents[1]
 

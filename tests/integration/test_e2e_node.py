@@ -30,8 +30,8 @@ from kubeline.controller.pods import volume_claim_name
 from kubeline.engine.volumes import claim_name
 from kubeline.importers.kfp_v1 import import_workflow
 from kubeline.sdk.loader import pipeline_document_from_python
+from tests.control_plane import REAL_NODES, Operator, new_namespace
 from tests.helpers import bound_volume, by_step, migrated, pods_of, wait_run
-from tests.integration.conftest import REAL_NODES, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

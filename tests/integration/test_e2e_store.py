@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from kubeline.api.yamlio import dump_all
+from tests.control_plane import Minio, Operator, new_namespace
 from tests.helpers import kubeline, pods_of, wait_run
-from tests.integration.conftest import Minio, Operator, new_namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

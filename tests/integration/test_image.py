@@ -65,3 +65,23 @@ def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
     )
     assert version.stdout.strip() == "ok", version.stderr[-2000:]
     assert "kubeline:x:65532:65532:" in (rootfs / "etc" / "passwd").read_text()  # kopf looks its user up
+
+
+def test_graphviz_draws_inside_the_image_as_its_user(archive: Path, tmp_path: Path) -> None:
+    """The in-cluster UI draws its graphs with dot: it is in the image and runs as the image's user."""
+    with tarfile.open(archive) as tar:
+        index = json.loads(tar.extractfile("index.json").read())
+        manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
+        layer = tmp_path / "layer.tar.gz"
+        layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    subprocess.run(["tar", "-xzf", str(layer), "-C", str(rootfs)], check=True)
+    drawn = subprocess.run(
+        ["chroot", "--userspec=65532:65532", str(rootfs), "dot", "-Tsvg"],
+        input='digraph { "train" -> "evaluate" }',
+        capture_output=True,
+        text=True,
+    )
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert "<svg" in drawn.stdout and ">evaluate</text>" in drawn.stdout

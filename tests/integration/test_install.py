@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.control_plane import Operator, new_namespace
 from tests.helpers import ARITHMETIC, submit, wait_run
-from tests.integration.conftest import Operator, new_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ import yaml
 
 from kubeline.api.constants import ATTEMPT_ANNOTATION, RUN_LABEL, STEP_ANNOTATION
 from kubeline.controller.leader import Timings
+from tests.control_plane import Cluster, Operator, new_namespace
 from tests.helpers import fake, submit, wait_run
-from tests.integration.conftest import Cluster, Operator, new_namespace
 
 pytestmark = pytest.mark.integration
 

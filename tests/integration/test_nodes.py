@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from kubeline.api.yamlio import dump_all
-from tests.integration.conftest import HACK_CLUSTER, REAL_NODES, ROOT, Minio
+from tests.control_plane import HACK_CLUSTER, REAL_NODES, ROOT, Minio
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from kubeline.controller.kube import Kube
+from tests.control_plane import Operator, new_namespace
 from tests.helpers import ARITHMETIC, fake, submit, wait_run
-from tests.integration.conftest import Operator, new_namespace
 
 pytestmark = pytest.mark.integration
 

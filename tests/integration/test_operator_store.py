@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from kubeline.backends.stepdata import StepData
+from tests.control_plane import Operator, new_namespace
 from tests.helpers import by_step, pods_of, submit, wait_run
-from tests.integration.conftest import Operator, new_namespace
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-import tests.integration.conftest as shared
+import tests.control_plane as shared
 from kubeline.store import ObjectRef, StoreError, get_artifact, object_key, put_artifact
 from kubeline.store.gc import collect
 from kubeline.store.s3 import S3Store
@@ -26,7 +26,7 @@ from tests.helpers import kubeline
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
-if not hasattr(shared, "minio"):  # until tests/integration/conftest.py provides the shared fixture
+if not hasattr(shared, "minio"):  # until tests/control_plane.py provides the shared fixture
 
     @dataclass
     class LocalMinio:

@@ -39,7 +39,13 @@ def test_chart_lints_clean(helm: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "values", [[], ["--set", "watchNamespaces={team-a,team-b}"]], ids=["cluster-wide", "namespaced"]
+    "values",
+    [
+        [],
+        ["--set", "watchNamespaces={team-a,team-b}"],
+        ["--set", "ui.enabled=true", "--set", "ui.actions.enabled=true"],
+    ],
+    ids=["cluster-wide", "namespaced", "ui-with-actions"],
 )
 def test_rbac_grants_nothing_on_secrets_and_no_wildcards(helm: str, values: list[str]) -> None:
     documents = render(helm, *values)
@@ -258,3 +264,127 @@ def test_an_artifact_store_set_in_the_values_is_the_operators_config(helm: str) 
     without = render(helm)
     plain = yaml.safe_load(next(d for d in without if d["kind"] == "ConfigMap")["data"]["config.yaml"])
     assert OperatorConfig.model_validate(plain).artifact_store.for_namespace("team-a") is None
+
+
+# -- the web UI ---------------------------------------------------------------------------------------------
+
+READ = {"get", "list", "watch"}
+
+
+def ui_objects(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The UI's objects by kind (one of each kind)."""
+    return {
+        d["kind"]: d for d in documents if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "ui"
+    }
+
+
+def test_the_ui_is_not_installed_unless_enabled(helm: str) -> None:
+    documents = render(helm)
+    assert not ui_objects(documents)
+    assert not [d for d in documents if d["metadata"]["name"].endswith("-ui")]
+
+
+def test_the_ui_reads_with_its_own_service_account_and_writes_nothing_by_default(helm: str) -> None:
+    documents = render(helm, "--set", "ui.enabled=true")
+    ui = ui_objects(documents)
+    assert set(ui) == {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service"}
+    for rule in ui["ClusterRole"]["rules"]:
+        assert set(rule["verbs"]) <= READ, rule
+    readable = {
+        (group, resource) for r in ui["ClusterRole"]["rules"] for group in r["apiGroups"] for resource in r["resources"]
+    }
+    assert {("kubeline.dev", "runs"), ("kubeline.dev", "pipelines"), ("", "pods/log"), ("", "events")} <= readable
+    pod = ui["Deployment"]["spec"]["template"]["spec"]
+    assert (
+        pod["serviceAccountName"]
+        == ui["ServiceAccount"]["metadata"]["name"]
+        == ui["ClusterRoleBinding"]["subjects"][0]["name"]
+    )
+    assert ui["ClusterRoleBinding"]["roleRef"]["name"] == ui["ClusterRole"]["metadata"]["name"]
+    [container] = pod["containers"]
+    assert container["args"] == ["ui", "--in-cluster", "--address", "0.0.0.0", "--port", "8080", "-A", "--read-only"]
+    assert (
+        container["readinessProbe"]["httpGet"] == container["livenessProbe"]["httpGet"] == {"path": "/", "port": "http"}
+    )
+    operator = next(d for d in documents if d["kind"] == "Deployment" and d is not ui["Deployment"])
+    assert pod["securityContext"] == operator["spec"]["template"]["spec"]["securityContext"]
+    assert container["securityContext"] == operator["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    assert container["image"] == operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    # no operator selector (its Deployment's, Service's, budget's) takes the UI's pod, and the UI's Service takes it
+    labels = ui["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert not operator["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert ui["Service"]["spec"]["selector"].items() <= labels.items()
+    assert ui["Service"]["spec"]["type"] == "ClusterIP"
+    assert ui["Service"]["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+
+
+def test_ui_actions_add_writes_on_runs_alone(helm: str) -> None:
+    ui = ui_objects(render(helm, "--set", "ui.enabled=true", "--set", "ui.actions.enabled=true"))
+    writes = [r for r in ui["ClusterRole"]["rules"] if not set(r["verbs"]) <= READ]
+    assert writes == [{"apiGroups": ["kubeline.dev"], "resources": ["runs"], "verbs": ["create", "patch", "delete"]}]
+    assert "--read-only" not in ui["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_ui_without_experiments_reads_no_configmaps(helm: str) -> None:
+    with_experiments = ui_objects(render(helm, "--set", "ui.enabled=true"))["ClusterRole"]["rules"]
+    without = ui_objects(render(helm, "--set", "ui.enabled=true", "--set", "ui.readExperiments=false"))["ClusterRole"][
+        "rules"
+    ]
+    assert [r for r in with_experiments if "configmaps" in r["resources"]]
+    assert not [r for r in without if "configmaps" in r["resources"]]
+
+
+def test_ui_ingress_routes_to_the_ui_service(helm: str) -> None:
+    ui = ui_objects(render(
+        helm,
+        "--set", "ui.enabled=true",
+        "--set", "ui.ingress.enabled=true",
+        "--set", "ui.ingress.className=nginx",
+        "--set", "ui.ingress.host=kubeline.example.com",
+        "--set", "ui.ingress.annotations.nginx\\.ingress\\.kubernetes\\.io/auth-url=https://auth.example.com",
+        "--set", "ui.ingress.tls[0].secretName=kubeline-ui-tls",
+        "--set", "ui.ingress.tls[0].hosts[0]=kubeline.example.com",
+    ))  # fmt: skip
+    ingress = ui["Ingress"]
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/auth-url": "https://auth.example.com"}
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"secretName": "kubeline-ui-tls", "hosts": ["kubeline.example.com"]}]
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "kubeline.example.com"
+    [path] = rule["http"]["paths"]
+    assert path["backend"]["service"] == {"name": ui["Service"]["metadata"]["name"], "port": {"name": "http"}}
+    assert "Ingress" not in ui_objects(render(helm, "--set", "ui.enabled=true"))
+
+
+def notes(helm: str, tmp_path: Path, *values: str) -> str:
+    """The chart's NOTES.txt rendered (helm template leaves it out): its text through a ConfigMap in a copy."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "NOTES.txt").rename(chart / "notes.txt")
+    (chart / "templates" / "notes.yaml").write_text(
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata: {notes: {{ tpl (.Files.Get "notes.txt") . | quote }}}\n'
+    )
+    result = subprocess.run(
+        [
+            helm,
+            "template",
+            "kubeline",
+            str(chart),
+            "-n",
+            "kubeline-system",
+            "--show-only",
+            "templates/notes.yaml",
+            *values,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(yaml.safe_load(result.stdout)["data"]["notes"])
+
+
+def test_the_notes_say_how_to_reach_the_ui(helm: str, tmp_path: Path) -> None:
+    enabled = notes(helm, tmp_path, "--set", "ui.enabled=true")
+    assert "kubectl port-forward -n kubeline-system service/kubeline-ui 8080:8080" in enabled
+    assert "http://127.0.0.1:8080/" in enabled and "read-only" in enabled
+    assert "port-forward" not in notes(helm, tmp_path / "disabled")

@@ -38,3 +38,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create, patch]
 {{- end }}
+
+{{/* The web UI's own names and pod labels: apart from the operator's, so that no operator selector takes its pods. */}}
+{{- define "kubeline.ui.fullname" -}}
+{{- printf "%s-ui" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubeline.ui.selector" -}}
+app.kubernetes.io/name: kubeline-ui
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}

@@ -1,4 +1,5 @@
-"""A real control plane for the integration tests, started once per session (see hack/cluster).
+"""A real control plane for the integration and browser tests, started once per session (see hack/cluster);
+loaded by tests/conftest.py as a plugin, so tests/integration and tests/browser share it.
 
 With KUBECONFIG set to a reachable cluster the tests use it instead (kind, or a real cluster), and start
 nothing. Otherwise `hack/cluster up` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler
@@ -24,7 +25,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HACK_CLUSTER = ROOT / "hack" / "cluster"
 
 
