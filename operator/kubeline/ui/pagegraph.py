@@ -91,12 +91,22 @@ def _layout(spec: Mapping[str, Any]) -> str:
         if key in _layouts:
             _layouts.move_to_end(key)
             return _layouts[key]
-    svg = svg_for_page(pipeline_graph(spec))
+    svg = _natural_width(svg_for_page(pipeline_graph(spec)))
     with _layouts_lock:
         _layouts[key] = svg
         while len(_layouts) > CACHED_LAYOUTS:
             _layouts.popitem(last=False)
     return svg
+
+
+_VIEWBOX = re.compile(r'\A<svg\b[^>]*?\sviewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"')
+
+
+def _natural_width(svg: str) -> str:
+    """The SVG with its drawn width as a width attribute: CSS shrinks a wide graph to the pane (``max-width``)
+    but does not blow a small one up to fill it."""
+    found = _VIEWBOX.match(svg)
+    return svg if found is None else f'<svg width="{found[1]}"' + svg[len("<svg") :]
 
 
 def coloured(svg: str, graph: Graph) -> str:

@@ -729,6 +729,13 @@ async def start_run(request: web.Request) -> web.Response:
 # -- compare ----------------------------------------------------------------------------------------------
 
 
+def _with_defaults(document: dict[str, Any]) -> dict[str, Any]:
+    """The run with the values it ran with: its arguments over its pipeline's defaults (a run that took a
+    default records no argument for it)."""
+    arguments = {**_defaults(_spec_of_run(document)), **_arguments(document)}
+    return {**document, "status": {**_status(document), "arguments": arguments}}
+
+
 async def compare_page(request: web.Request) -> web.Response:
     """Runs side by side, in the order asked (``?run=NS/NAME&run=NS/NAME``); runs not found are named."""
     source = _source(request)
@@ -740,7 +747,7 @@ async def compare_page(request: web.Request) -> web.Response:
         if found is None:
             missing.append(key)
         else:
-            documents.append(found)
+            documents.append(_with_defaults(found))
     pipelines = {run_row(d).pipeline for d in documents}
     others = [
         row
