@@ -17,6 +17,39 @@ from kubeline.ui.rows import RunRow, run_row
 from kubeline.ui.sources import ActionRefused, Change, Hub
 
 HOSTILE = "<script>alert('x')</script>\"&"
+ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;"
+TABLE_REF = "sha256:" + "a" * 64
+METADATA_REF = "sha256:" + "b" * 64
+IMAGE_REF = "sha256:" + "c" * 64
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+#: What the fake artifact store holds, by key.
+ARTIFACTS = {
+    f"objects/sha256/aa/{'a' * 64}": f"name,score\n{HOSTILE},0.5\n".encode(),
+    f"objects/sha256/bb/{'b' * 64}": json.dumps(
+        {
+            "outputs": [
+                {"type": "markdown", "storage": "inline", "source": f"# Report\n{HOSTILE}"},
+                {"type": "table", "storage": "inline", "format": "csv", "header": ["k", "v"], "source": f"{HOSTILE},1"},
+            ]
+        }
+    ).encode(),
+    f"objects/sha256/cc/{'c' * 64}": PNG,
+}
+RUN_SPEC = {
+    "params": [{"name": "rate", "type": "string"}],
+    "components": [
+        {
+            "name": "c",
+            "outputs": [
+                {"name": "out", "type": "string"},
+                {"name": "scores", "type": "artifact"},
+                {"name": "mlpipeline-ui-metadata", "type": "ui-metadata"},
+            ],
+            "container": {"image": "x", "command": ["true"]},
+        }
+    ],
+    "tasks": [{"name": "step-a", "component": "c"}, {"name": "each", "component": "c", "forEach": [1, 2, 3]}],
+}
 
 
 def document(name: str, phase: str = "Succeeded", **extra: Any) -> dict[str, Any]:
@@ -28,8 +61,16 @@ def document(name: str, phase: str = "Succeeded", **extra: Any) -> dict[str, Any
             "message": f"message {HOSTILE}",
             "startedAt": "2024-05-01T10:00:00Z",
             "progress": {"total": 1, "succeeded": 1 if phase == "Succeeded" else 0, "running": int(phase == "Running")},
-            "tasks": {"step-a": {"phase": phase, "attempts": 1, "message": HOSTILE, "outputs": {"out": HOSTILE}}},
-            "pipelineSpec": {"params": [{"name": "rate", "type": "string"}], "tasks": []},
+            "tasks": {
+                "step-a": {
+                    "phase": phase,
+                    "attempts": 1,
+                    "message": HOSTILE,
+                    "startedAt": "2024-05-01T10:00:00Z",
+                    "outputs": {"out": HOSTILE, "scores": TABLE_REF, "mlpipeline-ui-metadata": METADATA_REF},
+                }
+            },
+            "pipelineSpec": RUN_SPEC,
             **extra,
         },
     }
@@ -88,7 +129,9 @@ class FakeSource:
         return [{"type": "Normal", "reason": "Started", "message": HOSTILE, "involvedObject": {"name": run_name}}]
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
-        return b"data", 4
+        if key not in ARTIFACTS:
+            raise ActionRefused(f"cannot read the artifact: no object {key}", status=404)
+        return ARTIFACTS[key][:limit], len(ARTIFACTS[key])
 
     async def create_run(
         self, namespace: str, pipeline: Any, arguments: dict[str, Any], *, generate_name: str, labels: dict[str, str]
@@ -140,7 +183,7 @@ def test_pages_escape_every_user_value(path: str) -> None:
         text = await response.text()
         assert response.status == 200, text
         assert "<script>alert" not in text
-        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in text
+        assert ESCAPED in text
         scripts = re.findall(r"<script[^>]*>", text)
         assert all("src=" in s or 'type="application/json"' in s for s in scripts)  # no inline script to run
 
@@ -312,3 +355,206 @@ def test_a_slow_subscriber_is_dropped_not_waited_for() -> None:
             assert slow.dropped and hub.subscribers == 0
 
     asyncio.run(main())
+
+
+def graph_data(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', page, re.DOTALL)
+    assert found, "the page carries its graph's data"
+    data: dict[str, Any] = json.loads(found[1])
+    return data
+
+
+def test_run_graph_is_coloured_by_the_runs_phases_with_counts_in_tooltips() -> None:
+    tasks = {
+        "step-a": {"phase": "Succeeded", "cached": True},
+        "each[0]": {"phase": "Succeeded"},
+        "each[1]": {"phase": "Succeeded"},
+        "each[2]": {"phase": "Running"},
+    }
+    source = FakeSource([document("r1", "Running", tasks=tasks)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/runs/ml/r1")).text()
+        assert '<g id="n0" class="node phase-succeeded cached">\n<title>step-a: succeeded (cached)</title>' in page
+        assert '<g id="n1" class="node phase-running">\n<title>each: 2/3 succeeded, 1 running</title>' in page
+        nodes = graph_data(page)["nodes"]
+        assert nodes["n1"]["steps"] == ["each[0]", "each[1]", "each[2]"]
+        assert nodes["n1"]["counts"] == {"Running": 1, "Succeeded": 2}
+        assert graph_data(page)["steps"]["each[2]"] == "Running"
+
+    with_client(source, check)
+
+
+def test_an_invalid_spec_is_a_notice_in_the_graph_and_the_rest_of_the_page_works() -> None:
+    invalid = {"params": [{"name": "rate", "type": "string"}], "tasks": [{"name": HOSTILE, "component": "nowhere"}]}
+    source = FakeSource([document("r1", pipelineSpec=invalid)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/runs/ml/r1?step=step-a")
+        page = await response.text()
+        assert response.status == 200, page
+        notice = re.search(r'<p class="notice graph-problem" id="graph-problem">(.*?)</p>', page, re.DOTALL)
+        assert notice and "the pipeline is not valid: spec.components" in notice[1]
+        assert "<script>alert" not in page
+        assert 'data-step="step-a"' in page and 'id="step-log"' in page  # the steps table and the panel
+        assert graph_data(page)["nodes"] == {}
+        panel = await client.get("/runs/ml/r1/steps/step-a")
+        assert panel.status == 200
+
+    with_client(source, check)
+
+
+def test_a_missing_dot_is_a_notice_naming_graphviz(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeline.ui import layout
+
+    monkeypatch.setattr(layout.shutil, "which", lambda name: None)
+    spec = {**RUN_SPEC, "tasks": [{"name": "step-a", "component": "c"}, {"name": "no-dot", "component": "c"}]}
+    source = FakeSource([document("r1", pipelineSpec=spec)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/runs/ml/r1")
+        page = await response.text()
+        assert response.status == 200
+        assert "Graphviz&#39;s dot program was not found" in page and "apt-get install graphviz" in page
+        assert graph_data(page)["nodes"]["n0"]["phase"] == "Succeeded"  # still live, without a drawing
+
+    with_client(source, check)
+
+
+def test_run_stream_sends_node_states_and_then_only_what_changed() -> None:
+    tasks = {"step-a": {"phase": "Running"}, "each[0]": {"phase": "Running"}}
+    source = FakeSource([document("r1", "Running", tasks=tasks)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/runs/ml/r1/events")
+        await asyncio.sleep(0.05)
+        source.hub.publish(Change("Run", "MODIFIED", "ml", "r1", document("r1", "Running", tasks=tasks)))
+        first = await read_event(response, "run")
+        assert first["nodes"]["n0"]["className"] == "node phase-running"
+        assert first["nodes"]["n1"]["title"] == "each: 0/3 succeeded, 1 running, 2 pending"
+        later = {**tasks, "each[0]": {"phase": "Succeeded"}, "each[1]": {"phase": "Running"}}
+        source.hub.publish(Change("Run", "MODIFIED", "ml", "r1", document("r1", "Running", tasks=later)))
+        second = await read_event(response, "run")
+        assert set(second["nodes"]) == {"n1"} and second["nodes"]["n1"]["counts"] == {
+            "Pending": 1,
+            "Running": 1,
+            "Succeeded": 1,
+        }
+        assert second["steps"] == {"each[0]": "Succeeded", "each[1]": "Running"}
+        response.close()
+
+    with_client(source, check)
+
+
+def test_step_panel_previews_artifacts_and_draws_ui_metadata() -> None:
+    source = FakeSource([document("r1")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        assert '<div class="preview preview-text">' in panel
+        assert f'<pre class="artifact-text">name,score\n{ESCAPED},0.5\n</pre>' in panel
+        assert 'href="/runs/ml/r1/steps/step-a/outputs/scores?download=1"' in panel
+        assert '<div class="markdown"><h1>Report</h1>' in panel  # the ui-metadata's Markdown
+        assert '<section class="visualization visualization-table">' in panel
+        assert "<script>alert" not in panel
+
+    with_client(source, check)
+
+
+def test_an_unreadable_artifact_is_a_notice_in_the_panel() -> None:
+    tasks = {"step-a": {"phase": "Succeeded", "outputs": {"scores": "sha256:" + "d" * 64}}}
+    source = FakeSource([document("r1", tasks=tasks)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/runs/ml/r1/steps/step-a")
+        assert response.status == 200
+        assert "scores not shown" in await response.text()
+
+    with_client(source, check)
+
+
+def test_downloads_are_attachments_typed_by_their_bytes() -> None:
+    tasks = {"step-a": {"phase": "Succeeded", "outputs": {"scores": TABLE_REF, "plot": IMAGE_REF, "out": "7"}}}
+    source = FakeSource([document("r1", tasks=tasks)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        csv = await client.get("/runs/ml/r1/steps/step-a/outputs/scores")
+        assert csv.headers["Content-Type"] == "application/octet-stream"
+        assert csv.headers["Content-Disposition"] == 'attachment; filename="step-a-scores"'
+        assert (await csv.read()).startswith(b"name,score")
+        image = await client.get("/runs/ml/r1/steps/step-a/outputs/plot")
+        assert image.headers["Content-Type"] == "image/png" and await image.read() == PNG
+        assert (await client.get("/runs/ml/r1/steps/step-a/outputs/out")).status == 404  # a value, not stored
+
+    with_client(source, check)
+
+
+def test_run_page_shows_the_metrics_table_and_the_timeline() -> None:
+    metrics = {"step-a": {"accuracy": 0.91234567, HOSTILE: 1.0}}
+    source = FakeSource([document("r1", metrics=metrics, finishedAt="2024-05-01T10:05:00Z")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/runs/ml/r1")).text()
+        assert '<table class="data metrics">' in page and ">0.912346</td>" in page
+        assert f"<td>{ESCAPED}</td>" in page
+        assert (
+            '<figure class="timeline">' in page
+            and '<g class="timeline-row phase-succeeded" data-step="step-a">' in page
+        )
+
+    with_client(source, check)
+
+
+def test_compare_shows_runs_side_by_side_and_names_those_not_found() -> None:
+    first = document("r1", arguments={"rate": "0.1", "same": 1})
+    second = document("r2", arguments={"rate": HOSTILE, "same": 1})
+    source = FakeSource([first, second, document("r3")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        listing = await (await client.get("/")).text()
+        assert '<form id="compare-form" method="get" action="/compare">' in listing
+        assert 'name="run" form="compare-form" value="ml/r1"' in listing
+        response = await client.get("/compare?run=ml/r1&run=ml/r2&run=ml/gone")
+        page = await response.text()
+        assert response.status == 200
+        assert '<a href="/runs/ml/r1">r1</a>' in page and '<a href="/runs/ml/r2">r2</a>' in page
+        assert f'<tr class="differs"><th scope="row">rate</th><td>0.1</td><td>{ESCAPED}</td></tr>' in page
+        assert '<tr class="same"><th scope="row">same</th>' in page
+        assert "Not found: ml/gone" in page
+        assert '<option value="ml/r3">' in page  # another run offered to add
+        assert "<script>alert" not in page
+
+    with_client(source, check)
+
+
+def test_refused_form_values_show_the_form_again_with_the_problem_beside_the_field() -> None:
+    source = FakeSource([document("r1", "Failed")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        csrf = await token(client, "/pipelines/ml/train")
+        bad = await client.post(
+            "/pipelines/ml/train/runs", data={"csrf": csrf, "param.rate": HOSTILE}, allow_redirects=False
+        )
+        page = await bad.text()
+        assert bad.status == 422
+        field = re.search(r'<div class="field has-problem">(.*?)</div>', page, re.DOTALL)
+        assert field and 'name="param.rate"' in field[1] and '<p class="problem" role="alert">' in field[1]
+        assert f'value="{ESCAPED}"' in field[1]
+        assert "<script>alert" not in page and source.created == []
+
+    with_client(source, check)
+
+
+def test_clone_form_is_prefilled_with_what_the_run_asked_for() -> None:
+    source = FakeSource([document("r1", "Failed")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/runs/ml/r1/clone")).text()
+        field = re.search(r'<input id="field-1" type="text" name="param.rate"[^>]*>', page)
+        assert field and f'value="{ESCAPED}"' in field[0]
+        csrf = await token(client, "/runs/ml/r1/clone")
+        done = await client.post("/runs/ml/r1/clone", data={"csrf": csrf, "param.rate": "0.3"}, allow_redirects=False)
+        assert done.status == 303 and done.headers["Location"] == "/runs/ml/r1-clone-x1"
+        assert source.created == [(RUN_SPEC, {"rate": "0.3"})]
+
+    with_client(source, check)

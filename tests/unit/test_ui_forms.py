@@ -22,7 +22,7 @@ SPEC = pipeline([task("a", arguments={"a": "{{params.text}}"})], params=PARAMS)[
 
 
 def form(**values: str) -> dict[str, str]:
-    return {"csrf_token": "t0k3n", **{FIELD_PREFIX + name: value for name, value in values.items()}}
+    return {"csrf": "t0k3n", **{FIELD_PREFIX + name: value for name, value in values.items()}}
 
 
 def test_fields_follow_the_parameters_types_defaults_and_descriptions() -> None:
@@ -99,7 +99,7 @@ def test_a_refused_form_is_shown_again_with_the_text_and_the_problem() -> None:
     assert '<p class="problem" role="alert">&#39;three&#39; is not an integer</p>' in html
     assert '<option value="true" selected>true</option>' in html
     hidden = [dict(a) for t, a in tags(html) if t == "input" and dict(a).get("type") == "hidden"]
-    assert hidden == [{"type": "hidden", "name": "csrf_token", "value": "t0k3n"}]
+    assert hidden == [{"type": "hidden", "name": "csrf", "value": "t0k3n"}]
 
 
 def test_an_invalid_pipeline_gives_no_fields_and_says_why() -> None:
@@ -154,4 +154,4 @@ def test_hostile_values_descriptions_and_problems_stay_text(hostile: str) -> Non
     assert_inert(html)
     assert "<script" not in html and "<img" not in html and "<svg" not in html
     inputs = {dict(a)["name"]: dict(a).get("value") for t, a in tags(html) if t == "input"}
-    assert inputs == {"csrf_token": hostile, "param.p": hostile, "param.n": hostile}
+    assert inputs == {"csrf": hostile, "param.p": hostile, "param.n": hostile}

@@ -116,4 +116,4 @@ def test_hostile_step_ids_and_phases_stay_text(hostile: str) -> None:
     drawn = timeline(status({hostile: task(hostile, 0, 5), "b": task("Running", 1, None)}), now=T0 + 9)
     html = render("timeline.html", timeline=drawn)
     assert_inert(html)
-    assert "<script" not in html and "<img" not in html and "phase-Pending" in html
+    assert "<script" not in html and "<img" not in html and "phase-pending" in html

@@ -571,7 +571,7 @@ class Client:
         for step, recorded in sorted((status.get("tasks") or {}).items()):
             key = recorded.get("log")
             if key and stepid.selected(step, task) and (step not in logs or step in unread):
-                logs[step] = _stored_log(store_url, key)
+                logs[step] = stored_log(store_url, key)
         return dict(sorted(logs.items()))
 
     def _pod_logs(self, run_id: str, task: str | None, namespace: str, follow: bool) -> tuple[dict[str, str], set[str]]:
@@ -593,7 +593,7 @@ class Client:
         return logs, unread
 
 
-def _stored_log(store_url: str | None, key: str) -> str:
+def stored_log(store_url: str | None, key: str) -> str:
     """A finished step's log from the artifact store (its pod may be gone)."""
     if not store_url:
         return "(no log: the pod is gone and the run recorded no artifact store)"

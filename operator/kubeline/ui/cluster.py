@@ -23,7 +23,7 @@ from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
 from kubeline.api.constants import API_VERSION, GROUP, VERSION
-from kubeline.sdk.client import _stored_log
+from kubeline.sdk.client import stored_log
 from kubeline.store import StoreError, open_store
 from kubeline.ui.rows import RunRow, run_row
 from kubeline.ui.sources import ActionRefused, Change, ChangeKind, Hub
@@ -275,7 +275,7 @@ class ClusterSource:
             if found:
                 return
         if task.get("log"):
-            yield await asyncio.to_thread(_stored_log, status.get("artifactStore"), task["log"])
+            yield await asyncio.to_thread(stored_log, status.get("artifactStore"), task["log"])
         else:
             yield "(no log: the step's pod is gone and no copy was stored)" if pod else "(no log: no pod ran)"
 

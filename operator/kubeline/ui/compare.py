@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from kubeline.api.constants import PIPELINE_LABEL
 from kubeline.ui.visualizations import metrics_table
 
 #: Characters of one value shown in a cell; the rest is cut with an ellipsis.
@@ -76,7 +77,12 @@ def _rows(per_run: list[dict[tuple[str, str], str]]) -> list[CompareRow]:
 def _column(run: Mapping[str, Any]) -> RunColumn:
     metadata, spec = _dict(run.get("metadata")), _dict(run.get("spec"))
     namespace, name = str(metadata.get("namespace") or "default"), str(metadata.get("name") or "")
-    pipeline = _dict(spec.get("pipelineRef")).get("name") or _dict(_status(run).get("pipelineSpec")).get("name") or ""
+    pipeline = (
+        _dict(spec.get("pipelineRef")).get("name")
+        or _dict(metadata.get("labels")).get(PIPELINE_LABEL)
+        or _dict(_status(run).get("pipelineSpec")).get("name")
+        or ""
+    )
     return RunColumn(
         namespace,
         name,

@@ -7,6 +7,9 @@ A loop is drawn once: a task inside a ``forEach`` (at any depth) is one node sta
 its ``counts`` tallying their phases from a run's ``status.tasks``. A step that has a ``when`` or a ``forEach`` of
 its own is drawn inside a group of its own (with an empty label), so conditions and loops always read as groups.
 
+The engine's plan of a spec is kept (``CACHED_SPECS`` of them, by the spec's digest), so colouring the same
+frozen spec by a live run's statuses again costs only the tally, not a new plan.
+
 Edges go from the task a task depends on to that task: ``data`` for ``{{tasks.X.outputs.Y}}`` in its arguments,
 ``when`` or ``forEach``; ``after`` for ``after: [X]``. A dependency of (or on) a whole group, such as
 ``after: [per-item]`` or a group's ``when``, is one edge whose end is the group's id: the layout draws it to the
@@ -15,6 +18,10 @@ group's box (a Graphviz cluster edge) rather than to each task inside.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +33,8 @@ from kubeline.engine.scopes import Node as PlanNode
 from kubeline.engine.scopes import Scope, visible_node
 from kubeline.engine.templates import TASK_SCOPE, TemplateError, refs_in
 
+#: Specs whose plan is kept for colouring them again.
+CACHED_SPECS = 32
 #: Longest text taken from a spec into a label (when-expressions may hold 4,096 characters).
 MAX_LABEL_TEXT = 80
 
@@ -82,6 +91,27 @@ class Graph:
 
 def pipeline_graph(spec: Mapping[str, Any], tasks: Mapping[str, Mapping[str, Any]] | None = None) -> Graph:
     """The graph of a pipeline spec (camelCase, as in the CRD), coloured by a run's ``status.tasks`` when given."""
+    builder = _builder_of(spec)
+    return builder.graph(_Tally.of(tasks, builder) if tasks is not None else None)
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """A digest of a spec's content: equal specs, equal digests (key order aside)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_builders: OrderedDict[str, _Builder] = OrderedDict()
+_builders_lock = threading.Lock()
+
+
+def _builder_of(spec: Mapping[str, Any]) -> _Builder:
+    """The spec's nodes, groups and edges before any run's phases; kept by digest (a built one is only read)."""
+    key = spec_digest(spec)
+    with _builders_lock:
+        if key in _builders:
+            _builders.move_to_end(key)
+            return _builders[key]
     plan = build(load_spec(dict(spec)))
     builder = _Builder()
     builder.scope(plan.spec.tasks, plan.root, parent=None, path="", multiplier=1, looped=False)
@@ -91,7 +121,11 @@ def pipeline_graph(spec: Mapping[str, Any], tasks: Mapping[str, Mapping[str, Any
         builder.owners.append((plan.exit, plan.root))
     for owner, scope in builder.owners:
         builder.dependencies(owner, scope)
-    return builder.graph(_Tally.of(tasks, builder) if tasks is not None else None)
+    with _builders_lock:
+        _builders[key] = builder
+        while len(_builders) > CACHED_SPECS:
+            _builders.popitem(last=False)
+    return builder
 
 
 @dataclass

@@ -11,17 +11,22 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
-from markupsafe import Markup, escape
 
 from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL
 from kubeline.engine import stepid
+from kubeline.sdk.components import KFP_UI_OUTPUTS
 from kubeline.store.layout import ObjectRef, object_key
 from kubeline.ui import app as ui
+from kubeline.ui.compare import compare
+from kubeline.ui.forms import arguments_to_clone, form_values, parse_form, run_form
+from kubeline.ui.pagegraph import PageGraph, live_graph, node_states, page_graph
+from kubeline.ui.previews import MAX_PREVIEW_BYTES, download_type, preview
 from kubeline.ui.rows import (
     PER_PAGE_CHOICES,
     PHASES,
@@ -36,6 +41,8 @@ from kubeline.ui.rows import (
     select,
 )
 from kubeline.ui.sources import ActionRefused, Change, Source, Subscription
+from kubeline.ui.timeline import timeline
+from kubeline.ui.visualizations import MAX_METADATA_BYTES, Notice, metrics_table, visualizations
 
 log = logging.getLogger("kubeline.ui")
 
@@ -48,6 +55,11 @@ LOG_PAGE_BYTES = 1 << 20
 ARTIFACT_LIMIT = 256 << 20
 #: Steps listed in a run page's step table (the graph shows them all, loops collapsed).
 MAX_STEP_ROWS = 2000
+#: Artifacts of one step previewed in its panel (the others are a download away).
+MAX_PREVIEWS = 8
+#: Runs compared at once, and other runs offered to add to a comparison.
+MAX_COMPARED = 10
+MAX_COMPARE_CHOICES = 200
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -69,6 +81,7 @@ def add_routes(app: web.Application, base: str) -> None:
         web.get(f"{base}/pipelines", pipelines_list),
         web.get(f"{base}/pipelines/{{namespace}}/{{name}}", pipeline_page),
         web.post(f"{base}/pipelines/{{namespace}}/{{name}}/runs", start_run),
+        web.get(f"{base}/compare", compare_page),
     ]
     app.router.add_routes(routes)
 
@@ -220,53 +233,30 @@ def _arguments(document: Mapping[str, Any]) -> dict[str, Any]:
     return arguments if isinstance(arguments, dict) else {}
 
 
-def _graph(spec: Mapping[str, Any], tasks: Mapping[str, Any] | None) -> Any:
-    """The graph model of the graph helper's ``kubeline.ui.graph``, or None while that module is missing."""
-    try:
-        from kubeline.ui.graph import pipeline_graph
-    except ImportError:
-        return None
-    return pipeline_graph(spec, tasks)
-
-
-def _graph_svg(graph: Any) -> Markup:
-    """The graph laid out by Graphviz as SVG markup (the layout escapes every name), or a note why not."""
-    if graph is None:
-        return Markup('<p class="note">The graph view is not installed in this build.</p>')
-    from kubeline.ui.layout import LayoutUnavailable, svg_for_page
-
-    try:
-        return Markup(svg_for_page(graph))
-    except LayoutUnavailable as missing:
-        return Markup('<p class="note">') + escape(str(missing)) + Markup("</p>")
-
-
-def _node_map(graph: Any) -> dict[str, dict[str, Any]]:
-    """For the browser: each node's id -> its steps and phase (a loop's node stands for all its instances)."""
-    if graph is None:
-        return {}
-    return {
-        node.id: {"steps": list(node.steps), "task": node.task, "phase": node.phase, "cached": node.cached}
-        for node in graph.nodes
-    }
-
-
-def _live_state(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """What a run page updates live (header fields, each node's and each step's phase), and each node's steps."""
+def _live_state(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run page updates live: header fields, each graph node's state and each step's phase."""
     row = run_row(document).as_json()
     tasks = _tasks(document)
-    nodes = _node_map(_graph(_spec_of_run(document), tasks))
-    state = {
+    return {
         "phase": row["phase"],
         "message": row["message"],
         "progress": row["progress"],
         "progressText": row["progressText"],
         "duration": row["duration"],
-        "nodes": {node_id: node["phase"] for node_id, node in nodes.items()},
-        "cached": [node_id for node_id, node in nodes.items() if node["cached"]],
+        "nodes": node_states(live_graph(_spec_of_run(document), tasks)),
         "steps": {step: str(task.get("phase", "")) for step, task in tasks.items()},
     }
-    return state, {node_id: node["steps"] for node_id, node in nodes.items()}
+
+
+def _changed(state: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """The state to send: ``nodes`` and ``steps`` only where they differ from what this stream sent before
+    (a 1,000-step run changes a few steps a batch); ``sent`` is updated."""
+    message = dict(state)
+    for key in ("nodes", "steps"):
+        before = sent.setdefault(key, {})
+        message[key] = {k: v for k, v in state[key].items() if before.get(k) != v}
+        before.update(message[key])
+    return message
 
 
 async def run_page(request: web.Request) -> web.Response:
@@ -274,14 +264,13 @@ async def run_page(request: web.Request) -> web.Response:
     source = _source(request)
     status, tasks = _status(document), _tasks(document)
     spec = _spec_of_run(document)
-    graph = _graph(spec, tasks)
-    svg = await asyncio.to_thread(_graph_svg, graph)
+    graph = await asyncio.to_thread(page_graph, spec, tasks)
     try:
         events = await source.events(namespace, name)
     except ActionRefused as refused:
         events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
     step = request.query.get("step", "")
-    panel = await _step_context(source, namespace, document, step) if step in tasks else None
+    panel = await _step_context(source, request.app[ui.BASE], namespace, document, step) if step in tasks else None
     row = run_row(document)
     steps = sorted(tasks.items())
     return ui.page(
@@ -297,9 +286,10 @@ async def run_page(request: web.Request) -> web.Response:
         arguments={**_defaults(spec), **_arguments(document)},
         outputs=status.get("outputs") if isinstance(status.get("outputs"), dict) else {},
         conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
-        metrics=status.get("metrics") if isinstance(status.get("metrics"), dict) else {},
-        graph_svg=svg,
-        node_map=_node_map(graph),
+        metric_rows=metrics_table(status.get("metrics") if isinstance(status.get("metrics"), dict) else {}),
+        timeline=timeline(status, time.time()) if tasks else None,
+        graph_svg=graph.svg,
+        graph_data={"nodes": graph.states(), "steps": {s: str(t.get("phase", "")) for s, t in tasks.items()}},
         steps=steps[:MAX_STEP_ROWS],
         step_count=len(steps),
         events=events[-200:],
@@ -312,7 +302,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     """A run page's live updates: its state after each batch of changes, from the watch's copy or a GET."""
     namespace, name = _names(request)
     source = _source(request)
-    node_steps: dict[str, list[str]] = {}
+    sent: dict[str, Any] = {}
     with source.hub.subscribe() as subscription:
         response = await _stream(request)
         await response.write(b"retry: 3000\n\n")
@@ -334,10 +324,8 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             if document is None:
                 await _send(response, "deleted", {})
                 break
-            state, steps = await asyncio.to_thread(_live_state, document)
-            state["nodeSteps"] = {node: ids for node, ids in steps.items() if node_steps.get(node) != ids}
-            node_steps = steps  # loops add instances as they expand: only the nodes whose steps changed are sent
-            await _send(response, "run", state)
+            state = await asyncio.to_thread(_live_state, document)
+            await _send(response, "run", _changed(state, sent))
     return response
 
 
@@ -364,15 +352,50 @@ def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
     return found
 
 
-async def _step_context(source: Source, namespace: str, document: dict[str, Any], step: str) -> dict[str, Any]:
+def _output_types(spec: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[str, str]:
+    """The declared type of each output of the component a task runs (``artifact``, ``ui-metadata``, …)."""
+    component = definition.get("component")
+    for candidate in spec.get("components") or []:
+        if isinstance(candidate, dict) and candidate.get("name") == component:
+            return {
+                str(o.get("name")): str(o.get("type") or "string")
+                for o in candidate.get("outputs") or []
+                if isinstance(o, dict)
+            }
+    return {}
+
+
+def _is_ui_metadata(name: str, declared: str | None) -> bool:
+    return declared == "ui-metadata" or (declared is None and KFP_UI_OUTPUTS.get(name) == "ui-metadata")
+
+
+async def _step_context(
+    source: Source, base: str, namespace: str, document: dict[str, Any], step: str
+) -> dict[str, Any]:
     tasks = _tasks(document)
     task = tasks[step]
-    definition = _task_definition(_spec_of_run(document), step)
+    spec = _spec_of_run(document)
+    definition = _task_definition(spec, step)
+    types = _output_types(spec, definition)
     name = str((document.get("metadata") or {}).get("name", ""))
+    download = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}/outputs/"
     outputs: list[dict[str, Any]] = []
+    artifacts: list[dict[str, Any]] = []
+    views: list[Any] = []
     for output, value in sorted((task.get("outputs") or {}).items()):
-        ref = ObjectRef.parse(str(value)) if isinstance(value, str) else None
-        outputs.append({"name": output, "value": str(value), "artifact": ref is not None})
+        ref = ObjectRef.parse(value) if isinstance(value, str) else None
+        url = download + quote(output, safe="") + "?download=1" if ref is not None else None
+        outputs.append({"name": output, "value": str(value), "artifact": ref is not None, "url": url})
+        if ref is None or ref.directory:
+            continue
+        if _is_ui_metadata(output, types.get(output)):
+            data, _ = await _artifact_bytes(source, document, ref, MAX_METADATA_BYTES + 1, views, output)
+            if data is not None:
+                views.extend(visualizations(data))
+        elif len(artifacts) < MAX_PREVIEWS:
+            data, size = await _artifact_bytes(source, document, ref, MAX_PREVIEW_BYTES, views, output)
+            if data is not None:
+                artifacts.append({"preview": preview(output, data, size), "download_url": url})
     running = task.get("phase") == "Running"
     log_text = ""
     if not running:
@@ -391,6 +414,8 @@ async def _step_context(source: Source, namespace: str, document: dict[str, Any]
         "definition": definition,
         "inputs": definition.get("arguments") if isinstance(definition.get("arguments"), dict) else {},
         "outputs": outputs,
+        "artifacts": artifacts,
+        "visualizations": views,
         "running": running,
         "log_text": log_text,
         "events": mine,
@@ -398,6 +423,17 @@ async def _step_context(source: Source, namespace: str, document: dict[str, Any]
         "namespace": namespace,
         "name": name,
     }
+
+
+async def _artifact_bytes(
+    source: Source, document: dict[str, Any], ref: ObjectRef, limit: int, notices: list[Any], output: str
+) -> tuple[bytes | None, int | None]:
+    """The beginning of a stored output and its whole size; a notice (and None) when it cannot be read."""
+    try:
+        return await source.artifact(document, object_key(ref), limit)
+    except ActionRefused as refused:
+        notices.append(Notice(f"{output} not shown", str(refused)))
+        return None, None
 
 
 async def _read_log(source: Source, namespace: str, document: dict[str, Any], step: str) -> str:
@@ -424,7 +460,7 @@ async def step_panel(request: web.Request) -> web.Response:
     namespace, name, document = await _run_or_404(request)
     step = request.match_info["step"]
     _step_or_404(document, step)
-    context = await _step_context(_source(request), namespace, document, step)
+    context = await _step_context(_source(request), request.app[ui.BASE], namespace, document, step)
     return ui.page(request, "step.html", panel=context)
 
 
@@ -464,14 +500,13 @@ async def step_artifact(request: web.Request) -> web.StreamResponse:
     ref = ObjectRef.parse(value) if isinstance(value, str) else None
     if ref is None:
         raise web.HTTPNotFound(text=f"the step {step} has no stored artifact {output!r}")
-    data, size = await _source(request).artifact(document, object_key(ref), ARTIFACT_LIMIT)
+    data, _ = await _source(request).artifact(document, object_key(ref), ARTIFACT_LIMIT)
     filename = f"{stepid.folder_name(step)}-{output}" + (".tar" if ref.directory else "")
-    disposition = "inline" if request.query.get("download") != "1" else "attachment"
     return web.Response(
         body=data,
         headers={
-            "Content-Type": "application/x-tar" if ref.directory else "application/octet-stream",
-            "Content-Disposition": f'{disposition}; filename="{filename}"',
+            "Content-Type": "application/x-tar" if ref.directory else download_type(data),
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Content-Security-Policy": "sandbox; default-src 'none'",
         },
     )
@@ -531,51 +566,53 @@ def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [p for p in spec.get("params") or [] if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
 
-def _form_fields(spec: Mapping[str, Any], values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The run form's fields: each parameter with its type and the value to show."""
-    fields = []
-    for param in _params(spec):
-        value = values.get(param["name"], param.get("default"))
-        shown = json.dumps(value) if isinstance(value, list | dict | bool) else ("" if value is None else str(value))
-        fields.append({**param, "value": shown, "type": param.get("type", "string")})
-    return fields
-
-
-def _bound_arguments(spec: dict[str, Any], form: Mapping[str, Any]) -> dict[str, Any]:
-    """The form's values checked as the engine checks a Run's arguments; ActionRefused lists the problems."""
-    from kubeline.api.problems import PipelineInvalid
-    from kubeline.engine.documents import pipeline_from_document
-    from kubeline.engine.run import bind_arguments
-
-    given = {
-        p["name"]: form[f"param.{p['name']}"]
-        for p in _params(spec)
-        if isinstance(form.get(f"param.{p['name']}"), str) and (form[f"param.{p['name']}"] or p.get("default") is None)
-    }
-    try:
-        loaded = pipeline_from_document({"apiVersion": "kubeline.dev/v1alpha1", "kind": "Pipeline", "spec": spec}, "ui")
-        bound = bind_arguments(loaded.plan, given)
-    except PipelineInvalid as invalid:
-        raise ActionRefused("the pipeline is not valid: " + "; ".join(map(str, invalid.issues)), status=422) from None
-    except ValueError as error:
-        raise ActionRefused(str(error), status=422) from None
-    return {key: bound[key] for key in given}
+def _form_page(
+    request: web.Request,
+    *,
+    status: int = 200,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    pipeline: dict[str, Any] | None,
+    clone_of: str | None,
+    values: Mapping[str, Any],
+    problems: Mapping[str, str] | None,
+    graph: PageGraph,
+    action: str,
+) -> web.Response:
+    """The pipeline page (or a run's clone page): its graph and the run form, with problems beside fields."""
+    text = ui.render(
+        request,
+        "pipeline.html",
+        title=f"Clone {name}" if clone_of else f"Pipeline {name}",
+        namespace=namespace,
+        name=name,
+        pipeline=pipeline,
+        clone_of=clone_of,
+        spec=spec,
+        graph_svg=graph.svg,
+        graph_data={"nodes": graph.states(), "steps": {}},
+        form=run_form(spec, values, problems),
+        action=action,
+        submit_label="Start a run like this" if clone_of else "Start run",
+    )
+    return web.Response(status=status, text=text, content_type="text/html")
 
 
 async def clone_form(request: web.Request) -> web.Response:
+    """A form prefilled with what the run asked for; its defaults are computed anew for the new run."""
     namespace, name, document = await _run_or_404(request)
     spec = _spec_of_run(document)
-    return ui.page(
+    return _form_page(
         request,
-        "pipeline.html",
-        title=f"Clone {name}",
         namespace=namespace,
         name=name,
+        spec=spec,
         pipeline=None,
         clone_of=name,
-        spec=spec,
-        graph_svg=await asyncio.to_thread(_graph_svg, _graph(spec, None)),
-        fields=_form_fields(spec, _arguments(document)),
+        values=arguments_to_clone(document),
+        problems=None,
+        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{_run_url(request, namespace, name)}/clone",
     )
 
@@ -584,11 +621,30 @@ async def clone_run(request: web.Request) -> web.Response:
     form = await _action_form(request)
     namespace, name, document = await _run_or_404(request)
     spec = _spec_of_run(document)
-    arguments = _bound_arguments(spec, form)
+    arguments, problems = parse_form(spec, _texts(form))
+    if problems:
+        return _form_page(
+            request,
+            status=422,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            pipeline=None,
+            clone_of=name,
+            values=form_values(_texts(form)),
+            problems=problems,
+            graph=await asyncio.to_thread(page_graph, spec),
+            action=f"{_run_url(request, namespace, name)}/clone",
+        )
     created = await _source(request).create_run(
         namespace, spec, arguments, generate_name=f"{name[:50]}-clone-", labels=_run_labels(document)
     )
     raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
+def _texts(form: Mapping[str, Any]) -> dict[str, str]:
+    """A posted form's text fields (file uploads left out)."""
+    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 # -- pipelines --------------------------------------------------------------------------------------------
@@ -621,33 +677,89 @@ async def _pipeline_or_404(request: web.Request) -> tuple[str, str, dict[str, An
     return namespace, name, document
 
 
+def _pipeline_spec(document: Mapping[str, Any]) -> dict[str, Any]:
+    spec = document.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
 async def pipeline_page(request: web.Request) -> web.Response:
     namespace, name, document = await _pipeline_or_404(request)
-    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
-    assert isinstance(spec, dict)
-    return ui.page(
+    spec = _pipeline_spec(document)
+    return _form_page(
         request,
-        "pipeline.html",
-        title=f"Pipeline {name}",
         namespace=namespace,
         name=name,
+        spec=spec,
         pipeline=document,
         clone_of=None,
-        spec=spec,
-        graph_svg=await asyncio.to_thread(_graph_svg, _graph(spec, None)),
-        fields=_form_fields(spec, {}),
+        values={},
+        problems=None,
+        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
     )
 
 
 async def start_run(request: web.Request) -> web.Response:
+    """A Run of the pipeline with the form's arguments, checked as the engine checks them; refused values
+    show the form again with the problems (HTTP 422)."""
     form = await _action_form(request)
     namespace, name, document = await _pipeline_or_404(request)
-    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
-    assert isinstance(spec, dict)
-    arguments = _bound_arguments(spec, form)
-    labels = {PIPELINE_LABEL: name}
+    spec = _pipeline_spec(document)
+    arguments, problems = parse_form(spec, _texts(form))
+    if problems:
+        return _form_page(
+            request,
+            status=422,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            pipeline=document,
+            clone_of=None,
+            values=form_values(_texts(form)),
+            problems=problems,
+            graph=await asyncio.to_thread(page_graph, spec),
+            action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
+        )
     created = await _source(request).create_run(
-        namespace, name, arguments, generate_name=f"{name[:50]}-", labels=labels
+        namespace, name, arguments, generate_name=f"{name[:50]}-", labels={PIPELINE_LABEL: name}
     )
     raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
+# -- compare ----------------------------------------------------------------------------------------------
+
+
+def _with_defaults(document: dict[str, Any]) -> dict[str, Any]:
+    """The run with the values it ran with: its arguments over its pipeline's defaults (a run that took a
+    default records no argument for it)."""
+    arguments = {**_defaults(_spec_of_run(document)), **_arguments(document)}
+    return {**document, "status": {**_status(document), "arguments": arguments}}
+
+
+async def compare_page(request: web.Request) -> web.Response:
+    """Runs side by side, in the order asked (``?run=NS/NAME&run=NS/NAME``); runs not found are named."""
+    source = _source(request)
+    asked = list(dict.fromkeys(request.query.getall("run", [])))[:MAX_COMPARED]
+    documents, missing = [], []
+    for key in asked:
+        namespace, _, name = key.partition("/")
+        found = await source.run(namespace, name) if _NAME.match(namespace) and _NAME.match(name) else None
+        if found is None:
+            missing.append(key)
+        else:
+            documents.append(_with_defaults(found))
+    pipelines = {run_row(d).pipeline for d in documents}
+    others = [
+        row
+        for row in sorted(source.rows(), key=lambda r: r.created.timestamp() if r.created else 0.0, reverse=True)
+        if f"{row.namespace}/{row.name}" not in asked and (not pipelines or row.pipeline in pipelines)
+    ][:MAX_COMPARE_CHOICES]
+    return ui.page(
+        request,
+        "compare.html",
+        title="Compare runs",
+        comparison=compare(documents),
+        asked=[k for k in asked if k not in missing],
+        missing=missing,
+        others=others,
+    )

@@ -101,21 +101,19 @@
     });
     const compare = document.getElementById("compare");
     if (compare) {
-      const picked = () => Array.from(table.querySelectorAll("td.pick input:checked")).map((i) => i.value);
-      table.addEventListener("change", () => {
-        compare.disabled = picked().length < 2;
-      });
-      compare.addEventListener("click", () => {
-        const params = new URLSearchParams();
-        for (const key of picked()) params.append("run", key);
-        window.location.href = base + "/compare?" + params.toString();
-      });
+      // works without this too (a GET form); with it, Compare waits for two ticked runs
+      const update = () => {
+        compare.disabled = table.querySelectorAll("td.pick input:checked").length < 2;
+      };
+      table.addEventListener("change", update);
+      update();
     }
   }
 
   // -- a run --------------------------------------------------------------------------------------------
 
   let logStream = null;
+  let nodes = {}; // graph node id -> {task, phase, cached, counts, className, title, steps}
 
   function followLog(panel) {
     if (logStream) {
@@ -145,17 +143,21 @@
     const parsed = new DOMParser().parseFromString(html, "text/html");
     panel.replaceChildren(...Array.from(parsed.body.childNodes).map((n) => document.importNode(n, true)));
     panel.dataset.step = step;
+    delete panel.dataset.node;
     followLog(panel);
-    for (const node of document.querySelectorAll("#graph g.node.selected")) node.classList.remove("selected");
+    selectNode(Object.keys(nodes).find((id) => nodes[id].steps.includes(step)));
     const url = new URL(window.location.href);
     url.searchParams.set("step", step);
     window.history.replaceState(null, "", url.toString());
   }
 
-  function chooseStep(run, node, steps) {
+  function chooseStep(run, node, steps, phases) {
     const panel = document.getElementById("step-panel");
     const title = document.createElement("h2");
     title.textContent = node.task + " (" + steps.length + " steps)";
+    const summary = document.createElement("p");
+    summary.className = "muted node-summary";
+    summary.textContent = node.title || "";
     const list = document.createElement("ul");
     list.className = "step-choices";
     for (const step of steps) {
@@ -165,25 +167,60 @@
       link.textContent = step;
       link.dataset.step = step;
       link.className = "step-link";
-      item.appendChild(link);
+      const badge = document.createElement("span");
+      setBadge(badge, phases[step] || "Pending");
+      badge.classList.add("badge");
+      item.append(link, " ", badge);
       list.appendChild(item);
     }
-    panel.replaceChildren(title, list);
+    panel.replaceChildren(title, summary, list);
+    panel.dataset.node = node.id;
+    delete panel.dataset.step;
+  }
+
+  function setNode(id, state) {
+    const element = document.getElementById(id);
+    if (!element) return;
+    const selected = element.classList.contains("selected") ? " selected" : "";
+    element.setAttribute("class", state.className + selected);
+    const title = element.querySelector("title");
+    if (title) title.textContent = state.title;
+  }
+
+  function graphData() {
+    const element = document.getElementById("graph-data");
+    const data = element ? JSON.parse(element.textContent || "{}") : {};
+    for (const [id, node] of Object.entries(data.nodes || {})) node.id = id;
+    return { nodes: data.nodes || {}, steps: data.steps || {} };
+  }
+
+  function selectNode(id) {
+    for (const other of document.querySelectorAll("#graph g.node.selected")) other.classList.remove("selected");
+    const element = id ? document.getElementById(id) : null;
+    if (element) element.classList.add("selected");
   }
 
   function runPage(run) {
-    const dataElement = document.getElementById("graph-nodes");
-    const nodes = dataElement ? JSON.parse(dataElement.textContent || "{}") : {};
+    const data = graphData();
+    nodes = data.nodes;
+    const phases = data.steps;
     const graph = document.getElementById("graph");
+    const panel = document.getElementById("step-panel");
     graph.addEventListener("click", (event) => {
       const target = event.target.closest("g.node");
       if (!target) return;
       event.preventDefault();
       const node = nodes[target.id];
-      const steps = target.dataset.step ? [target.dataset.step] : node ? node.steps : [];
+      const steps = node ? node.steps : [];
       if (steps.length === 1) loadStep(run, steps[0]);
-      else if (steps.length > 1) chooseStep(run, node, steps);
-      target.classList.add("selected");
+      else if (steps.length >= 1) chooseStep(run, node, steps, phases);
+      else {
+        const note = document.createElement("p");
+        note.className = "muted";
+        note.textContent = (node ? node.title : target.id) + " — no step has started for it yet.";
+        panel.replaceChildren(note);
+      }
+      selectNode(target.id);
     });
     document.addEventListener("click", (event) => {
       const link = event.target.closest("a.step-link");
@@ -191,7 +228,6 @@
       event.preventDefault();
       loadStep(run, link.dataset.step);
     });
-    const panel = document.getElementById("step-panel");
     followLog(panel);
     const current = panel.querySelector(".step");
     if (current) panel.dataset.step = current.dataset.step;
@@ -202,23 +238,23 @@
         document.getElementById("run-message").textContent = state.message;
         document.getElementById("run-duration").textContent = state.duration || "—";
         setProgress(document.getElementById("run-progress"), state.progress);
-        const cached = new Set(state.cached);
-        for (const [id, phase] of Object.entries(state.nodes)) {
-          const node = document.getElementById(id);
-          if (!node) continue;
-          const selected = node.classList.contains("selected") ? " selected" : "";
-          node.setAttribute("class", "node " + phaseClass(phase) + (cached.has(id) ? " cached" : "") + selected);
-          if (nodes[id]) nodes[id].phase = phase;
+        for (const [id, node] of Object.entries(state.nodes)) {
+          node.id = id;
+          nodes[id] = node;
+          setNode(id, node);
         }
+        Object.assign(phases, state.steps);
         for (const row of document.querySelectorAll("table.steps tr[data-step]")) {
           const phase = state.steps[row.dataset.step];
           if (phase) setBadge(row.querySelector(".badge"), phase);
         }
-        for (const [id, steps] of Object.entries(state.nodeSteps || {})) if (nodes[id]) nodes[id].steps = steps;
         const open = panel.querySelector(".step");
         if (open) {
           const phase = state.steps[open.dataset.step];
           if (phase && phase !== open.dataset.phase) loadStep(run, open.dataset.step);
+        } else if (panel.dataset.node && state.nodes[panel.dataset.node]) {
+          const node = nodes[panel.dataset.node];
+          chooseStep(run, node, node.steps, phases);
         }
       },
       deleted() {
