@@ -20,6 +20,8 @@ MAX_TIMELINE_ROWS = 500
 #: SVG user units: the label column, the time axis, one row.
 LABEL_WIDTH = 300
 CHART_WIDTH = 900
+#: Width of a bar for a step shorter than a pixel (times have one-second resolution): visible, not zero.
+MIN_BAR = 3.0
 ROW_HEIGHT = 20
 AXIS_HEIGHT = 24
 #: Characters of a step id drawn in the label column (the whole id is in the row's tooltip).
@@ -101,7 +103,8 @@ def timeline(status: Mapping[str, Any] | None, now: float) -> Timeline:
         when = start if start is not None else end
         shape = "marker" if cached else "none" if when is None else "bar"
         x = LABEL_WIDTH + ((when or begin) - begin) * scale
-        width = max((end - start) * scale, 1.0) if shape == "bar" and start is not None and end is not None else 0.0
+        width = max((end - start) * scale, MIN_BAR) if shape == "bar" and start is not None and end is not None else 0.0
+        x = min(x, LABEL_WIDTH + CHART_WIDTH - width)  # a step ending with the run stays inside the chart
         rows.append(
             Row(
                 step=step,
