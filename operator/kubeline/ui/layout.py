@@ -202,14 +202,12 @@ def render(dot_text: str, fmt: Format) -> bytes:
 
 
 _PROLOG = re.compile(r"\A.*?(?=<svg\b)", re.DOTALL)
-_SIZE = re.compile(r'\s(?:width|height)="[^"]*"')
 
 
 def svg_for_page(graph: Graph) -> str:
-    """The graph's SVG to embed in a page: no XML prolog, doctype or comments, and no width and height on the
-    root (its viewBox stays, so CSS sizes it)."""
+    """The graph's SVG to embed in a page: no XML prolog, doctype or comments. The root keeps Graphviz's width
+    and height (its natural size) beside its viewBox: the page's CSS shrinks a wide graph to fit and leaves a
+    small one at its size, rather than blowing three nodes up to the pane's width."""
     svg = render(to_dot(graph), "svg").decode()
     svg = _PROLOG.sub("", svg, count=1)
-    svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
-    root_end = svg.index(">")
-    return _SIZE.sub("", svg[:root_end]) + svg[root_end:]
+    return re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
