@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from kubeline.ui.app import LOOPBACK_HOSTS, make_app
 from kubeline.ui.rows import RunRow, run_row
-from kubeline.ui.sources import ActionRefused, Change, Hub
+from kubeline.ui.sources import RECENT_SIZE, ActionRefused, Change, Hub
 
 HOSTILE = "<script>alert('x')</script>\"&"
 ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;"
@@ -336,7 +336,7 @@ def test_run_stream_sends_the_runs_new_phase() -> None:
 
     async def check(client: TestClient[Any, Any]) -> None:
         response = await client.get("/runs/ml/r1/events")
-        await asyncio.sleep(0.05)
+        assert (await read_event(response, "run"))["phase"] == "Running"  # first the state at subscription
         source.hub.publish(Change("Run", "MODIFIED", "ml", "other"))
         source.hub.publish(Change("Run", "MODIFIED", "ml", "r1", document("r1", "Failed")))
         state = await read_event(response, "run")
@@ -344,6 +344,54 @@ def test_run_stream_sends_the_runs_new_phase() -> None:
         response.close()
 
     with_client(source, check)
+
+
+def test_a_list_stream_opened_after_its_page_sends_the_changes_made_in_between() -> None:
+    source = FakeSource([document("r1", "Running"), document("r2", "Running")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/")).text()
+        since = re.search(r'data-events="[^"]*since=(\d+)', page)
+        assert since is not None, "the runs table names the change it was rendered at"
+        source.documents[("ml", "r1")] = document("r1", "Succeeded")
+        source.hub.publish(Change("Run", "MODIFIED", "ml", "r1"))
+        source.documents.pop(("ml", "r2"))
+        source.hub.publish(Change("Run", "DELETED", "ml", "r2"))
+        response = await client.get(f"/events?since={since[1]}")
+        row = await read_event(response, "row")
+        assert row["key"] == "ml/r1" and row["phase"] == "Succeeded"
+        assert (await read_event(response, "removed"))["key"] == "ml/r2"
+        response.close()
+        for _ in range(RECENT_SIZE):
+            source.hub.publish(Change("Run", "MODIFIED", "ml", "r1"))
+        stale = await client.get(f"/events?since={since[1]}")
+        assert await read_event(stale, "reload") == {}
+
+    with_client(source, check)
+
+
+@pytest.mark.parametrize(
+    ("published", "since", "missed"),
+    [
+        (0, 0, []),
+        (3, 1, ["c2", "c3"]),
+        (3, 3, []),
+        (3, 4, None),
+        (RECENT_SIZE + 5, 4, None),
+        (RECENT_SIZE + 5, 5, 1000),
+    ],
+)
+def test_hub_since_gives_the_changes_after_a_sequence_or_none_when_not_all_kept(
+    published: int, since: int, missed: list[str] | int | None
+) -> None:
+    hub = Hub()
+    for number in range(1, published + 1):
+        hub.publish(Change("Run", "MODIFIED", "ml", f"c{number}"))
+    found = hub.since(since)
+    if isinstance(missed, int):
+        assert found is not None and len(found) == missed
+    else:
+        assert (None if found is None else [c.name for c in found]) == missed
 
 
 def test_a_slow_subscriber_is_dropped_not_waited_for() -> None:

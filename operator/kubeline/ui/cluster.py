@@ -239,7 +239,18 @@ class ClusterSource:
     def row(self, namespace: str, name: str) -> RunRow | None:
         return self._rows.get((namespace, name))
 
+    def in_scope(self, namespace: str) -> bool:
+        """Whether ``namespace`` is one this UI shows (`-n NS` shows NS only, even to a user who may read more)."""
+        return self.namespace is None or namespace == self.namespace
+
+    def _check_scope(self, namespace: str) -> None:
+        if not self.in_scope(namespace):
+            raise ActionRefused(f"this UI shows namespace {self.namespace} only, not {namespace}", 404)
+
     async def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if not self.in_scope(namespace):
+            return None
+
         def get() -> dict[str, Any] | None:
             try:
                 body = self.custom.get_namespaced_custom_object(
@@ -365,6 +376,7 @@ class ClusterSource:
             if isinstance(pipeline_ref_or_spec, str)
             else {"pipelineSpec": pipeline_ref_or_spec}
         )
+        self._check_scope(namespace)
         body = {
             "apiVersion": API_VERSION,
             "kind": "Run",
@@ -384,6 +396,8 @@ class ClusterSource:
         return await asyncio.to_thread(create)
 
     async def cancel(self, namespace: str, name: str) -> None:
+        self._check_scope(namespace)
+
         def patch() -> None:
             try:
                 self.custom.patch_namespaced_custom_object(
@@ -401,6 +415,8 @@ class ClusterSource:
         await asyncio.to_thread(patch)
 
     async def delete(self, namespace: str, name: str) -> None:
+        self._check_scope(namespace)
+
         def delete() -> None:
             try:
                 self.custom.delete_namespaced_custom_object(

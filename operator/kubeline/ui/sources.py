@@ -7,6 +7,7 @@ publishes each change on its Hub; every open page's Server-Sent Events stream is
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ ChangeKind = Literal["Run", "Pipeline"]
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 #: Changes a subscriber may fall behind by before it is dropped (its page reconnects and reloads).
 QUEUE_SIZE = 1000
+#: Recent changes kept for pages that subscribe after they were rendered (see Hub.since).
+RECENT_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class Hub:
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: How many changes were published; a page rendered at sequence N asks for the changes after N.
+        self.sequence = 0
+        self._recent: deque[tuple[int, Change]] = deque(maxlen=RECENT_SIZE)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -77,7 +83,17 @@ class Hub:
         finally:
             self._subscribers.discard(subscription)
 
+    def since(self, sequence: int) -> list[Change] | None:
+        """The changes published after ``sequence`` (a page's rendering), which its stream, subscribed later,
+        did not receive; None when they are no longer all kept (the page must reload)."""
+        if sequence > self.sequence:
+            return None
+        missed = [change for number, change in self._recent if number > sequence]
+        return missed if len(missed) == self.sequence - sequence else None
+
     def publish(self, change: Change) -> None:
+        self.sequence += 1
+        self._recent.append((self.sequence, change))
         for subscription in list(self._subscribers):
             try:
                 subscription.queue.put_nowait(change)

@@ -135,10 +135,17 @@ async def runs_list(request: web.Request) -> web.Response:
         pipelines=sorted({row.pipeline for row in every if row.pipeline}),
         sort_link=lambda key: _sort_link(query, key),
         page_link=lambda number: "?" + urlencode(query.params(page=number)),
-        events_url="events?" + urlencode(query.params()),
+        events_url="events?" + urlencode({**query.params(), "since": _source(request).hub.sequence}),
         sort_keys=SORT_KEYS,
         empty_progress=Counts(),
     )
+
+
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
 
 
 def _sort_link(query: Query, key: str) -> str:
@@ -182,8 +189,13 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     with source.hub.subscribe() as subscription:
         response = await _stream(request)
         await response.write(b"retry: 3000\n\n")
+        missed = source.hub.since(_int(request.query.get("since"), source.hub.sequence))
+        if missed is None:  # the page is older than the changes kept
+            await _send(response, "reload", {})
+            return response
+        pending: list[Change] | None = missed
         while True:
-            changes = await _batch(subscription)
+            changes, pending = pending or await _batch(subscription), None
             if changes is None:
                 await _send(response, "reload", {})
                 break
@@ -233,6 +245,20 @@ def _arguments(document: Mapping[str, Any]) -> dict[str, Any]:
     return arguments if isinstance(arguments, dict) else {}
 
 
+async def _pipeline_of_run(source: Source, namespace: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's pipeline; before the operator froze it into the status, the Pipeline its spec refers to (a Run
+    just created, e.g. from the UI's form, has nothing else to draw)."""
+    spec = _spec_of_run(document)
+    reference = (document.get("spec") or {}).get("pipelineRef") if isinstance(document.get("spec"), dict) else None
+    if spec or not isinstance(reference, dict) or not isinstance(reference.get("name"), str):
+        return spec
+    if not _NAME.match(reference["name"]):
+        return {}
+    pipeline = await source.pipeline(namespace, reference["name"])
+    referenced = (pipeline or {}).get("spec")
+    return referenced if isinstance(referenced, dict) else {}
+
+
 def _live_state(document: Mapping[str, Any]) -> dict[str, Any]:
     """What a run page updates live: header fields, each graph node's state and each step's phase."""
     row = run_row(document).as_json()
@@ -263,7 +289,7 @@ async def run_page(request: web.Request) -> web.Response:
     namespace, name, document = await _run_or_404(request)
     source = _source(request)
     status, tasks = _status(document), _tasks(document)
-    spec = _spec_of_run(document)
+    spec = await _pipeline_of_run(source, namespace, document)
     graph = await asyncio.to_thread(page_graph, spec, tasks)
     try:
         events = await source.events(namespace, name)
@@ -306,6 +332,13 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     with source.hub.subscribe() as subscription:
         response = await _stream(request)
         await response.write(b"retry: 3000\n\n")
+        # the state now: the run may have changed between the page's rendering and this subscription
+        current = await source.run(namespace, name)
+        if current is None:
+            await _send(response, "deleted", {})
+            return response
+        state = await asyncio.to_thread(_live_state, current)
+        await _send(response, "run", _changed(state, sent))
         while True:
             changes = await _batch(subscription)
             if changes is None:

@@ -1,0 +1,74 @@
+"""The UI over local runs in headless Chromium: `kubeline ui --local` shows what `kubeline run` made, and
+`kubeline run --ui` serves a live view of its run (the step's log streamed while it runs). No cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server, start_server
+from tests.browser.ui_pages import click_node, eventually, mark_page, node_phases, row_phase, still_same_page, text_of
+from tests.helpers import ROOT, kubeline, pipeline_file, shell
+
+pytestmark = pytest.mark.browser
+
+RUN_URL_LINE = re.compile(r"^kubeline UI: (?P<url>http://\S+/runs/local/\S+)$")
+
+
+def chatty(tmp_path: Path, lines: int, pause: float) -> Path:
+    """speak (prints ``lines`` lines, ``pause`` seconds apart) -> after."""
+    script = f'for i in $(seq {lines}); do echo "line-$i"; sleep {pause}; done; printf done > "$1"'
+    return pipeline_file(
+        tmp_path,
+        [{"name": "speak", "component": "speak"}, {"name": "after", "component": "after", "after": ["speak"]}],
+        [shell("speak", script, outputs=["said"]), shell("after", "true")],
+    )
+
+
+def test_the_local_ui_shows_a_finished_local_run(
+    browser: Any, ui_server: Callable[..., Server], tmp_path: Path, screenshot: Callable[[Any, str], Path]
+) -> None:
+    home = tmp_path / "home"
+    done = kubeline("run", str(chatty(tmp_path, 2, 0)), home=home, env={"PYTHONPATH": str(ROOT / "operator")})
+    assert done.returncode == 0, done.stderr
+    (name,) = [entry.name for entry in (home / "runs").iterdir()]
+    server = ui_server("--local", env={"KUBELINE_HOME": str(home)})
+    browser.get(server.url)
+    assert row_phase(browser, f"local/{name}") == "Succeeded"
+    browser.get(f"{server.url}runs/local/{name}")
+    assert node_phases(browser) == {"speak": "succeeded", "after": "succeeded"}
+    click_node(browser, "speak")
+    eventually(lambda: "line-2" in text_of(browser, "pre#step-log"), 10, "the finished step's log")
+    screenshot(browser, "local-run-page")
+    leave(browser)
+
+
+def leave(driver: Any) -> None:
+    """Leaves the page before its server stops, so that its closed live stream is no console error."""
+    driver.get("about:blank")
+
+
+def test_kubeline_run_ui_serves_the_live_run_and_streams_the_steps_log(browser: Any, tmp_path: Path) -> None:
+    env = {"KUBELINE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT / "operator")}
+    argv = [sys.executable, "-m", "kubeline", "run", str(chatty(tmp_path, 8, 1)), "--ui", "--ui-port", "0"]
+    server = start_server(argv, RUN_URL_LINE, tmp_path / "run.log", {**os.environ, **env})
+    try:
+        browser.get(server.url)
+        mark_page(browser)
+        eventually(lambda: node_phases(browser).get("speak") == "running", 10, "the step shown running")
+        click_node(browser, "speak")
+        eventually(lambda: "line-2" in text_of(browser, "pre#step-log"), 15, "the log streamed")
+        assert text_of(browser, "#run-phase") == "Running", "the log appeared only after the run ended"
+        eventually(lambda: text_of(browser, "#run-phase") == "Succeeded", 30, "the run shown Succeeded")
+        assert node_phases(browser) == {"speak": "succeeded", "after": "succeeded"}
+        assert still_same_page(browser)
+    finally:
+        leave(browser)
+        server.stop()
+    assert server.process.returncode == 0, server.output()
