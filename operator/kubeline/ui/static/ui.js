@@ -74,6 +74,12 @@
     }
   }
 
+  function countRuns(delta) {
+    // "N" or "N of M" in the heading: both numbers move with a row inserted or removed live
+    const total = document.getElementById("runs-total");
+    if (total) total.textContent = total.textContent.replace(/\d+/g, (n) => String(Math.max(0, Number(n) + delta)));
+  }
+
   function runsList(table) {
     const base = document.body.dataset.base || "";
     const body = table.tBodies[0];
@@ -88,12 +94,16 @@
           const empty = body.querySelector("tr.empty");
           if (empty) empty.remove();
           body.insertBefore(tr, body.firstChild);
+          countRuns(1);
         }
         fillRow(tr, row, base);
       },
       removed(message) {
         const tr = body.querySelector('tr[data-run="' + CSS.escape(message.key) + '"]');
-        if (tr) tr.remove();
+        if (tr) {
+          tr.remove();
+          countRuns(-1);
+        }
       },
       reload() {
         window.location.reload();
@@ -232,8 +242,15 @@
     const current = panel.querySelector(".step");
     if (current) panel.dataset.step = current.dataset.step;
 
+    const FINISHED = ["Succeeded", "Failed", "Cancelled"];
+    const finishedAtLoad = FINISHED.includes(document.getElementById("run-phase").textContent.trim());
     live(run.dataset.events, {
       run(state) {
+        if (!finishedAtLoad && FINISHED.includes(state.phase)) {
+          // the run ended: the page as rendered for a finished run (its actions, times, outputs, timeline)
+          window.location.reload();
+          return;
+        }
         setBadge(document.getElementById("run-phase"), state.phase);
         document.getElementById("run-message").textContent = state.message;
         document.getElementById("run-duration").textContent = state.duration || "—";
