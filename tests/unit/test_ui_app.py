@@ -213,7 +213,7 @@ def test_security_headers_on_every_response(path: str) -> None:
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"  # own POSTs carry the real Origin, not null
 
     with_client(FakeSource([document("r1")]), check)
 
@@ -247,7 +247,10 @@ def test_actions_need_the_token_and_this_origin() -> None:
         foreign = await client.post(
             "/runs/ml/r1/cancel", data={"csrf": csrf}, headers={"Origin": "http://evil.example"}, allow_redirects=False
         )
-        assert (no_token.status, wrong.status, foreign.status) == (403, 403, 403)
+        opaque = await client.post(  # a sandboxed frame or a data: page
+            "/runs/ml/r1/cancel", data={"csrf": csrf}, headers={"Origin": "null"}, allow_redirects=False
+        )
+        assert (no_token.status, wrong.status, foreign.status, opaque.status) == (403, 403, 403, 403)
         assert source.cancelled == []
         done = await client.post("/runs/ml/r1/cancel", data={"csrf": csrf}, allow_redirects=False)
         assert done.status == 303 and done.headers["Location"] == "/runs/ml/r1"

@@ -139,3 +139,27 @@ def test_kubeline_ui_local_prints_its_url_and_serves_the_runs(tmp_path: Path) ->
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize(("read_only", "status"), [(True, 403), (False, 303)])
+def test_kubeline_ui_local_read_only_refuses_deleting_a_finished_run(
+    tmp_path: Path, read_only: bool, status: int
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kubeline.ui.app import make_app
+
+    folder = tmp_path / "runs" / "done"
+    folder.mkdir(parents=True)
+    (folder / RUN_DOCUMENT).write_text(json.dumps({"metadata": {"name": "done"}, "status": {"phase": "Succeeded"}}))
+
+    async def main() -> None:
+        async with TestClient(TestServer(make_app(LocalSource(tmp_path, read_only=read_only)))) as client:
+            page = await (await client.get("/runs/local/done")).text()
+            csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0] if 'name="csrf"' in page else "x"
+            response = await client.post("/runs/local/done/delete", data={"csrf": csrf}, allow_redirects=False)
+            assert response.status == status
+            assert ("read-only" in await response.text()) is read_only
+
+    asyncio.run(main())
+    assert folder.exists() is read_only

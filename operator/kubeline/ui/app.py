@@ -32,7 +32,9 @@ CSP = (
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with this UI's own form
+    # POSTs, and null (a sandboxed frame, a data: page) is an origin actions must refuse
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 #: Host names a UI bound to the loopback interface answers to.
@@ -160,7 +162,7 @@ def page(request: web.Request, template: str, **context: Any) -> web.Response:
 def check_action(request: web.Request, form: Any) -> None:
     """A POST action must carry the token and come from this UI's own pages."""
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1].lower() != request.host.lower():
+    if origin and (origin == "null" or origin.split("://", 1)[-1].lower() != request.host.lower()):
         raise ActionRefused(f"actions are accepted only from this UI's own pages, not from {origin}")
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         raise ActionRefused("actions are accepted only from this UI's own pages")
@@ -168,4 +170,4 @@ def check_action(request: web.Request, form: Any) -> None:
     if not isinstance(token, str) or not hmac.compare_digest(token, request.app[CSRF]):
         raise ActionRefused("the form's token is missing or stale: reload the page and try again")
     if not request.app[SOURCE].writable:
-        raise ActionRefused("this UI is read-only (started with --read-only, or showing local runs)")
+        raise ActionRefused("this UI is read-only (started with --read-only)")

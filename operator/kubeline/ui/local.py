@@ -58,9 +58,14 @@ def read_document(path: Path) -> dict[str, Any] | None:
 
 
 class LocalSource:
-    writable = True
-
-    def __init__(self, home: Path | None = None, *, cancellers: dict[str, Callable[[], None]] | None = None):
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        cancellers: dict[str, Callable[[], None]] | None = None,
+        read_only: bool = False,
+    ):
+        self.writable = not read_only
         self.home = home or kubeline_home()
         self.root = self.home / "runs"
         self.label = f"local runs in {self.home}"
