@@ -88,9 +88,11 @@ class FakeSource:
         self.cancelled: list[str] = []
         self.deleted: list[str] = []
         self.created: list[tuple[Any, dict[str, Any]]] = []
+        self.problem_texts: list[str] = []
+        self.event_queries: list[tuple[str, list[str]]] = []
 
     async def start(self) -> None:
-        self.hub.bind(asyncio.get_running_loop())
+        pass
 
     async def stop(self) -> None:
         pass
@@ -125,8 +127,15 @@ class FakeSource:
     async def log(self, namespace: str, run: dict[str, Any], step: str, follow: bool) -> AsyncIterator[str]:
         yield f"log line {HOSTILE}\n"
 
-    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]:
-        return [{"type": "Normal", "reason": "Started", "message": HOSTILE, "involvedObject": {"name": run_name}}]
+    def problems(self) -> list[str]:
+        return list(self.problem_texts)
+
+    async def events(self, namespace: str, run_name: str, pods: Sequence[str] = ()) -> list[dict[str, Any]]:
+        self.event_queries.append((run_name, list(pods)))
+        return [
+            {"type": "Normal", "reason": "Started", "message": HOSTILE, "involvedObject": {"name": name}}
+            for name in (run_name, *pods)
+        ]
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
         if key not in ARTIFACTS:

@@ -163,3 +163,38 @@ def test_kubeline_ui_local_read_only_refuses_deleting_a_finished_run(
 
     asyncio.run(main())
     assert folder.exists() is read_only
+
+
+def test_a_stray_attempt_folder_does_not_hide_a_running_step_s_log(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "r1"
+    for attempt, text in (("attempt-x", "stray"), ("attempt-2", "second"), ("attempt-10", "tenth")):
+        (folder / "steps" / "train" / attempt).mkdir(parents=True)
+        (folder / "steps" / "train" / attempt / "log").write_text(text)
+    running = {"metadata": {"name": "r1"}, "status": {"phase": "Running", "tasks": {"train": {"phase": "Running"}}}}
+    (folder / RUN_DOCUMENT).write_text(json.dumps(running))
+
+    async def main() -> str:
+        source = LocalSource(tmp_path)
+        return "".join([chunk async for chunk in source.log("local", running, "train", False)])
+
+    assert asyncio.run(main()) == "tenth"
+
+
+def test_an_unreadable_run_document_is_a_problem_shown_until_fixed(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "bad"
+    folder.mkdir(parents=True)
+    (folder / RUN_DOCUMENT).write_text("{not: [json")
+
+    async def main() -> None:
+        source = LocalSource(tmp_path)
+        await source.start()
+        try:
+            assert source.rows() == [] and [str(folder / RUN_DOCUMENT) in p for p in source.problems()] == [True]
+            (folder / RUN_DOCUMENT).write_text(json.dumps({"metadata": {"name": "bad"}, "status": {}}))
+            os.utime(folder / RUN_DOCUMENT, ns=(1, time.time_ns() + 10**9))
+            await asyncio.sleep(1.5)
+            assert source.problems() == [] and [r.name for r in source.rows()] == ["bad"]
+        finally:
+            await source.stop()
+
+    asyncio.run(main())

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -34,11 +34,13 @@ from kubeline.ui.rows import (
     Counts,
     Query,
     label_matcher,
+    mapping,
     matches,
     page_count,
     parse_query,
     run_row,
     select,
+    sequence,
 )
 from kubeline.ui.sources import ActionRefused, Change, Source, Subscription
 from kubeline.ui.timeline import timeline
@@ -203,9 +205,8 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 # -- a run ------------------------------------------------------------------------------------------------
 
 
-def _status(document: Mapping[str, Any]) -> dict[str, Any]:
-    status = document.get("status")
-    return status if isinstance(status, dict) else {}
+def _status(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    return mapping(document.get("status"))
 
 
 def _spec_of_run(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,24 +214,33 @@ def _spec_of_run(document: Mapping[str, Any]) -> dict[str, Any]:
     frozen = _status(document).get("pipelineSpec")
     if isinstance(frozen, dict):
         return frozen
-    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
-    inline = spec.get("pipelineSpec") if isinstance(spec, dict) else None
+    inline = mapping(document.get("spec")).get("pipelineSpec")
     return inline if isinstance(inline, dict) else {}
 
 
 def _tasks(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    tasks = _status(document).get("tasks")
-    if not isinstance(tasks, dict):
-        return {}
+    tasks = mapping(_status(document).get("tasks"))
     return {str(step): task for step, task in tasks.items() if isinstance(task, dict)}
 
 
 def _arguments(document: Mapping[str, Any]) -> dict[str, Any]:
     arguments = _status(document).get("arguments")
-    if not isinstance(arguments, dict):
-        spec = document.get("spec")
-        arguments = spec.get("arguments") if isinstance(spec, dict) else None
-    return arguments if isinstance(arguments, dict) else {}
+    if not isinstance(arguments, Mapping):
+        arguments = mapping(document.get("spec")).get("arguments")
+    return dict(mapping(arguments))
+
+
+def _pods(tasks: Mapping[str, Mapping[str, Any]], steps: Sequence[str]) -> list[str]:
+    """The pods of ``steps`` (those that ran one)."""
+    return [pod for step in steps if isinstance(pod := tasks[step].get("pod"), str) and pod]
+
+
+async def _events(source: Source, namespace: str, name: str, pods: Sequence[str]) -> list[dict[str, Any]]:
+    """The events of the run and of ``pods``; a refusal (e.g. RBAC) is shown as one event."""
+    try:
+        return await source.events(namespace, name, pods)
+    except ActionRefused as refused:
+        return [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
 
 
 def _live_state(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,10 +275,9 @@ async def run_page(request: web.Request) -> web.Response:
     status, tasks = _status(document), _tasks(document)
     spec = _spec_of_run(document)
     graph = await asyncio.to_thread(page_graph, spec, tasks)
-    try:
-        events = await source.events(namespace, name)
-    except ActionRefused as refused:
-        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
+    # the pods worth a look: those of steps that did not succeed (the newest first), then the others
+    troubled = sorted(tasks, key=lambda step: (tasks[step].get("phase") == "Succeeded", step))
+    events = await _events(source, namespace, name, _pods(tasks, troubled))
     step = request.query.get("step", "")
     panel = await _step_context(source, request.app[ui.BASE], namespace, document, step) if step in tasks else None
     row = run_row(document)
@@ -284,9 +293,9 @@ async def run_page(request: web.Request) -> web.Response:
         spec=spec,
         labels=row.labels,
         arguments={**_defaults(spec), **_arguments(document)},
-        outputs=status.get("outputs") if isinstance(status.get("outputs"), dict) else {},
-        conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
-        metric_rows=metrics_table(status.get("metrics") if isinstance(status.get("metrics"), dict) else {}),
+        outputs=mapping(status.get("outputs")),
+        conditions=[c for c in sequence(status.get("conditions")) if isinstance(c, dict)],
+        metric_rows=metrics_table(mapping(status.get("metrics"))),
         timeline=timeline(status, time.time()) if tasks else None,
         graph_svg=graph.svg,
         graph_data={"nodes": graph.states(), "steps": {s: str(t.get("phase", "")) for s, t in tasks.items()}},
@@ -338,7 +347,7 @@ def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
         segments = stepid.parse(step)
     except ValueError:
         return {}
-    scope: Any = spec.get("tasks") or []
+    scope = sequence(spec.get("tasks"))
     found: dict[str, Any] = {}
     for segment in segments:
         candidates = [t for t in scope if isinstance(t, dict) and t.get("name") == segment.name]
@@ -348,18 +357,18 @@ def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
         if not candidates:
             return {}
         found = candidates[0]
-        scope = (found.get("dag") or {}).get("tasks") or []
+        scope = sequence(mapping(found.get("dag")).get("tasks"))
     return found
 
 
 def _output_types(spec: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[str, str]:
     """The declared type of each output of the component a task runs (``artifact``, ``ui-metadata``, …)."""
     component = definition.get("component")
-    for candidate in spec.get("components") or []:
+    for candidate in sequence(spec.get("components")):
         if isinstance(candidate, dict) and candidate.get("name") == component:
             return {
                 str(o.get("name")): str(o.get("type") or "string")
-                for o in candidate.get("outputs") or []
+                for o in sequence(candidate.get("outputs"))
                 if isinstance(o, dict)
             }
     return {}
@@ -377,12 +386,12 @@ async def _step_context(
     spec = _spec_of_run(document)
     definition = _task_definition(spec, step)
     types = _output_types(spec, definition)
-    name = str((document.get("metadata") or {}).get("name", ""))
+    name = str(mapping(document.get("metadata")).get("name", ""))
     download = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}/outputs/"
     outputs: list[dict[str, Any]] = []
     artifacts: list[dict[str, Any]] = []
     views: list[Any] = []
-    for output, value in sorted((task.get("outputs") or {}).items()):
+    for output, value in sorted(mapping(task.get("outputs")).items()):
         ref = ObjectRef.parse(value) if isinstance(value, str) else None
         url = download + quote(output, safe="") + "?download=1" if ref is not None else None
         outputs.append({"name": output, "value": str(value), "artifact": ref is not None, "url": url})
@@ -400,19 +409,16 @@ async def _step_context(
     log_text = ""
     if not running:
         log_text = await _read_log(source, namespace, document, step)
-    try:
-        events = await source.events(namespace, name)
-    except ActionRefused as refused:
-        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
-    pod = task.get("pod")
-    mine = [e for e in events if pod and (e.get("involvedObject") or {}).get("name") == pod]
+    pods = _pods(tasks, [step])
+    events = await _events(source, namespace, name, pods) if pods else []
+    mine = [e for e in events if mapping(e.get("involvedObject")).get("name") != name]
     started, finished = (task.get("startedAt"), task.get("finishedAt"))
     row_times = run_row({"status": {"startedAt": started, "finishedAt": finished}})
     return {
         "step": step,
         "task": task,
         "definition": definition,
-        "inputs": definition.get("arguments") if isinstance(definition.get("arguments"), dict) else {},
+        "inputs": mapping(definition.get("arguments")),
         "outputs": outputs,
         "artifacts": artifacts,
         "visualizations": views,
@@ -496,7 +502,7 @@ async def step_artifact(request: web.Request) -> web.StreamResponse:
     namespace, name, document = await _run_or_404(request)
     step, output = request.match_info["step"], request.match_info["output"]
     _step_or_404(document, step)
-    value = (_tasks(document)[step].get("outputs") or {}).get(output)
+    value = mapping(_tasks(document)[step].get("outputs")).get(output)
     ref = ObjectRef.parse(value) if isinstance(value, str) else None
     if ref is None:
         raise web.HTTPNotFound(text=f"the step {step} has no stored artifact {output!r}")
@@ -540,7 +546,7 @@ async def delete_run(request: web.Request) -> web.Response:
 
 
 def _run_labels(document: Mapping[str, Any]) -> dict[str, str]:
-    labels = (document.get("metadata") or {}).get("labels") or {}
+    labels = mapping(mapping(document.get("metadata")).get("labels"))
     return {key: str(labels[key]) for key in (PIPELINE_LABEL, EXPERIMENT_LABEL) if key in labels}
 
 
@@ -563,7 +569,7 @@ def _defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in spec.get("params") or [] if isinstance(p, dict) and isinstance(p.get("name"), str)]
+    return [p for p in sequence(spec.get("params")) if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
 
 def _form_page(
@@ -653,16 +659,15 @@ def _texts(form: Mapping[str, Any]) -> dict[str, str]:
 async def pipelines_list(request: web.Request) -> web.Response:
     pipelines = []
     for document in _source(request).pipelines():
-        metadata = document.get("metadata") or {}
-        spec = document.get("spec") or {}
+        metadata, spec = mapping(document.get("metadata")), mapping(document.get("spec"))
         pipelines.append(
             {
-                "namespace": metadata.get("namespace", ""),
-                "name": metadata.get("name", ""),
-                "description": spec.get("description") or "",
+                "namespace": str(metadata.get("namespace", "")),
+                "name": str(metadata.get("name", "")),
+                "description": str(spec.get("description") or ""),
                 "params": len(_params(spec)),
-                "tasks": len(spec.get("tasks") or []),
-                "created": metadata.get("creationTimestamp", ""),
+                "tasks": len(sequence(spec.get("tasks"))),
+                "created": str(metadata.get("creationTimestamp", "")),
             }
         )
     pipelines.sort(key=lambda p: (p["namespace"], p["name"]))
