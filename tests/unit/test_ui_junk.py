@@ -80,17 +80,14 @@ def test_junk_at_any_field_is_never_a_server_error(path: tuple[Any, ...]) -> Non
         source = FakeSource([document("r2")])
         source.documents[("ml", "r1")] = run
         views._live_state(run)  # the run page's live stream
+        asyncio.run(pages_answer(source, junk))
 
-        async def check(client: TestClient[Any, Any], junk: Any = junk) -> None:
-            for page in PAGES:
-                response = await client.get(page)
-                assert response.status in (200, 404, 422), (page, junk, await response.text())
 
-        async def main() -> None:
-            async with TestClient(TestServer(make_app(source))) as client:
-                await check(client)
-
-        asyncio.run(main())
+async def pages_answer(source: FakeSource, junk: Any) -> None:
+    async with TestClient(TestServer(make_app(source))) as client:
+        for page in PAGES:
+            response = await client.get(page)
+            assert response.status in (200, 404, 422), (page, junk, await response.text())
 
 
 @pytest.mark.parametrize("junk", [*JUNK, [7, "x"], [{"name": 7}]])
