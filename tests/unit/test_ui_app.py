@@ -358,6 +358,37 @@ def test_run_stream_sends_the_runs_new_phase() -> None:
     with_client(source, check)
 
 
+@pytest.mark.parametrize("path", ["events", "runs/ml/r1/events"])
+def test_a_closed_tab_ends_its_stream_without_an_error_logged(path: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Served as `kubeline ui` serves (the test server would cancel the handler, hiding the failed writes)."""
+    from aiohttp import ClientSession
+
+    from kubeline.ui.server import start
+
+    source = FakeSource([document("r1", "Running")])
+
+    async def main() -> None:
+        runner, url = await start(source, "127.0.0.1", 0)  # type: ignore[arg-type]  # a fake Source
+        try:
+            async with ClientSession() as session:
+                response = await session.get(url + path)
+                await response.content.readline()
+                response.close()  # the tab closed
+                await asyncio.sleep(0.1)
+                for phase in ("Failed", "Succeeded", "Running"):  # the stream writes to the closed connection
+                    source.documents[("ml", "r1")] = document("r1", phase)
+                    source.hub.publish(Change("Run", "MODIFIED", "ml", "r1", source.documents[("ml", "r1")]))
+                    await asyncio.sleep(0.4)
+                assert source.hub.subscribers == 0  # the handler ended
+                assert (await session.get(url + "healthz")).status == 200
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info] == []
+
+
 def test_a_slow_subscriber_is_dropped_not_waited_for() -> None:
     async def main() -> None:
         hub = Hub()

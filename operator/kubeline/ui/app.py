@@ -44,6 +44,8 @@ SOURCE: web.AppKey[Source] = web.AppKey("source", Source)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 CSRF: web.AppKey[str] = web.AppKey("csrf", str)
 BASE: web.AppKey[str] = web.AppKey("base", str)
+#: The response a handler has sent its headers of (a stream): nothing else can be sent for that request.
+PREPARED: web.RequestKey[web.StreamResponse] = web.RequestKey("prepared", web.StreamResponse)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -122,22 +124,37 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
+async def prepare(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Sends ``response``'s headers (a stream begins); a failure after this ends the stream, not as a page."""
+    await response.prepare(request)
+    request[PREPARED] = response
+    return response
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure as a page naming the problem; tracebacks go to the server's log only."""
+    """Every failure as a page naming the problem; tracebacks go to the server's log only. A stream whose
+    browser left (a closed tab) just ends; no page can follow a stream's headers."""
     try:
         return await handler(request)
-    except ActionRefused as refused:
-        return error_page(request, refused.status, "Not allowed" if refused.status == 403 else "Refused", str(refused))
-    except web.HTTPException as http:
-        if http.status < 400:
-            raise
-        return error_page(
-            request, http.status, http.reason, http.text if http.text and http.text != http.reason else ""
-        )
     except Exception as error:
-        log.exception("error serving %s", request.path)
-        return error_page(request, 500, "Internal error", f"{type(error).__name__}; the server's log has the details")
+        if PREPARED not in request:
+            return _error_page(request, error)
+        if not isinstance(error, ConnectionResetError):
+            log.error("error streaming %s", request.path, exc_info=error)
+        return request[PREPARED]
+
+
+def _error_page(request: web.Request, error: Exception) -> web.Response:
+    if isinstance(error, ActionRefused):
+        return error_page(request, error.status, "Not allowed" if error.status == 403 else "Refused", str(error))
+    if isinstance(error, web.HTTPException):
+        if error.status < 400:
+            raise error
+        text = error.text if error.text and error.text != error.reason else ""
+        return error_page(request, error.status, error.reason, text)
+    log.error("error serving %s", request.path, exc_info=error)
+    return error_page(request, 500, "Internal error", f"{type(error).__name__}; the server's log has the details")
 
 
 def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:

@@ -152,8 +152,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    await response.prepare(request)
-    return response
+    return await ui.prepare(request, response)
 
 
 async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
@@ -483,7 +482,7 @@ async def step_log(request: web.Request) -> web.StreamResponse:
                 "Content-Disposition": f'inline; filename="{stepid.folder_name(step)}.log"',
             }
         )
-        await response.prepare(request)
+        await ui.prepare(request, response)
         async for chunk in source.log(namespace, document, step, False):
             await response.write(chunk.encode())
         return response
