@@ -181,6 +181,40 @@ def test_runs_list_shows_each_run_with_user_text_escaped() -> None:
     with_client(source, check)
 
 
+def test_pages_ask_for_the_events_of_their_run_and_pods_only() -> None:
+    run = document("r1", "Failed")
+    run["status"]["tasks"]["step-a"]["pod"] = "r1-step-a-pod"
+    run["status"]["tasks"]["ok"] = {"phase": "Succeeded", "pod": "r1-ok-pod"}
+    run["status"]["tasks"]["waiting"] = {"phase": "Pending"}
+    source = FakeSource([run])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        await client.get("/runs/ml/r1")
+        assert source.event_queries == [("r1", ["r1-step-a-pod", "r1-ok-pod"])]  # the failed step's pod first
+        source.event_queries.clear()
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        assert source.event_queries == [("r1", ["r1-step-a-pod"])]
+        assert panel.count("<td>Started</td>") == 1  # the pod's event, not the run's
+
+    with_client(source, check)
+
+
+@pytest.mark.parametrize("path", ["/", "/pipelines"])
+def test_the_lists_show_the_sources_problems(path: str) -> None:
+    source = FakeSource([document("r1")])
+    source.problem_texts = [f"forbidden: your Kubernetes identity may not list runs {HOSTILE}"]
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        text = await (await client.get(path)).text()
+        assert (
+            f'<p class="notice source-problem">forbidden: your Kubernetes identity may not list runs {ESCAPED}' in text
+        )
+        source.problem_texts = []
+        assert "source-problem" not in await (await client.get(path)).text()
+
+    with_client(source, check)
+
+
 @pytest.mark.parametrize(
     "path", ["/runs/ml/r1", "/runs/ml/r1?step=step-a", "/runs/ml/r1/steps/step-a", "/pipelines/ml/train"]
 )

@@ -140,6 +140,7 @@ async def runs_list(request: web.Request) -> web.Response:
         events_url="events?" + urlencode(query.params()),
         sort_keys=SORT_KEYS,
         empty_progress=Counts(),
+        problems=_source(request).problems(),
     )
 
 
@@ -670,7 +671,9 @@ async def pipelines_list(request: web.Request) -> web.Response:
             }
         )
     pipelines.sort(key=lambda p: (p["namespace"], p["name"]))
-    return ui.page(request, "pipelines.html", title="Pipelines", pipelines=pipelines)
+    return ui.page(
+        request, "pipelines.html", title="Pipelines", pipelines=pipelines, problems=_source(request).problems()
+    )
 
 
 async def _pipeline_or_404(request: web.Request) -> tuple[str, str, dict[str, Any]]:
