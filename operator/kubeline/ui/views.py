@@ -25,7 +25,7 @@ from kubeline.store.layout import ObjectRef, object_key
 from kubeline.ui import app as ui
 from kubeline.ui.compare import compare
 from kubeline.ui.forms import arguments_to_clone, form_values, parse_form, run_form
-from kubeline.ui.pagegraph import PageGraph, live_graph, node_states, page_graph
+from kubeline.ui.pagegraph import live_graph, node_states, page_graph
 from kubeline.ui.previews import MAX_PREVIEW_BYTES, download_type, preview
 from kubeline.ui.rows import (
     PER_PAGE_CHOICES,
@@ -572,7 +572,7 @@ def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [p for p in sequence(spec.get("params")) if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
 
-def _form_page(
+async def _form_page(
     request: web.Request,
     *,
     status: int = 200,
@@ -583,10 +583,10 @@ def _form_page(
     clone_of: str | None,
     values: Mapping[str, Any],
     problems: Mapping[str, str] | None,
-    graph: PageGraph,
     action: str,
 ) -> web.Response:
     """The pipeline page (or a run's clone page): its graph and the run form, with problems beside fields."""
+    graph = await asyncio.to_thread(page_graph, spec)
     text = ui.render(
         request,
         "pipeline.html",
@@ -605,20 +605,54 @@ def _form_page(
     return web.Response(status=status, text=text, content_type="text/html")
 
 
+async def _start_from_form(
+    request: web.Request,
+    form: Mapping[str, Any],
+    *,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    pipeline: dict[str, Any] | None,
+    clone_of: str | None,
+    action: str,
+    run_of: str | dict[str, Any],
+    generate_name: str,
+    labels: dict[str, str],
+) -> web.Response:
+    """A Run of ``run_of`` with the form's arguments, checked as the engine checks them; refused values show
+    the form again with the problems (HTTP 422)."""
+    arguments, problems = parse_form(spec, _texts(form))
+    if problems:
+        return await _form_page(
+            request,
+            status=422,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            pipeline=pipeline,
+            clone_of=clone_of,
+            values=form_values(_texts(form)),
+            problems=problems,
+            action=action,
+        )
+    created = await _source(request).create_run(
+        namespace, run_of, arguments, generate_name=generate_name, labels=labels
+    )
+    raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
 async def clone_form(request: web.Request) -> web.Response:
     """A form prefilled with what the run asked for; its defaults are computed anew for the new run."""
     namespace, name, document = await _run_or_404(request)
-    spec = _spec_of_run(document)
-    return _form_page(
+    return await _form_page(
         request,
         namespace=namespace,
         name=name,
-        spec=spec,
+        spec=_spec_of_run(document),
         pipeline=None,
         clone_of=name,
         values=arguments_to_clone(document),
         problems=None,
-        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{_run_url(request, namespace, name)}/clone",
     )
 
@@ -627,25 +661,19 @@ async def clone_run(request: web.Request) -> web.Response:
     form = await _action_form(request)
     namespace, name, document = await _run_or_404(request)
     spec = _spec_of_run(document)
-    arguments, problems = parse_form(spec, _texts(form))
-    if problems:
-        return _form_page(
-            request,
-            status=422,
-            namespace=namespace,
-            name=name,
-            spec=spec,
-            pipeline=None,
-            clone_of=name,
-            values=form_values(_texts(form)),
-            problems=problems,
-            graph=await asyncio.to_thread(page_graph, spec),
-            action=f"{_run_url(request, namespace, name)}/clone",
-        )
-    created = await _source(request).create_run(
-        namespace, spec, arguments, generate_name=f"{name[:50]}-clone-", labels=_run_labels(document)
+    return await _start_from_form(
+        request,
+        form,
+        namespace=namespace,
+        name=name,
+        spec=spec,
+        pipeline=None,
+        clone_of=name,
+        action=f"{_run_url(request, namespace, name)}/clone",
+        run_of=spec,
+        generate_name=f"{name[:50]}-clone-",
+        labels=_run_labels(document),
     )
-    raise web.HTTPSeeOther(_run_url(request, namespace, created))
 
 
 def _texts(form: Mapping[str, Any]) -> dict[str, str]:
@@ -691,46 +719,35 @@ def _pipeline_spec(document: Mapping[str, Any]) -> dict[str, Any]:
 
 async def pipeline_page(request: web.Request) -> web.Response:
     namespace, name, document = await _pipeline_or_404(request)
-    spec = _pipeline_spec(document)
-    return _form_page(
+    return await _form_page(
         request,
         namespace=namespace,
         name=name,
-        spec=spec,
+        spec=_pipeline_spec(document),
         pipeline=document,
         clone_of=None,
         values={},
         problems=None,
-        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
     )
 
 
 async def start_run(request: web.Request) -> web.Response:
-    """A Run of the pipeline with the form's arguments, checked as the engine checks them; refused values
-    show the form again with the problems (HTTP 422)."""
     form = await _action_form(request)
     namespace, name, document = await _pipeline_or_404(request)
-    spec = _pipeline_spec(document)
-    arguments, problems = parse_form(spec, _texts(form))
-    if problems:
-        return _form_page(
-            request,
-            status=422,
-            namespace=namespace,
-            name=name,
-            spec=spec,
-            pipeline=document,
-            clone_of=None,
-            values=form_values(_texts(form)),
-            problems=problems,
-            graph=await asyncio.to_thread(page_graph, spec),
-            action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
-        )
-    created = await _source(request).create_run(
-        namespace, name, arguments, generate_name=f"{name[:50]}-", labels={PIPELINE_LABEL: name}
+    return await _start_from_form(
+        request,
+        form,
+        namespace=namespace,
+        name=name,
+        spec=_pipeline_spec(document),
+        pipeline=document,
+        clone_of=None,
+        action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
+        run_of=name,
+        generate_name=f"{name[:50]}-",
+        labels={PIPELINE_LABEL: name},
     )
-    raise web.HTTPSeeOther(_run_url(request, namespace, created))
 
 
 # -- compare ----------------------------------------------------------------------------------------------
