@@ -21,6 +21,7 @@ ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;"
 TABLE_REF = "sha256:" + "a" * 64
 METADATA_REF = "sha256:" + "b" * 64
 IMAGE_REF = "sha256:" + "c" * 64
+WEB_APP = "<h1>app</h1><script>document.title = 'ran'</script>"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 #: What the fake artifact store holds, by key.
 ARTIFACTS = {
@@ -30,6 +31,7 @@ ARTIFACTS = {
             "outputs": [
                 {"type": "markdown", "storage": "inline", "source": f"# Report\n{HOSTILE}"},
                 {"type": "table", "storage": "inline", "format": "csv", "header": ["k", "v"], "source": f"{HOSTILE},1"},
+                {"type": "web-app", "storage": "inline", "source": WEB_APP},
             ]
         }
     ).encode(),
@@ -195,6 +197,28 @@ def test_pages_ask_for_the_events_of_their_run_and_pods_only() -> None:
         panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
         assert source.event_queries == [("r1", ["r1-step-a-pod"])]
         assert panel.count("<td>Started</td>") == 1  # the pod's event, not the run's
+
+    with_client(source, check)
+
+
+def test_a_web_app_is_its_own_sandboxed_page_framed_without_same_origin() -> None:
+    source = FakeSource([document("r1")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        frame = re.search(r"<iframe [^>]*>", panel)
+        assert frame is not None
+        assert 'sandbox="allow-scripts"' in frame[0] and 'src="/runs/ml/r1/steps/step-a/webapp/0"' in frame[0]
+        assert "srcdoc" not in panel and "document.title" not in panel and "allow-same-origin" not in panel
+        app = await client.get("/runs/ml/r1/steps/step-a/webapp/0")
+        assert app.status == 200 and await app.text() == WEB_APP
+        csp = app.headers["Content-Security-Policy"]
+        assert csp.startswith("sandbox allow-scripts;") and "allow-same-origin" not in csp
+        assert "default-src 'none'" in csp and "script-src 'unsafe-inline'" in csp and "img-src data:" in csp
+        assert app.headers["X-Frame-Options"] == "SAMEORIGIN" and app.headers["X-Content-Type-Options"] == "nosniff"
+        assert (await client.get("/runs/ml/r1/steps/step-a/webapp/1")).status == 404
+        download = await client.get("/runs/ml/r1/steps/step-a/outputs/scores")
+        assert download.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
 
     with_client(source, check)
 

@@ -58,6 +58,7 @@ PAGES = [
     "/runs/ml/r1/steps/step-a",
     "/runs/ml/r1/steps/step-a/log",
     "/runs/ml/r1/steps/step-a/outputs/scores",
+    "/runs/ml/r1/steps/step-a/webapp/0",
     "/runs/ml/r1/clone",
     "/compare?run=ml/r1&run=ml/r2",
 ]

@@ -102,7 +102,10 @@ async def _stop_source(app: web.Application) -> None:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
+    """The headers every response carries, unless its handler set a stricter one (a download's or a web
+    app's sandboxing CSP)."""
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
 
 
 def _host_check(allowed: Collection[str] | None) -> Any:

@@ -8,11 +8,13 @@ COALESCE_SECONDS, however many watch events arrived meanwhile.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -44,7 +46,14 @@ from kubeline.ui.rows import (
 )
 from kubeline.ui.sources import ActionRefused, Change, Source, Subscription
 from kubeline.ui.timeline import timeline
-from kubeline.ui.visualizations import MAX_METADATA_BYTES, Notice, metrics_table, visualizations
+from kubeline.ui.visualizations import (
+    MAX_METADATA_BYTES,
+    Notice,
+    Visualization,
+    WebAppView,
+    metrics_table,
+    visualizations,
+)
 
 log = logging.getLogger("kubeline.ui")
 
@@ -62,6 +71,11 @@ MAX_PREVIEWS = 8
 #: Runs compared at once, and other runs offered to add to a comparison.
 MAX_COMPARED = 10
 MAX_COMPARE_CHOICES = 200
+#: A web app's page runs its own scripts and styles, in an opaque origin, and loads nothing.
+WEB_APP_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; frame-ancestors 'self'"
+)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -75,6 +89,7 @@ def add_routes(app: web.Application, base: str) -> None:
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}", step_panel),
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/log", step_log),
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/outputs/{{output}}", step_artifact),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/webapp/{{number:[0-9]{{1,4}}}}", step_web_app),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/cancel", cancel_run),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/delete", delete_run),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/retry", retry_run),
@@ -387,21 +402,23 @@ async def _step_context(
     definition = _task_definition(spec, step)
     types = _output_types(spec, definition)
     name = str(mapping(document.get("metadata")).get("name", ""))
-    download = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}/outputs/"
+    step_url = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}"
+    download = f"{step_url}/outputs/"
     outputs: list[dict[str, Any]] = []
     artifacts: list[dict[str, Any]] = []
-    views: list[Any] = []
+    views = await _step_visualizations(source, document, step)
+    web_apps = itertools.count()
+    views = [
+        replace(view, url=f"{step_url}/webapp/{next(web_apps)}") if isinstance(view, WebAppView) else view
+        for view in views
+    ]
     for output, value in sorted(mapping(task.get("outputs")).items()):
         ref = ObjectRef.parse(value) if isinstance(value, str) else None
         url = download + quote(output, safe="") + "?download=1" if ref is not None else None
         outputs.append({"name": output, "value": str(value), "artifact": ref is not None, "url": url})
-        if ref is None or ref.directory:
+        if ref is None or ref.directory or _is_ui_metadata(output, types.get(output)):
             continue
-        if _is_ui_metadata(output, types.get(output)):
-            data, _ = await _artifact_bytes(source, document, ref, MAX_METADATA_BYTES + 1, views, output)
-            if data is not None:
-                views.extend(visualizations(data))
-        elif len(artifacts) < MAX_PREVIEWS:
+        if len(artifacts) < MAX_PREVIEWS:
             data, size = await _artifact_bytes(source, document, ref, MAX_PREVIEW_BYTES, views, output)
             if data is not None:
                 artifacts.append({"preview": preview(output, data, size), "download_url": url})
@@ -429,6 +446,41 @@ async def _step_context(
         "namespace": namespace,
         "name": name,
     }
+
+
+async def _step_visualizations(source: Source, document: dict[str, Any], step: str) -> list[Visualization]:
+    """The views of the step's KFP ui-metadata outputs, in the order of the outputs' names (a web app's number
+    in its URL is its place among the step's web apps)."""
+    spec = _spec_of_run(document)
+    types = _output_types(spec, _task_definition(spec, step))
+    views: list[Visualization] = []
+    for output, value in sorted(mapping(_tasks(document)[step].get("outputs")).items()):
+        ref = ObjectRef.parse(value) if isinstance(value, str) else None
+        if ref is None or ref.directory or not _is_ui_metadata(output, types.get(output)):
+            continue
+        data, _ = await _artifact_bytes(source, document, ref, MAX_METADATA_BYTES + 1, views, output)
+        if data is not None:
+            views.extend(visualizations(data))
+    return views
+
+
+async def step_web_app(request: web.Request) -> web.Response:
+    """A KFP web-app visualization's page, for an ``<iframe sandbox="allow-scripts">``: its CSP sandboxes it
+    into an opaque origin (even opened on its own), so its scripts run but cannot read the UI or act in it."""
+    namespace, name, document = await _run_or_404(request)
+    step = request.match_info["step"]
+    _step_or_404(document, step)
+    apps = [
+        view for view in await _step_visualizations(_source(request), document, step) if isinstance(view, WebAppView)
+    ]
+    number = int(request.match_info["number"])
+    if number >= len(apps):
+        raise web.HTTPNotFound(text=f"the step {step} has no web app visualization {number}")
+    return web.Response(
+        text=apps[number].html,
+        content_type="text/html",
+        headers={"Content-Security-Policy": WEB_APP_CSP, "X-Frame-Options": "SAMEORIGIN"},
+    )
 
 
 async def _artifact_bytes(
