@@ -198,3 +198,31 @@ def test_an_unreadable_run_document_is_a_problem_shown_until_fixed(tmp_path: Pat
             await source.stop()
 
     asyncio.run(main())
+
+
+def test_the_run_document_serializes_the_latest_status_per_write_not_per_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from kubeline.api.models import RunStatus
+    from kubeline.commands import run_document
+
+    dumps: list[int] = []
+    real_dumps = json.dumps
+
+    def counted(value: Any, **kwargs: Any) -> str:
+        dumps.append(1)
+        return real_dumps(value, **kwargs)
+
+    changes = iter(range(1000))
+    monkeypatch.setattr(run_document.json, "dumps", counted)
+    monkeypatch.setattr(
+        run_document, "status_document", lambda *a: RunStatus(phase="Running", message=str(next(changes)))
+    )
+    writer = run_document.RunDocumentWriter(tmp_path, "r", "p", {}, {}, "file:///x", plan=None)  # type: ignore[arg-type]
+    for _ in range(1000):  # a burst of changes, within the write interval
+        writer.update(SimpleNamespace(finished=False), SimpleNamespace(started_at=None))  # type: ignore[arg-type]
+    writer.finish()
+    assert len(dumps) == 2  # the first document, then the latest status once
+    assert json.loads((tmp_path / RUN_DOCUMENT).read_text())["status"]["message"] == "999"
