@@ -290,10 +290,19 @@ def test_the_ui_reads_with_its_own_service_account_and_writes_nothing_by_default
     assert set(ui) == {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service"}
     for rule in ui["ClusterRole"]["rules"]:
         assert set(rule["verbs"]) <= READ, rule
-    readable = {
-        (group, resource) for r in ui["ClusterRole"]["rules"] for group in r["apiGroups"] for resource in r["resources"]
+    # exactly what ui/cluster.py calls: no ConfigMaps, CacheEntries, namespaces, pods, or events.k8s.io
+    grants = {
+        (group, resource, verb)
+        for r in ui["ClusterRole"]["rules"]
+        for group in r["apiGroups"]
+        for resource in r["resources"]
+        for verb in r["verbs"]
     }
-    assert {("kubeline.dev", "runs"), ("kubeline.dev", "pipelines"), ("", "pods/log"), ("", "events")} <= readable
+    assert grants == {
+        *{("kubeline.dev", kind, verb) for kind in ("runs", "pipelines") for verb in READ},
+        ("", "pods/log", "get"),
+        ("", "events", "list"),
+    }
     pod = ui["Deployment"]["spec"]["template"]["spec"]
     assert (
         pod["serviceAccountName"]
@@ -304,7 +313,9 @@ def test_the_ui_reads_with_its_own_service_account_and_writes_nothing_by_default
     [container] = pod["containers"]
     assert container["args"] == ["ui", "--in-cluster", "--address", "0.0.0.0", "--port", "8080", "-A", "--read-only"]
     assert (
-        container["readinessProbe"]["httpGet"] == container["livenessProbe"]["httpGet"] == {"path": "/", "port": "http"}
+        container["readinessProbe"]["httpGet"]
+        == container["livenessProbe"]["httpGet"]
+        == {"path": "/healthz", "port": "http"}
     )
     operator = next(d for d in documents if d["kind"] == "Deployment" and d is not ui["Deployment"])
     assert pod["securityContext"] == operator["spec"]["template"]["spec"]["securityContext"]
@@ -323,15 +334,6 @@ def test_ui_actions_add_writes_on_runs_alone(helm: str) -> None:
     writes = [r for r in ui["ClusterRole"]["rules"] if not set(r["verbs"]) <= READ]
     assert writes == [{"apiGroups": ["kubeline.dev"], "resources": ["runs"], "verbs": ["create", "patch", "delete"]}]
     assert "--read-only" not in ui["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
-
-
-def test_ui_without_experiments_reads_no_configmaps(helm: str) -> None:
-    with_experiments = ui_objects(render(helm, "--set", "ui.enabled=true"))["ClusterRole"]["rules"]
-    without = ui_objects(render(helm, "--set", "ui.enabled=true", "--set", "ui.readExperiments=false"))["ClusterRole"][
-        "rules"
-    ]
-    assert [r for r in with_experiments if "configmaps" in r["resources"]]
-    assert not [r for r in without if "configmaps" in r["resources"]]
 
 
 def test_ui_ingress_routes_to_the_ui_service(helm: str) -> None:

@@ -21,6 +21,7 @@ ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;"
 TABLE_REF = "sha256:" + "a" * 64
 METADATA_REF = "sha256:" + "b" * 64
 IMAGE_REF = "sha256:" + "c" * 64
+WEB_APP = "<h1>app</h1><script>document.title = 'ran'</script>"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 #: What the fake artifact store holds, by key.
 ARTIFACTS = {
@@ -30,6 +31,7 @@ ARTIFACTS = {
             "outputs": [
                 {"type": "markdown", "storage": "inline", "source": f"# Report\n{HOSTILE}"},
                 {"type": "table", "storage": "inline", "format": "csv", "header": ["k", "v"], "source": f"{HOSTILE},1"},
+                {"type": "web-app", "storage": "inline", "source": WEB_APP},
             ]
         }
     ).encode(),
@@ -88,9 +90,11 @@ class FakeSource:
         self.cancelled: list[str] = []
         self.deleted: list[str] = []
         self.created: list[tuple[Any, dict[str, Any]]] = []
+        self.problem_texts: list[str] = []
+        self.event_queries: list[tuple[str, list[str]]] = []
 
     async def start(self) -> None:
-        self.hub.bind(asyncio.get_running_loop())
+        pass
 
     async def stop(self) -> None:
         pass
@@ -125,8 +129,15 @@ class FakeSource:
     async def log(self, namespace: str, run: dict[str, Any], step: str, follow: bool) -> AsyncIterator[str]:
         yield f"log line {HOSTILE}\n"
 
-    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]:
-        return [{"type": "Normal", "reason": "Started", "message": HOSTILE, "involvedObject": {"name": run_name}}]
+    def problems(self) -> list[str]:
+        return list(self.problem_texts)
+
+    async def events(self, namespace: str, run_name: str, pods: Sequence[str] = ()) -> list[dict[str, Any]]:
+        self.event_queries.append((run_name, list(pods)))
+        return [
+            {"type": "Normal", "reason": "Started", "message": HOSTILE, "involvedObject": {"name": name}}
+            for name in (run_name, *pods)
+        ]
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
         if key not in ARTIFACTS:
@@ -172,6 +183,62 @@ def test_runs_list_shows_each_run_with_user_text_escaped() -> None:
     with_client(source, check)
 
 
+def test_pages_ask_for_the_events_of_their_run_and_pods_only() -> None:
+    run = document("r1", "Failed")
+    run["status"]["tasks"]["step-a"]["pod"] = "r1-step-a-pod"
+    run["status"]["tasks"]["ok"] = {"phase": "Succeeded", "pod": "r1-ok-pod"}
+    run["status"]["tasks"]["waiting"] = {"phase": "Pending"}
+    source = FakeSource([run])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        await client.get("/runs/ml/r1")
+        assert source.event_queries == [("r1", ["r1-step-a-pod", "r1-ok-pod"])]  # the failed step's pod first
+        source.event_queries.clear()
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        assert source.event_queries == [("r1", ["r1-step-a-pod"])]
+        assert panel.count("<td>Started</td>") == 1  # the pod's event, not the run's
+
+    with_client(source, check)
+
+
+def test_a_web_app_is_its_own_sandboxed_page_framed_without_same_origin() -> None:
+    source = FakeSource([document("r1")])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        frame = re.search(r"<iframe [^>]*>", panel)
+        assert frame is not None
+        assert 'sandbox="allow-scripts"' in frame[0] and 'src="/runs/ml/r1/steps/step-a/webapp/0"' in frame[0]
+        assert "srcdoc" not in panel and "document.title" not in panel and "allow-same-origin" not in panel
+        app = await client.get("/runs/ml/r1/steps/step-a/webapp/0")
+        assert app.status == 200 and await app.text() == WEB_APP
+        csp = app.headers["Content-Security-Policy"]
+        assert csp.startswith("sandbox allow-scripts;") and "allow-same-origin" not in csp
+        assert "default-src 'none'" in csp and "script-src 'unsafe-inline'" in csp and "img-src data:" in csp
+        assert app.headers["X-Frame-Options"] == "SAMEORIGIN" and app.headers["X-Content-Type-Options"] == "nosniff"
+        assert (await client.get("/runs/ml/r1/steps/step-a/webapp/1")).status == 404
+        download = await client.get("/runs/ml/r1/steps/step-a/outputs/scores")
+        assert download.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+
+    with_client(source, check)
+
+
+@pytest.mark.parametrize("path", ["/", "/pipelines"])
+def test_the_lists_show_the_sources_problems(path: str) -> None:
+    source = FakeSource([document("r1")])
+    source.problem_texts = [f"forbidden: your Kubernetes identity may not list runs {HOSTILE}"]
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        text = await (await client.get(path)).text()
+        assert (
+            f'<p class="notice source-problem">forbidden: your Kubernetes identity may not list runs {ESCAPED}' in text
+        )
+        source.problem_texts = []
+        assert "source-problem" not in await (await client.get(path)).text()
+
+    with_client(source, check)
+
+
 @pytest.mark.parametrize(
     "path", ["/runs/ml/r1", "/runs/ml/r1?step=step-a", "/runs/ml/r1/steps/step-a", "/pipelines/ml/train"]
 )
@@ -213,7 +280,7 @@ def test_security_headers_on_every_response(path: str) -> None:
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"  # own POSTs carry the real Origin, not null
 
     with_client(FakeSource([document("r1")]), check)
 
@@ -247,7 +314,10 @@ def test_actions_need_the_token_and_this_origin() -> None:
         foreign = await client.post(
             "/runs/ml/r1/cancel", data={"csrf": csrf}, headers={"Origin": "http://evil.example"}, allow_redirects=False
         )
-        assert (no_token.status, wrong.status, foreign.status) == (403, 403, 403)
+        opaque = await client.post(  # a sandboxed frame or a data: page
+            "/runs/ml/r1/cancel", data={"csrf": csrf}, headers={"Origin": "null"}, allow_redirects=False
+        )
+        assert (no_token.status, wrong.status, foreign.status, opaque.status) == (403, 403, 403, 403)
         assert source.cancelled == []
         done = await client.post("/runs/ml/r1/cancel", data={"csrf": csrf}, allow_redirects=False)
         assert done.status == 303 and done.headers["Location"] == "/runs/ml/r1"
@@ -392,6 +462,37 @@ def test_hub_since_gives_the_changes_after_a_sequence_or_none_when_not_all_kept(
         assert found is not None and len(found) == missed
     else:
         assert (None if found is None else [c.name for c in found]) == missed
+
+
+@pytest.mark.parametrize("path", ["events", "runs/ml/r1/events"])
+def test_a_closed_tab_ends_its_stream_without_an_error_logged(path: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Served as `kubeline ui` serves (the test server would cancel the handler, hiding the failed writes)."""
+    from aiohttp import ClientSession
+
+    from kubeline.ui.server import start
+
+    source = FakeSource([document("r1", "Running")])
+
+    async def main() -> None:
+        runner, url = await start(source, "127.0.0.1", 0)  # type: ignore[arg-type]  # a fake Source
+        try:
+            async with ClientSession() as session:
+                response = await session.get(url + path)
+                await response.content.readline()
+                response.close()  # the tab closed
+                await asyncio.sleep(0.1)
+                for phase in ("Failed", "Succeeded", "Running"):  # the stream writes to the closed connection
+                    source.documents[("ml", "r1")] = document("r1", phase)
+                    source.hub.publish(Change("Run", "MODIFIED", "ml", "r1", source.documents[("ml", "r1")]))
+                    await asyncio.sleep(0.4)
+                assert source.hub.subscribers == 0  # the handler ended
+                assert (await session.get(url + "healthz")).status == 200
+        finally:
+            await runner.cleanup()
+
+    with caplog.at_level("DEBUG"):
+        asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info] == []
 
 
 def test_a_slow_subscriber_is_dropped_not_waited_for() -> None:

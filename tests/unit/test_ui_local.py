@@ -139,3 +139,90 @@ def test_kubeline_ui_local_prints_its_url_and_serves_the_runs(tmp_path: Path) ->
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.mark.parametrize(("read_only", "status"), [(True, 403), (False, 303)])
+def test_kubeline_ui_local_read_only_refuses_deleting_a_finished_run(
+    tmp_path: Path, read_only: bool, status: int
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kubeline.ui.app import make_app
+
+    folder = tmp_path / "runs" / "done"
+    folder.mkdir(parents=True)
+    (folder / RUN_DOCUMENT).write_text(json.dumps({"metadata": {"name": "done"}, "status": {"phase": "Succeeded"}}))
+
+    async def main() -> None:
+        async with TestClient(TestServer(make_app(LocalSource(tmp_path, read_only=read_only)))) as client:
+            page = await (await client.get("/runs/local/done")).text()
+            csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0] if 'name="csrf"' in page else "x"
+            response = await client.post("/runs/local/done/delete", data={"csrf": csrf}, allow_redirects=False)
+            assert response.status == status
+            assert ("read-only" in await response.text()) is read_only
+
+    asyncio.run(main())
+    assert folder.exists() is read_only
+
+
+def test_a_stray_attempt_folder_does_not_hide_a_running_step_s_log(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "r1"
+    for attempt, text in (("attempt-x", "stray"), ("attempt-2", "second"), ("attempt-10", "tenth")):
+        (folder / "steps" / "train" / attempt).mkdir(parents=True)
+        (folder / "steps" / "train" / attempt / "log").write_text(text)
+    running = {"metadata": {"name": "r1"}, "status": {"phase": "Running", "tasks": {"train": {"phase": "Running"}}}}
+    (folder / RUN_DOCUMENT).write_text(json.dumps(running))
+
+    async def main() -> str:
+        source = LocalSource(tmp_path)
+        return "".join([chunk async for chunk in source.log("local", running, "train", False)])
+
+    assert asyncio.run(main()) == "tenth"
+
+
+def test_an_unreadable_run_document_is_a_problem_shown_until_fixed(tmp_path: Path) -> None:
+    folder = tmp_path / "runs" / "bad"
+    folder.mkdir(parents=True)
+    (folder / RUN_DOCUMENT).write_text("{not: [json")
+
+    async def main() -> None:
+        source = LocalSource(tmp_path)
+        await source.start()
+        try:
+            assert source.rows() == [] and [str(folder / RUN_DOCUMENT) in p for p in source.problems()] == [True]
+            (folder / RUN_DOCUMENT).write_text(json.dumps({"metadata": {"name": "bad"}, "status": {}}))
+            os.utime(folder / RUN_DOCUMENT, ns=(1, time.time_ns() + 10**9))
+            await asyncio.sleep(1.5)
+            assert source.problems() == [] and [r.name for r in source.rows()] == ["bad"]
+        finally:
+            await source.stop()
+
+    asyncio.run(main())
+
+
+def test_the_run_document_serializes_the_latest_status_per_write_not_per_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from kubeline.api.models import RunStatus
+    from kubeline.commands import run_document
+
+    dumps: list[int] = []
+    real_dumps = json.dumps
+
+    def counted(value: Any, **kwargs: Any) -> str:
+        dumps.append(1)
+        return real_dumps(value, **kwargs)
+
+    changes = iter(range(1000))
+    monkeypatch.setattr(run_document.json, "dumps", counted)
+    monkeypatch.setattr(
+        run_document, "status_document", lambda *a: RunStatus(phase="Running", message=str(next(changes)))
+    )
+    writer = run_document.RunDocumentWriter(tmp_path, "r", "p", {}, {}, "file:///x", plan=None)  # type: ignore[arg-type]
+    for _ in range(1000):  # a burst of changes, within the write interval
+        writer.update(SimpleNamespace(finished=False), SimpleNamespace(started_at=None))  # type: ignore[arg-type]
+    writer.finish()
+    assert len(dumps) == 2  # the first document, then the latest status once
+    assert json.loads((tmp_path / RUN_DOCUMENT).read_text())["status"]["message"] == "999"

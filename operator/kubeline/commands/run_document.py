@@ -37,7 +37,8 @@ def write_atomically(path: Path, text: str) -> None:
 class RunDocumentWriter:
     """Writes the run's document on start, on changes (throttled) and at the end. ``update`` is the runner's
     ``on_change``: it builds the status at once (the runner changes its state afterwards) and leaves the
-    writing to the throttle."""
+    serializing and writing of the latest status to the throttle (a 2,000-step run changes thousands of
+    times; serializing each change would cost quadratic time)."""
 
     def __init__(
         self,
@@ -70,7 +71,7 @@ class RunDocumentWriter:
             "status": {"phase": "Pending", "pipelineSpec": pipeline_spec, "arguments": arguments},
         }
         self._lock = threading.Lock()
-        self._pending: str | None = None
+        self._pending: RunStatus | None = None
         self._written_at = 0.0
         self._timer: threading.Timer | None = None
         self._write(json.dumps(self.document))
@@ -83,10 +84,8 @@ class RunDocumentWriter:
         self.base.conditions = status.conditions
         if decision.finished and self.base.finished_at is None and status.finished_at is not None:
             self.base.finished_at = status.finished_at
-        document = {**self.document, "status": status.model_dump(by_alias=True, exclude_none=True)}
-        text = json.dumps(document)
         with self._lock:
-            self._pending = text
+            self._pending = status
             due = now - self._written_at >= WRITE_INTERVAL
             if not due and self._timer is None:
                 self._timer = threading.Timer(WRITE_INTERVAL - (now - self._written_at), self._flush)
@@ -104,11 +103,13 @@ class RunDocumentWriter:
         self._flush()
 
     def _flush(self) -> None:
+        """Writes the latest status, if not written yet; under the lock, so writes never overlap or reorder."""
         with self._lock:
             self._timer = None
-            text, self._pending = self._pending, None
-            if text is not None:
-                self._write(text)
+            status, self._pending = self._pending, None
+            if status is not None:
+                status_json = status.model_dump(by_alias=True, exclude_none=True)
+                self._write(json.dumps({**self.document, "status": status_json}))
 
     def _write(self, text: str) -> None:
         try:

@@ -23,7 +23,9 @@ def add_to(subparsers: Any) -> None:
     )
     parser.add_argument("--local", action="store_true", help="show local runs ($KUBELINE_HOME/runs), not a cluster's")
     parser.add_argument(
-        "--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; another address needs --allow-remote)",
     )
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)")
     scope = parser.add_mutually_exclusive_group()
@@ -32,9 +34,28 @@ def add_to(subparsers: Any) -> None:
     parser.add_argument(
         "--in-cluster", action="store_true", help="use the pod's service account (the Helm chart's deployment)"
     )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow an --address other machines can reach: anyone who reaches it acts with YOUR identity (kube "
+        "context or local files), with no login; prefer `kubectl port-forward` or the Helm chart's deployment",
+    )
     parser.add_argument("--read-only", action="store_true", help="no actions: no cancel, retry, clone, delete or start")
     parser.add_argument("--base-path", default="", help="URL prefix, e.g. /kubeline behind an Ingress that keeps it")
     parser.add_argument("--open", action="store_true", help="open the UI in a web browser")
+
+
+def remote_refusal(address: str, *, in_cluster: bool, allow_remote: bool) -> str | None:
+    """Why not to listen on ``address``: the UI has no login and acts as the user who started it, so only the
+    loopback interface is safe, unless it runs with its own service account (--in-cluster) or the user insists."""
+    from kubeline.ui.server import is_loopback
+
+    if in_cluster or allow_remote or is_loopback(address):
+        return None
+    return (
+        f"refusing to listen on {address}: the UI has no login, and anyone reaching it would act with your "
+        "identity; use 127.0.0.1 (and `kubectl port-forward` or an SSH tunnel), or pass --allow-remote"
+    )
 
 
 def ui_command(args: argparse.Namespace) -> int:
@@ -43,11 +64,15 @@ def ui_command(args: argparse.Namespace) -> int:
     from kubeline.ui.server import serve
     from kubeline.ui.sources import Source
 
+    refusal = remote_refusal(args.address, in_cluster=args.in_cluster, allow_remote=args.allow_remote)
+    if refusal:
+        print(f"kubeline: {refusal}", file=sys.stderr)
+        return 2
     source: Source
     if args.local:
         from kubeline.ui.local import LocalSource
 
-        source = LocalSource()
+        source = LocalSource(read_only=args.read_only)
     else:
         from kubeline.ui.cluster import ClusterSource
 

@@ -32,7 +32,9 @@ CSP = (
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with this UI's own form
+    # POSTs, and null (a sandboxed frame, a data: page) is an origin actions must refuse
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 #: Host names a UI bound to the loopback interface answers to.
@@ -42,6 +44,8 @@ SOURCE: web.AppKey[Source] = web.AppKey("source", Source)
 TEMPLATES: web.AppKey[jinja2.Environment] = web.AppKey("templates", jinja2.Environment)
 CSRF: web.AppKey[str] = web.AppKey("csrf", str)
 BASE: web.AppKey[str] = web.AppKey("base", str)
+#: The response a handler has sent its headers of (a stream): nothing else can be sent for that request.
+PREPARED: web.RequestKey[web.StreamResponse] = web.RequestKey("prepared", web.StreamResponse)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,7 +102,10 @@ async def _stop_source(app: web.Application) -> None:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
+    """The headers every response carries, unless its handler set a stricter one (a download's or a web
+    app's sandboxing CSP)."""
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
 
 
 def _host_check(allowed: Collection[str] | None) -> Any:
@@ -120,22 +127,37 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
+async def prepare(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Sends ``response``'s headers (a stream begins); a failure after this ends the stream, not as a page."""
+    await response.prepare(request)
+    request[PREPARED] = response
+    return response
+
+
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure as a page naming the problem; tracebacks go to the server's log only."""
+    """Every failure as a page naming the problem; tracebacks go to the server's log only. A stream whose
+    browser left (a closed tab) just ends; no page can follow a stream's headers."""
     try:
         return await handler(request)
-    except ActionRefused as refused:
-        return error_page(request, refused.status, "Not allowed" if refused.status == 403 else "Refused", str(refused))
-    except web.HTTPException as http:
-        if http.status < 400:
-            raise
-        return error_page(
-            request, http.status, http.reason, http.text if http.text and http.text != http.reason else ""
-        )
     except Exception as error:
-        log.exception("error serving %s", request.path)
-        return error_page(request, 500, "Internal error", f"{type(error).__name__}; the server's log has the details")
+        if PREPARED not in request:
+            return _error_page(request, error)
+        if not isinstance(error, ConnectionResetError):
+            log.error("error streaming %s", request.path, exc_info=error)
+        return request[PREPARED]
+
+
+def _error_page(request: web.Request, error: Exception) -> web.Response:
+    if isinstance(error, ActionRefused):
+        return error_page(request, error.status, "Not allowed" if error.status == 403 else "Refused", str(error))
+    if isinstance(error, web.HTTPException):
+        if error.status < 400:
+            raise error
+        text = error.text if error.text and error.text != error.reason else ""
+        return error_page(request, error.status, error.reason, text)
+    log.error("error serving %s", request.path, exc_info=error)
+    return error_page(request, 500, "Internal error", f"{type(error).__name__}; the server's log has the details")
 
 
 def error_page(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -160,7 +182,7 @@ def page(request: web.Request, template: str, **context: Any) -> web.Response:
 def check_action(request: web.Request, form: Any) -> None:
     """A POST action must carry the token and come from this UI's own pages."""
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1].lower() != request.host.lower():
+    if origin and (origin == "null" or origin.split("://", 1)[-1].lower() != request.host.lower()):
         raise ActionRefused(f"actions are accepted only from this UI's own pages, not from {origin}")
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         raise ActionRefused("actions are accepted only from this UI's own pages")
@@ -168,4 +190,4 @@ def check_action(request: web.Request, form: Any) -> None:
     if not isinstance(token, str) or not hmac.compare_digest(token, request.app[CSRF]):
         raise ActionRefused("the form's token is missing or stale: reload the page and try again")
     if not request.app[SOURCE].writable:
-        raise ActionRefused("this UI is read-only (started with --read-only, or showing local runs)")
+        raise ActionRefused("this UI is read-only (started with --read-only)")

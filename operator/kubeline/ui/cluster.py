@@ -4,7 +4,7 @@ One list+watch per resource kind: the list is paged (LIST_PAGE items a request),
 list's resourceVersion, a 410 Gone relists, a broken connection reconnects after a growing pause. The watches
 run in threads (the Kubernetes client blocks) and hand every event to the asyncio loop, which alone changes
 the rows. Only RunRows are kept for Runs (10,000 Runs with their frozen pipelines would not fit); a run page
-GETs its Run, again after each change the watch reports. Nothing here polls the API server.
+GETs its Run once, then follows the documents the watch delivers. Nothing here polls the API server.
 
 Every refusal of the API server becomes an ActionRefused naming what is missing (e.g. the RBAC verb), shown
 to the user as a page, never as a traceback.
@@ -13,6 +13,7 @@ to the user as a page, never as a traceback.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -24,9 +25,8 @@ from kubernetes.client import ApiException
 
 from kubeline.api.constants import API_VERSION, GROUP, VERSION
 from kubeline.sdk.client import stored_log
-from kubeline.store import StoreError, open_store
 from kubeline.ui.rows import RunRow, run_row
-from kubeline.ui.sources import ActionRefused, Change, ChangeKind, Hub
+from kubeline.ui.sources import ActionRefused, Change, ChangeKind, ChangeType, Hub, read_artifact
 
 log = logging.getLogger("kubeline.ui")
 
@@ -35,6 +35,11 @@ LIST_PAGE = 500
 WATCH_SECONDS = 240
 REQUEST_TIMEOUT = 30
 MAX_BACKOFF = 30.0
+#: Seconds a log-reading thread waits for room in the reader's queue before it checks whether to stop.
+LOG_PUT_SECONDS = 0.5
+#: Pods whose events a page asks for (one request each), and events kept of each object.
+MAX_EVENT_PODS = 20
+MAX_EVENTS = 200
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -70,6 +75,8 @@ class _Watcher:
         self.stopping = threading.Event()
         self.listed = threading.Event()
         self.error: str | None = None
+        #: Whether the current watch request delivered events (a healthy connection that then dropped).
+        self.delivered = False
         self.watch: watch.Watch | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"kubeline-ui-watch-{plural}")
 
@@ -95,13 +102,16 @@ class _Watcher:
     def _run(self) -> None:
         backoff, version = 1.0, ""
         while not self.stopping.is_set():
+            self.delivered = False
             try:
                 if not version:
                     items, version = self._list()
                     self.source.call(self.source.replace_all, self.kind, items)
                     self.listed.set()
+                    self.error = None
                     backoff = 1.0
                 version = self._watch(version)
+                backoff = 1.0  # the server ended the watch as asked: healthy
             except ApiException as error:
                 if error.status == 410:
                     version = ""  # too old: list again
@@ -111,12 +121,18 @@ class _Watcher:
                 )
                 log.warning("%s", self.error)
                 self.listed.set()
-                self.stopping.wait(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
+                backoff = self._pause(backoff)
             except Exception as error:  # noqa: BLE001 - a broken connection: reconnect after a pause
-                log.warning("watching %s: %s; reconnecting in %.0fs", self.plural, error, backoff)
-                self.stopping.wait(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
+                log.warning("watching %s: %s; reconnecting", self.plural, error)
+                backoff = self._pause(backoff)
+
+    def _pause(self, backoff: float) -> float:
+        """Waits before reconnecting; the pause grows while reconnecting fails, and starts over after a
+        watch that delivered events (a dropped connection, not a broken server). The next pause."""
+        if self.delivered:
+            backoff = 1.0
+        self.stopping.wait(backoff)
+        return min(MAX_BACKOFF, backoff * 2)
 
     def _watch(self, version: str) -> str:
         """Watches from ``version`` until the server ends the request; the last version seen ('' for 410)."""
@@ -137,6 +153,7 @@ class _Watcher:
                     return ""
                 raise RuntimeError(item.get("message", "watch error"))
             version = (item.get("metadata") or {}).get("resourceVersion", version)
+            self.delivered = True
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.source.call(self.source.apply, self.kind, kind, item)
         return version
@@ -172,7 +189,6 @@ class ClusterSource:
             default_namespace = namespace or "default"
         #: None: every namespace.
         self.namespace: str | None = None if all_namespaces else (namespace or default_namespace)
-        self.default_namespace = namespace or default_namespace
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.writable = not read_only
@@ -188,7 +204,6 @@ class ClusterSource:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.hub.bind(self._loop)
         for watcher in self._watchers:
             watcher.thread.start()
         await asyncio.to_thread(lambda: [w.listed.wait(REQUEST_TIMEOUT * 2) for w in self._watchers])
@@ -205,17 +220,20 @@ class ClusterSource:
     def replace_all(self, kind: ChangeKind, items: list[dict[str, Any]]) -> None:
         """A (re)list: everything known of the kind replaced; the differences published."""
         if kind == "Run":
-            rows = {(r.namespace, r.name): r for r in map(run_row, items)}
+            documents = {_key(item): item for item in items}
+            rows = {key: run_row(item) for key, item in documents.items()}
             for key in set(self._rows) - set(rows):
                 self.hub.publish(Change("Run", "DELETED", *key))
             for key, row in rows.items():
                 if self._rows.get(key) != row:
-                    self.hub.publish(Change("Run", "MODIFIED" if key in self._rows else "ADDED", *key))
+                    event: ChangeType = "MODIFIED" if key in self._rows else "ADDED"
+                    self.hub.publish(Change("Run", event, *key, documents[key]))
             self._rows = rows
         else:
             self._pipelines = {_key(item): item for item in items}
 
-    def apply(self, kind: ChangeKind, event: str, item: dict[str, Any]) -> None:
+    def apply(self, kind: ChangeKind, event: ChangeType, item: dict[str, Any]) -> None:
+        """One watch event; published with the watched object, so an open run page needs no GET per change."""
         key = _key(item)
         if kind == "Run":
             if event == "DELETED":
@@ -226,9 +244,10 @@ class ClusterSource:
             self._pipelines.pop(key, None)
         else:
             self._pipelines[key] = item
-        self.hub.publish(Change(kind, event, key[0], key[1]))  # type: ignore[arg-type]  # checked by the caller
+        self.hub.publish(Change(kind, event, key[0], key[1], None if event == "DELETED" else item))
 
     def problems(self) -> list[str]:
+        """Why some runs or pipelines may be missing (e.g. RBAC forbids listing them)."""
         return [w.error for w in self._watchers if w.error]
 
     # -- reads ------------------------------------------------------------------------------------------
@@ -291,10 +310,29 @@ class ClusterSource:
             yield "(no log: the step's pod is gone and no copy was stored)" if pod else "(no log: no pod ran)"
 
     async def _pod_log(self, namespace: str, pod: str, follow: bool) -> AsyncIterator[str]:
-        """Chunks of the pod's main container's log; nothing when the pod is gone."""
+        """Chunks of the pod's main container's log; nothing when the pod is gone.
+
+        A thread reads the HTTP response (the client blocks) into a bounded queue. When the reader goes away
+        (the browser left), the response is shut down, which wakes a read waiting for data, and the thread,
+        waiting for room in the queue at most LOG_PUT_SECONDS at a time, sees ``stop`` and ends."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue(256)
         stop = threading.Event()
+        opened: list[Any] = []
+
+        def put(item: str | None) -> bool:
+            """Hands ``item`` to the reader; False once the reader stopped (or the loop closed)."""
+            while not stop.is_set():
+                try:
+                    future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+                except RuntimeError:  # the loop closed
+                    return False
+                try:
+                    future.result(LOG_PUT_SECONDS)
+                    return True
+                except concurrent.futures.TimeoutError:
+                    future.cancel()
+            return False
 
         def read() -> None:
             try:
@@ -306,19 +344,21 @@ class ClusterSource:
                     _preload_content=False,
                     _request_timeout=None if follow else REQUEST_TIMEOUT,
                 )
+                opened.append(response)
+                if stop.is_set():
+                    return
                 for data in response.stream(16384):
-                    if stop.is_set():
+                    if stop.is_set() or not put(data.decode(errors="replace")):
                         break
-                    asyncio.run_coroutine_threadsafe(queue.put(data.decode(errors="replace")), loop).result()
-                response.release_conn()
             except ApiException as error:
                 if error.status not in (400, 404):
-                    text = str(refused(error, "get", "pods/log", namespace))
-                    asyncio.run_coroutine_threadsafe(queue.put(f"(no log: {text})"), loop).result()
+                    put(f"(no log: {refused(error, 'get', 'pods/log', namespace)})")
             except Exception as error:  # noqa: BLE001 - a broken stream ends the log, with a note
-                asyncio.run_coroutine_threadsafe(queue.put(f"\n(log stream ended: {error})"), loop).result()
+                if not stop.is_set():
+                    put(f"\n(log stream ended: {error})")
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
+                _close(opened)
+                put(None)
 
         thread = threading.Thread(target=read, daemon=True, name=f"kubeline-ui-log-{pod}")
         thread.start()
@@ -327,38 +367,36 @@ class ClusterSource:
                 yield chunk
         finally:
             stop.set()
+            _close(opened)
 
-    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]:
-        """Events of the Run and of its pods (their names start with the run's name)."""
+    async def events(self, namespace: str, run_name: str, pods: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Events of the Run and of the named pods (at most MAX_EVENT_PODS), each asked of the API server by a
+        field selector (equality only: pod names cannot be matched by prefix), oldest first."""
 
-        def listed() -> list[dict[str, Any]]:
+        def query(kind: str, name: str) -> list[Any]:
             try:
-                items = self.core.list_namespaced_event(namespace, limit=1000, _request_timeout=REQUEST_TIMEOUT).items
+                return list(
+                    self.core.list_namespaced_event(
+                        namespace,
+                        field_selector=f"involvedObject.kind={kind},involvedObject.name={name}",
+                        limit=MAX_EVENTS,
+                        _request_timeout=REQUEST_TIMEOUT,
+                    ).items
+                )
             except ApiException as error:
                 raise refused(error, "list", "events", namespace) from None
-            found = []
-            for event in items:
-                involved = event.involved_object
-                name = involved.name or ""
-                if name == run_name or (involved.kind == "Pod" and name.startswith(f"{run_name}-")):
-                    found.append(self.core.api_client.sanitize_for_serialization(event))
+
+        def listed() -> list[dict[str, Any]]:
+            items = query("Run", run_name)
+            for pod in list(dict.fromkeys(pods))[:MAX_EVENT_PODS]:
+                items.extend(query("Pod", pod))
+            found = [self.core.api_client.sanitize_for_serialization(event) for event in items]
             return sorted(found, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
         return await asyncio.to_thread(listed)
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
-        url = (run.get("status") or {}).get("artifactStore")
-        if not url:
-            raise ActionRefused("the run recorded no artifact store", 404)
-
-        def read() -> tuple[bytes, int | None]:
-            try:
-                data = open_store(url).get_bytes(key)
-            except (StoreError, ValueError) as problem:
-                raise ActionRefused(f"cannot read the artifact from {url}: {problem}", 502) from None
-            return data[:limit], len(data)
-
-        return await asyncio.to_thread(read)
+        return await read_artifact(run, key, limit)
 
     # -- actions ----------------------------------------------------------------------------------------
 
@@ -426,6 +464,18 @@ class ClusterSource:
                 raise refused(error, "delete", f"runs.{GROUP}", namespace) from None
 
         await asyncio.to_thread(delete)
+
+
+def _close(opened: list[Any]) -> None:
+    """Ends a streamed HTTP response from any thread: shutdown wakes a read blocked waiting for data."""
+    for response in opened:
+        try:
+            shutdown = getattr(response, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
+            response.close()
+        except Exception:  # noqa: BLE001 - closing what may already be closed
+            pass
 
 
 def _key(item: dict[str, Any]) -> tuple[str, str]:

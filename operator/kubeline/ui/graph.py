@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,6 +30,7 @@ from kubeline.engine.plan import build, load_spec
 from kubeline.engine.scopes import Node as PlanNode
 from kubeline.engine.scopes import Scope, visible_node
 from kubeline.engine.templates import TASK_SCOPE, TemplateError, refs_in
+from kubeline.ui.lru import LRU
 
 #: Specs whose plan is kept for colouring them again.
 CACHED_SPECS = 32
@@ -101,17 +100,15 @@ def spec_digest(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_builders: OrderedDict[str, _Builder] = OrderedDict()
-_builders_lock = threading.Lock()
+_builders: LRU[_Builder] = LRU(CACHED_SPECS)
 
 
 def _builder_of(spec: Mapping[str, Any]) -> _Builder:
     """The spec's nodes, groups and edges before any run's phases; kept by digest (a built one is only read)."""
-    key = spec_digest(spec)
-    with _builders_lock:
-        if key in _builders:
-            _builders.move_to_end(key)
-            return _builders[key]
+    return _builders.get(spec_digest(spec), lambda: _build(spec))
+
+
+def _build(spec: Mapping[str, Any]) -> _Builder:
     plan = build(load_spec(dict(spec)))
     builder = _Builder()
     builder.scope(plan.spec.tasks, plan.root, parent=None, path="", multiplier=1, looped=False)
@@ -121,10 +118,6 @@ def _builder_of(spec: Mapping[str, Any]) -> _Builder:
         builder.owners.append((plan.exit, plan.root))
     for owner, scope in builder.owners:
         builder.dependencies(owner, scope)
-    with _builders_lock:
-        _builders[key] = builder
-        while len(_builders) > CACHED_SPECS:
-            _builders.popitem(last=False)
     return builder
 
 

@@ -11,12 +11,9 @@ Layouts are cached by the DOT text's digest: drawing the same graph again costs 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
-import threading
-from collections import OrderedDict
 from typing import Literal
 
 from kubeline.ui.graph import Edge, Graph, Group, Node
@@ -25,8 +22,6 @@ Format = Literal["svg", "png"]
 
 #: Seconds one run of ``dot`` may take (a 1,000-task pipeline takes about a second).
 DOT_TIMEOUT = 60.0
-#: Drawings kept by ``render``.
-CACHE_SIZE = 64
 
 INSTALL_HINT = "install Graphviz: apt-get install graphviz / brew install graphviz / https://graphviz.org/download"
 
@@ -168,18 +163,10 @@ def _member(graph: Graph, group_id: str, last: bool) -> str:
     return found[-1] if last else found[0]
 
 
-_cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
 def render(dot_text: str, fmt: Format) -> bytes:
     """The drawing of ``dot_text`` by Graphviz's ``dot``; LayoutUnavailable when it is not installed, LayoutError
-    when it fails. Blocks (a subprocess): call it from a thread in a server."""
-    key = (hashlib.sha256(dot_text.encode()).hexdigest(), fmt)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
+    when it fails. Blocks (a subprocess): call it from a thread in a server. Not kept: the pages keep their
+    SVG (pagegraph), `kubeline graph` draws once."""
     program = shutil.which("dot")
     if program is None:
         raise LayoutUnavailable(f"Graphviz's dot program was not found on PATH: {INSTALL_HINT}")
@@ -194,10 +181,6 @@ def render(dot_text: str, fmt: Format) -> bytes:
     if done.returncode != 0 or not done.stdout:
         reason = done.stderr.decode(errors="replace").strip() or f"exit status {done.returncode}"
         raise LayoutError(f"Graphviz's dot failed: {reason}")
-    with _cache_lock:
-        _cache[key] = done.stdout
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
     return done.stdout
 
 

@@ -20,9 +20,10 @@ from kubeline.backends.local import kubeline_home, stored_logs
 from kubeline.backends.local.files import inside
 from kubeline.backends.local.pod import LOCAL_NAMESPACE
 from kubeline.engine import stepid
-from kubeline.store import StoreError, open_store
+from kubeline.sdk.client import stored_log
+from kubeline.store import StoreError
 from kubeline.ui.rows import RunRow, run_row
-from kubeline.ui.sources import ActionRefused, Change, Hub
+from kubeline.ui.sources import ActionRefused, Change, Hub, read_artifact
 
 RUN_DOCUMENT = "run.yaml"
 SCAN_SECONDS = 0.5
@@ -31,9 +32,6 @@ MAX_DOCUMENT = 64 << 20
 LOG_CHUNK = 64 << 10
 #: Most bytes of a finished step's log file read at once.
 MAX_LOG = 16 << 20
-
-#: Starts a run in this process: (pipeline spec, arguments) -> the new run's name.
-Starter = Callable[[dict[str, Any], dict[str, Any]], str]
 
 
 def read_document(path: Path) -> dict[str, Any] | None:
@@ -58,22 +56,27 @@ def read_document(path: Path) -> dict[str, Any] | None:
 
 
 class LocalSource:
-    writable = True
-
-    def __init__(self, home: Path | None = None, *, cancellers: dict[str, Callable[[], None]] | None = None):
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        cancellers: dict[str, Callable[[], None]] | None = None,
+        read_only: bool = False,
+    ):
+        self.writable = not read_only
         self.home = home or kubeline_home()
         self.root = self.home / "runs"
         self.label = f"local runs in {self.home}"
         self.hub = Hub()
         #: Runs of this process that can be cancelled (`kubeline run --ui`), by name.
         self.cancellers = cancellers if cancellers is not None else {}
-        self.starter: Starter | None = None
         self._rows: dict[str, RunRow] = {}
         self._seen: dict[str, tuple[int, int]] = {}
+        #: Runs whose document could not be read (not JSON or YAML, too big, unreadable), by name.
+        self._unreadable: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.hub.bind(asyncio.get_running_loop())
         await asyncio.to_thread(self._scan)
         self._task = asyncio.create_task(self._watch())
 
@@ -111,11 +114,14 @@ class LocalSource:
                 continue
             document = read_document(Path(entry.path) / RUN_DOCUMENT)
             if document is None:
+                self._unreadable.add(name)
                 continue
+            self._unreadable.discard(name)
             self._seen[name] = signature
             added = name not in self._rows
             self._rows[name] = self._row(name, document)
             changes.append(Change("Run", "ADDED" if added else "MODIFIED", LOCAL_NAMESPACE, name, document))
+        self._unreadable &= present
         for name in set(self._rows) - present:
             del self._rows[name]
             self._seen.pop(name, None)
@@ -128,6 +134,12 @@ class LocalSource:
         if isinstance(metadata, dict):  # the folder's name is the run's name, whatever the file says
             document = {**document, "metadata": {**metadata, "name": name, "namespace": LOCAL_NAMESPACE}}
         return run_row(document)
+
+    def problems(self) -> list[str]:
+        return [
+            f"cannot read {self.root / name / RUN_DOCUMENT}: not a run document (or too big)"
+            for name in sorted(self._unreadable)
+        ]
 
     def rows(self) -> Sequence[RunRow]:
         return list(self._rows.values())
@@ -172,7 +184,9 @@ class LocalSource:
     ) -> str:
         """A finished step's log: the copy its status names, else the run's stored logs, else its folder's file."""
         if task.get("log"):
-            return self._stored_log(run, task)
+            status = run.get("status")
+            store_url = status.get("artifactStore") if isinstance(status, dict) else None
+            return stored_log(store_url if isinstance(store_url, str) else None, str(task["log"]))
         if run_dir is not None:
             try:
                 found = stored_logs(run_dir, name, step).get(step)
@@ -193,8 +207,9 @@ class LocalSource:
             return None
         if isinstance(attempts, int) and (folder / f"attempt-{attempts}" / "log").is_file():
             return folder / f"attempt-{attempts}" / "log"
-        logs = sorted(folder.glob("attempt-*/log"), key=lambda p: int(p.parent.name.split("-")[-1]))
-        return logs[-1] if logs else None
+        numbered = [(_attempt_number(path.parent.name), path) for path in folder.glob("attempt-*/log")]
+        logs = sorted((number, path) for number, path in numbered if number is not None)
+        return logs[-1][1] if logs else None
 
     async def _tail(self, path: Path, name: str, step: str, follow: bool) -> AsyncIterator[str]:
         offset = 0
@@ -215,34 +230,11 @@ class LocalSource:
                 return
             await asyncio.sleep(SCAN_SECONDS)
 
-    @staticmethod
-    def _stored_log(run: dict[str, Any], task: dict[str, Any]) -> str:
-        key, url = task.get("log"), (run.get("status") or {}).get("artifactStore")
-        if not key:
-            return "(no log recorded for this step: it was cached, skipped, or has not started)"
-        if not url:
-            return "(no log: the run recorded no artifact store)"
-        try:
-            return open_store(url).get_bytes(key).decode(errors="replace")
-        except (StoreError, ValueError) as problem:
-            return f"(no log: {problem})"
-
-    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]:
+    async def events(self, namespace: str, run_name: str, pods: Sequence[str] = ()) -> list[dict[str, Any]]:
         return []  # no Kubernetes here
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
-        url = (run.get("status") or {}).get("artifactStore")
-        if not url:
-            raise ActionRefused("the run recorded no artifact store", status=404)
-
-        def read() -> tuple[bytes, int | None]:
-            try:
-                data = open_store(url).get_bytes(key)
-            except (StoreError, ValueError) as problem:
-                raise ActionRefused(f"cannot read the artifact: {problem}", status=404) from None
-            return data[:limit], len(data)
-
-        return await asyncio.to_thread(read)
+        return await read_artifact(run, key, limit)
 
     async def create_run(
         self,
@@ -253,9 +245,7 @@ class LocalSource:
         generate_name: str,
         labels: dict[str, str],
     ) -> str:
-        if self.starter is None or not isinstance(pipeline_ref_or_spec, dict):
-            raise ActionRefused("local runs are started with `kubeline run FILE` (this UI only shows them)", 409)
-        return await asyncio.to_thread(self.starter, pipeline_ref_or_spec, arguments)
+        raise ActionRefused("local runs are started with `kubeline run FILE` (this UI only shows them)", 409)
 
     async def cancel(self, namespace: str, name: str) -> None:
         cancel = self.cancellers.get(name)
@@ -275,6 +265,12 @@ class LocalSource:
         await asyncio.to_thread(shutil.rmtree, run_dir)
         for change in await asyncio.to_thread(self._scan):
             self.hub.publish(change)
+
+
+def _attempt_number(folder: str) -> int | None:
+    """The N of an ``attempt-N`` folder; None for any other name (e.g. ``attempt-x``)."""
+    number = folder.removeprefix("attempt-")
+    return int(number) if number.isdigit() else None
 
 
 def _read_from(path: Path, offset: int, size: int = LOG_CHUNK) -> bytes:

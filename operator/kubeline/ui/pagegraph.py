@@ -10,8 +10,6 @@ drawing: the rest of the page never depends on the graph.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +19,7 @@ from markupsafe import Markup, escape
 from kubeline.api.problems import PipelineInvalid
 from kubeline.ui.graph import Graph, Node, pipeline_graph, spec_digest
 from kubeline.ui.layout import LayoutError, svg_for_page
+from kubeline.ui.lru import LRU
 
 #: Laid out specs kept (SVG text), by spec digest.
 CACHED_LAYOUTS = 32
@@ -80,23 +79,13 @@ def node_states(graph: Graph | None) -> dict[str, dict[str, Any]]:
     }
 
 
-_layouts: OrderedDict[str, str] = OrderedDict()
-_layouts_lock = threading.Lock()
+_layouts: LRU[str] = LRU(CACHED_LAYOUTS)
 
 
 def _layout(spec: Mapping[str, Any]) -> str:
-    """The spec's SVG without any run's phases; kept by the spec's digest. Blocks on Graphviz the first time."""
-    key = spec_digest(spec)
-    with _layouts_lock:
-        if key in _layouts:
-            _layouts.move_to_end(key)
-            return _layouts[key]
-    svg = _natural_width(svg_for_page(pipeline_graph(spec)))
-    with _layouts_lock:
-        _layouts[key] = svg
-        while len(_layouts) > CACHED_LAYOUTS:
-            _layouts.popitem(last=False)
-    return svg
+    """The spec's SVG without any run's phases; kept by the spec's digest (the one copy of page SVGs kept).
+    Blocks on Graphviz the first time."""
+    return _layouts.get(spec_digest(spec), lambda: _natural_width(svg_for_page(pipeline_graph(spec))))
 
 
 _VIEWBOX = re.compile(r'\A<svg\b[^>]*?\sviewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"')

@@ -98,11 +98,11 @@ class RunRow:
 
 def run_row(run: Mapping[str, Any], now: datetime | None = None) -> RunRow:
     """The list's row of a Run document; ``now`` gives a running run's duration so far."""
-    metadata = _mapping(run.get("metadata"))
-    spec = _mapping(run.get("spec"))
-    status = _mapping(run.get("status"))
-    labels = {str(k): str(v) for k, v in _mapping(metadata.get("labels")).items() if isinstance(v, str | int)}
-    annotations = _mapping(metadata.get("annotations"))
+    metadata = mapping(run.get("metadata"))
+    spec = mapping(run.get("spec"))
+    status = mapping(run.get("status"))
+    labels = {str(k): str(v) for k, v in mapping(metadata.get("labels")).items() if isinstance(v, str | int)}
+    annotations = mapping(metadata.get("annotations"))
     created, started = parse_time(metadata.get("creationTimestamp")), parse_time(status.get("startedAt"))
     finished = parse_time(status.get("finishedAt"))
     phase = status.get("phase")
@@ -115,7 +115,7 @@ def run_row(run: Mapping[str, Any], now: datetime | None = None) -> RunRow:
         name=_text(metadata.get("name")),
         uid=_text(metadata.get("uid")),
         display_name=_text(annotations.get(DISPLAY_NAME_ANNOTATION)),
-        pipeline=_text(_mapping(spec.get("pipelineRef")).get("name")) or labels.get(PIPELINE_LABEL, ""),
+        pipeline=_text(mapping(spec.get("pipelineRef")).get("name")) or labels.get(PIPELINE_LABEL, ""),
         experiment=labels.get(EXPERIMENT_LABEL, ""),
         phase=phase if phase in PHASES else "Pending",
         progress=_counts(status.get("progress")),
@@ -129,8 +129,15 @@ def run_row(run: Mapping[str, Any], now: datetime | None = None) -> RunRow:
     )
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else an empty one: a document's field of the wrong type reads as missing
+    (documents come from the API server or a run.yaml, whatever wrote them)."""
     return value if isinstance(value, Mapping) else {}
+
+
+def sequence(value: Any) -> Sequence[Any]:
+    """``value`` if it is a list, else an empty one (as ``mapping``; a string is not a list of characters)."""
+    return value if isinstance(value, list | tuple) else ()
 
 
 def _text(value: Any) -> str:
@@ -138,7 +145,7 @@ def _text(value: Any) -> str:
 
 
 def _counts(value: Any) -> Counts:
-    progress = _mapping(value)
+    progress = mapping(value)
     found = {}
     for key in PROGRESS_KEYS:
         number = progress.get(key)
@@ -149,8 +156,8 @@ def _counts(value: Any) -> Counts:
 def _first_metrics(value: Any) -> dict[str, float]:
     """``{"step.metric": value}`` for the first MAX_METRICS numeric metrics, in the steps' order."""
     found: dict[str, float] = {}
-    for step, named in _mapping(value).items():
-        for metric, number in _mapping(named).items():
+    for step, named in mapping(value).items():
+        for metric, number in mapping(named).items():
             if len(found) >= MAX_METRICS:
                 return found
             if isinstance(number, int | float) and not isinstance(number, bool):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from kubeline.store import StoreError, open_store
 from kubeline.ui.rows import RunRow
 
 ChangeKind = Literal["Run", "Pipeline"]
@@ -57,18 +58,13 @@ class Subscription:
 
 class Hub:
     """Fans changes out to subscribers. Publishing never waits: a subscriber whose queue is full is dropped
-    (and woken), so one slow browser cannot hold up the watch or the other pages. Used on the event loop only;
-    threads hand changes over with ``publish_threadsafe``."""
+    (and woken), so one slow browser cannot hold up the watch or the other pages. Used on the event loop only."""
 
     def __init__(self) -> None:
         self._subscribers: set[Subscription] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
         #: How many changes were published; a page rendered at sequence N asks for the changes after N.
         self.sequence = 0
         self._recent: deque[tuple[int, Change]] = deque(maxlen=RECENT_SIZE)
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
 
     @property
     def subscribers(self) -> int:
@@ -101,11 +97,6 @@ class Hub:
                 subscription.dropped = True
                 self._subscribers.discard(subscription)
 
-    def publish_threadsafe(self, change: Change) -> None:
-        """From a watch thread: the change is published on the loop the hub was bound to."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.publish, change)
-
 
 class Source(Protocol):
     label: str
@@ -128,7 +119,13 @@ class Source(Protocol):
 
     def log(self, namespace: str, run: dict[str, Any], step: str, follow: bool) -> AsyncIterator[str]: ...
 
-    async def events(self, namespace: str, run_name: str) -> list[dict[str, Any]]: ...
+    def problems(self) -> list[str]:
+        """Why runs or pipelines may be missing from the lists (e.g. RBAC forbids listing them); shown."""
+        ...
+
+    async def events(self, namespace: str, run_name: str, pods: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Kubernetes Events of the run and of the named pods."""
+        ...
 
     async def artifact(self, run: dict[str, Any], key: str, limit: int) -> tuple[bytes, int | None]: ...
 
@@ -145,3 +142,20 @@ class Source(Protocol):
     async def cancel(self, namespace: str, name: str) -> None: ...
 
     async def delete(self, namespace: str, name: str) -> None: ...
+
+
+async def read_artifact(run: Mapping[str, Any], key: str, limit: int) -> tuple[bytes, int | None]:
+    """The first ``limit`` bytes of an object in the run's artifact store, and its whole size."""
+    status = run.get("status")
+    url = status.get("artifactStore") if isinstance(status, Mapping) else None
+    if not isinstance(url, str) or not url:
+        raise ActionRefused("the run recorded no artifact store", 404)
+
+    def read() -> tuple[bytes, int | None]:
+        try:
+            data = open_store(url).get_bytes(key)
+        except (StoreError, ValueError) as problem:
+            raise ActionRefused(f"cannot read the artifact from {url}: {problem}", 502) from None
+        return data[:limit], len(data)
+
+    return await asyncio.to_thread(read)

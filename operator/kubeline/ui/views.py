@@ -8,11 +8,13 @@ COALESCE_SECONDS, however many watch events arrived meanwhile.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -25,7 +27,7 @@ from kubeline.store.layout import ObjectRef, object_key
 from kubeline.ui import app as ui
 from kubeline.ui.compare import compare
 from kubeline.ui.forms import arguments_to_clone, form_values, parse_form, run_form
-from kubeline.ui.pagegraph import PageGraph, live_graph, node_states, page_graph
+from kubeline.ui.pagegraph import live_graph, node_states, page_graph
 from kubeline.ui.previews import MAX_PREVIEW_BYTES, download_type, preview
 from kubeline.ui.rows import (
     PER_PAGE_CHOICES,
@@ -34,15 +36,24 @@ from kubeline.ui.rows import (
     Counts,
     Query,
     label_matcher,
+    mapping,
     matches,
     page_count,
     parse_query,
     run_row,
     select,
+    sequence,
 )
 from kubeline.ui.sources import ActionRefused, Change, Source, Subscription
 from kubeline.ui.timeline import timeline
-from kubeline.ui.visualizations import MAX_METADATA_BYTES, Notice, metrics_table, visualizations
+from kubeline.ui.visualizations import (
+    MAX_METADATA_BYTES,
+    Notice,
+    Visualization,
+    WebAppView,
+    metrics_table,
+    visualizations,
+)
 
 log = logging.getLogger("kubeline.ui")
 
@@ -60,6 +71,11 @@ MAX_PREVIEWS = 8
 #: Runs compared at once, and other runs offered to add to a comparison.
 MAX_COMPARED = 10
 MAX_COMPARE_CHOICES = 200
+#: A web app's page runs its own scripts and styles, in an opaque origin, and loads nothing.
+WEB_APP_CSP = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; frame-ancestors 'self'"
+)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
@@ -73,6 +89,7 @@ def add_routes(app: web.Application, base: str) -> None:
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}", step_panel),
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/log", step_log),
         web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/outputs/{{output}}", step_artifact),
+        web.get(f"{base}/runs/{{namespace}}/{{name}}/steps/{{step}}/webapp/{{number:[0-9]{{1,4}}}}", step_web_app),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/cancel", cancel_run),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/delete", delete_run),
         web.post(f"{base}/runs/{{namespace}}/{{name}}/retry", retry_run),
@@ -138,6 +155,7 @@ async def runs_list(request: web.Request) -> web.Response:
         events_url="events?" + urlencode({**query.params(), "since": _source(request).hub.sequence}),
         sort_keys=SORT_KEYS,
         empty_progress=Counts(),
+        problems=_source(request).problems(),
     )
 
 
@@ -157,8 +175,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
-    await response.prepare(request)
-    return response
+    return await ui.prepare(request, response)
 
 
 async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
@@ -215,9 +232,8 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 # -- a run ------------------------------------------------------------------------------------------------
 
 
-def _status(document: Mapping[str, Any]) -> dict[str, Any]:
-    status = document.get("status")
-    return status if isinstance(status, dict) else {}
+def _status(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    return mapping(document.get("status"))
 
 
 def _spec_of_run(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -225,24 +241,33 @@ def _spec_of_run(document: Mapping[str, Any]) -> dict[str, Any]:
     frozen = _status(document).get("pipelineSpec")
     if isinstance(frozen, dict):
         return frozen
-    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
-    inline = spec.get("pipelineSpec") if isinstance(spec, dict) else None
+    inline = mapping(document.get("spec")).get("pipelineSpec")
     return inline if isinstance(inline, dict) else {}
 
 
 def _tasks(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    tasks = _status(document).get("tasks")
-    if not isinstance(tasks, dict):
-        return {}
+    tasks = mapping(_status(document).get("tasks"))
     return {str(step): task for step, task in tasks.items() if isinstance(task, dict)}
 
 
 def _arguments(document: Mapping[str, Any]) -> dict[str, Any]:
     arguments = _status(document).get("arguments")
-    if not isinstance(arguments, dict):
-        spec = document.get("spec")
-        arguments = spec.get("arguments") if isinstance(spec, dict) else None
-    return arguments if isinstance(arguments, dict) else {}
+    if not isinstance(arguments, Mapping):
+        arguments = mapping(document.get("spec")).get("arguments")
+    return dict(mapping(arguments))
+
+
+def _pods(tasks: Mapping[str, Mapping[str, Any]], steps: Sequence[str]) -> list[str]:
+    """The pods of ``steps`` (those that ran one)."""
+    return [pod for step in steps if isinstance(pod := tasks[step].get("pod"), str) and pod]
+
+
+async def _events(source: Source, namespace: str, name: str, pods: Sequence[str]) -> list[dict[str, Any]]:
+    """The events of the run and of ``pods``; a refusal (e.g. RBAC) is shown as one event."""
+    try:
+        return await source.events(namespace, name, pods)
+    except ActionRefused as refused:
+        return [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
 
 
 async def _pipeline_of_run(source: Source, namespace: str, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -291,10 +316,9 @@ async def run_page(request: web.Request) -> web.Response:
     status, tasks = _status(document), _tasks(document)
     spec = await _pipeline_of_run(source, namespace, document)
     graph = await asyncio.to_thread(page_graph, spec, tasks)
-    try:
-        events = await source.events(namespace, name)
-    except ActionRefused as refused:
-        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
+    # the pods worth a look: those of steps that did not succeed (the newest first), then the others
+    troubled = sorted(tasks, key=lambda step: (tasks[step].get("phase") == "Succeeded", step))
+    events = await _events(source, namespace, name, _pods(tasks, troubled))
     step = request.query.get("step", "")
     panel = await _step_context(source, request.app[ui.BASE], namespace, document, step) if step in tasks else None
     row = run_row(document)
@@ -310,9 +334,9 @@ async def run_page(request: web.Request) -> web.Response:
         spec=spec,
         labels=row.labels,
         arguments={**_defaults(spec), **_arguments(document)},
-        outputs=status.get("outputs") if isinstance(status.get("outputs"), dict) else {},
-        conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
-        metric_rows=metrics_table(status.get("metrics") if isinstance(status.get("metrics"), dict) else {}),
+        outputs=mapping(status.get("outputs")),
+        conditions=[c for c in sequence(status.get("conditions")) if isinstance(c, dict)],
+        metric_rows=metrics_table(mapping(status.get("metrics"))),
         timeline=timeline(status, time.time()) if tasks else None,
         graph_svg=graph.svg,
         graph_data={"nodes": graph.states(), "steps": {s: str(t.get("phase", "")) for s, t in tasks.items()}},
@@ -371,7 +395,7 @@ def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
         segments = stepid.parse(step)
     except ValueError:
         return {}
-    scope: Any = spec.get("tasks") or []
+    scope = sequence(spec.get("tasks"))
     found: dict[str, Any] = {}
     for segment in segments:
         candidates = [t for t in scope if isinstance(t, dict) and t.get("name") == segment.name]
@@ -381,18 +405,18 @@ def _task_definition(spec: Mapping[str, Any], step: str) -> dict[str, Any]:
         if not candidates:
             return {}
         found = candidates[0]
-        scope = (found.get("dag") or {}).get("tasks") or []
+        scope = sequence(mapping(found.get("dag")).get("tasks"))
     return found
 
 
 def _output_types(spec: Mapping[str, Any], definition: Mapping[str, Any]) -> dict[str, str]:
     """The declared type of each output of the component a task runs (``artifact``, ``ui-metadata``, …)."""
     component = definition.get("component")
-    for candidate in spec.get("components") or []:
+    for candidate in sequence(spec.get("components")):
         if isinstance(candidate, dict) and candidate.get("name") == component:
             return {
                 str(o.get("name")): str(o.get("type") or "string")
-                for o in candidate.get("outputs") or []
+                for o in sequence(candidate.get("outputs"))
                 if isinstance(o, dict)
             }
     return {}
@@ -410,22 +434,24 @@ async def _step_context(
     spec = _spec_of_run(document)
     definition = _task_definition(spec, step)
     types = _output_types(spec, definition)
-    name = str((document.get("metadata") or {}).get("name", ""))
-    download = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}/outputs/"
+    name = str(mapping(document.get("metadata")).get("name", ""))
+    step_url = f"{base}/runs/{namespace}/{name}/steps/{quote(step, safe='')}"
+    download = f"{step_url}/outputs/"
     outputs: list[dict[str, Any]] = []
     artifacts: list[dict[str, Any]] = []
-    views: list[Any] = []
-    for output, value in sorted((task.get("outputs") or {}).items()):
+    views = await _step_visualizations(source, document, step)
+    web_apps = itertools.count()
+    views = [
+        replace(view, url=f"{step_url}/webapp/{next(web_apps)}") if isinstance(view, WebAppView) else view
+        for view in views
+    ]
+    for output, value in sorted(mapping(task.get("outputs")).items()):
         ref = ObjectRef.parse(value) if isinstance(value, str) else None
         url = download + quote(output, safe="") + "?download=1" if ref is not None else None
         outputs.append({"name": output, "value": str(value), "artifact": ref is not None, "url": url})
-        if ref is None or ref.directory:
+        if ref is None or ref.directory or _is_ui_metadata(output, types.get(output)):
             continue
-        if _is_ui_metadata(output, types.get(output)):
-            data, _ = await _artifact_bytes(source, document, ref, MAX_METADATA_BYTES + 1, views, output)
-            if data is not None:
-                views.extend(visualizations(data))
-        elif len(artifacts) < MAX_PREVIEWS:
+        if len(artifacts) < MAX_PREVIEWS:
             data, size = await _artifact_bytes(source, document, ref, MAX_PREVIEW_BYTES, views, output)
             if data is not None:
                 artifacts.append({"preview": preview(output, data, size), "download_url": url})
@@ -433,19 +459,16 @@ async def _step_context(
     log_text = ""
     if not running:
         log_text = await _read_log(source, namespace, document, step)
-    try:
-        events = await source.events(namespace, name)
-    except ActionRefused as refused:
-        events = [{"type": "Warning", "reason": "NotShown", "message": str(refused)}]
-    pod = task.get("pod")
-    mine = [e for e in events if pod and (e.get("involvedObject") or {}).get("name") == pod]
+    pods = _pods(tasks, [step])
+    events = await _events(source, namespace, name, pods) if pods else []
+    mine = [e for e in events if mapping(e.get("involvedObject")).get("name") != name]
     started, finished = (task.get("startedAt"), task.get("finishedAt"))
     row_times = run_row({"status": {"startedAt": started, "finishedAt": finished}})
     return {
         "step": step,
         "task": task,
         "definition": definition,
-        "inputs": definition.get("arguments") if isinstance(definition.get("arguments"), dict) else {},
+        "inputs": mapping(definition.get("arguments")),
         "outputs": outputs,
         "artifacts": artifacts,
         "visualizations": views,
@@ -456,6 +479,41 @@ async def _step_context(
         "namespace": namespace,
         "name": name,
     }
+
+
+async def _step_visualizations(source: Source, document: dict[str, Any], step: str) -> list[Visualization]:
+    """The views of the step's KFP ui-metadata outputs, in the order of the outputs' names (a web app's number
+    in its URL is its place among the step's web apps)."""
+    spec = _spec_of_run(document)
+    types = _output_types(spec, _task_definition(spec, step))
+    views: list[Visualization] = []
+    for output, value in sorted(mapping(_tasks(document)[step].get("outputs")).items()):
+        ref = ObjectRef.parse(value) if isinstance(value, str) else None
+        if ref is None or ref.directory or not _is_ui_metadata(output, types.get(output)):
+            continue
+        data, _ = await _artifact_bytes(source, document, ref, MAX_METADATA_BYTES + 1, views, output)
+        if data is not None:
+            views.extend(visualizations(data))
+    return views
+
+
+async def step_web_app(request: web.Request) -> web.Response:
+    """A KFP web-app visualization's page, for an ``<iframe sandbox="allow-scripts">``: its CSP sandboxes it
+    into an opaque origin (even opened on its own), so its scripts run but cannot read the UI or act in it."""
+    namespace, name, document = await _run_or_404(request)
+    step = request.match_info["step"]
+    _step_or_404(document, step)
+    apps = [
+        view for view in await _step_visualizations(_source(request), document, step) if isinstance(view, WebAppView)
+    ]
+    number = int(request.match_info["number"])
+    if number >= len(apps):
+        raise web.HTTPNotFound(text=f"the step {step} has no web app visualization {number}")
+    return web.Response(
+        text=apps[number].html,
+        content_type="text/html",
+        headers={"Content-Security-Policy": WEB_APP_CSP, "X-Frame-Options": "SAMEORIGIN"},
+    )
 
 
 async def _artifact_bytes(
@@ -510,7 +568,7 @@ async def step_log(request: web.Request) -> web.StreamResponse:
                 "Content-Disposition": f'inline; filename="{stepid.folder_name(step)}.log"',
             }
         )
-        await response.prepare(request)
+        await ui.prepare(request, response)
         async for chunk in source.log(namespace, document, step, False):
             await response.write(chunk.encode())
         return response
@@ -529,7 +587,7 @@ async def step_artifact(request: web.Request) -> web.StreamResponse:
     namespace, name, document = await _run_or_404(request)
     step, output = request.match_info["step"], request.match_info["output"]
     _step_or_404(document, step)
-    value = (_tasks(document)[step].get("outputs") or {}).get(output)
+    value = mapping(_tasks(document)[step].get("outputs")).get(output)
     ref = ObjectRef.parse(value) if isinstance(value, str) else None
     if ref is None:
         raise web.HTTPNotFound(text=f"the step {step} has no stored artifact {output!r}")
@@ -573,7 +631,7 @@ async def delete_run(request: web.Request) -> web.Response:
 
 
 def _run_labels(document: Mapping[str, Any]) -> dict[str, str]:
-    labels = (document.get("metadata") or {}).get("labels") or {}
+    labels = mapping(mapping(document.get("metadata")).get("labels"))
     return {key: str(labels[key]) for key in (PIPELINE_LABEL, EXPERIMENT_LABEL) if key in labels}
 
 
@@ -596,10 +654,10 @@ def _defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _params(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in spec.get("params") or [] if isinstance(p, dict) and isinstance(p.get("name"), str)]
+    return [p for p in sequence(spec.get("params")) if isinstance(p, dict) and isinstance(p.get("name"), str)]
 
 
-def _form_page(
+async def _form_page(
     request: web.Request,
     *,
     status: int = 200,
@@ -610,10 +668,10 @@ def _form_page(
     clone_of: str | None,
     values: Mapping[str, Any],
     problems: Mapping[str, str] | None,
-    graph: PageGraph,
     action: str,
 ) -> web.Response:
     """The pipeline page (or a run's clone page): its graph and the run form, with problems beside fields."""
+    graph = await asyncio.to_thread(page_graph, spec)
     text = ui.render(
         request,
         "pipeline.html",
@@ -632,20 +690,54 @@ def _form_page(
     return web.Response(status=status, text=text, content_type="text/html")
 
 
+async def _start_from_form(
+    request: web.Request,
+    form: Mapping[str, Any],
+    *,
+    namespace: str,
+    name: str,
+    spec: dict[str, Any],
+    pipeline: dict[str, Any] | None,
+    clone_of: str | None,
+    action: str,
+    run_of: str | dict[str, Any],
+    generate_name: str,
+    labels: dict[str, str],
+) -> web.Response:
+    """A Run of ``run_of`` with the form's arguments, checked as the engine checks them; refused values show
+    the form again with the problems (HTTP 422)."""
+    arguments, problems = parse_form(spec, _texts(form))
+    if problems:
+        return await _form_page(
+            request,
+            status=422,
+            namespace=namespace,
+            name=name,
+            spec=spec,
+            pipeline=pipeline,
+            clone_of=clone_of,
+            values=form_values(_texts(form)),
+            problems=problems,
+            action=action,
+        )
+    created = await _source(request).create_run(
+        namespace, run_of, arguments, generate_name=generate_name, labels=labels
+    )
+    raise web.HTTPSeeOther(_run_url(request, namespace, created))
+
+
 async def clone_form(request: web.Request) -> web.Response:
     """A form prefilled with what the run asked for; its defaults are computed anew for the new run."""
     namespace, name, document = await _run_or_404(request)
-    spec = _spec_of_run(document)
-    return _form_page(
+    return await _form_page(
         request,
         namespace=namespace,
         name=name,
-        spec=spec,
+        spec=_spec_of_run(document),
         pipeline=None,
         clone_of=name,
         values=arguments_to_clone(document),
         problems=None,
-        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{_run_url(request, namespace, name)}/clone",
     )
 
@@ -654,25 +746,19 @@ async def clone_run(request: web.Request) -> web.Response:
     form = await _action_form(request)
     namespace, name, document = await _run_or_404(request)
     spec = _spec_of_run(document)
-    arguments, problems = parse_form(spec, _texts(form))
-    if problems:
-        return _form_page(
-            request,
-            status=422,
-            namespace=namespace,
-            name=name,
-            spec=spec,
-            pipeline=None,
-            clone_of=name,
-            values=form_values(_texts(form)),
-            problems=problems,
-            graph=await asyncio.to_thread(page_graph, spec),
-            action=f"{_run_url(request, namespace, name)}/clone",
-        )
-    created = await _source(request).create_run(
-        namespace, spec, arguments, generate_name=f"{name[:50]}-clone-", labels=_run_labels(document)
+    return await _start_from_form(
+        request,
+        form,
+        namespace=namespace,
+        name=name,
+        spec=spec,
+        pipeline=None,
+        clone_of=name,
+        action=f"{_run_url(request, namespace, name)}/clone",
+        run_of=spec,
+        generate_name=f"{name[:50]}-clone-",
+        labels=_run_labels(document),
     )
-    raise web.HTTPSeeOther(_run_url(request, namespace, created))
 
 
 def _texts(form: Mapping[str, Any]) -> dict[str, str]:
@@ -686,20 +772,21 @@ def _texts(form: Mapping[str, Any]) -> dict[str, str]:
 async def pipelines_list(request: web.Request) -> web.Response:
     pipelines = []
     for document in _source(request).pipelines():
-        metadata = document.get("metadata") or {}
-        spec = document.get("spec") or {}
+        metadata, spec = mapping(document.get("metadata")), mapping(document.get("spec"))
         pipelines.append(
             {
-                "namespace": metadata.get("namespace", ""),
-                "name": metadata.get("name", ""),
-                "description": spec.get("description") or "",
+                "namespace": str(metadata.get("namespace", "")),
+                "name": str(metadata.get("name", "")),
+                "description": str(spec.get("description") or ""),
                 "params": len(_params(spec)),
-                "tasks": len(spec.get("tasks") or []),
-                "created": metadata.get("creationTimestamp", ""),
+                "tasks": len(sequence(spec.get("tasks"))),
+                "created": str(metadata.get("creationTimestamp", "")),
             }
         )
     pipelines.sort(key=lambda p: (p["namespace"], p["name"]))
-    return ui.page(request, "pipelines.html", title="Pipelines", pipelines=pipelines)
+    return ui.page(
+        request, "pipelines.html", title="Pipelines", pipelines=pipelines, problems=_source(request).problems()
+    )
 
 
 async def _pipeline_or_404(request: web.Request) -> tuple[str, str, dict[str, Any]]:
@@ -717,46 +804,35 @@ def _pipeline_spec(document: Mapping[str, Any]) -> dict[str, Any]:
 
 async def pipeline_page(request: web.Request) -> web.Response:
     namespace, name, document = await _pipeline_or_404(request)
-    spec = _pipeline_spec(document)
-    return _form_page(
+    return await _form_page(
         request,
         namespace=namespace,
         name=name,
-        spec=spec,
+        spec=_pipeline_spec(document),
         pipeline=document,
         clone_of=None,
         values={},
         problems=None,
-        graph=await asyncio.to_thread(page_graph, spec),
         action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
     )
 
 
 async def start_run(request: web.Request) -> web.Response:
-    """A Run of the pipeline with the form's arguments, checked as the engine checks them; refused values
-    show the form again with the problems (HTTP 422)."""
     form = await _action_form(request)
     namespace, name, document = await _pipeline_or_404(request)
-    spec = _pipeline_spec(document)
-    arguments, problems = parse_form(spec, _texts(form))
-    if problems:
-        return _form_page(
-            request,
-            status=422,
-            namespace=namespace,
-            name=name,
-            spec=spec,
-            pipeline=document,
-            clone_of=None,
-            values=form_values(_texts(form)),
-            problems=problems,
-            graph=await asyncio.to_thread(page_graph, spec),
-            action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
-        )
-    created = await _source(request).create_run(
-        namespace, name, arguments, generate_name=f"{name[:50]}-", labels={PIPELINE_LABEL: name}
+    return await _start_from_form(
+        request,
+        form,
+        namespace=namespace,
+        name=name,
+        spec=_pipeline_spec(document),
+        pipeline=document,
+        clone_of=None,
+        action=f"{request.app[ui.BASE]}/pipelines/{namespace}/{name}/runs",
+        run_of=name,
+        generate_name=f"{name[:50]}-",
+        labels={PIPELINE_LABEL: name},
     )
-    raise web.HTTPSeeOther(_run_url(request, namespace, created))
 
 
 # -- compare ----------------------------------------------------------------------------------------------

@@ -84,12 +84,13 @@ class RocView:
 
 @dataclass(frozen=True)
 class WebAppView:
-    """HTML for an ``<iframe sandbox srcdoc>``: the template escapes it into the attribute; the sandbox
-    (no allow-same-origin) keeps it away from the UI's origin."""
+    """A page of its own: served at ``url`` (set by the step panel) with a sandboxing CSP, and framed with
+    ``<iframe sandbox="allow-scripts">`` (never allow-same-origin): its scripts run in an opaque origin."""
 
     kind: ClassVar[str] = "web_app"
     html: str
     truncated: bool = False
+    url: str = ""
 
 
 Visualization = Notice | MarkdownView | TableView | ConfusionMatrixView | RocView | WebAppView
