@@ -97,3 +97,23 @@ def test_an_invalid_pipeline_lists_its_problems(tmp_path: Path, capsys: pytest.C
     )
     assert main(["graph", str(path), "-o", str(tmp_path / "dag.svg")]) == 2
     assert "spec.components" in capsys.readouterr().err
+
+
+def test_a_local_runs_name_draws_it_with_its_steps_phases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBELINE_HOME", str(tmp_path / "home"))
+    assert main(["run", str(ROOT / "examples" / "add-subtract-multiply.yaml"), "--name", "drawn", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["graph", "drawn", "-o", "-"]) == 0
+    dot_text = capsys.readouterr().out
+    assert dot_text.count("phase-succeeded") == 3, dot_text
+
+
+def test_a_name_with_no_local_run_and_no_kube_config_says_what_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KUBELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    assert main(["graph", "nowhere", "-o", "-"]) == 2
+    assert "KUBECONFIG: no cluster to talk to" in capsys.readouterr().err

@@ -120,6 +120,18 @@ def cluster_client(args: argparse.Namespace) -> Any:
     return Client(namespace=args.namespace)
 
 
+def local_run_dir(name: str, namespace: str | None) -> Path | None:
+    """The folder of the local run ``name`` (`kubeline run` made it), when there is one and no namespace asks
+    for a cluster's Run of that name."""
+    from kubeline.api.names import name_problem
+    from kubeline.backends.local import is_local_run, kubeline_home
+
+    if namespace or name_problem(name):
+        return None
+    run_dir = kubeline_home() / "runs" / name
+    return run_dir if is_local_run(run_dir) else None
+
+
 def names_user_path(error: OSError, args: argparse.Namespace) -> bool:
     """Whether an OSError is about a path the user gave (an argument, or $KUBELINE_HOME), or lies inside one."""
     given = [value for value in vars(args).values() if isinstance(value, Path)]

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from kubeline.api.problems import Issue, PipelineInvalid
-from kubeline.commands.common import add_command, add_namespace_argument, cluster_client, load_pipeline_file
+from kubeline.commands.common import (
+    add_command,
+    add_namespace_argument,
+    cluster_client,
+    load_pipeline_file,
+    local_run_dir,
+)
 
 FORMATS = ("svg", "png", "dot")
 
@@ -21,7 +27,8 @@ def add_to(subparsers: Any) -> None:
         help="draw a pipeline's or a run's DAG (SVG, PNG or DOT)",
         description=(
             "Draw the DAG of a pipeline file (YAML or Python), of a Run YAML document (coloured by its steps' "
-            "phases), or of a Run or Pipeline on the cluster (by name), as the web UI draws it. SVG and PNG need "
+            "phases), of a local run made by `kubeline run` or of a Run or Pipeline on the cluster (by name; -n "
+            "for the cluster's when both exist), as the web UI draws it. SVG and PNG need "
             "Graphviz's dot program."
         ),
     )
@@ -68,6 +75,11 @@ def _source(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any] | 
         raise PipelineInvalid(
             [Issue(args.source, "no such file: give a pipeline file, or a Run's name on the cluster")]
         )
+    from kubeline.ui.local import RUN_DOCUMENT
+
+    local = local_run_dir(args.source, args.namespace)
+    if local is not None and (local / RUN_DOCUMENT).is_file():
+        return _from_file(local / RUN_DOCUMENT, None)
     return _from_cluster(args)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeline.api.problems import Issue, PipelineInvalid
-from kubeline.commands.common import add_command, add_namespace_argument, cluster_client
+from kubeline.commands.common import add_command, add_namespace_argument, cluster_client, local_run_dir
 from kubeline.engine import stepid
 
 
@@ -43,7 +43,7 @@ def logs_command(args: argparse.Namespace) -> int:
             stepid.parse(args.task)
         except ValueError as error:
             raise PipelineInvalid([Issue("STEP", str(error))]) from None
-    local = _local_run_dir(args)
+    local = local_run_dir(args.run, args.namespace)
     if local is not None:
         logs = _local_logs(args, local)
     else:
@@ -53,17 +53,6 @@ def logs_command(args: argparse.Namespace) -> int:
         print(f"==> {step} <==")
         print(text.rstrip("\n"))
     return 0
-
-
-def _local_run_dir(args: argparse.Namespace) -> Path | None:
-    """The folder of the local run ``args.run``, when there is one and no namespace asks for a cluster's Run."""
-    from kubeline.api.names import name_problem
-    from kubeline.backends.local import is_local_run, kubeline_home
-
-    if args.namespace or name_problem(args.run):
-        return None
-    run_dir = kubeline_home() / "runs" / args.run
-    return run_dir if is_local_run(run_dir) else None
 
 
 def _local_logs(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:

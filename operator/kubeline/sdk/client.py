@@ -42,6 +42,7 @@ from kubeline.api.constants import (
     VERSION,
 )
 from kubeline.api.names import MAX_LABEL, to_dns_label
+from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import stepid
 from kubeline.engine.documents import pipeline_from_documents
 from kubeline.sdk.results import (
@@ -90,8 +91,7 @@ class Client:
             config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
             default_namespace = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace").read_text().strip()
         except (config.ConfigException, OSError):
-            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
-            _, context = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
+            context = kube_context(kubeconfig)
             default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
         self.namespace = namespace or default_namespace
         self.api = client.ApiClient()
@@ -608,6 +608,25 @@ def _resource(body: object) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TypeError(f"the Kubernetes API returned {type(body).__name__}, not a resource")
     return body
+
+
+def kube_context(kubeconfig: str | None = None) -> dict[str, Any]:
+    """Loads the kube context (KUBECONFIG or ~/.kube/config) and returns it; with none, an error that says what
+    to set rather than the client's bare ConfigException."""
+    try:
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
+        _, context = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # not annotated
+    except config.ConfigException as error:
+        raise PipelineInvalid(
+            [
+                Issue(
+                    "KUBECONFIG",
+                    f"no cluster to talk to ({error}): set KUBECONFIG or write ~/.kube/config; for this machine's "
+                    "runs use `kubeline run`, `kubeline logs RUN` and `kubeline ui --local`",
+                )
+            ]
+        ) from None
+    return dict(context or {})
 
 
 def experiment_key(name: str) -> str:

@@ -24,7 +24,7 @@ from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
 from kubeline.api.constants import API_VERSION, GROUP, VERSION
-from kubeline.sdk.client import stored_log
+from kubeline.sdk.client import kube_context, stored_log
 from kubeline.ui.rows import RunRow, run_row
 from kubeline.ui.sources import ActionRefused, Change, ChangeKind, ChangeType, Hub, read_artifact
 
@@ -180,8 +180,7 @@ class ClusterSource:
                 config.load_incluster_config()  # type: ignore[no-untyped-call]  # not annotated
                 default_namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
             else:
-                config.load_kube_config()  # type: ignore[no-untyped-call]  # not annotated
-                _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]  # not annotated
+                context = kube_context()
                 context_name = (context or {}).get("name", "?")
                 default_namespace = (context or {}).get("context", {}).get("namespace") or "default"
             api_client = client.ApiClient()
