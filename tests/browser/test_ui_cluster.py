@@ -18,7 +18,7 @@ import pytest
 
 from kubeline.api.constants import API_VERSION, DISPLAY_NAME_ANNOTATION
 from kubeline.api.yamlio import dump_all
-from tests.browser.conftest import Server, console_errors
+from tests.browser.conftest import Server, console_errors, leave
 from tests.browser.ui_pages import (
     assert_no_alert,
     click_node,
@@ -46,11 +46,12 @@ def ns(operator_namespace: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def ui(ns: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ui(chrome: Any, ns: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`kubeline ui -n NS` with the test cluster's kubeconfig, for the module."""
     cluster, namespace, _ = ns
     server = start_ui(["-n", namespace], tmp_path_factory.mktemp("ui") / "ui.log", kube_env(cluster))
     yield server
+    leave(chrome)
     server.stop()
 
 
@@ -212,7 +213,9 @@ def test_a_run_started_from_the_pipeline_form_succeeds_and_a_bad_value_is_refuse
     run = browser.current_url.removeprefix(f"{ui.url}runs/{namespace}/").split("?")[0]
     eventually(lambda: text_of(browser, "#run-phase") == "Succeeded", 60, "the new run shown Succeeded")
     made = cluster.kubectl_json("get", "run", run, "-n", namespace)
-    assert made["spec"]["arguments"] == {"count": 5, "greeting": "hello"}
+    # the form sends what the user filled in; the operator records the defaults it applied
+    assert made["spec"]["arguments"] == {"count": 5}
+    assert made["status"]["arguments"] == {"count": 5, "greeting": "hello"}
     assert made["spec"]["pipelineRef"] == {"name": name}
 
     browser.get(page)
@@ -287,7 +290,7 @@ def test_a_run_deleted_elsewhere_leaves_the_list_live(browser: Any, ui: Server, 
 
 
 @pytest.fixture(scope="module")
-def hostile(crds: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def hostile(chrome: Any, crds: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     """A namespace no operator watches, holding a Pipeline and a Run whose every free text is hostile (the Run's
     status written as a misbehaving client could), and `kubeline ui -n` on it."""
     from tests.control_plane import new_namespace
@@ -330,6 +333,7 @@ def hostile(crds: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     try:
         yield server, namespace
     finally:
+        leave(chrome)
         server.stop()
         crds.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
@@ -337,10 +341,16 @@ def hostile(crds: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 def assert_shown_as_text(driver: Any, where: str) -> None:
     assert_no_alert(driver)
     assert "<script>alert(1)</script>" in text_of(driver, "body"), f"{where}: the hostile text is not shown"
+    # the page's only scripts are its own: ui.js in the head and the one graph data (JSON, never run)
     injected = driver.execute_script(
-        "return document.querySelectorAll('img[src=\"x\"], main script:not(#graph-nodes)').length"
+        "const own = (s) => (s.parentNode === document.head && (s.getAttribute('src') || '').endsWith('/static/ui.js'))"
+        "  || (s.id === 'graph-data' && s.type === 'application/json' && s.closest('main') !== null);"
+        "const foreign = Array.from(document.scripts).filter((s) => !own(s));"
+        "const data = document.querySelectorAll('#graph-data');"
+        "return [...foreign, ...document.querySelectorAll('img[src=\"x\"], [onerror]'), ...Array.from(data).slice(1)]"
+        "  .map((e) => e.outerHTML);"
     )
-    assert injected == 0, f"{where}: hostile markup became elements"
+    assert injected == [], f"{where}: hostile markup became elements"
 
 
 def test_hostile_names_values_and_messages_show_as_text_and_never_run(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, start_server
+from tests.browser.conftest import Server, leave, start_server
 from tests.browser.ui_pages import click_node, eventually, mark_page, node_phases, row_phase, still_same_page, text_of
 from tests.helpers import ROOT, kubeline, pipeline_file, shell
 
@@ -46,12 +46,6 @@ def test_the_local_ui_shows_a_finished_local_run(
     click_node(browser, "speak")
     eventually(lambda: "line-2" in text_of(browser, "pre#step-log"), 10, "the finished step's log")
     screenshot(browser, "local-run-page")
-    leave(browser)
-
-
-def leave(driver: Any) -> None:
-    """Leaves the page before its server stops, so that its closed live stream is no console error."""
-    driver.get("about:blank")
 
 
 def test_kubeline_run_ui_serves_the_live_run_and_streams_the_steps_log(browser: Any, tmp_path: Path) -> None:
@@ -65,9 +59,12 @@ def test_kubeline_run_ui_serves_the_live_run_and_streams_the_steps_log(browser: 
         click_node(browser, "speak")
         eventually(lambda: "line-2" in text_of(browser, "pre#step-log"), 15, "the log streamed")
         assert text_of(browser, "#run-phase") == "Running", "the log appeared only after the run ended"
+        assert still_same_page(browser), "the page was reloaded while its run ran"
         eventually(lambda: text_of(browser, "#run-phase") == "Succeeded", 30, "the run shown Succeeded")
+        # the run's end renders the page once more (as for a finished run); the open step stays open
+        assert not still_same_page(browser), "the finished run's page was not rendered anew"
         assert node_phases(browser) == {"speak": "succeeded", "after": "succeeded"}
-        assert still_same_page(browser)
+        eventually(lambda: "line-8" in text_of(browser, "pre#step-log"), 10, "the whole log after the run")
     finally:
         leave(browser)
         server.stop()
