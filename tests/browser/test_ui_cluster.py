@@ -138,11 +138,16 @@ def test_the_graph_colours_each_step_by_phase_live_and_a_click_opens_its_panel(
     browser.get(f"{ui.url}runs/{ns[1]}/{run}")
     mark_page(browser)
     assert set(node_phases(browser)) == {"first", "left", "right", "last"}
+    assert buttons(browser) == ["cancel"], "a running run's actions"
     eventually(lambda: "running" in node_phases(browser).values(), 30, "a node shown running")
     screenshot(browser, "run-page-running")
+    eventually(lambda: node_phases(browser)["first"] == "succeeded", 30, "the first step shown succeeded")
+    assert text_of(browser, "#run-phase") == "Running" and still_same_page(browser), "not followed live"
     eventually(lambda: text_of(browser, "#run-phase") == "Succeeded", 60, "the run shown Succeeded")
-    eventually(lambda: set(node_phases(browser).values()) == {"succeeded"}, 10, "every node shown succeeded")
-    assert still_same_page(browser), "the run page was reloaded"
+    # its end renders the page once more, as for a finished run: its actions now Retry and Delete
+    assert not still_same_page(browser), "the finished run's page was not rendered anew"
+    assert set(node_phases(browser).values()) == {"succeeded"}
+    assert buttons(browser) == ["retry", "delete"], "a finished run's actions"
 
     click_node(browser, "first")
     eventually(lambda: text_of(browser, "#step-panel .step #step-phase") == "Succeeded", 10, "the step's panel")
@@ -151,6 +156,14 @@ def test_the_graph_colours_each_step_by_phase_live_and_a_click_opens_its_panel(
     assert browser.find_element("css selector", "#step-panel .step").get_attribute("data-step") == "first"
     assert "step=first" in browser.current_url  # the panel's step survives a reload
     screenshot(browser, "step-panel")
+
+
+def buttons(driver: Any) -> list[str]:
+    """The ids of the run page's action buttons, in their order."""
+    found: list[str] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#run .actions button')).map((b) => b.id)"
+    )
+    return found
 
 
 def test_a_failed_step_shows_failed_in_the_graph_and_its_panel(browser: Any, ui: Server, ns: Any) -> None:
@@ -273,16 +286,20 @@ def test_retry_makes_a_new_run_reusing_the_succeeded_step_and_delete_removes_the
     eventually(lambda: row_phase(browser, f"{namespace}/{run}") is None, 15, "its row gone from the list")
 
 
-def test_a_run_deleted_elsewhere_leaves_the_list_live(browser: Any, ui: Server, ns: Any) -> None:
+def test_the_runs_count_follows_a_run_created_and_deleted_elsewhere_live(browser: Any, ui: Server, ns: Any) -> None:
     cluster, namespace, _ = ns
-    run = submit(ns, ok_then_failing())
-    wait_run(ns, run)
     browser.get(ui.url)
     mark_page(browser)
+    before = int(text_of(browser, "#runs-total"))
+    assert before == len(cluster.kubectl_json("get", "runs", "-n", namespace)["items"])
+    run = submit(ns, ok_then_failing())
     key = f"{namespace}/{run}"
-    eventually(lambda: row_phase(browser, key), 10, "the run's row")
+    eventually(lambda: row_phase(browser, key), 10, "the new run's row")
+    assert text_of(browser, "#runs-total") == str(before + 1)
+    wait_run(ns, run)
     cluster.kubectl("delete", "run", run, "-n", namespace)
     eventually(lambda: row_phase(browser, key) is None, 15, "the row gone")
+    assert text_of(browser, "#runs-total") == str(before)
     assert still_same_page(browser)
 
 
@@ -369,7 +386,9 @@ def test_hostile_names_values_and_messages_show_as_text_and_never_run(
     assert_shown_as_text(browser, "run page with its step")
     browser.get(f"{server.url}pipelines/{namespace}/evil")
     assert_shown_as_text(browser, "pipeline page")
-    assert browser.find_element("css selector", 'input[name="param.text"]').get_attribute("value") == HOSTILE
+    # the default is shown (as the empty field's placeholder), as text
+    field = browser.find_element("css selector", 'input[name="param.text"]')
+    assert (field.get_attribute("value"), field.get_attribute("placeholder")) == ("", f"default: {HOSTILE}")
     browser.get(f"{server.url}pipelines")
     assert_no_alert(browser)
     browser.get(f"{server.url}runs/{namespace}/evil-run/clone")
