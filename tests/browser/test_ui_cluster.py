@@ -25,6 +25,7 @@ from tests.browser.ui_pages import (
     confirm,
     eventually,
     mark_page,
+    node_classes,
     node_phases,
     row_phase,
     start_ui,
@@ -175,6 +176,118 @@ def test_a_failed_step_shows_failed_in_the_graph_and_its_panel(browser: Any, ui:
     click_node(browser, "boom")
     eventually(lambda: text_of(browser, "#step-panel .step #step-phase") == "Failed", 10, "the failed step's panel")
     assert "exit code 1" in text_of(browser, "#step-panel")
+
+
+def churn_model() -> dict[str, Any]:
+    """A pipeline as in the README: a loop of sub-DAGs (tuning), a condition group (release), an exit handler;
+    the tuning's training runs for minutes, so a run shows steps succeeded and steps running."""
+    return {
+        "params": [{"name": "dataset", "type": "string", "default": "s3://data/churn.csv"}],
+        "components": [
+            fake("load-data", ["source"], outputs={"rows": "120000"}, duration="1s"),
+            fake("validate", ["rows"], outputs={"quality": "good"}, duration="1s"),
+            fake("features", ["rows"], outputs={"columns": "42"}, duration="2s"),
+            fake("train", ["rate", "columns"], outputs={"model": "s3://models/churn.pkl"}, duration="300s"),
+            fake("evaluate", ["model"], outputs={"auc": "0.91"}, duration="5s"),
+            fake("pick-best", outputs={"best": "0.1"}, duration="2s"),
+            fake("package", ["model"], outputs={"image": "churn:v7"}, duration="2s"),
+            fake("deploy", ["image"], duration="2s"),
+            fake("notify", ["status"], duration="1s"),
+        ],
+        "tasks": [
+            {"name": "load-data", "component": "load-data", "arguments": {"source": "{{params.dataset}}"}},
+            {"name": "validate", "component": "validate", "arguments": {"rows": "{{tasks.load-data.outputs.rows}}"}},
+            {"name": "features", "component": "features", "arguments": {"rows": "{{tasks.load-data.outputs.rows}}"}},
+            {
+                "name": "tune",
+                "forEach": [0.01, 0.03, 0.1, 0.3],
+                "itemName": "rate",
+                "after": ["features"],
+                "dag": {
+                    "tasks": [
+                        {
+                            "name": "train",
+                            "component": "train",
+                            "arguments": {"rate": "{{items.rate}}", "columns": "42"},
+                        },
+                        {
+                            "name": "evaluate",
+                            "component": "evaluate",
+                            "arguments": {"model": "{{tasks.train.outputs.model}}"},
+                        },
+                    ]
+                },
+            },
+            {"name": "pick-best", "component": "pick-best", "after": ["tune"]},
+            {
+                "name": "release",
+                "when": "{{tasks.validate.outputs.quality}} == good",
+                "after": ["pick-best"],
+                "dag": {
+                    "tasks": [
+                        {"name": "package", "component": "package", "arguments": {"model": "best"}},
+                        {
+                            "name": "deploy",
+                            "component": "deploy",
+                            "arguments": {"image": "{{tasks.package.outputs.image}}"},
+                        },
+                    ]
+                },
+            },
+        ],
+        "onExit": {"name": "notify", "component": "notify", "arguments": {"status": "{{run.status}}"}},
+        "defaults": {"caching": {"enabled": False}},
+    }
+
+
+def test_a_pipeline_with_a_loop_and_a_condition_draws_its_groups_and_follows_the_run(
+    browser: Any, ui: Server, ns: Any, screenshot: Screenshot
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    cluster, namespace, _ = ns
+    run = f"churn-model-{uuid.uuid4().hex[:5]}"
+    pipeline = {
+        "apiVersion": API_VERSION,
+        "kind": "Pipeline",
+        "metadata": {"name": "churn-model"},
+        "spec": churn_model(),
+    }
+    started = {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {"name": run},
+        "spec": {"pipelineRef": {"name": "churn-model"}},
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all([pipeline, started]))
+    browser.get(f"{ui.url}runs/{namespace}/{run}")
+    expected = {"load-data", "validate", "features", "tune.train", "tune.evaluate", "pick-best", "release.package"}
+    expected |= {"release.deploy", "notify"}
+    assert set(node_phases(browser)) == expected
+    groups = browser.find_elements(By.CSS_SELECTOR, "#graph svg g.group")
+    kinds = sorted(c for g in groups for c in g.get_attribute("class").split() if c.startswith("group-"))
+    assert kinds == ["group-condition", "group-exit", "group-loop"], kinds
+    eventually(lambda: node_phases(browser)["tune.train"] == "running", 60, "the tuning's training shown running")
+    phases = node_phases(browser)
+    assert [phases[t] for t in ("load-data", "validate", "features", "pick-best")] == [
+        "succeeded", "succeeded", "succeeded", "pending",
+    ], phases  # fmt: skip
+    assert text_of(browser, "#run-started") != "—", "the run's start not shown live"
+    click_node(browser, "features")
+    eventually(lambda: text_of(browser, "#step-panel .step #step-phase") == "Succeeded", 10, "the step's panel")
+    assert "columns" in text_of(browser, "#step-panel") and "42" in text_of(browser, "#step-panel")
+    # the README's picture: the page as opened now (its steps table filled), a viewport of 1400x1000
+    browser.get(f"{ui.url}runs/{namespace}/{run}?step=features")
+    assert text_of(browser, "#step-panel .step #step-phase") == "Succeeded"
+    assert "selected" in node_classes(browser)["features"].split(), "the open step's node not marked"
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+    )
+    try:
+        screenshot(browser, "readme-run-page")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    cluster.kubectl("delete", "run", run, "-n", namespace, "--wait=false")
 
 
 # -- a run started from a pipeline's form -------------------------------------------------------------------

@@ -102,7 +102,9 @@ def test_a_kfp_web_app_runs_its_script_in_a_sandboxed_frame_that_cannot_reach_th
     screenshot(browser, "web-app")
     browser.switch_to.frame(frame)
     try:
-        said = eventually(lambda: "script ran" in text_of(browser, "#said") and text_of(browser, "#said"), 10, "the app")
+        said = eventually(
+            lambda: "script ran" in text_of(browser, "#said") and text_of(browser, "#said"), 10, "the app"
+        )
     finally:
         browser.switch_to.default_content()
     assert said == "web app: script ran; parent refused: SecurityError", said
