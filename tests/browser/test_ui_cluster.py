@@ -395,7 +395,12 @@ def test_retry_makes_a_new_run_reusing_the_succeeded_step_and_delete_removes_the
     browser.find_element(By.ID, "delete").click()
     assert run in confirm(browser)
     eventually(lambda: browser.current_url.rstrip("/") == ui.url.rstrip("/"), 10, "back on the runs list")
-    eventually(lambda: not run_exists(ns, run), 30, "the Run deleted")
+    try:
+        eventually(lambda: not run_exists(ns, run), 30, "the Run deleted")
+    except AssertionError as late:  # say what holds it: the operator's finalizer, a deletion never asked
+        left = cluster.kubectl_json("get", "run", run, "-n", namespace)["metadata"]
+        held = {key: left.get(key) for key in ("deletionTimestamp", "finalizers")}
+        raise AssertionError(f"{late}; the Run still there with {held}") from None
     eventually(lambda: row_phase(browser, f"{namespace}/{run}") is None, 15, "its row gone from the list")
 
 
