@@ -221,10 +221,17 @@ def ready(url: str) -> bool:
         return False
 
 
+def leave(driver: Any) -> None:
+    """Leaves the page for about:blank: a server stopped under an open page would cut its live stream (the
+    EventSource), which Chromium logs as a console error (ERR_INCOMPLETE_CHUNKED_ENCODING)."""
+    driver.get("about:blank")
+
+
 @pytest.fixture
-def ui_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+def ui_server(chrome: Any, tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """`ui_server(*args, env=None)`: `kubeline ui ARGS --port 0` running, e.g. `ui_server("--local",
-    env={"KUBELINE_HOME": ...})` or `ui_server("-A", env=crds.env)`; stopped at the end of the test."""
+    env={"KUBELINE_HOME": ...})` or `ui_server("-A", env=crds.env)`; stopped at the end of the test, after the
+    browser left its page."""
     started: list[Server] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Server:
@@ -234,5 +241,6 @@ def ui_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         return started[-1]
 
     yield start
+    leave(chrome)
     for server in started:
         server.stop()

@@ -38,12 +38,17 @@ def row_phase(driver: Any, key: str) -> str | None:
     return result
 
 
+# the page's own graph data (as static/ui.js reads it): graph node id -> {task, steps, phase, ...}
+GRAPH_NODES = (
+    "const data = document.getElementById('graph-data');"
+    "const nodes = data ? (JSON.parse(data.textContent).nodes || {}) : {};"
+)
+
+
 def node_classes(driver: Any) -> dict[str, str]:
     """Each graph node's task name -> its class attribute (e.g. "node phase-succeeded cached")."""
     found: dict[str, str] = driver.execute_script(
-        "const data = document.getElementById('graph-nodes');"
-        "const nodes = data ? JSON.parse(data.textContent) : {};"
-        "const out = {};"
+        GRAPH_NODES + "const out = {};"
         "for (const g of document.querySelectorAll('#graph svg g.node')) {"
         "  const node = nodes[g.id]; out[node ? node.task : g.id] = g.getAttribute('class'); }"
         "return out;"
@@ -63,8 +68,7 @@ def node_phases(driver: Any) -> dict[str, str]:
 def click_node(driver: Any, task: str) -> None:
     """Clicks the graph node of ``task`` (as a user would: on the node's shape)."""
     node_id = driver.execute_script(
-        "const nodes = JSON.parse(document.getElementById('graph-nodes').textContent);"
-        "return Object.keys(nodes).find((id) => nodes[id].task === arguments[0]) || null",
+        GRAPH_NODES + "return Object.keys(nodes).find((id) => nodes[id].task === arguments[0]) || null",
         task,
     )
     assert node_id, f"the graph has no node for {task}: {node_classes(driver)}"

@@ -293,6 +293,7 @@ def _live_state(document: Mapping[str, Any]) -> dict[str, Any]:
         "message": row["message"],
         "progress": row["progress"],
         "progressText": row["progressText"],
+        "started": row["started"],
         "duration": row["duration"],
         "nodes": node_states(live_graph(_spec_of_run(document), tasks)),
         "steps": {step: str(task.get("phase", "")) for step, task in tasks.items()},

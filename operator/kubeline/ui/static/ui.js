@@ -240,7 +240,11 @@
     });
     followLog(panel);
     const current = panel.querySelector(".step");
-    if (current) panel.dataset.step = current.dataset.step;
+    if (current) {
+      // a panel rendered with the page (?step=…): its node shown selected, as after a click
+      panel.dataset.step = current.dataset.step;
+      selectNode(Object.keys(nodes).find((id) => nodes[id].steps.includes(current.dataset.step)));
+    }
 
     const FINISHED = ["Succeeded", "Failed", "Cancelled"];
     const finishedAtLoad = FINISHED.includes(document.getElementById("run-phase").textContent.trim());
@@ -253,6 +257,7 @@
         }
         setBadge(document.getElementById("run-phase"), state.phase);
         document.getElementById("run-message").textContent = state.message;
+        document.getElementById("run-started").textContent = state.started || "—";
         document.getElementById("run-duration").textContent = state.duration || "—";
         setProgress(document.getElementById("run-progress"), state.progress);
         for (const [id, node] of Object.entries(state.nodes)) {
