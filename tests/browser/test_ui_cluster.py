@@ -144,6 +144,10 @@ def test_the_graph_colours_each_step_by_phase_live_and_a_click_opens_its_panel(
     screenshot(browser, "run-page-running")
     eventually(lambda: node_phases(browser)["first"] == "succeeded", 30, "the first step shown succeeded")
     assert text_of(browser, "#run-phase") == "Running" and still_same_page(browser), "not followed live"
+    # steps that start after the page was rendered join the steps table live, with their phase
+    eventually(
+        lambda: step_rows(browser).get("last") == "Running" and still_same_page(browser), 30, "a later step listed live"
+    )
     eventually(lambda: text_of(browser, "#run-phase") == "Succeeded", 60, "the run shown Succeeded")
     # its end renders the page once more, as for a finished run: its actions now Retry and Delete
     assert not still_same_page(browser), "the finished run's page was not rendered anew"
@@ -157,6 +161,12 @@ def test_the_graph_colours_each_step_by_phase_live_and_a_click_opens_its_panel(
     assert browser.find_element("css selector", "#step-panel .step").get_attribute("data-step") == "first"
     assert "step=first" in browser.current_url  # the panel's step survives a reload
     screenshot(browser, "step-panel")
+
+
+def step_rows(driver: Any) -> dict[str, str]:
+    """The steps table: each row's step id and the phase its badge shows."""
+    rows = driver.find_elements("css selector", "table.steps tbody tr[data-step]")
+    return {row.get_attribute("data-step"): row.find_element("css selector", ".badge").text for row in rows}
 
 
 def buttons(driver: Any) -> list[str]:
@@ -287,7 +297,8 @@ def test_a_pipeline_with_a_loop_and_a_condition_draws_its_groups_and_follows_the
         screenshot(browser, "readme-run-page")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    cluster.kubectl("delete", "run", run, "-n", namespace, "--wait=false")
+    # gone before the next test: its daemon, stopped mid-step, must not hold up another test's deletion
+    cluster.kubectl("delete", "run", run, "-n", namespace, "--timeout=90s", timeout=120)
 
 
 # -- a run started from a pipeline's form -------------------------------------------------------------------
@@ -396,7 +407,8 @@ def test_retry_makes_a_new_run_reusing_the_succeeded_step_and_delete_removes_the
     assert run in confirm(browser)
     eventually(lambda: browser.current_url.rstrip("/") == ui.url.rstrip("/"), 10, "back on the runs list")
     try:
-        eventually(lambda: not run_exists(ns, run), 30, "the Run deleted")
+        # the operator's finalizer goes once the run's daemon stopped (kopf cancels it after 5 s at the most)
+        eventually(lambda: not run_exists(ns, run), 60, "the Run deleted")
     except AssertionError as late:  # say what holds it: the operator's finalizer, a deletion never asked
         left = cluster.kubectl_json("get", "run", run, "-n", namespace)["metadata"]
         held = {key: left.get(key) for key in ("deletionTimestamp", "finalizers")}

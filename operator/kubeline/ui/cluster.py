@@ -350,7 +350,10 @@ class ClusterSource:
                     if stop.is_set() or not put(data.decode(errors="replace")):
                         break
             except ApiException as error:
-                if error.status not in (400, 404):
+                if error.status is not None and error.status >= 500:
+                    # the API server asked the pod's node (its kubelet) and got nothing: say so, not "500"
+                    put(f"(no log: the pod's node did not serve it: {_message(error) or error.reason})")
+                elif error.status not in (400, 404):
                     put(f"(no log: {refused(error, 'get', 'pods/log', namespace)})")
             except Exception as error:  # noqa: BLE001 - a broken stream ends the log, with a note
                 if not stop.is_set():

@@ -343,6 +343,7 @@ async def run_page(request: web.Request) -> web.Response:
         graph_data={"nodes": graph.states(), "steps": {s: str(t.get("phase", "")) for s, t in tasks.items()}},
         steps=steps[:MAX_STEP_ROWS],
         step_count=len(steps),
+        step_limit=MAX_STEP_ROWS,
         events=events[-200:],
         panel=panel,
         can_retry=bool(spec) and row.phase in ("Failed", "Cancelled", "Succeeded"),

@@ -210,6 +210,42 @@
     if (element) element.classList.add("selected");
   }
 
+  function stepRow(step, phase) {
+    // a step that started after the page was rendered: its link and phase (the rest comes with a reload)
+    const tr = document.createElement("tr");
+    tr.dataset.step = step;
+    const name = document.createElement("td");
+    const link = document.createElement("a");
+    link.className = "step-link";
+    link.href = "?step=" + encodeURIComponent(step);
+    link.dataset.step = step;
+    link.textContent = step;
+    name.append(link);
+    const cell = document.createElement("td");
+    cell.className = "phase";
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    cell.append(badge);
+    setBadge(badge, phase);
+    tr.append(name, cell);
+    for (let i = 0; i < 4; i++) tr.append(document.createElement("td"));
+    return tr;
+  }
+
+  function updateStepRows(steps) {
+    const table = document.querySelector("table.steps");
+    if (!table) return;
+    const body = table.tBodies[0];
+    const limit = Number(table.dataset.limit || 0);
+    for (const [step, phase] of Object.entries(steps)) {
+      const row = body.querySelector('tr[data-step="' + CSS.escape(step) + '"]');
+      if (row) setBadge(row.querySelector(".badge"), phase);
+      else if (body.rows.length < limit) body.append(stepRow(step, phase));
+    }
+    const count = document.getElementById("step-count");
+    if (count) count.textContent = String(Math.max(Number(count.textContent) || 0, body.rows.length));
+  }
+
   function runPage(run) {
     const data = graphData();
     nodes = data.nodes;
@@ -266,10 +302,7 @@
           setNode(id, node);
         }
         Object.assign(phases, state.steps);
-        for (const row of document.querySelectorAll("table.steps tr[data-step]")) {
-          const phase = state.steps[row.dataset.step];
-          if (phase) setBadge(row.querySelector(".badge"), phase);
-        }
+        updateStepRows(state.steps);
         const open = panel.querySelector(".step");
         if (open) {
           const phase = state.steps[open.dataset.step];
