@@ -36,6 +36,8 @@ def test_a_local_run_leaves_a_run_document_with_its_final_phase_and_tasks(tmp_pa
     assert status["progress"]["total"] == status["progress"]["succeeded"] == 14
     assert status["tasks"]["per-item[2].square"]["phase"] == "Succeeded"
     assert status["pipelineSpec"]["tasks"] and status["artifactStore"]
+    # as the operator records a Run: the spec has what was asked (nothing), the status the values bound
+    assert document["spec"]["arguments"] == {} and status["arguments"] == {"count": 4}
     assert (tmp_path / "runs" / "fan" / "run.json").is_file()  # the store record `kubeline logs` reads stays
 
 
@@ -220,7 +222,7 @@ def test_the_run_document_serializes_the_latest_status_per_write_not_per_change(
     monkeypatch.setattr(
         run_document, "status_document", lambda *a: RunStatus(phase="Running", message=str(next(changes)))
     )
-    writer = run_document.RunDocumentWriter(tmp_path, "r", "p", {}, {}, "file:///x", plan=None)  # type: ignore[arg-type]
+    writer = run_document.RunDocumentWriter(tmp_path, "r", "p", {}, {}, {}, "file:///x", plan=None)  # type: ignore[arg-type]
     for _ in range(1000):  # a burst of changes, within the write interval
         writer.update(SimpleNamespace(finished=False), SimpleNamespace(started_at=None))  # type: ignore[arg-type]
     writer.finish()

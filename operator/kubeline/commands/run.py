@@ -115,6 +115,7 @@ def run_command(args: argparse.Namespace) -> int:
         loaded.name,
         loaded.spec.model_dump(by_alias=True, exclude_none=True),
         arguments,
+        params,
         store_url,
         loaded.plan,
         warn=warn,

@@ -47,6 +47,7 @@ class RunDocumentWriter:
         pipeline: str,
         pipeline_spec: dict[str, Any],
         arguments: dict[str, Any],
+        bound: dict[str, Any],
         store_url: str,
         plan: Plan,
         labels: dict[str, str] | None = None,
@@ -55,7 +56,8 @@ class RunDocumentWriter:
         self.warn, self._warned = warn, False
         self.path = run_dir / RUN_DOCUMENT
         self.plan = plan
-        self.base = RunStatus(pipeline_spec=pipeline_spec, arguments=arguments, artifact_store=store_url)
+        # as the operator records a Run: the spec holds what was asked, the status the values bound (defaults too)
+        self.base = RunStatus(pipeline_spec=pipeline_spec, arguments=bound, artifact_store=store_url)
         now = time.time()
         self.document: dict[str, Any] = {
             "apiVersion": API_VERSION,
@@ -68,7 +70,7 @@ class RunDocumentWriter:
                 "labels": {PIPELINE_LABEL: pipeline, **(labels or {})},
             },
             "spec": {"pipelineSpec": pipeline_spec, "arguments": arguments},
-            "status": {"phase": "Pending", "pipelineSpec": pipeline_spec, "arguments": arguments},
+            "status": {"phase": "Pending", "pipelineSpec": pipeline_spec, "arguments": bound},
         }
         self._lock = threading.Lock()
         self._pending: RunStatus | None = None
