@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from kubeline.ui import views
 from kubeline.ui.app import make_app
+from kubeline.ui.views.run import live_state
 from tests.unit.test_ui_app import FakeSource, document
 
 JUNK: list[Any] = [None, 7, "str", [], {}]
@@ -80,7 +80,7 @@ def test_junk_at_any_field_is_never_a_server_error(path: tuple[Any, ...]) -> Non
         run = with_junk(path, junk)
         source = FakeSource([document("r2")])
         source.documents[("ml", "r1")] = run
-        views._live_state(run)  # the run page's live stream
+        live_state(run)  # the run page's live stream
         asyncio.run(pages_answer(source, junk))
 
 
