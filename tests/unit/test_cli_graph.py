@@ -6,7 +6,6 @@ Regenerate the golden DOT files on purpose with: KUBELINE_UPDATE_GOLDEN=1 pytest
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT / "examples" / "python").glob("*.py"))
 GOLDEN = Path(__file__).resolve().parent / "golden" / "graph"
 GOLDEN_EXAMPLES = [ROOT / "examples" / "fan-out.yaml", ROOT / "examples" / "python" / "conditions_and_loops.py"]
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_dot = pytest.mark.usefixtures("dot")  # skipped, saying how to install it, where Graphviz is missing
 
 
 @needs_dot

@@ -513,6 +513,7 @@ def graph_data(page: str) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.usefixtures("dot")
 def test_run_graph_is_coloured_by_the_runs_phases_with_counts_in_tooltips() -> None:
     tasks = {
         "step-a": {"phase": "Succeeded", "cached": True},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from kubeline.ui.graph import Edge, Graph, Group, Node, pipeline_graph
 from kubeline.ui.layout import LayoutError, LayoutUnavailable, node_label, quote, render, svg_for_page, to_dot
 from tests.unit.test_ui_graph import HOSTILE, OUT, op, spec
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+needs_dot = pytest.mark.usefixtures("dot")  # skipped, saying how to install it, where Graphviz is missing
 SVG = "{http://www.w3.org/2000/svg}"
 
 

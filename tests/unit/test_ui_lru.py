@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kubeline.ui import layout, pagegraph
 from kubeline.ui.lru import LRU
 
@@ -20,6 +22,7 @@ def test_a_value_is_computed_once_while_kept_and_the_least_recently_used_goes_fi
     assert len(cache) == 2
 
 
+@pytest.mark.usefixtures("dot")
 def test_a_spec_is_laid_out_by_graphviz_once_for_every_page_that_shows_it(monkeypatch: Any) -> None:
     calls: list[str] = []
     real = layout.render
