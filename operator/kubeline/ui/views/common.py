@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +52,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await ui.prepare(request, response)
 
 
+async def change_stream(request: web.Request) -> web.StreamResponse:
+    """A page's live stream of changes: a browser that loses it reconnects after 3 s."""
+    response = await stream(request)
+    await response.write(b"retry: 3000\n\n")
+    return response
+
+
 async def send(response: web.StreamResponse, event: str, data: Any) -> None:
     await response.write(f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode())
 
@@ -70,6 +77,24 @@ async def batch(subscription: Subscription) -> list[Change] | None:
     while not subscription.queue.empty():
         changes.append(subscription.queue.get_nowait())
     return changes
+
+
+async def batches(
+    response: web.StreamResponse, subscription: Subscription, missed: list[Change] | None = None
+) -> AsyncIterator[list[Change]]:
+    """The subscription's changes batch by batch, ``missed`` first. While idle the stream is kept alive; when the
+    subscriber was dropped for falling behind, the page is told to reload and the batches end."""
+    if missed:
+        yield missed
+    while True:
+        changes = await batch(subscription)
+        if changes is None:
+            await send(response, "reload", {})
+            return
+        if changes:
+            yield changes
+        else:
+            await response.write(b": keepalive\n\n")
 
 
 def status(document: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -109,8 +109,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
     source = common.source(request)
     sent: dict[str, Any] = {}
     with source.hub.subscribe() as subscription:
-        response = await common.stream(request)
-        await response.write(b"retry: 3000\n\n")
+        response = await common.change_stream(request)
         # the state now: the run may have changed between the page's rendering and this subscription
         current = await source.run(namespace, name)
         if current is None:
@@ -118,14 +117,7 @@ async def run_events(request: web.Request) -> web.StreamResponse:
             return response
         state = await asyncio.to_thread(live_state, current)
         await common.send(response, "run", _changed(state, sent))
-        while True:
-            changes = await common.batch(subscription)
-            if changes is None:
-                await common.send(response, "reload", {})
-                break
-            if not changes:
-                await response.write(b": keepalive\n\n")
-                continue
+        async for changes in common.batches(response, subscription):
             mine = [c for c in changes if c.kind == "Run" and c.namespace == namespace and c.name == name]
             if not mine:
                 continue

@@ -19,7 +19,6 @@ from kubeline.ui.rows import (
     parse_query,
     select,
 )
-from kubeline.ui.sources import Change
 from kubeline.ui.views import common
 
 
@@ -71,21 +70,12 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     query = parse_query(request.query)
     terms = label_matcher(query.label_selector)
     with source.hub.subscribe() as subscription:
-        response = await common.stream(request)
-        await response.write(b"retry: 3000\n\n")
+        response = await common.change_stream(request)
         missed = source.hub.since(_int(request.query.get("since"), source.hub.sequence))
         if missed is None:  # the page is older than the changes kept
             await common.send(response, "reload", {})
             return response
-        pending: list[Change] | None = missed
-        while True:
-            changes, pending = pending or await common.batch(subscription), None
-            if changes is None:
-                await common.send(response, "reload", {})
-                break
-            if not changes:
-                await response.write(b": keepalive\n\n")
-                continue
+        async for changes in common.batches(response, subscription, missed):
             latest = {(c.namespace, c.name): c for c in changes if c.kind == "Run"}
             for (namespace, name), change in latest.items():
                 row = source.row(namespace, name) if change.type != "DELETED" else None
