@@ -10,6 +10,7 @@ alone when the session starts no cluster.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HACK_CLUSTER = ROOT / "hack" / "cluster"
@@ -60,6 +62,31 @@ class Cluster:
 
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def service_account_kubeconfig(
+        self, account: str, namespace: str, path: Path, context_namespace: str | None = None
+    ) -> Path:
+        """A kubeconfig at ``path`` acting as the service account (a token from `kubectl create token`), for
+        checking what that account's RBAC allows; ``context_namespace``: the context's default namespace."""
+        token = self.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+        entry = yaml.safe_load(self.kubeconfig.read_text())["clusters"][0]["cluster"]
+        ca = (
+            entry.get("certificate-authority-data")
+            or base64.b64encode(Path(entry["certificate-authority"]).read_bytes()).decode()
+        )
+        context: dict[str, str] = {"cluster": "c", "user": account}
+        if context_namespace:
+            context["namespace"] = context_namespace
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "c", "cluster": {"server": entry["server"], "certificate-authority-data": ca}}],
+            "users": [{"name": account, "user": {"token": token}}],
+            "contexts": [{"name": account, "context": context}],
+            "current-context": account,
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
 
 
 def _reachable(kubeconfig: str, kubectl: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,25 +132,8 @@ class ServiceAccountCluster:
 
 
 def test_operator_running_as_its_service_account_runs_a_pipeline(installed, tmp_path: Path) -> None:
-    token = installed.kubectl("create", "token", "kubeline-operator", "-n", RELEASE_NAMESPACE).stdout.strip()
-    admin = yaml.safe_load(installed.kubeconfig.read_text())
-    cluster = admin["clusters"][0]["cluster"]
-    ca = (
-        cluster.get("certificate-authority-data")
-        or base64.b64encode(Path(cluster["certificate-authority"]).read_bytes()).decode()
-    )
-    kubeconfig = tmp_path / "operator.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "sa",
-                "clusters": [{"name": "c", "cluster": {"server": cluster["server"], "certificate-authority-data": ca}}],
-                "users": [{"name": "sa", "user": {"token": token}}],
-                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
-            }
-        )
+    kubeconfig = installed.service_account_kubeconfig(
+        "kubeline-operator", RELEASE_NAMESPACE, tmp_path / "operator.kubeconfig"
     )
     namespace = new_namespace(installed, "rbac")
     operator = Operator(

@@ -6,7 +6,6 @@ tests/unit/test_ui_cluster.py: restarting this session's shared API server would
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import queue
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from kubeline.api.constants import API_VERSION
 from kubeline.api.yamlio import dump_all
@@ -182,24 +180,7 @@ def viewer_kubeconfig(cluster: Cluster, namespace: str, folder: Path) -> Path:
         },
     ]
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=dump_all(rbac))
-    token = cluster.kubectl("create", "token", "viewer", "-n", namespace).stdout.strip()
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    entry = admin["clusters"][0]["cluster"]
-    ca = (
-        entry.get("certificate-authority-data")
-        or base64.b64encode(Path(entry["certificate-authority"]).read_bytes()).decode()
-    )
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": cluster.server, "certificate-authority-data": ca}}],
-        "users": [{"name": "viewer", "user": {"token": token}}],
-        "contexts": [{"name": "viewer", "context": {"cluster": "c", "user": "viewer", "namespace": namespace}}],
-        "current-context": "viewer",
-    }
-    path = folder / "viewer.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return cluster.service_account_kubeconfig("viewer", namespace, folder / "viewer.kubeconfig", namespace)
 
 
 def post_action(url: str, page: str) -> tuple[int, str]:
