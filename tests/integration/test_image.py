@@ -33,6 +33,21 @@ def blob(tar: tarfile.TarFile, digest: str) -> bytes:
     return member.read()
 
 
+@pytest.fixture(scope="module")
+def rootfs(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image's one layer unpacked, once for the tests that run programs inside it (chroot)."""
+    folder = tmp_path_factory.mktemp("image")
+    with tarfile.open(archive) as tar:
+        index = json.loads(tar.extractfile("index.json").read())
+        manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
+        layer = folder / "layer.tar.gz"
+        layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))
+    rootfs = folder / "rootfs"
+    rootfs.mkdir()
+    subprocess.run(["tar", "-xzf", str(layer), "-C", str(rootfs)], check=True)
+    return rootfs
+
+
 def test_archive_is_an_oci_image_named_for_containerd(archive: Path) -> None:
     with tarfile.open(archive) as tar:
         assert json.loads(tar.extractfile("oci-layout").read()) == {"imageLayoutVersion": "1.0.0"}
@@ -46,15 +61,7 @@ def test_archive_is_an_oci_image_named_for_containerd(archive: Path) -> None:
         assert len(manifest["layers"]) == 1 and len(config["rootfs"]["diff_ids"]) == 1
 
 
-def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
-    with tarfile.open(archive) as tar:
-        index = json.loads(tar.extractfile("index.json").read())
-        manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
-        layer = tmp_path / "layer.tar.gz"
-        layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))
-    rootfs = tmp_path / "rootfs"
-    rootfs.mkdir()
-    subprocess.run(["tar", "-xzf", str(layer), "-C", str(rootfs)], check=True)
+def test_kubeline_runs_inside_the_image(rootfs: Path) -> None:
     result = subprocess.run(["chroot", str(rootfs), "/usr/local/bin/kubeline", "crds"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "name: runs.kubeline.dev" in result.stdout
@@ -67,16 +74,8 @@ def test_kubeline_runs_inside_the_image(archive: Path, tmp_path: Path) -> None:
     assert "kubeline:x:65532:65532:" in (rootfs / "etc" / "passwd").read_text()  # kopf looks its user up
 
 
-def test_graphviz_draws_inside_the_image_as_its_user(archive: Path, tmp_path: Path) -> None:
+def test_graphviz_draws_inside_the_image_as_its_user(rootfs: Path) -> None:
     """The in-cluster UI draws its graphs with dot: it is in the image and runs as the image's user."""
-    with tarfile.open(archive) as tar:
-        index = json.loads(tar.extractfile("index.json").read())
-        manifest = json.loads(blob(tar, index["manifests"][0]["digest"]))
-        layer = tmp_path / "layer.tar.gz"
-        layer.write_bytes(blob(tar, manifest["layers"][0]["digest"]))
-    rootfs = tmp_path / "rootfs"
-    rootfs.mkdir()
-    subprocess.run(["tar", "-xzf", str(layer), "-C", str(rootfs)], check=True)
     drawn = subprocess.run(
         ["chroot", "--userspec=65532:65532", str(rootfs), "dot", "-Tsvg"],
         input='digraph { "train" -> "evaluate" }',
