@@ -123,11 +123,11 @@ def test_failed_run_exits_1_and_shows_the_log_tail(tmp_path: Path) -> None:
     assert "Failed: train failed: exit code 1" in result.stdout
 
 
-def test_crds_command_prints_all_three(tmp_path: Path) -> None:
+def test_crds_command_prints_every_crd(tmp_path: Path) -> None:
     result = kubeline("crds", home=tmp_path)
     assert result.returncode == 0
     kinds = [d["spec"]["names"]["kind"] for d in yaml.safe_load_all(result.stdout)]
-    assert kinds == ["Pipeline", "Run", "CacheEntry"]
+    assert kinds == ["Pipeline", "Run", "CacheEntry", "RecurringRun", "Queue"]
 
 
 def test_help_teaches_by_example(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def _crd(
     model: type[models.Model],
     description: str,
     columns: list[dict[str, Any]],
-    status: bool,
+    status: type[models.Model] | None,
     named: bool = True,
 ) -> dict[str, Any]:
     spec_model = model.model_fields["spec"].annotation
@@ -126,8 +126,8 @@ def _crd(
         "metadata": {"type": "object"},
         "spec": spec_schema,
     }
-    if status:
-        properties["status"] = schema_of(models.RunStatus)
+    if status is not None:
+        properties["status"] = schema_of(status)
     root: dict[str, Any] = {
         "type": "object",
         "description": description,
@@ -143,7 +143,7 @@ def _crd(
         "schema": {"openAPIV3Schema": root},
         "additionalPrinterColumns": columns,
     }
-    if status:
+    if status is not None:
         version["subresources"] = {"status": {}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -182,7 +182,7 @@ def crds() -> dict[str, dict[str, Any]]:
                 {"name": "Description", "type": "string", "jsonPath": ".spec.description", "priority": 1},
                 _age(),
             ],
-            status=False,
+            status=None,
         ),
         "kubeline.dev_runs.yaml": _crd(
             "Run",
@@ -198,7 +198,7 @@ def crds() -> dict[str, dict[str, Any]]:
                 _age(),
                 {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
             ],
-            status=True,
+            status=models.RunStatus,
         ),
         "kubeline.dev_cacheentries.yaml": _crd(
             "CacheEntry",
@@ -211,8 +211,40 @@ def crds() -> dict[str, dict[str, Any]]:
                 {"name": "Created", "type": "string", "jsonPath": ".spec.createdAt"},
                 _age(),
             ],
-            status=False,
+            status=None,
             named=False,  # named by their key digest, not by a user
+        ),
+        "kubeline.dev_recurringruns.yaml": _crd(
+            "RecurringRun",
+            "recurringruns",
+            "klrr",
+            models.RecurringRun,
+            "Runs of a pipeline made on a schedule: a cron expression or an interval.",
+            [
+                {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule.cron"},
+                {"name": "Interval", "type": "string", "jsonPath": ".spec.schedule.interval", "priority": 1},
+                {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+                {"name": "Last", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+                {"name": "Next", "type": "string", "jsonPath": ".status.nextScheduleTime"},
+                {"name": "Last-Run", "type": "string", "jsonPath": ".status.lastRun", "priority": 1},
+                _age(),
+                {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            ],
+            status=models.RecurringRunStatus,
+        ),
+        "kubeline.dev_queues.yaml": _crd(
+            "Queue",
+            "queues",
+            "klq",
+            models.Queue,
+            "A limit on how many Runs naming this queue run at once; the others wait, in priority order.",
+            [
+                {"name": "Max", "type": "integer", "jsonPath": ".spec.maxRunning"},
+                {"name": "Running", "type": "integer", "jsonPath": ".status.runningCount"},
+                {"name": "Waiting", "type": "integer", "jsonPath": ".status.waitingCount"},
+                _age(),
+            ],
+            status=models.QueueStatus,
         ),
     }
 

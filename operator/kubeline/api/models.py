@@ -8,6 +8,7 @@ importers produce documents that validate against them. Field descriptions becom
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
@@ -726,6 +727,24 @@ class PipelineRef(Model):
     )
 
 
+class RetryOf(Model):
+    """This Run retries another: the same frozen pipeline and arguments, reusing what succeeded there."""
+
+    name: str = Field(
+        ...,
+        description="The Run to retry, in the same namespace. Its succeeded steps are reused (even with caching off); "
+        "failed, cancelled and skipped ones run again.",
+        pattern=DNS_LABEL,
+        max_length=MAX_LABEL,
+    )
+    from_steps: list[str] | None = Field(
+        None,
+        description="Run these steps again with everything downstream of them, even where they succeeded: task names "
+        "(every loop instance) or step ids such as train[2].",
+        max_length=MAX_TASKS,
+    )
+
+
 class RunSpec(Model):
     """One execution of a pipeline with its arguments. The operator freezes the pipeline and arguments
     when the run starts: later edits do not change a run in flight (pipelineRef and cancel are checked here)."""
@@ -734,11 +753,21 @@ class RunSpec(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "has(self.pipelineRef) != has(self.pipelineSpec)", "set exactly one of pipelineRef and pipelineSpec"
+                    "has(self.retryOf) || has(self.pipelineRef) != has(self.pipelineSpec)",
+                    "set exactly one of pipelineRef and pipelineSpec",
+                ),
+                _cel(
+                    "!has(self.retryOf) || (!has(self.pipelineRef) && !has(self.pipelineSpec))",
+                    "retryOf takes the pipeline of the Run it retries: leave out pipelineRef and pipelineSpec "
+                    "(or create a new Run instead)",
                 ),
                 _cel(
                     "has(self.pipelineRef) == has(oldSelf.pipelineRef) && (!has(self.pipelineRef) || self.pipelineRef == oldSelf.pipelineRef)",
                     "pipelineRef is immutable: create a new Run instead",
+                ),
+                _cel(
+                    "has(self.retryOf) == has(oldSelf.retryOf) && (!has(self.retryOf) || self.retryOf == oldSelf.retryOf)",
+                    "retryOf is immutable: create a new Run instead",
                 ),
                 _cel(
                     "!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
@@ -755,9 +784,33 @@ class RunSpec(Model):
         description="Values of the pipeline's params by name.",
         json_schema_extra={"additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
     )
+    retry_of: RetryOf | None = Field(
+        None, description="Retry another Run (instead of pipelineRef or pipelineSpec): kubeline retry RUN sets it."
+    )
+    queue: str | None = Field(
+        None,
+        description="The Queue (in the Run's namespace) the run waits in: it starts when the queue has room.",
+        pattern=DNS_LABEL,
+        max_length=MAX_LABEL,
+    )
+    priority: StrictInt | None = Field(
+        None,
+        description="Among waiting Runs, higher starts first (default 0); equal ones start in creation order, and a "
+        "Run's wait raises its priority over time, so none waits forever.",
+        ge=-1000,
+        le=1000,
+    )
     cancel: bool = Field(
         False, description="Set to true to stop the run: running steps are stopped, then the exit handler runs."
     )
+
+    @model_validator(mode="after")
+    def _retry_keeps_the_arguments(self) -> RunSpec:
+        if self.retry_of is not None and self.arguments is not None:
+            raise ValueError(
+                "retryOf takes the arguments of the Run it retries: leave out arguments (or create a new Run instead)"
+            )
+        return self
 
 
 class Progress(Model):
@@ -787,6 +840,9 @@ class TaskStatus(Model):
         description="Value outputs too large to report inline, kept in the artifact store (outputs hold sha256:…).",
     )
     log: str | None = Field(None, description="Key of the step's log in the run's artifact store, once it ended.")
+    reused_from: str | None = Field(
+        None, description="The Run (this one retries) whose result of this step was reused: no pod ran."
+    )
 
 
 class Condition(Model):
@@ -863,6 +919,171 @@ class CacheEntry(Model):
     kind: Literal["CacheEntry"] = "CacheEntry"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: CacheEntrySpec
+
+
+# --- RecurringRun -------------------------------------------------------------------------------------
+
+
+class Schedule(Model):
+    """When a RecurringRun makes a Run: a cron expression or a fixed interval, between optional start and end."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel("has(self.cron) != has(self.interval)", "set exactly one of cron and interval"),
+            ]
+        }
+    )
+
+    cron: str | None = Field(
+        None,
+        description="A cron expression: 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds "
+        "first as KFP accepts them (e.g. '0 0 2 * * *'), or @hourly, @daily, @weekly, @monthly, @yearly.",
+        min_length=1,
+        max_length=256,
+    )
+    time_zone: str | None = Field(
+        None,
+        description="The IANA time zone the cron expression is read in (e.g. Europe/Paris); default UTC.",
+        max_length=64,
+    )
+    interval: str | None = duration_field(
+        "Make a Run this often (e.g. 30s, 1h; KFP's interval_second), from startTime."
+    )
+    start_time: str | None = Field(
+        None, description="No Run is scheduled before this time (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
+    end_time: str | None = Field(
+        None, description="No Run is scheduled after this time (RFC 3339).", json_schema_extra={"format": "date-time"}
+    )
+
+    _interval = field_validator("interval")(_check_timeout)
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{value!r} is not an RFC 3339 time: write e.g. 2026-12-01T02:00:00Z") from None
+            if moment.tzinfo is None:
+                raise ValueError(f"{value!r} has no time zone: end it with Z or an offset such as +01:00")
+        return value
+
+
+class RunTemplateMetadata(Model):
+    labels: dict[str, str] | None = Field(None, description="Labels every Run made gets (besides kubeline's own).")
+    annotations: dict[str, str] | None = Field(None, description="Annotations every Run made gets.")
+
+
+class RunTemplateSpec(Model):
+    """What each Run made by a RecurringRun runs: a Run's spec without cancel or retryOf."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.pipelineRef) != has(self.pipelineSpec)", "set exactly one of pipelineRef and pipelineSpec"
+                )
+            ]
+        }
+    )
+
+    pipeline_ref: PipelineRef | None = Field(None, description="The Pipeline to run (set this or pipelineSpec).")
+    pipeline_spec: PipelineSpec | None = Field(None, description="An inline pipeline (set this or pipelineRef).")
+    arguments: dict[str, Any] | None = Field(
+        None,
+        description="Values of the pipeline's params by name.",
+        json_schema_extra={"additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
+    queue: str | None = Field(None, description="The Queue the Runs wait in.", pattern=DNS_LABEL, max_length=MAX_LABEL)
+    priority: StrictInt | None = Field(None, description="The Runs' priority in their queue.", ge=-1000, le=1000)
+
+
+class RunTemplate(Model):
+    metadata: RunTemplateMetadata | None = None
+    spec: RunTemplateSpec
+
+
+class RecurringRunSpec(Model):
+    """Runs of a pipeline made on a schedule (KFP's recurring runs, Kubernetes' CronJob for pipelines)."""
+
+    schedule: Schedule
+    template: RunTemplate = Field(..., description="The Run each trigger makes.")
+    experiment: str | None = Field(
+        None, description="The experiment the Runs belong to (kubeline.dev/experiment).", max_length=MAX_LABEL
+    )
+    max_concurrency: StrictInt | None = Field(
+        None,
+        description="Most Runs of this RecurringRun running at once (default 10); with concurrencyPolicy Allow, a "
+        "trigger past it waits for one to finish.",
+        ge=1,
+        le=1000,
+    )
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
+        "Allow",
+        description="When a trigger comes while Runs are active: Allow (up to maxConcurrency), Forbid (skip this "
+        "trigger) or Replace (cancel the active Runs, then start the new one).",
+    )
+    catch_up: bool = Field(
+        True,
+        description="Make a Run for every trigger missed (the operator was down, or suspended past one); false: only "
+        "the latest missed one (KFP's no_catchup).",
+    )
+    suspend: bool = Field(False, description="Make no Runs while true (KFP's disable_job); Runs already made go on.")
+    successful_runs_history_limit: StrictInt | None = Field(
+        None, description="Keep this many succeeded Runs, deleting older ones (default: keep all).", ge=0
+    )
+    failed_runs_history_limit: StrictInt | None = Field(
+        None, description="Keep this many failed or cancelled Runs, deleting older ones (default: keep all).", ge=0
+    )
+
+
+class RecurringRunStatus(Model):
+    last_schedule_time: str | None = Field(None, description="The latest trigger a Run was made (or skipped) for.")
+    next_schedule_time: str | None = Field(None, description="The next trigger, if any.")
+    last_run: str | None = Field(None, description="The Run made last.")
+    active: list[str] | None = Field(None, description="Runs made by this RecurringRun that have not finished.")
+    message: str | None = None
+    conditions: list[Condition] | None = None
+
+
+class RecurringRun(Model):
+    """Runs a pipeline on a schedule."""
+
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["RecurringRun"] = "RecurringRun"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RecurringRunSpec
+    status: RecurringRunStatus | None = None
+
+
+# --- Queue --------------------------------------------------------------------------------------------
+
+
+class QueueSpec(Model):
+    """A limit on how many Runs that name this queue run at once (e.g. two GPU trainings across all pipelines)."""
+
+    max_running: StrictInt = Field(..., description="Most Runs from this queue running at once.", ge=1, le=100000)
+    description: str | None = Field(None, description="What the queue is for.", max_length=1024)
+
+
+class QueueStatus(Model):
+    running: list[str] | None = Field(None, description="Runs from this queue that run now.")
+    waiting: list[str] | None = Field(None, description="Runs waiting for room, in the order they will start.")
+    running_count: int | None = Field(None, description="How many run now.")
+    waiting_count: int | None = Field(None, description="How many wait.")
+
+
+class Queue(Model):
+    """Runs that name a queue wait in it until it has room."""
+
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["Queue"] = "Queue"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: QueueSpec
+    status: QueueStatus | None = None
 
 
 Task.model_rebuild()

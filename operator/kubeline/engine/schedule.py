@@ -1,0 +1,152 @@
+"""When a RecurringRun fires: its schedule read once (cron via croniter, or an interval), pure and clock-free.
+
+Every function takes the time it reasons about as an argument (aware datetimes), so the controller, the SDK's
+checks and the tests agree, and a table of times tests it all. Cron expressions are read with croniter: five
+fields, or six with seconds first as KFP (robfig/cron) writes them, and the @daily family; in the schedule's
+time zone (IANA, default UTC), so "0 2 * * *" in Europe/Paris stays at 02:00 local across daylight saving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
+
+from kubeline.api.durations import parse_duration
+from kubeline.api.models import Schedule
+
+_CRON_ERRORS = (CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, ValueError, KeyError)
+_NICKNAMES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+class ScheduleInvalid(ValueError):
+    """A schedule that cannot fire: its message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A RecurringRun's schedule, read: the times it fires, in order."""
+
+    cron: str | None
+    zone: ZoneInfo
+    interval: timedelta | None
+    start: datetime | None
+    end: datetime | None
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The first firing strictly after ``moment`` (aware), or None when the schedule has ended."""
+        if self.start is not None and moment < self.start:
+            # the first firing is at or after start: for an interval, start itself
+            moment = self.start - timedelta(microseconds=1)
+        if self.interval is not None:
+            origin = self.start or datetime(1970, 1, 1, tzinfo=UTC)
+            periods = int((moment - origin) / self.interval) + 1 if moment >= origin else 0
+            fire = origin + periods * self.interval
+        else:
+            assert self.cron is not None
+            local = moment.astimezone(self.zone)
+            fire = croniter(self.cron, local, second_at_beginning=_has_seconds(self.cron)).get_next(datetime)
+            fire = fire.astimezone(UTC)
+        if self.end is not None and fire > self.end:
+            return None
+        return fire
+
+    def firings(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
+        """Firings in (after, until], the latest ``limit`` of them (older ones are dropped: a long outage
+        must not make thousands of Runs at once)."""
+        found: list[datetime] = []
+        moment = after
+        while True:
+            fire = self.next_after(moment)
+            if fire is None or fire > until:
+                return found
+            found.append(fire)
+            if len(found) > limit:
+                del found[0]
+            moment = fire
+
+
+def read_schedule(schedule: Schedule) -> Trigger:
+    """The schedule as a Trigger; ScheduleInvalid naming the field when it cannot fire."""
+    zone = _zone(schedule.time_zone)
+    start = _time(schedule.start_time, "schedule.startTime")
+    end = _time(schedule.end_time, "schedule.endTime")
+    if start is not None and end is not None and end <= start:
+        raise ScheduleInvalid(f"schedule.endTime ({schedule.end_time}) is not after schedule.startTime")
+    if (schedule.cron is None) == (schedule.interval is None):
+        raise ScheduleInvalid("schedule: set exactly one of cron and interval")
+    interval = None
+    if schedule.interval is not None:
+        try:
+            seconds = parse_duration(schedule.interval)
+        except ValueError as error:
+            raise ScheduleInvalid(f"schedule.interval: {error}") from None
+        if seconds < 1:
+            raise ScheduleInvalid(f"schedule.interval: {schedule.interval!r} is under a second; use 1s or more")
+        interval = timedelta(seconds=seconds)
+    cron = schedule.cron.strip() if schedule.cron is not None else None
+    if cron is not None:
+        _check_cron(cron)
+    return Trigger(cron=cron, zone=zone, interval=interval, start=start, end=end)
+
+
+def schedule_problems(schedule: Schedule) -> list[str]:
+    """What is wrong with the schedule, in words naming the field (empty when it can fire)."""
+    try:
+        read_schedule(schedule)
+    except ScheduleInvalid as invalid:
+        return [str(invalid)]
+    return []
+
+
+def _has_seconds(cron: str) -> bool:
+    return len(cron.split()) == 6
+
+
+def _check_cron(cron: str) -> None:
+    fields = cron.split()
+    if cron.startswith("@"):
+        if cron not in _NICKNAMES:
+            raise ScheduleInvalid(f"schedule.cron: {cron!r} is unknown; use one of {', '.join(sorted(_NICKNAMES))}")
+        return
+    if len(fields) not in (5, 6):
+        raise ScheduleInvalid(
+            f"schedule.cron: {cron!r} has {len(fields)} fields; write 5 (minute hour day-of-month month "
+            "day-of-week, e.g. '0 2 * * *') or 6 with seconds first (e.g. '0 0 2 * * *')"
+        )
+    try:
+        valid = croniter.is_valid(cron, second_at_beginning=_has_seconds(cron))
+        if valid:
+            croniter(cron, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=_has_seconds(cron)).get_next(datetime)
+    except _CRON_ERRORS:
+        valid = False
+    if not valid:
+        raise ScheduleInvalid(
+            f"schedule.cron: {cron!r} is not a cron expression (or never fires); e.g. '*/5 * * * *' is every five "
+            "minutes, '0 2 * * 1-5' is 02:00 on weekdays"
+        )
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    if name is None:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleInvalid(
+            f"schedule.timeZone: {name!r} is not an IANA time zone; write e.g. UTC, Europe/Paris or America/New_York"
+        ) from None
+
+
+def _time(text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ScheduleInvalid(f"{field}: {text!r} is not an RFC 3339 time (e.g. 2026-12-01T02:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise ScheduleInvalid(f"{field}: {text!r} has no time zone: end it with Z or an offset such as +01:00")
+    return moment.astimezone(UTC)
