@@ -164,8 +164,9 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 def crds(cluster: Cluster) -> Cluster:
     """kubeline's CRDs applied and established."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    for name in ("pipelines", "runs", "cacheentries"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
     return cluster
 
 
