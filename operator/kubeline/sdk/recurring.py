@@ -28,7 +28,7 @@ from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine.errors import pydantic_issues
 from kubeline.engine.plan import build
 from kubeline.engine.run import bind_arguments
-from kubeline.engine.schedule import ScheduleInvalid, Trigger, read_schedule, schedule_problems
+from kubeline.engine.schedule import ScheduleInvalid, Trigger, read_schedule
 from kubeline.sdk.results import display_name, parse_time
 
 #: The document's fields by the name kubeline.Client.create_recurring_run gives them (KFP's arguments).
@@ -208,48 +208,62 @@ def check_recurring_run(
     document: Any, names: Mapping[str, str] | None = None, pipeline: models.PipelineSpec | None = None
 ) -> models.RecurringRun:
     """The RecurringRun, valid: its schema, its schedule (it can fire), its inline pipeline and its arguments
-    (against ``pipeline`` when it refers to one). Else PipelineInvalid, each problem named after ``names``
-    (document field -> the caller's word for it) or the field itself."""
-    names = names or {}
+    (against ``pipeline`` when it refers to one). Else PipelineInvalid with every problem, each named after
+    ``names`` (document field -> the caller's word for it) or the field itself."""
     if not isinstance(document, dict):
         raise PipelineInvalid(
             [Issue("", "expected a RecurringRun: a mapping with apiVersion, kind, metadata and spec")]
         )
+    recurring, issues = None, []
     try:
         recurring = models.RecurringRun.model_validate(document)
     except ValidationError as error:
-        raise PipelineInvalid([_renamed(issue, names) for issue in pydantic_issues(error, document)]) from None
-    issues = [_renamed(_issue("spec." + problem), names) for problem in schedule_problems(recurring.spec.schedule)]
-    template = recurring.spec.template.spec
-    plan, source = None, template.pipeline_spec or pipeline
+        issues += pydantic_issues(error, document)
+    spec = document.get("spec")
+    schedule = spec.get("schedule") if isinstance(spec, dict) else None
+    if isinstance(schedule, dict) and not any(issue.path.startswith("spec.schedule") for issue in issues):
+        issues += _schedule_issues(schedule)[1]
+    if recurring is not None:
+        issues += _template_issues(recurring.spec.template.spec, pipeline)
+    if issues:
+        raise PipelineInvalid([_renamed(issue, names or {}) for issue in issues])
+    assert recurring is not None
+    return recurring
+
+
+def _template_issues(template: models.RunTemplateSpec, pipeline: models.PipelineSpec | None) -> list[Issue]:
+    """Problems of the inline pipeline, and of the arguments against the pipeline (inline, or the one given)."""
+    source = template.pipeline_spec or pipeline
+    if source is None:
+        return []
     try:
-        plan = build(source) if source is not None else None
+        plan = build(source)
     except PipelineInvalid as invalid:
         inline = "spec.template.spec.pipelineSpec" if template.pipeline_spec is not None else "spec"
-        issues += [Issue(inline + i.path.removeprefix("spec"), i.message) for i in invalid.issues]
-    if plan is not None:
-        try:
-            bind_arguments(plan, template.arguments)
-        except ValueError as error:
-            path = "spec.template.spec.arguments"
-            issues += [_renamed(Issue(path, line), names) for line in str(error).splitlines()]
-    if issues:
-        raise PipelineInvalid(issues)
-    return recurring
+        return [Issue(inline + issue.path.removeprefix("spec"), issue.message) for issue in invalid.issues]
+    try:
+        bind_arguments(plan, template.arguments)
+    except ValueError as error:
+        return [Issue("spec.template.spec.arguments", line) for line in str(error).splitlines()]
+    return []
 
 
 def check_schedule(schedule: dict[str, Any], names: Mapping[str, str] | None = None) -> Trigger:
     """A schedule alone (`kubeline schedule next`), read; PipelineInvalid naming its fields after ``names``."""
-    names = names or {}
+    trigger, issues = _schedule_issues(schedule)
+    if trigger is None:
+        raise PipelineInvalid([_renamed(issue, names or {}) for issue in issues])
+    return trigger
+
+
+def _schedule_issues(schedule: dict[str, Any]) -> tuple[Trigger | None, list[Issue]]:
+    """The schedule read, or what is wrong with it: its schema, then whether it can fire."""
     try:
-        model = models.Schedule.model_validate(schedule)
+        return read_schedule(models.Schedule.model_validate(schedule)), []
     except ValidationError as error:
-        issues = pydantic_issues(error, schedule, "spec.schedule")
-        raise PipelineInvalid([_renamed(issue, names) for issue in issues]) from None
-    try:
-        return read_schedule(model)
+        return None, pydantic_issues(error, schedule, "spec.schedule")
     except ScheduleInvalid as invalid:
-        raise PipelineInvalid([_renamed(_issue(f"spec.{invalid}"), names)]) from None
+        return None, [_issue(f"spec.{invalid}")]
 
 
 def _issue(problem: str) -> Issue:
