@@ -24,6 +24,7 @@ from kubeline.api.constants import (
     PIPELINE_LABEL,
 )
 from kubeline.api.durations import parse_duration
+from kubeline.api.names import name_problem
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine.errors import pydantic_issues
 from kubeline.engine.plan import build
@@ -219,6 +220,10 @@ def check_recurring_run(
         recurring = models.RecurringRun.model_validate(document)
     except ValidationError as error:
         issues += pydantic_issues(error, document)
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if name is not None and name_problem(name):
+        issues.append(Issue("metadata.name", str(name_problem(name))))
     spec = document.get("spec")
     schedule = spec.get("schedule") if isinstance(spec, dict) else None
     if isinstance(schedule, dict) and not any(issue.path.startswith("spec.schedule") for issue in issues):
