@@ -146,7 +146,6 @@ def recurring_run_document(
     name: str,
     pipeline: dict[str, Any],
     *,
-    by_reference: bool = True,
     defaults: dict[str, Any] | None = None,
     cron: str | None = None,
     time_zone: str | None = None,
@@ -165,8 +164,8 @@ def recurring_run_document(
     description: str | None = None,
 ) -> dict[str, Any]:
     """A RecurringRun of ``pipeline`` (a Pipeline document): by reference, or with its own copy of the spec when
-    ``defaults`` change it (KFP's enable_caching, service_account) or ``by_reference`` is false. ``experiment``
-    is the experiment's label value; ``display`` the name as written when it is not a DNS name."""
+    ``defaults`` change it (KFP's enable_caching, service_account). ``experiment`` is the experiment's label
+    value; ``display`` the name as written, kept as an annotation when it differs from ``name``."""
     schedule = {
         "cron": cron,
         "timeZone": time_zone,
@@ -174,7 +173,7 @@ def recurring_run_document(
         "startTime": start_time.isoformat() if isinstance(start_time, datetime) else start_time,
         "endTime": end_time.isoformat() if isinstance(end_time, datetime) else end_time,
     }
-    template_spec = {**run_source(pipeline, defaults, by_reference), "arguments": dict(arguments or {})}
+    template_spec = {**run_source(pipeline, defaults), "arguments": dict(arguments or {})}
     spec = {
         "schedule": _set(schedule),
         "template": {"spec": template_spec},
@@ -194,14 +193,13 @@ def recurring_run_document(
     return {"apiVersion": API_VERSION, "kind": "RecurringRun", "metadata": metadata, "spec": _set(spec)}
 
 
-def run_source(pipeline: dict[str, Any], defaults: dict[str, Any] | None, by_reference: bool = True) -> dict[str, Any]:
+def run_source(pipeline: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
     """What a Run (or a RecurringRun's template) runs: the Pipeline by name, or its own copy of the spec when
     the run changes the pipeline's defaults, so the Pipeline itself stays as it is."""
-    if not defaults and by_reference:
+    if not defaults:
         return {"pipelineRef": {"name": pipeline["metadata"]["name"]}}
     own = dict(pipeline["spec"])
-    if defaults:
-        own["defaults"] = {**(own.get("defaults") or {}), **defaults}
+    own["defaults"] = {**(own.get("defaults") or {}), **defaults}
     return {"pipelineSpec": own}
 
 
