@@ -14,6 +14,9 @@ and no permission to add. Its uid is the experiment's id; its data keep the name
 Pipeline versions: a Pipeline resource each (`PIPELINE-VERSION`, labelled `kubeline.dev/pipeline=PIPELINE`);
 the newest version is also written to the Pipeline itself, its default version, as KFP makes the newest
 version the default. A Run freezes the pipeline it started with, so a new version never changes a Run in flight.
+
+Recurring runs (KFP's jobs): a RecurringRun resource each, written and checked by sdk/recurring.py (the same
+code as `kubeline schedule create`); the operator makes their Runs.
 """
 
 from __future__ import annotations
