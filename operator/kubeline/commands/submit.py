@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubeline.commands.common import (
     add_command,
@@ -15,6 +15,9 @@ from kubeline.commands.common import (
     load_pipeline_file,
     parse_params,
 )
+
+if TYPE_CHECKING:
+    from kubeline.engine.documents import LoadedPipeline
 
 
 def add_to(subparsers: Any) -> None:
@@ -37,18 +40,23 @@ def add_to(subparsers: Any) -> None:
     parser.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 0 only when it succeeded")
 
 
-def submit_command(args: argparse.Namespace) -> int:
+def pipeline_document(loaded: LoadedPipeline) -> dict[str, Any]:
+    """The Pipeline resource of a file as submitted: its name, its display name and description kept."""
     from kubeline.api.constants import API_VERSION
 
-    loaded = load_pipeline_file(args.file, function=args.function)
-    arguments = {**loaded.run_arguments, **parse_params(args.param)}
-    bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
     metadata: dict[str, Any] = {"name": loaded.name}
     given = loaded.document.get("metadata")
     annotations = given.get("annotations") if isinstance(given, dict) else None
     if isinstance(annotations, dict) and annotations and all(isinstance(v, str) for v in annotations.values()):
         metadata["annotations"] = annotations  # the display name, kept for `kubectl get` and the UI
-    document = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
+    return {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": metadata, "spec": loaded.spec.to_dict()}
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    loaded = load_pipeline_file(args.file, function=args.function)
+    arguments = {**loaded.run_arguments, **parse_params(args.param)}
+    bind_or_explain(loaded.plan, arguments)  # wrong arguments fail here, not on the cluster
+    document = pipeline_document(loaded)
     client = cluster_client(args)
     run = client.create_run_from_pipeline_document(document, arguments, args.name, args.experiment)
     created = run.resource_name

@@ -14,14 +14,19 @@ and no permission to add. Its uid is the experiment's id; its data keep the name
 Pipeline versions: a Pipeline resource each (`PIPELINE-VERSION`, labelled `kubeline.dev/pipeline=PIPELINE`);
 the newest version is also written to the Pipeline itself, its default version, as KFP makes the newest
 version the default. A Run freezes the pipeline it started with, so a new version never changes a Run in flight.
+
+Recurring runs (KFP's jobs): a RecurringRun resource each, written and checked by sdk/recurring.py (the same
+code as `kubeline schedule create`); the operator makes their Runs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,15 @@ from kubeline.api.names import MAX_LABEL, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import stepid
 from kubeline.engine.documents import pipeline_from_documents
+from kubeline.engine.plan import load_spec
+from kubeline.sdk.recurring import (
+    KFP_ARGUMENTS,
+    RecurringRunInfo,
+    check_recurring_run,
+    recurring_run_document,
+    recurring_run_info,
+    run_source,
+)
 from kubeline.sdk.results import (
     Experiment,
     Page,
@@ -417,29 +431,29 @@ class Client:
         if experiment_name:
             self.create_experiment(experiment_name, namespace=namespace)
             labels[EXPERIMENT_LABEL] = experiment_key(experiment_name)
-        spec: dict[str, Any] = {"arguments": dict(arguments or {})}
-        if defaults:
-            own = dict(pipeline["spec"])
-            own["defaults"] = {**(own.get("defaults") or {}), **defaults}
-            spec["pipelineSpec"] = own
-        else:
-            spec["pipelineRef"] = {"name": pipeline_name}
+        spec: dict[str, Any] = {"arguments": dict(arguments or {}), **run_source(pipeline, defaults)}
         metadata: dict[str, Any] = {"name": run_name or _generated_name(pipeline_name), "labels": labels}
         if display_name:
             metadata["name"] = to_dns_label(display_name)
             if display_name != metadata["name"]:
                 metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display_name}
         run = {"apiVersion": API_VERSION, "kind": "Run", "metadata": metadata, "spec": spec}
+        return run_info(self._create_named(namespace, "runs", run, display_name))
+
+    def _create_named(
+        self, namespace: str, plural: str, body: dict[str, Any], display_name: str | None
+    ) -> dict[str, Any]:
+        """The resource created; named after a KFP job name (``display_name``), which need not be unique while
+        a resource's name must: when taken, a name of its own, the display name kept as an annotation."""
         try:
-            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
+            return _resource(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body))
         except ApiException as error:
             if error.status != 409 or not display_name:
                 raise  # a name given exactly stays exact: its clash is the caller's to see
-            # a KFP job name need not be unique, a Run's name must: the same display name, a name of its own
-            metadata["name"] = _generated_name(metadata["name"])
-            metadata["annotations"] = {DISPLAY_NAME_ANNOTATION: display_name}
-            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
-        return run_info(_resource(created))
+        metadata = body["metadata"]
+        metadata["name"] = _generated_name(metadata["name"])
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), DISPLAY_NAME_ANNOTATION: display_name}
+        return _resource(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body))
 
     def _apply_pipeline(self, namespace: str, document: dict[str, Any]) -> None:
         name = document["metadata"]["name"]
@@ -529,6 +543,151 @@ class Client:
             f"no {kind} with id or name {id_or_name!r} in namespace {namespace!r}: `kubectl get {plural} -n "
             f"{namespace}` lists them"
         )
+
+    # -- recurring runs -----------------------------------------------------------------------------------------
+
+    def create_recurring_run(
+        self,
+        experiment_id: str | None,
+        job_name: str,
+        description: str | None = None,
+        start_time: str | datetime | None = None,
+        end_time: str | datetime | None = None,
+        interval_second: int | None = None,
+        cron_expression: str | None = None,
+        max_concurrency: int | None = 1,
+        no_catchup: bool | None = None,
+        params: dict[str, Any] | None = None,
+        pipeline_package_path: str | None = None,
+        pipeline_id: str | None = None,
+        version_id: str | None = None,
+        enabled: bool = True,
+        enable_caching: bool | None = None,
+        service_account: str | None = None,
+        namespace: str | None = None,
+    ) -> RecurringRunInfo:
+        """A RecurringRun (KFP's job): Runs of a package (its Pipeline applied), of an uploaded pipeline or of a
+        version (version_id wins over pipeline_id, as in KFP), on a cron schedule (5 fields, or 6 with seconds
+        first as KFP writes them) or every ``interval_second``. Checked before anything is created: a problem
+        is a PipelineInvalid (a ValueError) naming the argument and the fix."""
+        namespace = namespace or self.namespace
+        if (interval_second is None) == (cron_expression is None):
+            raise PipelineInvalid(
+                [
+                    Issue(
+                        "cron_expression, interval_second",
+                        "give exactly one: e.g. cron_expression='0 0 2 * * *' (02:00 every day) or interval_second=3600",
+                    )
+                ]
+            )
+        if interval_second is not None and (
+            isinstance(interval_second, bool) or not isinstance(interval_second, int) or interval_second < 1
+        ):
+            raise PipelineInvalid(
+                [Issue("interval_second", f"must be a whole number of seconds, 1 or more, not {interval_second!r}")]
+            )
+        if (pipeline_package_path is None) == (pipeline_id is None and version_id is None):
+            raise ValueError("create_recurring_run: give pipeline_package_path, or pipeline_id and/or version_id")
+        package = _package_document(pipeline_package_path, None, None) if pipeline_package_path else None
+        pipeline = package or self._pipeline(str(version_id or pipeline_id), namespace)
+        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
+        document = recurring_run_document(
+            to_dns_label(job_name),
+            pipeline,
+            defaults=_defaults(enable_caching, service_account),
+            cron=cron_expression,
+            interval=f"{interval_second}s" if interval_second is not None else None,
+            start_time=start_time,
+            end_time=end_time,
+            arguments=params,
+            experiment=experiment_key(experiment.name) if experiment else None,
+            max_concurrency=max_concurrency,
+            catch_up=not no_catchup,
+            suspend=not enabled,
+            display=job_name,
+            description=description,
+        )
+        check_recurring_run(document, KFP_ARGUMENTS, load_spec(pipeline["spec"]))
+        return self.create_recurring_run_document(document, package, display_name=job_name, namespace=namespace)
+
+    def create_recurring_run_document(
+        self,
+        document: dict[str, Any],
+        pipeline: dict[str, Any] | None = None,
+        display_name: str | None = None,
+        namespace: str | None = None,
+    ) -> RecurringRunInfo:
+        """The RecurringRun ``document`` created (its Pipeline ``pipeline`` applied first, when given): named
+        exactly, unless ``display_name`` is a KFP job name (made unique when taken). A name taken, or a
+        document the API server refuses, is a PipelineInvalid with the server's reason."""
+        namespace = namespace or self.namespace
+        if pipeline is not None:
+            self._apply_pipeline(namespace, pipeline)
+        try:
+            created = self._create_named(namespace, "recurringruns", document, display_name)
+        except ApiException as error:
+            if error.status not in (409, 422):
+                raise
+            name = document["metadata"]["name"]
+            reason = _api_message(error)
+            if error.status == 409:
+                reason = f"exists in namespace {namespace!r}: choose another name, or delete it (kubeline schedule delete {name})"
+            raise PipelineInvalid([Issue(f"RecurringRun {name}", reason)]) from None
+        return recurring_run_info(created)
+
+    def get_recurring_run(self, job_id: str, namespace: str | None = None) -> RecurringRunInfo:
+        """The RecurringRun by id (its uid) or name."""
+        return recurring_run_info(self._by_id("recurringruns", job_id, namespace or self.namespace))
+
+    def list_recurring_runs(
+        self,
+        page_token: str = "",
+        page_size: int = 10,
+        sort_by: str = "",
+        experiment_id: str | None = None,
+        namespace: str | None = None,
+        filter: str | None = None,
+    ) -> Page[RecurringRunInfo]:
+        """A page of the namespace's RecurringRuns (of one experiment): ``.jobs`` as in KFP."""
+        _no_filter(filter)
+        namespace = namespace or self.namespace
+        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
+        jobs = self.recurring_runs(experiment.name if experiment else None, namespace)
+        return page(sort(jobs, sort_by), page_token, page_size)
+
+    def recurring_runs(
+        self, experiment_name: str | None = None, namespace: str | None = None, all_namespaces: bool = False
+    ) -> list[RecurringRunInfo]:
+        """Every RecurringRun of the namespace (or of all), of one experiment when named, oldest first."""
+        if all_namespaces:
+            body = self.custom.list_cluster_custom_object(GROUP, VERSION, "recurringruns")
+        else:
+            body = self.custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace or self.namespace, "recurringruns"
+            )
+        items = sorted(_resource(body)["items"], key=lambda item: item["metadata"]["creationTimestamp"])
+        jobs = [recurring_run_info(item) for item in items]
+        key = experiment_key(experiment_name) if experiment_name else None
+        return [job for job in jobs if key is None or job.experiment == key]
+
+    def disable_job(self, job_id: str, namespace: str | None = None) -> None:
+        """Suspends the RecurringRun: no Run is made until enable_job (Runs made go on)."""
+        self._suspend(job_id, True, namespace or self.namespace)
+
+    def enable_job(self, job_id: str, namespace: str | None = None) -> None:
+        """Resumes the RecurringRun; the triggers missed meanwhile are made when it catches up (no_catchup: the latest)."""
+        self._suspend(job_id, False, namespace or self.namespace)
+
+    def delete_job(self, job_id: str, namespace: str | None = None) -> None:
+        """Deletes the RecurringRun: no more Runs are made."""
+        namespace = namespace or self.namespace
+        name = self._by_id("recurringruns", job_id, namespace)["metadata"]["name"]
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "recurringruns", name)
+
+    def _suspend(self, job_id: str, suspend: bool, namespace: str) -> None:
+        name = self._by_id("recurringruns", job_id, namespace)["metadata"]["name"]
+        patch = {"spec": {"suspend": suspend}}
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "recurringruns", name, patch)
 
     def recorded_outputs(self, all_namespaces: bool = False) -> tuple[set[str], dict[str, set[str]]]:
         """Every output text the Runs and CacheEntries of this namespace (or of all) record, object references
@@ -659,6 +818,15 @@ def _defaults(enable_caching: bool | None, service_account: str | None) -> dict[
     if service_account:
         defaults["serviceAccountName"] = service_account
     return defaults
+
+
+def _api_message(error: ApiException) -> str:
+    """What the API server said when it refused a resource (its Status message: the CEL rule's words)."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except ValueError:
+        message = None
+    return str(message or error.reason)
 
 
 def _no_filter(filter: str | None) -> None:

@@ -215,6 +215,10 @@ class Page(Generic[Item]):
     def pipelines(self) -> list[Item]:
         return self.items
 
+    @property
+    def jobs(self) -> list[Item]:
+        return self.items
+
 
 def page(items: list[Item], page_token: str, page_size: int) -> Page[Item]:
     """The page ``page_token`` (an offset, as text; '' for the first) of at most ``page_size`` items."""
