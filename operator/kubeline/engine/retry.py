@@ -1,0 +1,168 @@
+"""Retry from the failed step: which steps of a finished run a new run reuses, and which it runs again.
+
+A retry reuses every step that succeeded in the original (run or served from the cache), except the
+steps asked for again (``from_steps``) and everything downstream of them. The rest (failed, cancelled,
+skipped, never reached) runs again, and so does the exit handler, which reports on the new run.
+
+Downstream is what the engine waits for: each task's dependencies (data references, ``after``,
+conditions, a loop's list), lifted to the siblings that contain the two tasks (see ``references``).
+So a group or loop that depends on a step run again runs again whole, every instance; a step
+depends on what its enclosing groups depend on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from kubeline.api.models import TaskStatus
+from kubeline.engine import stepid
+from kubeline.engine.errors import name_list
+from kubeline.engine.plan import Plan
+from kubeline.engine.scopes import Node, Scope, node_at
+from kubeline.engine.values import FILE_OUTPUT_TYPES
+
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+
+
+class RetryInvalid(ValueError):
+    """The retry cannot be made as asked (an unknown step to run again)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    reused: dict[str, TaskStatus]  # step id -> the original's entry, marked with the run it came from
+    rerun: list[str]  # steps that succeeded and run again: asked for, or downstream of one
+    unreadable: list[str]  # steps that succeeded and run again: their files stay on the original's volume
+
+
+def unfinished_problem(original: str, phase: str | None) -> str | None:
+    """Why a Run cannot be retried yet (it has not finished), or None."""
+    if phase in FINISHED:
+        return None
+    return (
+        f"Run {original!r} has not finished (phase {phase or 'Pending'}): retry it once it has, "
+        "or cancel it first (kubectl patch run … spec.cancel=true)"
+    )
+
+
+def select(
+    plan: Plan,
+    original: str,
+    tasks: Mapping[str, TaskStatus],
+    from_steps: Sequence[str] = (),
+    files_readable: bool = True,
+) -> Selection:
+    """The original run's succeeded steps to reuse (``tasks``: its status.tasks). ``files_readable``: whether
+    a new run can read the original's file outputs (they are in an artifact store, not on its own volume);
+    when not, steps with file outputs run again. RetryInvalid names a from-step the pipeline does not have."""
+    _check_known(plan, from_steps)
+    chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
+    touched = {node_id for step_id, chain in chains.items() if _asked(step_id, from_steps) for node_id in _ids(chain)}
+    candidates = [
+        step_id
+        for step_id, chain in chains.items()
+        if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
+    ]
+    rerun: set[str] = {step_id for step_id in candidates if _asked(step_id, from_steps)}
+    changed = True
+    while changed:  # a step run again makes what depends on it run again, and so on downstream
+        changed = False
+        for step_id in candidates:
+            if step_id not in rerun and _depends_on(chains[step_id], touched):
+                rerun.add(step_id)
+                touched.update(_ids(chains[step_id]))
+                changed = True
+    unreadable = [] if files_readable else [s for s in candidates if s not in rerun and _writes_files(chains[s])]
+    reused = {
+        step_id: tasks[step_id].model_copy(
+            update={"reused_from": tasks[step_id].reused_from or original, "attempts": tasks[step_id].attempts or 1}
+        )
+        for step_id in candidates
+        if step_id not in rerun and step_id not in unreadable
+    }
+    return Selection(reused, sorted(rerun), unreadable)
+
+
+#: One level of a step id: the task or group there, its id, and the id of the instance it is in ("" at the top).
+_Level = tuple[Node, str, str]
+
+
+def _chain(plan: Plan, step_id: str) -> list[_Level] | None:
+    """The tasks and groups a step id goes through, outermost first; None when the plan has no such step."""
+    if plan.exit is not None and step_id == plan.exit.name:
+        return [(plan.exit, step_id, "")]
+    try:
+        segments = stepid.parse(step_id)
+    except ValueError:
+        return None
+    scope: Scope | None = plan.root
+    prefix, chain = "", []
+    for segment in segments:
+        node = scope.nodes.get(segment.name) if scope is not None else None
+        if node is None or node.is_loop != (segment.index is not None):
+            return None
+        node_id = stepid.child(prefix, segment.name)
+        chain.append((node, node_id, prefix))
+        prefix = node_id if segment.index is None else stepid.instance(node_id, segment.index)
+        scope = node.body
+    return chain
+
+
+def _ids(chain: list[_Level]) -> Iterator[str]:
+    """The ids of the tasks, groups and instances a step is in, and its own (``loop``, ``loop[2]``,
+    ``loop[2].train``): what its dependents name as their dependency."""
+    for _, node_id, prefix in chain:
+        if prefix:
+            yield prefix
+        yield node_id
+
+
+def _depends_on(chain: list[_Level], touched: set[str]) -> bool:
+    return any(stepid.child(prefix, dep) in touched for node, _, prefix in chain for dep in node.deps)
+
+
+def _writes_files(chain: list[_Level]) -> bool:
+    component = chain[-1][0].component
+    return component is not None and any(o.type in FILE_OUTPUT_TYPES for o in component.outputs or [])
+
+
+def _asked(step_id: str, from_steps: Sequence[str]) -> bool:
+    """Whether a from-step names this step: a task or group name anywhere in its id, or a path of its id
+    from the top (``loop`` covers every instance, ``loop[2]`` one, ``cond.train`` one task in a group)."""
+    segments = stepid.parse(step_id)
+    for wanted in from_steps:
+        asked = stepid.parse(wanted)
+        if len(asked) == 1 and asked[0].index is None:
+            if any(segment.name == asked[0].name for segment in segments):
+                return True
+        elif len(asked) <= len(segments) and all(
+            a.name == s.name and a.index in (None, s.index) for a, s in zip(asked, segments, strict=False)
+        ):
+            return True
+    return False
+
+
+def _check_known(plan: Plan, from_steps: Sequence[str]) -> None:
+    names = _task_names(plan.root)
+    for wanted in from_steps:
+        try:
+            segments = stepid.parse(wanted)
+        except ValueError as error:
+            raise RetryInvalid(f"from step {wanted!r}: {error}") from None
+        single = len(segments) == 1 and segments[0].index is None
+        if (single and wanted in names) or (not single and node_at(plan.root, wanted) is not None):
+            continue
+        raise RetryInvalid(
+            f"from step {wanted!r}: the pipeline has no such task or step; its tasks: {name_list(names)} "
+            "(a step id such as loop[2].train names one instance)"
+        )
+
+
+def _task_names(scope: Scope) -> set[str]:
+    names = set()
+    for node in scope.nodes.values():
+        names.add(node.name)
+        if node.body is not None:
+            names |= _task_names(node.body)
+    return names
