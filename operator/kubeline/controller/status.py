@@ -99,6 +99,7 @@ def _recorded_state(status: RunStatus) -> RunState:
             node=task.node,
             stored_values=frozenset(task.stored_outputs or ()),
             log=task.log,
+            reused_from=task.reused_from,
         )
     return state
 
@@ -174,6 +175,9 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
     run_metrics = metrics.of_run(plan, decision, state)
     if message and run_metrics.note():
         message = f"{message}; {run_metrics.note()}"
+    reuse = _reuse_note(state)
+    if message and reuse:
+        message = f"{message}; {reuse}"
     return RunStatus(
         pipeline_spec=base.pipeline_spec,
         arguments=base.arguments,
@@ -189,8 +193,23 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         outputs=(decision.outputs or None) if decision.finished else None,
         metrics=run_metrics.by_step or None,
         duration=duration,
-        conditions=conditions(value, decision.phase, message or "steps are running", base.conditions, now),
+        conditions=conditions(
+            value,
+            decision.phase,
+            message or "; ".join(filter(None, ["steps are running", reuse])),
+            base.conditions,
+            now,
+        ),
     )
+
+
+def _reuse_note(state: RunState) -> str | None:
+    """What a retry took from the run it retries, for the Run's message: "3 steps reused from X"."""
+    origins = sorted({step.reused_from for step in state.steps.values() if step.reused_from})
+    if not origins:
+        return None
+    count = sum(1 for step in state.steps.values() if step.reused_from)
+    return f"{count} step{'' if count == 1 else 's'} reused from {', '.join(origins)}"
 
 
 def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
@@ -213,6 +232,7 @@ def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatu
         cache_key=step.cache_key if step.cache_key and (lineage or step.stored_values) else None,
         stored_outputs=sorted(step.stored_values) or None,
         log=step.log,
+        reused_from=step.reused_from,
     )
 
 

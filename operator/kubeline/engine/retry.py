@@ -41,8 +41,8 @@ def unfinished_problem(original: str, phase: str | None) -> str | None:
     if phase in FINISHED:
         return None
     return (
-        f"Run {original!r} has not finished (phase {phase or 'Pending'}): retry it once it has, "
-        "or cancel it first (kubectl patch run … spec.cancel=true)"
+        f"Run {original!r} has not finished (phase {phase or 'Pending'}): create the retry once it has "
+        f'(or cancel it: kubectl patch run {original} --type merge -p \'{{"spec":{{"cancel":true}}}}\')'
     )
 
 
@@ -58,13 +58,13 @@ def select(
     when not, steps with file outputs run again. RetryInvalid names a from-step the pipeline does not have."""
     _check_known(plan, from_steps)
     chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
-    touched = {node_id for step_id, chain in chains.items() if _asked(step_id, from_steps) for node_id in _ids(chain)}
+    touched = {node_id for step_id, chain in chains.items() if asked(step_id, from_steps) for node_id in _ids(chain)}
     candidates = [
         step_id
         for step_id, chain in chains.items()
         if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
     ]
-    rerun: set[str] = {step_id for step_id in candidates if _asked(step_id, from_steps)}
+    rerun: set[str] = {step_id for step_id in candidates if asked(step_id, from_steps)}
     changed = True
     while changed:  # a step run again makes what depends on it run again, and so on downstream
         changed = False
@@ -127,7 +127,7 @@ def _writes_files(chain: list[_Level]) -> bool:
     return component is not None and any(o.type in FILE_OUTPUT_TYPES for o in component.outputs or [])
 
 
-def _asked(step_id: str, from_steps: Sequence[str]) -> bool:
+def asked(step_id: str, from_steps: Sequence[str]) -> bool:
     """Whether a from-step names this step: a task or group name anywhere in its id, or a path of its id
     from the top (``loop`` covers every instance, ``loop[2]`` one, ``cond.train`` one task in a group)."""
     segments = stepid.parse(step_id)
