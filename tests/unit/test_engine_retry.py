@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kubeline.api.models import TaskStatus
-from kubeline.engine.retry import RetryInvalid, select, unfinished_problem
+from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL, RETRY_OF_LABEL
+from kubeline.api.models import RunSpec, RunStatus, TaskStatus
+from kubeline.engine.retry import RetryInvalid, retry_document, select, source_problem
 from kubeline.engine.state import RunState, StepState
 from tests.helpers import COMPONENTS, pipeline, task
 from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
@@ -170,9 +171,33 @@ def test_an_unknown_from_step_is_refused_with_the_task_names(wanted: str) -> Non
         assert "its tasks: a, g, w, x, y, z" in str(error.value)
 
 
-@pytest.mark.parametrize("phase, refused", [("Running", True), (None, True), ("Pending", True), ("Failed", False)])
-def test_only_a_finished_run_is_retried(phase: str | None, refused: bool) -> None:
-    problem = unfinished_problem("first", phase)
-    assert (problem is not None) == refused
-    if problem:
-        assert "'first' has not finished" in problem
+@pytest.mark.parametrize(
+    "status, problem",
+    [
+        pytest.param(
+            {"phase": "Running", "pipelineSpec": {}}, "'first' has not finished (phase Running)", id="running"
+        ),
+        pytest.param({}, "'first' has not finished (phase Pending)", id="pending"),
+        pytest.param({"phase": "Failed"}, "'first' never started", id="never started"),
+        pytest.param({"phase": "Failed", "pipelineSpec": {}}, None, id="failed"),
+        pytest.param({"phase": "Cancelled", "pipelineSpec": {}}, None, id="cancelled"),
+    ],
+)
+def test_only_a_run_that_started_and_finished_is_retried(status: dict, problem: str | None) -> None:
+    found = source_problem("first", RunStatus.model_validate(status))
+    assert found == problem or (problem is not None and found is not None and problem in found)
+
+
+def test_the_retry_document_names_the_original_and_lists_with_it() -> None:
+    original = {
+        "metadata": {"name": "train-1", "labels": {PIPELINE_LABEL: "train", EXPERIMENT_LABEL: "e", "other": "x"}},
+        "spec": {"pipelineRef": {"name": "train"}, "arguments": {"rate": 1}, "queue": "gpu", "priority": 5},
+    }
+    document = retry_document(original, ["b"])
+    assert document["metadata"] == {
+        "generateName": "train-1-retry-",
+        "labels": {PIPELINE_LABEL: "train", EXPERIMENT_LABEL: "e", RETRY_OF_LABEL: "train-1"},
+    }
+    assert document["spec"] == {"retryOf": {"name": "train-1", "fromSteps": ["b"]}, "queue": "gpu", "priority": 5}
+    RunSpec.model_validate(document["spec"])  # what the API server accepts
+    assert retry_document(original, name="again")["metadata"]["name"] == "again"

@@ -8,7 +8,22 @@ import sys
 from collections.abc import Sequence
 
 from kubeline.api.problems import PipelineInvalid
-from kubeline.commands import common, compile, crds, gc, get, graph, import_, logs, operator, run, submit, ui, validate
+from kubeline.commands import (
+    common,
+    compile,
+    crds,
+    gc,
+    get,
+    graph,
+    import_,
+    logs,
+    operator,
+    retry,
+    run,
+    submit,
+    ui,
+    validate,
+)
 
 _DESCRIPTION = """\
 kubeline runs ML pipelines: on this machine (kubeline run), or on Kubernetes as Pipeline and Run
@@ -20,7 +35,7 @@ Try it:
 """
 
 #: In the order `kubeline --help` lists them.
-_COMMANDS = (run, validate, compile, import_, submit, get, logs, graph, ui, gc, operator, crds)
+_COMMANDS = (run, validate, compile, import_, submit, retry, get, logs, graph, ui, gc, operator, crds)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -184,14 +184,9 @@ class RunReconciler:
                 "name a Run of this namespace (create a new Run to retry)"
             )
         original = RunStatus.model_validate(found.get("status") or {})
-        unfinished = retry.unfinished_problem(name, original.phase)
-        if unfinished is not None:
-            return None, f"spec.retryOf.name: {unfinished}"
-        if original.pipeline_spec is None:
-            return None, (
-                f"spec.retryOf.name: Run {name!r} never started (it has no frozen pipeline), so it has nothing to "
-                "reuse: fix what it failed for and create a new Run instead"
-            )
+        problem = retry.source_problem(name, original)
+        if problem is not None:
+            return None, f"spec.retryOf.name: {problem}"
         return original, ""
 
     def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:

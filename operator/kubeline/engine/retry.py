@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from kubeline.api.models import TaskStatus
+from kubeline.api.constants import API_VERSION, EXPERIMENT_LABEL, PIPELINE_LABEL, RETRY_OF_LABEL
+from kubeline.api.models import RunStatus, TaskStatus
 from kubeline.engine import stepid
 from kubeline.engine.errors import name_list
 from kubeline.engine.plan import Plan
@@ -36,14 +38,40 @@ class Selection:
     unreadable: list[str]  # steps that succeeded and run again: their files stay on the original's volume
 
 
-def unfinished_problem(original: str, phase: str | None) -> str | None:
-    """Why a Run cannot be retried yet (it has not finished), or None."""
-    if phase in FINISHED:
-        return None
-    return (
-        f"Run {original!r} has not finished (phase {phase or 'Pending'}): create the retry once it has "
-        f'(or cancel it: kubectl patch run {original} --type merge -p \'{{"spec":{{"cancel":true}}}}\')'
-    )
+def source_problem(original: str, status: RunStatus) -> str | None:
+    """Why a Run cannot be retried (it has not finished, or never started), or None."""
+    if status.phase not in FINISHED:
+        return (
+            f"Run {original!r} has not finished (phase {status.phase or 'Pending'}): create the retry once it has "
+            f'(or cancel it: kubectl patch run {original} --type merge -p \'{{"spec":{{"cancel":true}}}}\')'
+        )
+    if status.pipeline_spec is None:
+        return (
+            f"Run {original!r} never started (it has no frozen pipeline), so it has nothing to reuse: "
+            "fix what it failed for and create a new Run instead"
+        )
+    return None
+
+
+def retry_document(
+    original: Mapping[str, Any], from_steps: Sequence[str] = (), name: str | None = None
+) -> dict[str, Any]:
+    """A Run retrying ``original`` (a Run document): named ``name`` or ORIGINAL-retry-XXXXX, in its queue, with
+    its pipeline and experiment labels (it lists with it) and RETRY_OF_LABEL naming it."""
+    metadata = original.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    kept = {key: str(labels[key]) for key in (PIPELINE_LABEL, EXPERIMENT_LABEL) if key in labels}
+    spec = original.get("spec") or {}
+    retry_of: dict[str, Any] = {"name": metadata["name"]}
+    if from_steps:
+        retry_of["fromSteps"] = list(from_steps)
+    naming = {"name": name} if name else {"generateName": f"{metadata['name'][:50]}-retry-"}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {**naming, "labels": {**kept, RETRY_OF_LABEL: metadata["name"]}},
+        "spec": {"retryOf": retry_of, **{key: spec[key] for key in ("queue", "priority") if key in spec}},
+    }
 
 
 def select(
@@ -56,7 +84,7 @@ def select(
     """The original run's succeeded steps to reuse (``tasks``: its status.tasks). ``files_readable``: whether
     a new run can read the original's file outputs (they are in an artifact store, not on its own volume);
     when not, steps with file outputs run again. RetryInvalid names a from-step the pipeline does not have."""
-    _check_known(plan, from_steps)
+    check_from_steps(plan, from_steps)
     chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
     touched = {node_id for step_id, chain in chains.items() if asked(step_id, from_steps) for node_id in _ids(chain)}
     candidates = [
@@ -143,7 +171,8 @@ def asked(step_id: str, from_steps: Sequence[str]) -> bool:
     return False
 
 
-def _check_known(plan: Plan, from_steps: Sequence[str]) -> None:
+def check_from_steps(plan: Plan, from_steps: Sequence[str]) -> None:
+    """RetryInvalid when a from-step is no task, group or step id of the plan, listing the task names."""
     names = _task_names(plan.root)
     for wanted in from_steps:
         try:
