@@ -636,26 +636,33 @@ def test_a_restarted_operator_keeps_the_reused_steps_it_recorded_at_the_start() 
 
 
 @pytest.mark.parametrize(
-    "retry_of, original_phase, expected",
+    "spec, original_phase, expected",
     [
-        pytest.param({"name": "gone"}, None, "Run 'gone' not found in namespace team", id="missing"),
-        pytest.param({"name": RUN}, "Running", "Run 'r' has not finished (phase Running)", id="still running"),
+        pytest.param({"retryOf": {"name": "gone"}}, None, "Run 'gone' not found in namespace team", id="missing"),
+        pytest.param({"retryOf": {"name": RUN}}, "Running", "Run 'r' has not finished (phase Running)", id="running"),
         pytest.param(
-            {"name": RUN, "fromSteps": ["nope"]}, None, "'nope': the pipeline has no such task", id="unknown step"
+            {"retryOf": {"name": RUN, "fromSteps": ["nope"]}},
+            None,
+            "'nope': the pipeline has no such task or step; its tasks: a, b",
+            id="unknown step",
+        ),
+        pytest.param({"retryOf": {"name": RUN}}, "Exploded", "Run 'r' has a status kubeline did not write", id="junk"),
+        pytest.param(
+            {"retryOf": {"name": RUN}, "arguments": {"x": 1}}, None, "spec.arguments: a retry runs with", id="arguments"
         ),
     ],
 )
 def test_a_retry_that_cannot_be_made_fails_saying_why_without_pods(
-    retry_of: dict[str, Any], original_phase: str | None, expected: str
+    spec: dict[str, Any], original_phase: str | None, expected: str
 ) -> None:
     kube = FakeKube()
     failed_chain(kube)
     if original_phase:
         status(kube)["phase"] = original_phase
     kube.created_pods.clear()
-    assert reconcile(kube, start_retry(kube, retry_of)) is None
+    kube.add_run(NS, "r-retry", "uid-r-retry", spec)
+    assert reconcile(kube, RunReconciler(kube, OperatorConfig(), NS, "r-retry", kube.watch(NS, "r-retry"))) is None
     retried = status(kube, "r-retry")
     assert retried["phase"] == "Failed"
     assert expected in retried["message"]
-    assert "its tasks: a, b" in retried["message"] or "fromSteps" not in str(retry_of)
     assert kube.created_pods == []

@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
@@ -96,7 +98,7 @@ class RunReconciler:
         original: RunStatus | None = None
         if frozen is None:
             if retry_of:
-                original, problem = await self._original(retry_of["name"])
+                original, problem = await self._original(retry_of["name"], spec)
                 if original is None:
                     event(run, "Warning", "RetryInvalid", problem)
                     return await self._write(statuses.failed_status(problem, None, now, reason="RetryInvalid"))
@@ -175,15 +177,23 @@ class RunReconciler:
         self.rerun_asked = tuple(retry_of.get("fromSteps") or ())
         return status
 
-    async def _original(self, name: str) -> tuple[RunStatus | None, str]:
+    async def _original(self, name: str, spec: Mapping[str, Any]) -> tuple[RunStatus | None, str]:
         """The status of the Run a retry retries, or None and why it cannot be retried."""
+        if spec.get("arguments"):
+            return None, (
+                "spec.arguments: a retry runs with the arguments of the Run it retries: leave them out "
+                "(or create a new Run with pipelineRef and these arguments)"
+            )
         found = await self.kube.get_run(self.namespace, name)
         if found is None:
             return None, (
                 f"spec.retryOf.name: Run {name!r} not found in namespace {self.namespace}: "
                 "name a Run of this namespace (create a new Run to retry)"
             )
-        original = RunStatus.model_validate(found.get("status") or {})
+        try:
+            original = RunStatus.model_validate(found.get("status") or {})
+        except ValidationError:
+            return None, f"spec.retryOf.name: Run {name!r} has a status kubeline did not write: create a new Run"
         problem = retry.source_problem(name, original)
         if problem is not None:
             return None, f"spec.retryOf.name: {problem}"
