@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeline.api.constants import RETRY_OF_LABEL
+from kubeline.api.constants import EXPERIMENT_LABEL, RETRY_OF_LABEL
 from tests.helpers import by_step, fake, kubeline, pods_of, submit, wait_run
 
 pytestmark = pytest.mark.integration
@@ -76,3 +76,29 @@ def test_a_retry_reuses_what_succeeded_and_from_a_step_reruns_it_and_what_follow
 
     unknown = retry(run, "--from", "nope")
     assert unknown.returncode == 2 and "its tasks: prep, report, train" in unknown.stderr, unknown.stderr
+
+
+def test_client_retry_run_makes_a_retry_listed_with_the_original(operator_namespace) -> None:
+    cluster, namespace, _ = operator_namespace
+    from kubeline import Client
+
+    client = Client(namespace=namespace, kubeconfig=str(cluster.kubeconfig))
+    failing = {
+        **PIPELINE,
+        "components": [*PIPELINE["components"][:1], fake("train", ["data"], {"model": "m1"}, exit_code=1)],
+    }
+    failing["components"] += PIPELINE["components"][2:]
+    run = submit(operator_namespace, failing)
+    cluster.kubectl("label", "run", run, "-n", namespace, f"{EXPERIMENT_LABEL}=nightly")
+    assert wait_run(operator_namespace, run)["phase"] == "Failed"
+    retried = client.retry_run(run)
+    assert retried.resource_name.startswith(f"{run}-retry-") and retried.experiment == "nightly"
+    finished = client.wait_for_run_completion(retried.resource_name, timeout=60).run
+    assert finished.phase == "Failed", (
+        finished.run_status
+    )  # the frozen pipeline's train fails again; prep was not run again
+    assert sorted(by_step(pods_of(operator_namespace, retried.resource_name))) == ["exit-handler", "train"], (
+        finished.run_status
+    )
+    with pytest.raises(ValueError, match="no run with id or name 'gone'"):
+        client.retry_run("gone")

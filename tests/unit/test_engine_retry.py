@@ -41,6 +41,7 @@ SKIPPED = pipeline(
     [task("a"), task("b", when="{{tasks.a.outputs.out}} == yes"), task("c", after=["b"])],
     onExit={"name": "report", "component": "op"},
 )
+STARTED = "2026-11-30T10:00:00Z"
 ITEMS = ok(n=3, items='["p", "q", "r"]')
 
 
@@ -162,7 +163,7 @@ def test_steps_with_files_run_again_when_the_original_kept_them_on_its_volume() 
     assert (set(in_store.reused), in_store.unreadable) == ({"gen", "a"}, [])
 
 
-@pytest.mark.parametrize("wanted", ["nope", "g.nope", "loop[2].nope", "Bad_Name"])
+@pytest.mark.parametrize("wanted", ["nope", "g.nope", "loop[2].nope", "a[0]", "g[1].x", "x.g", "Bad_Name"])
 def test_an_unknown_from_step_is_refused_with_the_task_names(wanted: str) -> None:
     with pytest.raises(RetryInvalid) as error:
         select(plan_of(GROUPS), "first", original(GROUPS), [wanted])
@@ -179,8 +180,9 @@ def test_an_unknown_from_step_is_refused_with_the_task_names(wanted: str) -> Non
         ),
         pytest.param({}, "'first' has not finished (phase Pending)", id="pending"),
         pytest.param({"phase": "Failed"}, "'first' never started", id="never started"),
-        pytest.param({"phase": "Failed", "pipelineSpec": {}}, None, id="failed"),
-        pytest.param({"phase": "Cancelled", "pipelineSpec": {}}, None, id="cancelled"),
+        pytest.param({"phase": "Failed", "pipelineSpec": {}}, "'first' never started", id="invalid pipeline"),
+        pytest.param({"phase": "Failed", "pipelineSpec": {}, "startedAt": STARTED}, None, id="failed"),
+        pytest.param({"phase": "Cancelled", "pipelineSpec": {}, "startedAt": STARTED}, None, id="cancelled"),
     ],
 )
 def test_only_a_run_that_started_and_finished_is_retried(status: dict, problem: str | None) -> None:
@@ -201,3 +203,17 @@ def test_the_retry_document_names_the_original_and_lists_with_it() -> None:
     assert document["spec"] == {"retryOf": {"name": "train-1", "fromSteps": ["b"]}, "queue": "gpu", "priority": 5}
     RunSpec.model_validate(document["spec"])  # what the API server accepts
     assert retry_document(original, name="again")["metadata"]["name"] == "again"
+
+
+@pytest.mark.parametrize(
+    "wanted, rerun",
+    [
+        ("loop", [f"loop[{i}].{t}" for i in range(3) for t in ("check", "work")]),
+        ("loop.work", [f"loop[{i}].{t}" for i in range(3) for t in ("check", "work")]),
+        ("loop[1].work", ["loop[1].check", "loop[1].work"]),
+        ("work", [f"loop[{i}].{t}" for i in range(3) for t in ("check", "work")]),
+    ],
+)
+def test_a_from_step_names_a_task_group_or_step_id_inside_loops(wanted: str, rerun: list[str]) -> None:
+    selection = select(plan_of(LOOPS), "first", original(LOOPS), [wanted])
+    assert selection.rerun == sorted([*rerun, "join"])

@@ -21,7 +21,7 @@ from kubeline.api.models import RunStatus, TaskStatus
 from kubeline.engine import stepid
 from kubeline.engine.errors import name_list
 from kubeline.engine.plan import Plan
-from kubeline.engine.scopes import Node, Scope, node_at
+from kubeline.engine.scopes import Node, Scope
 from kubeline.engine.values import FILE_OUTPUT_TYPES
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
@@ -45,9 +45,9 @@ def source_problem(original: str, status: RunStatus) -> str | None:
             f"Run {original!r} has not finished (phase {status.phase or 'Pending'}): create the retry once it has "
             f'(or cancel it: kubectl patch run {original} --type merge -p \'{{"spec":{{"cancel":true}}}}\')'
         )
-    if status.pipeline_spec is None:
+    if status.pipeline_spec is None or status.started_at is None:
         return (
-            f"Run {original!r} never started (it has no frozen pipeline), so it has nothing to reuse: "
+            f"Run {original!r} never started, so it has nothing to reuse: "
             "fix what it failed for and create a new Run instead"
         )
     return None
@@ -180,12 +180,22 @@ def check_from_steps(plan: Plan, from_steps: Sequence[str]) -> None:
         except ValueError as error:
             raise RetryInvalid(f"from step {wanted!r}: {error}") from None
         single = len(segments) == 1 and segments[0].index is None
-        if (single and wanted in names) or (not single and node_at(plan.root, wanted) is not None):
+        if (single and wanted in names) or (not single and _is_path(plan.root, segments)):
             continue
         raise RetryInvalid(
             f"from step {wanted!r}: the pipeline has no such task or step; its tasks: {name_list(names)} "
             "(a step id such as loop[2].train names one instance)"
         )
+
+
+def _is_path(scope: Scope | None, segments: Sequence[stepid.Segment]) -> bool:
+    """Whether the segments go down the plan from the top, with an index only on loops."""
+    for segment in segments:
+        node = scope.nodes.get(segment.name) if scope is not None else None
+        if node is None or (segment.index is not None and not node.is_loop):
+            return False
+        scope = node.body
+    return True
 
 
 def _task_names(scope: Scope) -> set[str]:
