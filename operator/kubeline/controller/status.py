@@ -69,7 +69,7 @@ class Observed:
 def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now: float) -> Observed:
     """The run's state from its recorded status and its pods as they are now (the pods win: a restarted
     operator adopts what it created before it could record it)."""
-    observed = Observed(_recorded_state(status))
+    observed = Observed(recorded_state(status))
     latest = _latest_pods(pods)
     for step_id, (attempt, pod) in latest.items():
         _observe_pod(plan, observed, step_id, attempt, pod, now)
@@ -80,7 +80,8 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
     return observed
 
 
-def _recorded_state(status: RunStatus) -> RunState:
+def recorded_state(status: RunStatus) -> RunState:
+    """The state a status records (no pods looked at): what a retry starts from, what a pass starts from."""
     state = RunState(started_at=seconds(status.started_at))
     for step_id, task in (status.tasks or {}).items():
         if not task.attempts:
