@@ -147,6 +147,7 @@ def _ids(chain: list[_Level]) -> Iterator[str]:
 
 
 def _depends_on(chain: list[_Level], touched: set[str]) -> bool:
+    """Whether the step, or a group or loop it is in, waits for something that runs again."""
     return any(stepid.child(prefix, dep) in touched for node, _, prefix in chain for dep in node.deps)
 
 
@@ -160,12 +161,12 @@ def asked(step_id: str, from_steps: Sequence[str]) -> bool:
     from the top (``loop`` covers every instance, ``loop[2]`` one, ``cond.train`` one task in a group)."""
     segments = stepid.parse(step_id)
     for wanted in from_steps:
-        asked = stepid.parse(wanted)
-        if len(asked) == 1 and asked[0].index is None:
-            if any(segment.name == asked[0].name for segment in segments):
+        path = stepid.parse(wanted)
+        if len(path) == 1 and path[0].index is None:
+            if any(segment.name == path[0].name for segment in segments):
                 return True
-        elif len(asked) <= len(segments) and all(
-            a.name == s.name and a.index in (None, s.index) for a, s in zip(asked, segments, strict=False)
+        elif len(path) <= len(segments) and all(
+            p.name == s.name and p.index in (None, s.index) for p, s in zip(path, segments, strict=False)
         ):
             return True
     return False
