@@ -118,6 +118,14 @@ def retried(document: dict, tasks: dict[str, TaskStatus], **from_and_outcomes) -
         pytest.param(
             SKIPPED, {"a": ok(out="no")}, (), {"a", "c"}, ["report"], id="condition-skipped: skipped again; exit runs"
         ),
+        pytest.param(
+            SKIPPED,
+            {"a": ok(out="no")},
+            ["a"],
+            set(),
+            ["a", "c", "report"],
+            id="downstream through a skipped step: its condition reads a step run again",
+        ),
     ],
 )
 def test_retry_reuses_succeeded_steps_and_runs_the_rest(document, outcomes, from_steps, reused, rerun) -> None:
@@ -146,7 +154,7 @@ def test_a_retry_of_a_retry_names_the_run_where_the_step_ran() -> None:
     assert {s: t.reused_from for s, t in selection.reused.items()} == {"a": "first", "b": "second"}
 
 
-def test_steps_with_files_run_again_when_the_original_kept_them_on_its_volume() -> None:
+def test_steps_with_files_run_again_with_what_follows_when_the_original_kept_them_on_its_volume() -> None:
     writer = {
         "name": "writer",
         "outputs": [{"name": "model", "type": "artifact"}],
@@ -158,7 +166,7 @@ def test_steps_with_files_run_again_when_the_original_kept_them_on_its_volume() 
     )
     tasks = original(document, b=fail())
     on_volume = select(plan_of(document), "first", tasks, files_readable=False)
-    assert (set(on_volume.reused), on_volume.unreadable) == ({"a"}, ["gen"])
+    assert (set(on_volume.reused), on_volume.rerun, on_volume.unreadable) == (set(), ["a", "gen"], ["gen"])
     in_store = select(plan_of(document), "first", tasks, files_readable=True)
     assert (set(in_store.reused), in_store.unreadable) == ({"gen", "a"}, [])
 

@@ -666,3 +666,40 @@ def test_a_retry_that_cannot_be_made_fails_saying_why_without_pods(
     assert retried["phase"] == "Failed"
     assert expected in retried["message"]
     assert kube.created_pods == []
+
+
+def test_a_retry_without_an_artifact_store_runs_again_the_steps_whose_files_were_on_the_original_volume_and_after(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    spec = pipeline(
+        [task("gen", "writer"), task("a", after=["gen"]), task("b", arguments={"a": "{{tasks.a.outputs.out}}"})]
+    )["spec"]
+    writer = {
+        "name": "writer",
+        "outputs": [{"name": "model", "type": "artifact"}],
+        "container": {"image": "x", "command": ["w", "{{outputs.model.path}}"]},
+    }
+    spec["components"] = [*spec["components"], writer]
+    spec["defaults"] = {"caching": {"enabled": False}}
+    original = start_run(kube, spec)
+    for step, outputs in (("gen", {}), ("a", {"out": "x"})):
+        reconcile(kube, original)
+        succeed(kube, pod_name(RUN, step, 1), outputs)
+    reconcile(kube, original)
+    terminated = {"exitCode": 1, "message": ""}
+    failed = {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
+    kube.set_pod_status(NS, pod_name(RUN, "b", 1), failed)
+    reconcile(kube, original)
+    assert status(kube)["phase"] == "Failed"
+    kube.created_pods.clear()
+    retry = start_retry(kube, {"name": RUN})
+    for step, outputs in (("gen", {}), ("a", {"out": "x"}), ("b", {"out": "y"})):
+        reconcile(kube, retry)
+        succeed(kube, pod_name("r-retry", step, 1), outputs)
+    assert reconcile(kube, retry) is None
+    assert kube.created_pods == [pod_name("r-retry", step, 1) for step in ("gen", "a", "b")]
+    assert status(kube, "r-retry")["phase"] == "Succeeded"
+    started = next(message for _, reason, message in events if reason == "Started" and "reusing" in message)
+    assert "reusing 0 from Run r; running again steps that succeeded there: a, gen" in started
+    assert "Run r kept the files of gen on its own volume: they run again with what follows them" in started

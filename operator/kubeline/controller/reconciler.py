@@ -486,11 +486,11 @@ def _retry_note(original: str, selection: retry.Selection) -> str:
     """What the Started Event says of a retry: the steps taken from the original, and those run again."""
     note = f", reusing {len(selection.reused)} from Run {original}"
     if selection.rerun:
-        note += f"; running again as asked: {', '.join(selection.rerun)}"
+        note += f"; running again steps that succeeded there: {', '.join(selection.rerun)}"
     if selection.unreadable:
         note += (
-            f"; running again, since Run {original} kept their files on its own volume (with an artifact store "
-            f"a retry reuses them): {', '.join(selection.unreadable)}"
+            f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
+            "again with what follows them; with an artifact store a retry reuses them)"
         )
     return note
 

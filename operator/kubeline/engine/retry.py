@@ -34,8 +34,8 @@ class RetryInvalid(ValueError):
 @dataclass(frozen=True)
 class Selection:
     reused: dict[str, TaskStatus]  # step id -> the original's entry, marked with the run it came from
-    rerun: list[str]  # steps that succeeded and run again: asked for, or downstream of one
-    unreadable: list[str]  # steps that succeeded and run again: their files stay on the original's volume
+    rerun: list[str]  # steps that succeeded and run again: asked for, unreadable, or downstream of one
+    unreadable: list[str]  # steps that succeeded whose files stay on the original's volume: they run again
 
 
 def source_problem(original: str, status: RunStatus) -> str | None:
@@ -83,33 +83,34 @@ def select(
 ) -> Selection:
     """The original run's succeeded steps to reuse (``tasks``: its status.tasks). ``files_readable``: whether
     a new run can read the original's file outputs (they are in an artifact store, not on its own volume);
-    when not, steps with file outputs run again. RetryInvalid names a from-step the pipeline does not have."""
+    when not, the steps with file outputs run again, with what follows them (it reads or waits for their
+    files). RetryInvalid names a from-step the pipeline does not have."""
     check_from_steps(plan, from_steps)
     chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
-    touched = {node_id for step_id, chain in chains.items() if asked(step_id, from_steps) for node_id in _ids(chain)}
-    candidates = [
+    succeeded = [
         step_id
         for step_id, chain in chains.items()
         if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
     ]
-    rerun: set[str] = {step_id for step_id in candidates if asked(step_id, from_steps)}
+    unreadable = [] if files_readable else [step_id for step_id in succeeded if _writes_files(chains[step_id])]
+    again = {step_id for step_id in chains if asked(step_id, from_steps)} | set(unreadable)
+    touched = {node_id for step_id in again for node_id in _ids(chains[step_id])}
     changed = True
-    while changed:  # a step run again makes what depends on it run again, and so on downstream
+    while changed:  # what depends on a step that runs again runs again, and so on downstream
         changed = False
-        for step_id in candidates:
-            if step_id not in rerun and _depends_on(chains[step_id], touched):
-                rerun.add(step_id)
-                touched.update(_ids(chains[step_id]))
+        for step_id, chain in chains.items():
+            if step_id not in again and _depends_on(chain, touched):
+                again.add(step_id)
+                touched.update(_ids(chain))
                 changed = True
-    unreadable = [] if files_readable else [s for s in candidates if s not in rerun and _writes_files(chains[s])]
     reused = {
         step_id: tasks[step_id].model_copy(
             update={"reused_from": tasks[step_id].reused_from or original, "attempts": tasks[step_id].attempts or 1}
         )
-        for step_id in candidates
-        if step_id not in rerun and step_id not in unreadable
+        for step_id in succeeded
+        if step_id not in again
     }
-    return Selection(reused, sorted(rerun), unreadable)
+    return Selection(reused, sorted(s for s in succeeded if s in again), unreadable)
 
 
 #: One level of a step id: the task or group there, its id, and the id of the instance it is in ("" at the top).
