@@ -21,6 +21,9 @@ from kubeline.commands.common import (
 
 if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help` starts fast
     from kubeline.backends.local import LocalRunner, RunResult
+    from kubeline.engine.plan import Plan
+    from kubeline.engine.state import StepState
+    from kubeline.store import ObjectStore
 
 
 def add_to(subparsers: Any) -> None:
@@ -119,14 +122,14 @@ class LocalRunSetup:
 
     name: str
     run_dir: Path
-    plan: Any
+    plan: Plan
     pipeline: str
     spec: dict[str, Any]
     arguments: dict[str, Any]
     params: dict[str, Any]
     store_url: str
-    store: Any
-    reused: dict[str, Any] = field(default_factory=dict)
+    store: ObjectStore
+    reused: dict[str, StepState] = field(default_factory=dict)
     run_again: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
 
