@@ -64,6 +64,8 @@ def test_a_retry_reuses_what_succeeded_and_from_a_step_reruns_it_and_what_follow
     train_pod = by_step(pods_of(operator_namespace, f"{run}-1"))["train"]
     assert train_pod["spec"]["containers"][0]["args"][-1] == "prepared"  # the reused output flows on
     assert status["progress"]["succeeded"] == 4 and status["message"].endswith(f"1 step reused from {run}")
+    shown = kubeline("get", f"{run}-1", "-n", namespace, home=tmp_path, env={**env, "COLUMNS": "200"})
+    assert f"Succeeded (reused from {run})" in shown.stdout, shown.stdout
     labels = cluster.kubectl_json("get", "run", f"{run}-1", "-n", namespace)["metadata"]["labels"]
     assert labels[RETRY_OF_LABEL] == run
 

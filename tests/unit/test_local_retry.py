@@ -42,6 +42,7 @@ def test_a_local_retry_reuses_the_succeeded_step_and_from_a_step_runs_it_again(t
     assert refused.returncode == 2 and "its tasks: prep, report, train" in refused.stderr, refused.stderr
     retried = kubeline("retry", "--local", "first", "--name", "second", home=home)
     assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "Succeeded (reused from first)" in retried.stdout  # the summary's prep row
     assert (work / "prep.log").read_text() == "ran\n"  # prep ran once: in the first run
     assert (work / "trained").read_text() == "prepared"  # its output, reused, reached train
     status = status_of(home, "second")
