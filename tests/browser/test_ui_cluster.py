@@ -399,7 +399,7 @@ def test_retry_makes_a_new_run_reusing_the_succeeded_step_and_delete_removes_the
     eventually(lambda: browser.current_url.startswith(prefix), 10, "the retry's page")
     retried = browser.current_url.removeprefix(f"{ui.url}runs/{namespace}/").split("?")[0]
     status = wait_run(ns, retried)
-    assert status["tasks"]["ok"].get("cached") is True, status["tasks"]
+    assert status["tasks"]["ok"].get("reusedFrom") == run, status["tasks"]
     assert status["tasks"]["boom"]["phase"] == "Failed"
 
     browser.get(f"{ui.url}runs/{namespace}/{run}")

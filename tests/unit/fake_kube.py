@@ -1,4 +1,4 @@
-"""An in-memory API server behind the ten methods of `kubeline.controller.kube.Kube`, for reconciler tests.
+"""An in-memory API server behind the eleven methods of `kubeline.controller.kube.Kube`, for reconciler tests.
 
 It keeps Kube's contract: creating what exists or deleting what is gone is a no-op, a pod name held by an
 older Run of the same name is freed (and creation reported as not done), one held by anything else raises
@@ -65,6 +65,9 @@ class FakeKube:
 
     async def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.pipelines.get((namespace, name)))
+
+    async def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.runs.get((namespace, name)))
 
     async def get_cache_entry(self, namespace: str, key: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.cache_entries.get((namespace, key)))

@@ -566,3 +566,140 @@ def test_a_parallelism_limited_run_posts_a_handful_of_events_not_one_a_pass(
     started = [message for _, reason, message in events if reason == "StepsStarted"]
     assert started == ["started 4 steps: t0, t1, t2 and 1 more", "started 16 steps: t4, t5, t6 and 13 more"]
     assert [reason for _, reason, _ in events] == ["Started", "StepsStarted", "StepsStarted", "Succeeded"]
+
+
+# -- retry from the failed step ---------------------------------------------------------------------
+
+
+def failed_chain(kube: FakeKube) -> None:
+    """Run RUN of CHAIN: a succeeds, b's pod exits with 1, the run fails."""
+    reconciler = start_run(kube, CHAIN)
+    reconcile(kube, reconciler)
+    succeed(kube, pod_name(RUN, "a", 1), {"out": "from a"})
+    reconcile(kube, reconciler)
+    terminated = {"exitCode": 1, "message": ""}
+    kube.set_pod_status(
+        NS,
+        pod_name(RUN, "b", 1),
+        {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]},
+    )
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Failed"
+
+
+def start_retry(kube: FakeKube, retry_of: dict[str, Any], name: str = "r-retry") -> RunReconciler:
+    kube.add_run(NS, name, f"uid-{name}", {"retryOf": retry_of})
+    return RunReconciler(kube, OperatorConfig(), NS, name, kube.watch(NS, name))
+
+
+def test_a_retry_reuses_the_succeeded_steps_and_runs_the_failed_one(events: list[tuple[str, str, str]]) -> None:
+    kube = FakeKube()
+    failed_chain(kube)
+    kube.created_pods.clear()
+    retry = start_retry(kube, {"name": RUN})
+    run_to_the_end(kube, retry)
+    retried = status(kube, "r-retry")
+    assert kube.created_pods == [pod_name("r-retry", "b", 1)]
+    assert retried["phase"] == "Succeeded"
+    assert retried["tasks"]["a"]["reusedFrom"] == RUN
+    assert retried["tasks"]["a"]["outputs"] == {"out": "from a"}
+    assert "reusedFrom" not in retried["tasks"]["b"]
+    assert retried["pipelineSpec"] == CHAIN and retried["arguments"] == status(kube)["arguments"]
+    assert retried["progress"]["succeeded"] == 2
+    assert retried["message"].endswith("1 step reused from r")
+    assert any(reason == "Started" and "reusing 1 from Run r" in message for _, reason, message in events)
+
+
+def test_a_retry_from_a_step_reruns_it_and_what_follows_and_a_restart_reuses_the_same() -> None:
+    kube = FakeKube()
+    failed_chain(kube)
+    kube.created_pods.clear()
+    retry = start_retry(kube, {"name": RUN, "fromSteps": ["a"]})
+    reconcile(kube, retry)
+    assert kube.created_pods == [pod_name("r-retry", "a", 1)]
+    assert "reusedFrom" not in str(status(kube, "r-retry").get("tasks"))  # a was cached: asked for, it runs
+    restarted = RunReconciler(kube, OperatorConfig(), NS, "r-retry", kube.watch(NS, "r-retry"))
+    run_to_the_end(kube, restarted)
+    assert kube.created_pods == [pod_name("r-retry", "a", 1), pod_name("r-retry", "b", 1)]
+    assert status(kube, "r-retry")["phase"] == "Succeeded"
+
+
+def test_a_restarted_operator_keeps_the_reused_steps_it_recorded_at_the_start() -> None:
+    kube = FakeKube()
+    failed_chain(kube)
+    kube.created_pods.clear()
+    reconcile(kube, start_retry(kube, {"name": RUN}))
+    del kube.runs[NS, RUN]  # the original is gone: the retry recorded what it reuses when it started
+    run_to_the_end(kube, RunReconciler(kube, OperatorConfig(), NS, "r-retry", kube.watch(NS, "r-retry")))
+    assert kube.created_pods == [pod_name("r-retry", "b", 1)]
+    assert status(kube, "r-retry")["tasks"]["a"]["reusedFrom"] == RUN
+
+
+@pytest.mark.parametrize(
+    "spec, original_phase, expected",
+    [
+        pytest.param({"retryOf": {"name": "gone"}}, None, "Run 'gone' not found in namespace team", id="missing"),
+        pytest.param({"retryOf": {"name": RUN}}, "Running", "Run 'r' has not finished (phase Running)", id="running"),
+        pytest.param(
+            {"retryOf": {"name": RUN, "fromSteps": ["nope"]}},
+            None,
+            "'nope': the pipeline has no such task or step; its tasks: a, b",
+            id="unknown step",
+        ),
+        pytest.param({"retryOf": {"name": RUN}}, "Exploded", "Run 'r' has a status kubeline did not write", id="junk"),
+        pytest.param(
+            {"retryOf": {"name": RUN}, "arguments": {"x": 1}}, None, "spec.arguments: a retry runs with", id="arguments"
+        ),
+    ],
+)
+def test_a_retry_that_cannot_be_made_fails_saying_why_without_pods(
+    spec: dict[str, Any], original_phase: str | None, expected: str
+) -> None:
+    kube = FakeKube()
+    failed_chain(kube)
+    if original_phase:
+        status(kube)["phase"] = original_phase
+    kube.created_pods.clear()
+    kube.add_run(NS, "r-retry", "uid-r-retry", spec)
+    assert reconcile(kube, RunReconciler(kube, OperatorConfig(), NS, "r-retry", kube.watch(NS, "r-retry"))) is None
+    retried = status(kube, "r-retry")
+    assert retried["phase"] == "Failed"
+    assert expected in retried["message"]
+    assert kube.created_pods == []
+
+
+def test_a_retry_without_an_artifact_store_runs_again_the_steps_whose_files_were_on_the_original_volume_and_after(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    spec = pipeline(
+        [task("gen", "writer"), task("a", after=["gen"]), task("b", arguments={"a": "{{tasks.a.outputs.out}}"})]
+    )["spec"]
+    writer = {
+        "name": "writer",
+        "outputs": [{"name": "model", "type": "artifact"}],
+        "container": {"image": "x", "command": ["w", "{{outputs.model.path}}"]},
+    }
+    spec["components"] = [*spec["components"], writer]
+    spec["defaults"] = {"caching": {"enabled": False}}
+    original = start_run(kube, spec)
+    for step, outputs in (("gen", {}), ("a", {"out": "x"})):
+        reconcile(kube, original)
+        succeed(kube, pod_name(RUN, step, 1), outputs)
+    reconcile(kube, original)
+    terminated = {"exitCode": 1, "message": ""}
+    failed = {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
+    kube.set_pod_status(NS, pod_name(RUN, "b", 1), failed)
+    reconcile(kube, original)
+    assert status(kube)["phase"] == "Failed"
+    kube.created_pods.clear()
+    retry = start_retry(kube, {"name": RUN})
+    for step, outputs in (("gen", {}), ("a", {"out": "x"}), ("b", {"out": "y"})):
+        reconcile(kube, retry)
+        succeed(kube, pod_name("r-retry", step, 1), outputs)
+    assert reconcile(kube, retry) is None
+    assert kube.created_pods == [pod_name("r-retry", step, 1) for step in ("gen", "a", "b")]
+    assert status(kube, "r-retry")["phase"] == "Succeeded"
+    started = next(message for _, reason, message in events if reason == "Started" and "reusing" in message)
+    assert "reusing 0 from Run r; running again steps that succeeded there: a, gen" in started
+    assert "Run r kept the files of gen on its own volume: they run again with what follows them" in started

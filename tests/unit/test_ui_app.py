@@ -90,6 +90,7 @@ class FakeSource:
         self.cancelled: list[str] = []
         self.deleted: list[str] = []
         self.created: list[tuple[Any, dict[str, Any]]] = []
+        self.retried: list[str] = []
         self.problem_texts: list[str] = []
         self.event_queries: list[tuple[str, list[str]]] = []
 
@@ -149,6 +150,10 @@ class FakeSource:
     ) -> str:
         self.created.append((pipeline, arguments))
         return f"{generate_name}x1"
+
+    async def retry(self, namespace: str, original: dict[str, Any]) -> str:
+        self.retried.append(original["metadata"]["name"])
+        return f"{original['metadata']['name']}-retry-x1"
 
     async def cancel(self, namespace: str, name: str) -> None:
         if name == "forbidden":
@@ -329,12 +334,16 @@ def test_actions_need_the_token_and_this_origin() -> None:
 
 
 def test_retry_clone_and_start_create_runs_with_checked_arguments() -> None:
-    source = FakeSource([document("r1", "Failed")])
+    source = FakeSource([document("r1", "Failed"), document("r2", "Running")])
 
     async def check(client: TestClient[Any, Any]) -> None:
         csrf = await token(client, "/runs/ml/r1")
         retried = await client.post("/runs/ml/r1/retry", data={"csrf": csrf}, allow_redirects=False)
         assert retried.status == 303 and retried.headers["Location"] == "/runs/ml/r1-retry-x1"
+        assert source.retried == ["r1"]  # a Run with retryOf: the original's succeeded steps are reused
+        running = await client.post("/runs/ml/r2/retry", data={"csrf": csrf}, allow_redirects=False)
+        assert running.status == 409 and "has not finished (phase Running)" in await running.text()
+        assert source.retried == ["r1"]
         started = await client.post(
             "/pipelines/ml/train/runs", data={"csrf": csrf, "param.rate": "0.5"}, allow_redirects=False
         )
@@ -343,8 +352,7 @@ def test_retry_clone_and_start_create_runs_with_checked_arguments() -> None:
             "/pipelines/ml/train/runs", data={"csrf": csrf, "param.rate": "fast"}, allow_redirects=False
         )
         assert bad.status == 422 and "rate" in await bad.text()
-        assert source.created[1] == ("train", {"rate": 0.5})
-        assert len(source.created) == 2
+        assert source.created == [("train", {"rate": 0.5})]
 
     with_client(source, check)
 
@@ -531,6 +539,21 @@ def test_run_graph_is_coloured_by_the_runs_phases_with_counts_in_tooltips() -> N
         assert nodes["n1"]["steps"] == ["each[0]", "each[1]", "each[2]"]
         assert nodes["n1"]["counts"] == {"Running": 1, "Succeeded": 2}
         assert graph_data(page)["steps"]["each[2]"] == "Running"
+
+    with_client(source, check)
+
+
+def test_a_reused_step_says_from_which_run_in_the_steps_table_and_its_panel() -> None:
+    tasks = {"step-a": {"phase": "Succeeded", "attempts": 1, "reusedFrom": HOSTILE}}
+    source = FakeSource([document("r1", tasks=tasks)])
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        page = await (await client.get("/runs/ml/r1")).text()
+        panel = await (await client.get("/runs/ml/r1/steps/step-a")).text()
+        for text in (page, panel):
+            assert (
+                '<span class="tag">reused from &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&#34;&amp;</span>' in text
+            )
 
     with_client(source, check)
 

@@ -18,6 +18,7 @@ from kubeline.commands import (
     import_,
     logs,
     operator,
+    retry,
     run,
     schedule,
     submit,
@@ -35,7 +36,7 @@ Try it:
 """
 
 #: In the order `kubeline --help` lists them.
-_COMMANDS = (run, validate, compile, import_, submit, schedule, get, logs, graph, ui, gc, operator, crds)
+_COMMANDS = (run, validate, compile, import_, submit, schedule, retry, get, logs, graph, ui, gc, operator, crds)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -120,6 +120,15 @@ def cluster_client(args: argparse.Namespace) -> Any:
     return Client(namespace=args.namespace)
 
 
+def wait_and_report(client: Any, run: str) -> int:
+    """`--wait`: the Run's outcome and outputs once it finished; the exit status 0 only when it succeeded."""
+    finished = client.wait_for_run_completion(run).run
+    print(f"{finished.phase}: {finished.run_status.get('message', '')}")
+    for name, value in finished.outputs.items():
+        print(f"  {name} = {value}")
+    return 0 if finished.phase == "Succeeded" else EXIT_FAILED
+
+
 def local_run_dir(name: str, namespace: str | None) -> Path | None:
     """The folder of the local run ``name`` (`kubeline run` made it), when there is one and no namespace asks
     for a cluster's Run of that name."""

@@ -42,9 +42,10 @@ def plain_console(**options: Any) -> Console:
     return _PlainConsole(markup=False, emoji=False, highlight=False, **options)
 
 
-def _phase(phase: str, cached: bool = False) -> Text:
+def _phase(phase: str, cached: bool = False, reused_from: str | None = None) -> Text:
     symbol, style = _STYLES.get(phase, ("?", ""))
-    return Text(f"{symbol} {phase}" + (" (cached)" if cached else ""), style=style)
+    notes = (" (cached)" if cached else "") + (f" (reused from {reused_from})" if reused_from else "")
+    return Text(f"{symbol} {phase}{notes}", style=style)
 
 
 def _duration(step: Any, now: float) -> str:
@@ -137,7 +138,7 @@ def summary_table(result: RunResult) -> Table:
         outputs = Text(", ").join(Text(f"{k}=") + _short(v, 40) for k, v in shown.items())
         table.add_row(
             Text(step_id),
-            _phase(view.phase, bool(step and step.cached)),
+            _phase(view.phase, bool(step and step.cached), step.reused_from if step else None),
             _duration(step, now),
             outputs,
             _short(view.message, 80),
@@ -184,6 +185,8 @@ def result_json(result: RunResult) -> str:
             entry["message"] = view.message
         if step is not None:
             entry.update(attempts=step.attempt, cached=step.cached, outputs=step.outputs)
+            if step.reused_from:
+                entry["reusedFrom"] = step.reused_from
             if step.started_at is not None and step.finished_at is not None:
                 entry["durationSeconds"] = round(step.finished_at - step.started_at, 3)
             if step.exit_code is not None:

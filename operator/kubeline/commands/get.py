@@ -109,6 +109,8 @@ def _show_run(run: Any, console: Any, args: argparse.Namespace) -> None:
     for step, task in (run.run_status.get("tasks") or {}).items():
         outputs = ", ".join(f"{k}={v}" for k, v in (task.get("outputs") or {}).items())
         phase = task.get("phase", "") + (" (cached)" if task.get("cached") else "")
+        if task.get("reusedFrom"):
+            phase += f" (reused from {task['reusedFrom']})"
         table.add_row(
             step, phase, str(task.get("attempts", "")), task.get("node", ""), outputs, task.get("message", "")
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ from kubeline.commands.common import (
 
 if TYPE_CHECKING:  # the local runner loads when a run starts: `kubeline --help` starts fast
     from kubeline.backends.local import LocalRunner, RunResult
+    from kubeline.engine.plan import Plan
+    from kubeline.engine.state import StepState
+    from kubeline.store import ObjectStore
 
 
 def add_to(subparsers: Any) -> None:
@@ -81,43 +85,89 @@ def _at_least_one(text: str) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from rich.text import Text
-
     from kubeline.api.names import name_problem
-    from kubeline.backends.local import LocalRunner, StoreCache, local_identity, record_store
-    from kubeline.commands.display import Progress, plain_console, print_result, result_json
-    from kubeline.commands.run_document import RunDocumentWriter
+    from kubeline.backends.local import local_identity
 
     if args.name is not None and (problem := name_problem(args.name)):
         raise PipelineInvalid([Issue("--name", problem)])
-    store_url, store = _store(args.artifact_store)
+    store_url, store = open_run_store(args.artifact_store)
     loaded = load_pipeline_file(args.file, function=args.function)
     arguments = {**loaded.run_arguments, **parse_params(args.param)}
     bind_or_explain(loaded.plan, arguments)  # wrong arguments fail before the run's folder exists
-    name, run_dir = _new_run_dir(args.name, loaded.name)
+    name, run_dir = new_run_dir(args.name, loaded.name)
     params = bind_or_explain(loaded.plan, arguments, local_identity(name))
-    record_store(run_dir, store_url)
-    console = plain_console(stderr=args.json)
+    return run_locally(
+        LocalRunSetup(
+            name,
+            run_dir,
+            loaded.plan,
+            loaded.name,
+            loaded.spec.model_dump(by_alias=True, exclude_none=True),
+            arguments,
+            params,
+            store_url,
+            store,
+        ),
+        json_output=args.json,
+        use_cache=not args.no_cache,
+        ui_port=args.ui_port if args.ui else None,
+        max_parallel=args.max_parallel,
+    )
+
+
+@dataclass
+class LocalRunSetup:
+    """What a local run starts from: its name and new folder, its pipeline and arguments, its store; a retry's
+    reused steps (by step id) and the steps it was asked to run again (never served from the cache)."""
+
+    name: str
+    run_dir: Path
+    plan: Plan
+    pipeline: str
+    spec: dict[str, Any]
+    arguments: dict[str, Any]
+    params: dict[str, Any]
+    store_url: str
+    store: ObjectStore
+    reused: dict[str, StepState] = field(default_factory=dict)
+    run_again: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def run_locally(
+    setup: LocalRunSetup, *, json_output: bool, use_cache: bool, ui_port: int | None, max_parallel: int | None
+) -> int:
+    """Runs ``setup`` with live progress (and a web view on ``ui_port``), then prints the result; the exit status."""
+    from rich.text import Text
+
+    from kubeline.backends.local import LocalRunner, StoreCache, record_store
+    from kubeline.commands.display import Progress, plain_console, print_result, result_json
+    from kubeline.commands.run_document import RunDocumentWriter
+
+    name = setup.name
+    record_store(setup.run_dir, setup.store_url)
+    console = plain_console(stderr=json_output)
     if not console.is_terminal:  # logs and CI: wide enough for step ids and outputs on one line
-        console = plain_console(stderr=args.json, width=140)
+        console = plain_console(stderr=json_output, width=140)
     warn = _warn_on_stderr()
-    cache = None if args.no_cache else StoreCache(store, warn=warn)
-    if not args.json:
+    cache = StoreCache(setup.store, warn=warn) if use_cache else None
+    if not json_output:
         console.print(
             Text(
-                f"running {loaded.name} locally as {name} (steps run as local processes; images are not used)",
+                f"running {setup.pipeline} locally as {name} (steps run as local processes; images are not used)",
                 style="dim",
             )
         )
     document = RunDocumentWriter(
-        run_dir,
+        setup.run_dir,
         name,
-        loaded.name,
-        loaded.spec.model_dump(by_alias=True, exclude_none=True),
-        arguments,
-        params,
-        store_url,
-        loaded.plan,
+        setup.pipeline,
+        setup.spec,
+        setup.arguments,
+        setup.params,
+        setup.store_url,
+        setup.plan,
+        labels=setup.labels,
         warn=warn,
     )
     with Progress(console, name) as progress:
@@ -127,17 +177,19 @@ def run_command(args: argparse.Namespace) -> int:
             document.update(decision, state)
 
         runner = LocalRunner(
-            loaded.plan,
-            params,
+            setup.plan,
+            setup.params,
             name,
-            run_dir=run_dir,
-            store=store,
+            run_dir=setup.run_dir,
+            store=setup.store,
             cache=cache,
             on_change=changed,
-            max_parallel=args.max_parallel,
+            max_parallel=max_parallel,
             warn=warn,
+            reused=setup.reused,
+            run_again=setup.run_again,
         )
-        server = _serve_ui(runner, name, args.ui_port) if args.ui else None
+        server = _serve_ui(runner, name, ui_port) if ui_port is not None else None
         try:
             result = _run_interruptibly(runner, console, name)
         finally:
@@ -146,7 +198,7 @@ def run_command(args: argparse.Namespace) -> int:
         _keep_serving(server, console)
     if isinstance(result, int):
         return result
-    if args.json:
+    if json_output:
         print(result_json(result))
     else:
         print_result(console, result)
@@ -210,7 +262,7 @@ def _run_interruptibly(runner: LocalRunner, console: Any, name: str) -> RunResul
             signal.signal(signum, handler)
 
 
-def _store(url: str | None) -> tuple[str, Any]:
+def open_run_store(url: str | None) -> tuple[str, Any]:
     """The artifact store's URL and the store: ``--artifact-store``, or the folder store under $KUBELINE_HOME."""
     from kubeline.backends.local import kubeline_home
     from kubeline.store import open_store
@@ -232,7 +284,7 @@ def _warn_on_stderr() -> Any:
     return lambda message: warnings.print(Text(f"warning: {message}", style="yellow"))
 
 
-def _new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:
+def new_run_dir(requested: str | None, pipeline: str) -> tuple[str, Path]:
     """The run's name and its new folder. A requested name whose folder exists is refused rather than
     renamed, since a script passing --name expects to find its run under that name; a generated name that
     happens to exist is simply drawn again."""

@@ -14,6 +14,7 @@ from kubeline.commands.common import (
     cluster_client,
     load_pipeline_file,
     parse_params,
+    wait_and_report,
 )
 
 if TYPE_CHECKING:
@@ -64,10 +65,4 @@ def submit_command(args: argparse.Namespace) -> int:
     print(
         f"  follow it: kubectl get run {created} -n {run.namespace} -w   or   kubeline get {created} -n {run.namespace}"
     )
-    if not args.wait:
-        return 0
-    finished = client.wait_for_run_completion(run.resource_name).run
-    print(f"{finished.phase}: {finished.run_status.get('message', '')}")
-    for name, value in finished.outputs.items():
-        print(f"  {name} = {value}")
-    return 0 if finished.phase == "Succeeded" else 1
+    return wait_and_report(client, created) if args.wait else 0

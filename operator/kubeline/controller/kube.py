@@ -172,6 +172,9 @@ class Kube:
     async def get_pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._get_custom("pipelines", namespace, name)
 
+    async def get_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_custom("runs", namespace, name)
+
     async def get_cache_entry(self, namespace: str, key: str) -> dict[str, Any] | None:
         return await self._get_custom("cacheentries", namespace, key)
 

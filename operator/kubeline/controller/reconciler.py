@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
@@ -26,7 +28,7 @@ from kubeline.controller.claims import artifact_claim, volume_claim
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, PodRefused, event
 from kubeline.controller.pods import PodNotAllowed, PodStore, RunRef, check_service_account, render_pod
-from kubeline.engine import caching, stepid
+from kubeline.engine import caching, retry, stepid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import bind_arguments, decide, default_values
 from kubeline.engine.state import Decision, RunState, StartStep, StepState
@@ -68,6 +70,7 @@ class RunReconciler:
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
         self.events = transitions.EventBatch()  # step changes not yet posted as Events
+        self.rerun_asked: tuple[str, ...] = ()  # a retry's spec.retryOf.fromSteps: steps run again, never cached
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
@@ -91,8 +94,16 @@ class RunReconciler:
     async def _start(self, run: Mapping[str, Any], status: RunStatus, now: float) -> RunStatus:
         frozen = status.pipeline_spec
         spec = run.get("spec") or {}
+        retry_of: dict[str, Any] = spec.get("retryOf") or {}
+        original: RunStatus | None = None
         if frozen is None:
-            if spec.get("pipelineSpec") is not None:
+            if retry_of:
+                original, problem = await self._original(retry_of["name"], spec)
+                if original is None:
+                    event(run, "Warning", "RetryInvalid", problem)
+                    return await self._write(statuses.failed_status(problem, None, now, reason="RetryInvalid"))
+                frozen = original.pipeline_spec
+            elif spec.get("pipelineSpec") is not None:
                 frozen = spec["pipelineSpec"]
             else:
                 name = (spec.get("pipelineRef") or {}).get("name", "")
@@ -112,7 +123,9 @@ class RunReconciler:
         try:
             plan = build(load_spec(frozen, "pipeline.spec"))
             arguments = status.arguments
-            if arguments is None:  # frozen with the defaults, whose run placeholders take this run's values
+            if arguments is None and original is not None:  # a retry: the values the original ran with
+                arguments = original.arguments or {}
+            elif arguments is None:  # frozen with the defaults, whose run placeholders take this run's values
                 arguments = {**default_values(plan, self._identity(run)), **(spec.get("arguments") or {})}
             params = bind_arguments(plan, arguments)
             claims = self._volume_claims(run, plan, params)
@@ -140,11 +153,51 @@ class RunReconciler:
                 "started_at": statuses.timestamp(now),
                 "artifact_store": PodStore(location).url if location is not None else None,
             }
+            note = ""
+            if original is not None:
+                try:
+                    selection = retry.select(
+                        plan,
+                        retry_of["name"],
+                        original.tasks or {},
+                        retry_of.get("fromSteps") or (),
+                        files_readable=original.artifact_store is not None and location is not None,
+                    )
+                except retry.RetryInvalid as problem:
+                    message = f"the retry cannot start: spec.retryOf.fromSteps: {problem}"
+                    event(run, "Warning", "RetryInvalid", message)
+                    return await self._write(statuses.failed_status(message, frozen, now, reason="RetryInvalid"))
+                started["tasks"] = selection.reused or None  # with the frozen pipeline: a restart reuses the same
+                note = _retry_note(retry_of["name"], selection)
             # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
             status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
-            event(run, "Normal", "Started", f"running {plan.steps()} steps")  # after the write: a failed one retries
+            # after the write: a failed one retries
+            event(run, "Normal", "Started", f"running {plan.steps()} steps{note}")
         self.plan, self.params = plan, params
+        self.rerun_asked = tuple(retry_of.get("fromSteps") or ())
         return status
+
+    async def _original(self, name: str, spec: Mapping[str, Any]) -> tuple[RunStatus | None, str]:
+        """The status of the Run a retry retries, or None and why it cannot be retried."""
+        if spec.get("arguments"):
+            return None, (
+                "spec.arguments: a retry runs with the arguments of the Run it retries: leave them out "
+                "(or create a new Run with pipelineRef and these arguments)"
+            )
+        found = await self.kube.get_run(self.namespace, name)
+        if found is None:
+            return None, (
+                f"spec.retryOf.name: Run {name!r} not found in namespace {self.namespace}: "
+                "name a Run of this namespace (create a new Run to retry)"
+            )
+        try:
+            original = RunStatus.model_validate(found.get("status") or {})
+        except ValidationError:
+            return None, f"spec.retryOf.name: Run {name!r} has a status kubeline did not write: create a new Run"
+        problem = retry.source_problem(name, original)
+        if problem is not None:
+            return None, f"spec.retryOf.name: {problem}"
+        return original, ""
 
     def _identity(self, run: Mapping[str, Any]) -> dict[str, str]:
         """What {{run.name}}, {{run.namespace}} and {{run.uid}} stand for."""
@@ -274,8 +327,8 @@ class RunReconciler:
         self.volume_ready = True
 
     async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
-        if not caching.consulted(start):
-            return False
+        if not caching.consulted(start) or retry.asked(start.id, self.rerun_asked):
+            return False  # a step a retry was asked to run again runs, whatever the cache holds
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
         spec = (entry or {}).get("spec") or {}
         hit = entry is not None and caching.fresh(start, statuses.seconds(spec.get("createdAt")), now)
@@ -427,6 +480,19 @@ class RunReconciler:
             name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if name in self.unavailable:
                 raise ClaimNotCreated(self.unavailable[name])
+
+
+def _retry_note(original: str, selection: retry.Selection) -> str:
+    """What the Started Event says of a retry: the steps taken from the original, and those run again."""
+    note = f", reusing {len(selection.reused)} from Run {original}"
+    if selection.rerun:
+        note += f"; running again steps that succeeded there: {', '.join(selection.rerun)}"
+    if selection.unreadable:
+        note += (
+            f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
+            "again with what follows them; with an artifact store a retry reuses them)"
+        )
+    return note
 
 
 def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:

@@ -69,7 +69,7 @@ class Observed:
 def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now: float) -> Observed:
     """The run's state from its recorded status and its pods as they are now (the pods win: a restarted
     operator adopts what it created before it could record it)."""
-    observed = Observed(_recorded_state(status))
+    observed = Observed(recorded_state(status))
     latest = _latest_pods(pods)
     for step_id, (attempt, pod) in latest.items():
         _observe_pod(plan, observed, step_id, attempt, pod, now)
@@ -80,7 +80,8 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
     return observed
 
 
-def _recorded_state(status: RunStatus) -> RunState:
+def recorded_state(status: RunStatus) -> RunState:
+    """The state a status records (no pods looked at): what a retry starts from, what a pass starts from."""
     state = RunState(started_at=seconds(status.started_at))
     for step_id, task in (status.tasks or {}).items():
         if not task.attempts:
@@ -99,6 +100,7 @@ def _recorded_state(status: RunStatus) -> RunState:
             node=task.node,
             stored_values=frozenset(task.stored_outputs or ()),
             log=task.log,
+            reused_from=task.reused_from,
         )
     return state
 
@@ -174,6 +176,9 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
     run_metrics = metrics.of_run(plan, decision, state)
     if message and run_metrics.note():
         message = f"{message}; {run_metrics.note()}"
+    reuse = _reuse_note(state)
+    if message and reuse:
+        message = f"{message}; {reuse}"
     return RunStatus(
         pipeline_spec=base.pipeline_spec,
         arguments=base.arguments,
@@ -189,8 +194,23 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         outputs=(decision.outputs or None) if decision.finished else None,
         metrics=run_metrics.by_step or None,
         duration=duration,
-        conditions=conditions(value, decision.phase, message or "steps are running", base.conditions, now),
+        conditions=conditions(
+            value,
+            decision.phase,
+            message or "; ".join(filter(None, ["steps are running", reuse])),
+            base.conditions,
+            now,
+        ),
     )
+
+
+def _reuse_note(state: RunState) -> str | None:
+    """What a retry took from the run it retries, for the Run's message: "3 steps reused from X"."""
+    origins = sorted({step.reused_from for step in state.steps.values() if step.reused_from})
+    if not origins:
+        return None
+    count = sum(1 for step in state.steps.values() if step.reused_from)
+    return f"{count} step{'' if count == 1 else 's'} reused from {', '.join(origins)}"
 
 
 def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
@@ -213,6 +233,7 @@ def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatu
         cache_key=step.cache_key if step.cache_key and (lineage or step.stored_values) else None,
         stored_outputs=sorted(step.stored_values) or None,
         log=step.log,
+        reused_from=step.reused_from,
     )
 
 

@@ -37,6 +37,7 @@ class StepState:
     #: (``sha256:…``) into the artifact store, and consumers read them as files.
     stored_values: frozenset[str] = frozenset()
     log: str | None = None  # where a backend keeps the step's log (a key in the artifact store)
+    reused_from: str | None = None  # the run (this one retries) whose result this is: no pod ran here
 
 
 @dataclass

@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,12 @@ from kubeline.api.constants import (
     TASK_LABEL,
     VERSION,
 )
+from kubeline.api.models import RunStatus
 from kubeline.api.names import MAX_LABEL, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
-from kubeline.engine import stepid
+from kubeline.engine import retry, stepid
 from kubeline.engine.documents import pipeline_from_documents
-from kubeline.engine.plan import load_spec
+from kubeline.engine.plan import build, load_spec
 from kubeline.sdk.recurring import (
     KFP_ARGUMENTS,
     RecurringRunInfo,
@@ -525,6 +526,31 @@ class Client:
         namespace = namespace or self.namespace
         name = self._by_id("runs", run_id, namespace)["metadata"]["name"]
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "runs", name)
+
+    def retry_run(
+        self,
+        run_id: str,
+        from_steps: Sequence[str] | None = None,
+        run_name: str | None = None,
+        namespace: str | None = None,
+    ) -> RunInfo:
+        """A new Run retrying a finished one (KFP's runs.retry_run, which reruns in place; here the original
+        stays as it was): its frozen pipeline and arguments, the steps that succeeded reused, the rest run
+        again, and ``from_steps`` (task names or step ids) with everything downstream of them. ValueError
+        says why a run cannot be retried (not found, not finished, never started, an unknown step)."""
+        namespace = namespace or self.namespace
+        original = self._by_id("runs", run_id, namespace)
+        name = original["metadata"]["name"]
+        status = RunStatus.model_validate(original.get("status") or {})
+        problem = retry.source_problem(name, status)
+        if problem is not None:
+            raise ValueError(problem)
+        if from_steps:
+            retry.check_from_steps(build(load_spec(status.pipeline_spec, "status.pipelineSpec")), from_steps)
+        document = retry.retry_document(original, from_steps or (), run_name)
+        return run_info(
+            _resource(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document))
+        )
 
     def _by_id(self, plural: str, id_or_name: str, namespace: str) -> dict[str, Any]:
         """A Run or Pipeline by uid (KFP's id) or by name; ValueError naming what was looked for."""

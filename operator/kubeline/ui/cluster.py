@@ -24,6 +24,7 @@ from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
 from kubeline.api.constants import API_VERSION, GROUP, VERSION
+from kubeline.engine.retry import retry_document
 from kubeline.sdk.client import kube_context, stored_log
 from kubeline.ui.rows import RunRow, run_row
 from kubeline.ui.sources import ActionRefused, Change, ChangeKind, ChangeType, Hub, read_artifact
@@ -416,13 +417,19 @@ class ClusterSource:
             if isinstance(pipeline_ref_or_spec, str)
             else {"pipelineSpec": pipeline_ref_or_spec}
         )
-        self._check_scope(namespace)
         body = {
             "apiVersion": API_VERSION,
             "kind": "Run",
             "metadata": {"generateName": generate_name, "namespace": namespace, "labels": labels},
             "spec": {**pipeline, "arguments": arguments},
         }
+        return await self._create_run(namespace, body)
+
+    async def retry(self, namespace: str, original: dict[str, Any]) -> str:
+        return await self._create_run(namespace, retry_document(original))
+
+    async def _create_run(self, namespace: str, body: dict[str, Any]) -> str:
+        self._check_scope(namespace)
 
         def create() -> str:
             try:

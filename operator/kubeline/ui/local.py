@@ -247,6 +247,9 @@ class LocalSource:
     ) -> str:
         raise ActionRefused("local runs are started with `kubeline run FILE` (this UI only shows them)", 409)
 
+    async def retry(self, namespace: str, original: dict[str, Any]) -> str:
+        raise ActionRefused("local runs are run again with `kubeline run FILE` (this UI only shows them)", 409)
+
     async def cancel(self, namespace: str, name: str) -> None:
         cancel = self.cancellers.get(name)
         if cancel is None:

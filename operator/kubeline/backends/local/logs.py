@@ -19,6 +19,17 @@ def record_store(run_dir: Path, store_url: str) -> None:
     (run_dir / RUN_RECORD).write_text(json.dumps({"artifactStore": store_url}) + "\n", encoding="utf-8")
 
 
+def recorded_store(run_dir: Path) -> str:
+    """The URL of the artifact store the local run used; ValueError when its record is unreadable."""
+    try:
+        url = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))["artifactStore"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{run_dir / RUN_RECORD} does not name the run's artifact store ({error})") from None
+    if not isinstance(url, str):
+        raise ValueError(f"{run_dir / RUN_RECORD} does not name the run's artifact store (not a text: {url!r})")
+    return url
+
+
 def is_local_run(run_dir: Path) -> bool:
     return (run_dir / RUN_RECORD).is_file()
 
@@ -26,11 +37,7 @@ def is_local_run(run_dir: Path) -> bool:
 def stored_logs(run_dir: Path, run: str, task: str | None = None) -> dict[str, str]:
     """The latest attempt's log of each step of the run (or of ``task``: a task name or a step id), by step id.
     StoreError when the store fails; ValueError when the run's record is unreadable."""
-    try:
-        url = json.loads((run_dir / RUN_RECORD).read_text(encoding="utf-8"))["artifactStore"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{run_dir / RUN_RECORD} does not name the run's artifact store ({error})") from None
-    store = open_store(url)
+    store = open_store(recorded_store(run_dir))
     prefix = log_run_prefix(LOCAL_LOG_NAMESPACE, run)
     latest: dict[str, tuple[int, str]] = {}
     for stored in store.list(prefix):

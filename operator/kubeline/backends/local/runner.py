@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from kubeline.backends.local.cache import StoreCache, warn_on_stderr
 from kubeline.backends.local.files import create_run_dir, kubeline_home, read_capped
 from kubeline.backends.local.pod import LOCAL_NAMESPACE, ClaimFolders
 from kubeline.backends.local.processes import StepProcesses
-from kubeline.engine import caching, metrics
+from kubeline.engine import caching, metrics, retry
 from kubeline.engine.metrics import RunMetrics
 from kubeline.engine.outputs import OutputError
 from kubeline.engine.plan import Plan
@@ -81,6 +81,8 @@ class LocalRunner:
         max_parallel: int | None = None,
         warn: Callable[[str], None] = warn_on_stderr,
         shared_volumes: Path | None = None,
+        reused: dict[str, StepState] | None = None,
+        run_again: Sequence[str] = (),
     ):
         if max_parallel is not None and max_parallel < 1:
             raise ValueError(f"max_parallel must be at least 1, not {max_parallel}")
@@ -92,7 +94,9 @@ class LocalRunner:
         self.cache = cache
         self.warn = warn
         self.on_change = on_change
-        self.state = RunState(identity=local_identity(run_name))
+        #: A retry's steps taken from the run it retries, as they ended there; what it was asked to run again.
+        self.state = RunState(identity=local_identity(run_name), steps=dict(reused or {}))
+        self.run_again = tuple(run_again)
         self.processes = StepProcesses()
         self.logs: dict[str, Path] = {}
         run_claims = {claim_name(run_name, v) for v in plan.spec.volumes or [] if v.claim_name is None}
@@ -140,7 +144,8 @@ class LocalRunner:
         """A cache hit (True), or the step's process started; beyond ``max_parallel`` it waits to be proposed again."""
         if start.id in self.processes.running:
             return False
-        cached = self.cache.lookup(start, now) if self.cache else None
+        asked = retry.asked(start.id, self.run_again)  # a retry runs these again, whatever the cache holds
+        cached = self.cache.lookup(start, now) if self.cache is not None and not asked else None
         if cached is None and len(self.processes.running) >= self.max_parallel:
             return False
         if cached is not None:

@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL
+from kubeline.api.models import RunStatus
+from kubeline.engine.retry import source_problem
 from kubeline.ui import app as ui
 from kubeline.ui.forms import arguments_to_clone, form_values, parse_form, run_form
 from kubeline.ui.pagegraph import page_graph
@@ -48,15 +51,16 @@ def _run_labels(document: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def retry_run(request: web.Request) -> web.Response:
-    """A new Run of the same frozen pipeline and arguments: the cache serves the steps that succeeded."""
+    """A Run retrying this one (spec.retryOf): its frozen pipeline and arguments, the steps that succeeded reused."""
     await action_form(request)
     namespace, name, document = await common.run_or_404(request)
-    spec = common.spec_of_run(document)
-    if not spec:
-        raise ActionRefused("the run recorded no pipeline to run again", status=409)
-    created = await common.source(request).create_run(
-        namespace, spec, common.arguments(document), generate_name=f"{name[:50]}-retry-", labels=_run_labels(document)
-    )
+    try:
+        problem = source_problem(name, RunStatus.model_validate(mapping(document.get("status"))))
+    except ValidationError:
+        problem = f"Run {name!r} has a status kubeline did not write: there is nothing to reuse"
+    if problem is not None:
+        raise ActionRefused(problem, status=409)
+    created = await common.source(request).retry(namespace, document)
     raise web.HTTPSeeOther(_run_url(request, namespace, created))
 
 

@@ -1,0 +1,209 @@
+"""Retry from the failed step: which steps of a finished run a new run reuses, and which it runs again.
+
+A retry reuses every step that succeeded in the original (run or served from the cache), except the
+steps asked for again (``from_steps``) and everything downstream of them. The rest (failed, cancelled,
+skipped, never reached) runs again, and so does the exit handler, which reports on the new run.
+
+Downstream is what the engine waits for: each task's dependencies (data references, ``after``,
+conditions, a loop's list), lifted to the siblings that contain the two tasks (see ``references``).
+So a group or loop that depends on a step run again runs again whole, every instance; a step
+depends on what its enclosing groups depend on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kubeline.api.constants import API_VERSION, EXPERIMENT_LABEL, PIPELINE_LABEL, RETRY_OF_LABEL
+from kubeline.api.models import RunStatus, TaskStatus
+from kubeline.engine import stepid
+from kubeline.engine.errors import name_list
+from kubeline.engine.plan import Plan
+from kubeline.engine.scopes import Node, Scope
+from kubeline.engine.values import FILE_OUTPUT_TYPES
+
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+
+
+class RetryInvalid(ValueError):
+    """The retry cannot be made as asked (an unknown step to run again)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    reused: dict[str, TaskStatus]  # step id -> the original's entry, marked with the run it came from
+    rerun: list[str]  # steps that succeeded and run again: asked for, unreadable, or downstream of one
+    unreadable: list[str]  # steps that succeeded whose files stay on the original's volume: they run again
+
+
+def source_problem(original: str, status: RunStatus) -> str | None:
+    """Why a Run cannot be retried (it has not finished, or never started), or None."""
+    if status.phase not in FINISHED:
+        return (
+            f"Run {original!r} has not finished (phase {status.phase or 'Pending'}): create the retry once it has "
+            f'(or cancel it: kubectl patch run {original} --type merge -p \'{{"spec":{{"cancel":true}}}}\')'
+        )
+    if status.pipeline_spec is None or status.started_at is None:
+        return (
+            f"Run {original!r} never started, so it has nothing to reuse: "
+            "fix what it failed for and create a new Run instead"
+        )
+    return None
+
+
+def retry_document(
+    original: Mapping[str, Any], from_steps: Sequence[str] = (), name: str | None = None
+) -> dict[str, Any]:
+    """A Run retrying ``original`` (a Run document): named ``name`` or ORIGINAL-retry-XXXXX, in its queue, with
+    its pipeline and experiment labels (it lists with it) and RETRY_OF_LABEL naming it."""
+    metadata = original.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    kept = {key: str(labels[key]) for key in (PIPELINE_LABEL, EXPERIMENT_LABEL) if key in labels}
+    spec = original.get("spec") or {}
+    retry_of: dict[str, Any] = {"name": metadata["name"]}
+    if from_steps:
+        retry_of["fromSteps"] = list(from_steps)
+    naming = {"name": name} if name else {"generateName": f"{metadata['name'][:50]}-retry-"}
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {**naming, "labels": {**kept, RETRY_OF_LABEL: metadata["name"]}},
+        "spec": {"retryOf": retry_of, **{key: spec[key] for key in ("queue", "priority") if key in spec}},
+    }
+
+
+def select(
+    plan: Plan,
+    original: str,
+    tasks: Mapping[str, TaskStatus],
+    from_steps: Sequence[str] = (),
+    files_readable: bool = True,
+) -> Selection:
+    """The original run's succeeded steps to reuse (``tasks``: its status.tasks). ``files_readable``: whether
+    a new run can read the original's file outputs (they are in an artifact store, not on its own volume);
+    when not, the steps with file outputs run again, with what follows them (it reads or waits for their
+    files). RetryInvalid names a from-step the pipeline does not have."""
+    check_from_steps(plan, from_steps)
+    chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
+    succeeded = [
+        step_id
+        for step_id, chain in chains.items()
+        if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
+    ]
+    unreadable = [] if files_readable else [step_id for step_id in succeeded if _writes_files(chains[step_id])]
+    again = {step_id for step_id in chains if asked(step_id, from_steps)} | set(unreadable)
+    touched = {node_id for step_id in again for node_id in _ids(chains[step_id])}
+    changed = True
+    while changed:  # what depends on a step that runs again runs again, and so on downstream
+        changed = False
+        for step_id, chain in chains.items():
+            if step_id not in again and _depends_on(chain, touched):
+                again.add(step_id)
+                touched.update(_ids(chain))
+                changed = True
+    reused = {
+        step_id: tasks[step_id].model_copy(
+            update={"reused_from": tasks[step_id].reused_from or original, "attempts": tasks[step_id].attempts or 1}
+        )
+        for step_id in succeeded
+        if step_id not in again
+    }
+    return Selection(reused, sorted(s for s in succeeded if s in again), unreadable)
+
+
+#: One level of a step id: the task or group there, its id, and the id of the instance it is in ("" at the top).
+_Level = tuple[Node, str, str]
+
+
+def _chain(plan: Plan, step_id: str) -> list[_Level] | None:
+    """The tasks and groups a step id goes through, outermost first; None when the plan has no such step."""
+    if plan.exit is not None and step_id == plan.exit.name:
+        return [(plan.exit, step_id, "")]
+    try:
+        segments = stepid.parse(step_id)
+    except ValueError:
+        return None
+    scope: Scope | None = plan.root
+    prefix, chain = "", []
+    for segment in segments:
+        node = scope.nodes.get(segment.name) if scope is not None else None
+        if node is None or node.is_loop != (segment.index is not None):
+            return None
+        node_id = stepid.child(prefix, segment.name)
+        chain.append((node, node_id, prefix))
+        prefix = node_id if segment.index is None else stepid.instance(node_id, segment.index)
+        scope = node.body
+    return chain
+
+
+def _ids(chain: list[_Level]) -> Iterator[str]:
+    """The ids of the tasks, groups and instances a step is in, and its own (``loop``, ``loop[2]``,
+    ``loop[2].train``): what its dependents name as their dependency."""
+    for _, node_id, prefix in chain:
+        if prefix:
+            yield prefix
+        yield node_id
+
+
+def _depends_on(chain: list[_Level], touched: set[str]) -> bool:
+    """Whether the step, or a group or loop it is in, waits for something that runs again."""
+    return any(stepid.child(prefix, dep) in touched for node, _, prefix in chain for dep in node.deps)
+
+
+def _writes_files(chain: list[_Level]) -> bool:
+    component = chain[-1][0].component
+    return component is not None and any(o.type in FILE_OUTPUT_TYPES for o in component.outputs or [])
+
+
+def asked(step_id: str, from_steps: Sequence[str]) -> bool:
+    """Whether a from-step names this step: a task or group name anywhere in its id, or a path of its id
+    from the top (``loop`` covers every instance, ``loop[2]`` one, ``cond.train`` one task in a group)."""
+    segments = stepid.parse(step_id)
+    for wanted in from_steps:
+        path = stepid.parse(wanted)
+        if len(path) == 1 and path[0].index is None:
+            if any(segment.name == path[0].name for segment in segments):
+                return True
+        elif len(path) <= len(segments) and all(
+            p.name == s.name and p.index in (None, s.index) for p, s in zip(path, segments, strict=False)
+        ):
+            return True
+    return False
+
+
+def check_from_steps(plan: Plan, from_steps: Sequence[str]) -> None:
+    """RetryInvalid when a from-step is no task, group or step id of the plan, listing the task names."""
+    names = _task_names(plan.root)
+    for wanted in from_steps:
+        try:
+            segments = stepid.parse(wanted)
+        except ValueError as error:
+            raise RetryInvalid(f"from step {wanted!r}: {error}") from None
+        single = len(segments) == 1 and segments[0].index is None
+        if (single and wanted in names) or (not single and _is_path(plan.root, segments)):
+            continue
+        raise RetryInvalid(
+            f"from step {wanted!r}: the pipeline has no such task or step; its tasks: {name_list(names)} "
+            "(a step id such as loop[2].train names one instance)"
+        )
+
+
+def _is_path(scope: Scope | None, segments: Sequence[stepid.Segment]) -> bool:
+    """Whether the segments go down the plan from the top, with an index only on loops."""
+    for segment in segments:
+        node = scope.nodes.get(segment.name) if scope is not None else None
+        if node is None or (segment.index is not None and not node.is_loop):
+            return False
+        scope = node.body
+    return True
+
+
+def _task_names(scope: Scope) -> set[str]:
+    names = set()
+    for node in scope.nodes.values():
+        names.add(node.name)
+        if node.body is not None:
+            names |= _task_names(node.body)
+    return names
