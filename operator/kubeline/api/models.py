@@ -957,7 +957,12 @@ class Schedule(Model):
         None, description="No Run is scheduled after this time (RFC 3339).", json_schema_extra={"format": "date-time"}
     )
 
-    _interval = field_validator("interval")(_check_timeout)
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) == 0:
+            raise ValueError(f"{value!r} is zero: a RecurringRun needs a positive interval, e.g. 30s or 1h")
+        return value
 
     @field_validator("start_time", "end_time")
     @classmethod
