@@ -45,6 +45,9 @@ class Namespace:
     queue_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # as last written (or seen)
     pods: set[str] = field(default_factory=set)  # running step pods (created, or allowed to be)
     throttled: set[str] = field(default_factory=set)  # Runs with steps waiting for pod room
+    #: Admitted Runs that could not start (a missing Pipeline): out of line until they ask again, so that they
+    #: do not hold their Queue's room for nothing.
+    stalled: set[str] = field(default_factory=set)
     loaded: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -66,10 +69,11 @@ class Admission:
         name = run["metadata"]["name"]
         limits = self.limits.for_namespace(namespace)
         place = await self._loaded(namespace)
-        self.run_seen(namespace, run)
+        self._record(namespace, run, quiet=name)  # the asker needs no wake-up
+        place.stalled.discard(name)
         if name in place.granted:
             return None
-        answer = queueing.admit(place.runs.values(), place.queues, limits, time.time())
+        answer = queueing.admit(self._in_line(place), place.queues, limits, time.time())
         if name not in answer.admitted:
             return answer.reasons.get(name, "waiting for room")
         place.granted.add(name)
@@ -86,6 +90,7 @@ class Admission:
         if place is None or name not in place.granted:
             return
         place.granted.discard(name)
+        place.stalled.add(name)
         record = place.runs.get(name)
         if record is not None:
             place.runs[name] = dataclasses.replace(record, state="waiting")
@@ -116,6 +121,10 @@ class Admission:
     # -- fed by events -------------------------------------------------------------------------------------
 
     def run_seen(self, namespace: str, run: Mapping[str, Any], deleted: bool = False) -> None:
+        self._record(namespace, run, deleted)
+
+    def _record(self, namespace: str, run: Mapping[str, Any], deleted: bool = False, quiet: str | None = None) -> None:
+        """The Run's record from a copy of it; a change wakes the waiting Runs (but ``quiet``)."""
         place = self._namespace(namespace)
         metadata = run.get("metadata") or {}
         name, version = metadata.get("name", ""), version_of(run)
@@ -127,14 +136,14 @@ class Admission:
         if deleted or status.get("phase") in FINISHED or (spec.get("cancel") and not started):
             # a cancelled Run that has not started never will: it takes no room
             place.runs.pop(name, None)
-            place.granted.discard(name)
-            place.throttled.discard(name)
+            for names in (place.granted, place.throttled, place.stalled):
+                names.discard(name)
             if place.loaded:
                 place.versions.pop(name, None)  # kept while loading: the listing may be older than the deletion
             else:
                 place.versions[name] = version
             if before is not None:
-                self._changed(namespace)
+                self._changed(namespace, quiet)
             return
         place.versions[name] = version
         record = queueing.RunRecord(
@@ -146,7 +155,7 @@ class Admission:
         )
         place.runs[name] = record
         if record != before:
-            self._changed(namespace)
+            self._changed(namespace, quiet)
 
     def queue_seen(self, namespace: str, queue: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
@@ -193,7 +202,7 @@ class Admission:
         if not place.loaded:
             return
         limits = self.limits.for_namespace(namespace)
-        answer = queueing.admit(place.runs.values(), place.queues, limits, time.time())
+        answer = queueing.admit(self._in_line(place), place.queues, limits, time.time())
         for name, view in answer.queues.items():
             status = QueueStatus(
                 running=view.running,
@@ -230,11 +239,16 @@ class Admission:
                 place.versions = {name: place.versions[name] for name in place.runs}
         return place
 
+    @staticmethod
+    def _in_line(place: Namespace) -> list[queueing.RunRecord]:
+        return [record for name, record in place.runs.items() if name not in place.stalled]
+
     def _changed(self, namespace: str, quiet: str | None = None) -> None:
         """Room or order changed: the waiting Runs (but ``quiet``) ask again (their places may have moved), and
         the Queue statuses are written again."""
         place = self._namespace(namespace)
-        for name, record in place.runs.items():
+        # before its listing no Run of the namespace has asked, so none has been told to wait
+        for name, record in place.runs.items() if place.loaded else ():
             if record.state == "waiting" and name != quiet:
                 self.wake(namespace, name)
         self.dirty.add(namespace)
