@@ -65,6 +65,14 @@ def test_two_runs_asking_at_once_never_both_take_the_last_slot() -> None:
     ]
 
 
+def test_a_run_nothing_limits_starts_without_a_listing() -> None:
+    kube, woken = FakeKube(), []
+    run = add_run(kube, "free")
+    admission = coordinator(kube, woken, step_pods=5)
+    assert asyncio.run(admission.ask(NS, run)) is None
+    assert NS not in admission.namespaces or not admission.namespaces[NS].loaded
+
+
 def test_a_restarted_operator_counts_the_runs_that_run_from_their_statuses() -> None:
     kube, woken = FakeKube(), []
     add_queue(kube, "q", 2)

@@ -68,12 +68,14 @@ class Admission:
         """None when the Run may start now (it counts as running from now on), else why it waits."""
         name = run["metadata"]["name"]
         limits = self.limits.for_namespace(namespace)
+        if limits.runs is None and not (run.get("spec") or {}).get("queue"):
+            return None  # nothing limits it: no listing needed (the common case of a cluster without queues)
         place = await self._loaded(namespace)
         self._record(namespace, run, quiet=name)  # the asker needs no wake-up
         place.stalled.discard(name)
         if name in place.granted:
             return None
-        answer = queueing.admit(self._in_line(place), place.queues, limits, time.time())
+        answer = queueing.admit(self._eligible(place), place.queues, limits, time.time())
         if name not in answer.admitted:
             return answer.reasons.get(name, "waiting for room")
         place.granted.add(name)
@@ -202,7 +204,7 @@ class Admission:
         if not place.loaded:
             return
         limits = self.limits.for_namespace(namespace)
-        answer = queueing.admit(self._in_line(place), place.queues, limits, time.time())
+        answer = queueing.admit(self._eligible(place), place.queues, limits, time.time())
         for name, view in answer.queues.items():
             status = QueueStatus(
                 running=view.running,
@@ -240,7 +242,8 @@ class Admission:
         return place
 
     @staticmethod
-    def _in_line(place: Namespace) -> list[queueing.RunRecord]:
+    def _eligible(place: Namespace) -> list[queueing.RunRecord]:
+        """The Runs admission decides about: all unfinished ones but the stalled."""
         return [record for name, record in place.runs.items() if name not in place.stalled]
 
     def _changed(self, namespace: str, quiet: str | None = None) -> None:

@@ -91,9 +91,11 @@ class RunReconciler:
                 return self.config.resync_seconds  # woken sooner when room frees or its place changes
             status = await self._start(run, status, now)
             if self.plan is None:
+                if status.phase != "Pending":
+                    return None  # failed before starting: its end, seen by admission, frees its room
                 if self.admission is not None:
-                    self.admission.release(self.namespace, self.name)
-                return PIPELINE_RETRY_SECONDS if status.phase == "Pending" else None
+                    self.admission.release(self.namespace, self.name)  # its Pipeline is missing: no room held
+                return PIPELINE_RETRY_SECONDS
         return await self._advance(run, status, now)
 
     # -- admission: queues and namespace limits ------------------------------------------------------------
