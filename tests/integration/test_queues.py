@@ -158,7 +158,7 @@ def test_a_queue_of_two_never_runs_three_of_ten_even_across_an_operator_restart(
     cluster, namespace, operator = ns
     case = f"q{uuid.uuid4().hex[:6]}"
     names = [f"{case}-{i:02d}" for i in range(10)]
-    apply(ns, queue_of(case, 2), pipeline_of(case))
+    apply(ns, queue_of(case, 2), pipeline_of(case, duration="5s"))  # time to see eight waiting behind two
     with Watch(ns, case) as watch:
         apply(ns, *(run_of(name, case, case, queue=case) for name in names))
         # two run, and the other eight wait in creation order, each told its place
@@ -198,18 +198,22 @@ def test_a_queue_of_two_never_runs_three_of_ten_even_across_an_operator_restart(
 
 def test_a_later_higher_priority_run_starts_before_earlier_low_ones(ns) -> None:
     case = f"p{uuid.uuid4().hex[:6]}"
-    apply(ns, queue_of(case, 1), pipeline_of(case))
+    apply(ns, queue_of(case, 1), pipeline_of(case), pipeline_of(f"{case}-long", duration="8s"))
     with Watch(ns, case) as watch:
-        apply(ns, run_of(f"{case}-blocker", case, case, queue=case))
+        # long enough for the others to be created and told their places while it runs
+        apply(ns, run_of(f"{case}-blocker", f"{case}-long", case, queue=case))
         watch.until(lambda runs: runs.get(f"{case}-blocker", {}).get("phase") == "Running", "the first Run running")
         apply(ns, run_of(f"{case}-low1", case, case, queue=case), run_of(f"{case}-low2", case, case, queue=case))
         time.sleep(1.1)  # created a second later than the low ones
         apply(ns, run_of(f"{case}-high", case, case, queue=case, priority=10))
+        places = {"high": "1st", "low1": "2nd", "low2": "3rd"}
         watch.until(
-            lambda runs: (runs.get(f"{case}-high", {}).get("message") or "").startswith(f"queued: 1st in {case}"),
-            "the high-priority Run first in line",
+            lambda runs: all(
+                (runs.get(f"{case}-{name}", {}).get("message") or "").startswith(f"queued: {place} in {case}")
+                for name, place in places.items()
+            ),
+            "the high-priority Run first in line, the low ones after it",
         )
-        assert watch.runs[f"{case}-low1"]["message"].startswith(f"queued: 2nd in {case}")
         watch.until(watch.all_finished(4), "all four finished")
     started = {name.removeprefix(f"{case}-"): status["startedAt"] for name, status in watch.runs.items()}
     assert started["blocker"] < started["high"] < started["low1"] < started["low2"], started
