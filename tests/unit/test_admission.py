@@ -100,6 +100,28 @@ def test_an_admitted_run_counts_until_it_finishes_whatever_late_events_say() -> 
     asyncio.run(scenario())
 
 
+def test_a_change_wakes_only_the_runs_whose_answer_changes() -> None:
+    """A Run joining the end of the line moves nobody's place: the waiting Runs are left alone (with many
+    waiting, waking them all at every change would make every change cost a reconcile of each)."""
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    add_run(kube, "busy", "q", started=True)
+    runs = [add_run(kube, name, "q", created=i) for i, name in enumerate(["a", "b"], 1)]
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        for run in runs:
+            await admission.ask(NS, run)
+        woken.clear()
+        admission.run_seen(NS, add_run(kube, "late", "q", created=9))
+        assert woken == ["late"]
+        woken.clear()
+        admission.run_seen(NS, {**kube.runs[NS, "late"], "spec": {"queue": "q", "priority": 5}})
+        assert sorted(woken) == ["a", "b", "late"]  # it jumps the line: every place moves
+
+    asyncio.run(scenario())
+
+
 def test_a_run_admitted_but_unable_to_start_gives_its_room_back() -> None:
     kube, woken = FakeKube(), []
     add_queue(kube, "q", 1)

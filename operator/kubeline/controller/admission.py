@@ -48,6 +48,7 @@ class Namespace:
     #: Admitted Runs that could not start (a missing Pipeline): out of line until they ask again, so that they
     #: do not hold their Queue's room for nothing.
     stalled: set[str] = field(default_factory=set)
+    told: dict[str, str] = field(default_factory=dict)  # why each waiting Run was last told it waits
     loaded: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -71,13 +72,15 @@ class Admission:
         if limits.runs is None and not (run.get("spec") or {}).get("queue"):
             return None  # nothing limits it: no listing needed (the common case of a cluster without queues)
         place = await self._loaded(namespace)
-        self._record(namespace, run, quiet=name)  # the asker needs no wake-up
+        self.run_seen(namespace, run)
         place.stalled.discard(name)
         if name in place.granted:
             return None
         answer = queueing.admit(self._eligible(place), place.queues, limits, time.time())
         if name not in answer.admitted:
-            return answer.reasons.get(name, "waiting for room")
+            place.told[name] = answer.reasons.get(name, "waiting for room")
+            return place.told[name]
+        place.told.pop(name, None)
         place.granted.add(name)
         record = place.runs.get(name)
         if record is not None:
@@ -96,7 +99,7 @@ class Admission:
         record = place.runs.get(name)
         if record is not None:
             place.runs[name] = dataclasses.replace(record, state="waiting")
-        self._changed(namespace, quiet=name)  # not woken itself: it asks again on its own next pass
+        self._changed(namespace)  # out of line, it is not woken: it asks again on its own next pass
 
     async def take_pod(self, namespace: str, run: str, pod: str) -> bool:
         """Whether the Run may create step pod ``pod`` now (it counts as running from now on); when not, the
@@ -123,10 +126,6 @@ class Admission:
     # -- fed by events -------------------------------------------------------------------------------------
 
     def run_seen(self, namespace: str, run: Mapping[str, Any], deleted: bool = False) -> None:
-        self._record(namespace, run, deleted)
-
-    def _record(self, namespace: str, run: Mapping[str, Any], deleted: bool = False, quiet: str | None = None) -> None:
-        """The Run's record from a copy of it; a change wakes the waiting Runs (but ``quiet``)."""
         place = self._namespace(namespace)
         metadata = run.get("metadata") or {}
         name, version = metadata.get("name", ""), version_of(run)
@@ -140,12 +139,13 @@ class Admission:
             place.runs.pop(name, None)
             for names in (place.granted, place.throttled, place.stalled):
                 names.discard(name)
+            place.told.pop(name, None)
             if place.loaded:
                 place.versions.pop(name, None)  # kept while loading: the listing may be older than the deletion
             else:
                 place.versions[name] = version
             if before is not None:
-                self._changed(namespace, quiet)
+                self._changed(namespace)
             return
         place.versions[name] = version
         record = queueing.RunRecord(
@@ -157,7 +157,7 @@ class Admission:
         )
         place.runs[name] = record
         if record != before:
-            self._changed(namespace, quiet)
+            self._changed(namespace)
 
     def queue_seen(self, namespace: str, queue: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
@@ -246,16 +246,21 @@ class Admission:
         """The Runs admission decides about: all unfinished ones but the stalled."""
         return [record for name, record in place.runs.items() if name not in place.stalled]
 
-    def _changed(self, namespace: str, quiet: str | None = None) -> None:
-        """Room or order changed: the waiting Runs (but ``quiet``) ask again (their places may have moved), and
-        the Queue statuses are written again."""
+    def _changed(self, namespace: str) -> None:
+        """Room or order changed: the Runs that may start now, or whose place moved, ask again (the others are
+        left alone: a change wakes a few Runs, not every waiting one), and the Queue statuses are written again."""
         place = self._namespace(namespace)
-        # before its listing no Run of the namespace has asked, so none has been told to wait
-        for name, record in place.runs.items() if place.loaded else ():
-            if record.state == "waiting" and name != quiet:
-                self.wake(namespace, name)
         self.dirty.add(namespace)
         self.changed.set()
+        if not place.loaded:  # before its listing no Run of the namespace has asked, so none has been told to wait
+            return
+        answer = queueing.admit(self._eligible(place), place.queues, self.limits.for_namespace(namespace), time.time())
+        for name in answer.admitted:
+            if name not in place.granted:
+                self.wake(namespace, name)
+        for name, reason in answer.reasons.items():
+            if place.told.get(name) != reason:
+                self.wake(namespace, name)
 
     def _pod_ended(self, namespace: str, place: Namespace) -> None:
         throttled, place.throttled = place.throttled, set()
