@@ -91,11 +91,9 @@ class FakeKube:
     async def delete_run(self, namespace: str, name: str) -> None:
         self.runs.pop((namespace, name), None)
 
-    async def list_custom(self, namespace: str, plural: str) -> tuple[list[dict[str, Any]], int]:
+    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
         stored = {"runs": self.runs, "queues": self.queues}[plural]
-        return [copy.deepcopy(item) for (item_namespace, _), item in stored.items() if item_namespace == namespace], (
-            self._revision
-        )
+        return [copy.deepcopy(item) for (item_namespace, _), item in stored.items() if item_namespace == namespace]
 
     async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
         return [

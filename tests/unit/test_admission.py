@@ -236,3 +236,16 @@ def test_steps_over_the_step_pod_limit_wait_and_start_when_a_pod_ends() -> None:
         assert kube.created_pods == [pod_name("r", "a", 1), pod_name("r", "b", 1)]
 
     asyncio.run(scenario())
+
+
+def test_a_new_queue_shows_none_running_and_none_waiting() -> None:
+    kube = FakeKube()
+    queue = add_queue(kube, "q", 3)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, [])
+        admission.queue_seen(NS, queue)
+        await admission._publish(NS)
+
+    asyncio.run(scenario())
+    assert kube.queue_status_writes == [("q", {"running": [], "waiting": [], "runningCount": 0, "waitingCount": 0})]

@@ -200,9 +200,9 @@ class Admission:
                     self._changed(namespace)
 
     async def _publish(self, namespace: str) -> None:
-        place = self.namespaces[namespace]
-        if not place.loaded:
-            return
+        if not self.namespaces[namespace].queues:
+            return  # nothing to show (and no listing needed in a namespace without Queues)
+        place = await self._loaded(namespace)
         limits = self.limits.for_namespace(namespace)
         answer = queueing.admit(self._eligible(place), place.queues, limits, time.time())
         for name, view in answer.queues.items():
@@ -228,8 +228,8 @@ class Admission:
             return place
         async with place.lock:
             if not place.loaded:
-                runs, _ = await self.kube.list_custom(namespace, "runs")
-                queues, _ = await self.kube.list_custom(namespace, "queues")
+                runs = await self.kube.list_custom(namespace, "runs")
+                queues = await self.kube.list_custom(namespace, "queues")
                 pods = await self.kube.list_step_pods(namespace)
                 for run in runs:
                     self.run_seen(namespace, run)

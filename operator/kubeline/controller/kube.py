@@ -224,13 +224,13 @@ class Kube:
         names = {item["metadata"]["name"] for item in document["items"]}
         return names, int(document["metadata"].get("resourceVersion") or 0)
 
-    async def list_custom(self, namespace: str, plural: str) -> tuple[list[dict[str, Any]], int]:
-        """Every object of kubeline's kind ``plural`` in the namespace, and the listing's resourceVersion."""
+    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+        """Every object of kubeline's kind ``plural`` in the namespace."""
         listing = await self._call(
             self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, _preload_content=False
         )
-        document = json.loads(listing.data)
-        return document["items"], int(document["metadata"].get("resourceVersion") or 0)
+        items: list[dict[str, Any]] = json.loads(listing.data)["items"]
+        return items
 
     async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
         """The step pods of every Run in the namespace."""
