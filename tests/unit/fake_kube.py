@@ -1,4 +1,4 @@
-"""An in-memory API server behind the eleven methods of `kubeline.controller.kube.Kube`, for reconciler tests.
+"""An in-memory API server behind the methods of `kubeline.controller.kube.Kube`, for reconciler tests.
 
 It keeps Kube's contract: creating what exists or deleting what is gone is a no-op, a pod name held by an
 older Run of the same name is freed (and creation reported as not done), one held by anything else raises
@@ -29,6 +29,8 @@ class FakeKube:
         self.pods: dict[Key, dict[str, Any]] = {}
         self.cache_entries: dict[Key, dict[str, Any]] = {}
         self.volume_claims: dict[Key, dict[str, Any]] = {}
+        self.queues: dict[Key, dict[str, Any]] = {}
+        self.queue_status_writes: list[tuple[str, dict[str, Any]]] = []
         self.created_pods: list[str] = []
         self.deleted_pods: list[str] = []
         self._watched: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, run) -> pods by name
@@ -91,6 +93,21 @@ class FakeKube:
 
     async def delete_run(self, namespace: str, name: str) -> None:
         self.runs.pop((namespace, name), None)
+
+    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+        stored = {"runs": self.runs, "queues": self.queues}[plural]
+        return [copy.deepcopy(item) for (item_namespace, _), item in stored.items() if item_namespace == namespace]
+
+    async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(pod)
+            for (pod_namespace, _), pod in self.pods.items()
+            if pod_namespace == namespace and RUN_LABEL in pod["metadata"].get("labels", {})
+        ]
+
+    async def write_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.queues[namespace, name]["status"] = _as_sent(status)
+        self.queue_status_writes.append((name, _as_sent(status)))
 
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
         return [

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from kubeline.engine.queueing import Limits
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "kubeline"
 DASHBOARD = CHART / "dashboards" / "kubeline.json"
@@ -214,6 +216,30 @@ def test_operator_config_comes_from_values(helm: str) -> None:
     config = OperatorConfig.model_validate(yaml.safe_load(config_map["data"]["config.yaml"]))
     assert config.allowed_service_accounts == ["default", "ml-runner"]
     assert config.node_selector == {"pool": "ml"}
+
+
+def test_namespace_limits_in_the_values_are_the_operators_config(helm: str) -> None:
+    """The README's example: defaults, and a namespace's override; the chart's defaults set no limit."""
+    from kubeline.controller.config import OperatorConfig
+
+    def limits(*values: str) -> OperatorConfig:
+        config_map = next(d for d in render(helm, *values) if d["kind"] == "ConfigMap")
+        return OperatorConfig.model_validate(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+    config = limits(
+        "--set", "config.namespaceLimits.runs=20",
+        "--set", "config.namespaceLimits.stepPods=200",
+        "--set", "config.namespaceLimits.namespaces.team-a.runs=50",
+    )  # fmt: skip
+    assert config.namespace_limits.for_namespace("team-a") == Limits(runs=50, step_pods=200)
+    assert config.namespace_limits.for_namespace("team-b") == Limits(runs=20, step_pods=200)
+    assert limits().namespace_limits.for_namespace("team-a") == Limits()
+    refused = subprocess.run(
+        [helm, "template", "kubeline", str(CHART), "--set", "config.namespaceLimits.runs=0"],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "runs" in refused.stderr
 
 
 def test_values_schema_rejects_bad_values(helm: str) -> None:

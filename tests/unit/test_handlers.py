@@ -35,7 +35,7 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(RunReconciler, "reconcile", counted)
     kube = FakeKube()
     run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
-    memo = kopf.Memo(config=OperatorConfig(batch_seconds=0.2), kube=kube, runs={})
+    memo = kopf.Memo(config=OperatorConfig(batch_seconds=0.2), kube=kube, runs={}, admission=None)
 
     async def scenario() -> None:
         daemon = asyncio.create_task(

@@ -26,6 +26,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [pipelines]
   verbs: [get, list, watch]
 - apiGroups: [kubeline.dev]
+  resources: [queues]
+  verbs: [get, list, watch]
+- apiGroups: [kubeline.dev]
+  resources: [queues/status]
+  verbs: [patch]  # running and waiting Runs, in order
+- apiGroups: [kubeline.dev]
   resources: [cacheentries]
   verbs: [get, create]
 - apiGroups: [""]

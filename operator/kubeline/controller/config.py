@@ -12,6 +12,7 @@ import yaml
 from pydantic import Field
 
 from kubeline.api.models import LocalObjectReference, Model, Toleration
+from kubeline.engine.queueing import Limits
 
 
 class ArtifactStorage(Model):
@@ -85,6 +86,31 @@ class DataContainer(Model):
     )
 
 
+class Limit(Model):
+    """How much of the cluster one namespace's Runs may use at once (empty: no limit)."""
+
+    runs: int | None = Field(default=None, ge=1, description="Most Runs running at once; the rest wait, Pending.")
+    step_pods: int | None = Field(
+        default=None, ge=1, description="Most step pods running at once across the namespace's Runs."
+    )
+
+
+class NamespaceLimits(Limit):
+    """Limits of every namespace's Runs, set by the platform (tenants cannot raise them): these defaults, and
+    overrides by namespace."""
+
+    namespaces: dict[str, Limit] = Field(
+        default_factory=dict, description="Overrides by namespace: a field set here replaces the default."
+    )
+
+    def for_namespace(self, namespace: str) -> Limits:
+        fields = self.model_dump(exclude={"namespaces"})
+        override = self.namespaces.get(namespace)
+        if override is not None:
+            fields.update(override.model_dump(exclude_unset=True))
+        return Limits(runs=fields["runs"], step_pods=fields["step_pods"])
+
+
 class OperatorConfig(Model):
     node_selector: dict[str, str] | None = Field(default=None, description="Node labels every step pod requires.")
     tolerations: list[Toleration] | None = Field(default=None, description="Taints every step pod tolerates.")
@@ -120,6 +146,7 @@ class OperatorConfig(Model):
         description="Delete finished steps' pods once their outcome and stored log are recorded (runs with an "
         "artifactStore only: elsewhere the pod holds the only log).",
     )
+    namespace_limits: NamespaceLimits = Field(default_factory=NamespaceLimits)
     resync_seconds: float = Field(
         default=30, description="Look at every running Run at least this often, events or not."
     )

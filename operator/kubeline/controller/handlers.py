@@ -23,6 +23,7 @@ from typing import Any
 import kopf
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
+from kubeline.controller.admission import Admission
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
 from kubeline.controller.pods import disruption
@@ -103,7 +104,8 @@ async def run_daemon(
     config: OperatorConfig = memo.config
     runs: dict[Key, RunInFlight] = memo.runs
     flight = runs.setdefault((namespace, name), RunInFlight())
-    reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods)  # Runs are namespaced
+    # Runs are namespaced
+    reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods, memo.admission)
     run_daemons.inc()
     flight.reconciler = reconciler
     try:
@@ -174,3 +176,42 @@ def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
             flight.wake.set()
+
+
+# -- queues and namespace limits: one admission coordinator, fed by events ------------------------------------
+
+
+@kopf.on.startup()
+async def start_admission(memo: kopf.Memo, **_: Any) -> None:
+    """After `configure` (kopf runs startup handlers in order): the coordinator, and its Queue status writer."""
+    runs: dict[Key, RunInFlight] = memo.runs
+
+    def wake(namespace: str, name: str) -> None:
+        flight = runs.get((namespace, name))
+        if flight is not None:
+            flight.wake.set()
+
+    memo.admission = Admission(memo.kube, memo.config.namespace_limits, wake)
+    memo.publish = asyncio.get_running_loop().create_task(memo.admission.publish())
+
+
+@kopf.on.cleanup()
+async def stop_admission(memo: kopf.Memo, **_: Any) -> None:
+    memo.publish.cancel()
+
+
+@kopf.on.event(GROUP, VERSION, "runs")
+def run_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A Run's queue, priority, start or end: the room and places of the others."""
+    memo.admission.run_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")
+
+
+@kopf.on.event(GROUP, VERSION, "queues")
+def queue_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    memo.admission.queue_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")
+
+
+@kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
+def pod_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Step pods running across the namespace, for its step pod limit."""
+    memo.admission.pod_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")

@@ -227,6 +227,40 @@ class Kube:
         names = {item["metadata"]["name"] for item in document["items"]}
         return names, int(document["metadata"].get("resourceVersion") or 0)
 
+    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+        """Every object of kubeline's kind ``plural`` in the namespace."""
+        listing = await self._call(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, _preload_content=False
+        )
+        items: list[dict[str, Any]] = json.loads(listing.data)["items"]
+        return items
+
+    async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
+        """The step pods of every Run in the namespace."""
+        pods = await self._call(
+            self.core.list_namespaced_pod, namespace, label_selector=RUN_LABEL, _preload_content=False
+        )
+        items: list[dict[str, Any]] = json.loads(pods.data)["items"]
+        return items
+
+    async def write_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Replace the Queue's whole status (a JSON patch); a Queue deleted meanwhile needs none."""
+        patch = [{"op": "add", "path": "/status", "value": status}]
+        try:
+            await self._call(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                "queues",
+                name,
+                patch,
+                _content_type="application/json-patch+json",
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
         pods = await self._call(
             self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", _preload_content=False

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -32,6 +32,9 @@ from kubeline.engine import caching, retry, stepid
 from kubeline.engine.plan import Plan, build, load_spec, uses_artifacts
 from kubeline.engine.run import bind_arguments, decide, default_values
 from kubeline.engine.state import Decision, RunState, StartStep, StepState
+
+if TYPE_CHECKING:
+    from kubeline.controller.admission import Admission
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
@@ -52,8 +55,11 @@ class RunReconciler:
         namespace: str,
         name: str,
         pods: dict[str, dict[str, Any]] | None = None,
+        admission: Admission | None = None,
     ):
         self.kube, self.config = kube, config
+        #: Queues and namespace limits (None: none, as in tests of the reconciler alone).
+        self.admission = admission
         self.namespace, self.name = namespace, name
         #: The Run's pods by name, kept current by pod events; listed afresh whenever it may be behind.
         self.pods = pods if pods is not None else {}
@@ -84,10 +90,38 @@ class RunReconciler:
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
+            if status.started_at is None and not await self._admitted(run, status, now):
+                return self.config.resync_seconds  # woken sooner when room frees or its place changes
             status = await self._start(run, status, now)
             if self.plan is None:
-                return PIPELINE_RETRY_SECONDS if status.phase == "Pending" else None
+                if status.phase != "Pending":
+                    return None  # failed before starting: its end, seen by admission, frees its room
+                if self.admission is not None:
+                    self.admission.release(self.namespace, self.name)  # its Pipeline is missing: no room held
+                return PIPELINE_RETRY_SECONDS
         return await self._advance(run, status, now)
+
+    # -- admission: queues and namespace limits ------------------------------------------------------------
+
+    async def _admitted(self, run: Mapping[str, Any], status: RunStatus, now: float) -> bool:
+        """Whether the Run may start now; when not, its status says why and where it waits (written only when
+        that changes). A cancelled Run goes on at once, to end without taking room."""
+        if self.admission is None or (run.get("spec") or {}).get("cancel"):
+            return True
+        reason = await self.admission.ask(self.namespace, run)
+        if reason is None:
+            return True
+        if status.phase != "Pending" or status.message != reason:
+            await self._write(statuses.queued_status(reason, status, now))
+        return False
+
+    async def _pod_room(self, start: StartStep) -> bool:
+        """Whether the namespace's step pod limit leaves room for the step's pod now; when not, the step stays
+        Pending (the engine starts it again on a later pass) and the Run is woken when a step pod ends."""
+        if self.admission is None:
+            return True
+        pod = stepid.pod_name(self.name, start.id, start.attempt)
+        return await self.admission.take_pod(self.namespace, self.name, pod)
 
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
@@ -306,9 +340,14 @@ class RunReconciler:
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
+                if not await self._pod_room(start):
+                    return False
                 await self._create_pod(run, ref, start, state, now)
                 step = state.steps.get(start.id)
-                return step is not None and step.attempt == start.attempt and step.phase == "Failed"
+                phase = step.phase if step is not None and step.attempt == start.attempt else None
+                if phase != "Running" and self.admission is not None:  # no pod made: its room goes back
+                    self.admission.release_pod(self.namespace, stepid.pod_name(self.name, start.id, start.attempt))
+                return phase == "Failed"
 
         on_volume = ref.store is None
         if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:

@@ -270,13 +270,23 @@ def _artifact_producers(plan: Plan) -> set[str]:
     return producers
 
 
-def pending_status(message: str, base: RunStatus, now: float) -> RunStatus:
+def pending_status(message: str, base: RunStatus, now: float, reason: str = "PipelineNotFound") -> RunStatus:
     """A Run that cannot start yet (its Pipeline is missing): it says why, and starts when it can."""
     return RunStatus(
         phase="Pending",
         message=message,
-        conditions=conditions("Unknown", "PipelineNotFound", message, base.conditions, now),
+        conditions=conditions("Unknown", reason, message, base.conditions, now),
     )
+
+
+def queued_status(message: str, base: RunStatus, now: float) -> RunStatus:
+    """A Run waiting for room (its Queue's, or its namespace's): it says why and its place, and starts when it
+    can. Its Queued condition keeps the time it began to wait."""
+    waiting = pending_status(message, base, now, reason="Queued")
+    before = next((c for c in base.conditions or [] if c.type == "Queued"), None)
+    since = before.last_transition_time if before is not None and before.status == "True" else timestamp(now)
+    queued = Condition(type="Queued", status="True", reason="Queued", message=message, last_transition_time=since)
+    return waiting.model_copy(update={"conditions": [*(waiting.conditions or []), queued]})
 
 
 def failed_status(
