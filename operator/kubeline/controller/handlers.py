@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcil
 Key = tuple[str | None, str]  # a Run's namespace and name
 #: How often the Runs gauge is checked against a full listing (for Runs deleted while a watch restarted).
 RECOUNT_SECONDS = 60.0
+#: Threads for the reconcilers' API calls (each blocks one while its request is in flight).
+API_THREADS = 32
 log = logging.getLogger("kubeline.operator")
 
 
@@ -59,6 +62,9 @@ class RecurringInFlight:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
+    # API calls run in the loop's default executor (Kube._call): min(32, cores + 4) threads by default, six on two
+    # cores, which a thousand RecurringRuns firing at the same second would queue behind for seconds
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube-api"))
     memo.kube = Kube(connect())
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
