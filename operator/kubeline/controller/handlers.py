@@ -16,7 +16,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,9 @@ from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcil
 Key = tuple[str | None, str]  # a Run's namespace and name
 #: How often the Runs gauge is checked against a full listing (for Runs deleted while a watch restarted).
 RECOUNT_SECONDS = 60.0
-#: Threads for the reconcilers' API calls (each blocks one while its request is in flight).
-API_THREADS = 32
+#: RecurringRun passes at once: a thousand firing at the same second are served a few at a time, each creating its
+#: Run promptly, rather than all listing first and all creating after (the API calls share a few threads).
+RECURRING_PASSES = 8
 log = logging.getLogger("kubeline.operator")
 
 
@@ -62,12 +62,10 @@ class RecurringInFlight:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
-    # API calls run in the loop's default executor (Kube._call): min(32, cores + 4) threads by default, six on two
-    # cores, which a thousand RecurringRuns firing at the same second would queue behind for seconds
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(API_THREADS, thread_name_prefix="kube-api"))
     memo.kube = Kube(connect())
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
+    memo.recurring_passes = asyncio.Semaphore(RECURRING_PASSES)
     memo.phases = RunPhases()  # every Run's phase, for the metrics
     memo.recount = asyncio.get_running_loop().create_task(recount_runs(memo.kube, memo.phases))
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
@@ -212,7 +210,8 @@ async def recurring_run_daemon(
             flight.wake.clear()
             flight.generation = body.metadata.get("generation")
             try:
-                due = await reconciler.reconcile(body)
+                async with memo.recurring_passes:
+                    due = await reconciler.reconcile(body)
             except Exception:
                 logger.exception("pass over recurring run %s/%s failed; retrying", namespace, name)
                 due = 5.0
