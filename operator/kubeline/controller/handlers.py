@@ -27,15 +27,16 @@ from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
 from kubeline.controller.pods import disruption
 from kubeline.controller.reconciler import FINISHED, RunReconciler, version_of
-from kubeline.controller.recurring import RecurringRunReconciler
+from kubeline.controller.recurring import RecurringRunReconciler, made_run, owned_by
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
+from kubeline.engine.recurring import MadeRun
 
 Key = tuple[str | None, str]  # a Run's namespace and name
 #: How often the Runs gauge is checked against a full listing (for Runs deleted while a watch restarted).
 RECOUNT_SECONDS = 60.0
 #: RecurringRun passes at once: a thousand firing at the same second are served a few at a time, each creating its
 #: Run promptly, rather than all listing first and all creating after (the API calls share a few threads).
-RECURRING_PASSES = 8
+RECURRING_PASSES = 16
 log = logging.getLogger("kubeline.operator")
 
 
@@ -51,11 +52,13 @@ class RunInFlight:
 
 @dataclass
 class RecurringInFlight:
-    """A RecurringRun's daemon's wake-up call, and the spec generation it last saw (its own status writes do not
-    change the generation, so they do not wake it)."""
+    """A RecurringRun's daemon's wake-up call, the spec generation it last saw (its own status writes do not
+    change the generation, so they do not wake it), its uid, and its Runs as their events report them."""
 
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     generation: int | None = None
+    uid: str | None = None
+    runs: dict[str, MadeRun] = field(default_factory=dict)
 
 
 @kopf.on.startup()
@@ -204,7 +207,8 @@ async def recurring_run_daemon(
     """Sleeps until the RecurringRun's next trigger, or until its spec changes or one of its Runs ends."""
     flights: dict[Key, RecurringInFlight] = memo.recurring
     flight = flights.setdefault((namespace, name), RecurringInFlight())
-    reconciler = RecurringRunReconciler(memo.kube, namespace or "", name)  # RecurringRuns are namespaced
+    flight.uid = body.metadata.uid
+    reconciler = RecurringRunReconciler(memo.kube, namespace or "", name, flight.runs)  # RecurringRuns are namespaced
     try:
         while not stopped:
             flight.wake.clear()
@@ -240,7 +244,14 @@ def recurring_runs_run_changed(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """A Run of a RecurringRun ended or went: a waiting trigger may start, a history limit may apply."""
+    """The RecurringRun's Runs kept current; one ended or went: a waiting trigger may start, a history limit apply."""
     flight = memo.recurring.get((namespace, labels[RECURRING_RUN_LABEL]))
-    if flight is not None and (event["type"] == "DELETED" or status.get("phase") in FINISHED):
+    run = event["object"]
+    if flight is None or flight.uid is None or not owned_by(run, flight.uid):
+        return
+    if event["type"] == "DELETED":
+        flight.runs.pop(run["metadata"]["name"], None)
+    else:
+        flight.runs[run["metadata"]["name"]] = made_run(run)
+    if event["type"] == "DELETED" or status.get("phase") in FINISHED:
         flight.wake.set()

@@ -12,7 +12,9 @@ have lost it exits at once), so only the leader's daemons reach this code and cr
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,10 +42,14 @@ log = logging.getLogger("kubeline.recurring")
 
 
 class RecurringRunReconciler:
-    def __init__(self, kube: Kube, namespace: str, name: str):
+    def __init__(self, kube: Kube, namespace: str, name: str, runs: dict[str, MadeRun] | None = None):
         self.kube, self.namespace, self.name = kube, namespace, name
         #: The status this reconciler wrote last: the watch's copy may not have caught up with it yet.
         self.written: dict[str, Any] | None = None
+        #: The Runs it made, by name: listed on the first pass and every RESYNC_SECONDS, kept current in between
+        #: by the Runs' watch events (handlers) and by what this reconciler does: a trigger costs no listing.
+        self.runs = runs if runs is not None else {}
+        self.listed_at: float | None = None  # time.monotonic() of the last listing
 
     async def reconcile(self, body: Mapping[str, Any], now: datetime | None = None) -> float:
         """One pass over the RecurringRun (kopf's live view); returns seconds until the next pass is due."""
@@ -58,27 +64,37 @@ class RecurringRunReconciler:
             problem = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
             await self._write(_not_ready(before, "InvalidSpec", problem, now))
             return RETRY_SECONDS
-        items = await self.kube.runs_labelled(self.namespace, RECURRING_RUN_LABEL, self.name)
-        runs = [made_run(item) for item in items if _owned_by(item, metadata["uid"])]
+        if self.listed_at is None or time.monotonic() - self.listed_at >= RESYNC_SECONDS:
+            await self._list(metadata["uid"])
         created = parse_time(metadata.get("creationTimestamp")) or now
-        decision = decide(self.name, spec, RecurringRunStatus.model_validate(before), created, now, runs)
+        status = RecurringRunStatus.model_validate(before)
+        decision = decide(self.name, spec, status, created, now, list(self.runs.values()))
         for name in decision.cancel:
             await self.kube.cancel_run(self.namespace, name)
+            self.runs[name] = replace(self.runs[name], cancelling=True)
         for new in decision.create:
             try:
                 made = await self.kube.create_run(self.namespace, run_body(body, spec, new))
             except RunRefused as refused:
                 await self._write(_not_ready(before, "RunRefused", str(refused), now))
                 return RETRY_SECONDS
+            self.runs.setdefault(new.name, MadeRun(new.name, None, new.scheduled))
             if made:
                 telemetry.schedule_lag.observe(max(0.0, (datetime.now(UTC) - new.scheduled).total_seconds()))
                 log.info("RecurringRun %s/%s made Run %s", self.namespace, self.name, new.name)
         for name in decision.delete:
             await self.kube.delete_run(self.namespace, name)
+            self.runs.pop(name, None)
         await self._write(decision.status.to_dict())
         if decision.wake_at is None:
             return RESYNC_SECONDS
         return min(RESYNC_SECONDS, max(0.0, (decision.wake_at - datetime.now(UTC)).total_seconds()) + 0.01)
+
+    async def _list(self, uid: str) -> None:
+        items = await self.kube.runs_labelled(self.namespace, RECURRING_RUN_LABEL, self.name)
+        self.runs.clear()
+        self.runs.update({item["metadata"]["name"]: made_run(item) for item in items if owned_by(item, uid)})
+        self.listed_at = time.monotonic()
 
     async def _write(self, status: dict[str, Any]) -> None:
         """Write the status when it changed (a pass that changes nothing writes nothing)."""
@@ -131,7 +147,7 @@ def run_body(recurring: Mapping[str, Any], spec: RecurringRunSpec, new: NewRun) 
     }
 
 
-def _owned_by(item: Mapping[str, Any], uid: str) -> bool:
+def owned_by(item: Mapping[str, Any], uid: str) -> bool:
     """Whether this RecurringRun made the Run (not one of a deleted namesake's, nor one labelled by hand)."""
     return any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences") or [])
 
