@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,7 +104,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=2)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="kubeline-schedule-bench-"))
-    plane = ControlPlane(state)
+    try:
+        plane = ControlPlane(state)
+    except Exception:  # up, but not ready (a CRD not yet established): take it down all the same
+        subprocess.run([sys.executable, str(ROOT / "hack" / "cluster"), "down", "--state-dir", str(state)], check=False)
+        raise
     operator = None
     try:
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/recurringruns.kubeline.dev")

@@ -234,3 +234,11 @@ def test_active_lists_the_unfinished_runs_and_the_new_one_in_schedule_order() ->
     assert decision.status.active == ["a", "b", "r-1796083210"]
     assert decision.status.last_run == "r-1796083210"
     assert decision.status.last_schedule_time == "2026-12-01T00:00:10Z"
+
+
+def test_last_schedule_time_is_recovered_from_the_runs_when_the_status_lost_it() -> None:
+    made = [run("r-1796083220", "Running", "2026-12-01T00:00:20Z")]
+    status = RecurringRunStatus(last_schedule_time="2026-12-01T00:00:10Z")
+    decision = decide("r", spec(), status, CREATED, at("2026-12-01T00:00:25Z"), made)
+    assert decision.create == []
+    assert decision.status.last_schedule_time == "2026-12-01T00:00:20Z"

@@ -100,7 +100,8 @@ def decide(
         decision.status.next_schedule_time = None
         return decision
     trigger = read_schedule(spec.schedule)
-    since = max([created, *_times(before.last_schedule_time), *(run.scheduled for run in runs if run.scheduled)])
+    known = [*_times(before.last_schedule_time), *(run.scheduled for run in runs if run.scheduled)]
+    since = max([created, *known])
     notes: list[str] = []
     due = trigger.firings(since, now, MAX_PER_PASS + 1)
     if len(due) > MAX_PER_PASS:
@@ -110,7 +111,7 @@ def decide(
         if len(due) > 1:
             notes.append(f"{len(due) - 1} missed triggers not made (catchUp: false)")
         due = due[-1:]
-    last = _times(before.last_schedule_time)
+    last = [max(known)] if known else []
     last_run = before.last_run
     if spec.suspend:
         notes.append("suspended: no Runs are made" + (f"; {len(due)} triggers missed so far" if due else ""))
