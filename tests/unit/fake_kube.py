@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kubeline.api.constants import RUN_LABEL
-from kubeline.controller.kube import ClaimNotCreated, claim_holder_problem, pod_name_holder
+from kubeline.controller.kube import ClaimNotCreated, RunRefused, claim_holder_problem, pod_name_holder
 from tests.helpers import pipeline, task
 
 #: The Run the reconciler and handler tests drive, and its two-step pipeline (b reads a's output).
@@ -31,6 +31,8 @@ class FakeKube:
         self.volume_claims: dict[Key, dict[str, Any]] = {}
         self.queues: dict[Key, dict[str, Any]] = {}
         self.queue_status_writes: list[tuple[str, dict[str, Any]]] = []
+        self.recurring_statuses: dict[Key, dict[str, Any]] = {}
+        self.refuse_runs = ""  # the API server's words when it refuses every Run created (empty: it takes them)
         self.created_pods: list[str] = []
         self.deleted_pods: list[str] = []
         self._watched: dict[Key, dict[str, dict[str, Any]]] = {}  # (namespace, run) -> pods by name
@@ -108,6 +110,29 @@ class FakeKube:
     async def write_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.queues[namespace, name]["status"] = _as_sent(status)
         self.queue_status_writes.append((name, _as_sent(status)))
+
+    async def create_run(self, namespace: str, body: dict[str, Any]) -> bool:
+        if self.refuse_runs:
+            raise RunRefused(f"the API server refused Run {body['metadata']['name']}: {self.refuse_runs}")
+        key = (namespace, body["metadata"]["name"])
+        if key in self.runs:
+            return False
+        self.runs[key] = _as_sent({**body, "metadata": {**body["metadata"], "namespace": namespace}})
+        return True
+
+    async def runs_labelled(self, namespace: str, label: str, value: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(run)
+            for (run_namespace, _), run in self.runs.items()
+            if run_namespace == namespace and (run["metadata"].get("labels") or {}).get(label) == value
+        ]
+
+    async def cancel_run(self, namespace: str, name: str) -> None:
+        if (namespace, name) in self.runs:
+            self.runs[namespace, name]["spec"]["cancel"] = True
+
+    async def write_recurring_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.recurring_statuses[namespace, name] = _as_sent(status)
 
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
         return [

@@ -7,7 +7,9 @@ object name. Every check and every derivation of such a name goes through this m
 
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import datetime
 
 MAX_LABEL = 63
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -92,3 +94,24 @@ def label_value_problem(value: str) -> str | None:
     if value == "" or (len(value) <= MAX_LABEL and _QUALIFIED.match(value)):
         return None
     return f"{value[:80]!r} is not a valid label value: use {LABEL_VALUE_RULE}"
+
+
+# --- names kubeline derives: experiments' label values, the Runs a RecurringRun makes -------------------------
+
+
+def experiment_key(name: str) -> str:
+    """An experiment's label value and ConfigMap name part: its name as a DNS label ('My exp' -> 'my-exp')."""
+    return to_dns_label(name, fallback="experiment")
+
+
+def scheduled_run_name(recurring_name: str, fire_time: datetime) -> str:
+    """``NAME-<unix seconds>``: the same trigger always gives the same name, so a restarted operator's second
+    create is refused (409) instead of making a duplicate. A name too long is cut and a hash of the whole name
+    added, so two long names sharing a prefix still differ."""
+    suffix = f"-{int(fire_time.timestamp())}"
+    name = recurring_name + suffix
+    if len(name) <= MAX_LABEL:
+        return name
+    digest = hashlib.sha256(recurring_name.encode()).hexdigest()[:8]
+    keep = MAX_LABEL - len(suffix) - len(digest) - 1
+    return f"{recurring_name[:keep].rstrip('-')}-{digest}{suffix}"

@@ -117,8 +117,8 @@ def _add_create(commands: Any) -> None:
 
 def create_command(args: argparse.Namespace) -> int:
     from kubeline.api import yamlio
+    from kubeline.api.names import experiment_key
     from kubeline.engine.plan import load_spec
-    from kubeline.sdk.client import experiment_key
     from kubeline.sdk.recurring import check_recurring_run, recurring_run_document
 
     if args.timezone and not args.cron:

@@ -22,17 +22,22 @@ from typing import Any
 
 import kopf
 
-from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
+from kubeline.api.constants import GROUP, RECURRING_RUN_LABEL, RUN_LABEL, VERSION
 from kubeline.controller.admission import Admission
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
 from kubeline.controller.pods import disruption
-from kubeline.controller.reconciler import RunReconciler, version_of
+from kubeline.controller.reconciler import FINISHED, RunReconciler, version_of
+from kubeline.controller.recurring import RecurringRunReconciler, made_run, owned_by
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
+from kubeline.engine.recurring import MadeRun
 
 Key = tuple[str | None, str]  # a Run's namespace and name
 #: How often the Runs gauge is checked against a full listing (for Runs deleted while a watch restarted).
 RECOUNT_SECONDS = 60.0
+#: RecurringRun passes at once: a thousand firing at the same second are served a few at a time, each creating its
+#: Run promptly, rather than all listing first and all creating after (the API calls share a few threads).
+RECURRING_PASSES = 16
 log = logging.getLogger("kubeline.operator")
 
 
@@ -46,12 +51,25 @@ class RunInFlight:
     reconciler: RunReconciler | None = None
 
 
+@dataclass
+class RecurringInFlight:
+    """A RecurringRun's daemon's wake-up call, the spec generation it last saw (its own status writes do not
+    change the generation, so they do not wake it), its uid, and its Runs as their events report them."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    generation: int | None = None
+    uid: str | None = None
+    runs: dict[str, MadeRun] = field(default_factory=dict)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
     memo.kube = Kube(connect())
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
+    memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
+    memo.recurring_passes = asyncio.Semaphore(RECURRING_PASSES)
     memo.phases = RunPhases()  # every Run's phase, for the metrics
     memo.recount = asyncio.get_running_loop().create_task(recount_runs(memo.kube, memo.phases))
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
@@ -176,6 +194,69 @@ def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
             flight.wake.set()
+
+
+@kopf.daemon(GROUP, VERSION, "recurringruns", cancellation_timeout=5.0, initial_delay=0)
+async def recurring_run_daemon(
+    name: str,
+    namespace: str | None,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    """Sleeps until the RecurringRun's next trigger, or until its spec changes or one of its Runs ends."""
+    flights: dict[Key, RecurringInFlight] = memo.recurring
+    flight = flights.setdefault((namespace, name), RecurringInFlight())
+    flight.uid = body.metadata.uid
+    reconciler = RecurringRunReconciler(memo.kube, namespace or "", name, flight.runs)  # RecurringRuns are namespaced
+    try:
+        while not stopped:
+            flight.wake.clear()
+            flight.generation = body.metadata.get("generation")
+            try:
+                async with memo.recurring_passes:
+                    due = await reconciler.reconcile(body)
+            except Exception:
+                logger.exception("pass over recurring run %s/%s failed; retrying", namespace, name)
+                due = 5.0
+            try:
+                await asyncio.wait_for(flight.wake.wait(), timeout=due)
+            except TimeoutError:
+                pass
+    finally:
+        flights.pop((namespace, name), None)
+
+
+@kopf.on.event(GROUP, VERSION, "recurringruns")
+def recurring_run_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """An edit of the spec (suspend, schedule…) takes effect at once, not at the next trigger."""
+    flight = memo.recurring.get((namespace, name))
+    if flight is not None and body.metadata.get("generation") != flight.generation:
+        flight.wake.set()
+
+
+@kopf.on.event(GROUP, VERSION, "runs", labels={RECURRING_RUN_LABEL: kopf.PRESENT})
+def recurring_runs_run_changed(
+    event: kopf.RawEvent,
+    labels: Mapping[str, str],
+    namespace: str | None,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """The RecurringRun's Runs kept current; one ended or went: a waiting trigger may start, a history limit apply."""
+    flight = memo.recurring.get((namespace, labels[RECURRING_RUN_LABEL]))
+    run = event["object"]
+    if flight is None or flight.uid is None or not owned_by(run, flight.uid):
+        return
+    if event["type"] == "DELETED":
+        flight.runs.pop(run["metadata"]["name"], None)
+    else:
+        flight.runs[run["metadata"]["name"]] = made_run(run)
+    if event["type"] == "DELETED" or status.get("phase") in FINISHED:
+        flight.wake.set()
 
 
 # -- queues and namespace limits: one admission coordinator, fed by events ------------------------------------

@@ -119,6 +119,10 @@ class PodRefused(RuntimeError):
     not help, so the step fails with the API server's own words."""
 
 
+class RunRefused(RuntimeError):
+    """The API server refused a Run a RecurringRun makes (its template's labels, a quota, an admission rule)."""
+
+
 #: What the API server answers a document it will never take: malformed, forbidden, invalid.
 REFUSED = (400, 403, 422)
 
@@ -190,18 +194,69 @@ class Kube:
     async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
         """Replace the whole status in one write (a JSON patch), so fields dropped from it go too; returns the
         Run's resourceVersion after the write."""
+        return await self._write_status("runs", namespace, name, status)
+
+    async def write_recurring_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._write_status("recurringruns", namespace, name, status)
+
+    async def _write_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str:
         patch = [{"op": "add", "path": "/status", "value": status}]
         written: dict[str, Any] = await self._call(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
             namespace,
-            "runs",
+            plural,
             name,
             patch,
             _content_type="application/json-patch+json",
         )
         return str(written["metadata"]["resourceVersion"])
+
+    async def create_run(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create the Run; False when one of its name exists (made by an earlier pass: a deterministic name makes
+        the second creation a no-op). RunRefused, with the API server's words, when it will never take it."""
+        try:
+            await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "runs", body)
+            return True
+        except ApiException as error:
+            if error.status in REFUSED:
+                raise RunRefused(
+                    f"the API server refused Run {body['metadata']['name']}: {_api_reason(error)}"
+                ) from None
+            if error.status != 409:
+                raise
+        return False
+
+    async def runs_labelled(self, namespace: str, label: str, value: str) -> list[dict[str, Any]]:
+        """The namespace's Runs whose ``label`` is ``value`` (whole documents)."""
+        listing = await self._call(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            "runs",
+            label_selector=f"{label}={value}",
+            _preload_content=False,
+        )
+        items: list[dict[str, Any]] = json.loads(listing.data)["items"]
+        return items
+
+    async def cancel_run(self, namespace: str, name: str) -> None:
+        """Set spec.cancel (a merge patch: nothing else of the Run changes); a Run gone is cancelled enough."""
+        try:
+            await self._call(
+                self.custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                "runs",
+                name,
+                {"spec": {"cancel": True}},
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     async def delete_run(self, namespace: str, name: str) -> None:
         try:

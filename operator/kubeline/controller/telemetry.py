@@ -38,6 +38,11 @@ api_requests = Counter(
     "by verb and HTTP code",
     ["verb", "code"],
 )
+schedule_lag = Histogram(
+    "kubeline_schedule_lag_seconds",
+    "How late RecurringRuns' Runs were created after their scheduled time (caught-up triggers included)",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+)
 run_daemons = Gauge("kubeline_run_daemons", "Runs whose daemons are alive in this process")
 leader = Gauge("kubeline_leader", "1 while this replica leads (always 1 when leader election is off)")
 #: What /healthz checks besides the event loop answering: each returns what is dead, else None.

@@ -47,7 +47,7 @@ from kubeline.api.constants import (
     VERSION,
 )
 from kubeline.api.models import RunStatus
-from kubeline.api.names import MAX_LABEL, to_dns_label
+from kubeline.api.names import MAX_LABEL, experiment_key, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import retry, stepid
 from kubeline.engine.documents import pipeline_from_documents
@@ -812,11 +812,6 @@ def kube_context(kubeconfig: str | None = None) -> dict[str, Any]:
             ]
         ) from None
     return dict(context or {})
-
-
-def experiment_key(name: str) -> str:
-    """An experiment's label value and ConfigMap name part: its name as a DNS label ('My exp' -> 'my-exp')."""
-    return to_dns_label(name, fallback="experiment")
 
 
 def _experiment(config_map: dict[str, Any]) -> Experiment:

@@ -1,0 +1,82 @@
+"""controller.recurring: one pass acts on the engine's decision through Kube (an in-memory API server)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from kubeline.api.constants import PIPELINE_LABEL, RECURRING_RUN_LABEL, SCHEDULED_TIME_ANNOTATION
+from kubeline.controller.recurring import RESYNC_SECONDS, RETRY_SECONDS, RecurringRunReconciler
+from tests.unit.fake_kube import NS, FakeKube
+
+UID = "rr-uid"
+
+
+def recurring(**spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "nightly", "namespace": NS, "uid": UID, "creationTimestamp": "2026-12-01T00:00:00Z"},
+        "spec": {
+            "schedule": {"cron": "*/10 * * * * *"},
+            "template": {"spec": {"pipelineRef": {"name": "train"}, "arguments": {"lr": 0.1}}},
+            **spec,
+        },
+    }
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_a_pass_creates_the_due_runs_and_writes_the_status() -> None:
+    kube = FakeKube()
+    due = asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:21Z")))
+    assert sorted(name for _, name in kube.runs) == ["nightly-1796083210", "nightly-1796083220"]
+    run = kube.runs[NS, "nightly-1796083220"]
+    assert run["metadata"]["labels"] == {RECURRING_RUN_LABEL: "nightly", PIPELINE_LABEL: "train"}
+    assert run["metadata"]["annotations"] == {SCHEDULED_TIME_ANNOTATION: "2026-12-01T00:00:20Z"}
+    assert run["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert run["spec"] == {"pipelineRef": {"name": "train"}, "arguments": {"lr": 0.1}}
+    status = kube.recurring_statuses[NS, "nightly"]
+    assert status["lastScheduleTime"] == "2026-12-01T00:00:20Z" and status["lastRun"] == "nightly-1796083220"
+    assert 0 < due <= RESYNC_SECONDS
+
+
+def test_a_restarted_operator_makes_no_duplicate_of_a_run_made_before_its_status_was_written() -> None:
+    kube = FakeKube()
+    asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    kube.recurring_statuses.clear()  # the status write was lost with the operator
+    fresh = RecurringRunReconciler(kube, NS, "nightly")
+    asyncio.run(fresh.reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    assert list(kube.runs) == [(NS, "nightly-1796083210")]
+
+
+def test_runs_of_another_owner_are_not_counted() -> None:
+    kube = FakeKube()
+    kube.runs[NS, "by-hand"] = {
+        "metadata": {"name": "by-hand", "labels": {RECURRING_RUN_LABEL: "nightly"}},
+        "spec": {},
+        "status": {"phase": "Running"},
+    }
+    body = recurring(concurrencyPolicy="Forbid")
+    asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(body, at("2026-12-01T00:00:11Z")))
+    assert (NS, "nightly-1796083210") in kube.runs
+
+
+def test_a_refused_run_is_said_in_the_status_and_tried_again_later() -> None:
+    kube = FakeKube()
+    kube.refuse_runs = "metadata.labels: Invalid value"
+    due = asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "RunRefused")
+    assert "metadata.labels: Invalid value" in ready["message"]
+    assert due == RETRY_SECONDS and not kube.runs
+
+
+def test_an_unreadable_spec_is_said_in_the_status() -> None:
+    kube = FakeKube()
+    body = recurring(maxConcurrency=0)
+    due = asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(body, at("2026-12-01T00:00:11Z")))
+    ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
+    assert ready["reason"] == "InvalidSpec" and "spec.maxConcurrency" in ready["message"]
+    assert due == RETRY_SECONDS and not kube.runs
