@@ -61,8 +61,9 @@ class ControlPlane:
         self.custom = client.CustomObjectsApi(self.api)
         # once: applying them again would make the API server re-initialize their storage under a running operator
         self.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-        for name in ("pipelines", "runs", "cacheentries"):
-            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}.kubeline.dev")
+        for path in sorted((ROOT / "crds").glob("*.yaml")):
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
     def _hack(self, *args: str) -> None:
         subprocess.run(
