@@ -40,6 +40,8 @@ FLAGS = {
     "spec.template.spec.arguments": "-p",
 }
 _PIPELINE_FILES = (".py", ".yaml", ".yml")
+#: Most firings `schedule next` prints: enough to check a year of a daily expression, and it returns at once.
+MAX_COUNT = 1000
 
 
 def add_to(subparsers: Any) -> None:
@@ -73,7 +75,9 @@ def add_to(subparsers: Any) -> None:
     )
     upcoming.add_argument("expression", metavar="EXPR", help="a cron expression, e.g. '0 2 * * 1-5'")
     upcoming.add_argument("--timezone", help="IANA time zone the expression is read in (default UTC)")
-    upcoming.add_argument("--count", type=int, default=5, help="how many times to print (default 5)")
+    upcoming.add_argument(
+        "--count", type=int, default=5, help=f"how many times to print (default 5, at most {MAX_COUNT})"
+    )
     upcoming.add_argument("--after", help="start from this RFC 3339 time (default: now)")
 
 
@@ -225,8 +229,8 @@ def delete_command(args: argparse.Namespace) -> int:
 def next_command(args: argparse.Namespace) -> int:
     from kubeline.sdk.recurring import check_schedule
 
-    if args.count < 1:
-        raise PipelineInvalid([Issue("--count", f"must be 1 or more, not {args.count}")])
+    if not 1 <= args.count <= MAX_COUNT:
+        raise PipelineInvalid([Issue("--count", f"must be from 1 to {MAX_COUNT}, not {args.count}")])
     names = {"spec.schedule.cron": "EXPR", "spec.schedule.timeZone": "--timezone"}
     trigger = check_schedule({"cron": args.expression, "timeZone": args.timezone}, names)
     moment = _after(args.after)
