@@ -163,17 +163,23 @@ apiVersion: kubeline.dev/v1alpha1
 kind: Queue
 metadata: {name: cpu}
 spec: {maxRunning: 4}
+---
+apiVersion: kubeline.dev/v1alpha1
+kind: Queue
+metadata: {name: Bad_Q}
+spec: {maxRunning: 1}
 """
     )
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 2
-    assert "4 problems" in result.stderr
+    assert "5 problems" in result.stderr
+    assert "Queue[Bad_Q].metadata.name: 'Bad_Q' is not a valid name" in result.stderr
     assert "RecurringRun[nightly].spec.concurrencyPolicy: must be 'Allow', 'Forbid' or 'Replace'" in result.stderr
     assert "RecurringRun[nightly].spec.schedule.timeZone: 'Nowhere/City' is not an IANA time zone" in result.stderr
     assert "RecurringRun[both].spec.schedule: set exactly one of cron and interval" in result.stderr
     assert "Queue[gpu].spec.maxRunning: input should be greater than or equal to 1" in result.stderr
     fixed = path.read_text().replace("timeZone: Nowhere/City", "timeZone: Europe/Paris").replace("Sometimes", "Forbid")
-    fixed = fixed.replace(", interval: 1h", "").replace("maxRunning: 0", "maxRunning: 2")
+    fixed = fixed.replace(", interval: 1h", "").replace("maxRunning: 0", "maxRunning: 2").replace("Bad_Q", "bad-q")
     path.write_text(fixed)
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 0, result.stderr

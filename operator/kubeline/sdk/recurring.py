@@ -218,10 +218,7 @@ def check_recurring_run(
         recurring = models.RecurringRun.model_validate(document)
     except ValidationError as error:
         issues += pydantic_issues(error, document)
-    metadata = document.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    if name is not None and name_problem(name):
-        issues.append(Issue("metadata.name", str(name_problem(name))))
+    issues += name_issues(document)
     spec = document.get("spec")
     schedule = spec.get("schedule") if isinstance(spec, dict) else None
     if isinstance(schedule, dict) and not any(issue.path.startswith("spec.schedule") for issue in issues):
@@ -232,6 +229,14 @@ def check_recurring_run(
         raise PipelineInvalid([_renamed(issue, names or {}) for issue in issues])
     assert recurring is not None
     return recurring
+
+
+def name_issues(document: dict[str, Any]) -> list[Issue]:
+    """The resource's name, if the API server would refuse it (Runs name their RecurringRun or Queue by it)."""
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    problem = name_problem(name) if name is not None else None
+    return [Issue("metadata.name", problem)] if problem else []
 
 
 def _template_issues(template: models.RunTemplateSpec, pipeline: models.PipelineSpec | None) -> list[Issue]:
