@@ -184,3 +184,46 @@ spec: {maxRunning: 1}
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Queue 'cpu' is valid (at most 4 running)" in result.stdout
+
+
+class RecordingJobs:
+    """The Client's job calls, recorded; a name it does not know is its ValueError."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def _call(self, method: str, job_id: str) -> None:
+        if job_id == "gone":
+            raise ValueError("no recurringrun with id or name 'gone' in namespace 'ml'")
+        self.calls.append((method, job_id))
+
+    def disable_job(self, job_id: str) -> None:
+        self._call("disable_job", job_id)
+
+    def enable_job(self, job_id: str) -> None:
+        self._call("enable_job", job_id)
+
+    def delete_job(self, job_id: str) -> None:
+        self._call("delete_job", job_id)
+
+
+@pytest.mark.parametrize(
+    "command, call, said",
+    [
+        ("suspend", "disable_job", "recurring run nightly suspended: no Runs are made until `kubeline schedule resume"),
+        ("resume", "enable_job", "recurring run nightly resumed"),
+        ("delete", "delete_job", "recurring run nightly deleted"),
+    ],
+)
+def test_suspend_resume_and_delete_call_the_client_and_say_what_was_done(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str, call: str, said: str
+) -> None:
+    from kubeline.commands import main, schedule
+
+    jobs = RecordingJobs()
+    monkeypatch.setattr(schedule, "cluster_client", lambda args: jobs)
+    assert main(["schedule", command, "nightly", "-n", "ml"]) == 0
+    assert jobs.calls == [(call, "nightly")]
+    assert said in capsys.readouterr().out
+    assert main(["schedule", command, "gone"]) == 2
+    assert "NAME: no recurringrun with id or name 'gone'" in capsys.readouterr().err

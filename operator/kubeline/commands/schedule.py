@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,10 @@ def add_to(subparsers: Any) -> None:
     add_namespace_argument(listing)
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="of every namespace")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    for name, handler, help in (
-        ("suspend", suspend_command, "make no Runs until resumed (Runs made go on)"),
-        ("resume", resume_command, "make Runs again; missed triggers are caught up unless --no-catchup was given"),
-        ("delete", delete_command, "delete the RecurringRun: no more Runs are made"),
-    ):
-        one = add_command(commands, name, handler, help=help, description=help[0].upper() + help[1:] + ".")
+    for name, action in _ACTIONS.items():
+        one = add_command(
+            commands, name, action_command, help=action.help, description=action.help[0].upper() + action.help[1:] + "."
+        )
         one.add_argument("name", help="the RecurringRun's name")
         add_namespace_argument(one)
     upcoming = add_command(
@@ -205,24 +204,36 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def suspend_command(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _Action:
+    """A subcommand that does one thing to one RecurringRun: the Client's call, and what to say once done."""
+
+    help: str
+    call: str
+    done: str
+
+
+_ACTIONS = {
+    "suspend": _Action(
+        "make no Runs until resumed (Runs made go on)",
+        "disable_job",
+        "recurring run {name} suspended: no Runs are made until `kubeline schedule resume {name}`",
+    ),
+    "resume": _Action(
+        "make Runs again; missed triggers are caught up unless --no-catchup was given",
+        "enable_job",
+        "recurring run {name} resumed",
+    ),
+    "delete": _Action("delete the RecurringRun: no more Runs are made", "delete_job", "recurring run {name} deleted"),
+}
+
+
+def action_command(args: argparse.Namespace) -> int:
+    """suspend, resume or delete NAME; a name the cluster does not know is a problem with NAME."""
+    action = _ACTIONS[args.schedule_command]
     client = cluster_client(args)
-    _found(lambda: client.disable_job(args.name), "NAME")
-    print(f"recurring run {args.name} suspended: no Runs are made until `kubeline schedule resume {args.name}`")
-    return 0
-
-
-def resume_command(args: argparse.Namespace) -> int:
-    client = cluster_client(args)
-    _found(lambda: client.enable_job(args.name), "NAME")
-    print(f"recurring run {args.name} resumed")
-    return 0
-
-
-def delete_command(args: argparse.Namespace) -> int:
-    client = cluster_client(args)
-    _found(lambda: client.delete_job(args.name), "NAME")
-    print(f"recurring run {args.name} deleted")
+    _found(lambda: getattr(client, action.call)(args.name), "NAME")
+    print(action.done.format(name=args.name))
     return 0
 
 
