@@ -188,3 +188,14 @@ def test_a_recurring_run_reads_as_kfps_job() -> None:
     )
     assert job.next_schedule_time is not None and job.next_schedule_time.hour == 1
     assert page([job], "", 10).jobs == [job]  # KFP's list_recurring_runs(...).jobs
+
+
+def test_list_recurring_runs_pages_and_sorts_as_list_runs_does(client: Client) -> None:
+    for name in ("b-job", "a-job", "c-job"):
+        client.create_recurring_run(None, name, interval_second=60, pipeline_package_path=PACKAGE)
+    first = client.list_recurring_runs(page_size=2, sort_by="name desc")
+    assert ([j.name for j in first.jobs], first.total_size) == (["c-job", "b-job"], 3)
+    rest = client.list_recurring_runs(page_size=2, sort_by="name desc", page_token=first.next_page_token)
+    assert [j.name for j in rest.jobs] == ["a-job"] and not rest.next_page_token
+    with pytest.raises(ValueError, match="filter=... is not supported"):
+        client.list_recurring_runs(filter='{"predicates": []}')

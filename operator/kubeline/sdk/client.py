@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client import ApiException
@@ -80,6 +80,8 @@ from kubeline.store.urls import open_store
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _EXPERIMENT_PREFIX = "kubeline-experiment-"
+#: What a listing of the namespace (runs, RecurringRuns) gives, paged alike.
+Listed = TypeVar("Listed")
 #: How often wait_for_run_completion reads the Run.
 _POLL_SECONDS = 1.0
 
@@ -486,10 +488,23 @@ class Client:
         filter: str | None = None,
     ) -> Page[RunInfo]:
         """A page of the namespace's runs (of one experiment), oldest first unless ``sort_by`` says otherwise."""
+        return self._experiment_page(self.runs, page_token, page_size, sort_by, experiment_id, namespace, filter)
+
+    def _experiment_page(
+        self,
+        listing: Callable[[str | None, str], list[Listed]],
+        page_token: str,
+        page_size: int,
+        sort_by: str,
+        experiment_id: str | None,
+        namespace: str | None,
+        filter: str | None,
+    ) -> Page[Listed]:
+        """KFP's list_runs and list_recurring_runs: a page of what ``listing`` (experiment name, namespace) gives."""
         _no_filter(filter)
         namespace = namespace or self.namespace
         experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
-        return page(sort(self.runs(experiment.name if experiment else None, namespace), sort_by), page_token, page_size)
+        return page(sort(listing(experiment.name if experiment else None, namespace), sort_by), page_token, page_size)
 
     def runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
         """Every run of the namespace (of one experiment), oldest first: what `kubeline get` lists."""
@@ -675,11 +690,9 @@ class Client:
         filter: str | None = None,
     ) -> Page[RecurringRunInfo]:
         """A page of the namespace's RecurringRuns (of one experiment): ``.jobs`` as in KFP."""
-        _no_filter(filter)
-        namespace = namespace or self.namespace
-        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
-        jobs = self.recurring_runs(experiment.name if experiment else None, namespace)
-        return page(sort(jobs, sort_by), page_token, page_size)
+        return self._experiment_page(
+            self.recurring_runs, page_token, page_size, sort_by, experiment_id, namespace, filter
+        )
 
     def recurring_runs(
         self, experiment_name: str | None = None, namespace: str | None = None, all_namespaces: bool = False
