@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubeline.engine.plan import load_spec
 from tests.helpers import kubeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def test_create_needs_a_cron_or_an_interval(tmp_path: Path) -> None:
     assert result.returncode == 2 and "one of the arguments --cron --every is required" in result.stderr
 
 
-def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_path: Path) -> None:
+def test_dry_run_shows_the_recurring_run_each_flag_makes_with_the_files_spec_inside(tmp_path: Path) -> None:
     result = kubeline(
         "schedule", "create", PIPELINE, "--cron", "0 2 * * 1-5", "--timezone", "Europe/Paris", "-p", "value_1=9",
         "--name", "weekdays", "--experiment", "Nightly X", "--max-concurrency", "2", "--policy", "replace",
@@ -87,8 +88,8 @@ def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_pa
         "--keep-succeeded", "3", "--keep-failed", "1", "--dry-run", "-o", "yaml", home=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    pipeline, recurring = yaml.safe_load_all(result.stdout)
-    assert (pipeline["kind"], pipeline["metadata"]["name"]) == ("Pipeline", "add-subtract-multiply")
+    [recurring] = yaml.safe_load_all(result.stdout)  # no Pipeline: a later edit of the file changes no schedule
+    [pipeline] = yaml.safe_load_all(Path(PIPELINE).read_text())
     assert recurring["metadata"] == {
         "name": "weekdays",
         "labels": {"kubeline.dev/pipeline": "add-subtract-multiply", "kubeline.dev/experiment": "nightly-x"},
@@ -100,7 +101,7 @@ def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_pa
             "startTime": "2026-12-01T00:00:00Z",
             "endTime": "2027-12-01T00:00:00Z",
         },
-        "template": {"spec": {"pipelineRef": {"name": "add-subtract-multiply"}, "arguments": {"value_1": "9"}}},
+        "template": {"spec": {"pipelineSpec": load_spec(pipeline["spec"]).to_dict(), "arguments": {"value_1": "9"}}},
         "experiment": "nightly-x",
         "maxConcurrency": 2,
         "concurrencyPolicy": "Replace",
@@ -126,12 +127,16 @@ def test_dry_run_of_a_python_pipeline_and_of_a_pipeline_on_the_cluster(tmp_path:
         home=tmp_path,
     )
     assert python.returncode == 0, python.stderr
-    pipeline, recurring = yaml.safe_load_all(python.stdout)
+    [recurring] = yaml.safe_load_all(python.stdout)
     assert recurring["spec"]["schedule"] == {"interval": "1h"}
-    assert recurring["spec"]["template"]["spec"]["pipelineRef"] == {"name": pipeline["metadata"]["name"]}
+    assert recurring["metadata"]["labels"] == {"kubeline.dev/pipeline": "add-subtract-multiply"}
+    assert [p["name"] for p in recurring["spec"]["template"]["spec"]["pipelineSpec"]["params"]] == [
+        "value_1",
+        "value_2",
+    ]
     by_name = kubeline("schedule", "create", "train", "--cron", "@hourly", "--dry-run", home=tmp_path)
     assert by_name.returncode == 0, by_name.stderr
-    [recurring] = yaml.safe_load_all(by_name.stdout)  # the Pipeline is on the cluster: only the RecurringRun
+    [recurring] = yaml.safe_load_all(by_name.stdout)  # by name: Runs follow the Pipeline as it is updated
     assert recurring["spec"]["template"]["spec"]["pipelineRef"] == {"name": "train"}
 
 

@@ -1,9 +1,10 @@
 """`kubeline schedule`: RecurringRuns (a pipeline run on a cron schedule or an interval) on the cluster, and
 `schedule next` to see when an expression fires, without a cluster.
 
-`create` takes what `kubeline submit` takes (a Pipeline YAML or a Python file, applied with the RecurringRun)
-or the name of a Pipeline already on the cluster; everything is checked before anything is created, and a
-problem names the flag (exit status 2)."""
+`create` takes what `kubeline submit` takes (a Pipeline YAML or a Python file, its spec kept inside the
+RecurringRun, as KFP's jobs keep theirs: a later edit of the file changes no schedule) or the name of a
+Pipeline already on the cluster (referred to by name: a GitOps user updates that Pipeline and the schedule
+follows); everything is checked before anything is created, and a problem names the flag (exit status 2)."""
 
 from __future__ import annotations
 
@@ -86,8 +87,9 @@ def _add_create(commands: Any) -> None:
         "create",
         create_command,
         help="create a RecurringRun of a pipeline file or of a Pipeline on the cluster",
-        description="Run a pipeline on a cron schedule (--cron) or every DURATION (--every). A pipeline file is "
-        "applied with the RecurringRun (as `kubeline submit` does); a bare name refers to a Pipeline on the cluster.",
+        description="Run a pipeline on a cron schedule (--cron) or every DURATION (--every). A pipeline file's "
+        "spec is kept inside the RecurringRun (no Pipeline is made); a bare name refers to a Pipeline on the "
+        "cluster, whose updates its Runs follow.",
     )
     parser.add_argument("pipeline", metavar="FILE_OR_PIPELINE", help="Pipeline YAML, Python file, or Pipeline name")
     parser.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
@@ -115,7 +117,7 @@ def _add_create(commands: Any) -> None:
     parser.add_argument("--keep-failed", type=int, metavar="N", help="keep the N latest failed Runs")
     add_namespace_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="create nothing: print what would be created")
-    parser.add_argument("-o", "--output", choices=("yaml",), help="print the resources as YAML (--dry-run does)")
+    parser.add_argument("-o", "--output", choices=("yaml",), help="print the RecurringRun as YAML (--dry-run does)")
 
 
 def create_command(args: argparse.Namespace) -> int:
@@ -127,14 +129,14 @@ def create_command(args: argparse.Namespace) -> int:
     if args.timezone and not args.cron:
         raise PipelineInvalid([Issue("--timezone", "applies to --cron only: an --every interval needs no time zone")])
     arguments = parse_params(args.param)
-    applied: dict[str, Any] | None = None
     client = None
-    if _is_file(args.pipeline):
+    inline = _is_file(args.pipeline)
+    if inline:
         from kubeline.commands.submit import pipeline_document
 
         loaded = load_pipeline_file(Path(args.pipeline), function=args.function)
         arguments = {**loaded.run_arguments, **arguments}
-        pipeline = applied = pipeline_document(loaded)
+        pipeline = pipeline_document(loaded)
         spec = loaded.spec
     else:
         _check_pipeline_name(args.pipeline)
@@ -146,6 +148,7 @@ def create_command(args: argparse.Namespace) -> int:
     document = recurring_run_document(
         args.name or pipeline["metadata"]["name"],
         pipeline,
+        inline=inline,
         cron=args.cron,
         time_zone=args.timezone,
         interval=args.every,
@@ -161,16 +164,15 @@ def create_command(args: argparse.Namespace) -> int:
         keep_failed=args.keep_failed,
     )
     check_recurring_run(document, FLAGS, spec)
-    documents = [d for d in (applied, document) if d is not None]
     if args.dry_run:
-        print(yamlio.dump_all(documents), end="")
+        print(yamlio.dump(document), end="")
         return 0
     client = client or cluster_client(args)
     if args.experiment:
         client.create_experiment(args.experiment)
-    created = client.create_recurring_run_document(document, applied)
+    created = client.create_recurring_run_document(document)
     if args.output == "yaml":
-        print(yamlio.dump_all(documents), end="")
+        print(yamlio.dump(document), end="")
         return 0
     print(f"recurring run {created.resource_name} ({created.schedule}) created in namespace {created.namespace}")
     print(f"  its Runs: kubectl get runs -n {created.namespace} -l kubeline.dev/recurring-run={created.resource_name}")
