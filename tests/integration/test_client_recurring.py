@@ -45,20 +45,25 @@ def test_client_creates_lists_disables_enables_and_deletes_as_kfp(crds, namespac
         max_concurrency=2,
         no_catchup=True,
     )
-    pipeline_id = client.get_pipeline_id("add-subtract-multiply")
-    assert pipeline_id is not None  # the package's Pipeline, applied first
+    assert client.get_pipeline_id("add-subtract-multiply") is None  # the package is kept in the job, as KFP's
+    pipeline_id = client.upload_pipeline(PIPELINE).id
+    client.upload_pipeline_version(PIPELINE, "v1", pipeline_id=pipeline_id)
     frequent = client.create_recurring_run(
         experiment.id, "every minute", interval_second=60, pipeline_id=pipeline_id, enable_caching=False
     )
     other = client.create_recurring_run(None, "no experiment", cron_expression="@hourly", pipeline_id=pipeline_id)
+    client.upload_pipeline_version(PIPELINE, "v2", pipeline_id=pipeline_id)  # changes no RecurringRun
     stored = recurring_runs(crds, namespace)
     assert set(stored) == {"nightly-retrain", "every-minute", "no-experiment"}
     spec = stored["nightly-retrain"]["spec"]
     assert spec["schedule"] == {"cron": "0 0 2 * * *"}
     assert (spec["maxConcurrency"], spec["catchUp"], spec["experiment"]) == (2, False, "nightly-training")
-    assert spec["template"]["spec"] == {"pipelineRef": {"name": "add-subtract-multiply"}, "arguments": {"value_1": "5"}}
+    assert spec["template"]["spec"]["arguments"] == {"value_1": "5"}
+    assert spec["template"]["spec"]["pipelineSpec"]["description"] == "(value_1 + value_2) * (value_1 - value_2)"
     caching = stored["every-minute"]["spec"]["template"]["spec"]["pipelineSpec"]["defaults"]["caching"]
     assert caching == {"enabled": False}
+    # the pipeline's current version as stored by the API server: the one its spec matched when scheduled
+    assert stored["no-experiment"]["spec"]["template"]["spec"]["pipelineRef"] == {"name": "add-subtract-multiply-v1"}
 
     jobs = client.list_recurring_runs(experiment_id=experiment.id, page_size=1, sort_by="name")
     assert (jobs.total_size, [j.name for j in jobs.jobs]) == (2, ["Nightly retrain"]) and jobs.next_page_token
@@ -107,6 +112,7 @@ def test_kubeline_schedule_create_list_suspend_resume_delete(crds, namespace, tm
         env = {"KUBECONFIG": str(crds.kubeconfig), "COLUMNS": "250"}
         return kubeline("schedule", *args, home=tmp_path, env=env)
 
+    crds.kubectl("apply", "-n", namespace, "-f", PIPELINE)  # the Pipeline a GitOps user keeps on the cluster
     made = schedule(
         "create", PIPELINE, "--cron", "0 2 * * 1-5", "--timezone", "Europe/Paris", "-p", "value_1=4",
         "--name", "weekdays", "--experiment", "Nightly", "--policy", "forbid", "-n", namespace,
@@ -116,6 +122,8 @@ def test_kubeline_schedule_create_list_suspend_resume_delete(crds, namespace, tm
     by_name = schedule("create", "add-subtract-multiply", "--every", "30s", "--name", "fast", "-n", namespace)
     assert by_name.returncode == 0, by_name.stderr
     stored = recurring_runs(crds, namespace)
+    assert "pipelineSpec" in stored["weekdays"]["spec"]["template"]["spec"]  # the file's spec, kept
+    assert stored["fast"]["spec"]["template"]["spec"]["pipelineRef"] == {"name": "add-subtract-multiply"}
     assert stored["weekdays"]["spec"]["concurrencyPolicy"] == "Forbid"
     assert stored["weekdays"]["metadata"]["labels"]["kubeline.dev/experiment"] == "nightly"
     assert stored["fast"]["spec"]["schedule"] == {"interval": "30s"}

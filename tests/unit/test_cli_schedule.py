@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubeline.engine.plan import load_spec
 from tests.helpers import kubeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,8 @@ def test_next_reads_kfps_six_fields_with_seconds_first(tmp_path: Path) -> None:
         (["next", "0 2 * *"], "EXPR: '0 2 * *' has 4 fields"),
         (["next", "@sometimes"], "EXPR: '@sometimes' is unknown; use one of"),
         (["next", "@daily", "--timezone", "Mars/Olympus"], "--timezone: 'Mars/Olympus' is not an IANA time zone"),
-        (["next", "@daily", "--count", "0"], "--count: must be 1 or more"),
+        (["next", "@daily", "--count", "0"], "--count: must be from 1 to 1000, not 0"),
+        (["next", "0 2 * * *", "--count", "100000000"], "--count: must be from 1 to 1000, not 100000000"),
         (["next", "@daily", "--after", "noon"], "--after: 'noon' is not an RFC 3339 time"),
         (["create", PIPELINE, "--cron", "61 * * * *", "--dry-run"], "--cron: '61 * * * *' is not a cron expression"),
         (["create", PIPELINE, "--every", "often", "--dry-run"], "--every:"),
@@ -78,7 +80,7 @@ def test_create_needs_a_cron_or_an_interval(tmp_path: Path) -> None:
     assert result.returncode == 2 and "one of the arguments --cron --every is required" in result.stderr
 
 
-def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_path: Path) -> None:
+def test_dry_run_shows_the_recurring_run_each_flag_makes_with_the_files_spec_inside(tmp_path: Path) -> None:
     result = kubeline(
         "schedule", "create", PIPELINE, "--cron", "0 2 * * 1-5", "--timezone", "Europe/Paris", "-p", "value_1=9",
         "--name", "weekdays", "--experiment", "Nightly X", "--max-concurrency", "2", "--policy", "replace",
@@ -86,8 +88,8 @@ def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_pa
         "--keep-succeeded", "3", "--keep-failed", "1", "--dry-run", "-o", "yaml", home=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    pipeline, recurring = yaml.safe_load_all(result.stdout)
-    assert (pipeline["kind"], pipeline["metadata"]["name"]) == ("Pipeline", "add-subtract-multiply")
+    [recurring] = yaml.safe_load_all(result.stdout)  # no Pipeline: a later edit of the file changes no schedule
+    [pipeline] = yaml.safe_load_all(Path(PIPELINE).read_text())
     assert recurring["metadata"] == {
         "name": "weekdays",
         "labels": {"kubeline.dev/pipeline": "add-subtract-multiply", "kubeline.dev/experiment": "nightly-x"},
@@ -99,7 +101,7 @@ def test_dry_run_shows_the_pipeline_and_the_recurring_run_each_flag_makes(tmp_pa
             "startTime": "2026-12-01T00:00:00Z",
             "endTime": "2027-12-01T00:00:00Z",
         },
-        "template": {"spec": {"pipelineRef": {"name": "add-subtract-multiply"}, "arguments": {"value_1": "9"}}},
+        "template": {"spec": {"pipelineSpec": load_spec(pipeline["spec"]).to_dict(), "arguments": {"value_1": "9"}}},
         "experiment": "nightly-x",
         "maxConcurrency": 2,
         "concurrencyPolicy": "Replace",
@@ -125,12 +127,16 @@ def test_dry_run_of_a_python_pipeline_and_of_a_pipeline_on_the_cluster(tmp_path:
         home=tmp_path,
     )
     assert python.returncode == 0, python.stderr
-    pipeline, recurring = yaml.safe_load_all(python.stdout)
+    [recurring] = yaml.safe_load_all(python.stdout)
     assert recurring["spec"]["schedule"] == {"interval": "1h"}
-    assert recurring["spec"]["template"]["spec"]["pipelineRef"] == {"name": pipeline["metadata"]["name"]}
+    assert recurring["metadata"]["labels"] == {"kubeline.dev/pipeline": "add-subtract-multiply"}
+    assert [p["name"] for p in recurring["spec"]["template"]["spec"]["pipelineSpec"]["params"]] == [
+        "value_1",
+        "value_2",
+    ]
     by_name = kubeline("schedule", "create", "train", "--cron", "@hourly", "--dry-run", home=tmp_path)
     assert by_name.returncode == 0, by_name.stderr
-    [recurring] = yaml.safe_load_all(by_name.stdout)  # the Pipeline is on the cluster: only the RecurringRun
+    [recurring] = yaml.safe_load_all(by_name.stdout)  # by name: Runs follow the Pipeline as it is updated
     assert recurring["spec"]["template"]["spec"]["pipelineRef"] == {"name": "train"}
 
 
@@ -162,18 +168,67 @@ apiVersion: kubeline.dev/v1alpha1
 kind: Queue
 metadata: {name: cpu}
 spec: {maxRunning: 4}
+---
+apiVersion: kubeline.dev/v1alpha1
+kind: Queue
+metadata: {name: Bad_Q}
+spec: {maxRunning: 1}
 """
     )
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 2
-    assert "4 problems" in result.stderr
+    assert "5 problems" in result.stderr
+    assert "Queue[Bad_Q].metadata.name: 'Bad_Q' is not a valid name" in result.stderr
     assert "RecurringRun[nightly].spec.concurrencyPolicy: must be 'Allow', 'Forbid' or 'Replace'" in result.stderr
     assert "RecurringRun[nightly].spec.schedule.timeZone: 'Nowhere/City' is not an IANA time zone" in result.stderr
     assert "RecurringRun[both].spec.schedule: set exactly one of cron and interval" in result.stderr
     assert "Queue[gpu].spec.maxRunning: input should be greater than or equal to 1" in result.stderr
     fixed = path.read_text().replace("timeZone: Nowhere/City", "timeZone: Europe/Paris").replace("Sometimes", "Forbid")
-    fixed = fixed.replace(", interval: 1h", "").replace("maxRunning: 0", "maxRunning: 2")
+    fixed = fixed.replace(", interval: 1h", "").replace("maxRunning: 0", "maxRunning: 2").replace("Bad_Q", "bad-q")
     path.write_text(fixed)
     result = kubeline("validate", str(path), home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Queue 'cpu' is valid (at most 4 running)" in result.stdout
+
+
+class RecordingJobs:
+    """The Client's job calls, recorded; a name it does not know is its ValueError."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def _call(self, method: str, job_id: str) -> None:
+        if job_id == "gone":
+            raise ValueError("no recurringrun with id or name 'gone' in namespace 'ml'")
+        self.calls.append((method, job_id))
+
+    def disable_job(self, job_id: str) -> None:
+        self._call("disable_job", job_id)
+
+    def enable_job(self, job_id: str) -> None:
+        self._call("enable_job", job_id)
+
+    def delete_job(self, job_id: str) -> None:
+        self._call("delete_job", job_id)
+
+
+@pytest.mark.parametrize(
+    "command, call, said",
+    [
+        ("suspend", "disable_job", "recurring run nightly suspended: no Runs are made until `kubeline schedule resume"),
+        ("resume", "enable_job", "recurring run nightly resumed"),
+        ("delete", "delete_job", "recurring run nightly deleted"),
+    ],
+)
+def test_suspend_resume_and_delete_call_the_client_and_say_what_was_done(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str, call: str, said: str
+) -> None:
+    from kubeline.commands import main, schedule
+
+    jobs = RecordingJobs()
+    monkeypatch.setattr(schedule, "cluster_client", lambda args: jobs)
+    assert main(["schedule", command, "nightly", "-n", "ml"]) == 0
+    assert jobs.calls == [(call, "nightly")]
+    assert said in capsys.readouterr().out
+    assert main(["schedule", command, "gone"]) == 2
+    assert "NAME: no recurringrun with id or name 'gone'" in capsys.readouterr().err

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes.client import ApiException
 
+from kubeline.engine.plan import load_spec
 from kubeline.sdk.client import Client
 from kubeline.sdk.recurring import recurring_run_info
 from kubeline.sdk.results import page
@@ -31,8 +33,17 @@ class RecordingCustomObjects:
             raise ApiException(status=404)
         return copy.deepcopy(self.objects[plural, name])
 
-    def list_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, **_: Any) -> Any:
-        return {"items": [copy.deepcopy(o) for (kind, _name), o in self.objects.items() if kind == plural]}
+    def list_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, label_selector: str = ""
+    ) -> Any:
+        key, _, value = label_selector.partition("=")
+        return {
+            "items": [
+                copy.deepcopy(o)
+                for (kind, _name), o in self.objects.items()
+                if kind == plural and (not key or (o["metadata"].get("labels") or {}).get(key) == value)
+            ]
+        }
 
     def create_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, body: Any) -> Any:
         name = body["metadata"]["name"]
@@ -41,7 +52,7 @@ class RecordingCustomObjects:
         stored = copy.deepcopy(body)
         stored["metadata"].update(
             namespace=namespace,
-            uid=f"uid-{len(self.created)}",
+            uid=f"00000000-0000-4000-8000-{len(self.created):012d}",
             creationTimestamp="2026-11-30T10:00:00Z",
             resourceVersion="1",
         )
@@ -69,7 +80,52 @@ def created(client: Client, kind: str) -> list[dict[str, Any]]:
     return [o for o in client.custom.created if o["kind"] == kind]  # type: ignore[attr-defined]
 
 
-def test_a_package_on_a_kfp_cron_becomes_a_pipeline_and_a_recurring_run(client: Client) -> None:
+def package_spec() -> dict[str, Any]:
+    """The spec of PACKAGE, as a Pipeline on the cluster holds it."""
+    [document] = yaml.safe_load_all(Path(PACKAGE).read_text())
+    return load_spec(document["spec"]).to_dict()
+
+
+def template(client: Client, job: str) -> dict[str, Any]:
+    spec: dict[str, Any] = client.custom.objects["recurringruns", job]["spec"]["template"]["spec"]  # type: ignore[attr-defined]
+    return spec
+
+
+def test_a_package_leaves_a_pipeline_of_the_same_name_as_it_is(client: Client) -> None:
+    client.upload_pipeline(PACKAGE)
+    client.custom.objects["pipelines", "add-subtract-multiply"]["spec"]["description"] = "the team's"  # type: ignore[attr-defined]
+    client.create_recurring_run(None, "nightly", cron_expression="0 2 * * *", pipeline_package_path=PACKAGE)
+    kept = client.custom.objects["pipelines", "add-subtract-multiply"]  # type: ignore[attr-defined]
+    assert kept["spec"]["description"] == "the team's"
+    assert template(client, "nightly")["pipelineSpec"] == package_spec()
+
+
+def test_a_pipeline_id_keeps_the_version_current_when_scheduled(client: Client, tmp_path: Path) -> None:
+    """As KFP's job keeps the workflow of the pipeline's default version: a later upload changes no schedule."""
+    pipeline = client.upload_pipeline(PACKAGE)
+    alone = client.create_recurring_run(None, "alone", interval_second=60, pipeline_id=pipeline.id)
+    client.upload_pipeline_version(PACKAGE, "v1", pipeline_name="add-subtract-multiply")
+    first = client.create_recurring_run(None, "first", interval_second=60, pipeline_id="add-subtract-multiply")
+    document = yaml.safe_load(Path(PACKAGE).read_text())
+    document["spec"]["description"] = "version two"
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(document))
+    v2 = client.upload_pipeline_version(str(changed), "v2", pipeline_name="add-subtract-multiply")
+    second = client.create_recurring_run(None, "second", interval_second=60, pipeline_id=pipeline.id)
+    by_version = client.create_recurring_run(
+        None, "by-version", interval_second=60, pipeline_id=pipeline.id, version_id="add-subtract-multiply-v1"
+    )
+    # uploaded alone, the pipeline had no version of its own: its spec is copied, as it was then
+    assert template(client, alone.resource_name)["pipelineSpec"] == package_spec()
+    assert template(client, first.resource_name)["pipelineRef"] == {"name": "add-subtract-multiply-v1"}
+    assert template(client, second.resource_name)["pipelineRef"] == {"name": v2.resource_name}
+    assert template(client, by_version.resource_name)["pipelineRef"] == {"name": "add-subtract-multiply-v1"}
+    assert (first.pipeline, second.pipeline) == ("add-subtract-multiply-v1", "add-subtract-multiply-v2")
+    labels = client.custom.objects["recurringruns", "second"]["metadata"]["labels"]  # type: ignore[attr-defined]
+    assert labels == {"kubeline.dev/pipeline": "add-subtract-multiply"}  # the pipeline, not its version
+
+
+def test_a_package_on_a_kfp_cron_becomes_a_recurring_run_that_keeps_its_spec(client: Client) -> None:
     job = client.create_recurring_run(
         None,
         "Nightly training",
@@ -81,9 +137,8 @@ def test_a_package_on_a_kfp_cron_becomes_a_pipeline_and_a_recurring_run(client: 
         enabled=False,
         start_time="2026-12-01T00:00:00Z",
     )
-    [pipeline] = created(client, "Pipeline")
+    assert created(client, "Pipeline") == []  # as KFP: the job holds the package, no pipeline is uploaded
     [recurring] = created(client, "RecurringRun")
-    assert pipeline["metadata"]["name"] == "add-subtract-multiply"
     assert recurring["metadata"]["name"] == "nightly-training"
     assert recurring["metadata"]["annotations"] == {
         "kubeline.dev/display-name": "Nightly training",
@@ -91,9 +146,7 @@ def test_a_package_on_a_kfp_cron_becomes_a_pipeline_and_a_recurring_run(client: 
     }
     assert recurring["metadata"]["labels"] == {"kubeline.dev/pipeline": "add-subtract-multiply"}
     assert recurring["spec"]["schedule"] == {"cron": "0 0 2 * * *", "startTime": "2026-12-01T00:00:00Z"}
-    assert recurring["spec"]["template"] == {
-        "spec": {"pipelineRef": {"name": "add-subtract-multiply"}, "arguments": {"value_1": "5"}}
-    }
+    assert recurring["spec"]["template"] == {"spec": {"pipelineSpec": package_spec(), "arguments": {"value_1": "5"}}}
     assert (recurring["spec"]["maxConcurrency"], recurring["spec"]["catchUp"], recurring["spec"]["suspend"]) == (
         1,  # KFP's default
         False,
@@ -116,8 +169,7 @@ def test_an_interval_and_caching_off_give_the_run_its_own_pipeline_copy(client: 
     [recurring] = created(client, "RecurringRun")
     assert recurring["spec"]["schedule"] == {"interval": "90s"}
     own = recurring["spec"]["template"]["spec"]["pipelineSpec"]
-    assert own["defaults"] == {"caching": {"enabled": False}, "serviceAccountName": "sa"}
-    assert "defaults" not in created(client, "Pipeline")[0]["spec"]  # the Pipeline itself stays as it is
+    assert own == {**package_spec(), "defaults": {"caching": {"enabled": False}, "serviceAccountName": "sa"}}
     job = client.get_recurring_run("every-90s")
     assert job.trigger.periodic_schedule is not None and job.trigger.periodic_schedule.interval_second == 90
 
@@ -188,3 +240,14 @@ def test_a_recurring_run_reads_as_kfps_job() -> None:
     )
     assert job.next_schedule_time is not None and job.next_schedule_time.hour == 1
     assert page([job], "", 10).jobs == [job]  # KFP's list_recurring_runs(...).jobs
+
+
+def test_list_recurring_runs_pages_and_sorts_as_list_runs_does(client: Client) -> None:
+    for name in ("b-job", "a-job", "c-job"):
+        client.create_recurring_run(None, name, interval_second=60, pipeline_package_path=PACKAGE)
+    first = client.list_recurring_runs(page_size=2, sort_by="name desc")
+    assert ([j.name for j in first.jobs], first.total_size) == (["c-job", "b-job"], 3)
+    rest = client.list_recurring_runs(page_size=2, sort_by="name desc", page_token=first.next_page_token)
+    assert [j.name for j in rest.jobs] == ["a-job"] and not rest.next_page_token
+    with pytest.raises(ValueError, match="filter=... is not supported"):
+        client.list_recurring_runs(filter='{"predicates": []}')

@@ -1,14 +1,16 @@
 """`kubeline schedule`: RecurringRuns (a pipeline run on a cron schedule or an interval) on the cluster, and
 `schedule next` to see when an expression fires, without a cluster.
 
-`create` takes what `kubeline submit` takes (a Pipeline YAML or a Python file, applied with the RecurringRun)
-or the name of a Pipeline already on the cluster; everything is checked before anything is created, and a
-problem names the flag (exit status 2)."""
+`create` takes what `kubeline submit` takes (a Pipeline YAML or a Python file, its spec kept inside the
+RecurringRun, as KFP's jobs keep theirs: a later edit of the file changes no schedule) or the name of a
+Pipeline already on the cluster (referred to by name: a GitOps user updates that Pipeline and the schedule
+follows); everything is checked before anything is created, and a problem names the flag (exit status 2)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,8 @@ FLAGS = {
     "spec.template.spec.arguments": "-p",
 }
 _PIPELINE_FILES = (".py", ".yaml", ".yml")
+#: Most firings `schedule next` prints: enough to check a year of a daily expression, and it returns at once.
+MAX_COUNT = 1000
 
 
 def add_to(subparsers: Any) -> None:
@@ -56,12 +60,10 @@ def add_to(subparsers: Any) -> None:
     add_namespace_argument(listing)
     listing.add_argument("-A", "--all-namespaces", action="store_true", help="of every namespace")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    for name, handler, help in (
-        ("suspend", suspend_command, "make no Runs until resumed (Runs made go on)"),
-        ("resume", resume_command, "make Runs again; missed triggers are caught up unless --no-catchup was given"),
-        ("delete", delete_command, "delete the RecurringRun: no more Runs are made"),
-    ):
-        one = add_command(commands, name, handler, help=help, description=help[0].upper() + help[1:] + ".")
+    for name, action in _ACTIONS.items():
+        one = add_command(
+            commands, name, action_command, help=action.help, description=action.help[0].upper() + action.help[1:] + "."
+        )
         one.add_argument("name", help="the RecurringRun's name")
         add_namespace_argument(one)
     upcoming = add_command(
@@ -73,7 +75,9 @@ def add_to(subparsers: Any) -> None:
     )
     upcoming.add_argument("expression", metavar="EXPR", help="a cron expression, e.g. '0 2 * * 1-5'")
     upcoming.add_argument("--timezone", help="IANA time zone the expression is read in (default UTC)")
-    upcoming.add_argument("--count", type=int, default=5, help="how many times to print (default 5)")
+    upcoming.add_argument(
+        "--count", type=int, default=5, help=f"how many times to print (default 5, at most {MAX_COUNT})"
+    )
     upcoming.add_argument("--after", help="start from this RFC 3339 time (default: now)")
 
 
@@ -83,8 +87,9 @@ def _add_create(commands: Any) -> None:
         "create",
         create_command,
         help="create a RecurringRun of a pipeline file or of a Pipeline on the cluster",
-        description="Run a pipeline on a cron schedule (--cron) or every DURATION (--every). A pipeline file is "
-        "applied with the RecurringRun (as `kubeline submit` does); a bare name refers to a Pipeline on the cluster.",
+        description="Run a pipeline on a cron schedule (--cron) or every DURATION (--every). A pipeline file's "
+        "spec is kept inside the RecurringRun (no Pipeline is made); a bare name refers to a Pipeline on the "
+        "cluster, whose updates its Runs follow.",
     )
     parser.add_argument("pipeline", metavar="FILE_OR_PIPELINE", help="Pipeline YAML, Python file, or Pipeline name")
     parser.add_argument("--function", help="with a Python file: the @dsl.pipeline function")
@@ -112,7 +117,7 @@ def _add_create(commands: Any) -> None:
     parser.add_argument("--keep-failed", type=int, metavar="N", help="keep the N latest failed Runs")
     add_namespace_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="create nothing: print what would be created")
-    parser.add_argument("-o", "--output", choices=("yaml",), help="print the resources as YAML (--dry-run does)")
+    parser.add_argument("-o", "--output", choices=("yaml",), help="print the RecurringRun as YAML (--dry-run does)")
 
 
 def create_command(args: argparse.Namespace) -> int:
@@ -124,14 +129,14 @@ def create_command(args: argparse.Namespace) -> int:
     if args.timezone and not args.cron:
         raise PipelineInvalid([Issue("--timezone", "applies to --cron only: an --every interval needs no time zone")])
     arguments = parse_params(args.param)
-    applied: dict[str, Any] | None = None
     client = None
-    if _is_file(args.pipeline):
+    inline = _is_file(args.pipeline)
+    if inline:
         from kubeline.commands.submit import pipeline_document
 
         loaded = load_pipeline_file(Path(args.pipeline), function=args.function)
         arguments = {**loaded.run_arguments, **arguments}
-        pipeline = applied = pipeline_document(loaded)
+        pipeline = pipeline_document(loaded)
         spec = loaded.spec
     else:
         _check_pipeline_name(args.pipeline)
@@ -143,6 +148,7 @@ def create_command(args: argparse.Namespace) -> int:
     document = recurring_run_document(
         args.name or pipeline["metadata"]["name"],
         pipeline,
+        inline=inline,
         cron=args.cron,
         time_zone=args.timezone,
         interval=args.every,
@@ -158,16 +164,15 @@ def create_command(args: argparse.Namespace) -> int:
         keep_failed=args.keep_failed,
     )
     check_recurring_run(document, FLAGS, spec)
-    documents = [d for d in (applied, document) if d is not None]
     if args.dry_run:
-        print(yamlio.dump_all(documents), end="")
+        print(yamlio.dump(document), end="")
         return 0
     client = client or cluster_client(args)
     if args.experiment:
         client.create_experiment(args.experiment)
-    created = client.create_recurring_run_document(document, applied)
+    created = client.create_recurring_run_document(document)
     if args.output == "yaml":
-        print(yamlio.dump_all(documents), end="")
+        print(yamlio.dump(document), end="")
         return 0
     print(f"recurring run {created.resource_name} ({created.schedule}) created in namespace {created.namespace}")
     print(f"  its Runs: kubectl get runs -n {created.namespace} -l kubeline.dev/recurring-run={created.resource_name}")
@@ -201,32 +206,44 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def suspend_command(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _Action:
+    """A subcommand that does one thing to one RecurringRun: the Client's call, and what to say once done."""
+
+    help: str
+    call: str
+    done: str
+
+
+_ACTIONS = {
+    "suspend": _Action(
+        "make no Runs until resumed (Runs made go on)",
+        "disable_job",
+        "recurring run {name} suspended: no Runs are made until `kubeline schedule resume {name}`",
+    ),
+    "resume": _Action(
+        "make Runs again; missed triggers are caught up unless --no-catchup was given",
+        "enable_job",
+        "recurring run {name} resumed",
+    ),
+    "delete": _Action("delete the RecurringRun: no more Runs are made", "delete_job", "recurring run {name} deleted"),
+}
+
+
+def action_command(args: argparse.Namespace) -> int:
+    """suspend, resume or delete NAME; a name the cluster does not know is a problem with NAME."""
+    action = _ACTIONS[args.schedule_command]
     client = cluster_client(args)
-    _found(lambda: client.disable_job(args.name), "NAME")
-    print(f"recurring run {args.name} suspended: no Runs are made until `kubeline schedule resume {args.name}`")
-    return 0
-
-
-def resume_command(args: argparse.Namespace) -> int:
-    client = cluster_client(args)
-    _found(lambda: client.enable_job(args.name), "NAME")
-    print(f"recurring run {args.name} resumed")
-    return 0
-
-
-def delete_command(args: argparse.Namespace) -> int:
-    client = cluster_client(args)
-    _found(lambda: client.delete_job(args.name), "NAME")
-    print(f"recurring run {args.name} deleted")
+    _found(lambda: getattr(client, action.call)(args.name), "NAME")
+    print(action.done.format(name=args.name))
     return 0
 
 
 def next_command(args: argparse.Namespace) -> int:
     from kubeline.sdk.recurring import check_schedule
 
-    if args.count < 1:
-        raise PipelineInvalid([Issue("--count", f"must be 1 or more, not {args.count}")])
+    if not 1 <= args.count <= MAX_COUNT:
+        raise PipelineInvalid([Issue("--count", f"must be from 1 to {MAX_COUNT}, not {args.count}")])
     names = {"spec.schedule.cron": "EXPR", "spec.schedule.timeZone": "--timezone"}
     trigger = check_schedule({"cron": args.expression, "timeZone": args.timezone}, names)
     moment = _after(args.after)

@@ -85,13 +85,16 @@ def _check_resource(resource: dict[str, Any], loaded: Any) -> str:
 
     from kubeline.api.models import Queue
     from kubeline.engine.errors import pydantic_issues
-    from kubeline.sdk.recurring import check_recurring_run
+    from kubeline.sdk.recurring import check_recurring_run, name_issues
 
     if resource["kind"] == "Queue":
+        issues = name_issues(resource)
         try:
             queue = Queue.model_validate(resource)
         except ValidationError as error:
-            raise PipelineInvalid(pydantic_issues(error, resource)) from None
+            issues = pydantic_issues(error, resource) + issues
+        if issues:
+            raise PipelineInvalid(issues)
         return f"Queue {queue.metadata.name!r} is valid (at most {queue.spec.max_running} running)"
     ref = (((resource.get("spec") or {}).get("template") or {}).get("spec") or {}).get("pipelineRef") or {}
     pipeline = loaded.spec if loaded is not None and ref.get("name") == loaded.name else None

@@ -16,7 +16,8 @@ the newest version is also written to the Pipeline itself, its default version, 
 version the default. A Run freezes the pipeline it started with, so a new version never changes a Run in flight.
 
 Recurring runs (KFP's jobs): a RecurringRun resource each, written and checked by sdk/recurring.py (the same
-code as `kubeline schedule create`); the operator makes their Runs.
+code as `kubeline schedule create`); the operator makes their Runs. As KFP's jobs, they keep the pipeline they
+were created with: a package's spec inline, a pipeline's current version by its own resource.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client import ApiException
@@ -56,6 +57,7 @@ from kubeline.sdk.recurring import (
     KFP_ARGUMENTS,
     RecurringRunInfo,
     check_recurring_run,
+    is_version,
     recurring_run_document,
     recurring_run_info,
     run_source,
@@ -80,6 +82,8 @@ from kubeline.store.urls import open_store
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _EXPERIMENT_PREFIX = "kubeline-experiment-"
+#: What a listing of the namespace (runs, RecurringRuns) gives, paged alike.
+Listed = TypeVar("Listed")
 #: How often wait_for_run_completion reads the Run.
 _POLL_SECONDS = 1.0
 
@@ -294,12 +298,7 @@ class Client:
         """Every pipeline of the namespace, oldest first, without their versions: what `kubeline get --pipelines` lists."""
         listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace or self.namespace, "pipelines")
         items = sorted(_resource(listed)["items"], key=lambda item: item["metadata"]["creationTimestamp"])
-        return [
-            pipeline_info(item)
-            for item in items
-            if (item["metadata"].get("labels") or {}).get(PIPELINE_LABEL, item["metadata"]["name"])
-            == item["metadata"]["name"]
-        ]
+        return [pipeline_info(item) for item in items if not is_version(item)]
 
     def _pipeline(self, pipeline_id: str, namespace: str) -> dict[str, Any]:
         return self._by_id("pipelines", pipeline_id, namespace)
@@ -486,10 +485,23 @@ class Client:
         filter: str | None = None,
     ) -> Page[RunInfo]:
         """A page of the namespace's runs (of one experiment), oldest first unless ``sort_by`` says otherwise."""
+        return self._experiment_page(self.runs, page_token, page_size, sort_by, experiment_id, namespace, filter)
+
+    def _experiment_page(
+        self,
+        listing: Callable[[str | None, str], list[Listed]],
+        page_token: str,
+        page_size: int,
+        sort_by: str,
+        experiment_id: str | None,
+        namespace: str | None,
+        filter: str | None,
+    ) -> Page[Listed]:
+        """KFP's list_runs and list_recurring_runs: a page of what ``listing`` (experiment name, namespace) gives."""
         _no_filter(filter)
         namespace = namespace or self.namespace
         experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
-        return page(sort(self.runs(experiment.name if experiment else None, namespace), sort_by), page_token, page_size)
+        return page(sort(listing(experiment.name if experiment else None, namespace), sort_by), page_token, page_size)
 
     def runs(self, experiment_name: str | None = None, namespace: str | None = None) -> list[RunInfo]:
         """Every run of the namespace (of one experiment), oldest first: what `kubeline get` lists."""
@@ -592,9 +604,10 @@ class Client:
         service_account: str | None = None,
         namespace: str | None = None,
     ) -> RecurringRunInfo:
-        """A RecurringRun (KFP's job): Runs of a package (its Pipeline applied), of an uploaded pipeline or of a
-        version (version_id wins over pipeline_id, as in KFP), on a cron schedule (5 fields, or 6 with seconds
-        first as KFP writes them) or every ``interval_second``. Checked before anything is created: a problem
+        """A RecurringRun (KFP's job): Runs of a package (its spec kept in the RecurringRun, no Pipeline made),
+        of an uploaded pipeline (its current version) or of a version (version_id wins over pipeline_id, as in
+        KFP), each kept as it was when scheduled: later uploads change no RecurringRun. On a cron schedule (5
+        fields, or 6 with seconds first as KFP writes them) or every ``interval_second``. Checked before anything is created: a problem
         is a PipelineInvalid (a ValueError) naming the argument and the fix."""
         namespace = namespace or self.namespace
         if (interval_second is None) == (cron_expression is None):
@@ -614,13 +627,16 @@ class Client:
             )
         if (pipeline_package_path is None) == (pipeline_id is None and version_id is None):
             raise ValueError("create_recurring_run: give pipeline_package_path, or pipeline_id and/or version_id")
-        package = _package_document(pipeline_package_path, None, None) if pipeline_package_path else None
-        pipeline = package or self._pipeline(str(version_id or pipeline_id), namespace)
+        if pipeline_package_path:
+            pipeline, inline = _package_document(pipeline_package_path, None, None), True
+        else:
+            pipeline, inline = self._kept_version(str(version_id or pipeline_id), namespace)
         experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
         document = recurring_run_document(
             to_dns_label(job_name),
             pipeline,
             defaults=_defaults(enable_caching, service_account),
+            inline=inline,
             cron=cron_expression,
             interval=f"{interval_second}s" if interval_second is not None else None,
             start_time=start_time,
@@ -634,21 +650,37 @@ class Client:
             description=description,
         )
         check_recurring_run(document, KFP_ARGUMENTS, load_spec(pipeline["spec"]))
-        return self.create_recurring_run_document(document, package, display_name=job_name, namespace=namespace)
+        return self.create_recurring_run_document(document, display_name=job_name, namespace=namespace)
+
+    def _kept_version(self, pipeline_id: str, namespace: str) -> tuple[dict[str, Any], bool]:
+        """The Pipeline a RecurringRun of ``pipeline_id`` refers to, and whether to copy its spec instead: KFP's
+        job keeps the workflow of the version it was created with, and later uploads leave it be. A version
+        is kept as it is (never rewritten); a pipeline (which upload_pipeline_version rewrites) by its version
+        of the same spec, its current one, or else (no such version: uploaded alone, or applied since) by a
+        copy of its spec."""
+        pipeline = self._pipeline(pipeline_id, namespace)
+        if is_version(pipeline):
+            return pipeline, False
+        name = pipeline["metadata"]["name"]
+        listed = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, namespace, "pipelines", label_selector=f"{PIPELINE_LABEL}={name}"
+        )
+        current = [
+            version
+            for version in _resource(listed)["items"]
+            if is_version(version) and version.get("spec") == pipeline.get("spec")
+        ]
+        if not current:
+            return pipeline, True
+        return max(current, key=lambda version: str(version["metadata"].get("creationTimestamp", ""))), False
 
     def create_recurring_run_document(
-        self,
-        document: dict[str, Any],
-        pipeline: dict[str, Any] | None = None,
-        display_name: str | None = None,
-        namespace: str | None = None,
+        self, document: dict[str, Any], display_name: str | None = None, namespace: str | None = None
     ) -> RecurringRunInfo:
-        """The RecurringRun ``document`` created (its Pipeline ``pipeline`` applied first, when given): named
-        exactly, unless ``display_name`` is a KFP job name (made unique when taken). A name taken, or a
-        document the API server refuses, is a PipelineInvalid with the server's reason."""
+        """The RecurringRun ``document`` created: named exactly, unless ``display_name`` is a KFP job name (made
+        unique when taken). A name taken, or a document the API server refuses, is a PipelineInvalid with the
+        server's reason."""
         namespace = namespace or self.namespace
-        if pipeline is not None:
-            self._apply_pipeline(namespace, pipeline)
         try:
             created = self._create_named(namespace, "recurringruns", document, display_name)
         except ApiException as error:
@@ -675,11 +707,9 @@ class Client:
         filter: str | None = None,
     ) -> Page[RecurringRunInfo]:
         """A page of the namespace's RecurringRuns (of one experiment): ``.jobs`` as in KFP."""
-        _no_filter(filter)
-        namespace = namespace or self.namespace
-        experiment = self.get_experiment(experiment_id=experiment_id, namespace=namespace) if experiment_id else None
-        jobs = self.recurring_runs(experiment.name if experiment else None, namespace)
-        return page(sort(jobs, sort_by), page_token, page_size)
+        return self._experiment_page(
+            self.recurring_runs, page_token, page_size, sort_by, experiment_id, namespace, filter
+        )
 
     def recurring_runs(
         self, experiment_name: str | None = None, namespace: str | None = None, all_namespaces: bool = False

@@ -147,6 +147,7 @@ def recurring_run_document(
     pipeline: dict[str, Any],
     *,
     defaults: dict[str, Any] | None = None,
+    inline: bool = False,
     cron: str | None = None,
     time_zone: str | None = None,
     interval: str | None = None,
@@ -164,8 +165,10 @@ def recurring_run_document(
     description: str | None = None,
 ) -> dict[str, Any]:
     """A RecurringRun of ``pipeline`` (a Pipeline document): by reference, or with its own copy of the spec when
-    ``defaults`` change it (KFP's enable_caching, service_account). ``experiment`` is the experiment's label
-    value; ``display`` the name as written, kept as an annotation when it differs from ``name``."""
+    ``inline`` (a package, kept as it was when scheduled, as KFP's job keeps its workflow) or when ``defaults``
+    change it (KFP's enable_caching, service_account). Its pipeline label names the pipeline a version belongs
+    to. ``experiment`` is the experiment's label value; ``display`` the name as written, kept as an annotation
+    when it differs from ``name``."""
     schedule = {
         "cron": cron,
         "timeZone": time_zone,
@@ -173,7 +176,7 @@ def recurring_run_document(
         "startTime": start_time.isoformat() if isinstance(start_time, datetime) else start_time,
         "endTime": end_time.isoformat() if isinstance(end_time, datetime) else end_time,
     }
-    template_spec = {**run_source(pipeline, defaults), "arguments": dict(arguments or {})}
+    template_spec = {**run_source(pipeline, defaults, inline=inline), "arguments": dict(arguments or {})}
     spec = {
         "schedule": _set(schedule),
         "template": {"spec": template_spec},
@@ -185,7 +188,7 @@ def recurring_run_document(
         "successfulRunsHistoryLimit": keep_succeeded,
         "failedRunsHistoryLimit": keep_failed,
     }
-    labels = {PIPELINE_LABEL: pipeline["metadata"]["name"], EXPERIMENT_LABEL: experiment}
+    labels = {PIPELINE_LABEL: pipeline_of(pipeline), EXPERIMENT_LABEL: experiment}
     annotations = {DISPLAY_NAME_ANNOTATION: display if display != name else None, DESCRIPTION_ANNOTATION: description}
     metadata: dict[str, Any] = {"name": name, "labels": _set(labels)}
     if _set(annotations):
@@ -193,14 +196,26 @@ def recurring_run_document(
     return {"apiVersion": API_VERSION, "kind": "RecurringRun", "metadata": metadata, "spec": _set(spec)}
 
 
-def run_source(pipeline: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
+def run_source(pipeline: dict[str, Any], defaults: dict[str, Any] | None, *, inline: bool = False) -> dict[str, Any]:
     """What a Run (or a RecurringRun's template) runs: the Pipeline by name, or its own copy of the spec when
-    the run changes the pipeline's defaults, so the Pipeline itself stays as it is."""
-    if not defaults:
+    asked (``inline``) or when the run changes the pipeline's defaults, so the Pipeline itself stays as it is."""
+    if not defaults and not inline:
         return {"pipelineRef": {"name": pipeline["metadata"]["name"]}}
     own = dict(pipeline["spec"])
-    own["defaults"] = {**(own.get("defaults") or {}), **defaults}
+    if defaults:
+        own["defaults"] = {**(own.get("defaults") or {}), **defaults}
     return {"pipelineSpec": own}
+
+
+def pipeline_of(resource: dict[str, Any]) -> str:
+    """The pipeline a Pipeline resource is: a version's (its label), else its own name."""
+    name: str = resource["metadata"]["name"]
+    return str((resource["metadata"].get("labels") or {}).get(PIPELINE_LABEL, name))
+
+
+def is_version(resource: dict[str, Any]) -> bool:
+    """A version Pipeline resource (upload_pipeline_version's PIPELINE-VERSION), never rewritten once made."""
+    return pipeline_of(resource) != str(resource["metadata"]["name"])
 
 
 def check_recurring_run(
@@ -218,10 +233,7 @@ def check_recurring_run(
         recurring = models.RecurringRun.model_validate(document)
     except ValidationError as error:
         issues += pydantic_issues(error, document)
-    metadata = document.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    if name is not None and name_problem(name):
-        issues.append(Issue("metadata.name", str(name_problem(name))))
+    issues += name_issues(document)
     spec = document.get("spec")
     schedule = spec.get("schedule") if isinstance(spec, dict) else None
     if isinstance(schedule, dict) and not any(issue.path.startswith("spec.schedule") for issue in issues):
@@ -232,6 +244,14 @@ def check_recurring_run(
         raise PipelineInvalid([_renamed(issue, names or {}) for issue in issues])
     assert recurring is not None
     return recurring
+
+
+def name_issues(document: dict[str, Any]) -> list[Issue]:
+    """The resource's name, if the API server would refuse it (Runs name their RecurringRun or Queue by it)."""
+    metadata = document.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    problem = name_problem(name) if name is not None else None
+    return [Issue("metadata.name", problem)] if problem else []
 
 
 def _template_issues(template: models.RunTemplateSpec, pipeline: models.PipelineSpec | None) -> list[Issue]:
