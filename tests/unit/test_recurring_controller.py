@@ -42,6 +42,20 @@ def test_a_pass_creates_the_due_runs_and_writes_the_status() -> None:
     assert 0 < due <= RESYNC_SECONDS
 
 
+def test_runs_of_an_inline_pipeline_carry_the_pipeline_label_of_their_recurring_run() -> None:
+    kube = FakeKube()
+    pipeline = {
+        "components": [{"name": "train", "container": {"image": "python:3.11", "command": ["true"]}}],
+        "tasks": [{"name": "train", "component": "train"}],
+    }
+    inline = recurring(template={"spec": {"pipelineSpec": pipeline}})
+    inline["metadata"]["labels"] = {PIPELINE_LABEL: "train"}  # as the SDK labels a RecurringRun of a package
+    asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(inline, at("2026-12-01T00:00:11Z")))
+    [run] = kube.runs.values()
+    assert run["metadata"]["labels"] == {RECURRING_RUN_LABEL: "nightly", PIPELINE_LABEL: "train"}
+    assert run["spec"] == {"pipelineSpec": pipeline}
+
+
 def test_a_restarted_operator_makes_no_duplicate_of_a_run_made_before_its_status_was_written() -> None:
     kube = FakeKube()
     asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:11Z")))

@@ -124,8 +124,11 @@ def run_body(recurring: Mapping[str, Any], spec: RecurringRunSpec, new: NewRun) 
         **((template.metadata.labels if template.metadata else None) or {}),
         RECURRING_RUN_LABEL: metadata["name"],
     }
+    pipeline = (metadata.get("labels") or {}).get(PIPELINE_LABEL)  # an inline pipeline's name, as the SDK labels it
     if template.spec.pipeline_ref is not None:
-        labels[PIPELINE_LABEL] = template.spec.pipeline_ref.name
+        pipeline = template.spec.pipeline_ref.name
+    if pipeline:
+        labels[PIPELINE_LABEL] = pipeline
     if spec.experiment:
         labels[EXPERIMENT_LABEL] = experiment_key(spec.experiment)
     annotations = {
