@@ -54,18 +54,42 @@ class Trigger:
         return fire
 
     def firings(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
-        """Firings in (after, until], the latest ``limit`` of them (older ones are dropped: a long outage
-        must not make thousands of Runs at once)."""
+        """Firings in (after, until], the latest ``limit`` of them, oldest first (older ones are dropped: a long
+        outage must not make thousands of Runs at once). Walked back from ``until``: a day missed by a schedule
+        firing every second costs ``limit`` steps, not 86,400."""
         found: list[datetime] = []
-        moment = after
-        while True:
-            fire = self.next_after(moment)
-            if fire is None or fire > until:
-                return found
+        moment = until
+        while len(found) < limit:
+            fire = self.latest_at_or_before(moment)
+            if fire is None or fire <= after:
+                break
             found.append(fire)
-            if len(found) > limit:
-                del found[0]
-            moment = fire
+            moment = fire - _TICK
+        found.reverse()
+        return found
+
+    def latest_at_or_before(self, moment: datetime) -> datetime | None:
+        """The last firing at or before ``moment`` (aware), or None when there was none."""
+        if self.end is not None and moment > self.end:
+            moment = self.end
+        if self.interval is not None:
+            origin = self.start or datetime(1970, 1, 1, tzinfo=UTC)
+            if moment < origin:
+                return None
+            fire = origin + int((moment - origin) / self.interval) * self.interval
+        else:
+            assert self.cron is not None
+            # croniter's previous firing is strictly before its base: a base just past moment includes moment
+            base = (moment + _TICK).astimezone(self.zone)
+            fire = croniter(self.cron, base, second_at_beginning=_has_seconds(self.cron)).get_prev(datetime)
+            fire = fire.astimezone(UTC)
+        if self.start is not None and fire < self.start:
+            return None
+        return fire
+
+
+#: The smallest step between two moments here: firings are whole seconds, so nothing fires within a tick.
+_TICK = timedelta(milliseconds=1)
 
 
 def read_schedule(schedule: Schedule) -> Trigger:
