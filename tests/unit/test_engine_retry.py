@@ -6,7 +6,7 @@ import pytest
 
 from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL, RETRY_OF_LABEL
 from kubeline.api.models import RunSpec, RunStatus, TaskStatus
-from kubeline.engine.retry import RetryInvalid, retry_document, select, source_problem
+from kubeline.engine.retry import Downstream, RetryInvalid, retry_document, select, source_problem
 from kubeline.engine.state import RunState, StepState
 from tests.helpers import COMPONENTS, pipeline, task
 from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
@@ -225,3 +225,23 @@ def test_the_retry_document_names_the_original_and_lists_with_it() -> None:
 def test_a_from_step_names_a_task_group_or_step_id_inside_loops(wanted: str, rerun: list[str]) -> None:
     selection = select(plan_of(LOOPS), "first", original(LOOPS), [wanted])
     assert selection.rerun == sorted([*rerun, "join"])
+
+
+@pytest.mark.parametrize(
+    "document, from_steps, step, again",
+    [
+        pytest.param(LINEAR, ["a"], "c", True, id="two hops downstream"),
+        pytest.param(LINEAR, ["b"], "a", False, id="upstream"),
+        pytest.param(LOOPS, ["gen"], "loop[7].check", True, id="an instance the original never had"),
+        pytest.param(LOOPS, ["loop[1].work"], "loop[1].check", True, id="after a step of the same instance"),
+        pytest.param(LOOPS, ["loop[1].work"], "loop[0].check", False, id="another instance"),
+        pytest.param(LOOPS, ["loop[1]"], "join", True, id="after the loop"),
+        pytest.param(GROUPS, ["a"], "w", True, id="after a task"),
+        pytest.param(GROUPS, ["g.x"], "g.y", True, id="inside a group"),
+        pytest.param(GROUPS, ["g.x"], "z", True, id="after the group"),
+        pytest.param(GROUPS, ["g.y"], "w", False, id="beside"),
+    ],
+)
+def test_downstream_of_a_from_step_is_read_from_the_pipeline(document, from_steps, step, again) -> None:
+    """What the cache may not serve in a --from retry: the step asked for and everything downstream of it."""
+    assert Downstream(plan_of(document), from_steps)(step) is again

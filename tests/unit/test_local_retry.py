@@ -56,3 +56,32 @@ def test_a_local_retry_reuses_the_succeeded_step_and_from_a_step_runs_it_again(t
     assert "reusedFrom" not in json.dumps(status_of(home, "third")["tasks"])
     missing = kubeline("retry", "--local", "nowhere", home=home)
     assert missing.returncode == 2 and "no local run" in missing.stderr
+
+
+def test_a_retry_from_a_step_runs_what_follows_it_again_even_where_the_cache_holds_it(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    file = pipeline_file(
+        tmp_path,
+        [
+            {"name": "prep", "component": "prep"},
+            {"name": "train", "component": "train", "arguments": {"data": "{{tasks.prep.outputs.out}}"}},
+            {"name": "report", "component": "report", "after": ["train"]},
+            {"name": "other", "component": "other"},
+        ],
+        [
+            shell("prep", f'echo ran >> {work}/prep.log; printf same > "$1"', outputs=["out"]),
+            shell("train", f"echo ran >> {work}/train.log", inputs=["data"]),
+            shell("report", f"echo ran >> {work}/report.log"),
+            shell("other", f"echo ran >> {work}/other.log"),
+        ],
+    )
+    home = tmp_path / "home"
+    assert kubeline("run", str(file), "--name", "first", home=home).returncode == 0
+    # prep makes the same output again: train and report would hit the cache, yet they follow prep
+    retried = kubeline("retry", "--local", "first", "--from", "prep", "--name", "second", home=home)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    for step in ("prep", "train", "report"):
+        assert (work / f"{step}.log").read_text() == "ran\nran\n", step
+    assert (work / "other.log").read_text() == "ran\n"  # not downstream of prep: reused
+    assert status_of(home, "second")["tasks"]["other"]["reusedFrom"] == "first"

@@ -76,7 +76,8 @@ class RunReconciler:
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
         self.events = transitions.EventBatch()  # step changes not yet posted as Events
-        self.rerun_asked: tuple[str, ...] = ()  # a retry's spec.retryOf.fromSteps: steps run again, never cached
+        #: A retry's spec.retryOf.fromSteps and what follows them: steps run again, never served from the cache.
+        self.runs_again: retry.Downstream | None = None
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
@@ -208,7 +209,7 @@ class RunReconciler:
             # after the write: a failed one retries
             event(run, "Normal", "Started", f"running {plan.steps()} steps{note}")
         self.plan, self.params = plan, params
-        self.rerun_asked = tuple(retry_of.get("fromSteps") or ())
+        self.runs_again = retry.Downstream(plan, retry_of.get("fromSteps") or ())
         return status
 
     async def _original(self, name: str, spec: Mapping[str, Any]) -> tuple[RunStatus | None, str]:
@@ -366,8 +367,8 @@ class RunReconciler:
         self.volume_ready = True
 
     async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
-        if not caching.consulted(start) or retry.asked(start.id, self.rerun_asked):
-            return False  # a step a retry was asked to run again runs, whatever the cache holds
+        if not caching.consulted(start) or (self.runs_again is not None and self.runs_again(start.id)):
+            return False  # a step a retry was asked to run again, or one downstream of it, runs
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
         spec = (entry or {}).get("spec") or {}
         hit = entry is not None and caching.fresh(start, statuses.seconds(spec.get("createdAt")), now)

@@ -12,7 +12,7 @@ depends on what its enclosing groups depend on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,24 +93,75 @@ def select(
         if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
     ]
     unreadable = [] if files_readable else [step_id for step_id in succeeded if _writes_files(chains[step_id])]
-    again = {step_id for step_id in chains if asked(step_id, from_steps)} | set(unreadable)
-    touched = {node_id for step_id in again for node_id in _ids(chains[step_id])}
-    changed = True
-    while changed:  # what depends on a step that runs again runs again, and so on downstream
-        changed = False
-        for step_id, chain in chains.items():
-            if step_id not in again and _depends_on(chain, touched):
-                again.add(step_id)
-                touched.update(_ids(chain))
-                changed = True
+    again = Downstream(plan, from_steps, unreadable)
     reused = {
         step_id: tasks[step_id].model_copy(
             update={"reused_from": tasks[step_id].reused_from or original, "attempts": tasks[step_id].attempts or 1}
         )
         for step_id in succeeded
-        if step_id not in again
+        if not again(step_id)
     }
-    return Selection(reused, sorted(s for s in succeeded if s in again), unreadable)
+    return Selection(reused, sorted(s for s in succeeded if again(s)), unreadable)
+
+
+class Downstream:
+    """Which steps a retry runs again whatever the original or the cache holds: the ones the from-steps name
+    (see ``asked``), the ``exact`` step ids, and every step that waits for one of them, directly or through its
+    groups, however far downstream. Read from the plan, so it also covers steps the original never reached
+    (a loop's new instances); answers are remembered (one per task or group instance)."""
+
+    def __init__(self, plan: Plan, from_steps: Sequence[str] = (), exact: Sequence[str] = ()):
+        self.plan, self.from_steps = plan, tuple(from_steps)
+        self.exact = [stepid.parse(step_id) for step_id in exact]
+        self._waits: dict[str, bool] = {}
+
+    def __call__(self, step_id: str) -> bool:
+        if not self.from_steps and not self.exact:
+            return False
+        segments = stepid.parse(step_id)
+        if asked(step_id, self.from_steps) or segments in self.exact:
+            return True
+        chain = _chain(self.plan, step_id)
+        if chain is None or chain[-1][0] is self.plan.exit:
+            return False
+        scope = self.plan.root
+        for node, _, prefix in chain:
+            if any(self._runs_again_within(scope, prefix, dep) for dep in node.deps):
+                return True
+            scope = node.body if node.body is not None else scope
+        return False
+
+    def _runs_again_within(self, scope: Scope, prefix: str, name: str) -> bool:
+        """Whether a step inside the task or group ``name`` (of the instance ``prefix``) runs again: one is
+        named, or the task or group waits for a sibling inside which one runs again."""
+        node_id = stepid.child(prefix, name)
+        if node_id not in self._waits:
+            node = scope.nodes[name]
+            self._waits[node_id] = self._names_inside(node, node_id) or any(
+                self._runs_again_within(scope, prefix, dep) for dep in node.deps
+            )
+        return self._waits[node_id]
+
+    def _names_inside(self, node: Node, node_id: str) -> bool:
+        """Whether a from-step or exact id names this task or group, what is in it, or what it is in."""
+        segments = stepid.parse(node_id)
+        inner = _task_names(node.body) if node.body is not None else set()
+        for wanted in self.from_steps:
+            path = stepid.parse(wanted)
+            if len(path) == 1 and path[0].index is None:
+                if path[0].name in inner or any(segment.name == path[0].name for segment in segments):
+                    return True
+            elif _overlap(path, segments):
+                return True
+        return any(_overlap(path, segments) for path in self.exact)
+
+
+def _overlap(path: Sequence[stepid.Segment], segments: Sequence[stepid.Segment]) -> bool:
+    """Whether two step paths lie one inside the other (a missing index stands for every instance)."""
+    return all(
+        p.name == s.name and (p.index == s.index or None in (p.index, s.index))
+        for p, s in zip(path, segments, strict=False)
+    )
 
 
 #: One level of a step id: the task or group there, its id, and the id of the instance it is in ("" at the top).
@@ -136,20 +187,6 @@ def _chain(plan: Plan, step_id: str) -> list[_Level] | None:
         prefix = node_id if segment.index is None else stepid.instance(node_id, segment.index)
         scope = node.body
     return chain
-
-
-def _ids(chain: list[_Level]) -> Iterator[str]:
-    """The ids of the tasks, groups and instances a step is in, and its own (``loop``, ``loop[2]``,
-    ``loop[2].train``): what its dependents name as their dependency."""
-    for _, node_id, prefix in chain:
-        if prefix:
-            yield prefix
-        yield node_id
-
-
-def _depends_on(chain: list[_Level], touched: set[str]) -> bool:
-    """Whether the step, or a group or loop it is in, waits for something that runs again."""
-    return any(stepid.child(prefix, dep) in touched for node, _, prefix in chain for dep in node.deps)
 
 
 def _writes_files(chain: list[_Level]) -> bool:
