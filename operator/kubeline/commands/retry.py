@@ -49,11 +49,19 @@ def add_to(subparsers: Any) -> None:
 
 
 def retry_command(args: argparse.Namespace) -> int:
+    from kubeline.api.names import name_problem
+
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise PipelineInvalid([Issue("--name", problem)])
     if args.local:
         return _retry_locally(args)
     client = cluster_client(args)
     try:
         run = client.retry_run(args.run, args.from_steps, args.name)
+    except PipelineInvalid as refused:  # the new Run's name taken, or the API server's refusal
+        raise PipelineInvalid(
+            [Issue("--name", issue.message) if issue.path == "run_name" else issue for issue in refused.issues]
+        ) from None
     except ValueError as refused:  # not found, not finished, never started, an unknown step
         raise PipelineInvalid([Issue(args.run, str(refused))]) from None
     print(f"run {run.resource_name} retrying {args.run} created in namespace {run.namespace}")

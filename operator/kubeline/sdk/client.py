@@ -47,7 +47,7 @@ from kubeline.api.constants import (
     VERSION,
 )
 from kubeline.api.models import RunStatus
-from kubeline.api.names import MAX_LABEL, to_dns_label
+from kubeline.api.names import MAX_LABEL, name_problem, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import retry, stepid
 from kubeline.engine.documents import pipeline_from_documents
@@ -537,7 +537,10 @@ class Client:
         """A new Run retrying a finished one (KFP's runs.retry_run, which reruns in place; here the original
         stays as it was): its frozen pipeline and arguments, the steps that succeeded reused, the rest run
         again, and ``from_steps`` (task names or step ids) with everything downstream of them. ValueError
-        says why a run cannot be retried (not found, not finished, never started, an unknown step)."""
+        says why a run cannot be retried (not found, not finished, never started, an unknown step); a
+        PipelineInvalid why the new Run cannot be made (``run_name`` invalid or taken; the API server's words)."""
+        if run_name is not None and (problem := name_problem(run_name)):
+            raise PipelineInvalid([Issue("run_name", problem)])
         namespace = namespace or self.namespace
         original = self._by_id("runs", run_id, namespace)
         name = original["metadata"]["name"]
@@ -548,9 +551,16 @@ class Client:
         if from_steps:
             retry.check_from_steps(build(load_spec(status.pipeline_spec, "status.pipelineSpec")), from_steps)
         document = retry.retry_document(original, from_steps or (), run_name)
-        return run_info(
-            _resource(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document))
-        )
+        try:
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document)
+        except ApiException as error:
+            if error.status not in (409, 422):
+                raise
+            if error.status == 409:
+                taken = f"a Run named {run_name!r} exists in namespace {namespace!r}: choose another name"
+                raise PipelineInvalid([Issue("run_name", taken)]) from None
+            raise PipelineInvalid([Issue(f"the retry of Run {name}", _api_message(error))]) from None
+        return run_info(_resource(created))
 
     def _by_id(self, plural: str, id_or_name: str, namespace: str) -> dict[str, Any]:
         """A Run or Pipeline by uid (KFP's id) or by name; ValueError naming what was looked for."""
