@@ -245,3 +245,22 @@ def test_a_from_step_names_a_task_group_or_step_id_inside_loops(wanted: str, rer
 def test_downstream_of_a_from_step_is_read_from_the_pipeline(document, from_steps, step, again) -> None:
     """What the cache may not serve in a --from retry: the step asked for and everything downstream of it."""
     assert Downstream(plan_of(document), from_steps)(step) is again
+
+
+@pytest.mark.parametrize(
+    "wanted, listed",
+    [
+        ("loop[50]", "its instances: loop[0], loop[1], loop[2]"),
+        ("loop[3].work", "its instances: loop[0].work, loop[1].work, loop[2].work"),
+    ],
+)
+def test_a_from_step_instance_the_original_did_not_have_is_refused_with_the_instances(wanted, listed) -> None:
+    with pytest.raises(RetryInvalid) as error:
+        select(plan_of(LOOPS), "first", original(LOOPS), [wanted])
+    assert str(error.value) == f"from step {wanted!r}: the run retried has no such instance; {listed}"
+
+
+def test_a_from_step_instance_of_a_loop_that_never_started_is_refused() -> None:
+    tasks = {"gen": TaskStatus(phase="Failed", attempts=1)}
+    with pytest.raises(RetryInvalid, match="no such instance; its instances: none"):
+        select(plan_of(LOOPS), "first", tasks, ["loop[0]"])

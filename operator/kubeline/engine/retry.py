@@ -12,7 +12,7 @@ depends on what its enclosing groups depend on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +85,7 @@ def select(
     a new run can read the original's file outputs (they are in an artifact store, not on its own volume);
     when not, the steps with file outputs run again, with what follows them (it reads or waits for their
     files). RetryInvalid names a from-step the pipeline does not have."""
-    check_from_steps(plan, from_steps)
+    check_from_steps(plan, from_steps, tasks)
     chains = {step_id: chain for step_id in tasks if (chain := _chain(plan, step_id)) is not None}
     succeeded = [
         step_id
@@ -210,8 +210,9 @@ def asked(step_id: str, from_steps: Sequence[str]) -> bool:
     return False
 
 
-def check_from_steps(plan: Plan, from_steps: Sequence[str]) -> None:
-    """RetryInvalid when a from-step is no task, group or step id of the plan, listing the task names."""
+def check_from_steps(plan: Plan, from_steps: Sequence[str], recorded: Collection[str]) -> None:
+    """RetryInvalid when a from-step is no task, group or step id of the plan, listing the task names, or names
+    a loop instance the original (``recorded``: its step ids) did not have, listing the instances it had."""
     names = _task_names(plan.root)
     for wanted in from_steps:
         try:
@@ -219,12 +220,38 @@ def check_from_steps(plan: Plan, from_steps: Sequence[str]) -> None:
         except ValueError as error:
             raise RetryInvalid(f"from step {wanted!r}: {error}") from None
         single = len(segments) == 1 and segments[0].index is None
-        if (single and wanted in names) or (not single and _is_path(plan.root, segments)):
+        if single and wanted in names:
+            continue
+        if not single and _is_path(plan.root, segments):
+            _check_instances(wanted, segments, recorded)
             continue
         raise RetryInvalid(
             f"from step {wanted!r}: the pipeline has no such task or step; its tasks: {name_list(names)} "
             "(a step id such as loop[2].train names one instance)"
         )
+
+
+#: At most this many instances are listed when a from-step names one the original did not have.
+_LISTED_INSTANCES = 20
+
+
+def _check_instances(wanted: str, segments: Sequence[stepid.Segment], recorded: Collection[str]) -> None:
+    """RetryInvalid when no recorded step lies in the instance ``wanted`` names (``loop[50]`` of 3)."""
+    if all(segment.index is None for segment in segments) or any(asked(s, [wanted]) for s in recorded):
+        return
+    known = set()
+    for step_id in recorded:
+        prefix = stepid.parse(step_id)[: len(segments)]
+        if len(prefix) == len(segments) and all(
+            p.name == w.name and (p.index is None) == (w.index is None) for p, w in zip(prefix, segments, strict=True)
+        ):
+            known.add(".".join(str(segment) for segment in prefix))
+    listed = sorted(known, key=lambda instance: [(s.name, s.index or 0) for s in stepid.parse(instance)])
+    more = f" and {len(listed) - _LISTED_INSTANCES} more" if len(listed) > _LISTED_INSTANCES else ""
+    raise RetryInvalid(
+        f"from step {wanted!r}: the run retried has no such instance; its instances: "
+        f"{', '.join(listed[:_LISTED_INSTANCES]) or 'none (the loop never started)'}{more}"
+    )
 
 
 def _is_path(scope: Scope | None, segments: Sequence[stepid.Segment]) -> bool:

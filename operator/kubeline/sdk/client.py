@@ -549,7 +549,8 @@ class Client:
         if problem is not None:
             raise ValueError(problem)
         if from_steps:
-            retry.check_from_steps(build(load_spec(status.pipeline_spec, "status.pipelineSpec")), from_steps)
+            plan = build(load_spec(status.pipeline_spec, "status.pipelineSpec"))
+            retry.check_from_steps(plan, from_steps, status.tasks or {})
         document = retry.retry_document(original, from_steps or (), run_name)
         try:
             created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document)
