@@ -75,9 +75,9 @@ def _retry_locally(args: argparse.Namespace) -> int:
     from kubeline.api.models import RunStatus
     from kubeline.backends.local import recorded_store, runs_root
     from kubeline.commands.run import LocalRunSetup, new_run_dir, open_run_store, run_locally
-    from kubeline.controller.status import recorded_state
     from kubeline.engine import retry
     from kubeline.engine.plan import build, load_spec
+    from kubeline.engine.state import recorded_state
     from kubeline.ui.local import RUN_DOCUMENT, read_document
 
     if args.namespace:

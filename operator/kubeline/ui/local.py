@@ -248,7 +248,11 @@ class LocalSource:
         raise ActionRefused("local runs are started with `kubeline run FILE` (this UI only shows them)", 409)
 
     async def retry(self, namespace: str, original: dict[str, Any]) -> str:
-        raise ActionRefused("local runs are run again with `kubeline run FILE` (this UI only shows them)", 409)
+        raise ActionRefused(
+            f"local runs are retried with `kubeline retry --local {original['metadata']['name']}` "
+            "(this UI only shows them)",
+            409,
+        )
 
     async def cancel(self, namespace: str, name: str) -> None:
         cancel = self.cancellers.get(name)
