@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -80,3 +81,40 @@ def test_kubeline_retry_checks_the_name_first(tmp_path: Path, where: list[str]) 
     refused = kubeline("retry", "r1", *where, "--name", "Bad_Name", home=tmp_path)
     assert refused.returncode == 2, refused.stderr
     assert "\n  --name: 'Bad_Name' is not a valid name" in refused.stderr, refused.stderr
+
+
+class Pods:
+    """The core API's pod calls on a dictionary of pod logs by pod name; pods carry no labels here, so
+    listing a Run's pods finds none (the retry's reused step has no pod of its own)."""
+
+    def __init__(self, logs: dict[str, str]) -> None:
+        self.logs = logs
+
+    def list_namespaced_pod(self, namespace: str, label_selector: str) -> Any:
+        return SimpleNamespace(items=[])
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, container: str, follow: bool) -> str:
+        if name not in self.logs:
+            raise ApiException(status=404, reason="Not Found")
+        return self.logs[name]
+
+
+def test_the_log_of_a_reused_step_is_the_log_of_its_pod_in_the_run_it_ran_in() -> None:
+    """Without an artifact store no copy of the log was kept: the original Run's pod still has it."""
+    client = client_with(RecordingCustomObjects())
+    client.core = Pods({"first-a-a1": "a says hello\n"})  # type: ignore[assignment]
+    second = {
+        **FIRST,
+        "metadata": {"name": "second", "namespace": "ml", "uid": "uid-second"},
+        "status": {
+            "phase": "Succeeded",
+            "tasks": {
+                "a": {"phase": "Succeeded", "attempts": 1, "pod": "first-a-a1", "reusedFrom": "first"},
+                "b": {"phase": "Succeeded", "attempts": 1, "pod": "second-b-a1"},
+            },
+        },
+    }
+    client.custom.objects["runs", "second"] = second  # type: ignore[attr-defined]
+    assert client.logs("second") == {"a": "a says hello\n"}
+    client.core = Pods({})  # type: ignore[assignment]
+    assert client.logs("second", "a") == {"a": "(no log: Not Found)"}  # the original deleted since

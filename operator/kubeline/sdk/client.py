@@ -765,9 +765,12 @@ class Client:
         status = self.get_run(run_id, namespace).run.run_status
         store_url = artifact_store or status.get("artifactStore")
         for step, recorded in sorted((status.get("tasks") or {}).items()):
-            key = recorded.get("log")
-            if key and stepid.selected(step, task) and (step not in logs or step in unread):
-                logs[step] = stored_log(store_url, key)
+            if not stepid.selected(step, task) or (step in logs and step not in unread):
+                continue
+            if recorded.get("log"):
+                logs[step] = stored_log(store_url, recorded["log"])
+            elif recorded.get("reusedFrom") and recorded.get("pod"):  # a retry's step: the pod of the Run it ran in
+                logs[step] = self._pod_log(recorded["pod"], namespace, follow=False)[0]
         return dict(sorted(logs.items()))
 
     def _pod_logs(self, run_id: str, task: str | None, namespace: str, follow: bool) -> tuple[dict[str, str], set[str]]:
@@ -781,12 +784,17 @@ class Client:
             step = pod_annotations.get(STEP_ANNOTATION, pod_name)
             if not stepid.selected(step, task):
                 continue
-            try:
-                logs[step] = self.core.read_namespaced_pod_log(pod_name, namespace, container="main", follow=follow)
-            except ApiException as error:
-                logs[step] = f"(no log: {error.reason})"
+            logs[step], read = self._pod_log(pod_name, namespace, follow)
+            if not read:
                 unread.add(step)
         return logs, unread
+
+    def _pod_log(self, pod: str, namespace: str, follow: bool) -> tuple[str, bool]:
+        """The log of the pod's main container and True, or why there is none and False."""
+        try:
+            return self.core.read_namespaced_pod_log(pod, namespace, container="main", follow=follow), True
+        except ApiException as error:
+            return f"(no log: {error.reason})", False
 
 
 def stored_log(store_url: str | None, key: str) -> str:
