@@ -264,3 +264,20 @@ def test_a_from_step_instance_of_a_loop_that_never_started_is_refused() -> None:
     tasks = {"gen": TaskStatus(phase="Failed", attempts=1)}
     with pytest.raises(RetryInvalid, match="no such instance; its instances: none"):
         select(plan_of(LOOPS), "first", tasks, ["loop[0]"])
+
+
+def test_steps_mounting_a_pipeline_volume_the_retry_gets_empty_run_again_with_what_follows() -> None:
+    document = pipeline(
+        [
+            task("fill", arguments={"a": "{{volumes.scratch.name}}"}),
+            task("read", after=["fill"]),
+            task("shared", arguments={"a": "{{volumes.models.name}}"}),
+            task("last", after=["read", "shared"]),
+        ],
+        volumes=[
+            {"name": "scratch", "size": "1Gi", "keep": True},  # kept, yet each run has its own claim
+            {"name": "models", "size": "1Gi", "claimName": "team-models"},  # one claim, shared with the original
+        ],
+    )
+    selection = select(plan_of(document), "first", original(document, last=fail()))
+    assert (set(selection.reused), selection.rerun, selection.on_new_volume) == ({"shared"}, ["fill", "read"], ["fill"])

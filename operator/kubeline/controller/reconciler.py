@@ -532,6 +532,11 @@ def _retry_note(original: str, selection: retry.Selection) -> str:
             f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
             "again with what follows them; with an artifact store a retry reuses them)"
         )
+    if selection.on_new_volume:
+        note += (
+            f" ({', '.join(selection.on_new_volume)} mount a pipeline volume this Run has new and empty: they run "
+            "again with what follows them; a volume with a fixed claimName is shared with the original instead)"
+        )
     return note
 
 

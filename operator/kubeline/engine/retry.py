@@ -1,7 +1,8 @@
 """Retry from the failed step: which steps of a finished run a new run reuses, and which it runs again.
 
 A retry reuses every step that succeeded in the original (run or served from the cache), except the
-steps asked for again (``from_steps``) and everything downstream of them. The rest (failed, cancelled,
+steps asked for again (``from_steps``), the steps whose files or pipeline volume the retry cannot see, and
+everything downstream of them. The rest (failed, cancelled,
 skipped, never reached) runs again, and so does the exit handler, which reports on the new run.
 
 Downstream is what the engine waits for: each task's dependencies (data references, ``after``,
@@ -22,6 +23,7 @@ from kubeline.engine import stepid
 from kubeline.engine.errors import name_list
 from kubeline.engine.plan import Plan
 from kubeline.engine.scopes import Node, Scope
+from kubeline.engine.templates import TASK_SCOPE, refs_in, to_text
 from kubeline.engine.values import FILE_OUTPUT_TYPES
 
 FINISHED = ("Succeeded", "Failed", "Cancelled")
@@ -36,6 +38,9 @@ class Selection:
     reused: dict[str, TaskStatus]  # step id -> the original's entry, marked with the run it came from
     rerun: list[str]  # steps that succeeded and run again: asked for, unreadable, or downstream of one
     unreadable: list[str]  # steps that succeeded whose files stay on the original's volume: they run again
+    #: Steps that succeeded mounting a pipeline volume the retry gets new and empty (one without a claimName):
+    #: they run again, so that the volume holds again what they put there or read from it.
+    on_new_volume: list[str]
 
 
 def source_problem(original: str, status: RunStatus) -> str | None:
@@ -93,7 +98,9 @@ def select(
         if tasks[step_id].phase == "Succeeded" and chain[-1][0].body is None and plan.exit is not chain[-1][0]
     ]
     unreadable = [] if files_readable else [step_id for step_id in succeeded if _writes_files(chains[step_id])]
-    again = Downstream(plan, from_steps, unreadable)
+    new_volumes = {volume.name for volume in plan.spec.volumes or [] if volume.claim_name is None}
+    on_new_volume = [step_id for step_id in succeeded if _mounts(chains[step_id], new_volumes)]
+    again = Downstream(plan, from_steps, [*unreadable, *on_new_volume])
     reused = {
         step_id: tasks[step_id].model_copy(
             update={"reused_from": tasks[step_id].reused_from or original, "attempts": tasks[step_id].attempts or 1}
@@ -101,7 +108,7 @@ def select(
         for step_id in succeeded
         if not again(step_id)
     }
-    return Selection(reused, sorted(s for s in succeeded if again(s)), unreadable)
+    return Selection(reused, sorted(s for s in succeeded if again(s)), unreadable, on_new_volume)
 
 
 class Downstream:
@@ -187,6 +194,15 @@ def _chain(plan: Plan, step_id: str) -> list[_Level] | None:
         prefix = node_id if segment.index is None else stepid.instance(node_id, segment.index)
         scope = node.body
     return chain
+
+
+def _mounts(chain: list[_Level], volumes: set[str]) -> bool:
+    """Whether the step is given the claim of one of these pipeline volumes (``{{volumes.NAME.name}}``)."""
+    return any(
+        ref.kind == "volume" and ref.name in volumes
+        for value in chain[-1][0].arguments().values()
+        for ref in refs_in(to_text(value), TASK_SCOPE)
+    )
 
 
 def _writes_files(chain: list[_Level]) -> bool:
