@@ -2,8 +2,8 @@
 
 A retry reuses every step that succeeded in the original (run or served from the cache), except the
 steps asked for again (``from_steps``), the steps whose files or pipeline volume the retry cannot see, and
-everything downstream of them. The rest (failed, cancelled,
-skipped, never reached) runs again, and so does the exit handler, which reports on the new run.
+everything downstream of them. The rest (failed, cancelled, skipped, never reached) runs again, and so
+does the exit handler, which reports on the new run.
 
 Downstream is what the engine waits for: each task's dependencies (data references, ``after``,
 conditions, a loop's list), lifted to the siblings that contain the two tasks (see ``references``).
