@@ -83,6 +83,10 @@ def test_a_retry_from_a_step_runs_what_follows_it_again_even_where_the_cache_hol
     # prep makes the same output again: train and report would hit the cache, yet they follow prep
     retried = kubeline("retry", "--local", "first", "--from", "prep", "--name", "second", home=home)
     assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert (
+        "retrying first, reusing 1 from Run first; running again steps that succeeded there: prep, report, train"
+        in (retried.stdout)
+    )
     for step in ("prep", "train", "report"):
         assert (work / f"{step}.log").read_text() == "ran\nran\n", step
     assert (work / "other.log").read_text() == "ran\n"  # not downstream of prep: reused

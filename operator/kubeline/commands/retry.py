@@ -101,6 +101,7 @@ def _retry_locally(args: argparse.Namespace) -> int:
         selection = retry.select(plan, args.run, status.tasks or {}, args.from_steps)
     except retry.RetryInvalid as error:
         raise PipelineInvalid([Issue("--from", str(error))]) from None
+    print(f"retrying {args.run}{retry.note(args.run, selection)}")
     arguments = status.arguments or {}
     labels = (document.get("metadata") or {}).get("labels") or {}
     pipeline = str(labels.get(PIPELINE_LABEL) or args.run)

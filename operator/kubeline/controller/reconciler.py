@@ -203,7 +203,7 @@ class RunReconciler:
                     event(run, "Warning", "RetryInvalid", message)
                     return await self._write(statuses.failed_status(message, frozen, now, reason="RetryInvalid"))
                 started["tasks"] = selection.reused or None  # with the frozen pipeline: a restart reuses the same
-                note = _retry_note(retry_of["name"], selection)
+                note = retry.note(retry_of["name"], selection)
             # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
             status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
             # after the write: a failed one retries
@@ -520,24 +520,6 @@ class RunReconciler:
             name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if name in self.unavailable:
                 raise ClaimNotCreated(self.unavailable[name])
-
-
-def _retry_note(original: str, selection: retry.Selection) -> str:
-    """What the Started Event says of a retry: the steps taken from the original, and those run again."""
-    note = f", reusing {len(selection.reused)} from Run {original}"
-    if selection.rerun:
-        note += f"; running again steps that succeeded there: {', '.join(selection.rerun)}"
-    if selection.unreadable:
-        note += (
-            f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
-            "again with what follows them; with an artifact store a retry reuses them)"
-        )
-    if selection.on_new_volume:
-        note += (
-            f" ({', '.join(selection.on_new_volume)} mount a pipeline volume this Run has new and empty: they run "
-            "again with what follows them; a volume with a fixed claimName is shared with the original instead)"
-        )
-    return note
 
 
 def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:

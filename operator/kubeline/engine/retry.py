@@ -111,6 +111,25 @@ def select(
     return Selection(reused, sorted(s for s in succeeded if again(s)), unreadable, on_new_volume)
 
 
+def note(original: str, selection: Selection) -> str:
+    """What a retry says when it starts (the Started Event, `kubeline retry --local`): the steps taken from
+    the original, and those run again."""
+    note = f", reusing {len(selection.reused)} from Run {original}"
+    if selection.rerun:
+        note += f"; running again steps that succeeded there: {', '.join(selection.rerun)}"
+    if selection.unreadable:
+        note += (
+            f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
+            "again with what follows them; with an artifact store a retry reuses them)"
+        )
+    if selection.on_new_volume:
+        note += (
+            f" ({', '.join(selection.on_new_volume)} mount a pipeline volume this Run has new and empty: they run "
+            "again with what follows them; a volume with a fixed claimName is shared with the original instead)"
+        )
+    return note
+
+
 class Downstream:
     """Which steps a retry runs again whatever the original or the cache holds: the ones the from-steps name
     (see ``asked``), the ``exact`` step ids, and every step that waits for one of them, directly or through its
