@@ -727,3 +727,13 @@ def test_a_retry_runs_again_the_steps_that_mount_a_volume_it_has_new_and_says_so
     assert status(kube, "r-retry")["tasks"]["b"]["reusedFrom"] == RUN
     started = next(message for _, reason, message in events if reason == "Started" and "reusing" in message)
     assert "(a mount a pipeline volume this Run has new and empty: they run again with what follows them" in started
+
+
+def test_a_retry_from_a_step_runs_what_follows_it_even_where_the_cache_holds_it() -> None:
+    kube = FakeKube()
+    run_to_the_end(kube, start_run(kube, CHAIN))
+    assert kube.cache_entries  # b's result is in the cache, and a makes the same output again
+    kube.created_pods.clear()
+    run_to_the_end(kube, start_retry(kube, {"name": RUN, "fromSteps": ["a"]}))
+    assert kube.created_pods == [pod_name("r-retry", "a", 1), pod_name("r-retry", "b", 1)]
+    assert not any(task.get("cached") for task in status(kube, "r-retry")["tasks"].values())
