@@ -6,7 +6,7 @@ import pytest
 
 from kubeline.api.constants import EXPERIMENT_LABEL, PIPELINE_LABEL, RETRY_OF_LABEL
 from kubeline.api.models import RunSpec, RunStatus, TaskStatus
-from kubeline.engine.retry import RetryInvalid, retry_document, select, source_problem
+from kubeline.engine.retry import Downstream, RetryInvalid, retry_document, select, source_problem
 from kubeline.engine.state import RunState, StepState
 from tests.helpers import COMPONENTS, pipeline, task
 from tests.unit.simulate import Simulation, fail, ok, plan_of, simulate
@@ -225,3 +225,59 @@ def test_the_retry_document_names_the_original_and_lists_with_it() -> None:
 def test_a_from_step_names_a_task_group_or_step_id_inside_loops(wanted: str, rerun: list[str]) -> None:
     selection = select(plan_of(LOOPS), "first", original(LOOPS), [wanted])
     assert selection.rerun == sorted([*rerun, "join"])
+
+
+@pytest.mark.parametrize(
+    "document, from_steps, step, again",
+    [
+        pytest.param(LINEAR, ["a"], "c", True, id="two hops downstream"),
+        pytest.param(LINEAR, ["b"], "a", False, id="upstream"),
+        pytest.param(LOOPS, ["gen"], "loop[7].check", True, id="an instance the original never had"),
+        pytest.param(LOOPS, ["loop[1].work"], "loop[1].check", True, id="after a step of the same instance"),
+        pytest.param(LOOPS, ["loop[1].work"], "loop[0].check", False, id="another instance"),
+        pytest.param(LOOPS, ["loop[1]"], "join", True, id="after the loop"),
+        pytest.param(GROUPS, ["a"], "w", True, id="after a task"),
+        pytest.param(GROUPS, ["g.x"], "g.y", True, id="inside a group"),
+        pytest.param(GROUPS, ["g.x"], "z", True, id="after the group"),
+        pytest.param(GROUPS, ["g.y"], "w", False, id="beside"),
+    ],
+)
+def test_downstream_of_a_from_step_is_read_from_the_pipeline(document, from_steps, step, again) -> None:
+    """What the cache may not serve in a --from retry: the step asked for and everything downstream of it."""
+    assert Downstream(plan_of(document), from_steps)(step) is again
+
+
+@pytest.mark.parametrize(
+    "wanted, listed",
+    [
+        ("loop[50]", "its instances: loop[0], loop[1], loop[2]"),
+        ("loop[3].work", "its instances: loop[0].work, loop[1].work, loop[2].work"),
+    ],
+)
+def test_a_from_step_instance_the_original_did_not_have_is_refused_with_the_instances(wanted, listed) -> None:
+    with pytest.raises(RetryInvalid) as error:
+        select(plan_of(LOOPS), "first", original(LOOPS), [wanted])
+    assert str(error.value) == f"from step {wanted!r}: the run retried has no such instance; {listed}"
+
+
+def test_a_from_step_instance_of_a_loop_that_never_started_is_refused() -> None:
+    tasks = {"gen": TaskStatus(phase="Failed", attempts=1)}
+    with pytest.raises(RetryInvalid, match="no such instance; its instances: none"):
+        select(plan_of(LOOPS), "first", tasks, ["loop[0]"])
+
+
+def test_steps_mounting_a_pipeline_volume_the_retry_gets_empty_run_again_with_what_follows() -> None:
+    document = pipeline(
+        [
+            task("fill", arguments={"a": "{{volumes.scratch.name}}"}),
+            task("read", after=["fill"]),
+            task("shared", arguments={"a": "{{volumes.models.name}}"}),
+            task("last", after=["read", "shared"]),
+        ],
+        volumes=[
+            {"name": "scratch", "size": "1Gi", "keep": True},  # kept, yet each run has its own claim
+            {"name": "models", "size": "1Gi", "claimName": "team-models"},  # one claim, shared with the original
+        ],
+    )
+    selection = select(plan_of(document), "first", original(document, last=fail()))
+    assert (set(selection.reused), selection.rerun, selection.on_new_volume) == ({"shared"}, ["fill", "read"], ["fill"])

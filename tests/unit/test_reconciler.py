@@ -703,3 +703,37 @@ def test_a_retry_without_an_artifact_store_runs_again_the_steps_whose_files_were
     started = next(message for _, reason, message in events if reason == "Started" and "reusing" in message)
     assert "reusing 0 from Run r; running again steps that succeeded there: a, gen" in started
     assert "Run r kept the files of gen on its own volume: they run again with what follows them" in started
+
+
+def test_a_retry_runs_again_the_steps_that_mount_a_volume_it_has_new_and_says_so(
+    events: list[tuple[str, str, str]],
+) -> None:
+    kube = FakeKube()
+    spec = {**VOLUMES_SPEC, "tasks": [*VOLUMES_SPEC["tasks"], task("c", after=["a", "b"])]}
+    original = start_run(kube, spec)
+    reconcile(kube, original)
+    for step in ("a", "b"):
+        succeed(kube, pod_name(RUN, step, 1), {"out": step})
+    reconcile(kube, original)
+    terminated = {"exitCode": 1, "message": ""}
+    failed = {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
+    kube.set_pod_status(NS, pod_name(RUN, "c", 1), failed)
+    reconcile(kube, original)
+    assert status(kube)["phase"] == "Failed"
+    kube.created_pods.clear()
+    retry = start_retry(kube, {"name": RUN})
+    reconcile(kube, retry)
+    assert kube.created_pods == [pod_name("r-retry", "a", 1)]  # b's claim is the original's: b is reused
+    assert status(kube, "r-retry")["tasks"]["b"]["reusedFrom"] == RUN
+    started = next(message for _, reason, message in events if reason == "Started" and "reusing" in message)
+    assert "(a mount a pipeline volume this Run has new and empty: they run again with what follows them" in started
+
+
+def test_a_retry_from_a_step_runs_what_follows_it_even_where_the_cache_holds_it() -> None:
+    kube = FakeKube()
+    run_to_the_end(kube, start_run(kube, CHAIN))
+    assert kube.cache_entries  # b's result is in the cache, and a makes the same output again
+    kube.created_pods.clear()
+    run_to_the_end(kube, start_retry(kube, {"name": RUN, "fromSteps": ["a"]}))
+    assert kube.created_pods == [pod_name("r-retry", "a", 1), pod_name("r-retry", "b", 1)]
+    assert not any(task.get("cached") for task in status(kube, "r-retry")["tasks"].values())

@@ -61,6 +61,8 @@ def test_local_source_lists_runs_serves_logs_and_deletes_only_finished_ones(tmp_
                 await source.cancel("local", "fan")
             with pytest.raises(ActionRefused, match="kubeline run"):
                 await source.create_run("local", {}, {}, generate_name="x-", labels={})
+            with pytest.raises(ActionRefused, match=r"retried with `kubeline retry --local fan`"):
+                await source.retry("local", run)
             with source.hub.subscribe() as subscription:
                 await source.delete("local", "fan")
                 change = await asyncio.wait_for(subscription.get(), 2)

@@ -56,8 +56,9 @@ def logs_command(args: argparse.Namespace) -> int:
 
 
 def _local_logs(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
-    from kubeline.backends.local import stored_logs
+    from kubeline.backends.local import reused_steps, stored_logs
     from kubeline.store import StoreError
+    from kubeline.ui.local import RUN_DOCUMENT, read_document
 
     if args.follow:
         raise PipelineInvalid(
@@ -69,6 +70,7 @@ def _local_logs(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
             ]
         )
     try:
-        return stored_logs(run_dir, args.run, args.task)
+        document = read_document(run_dir / RUN_DOCUMENT) or {}
+        return stored_logs(run_dir, args.run, args.task, reused_steps(document.get("status")))
     except (StoreError, ValueError) as error:
         raise PipelineInvalid([Issue(args.run, f"cannot read the local run's logs: {error}")]) from None

@@ -49,11 +49,19 @@ def add_to(subparsers: Any) -> None:
 
 
 def retry_command(args: argparse.Namespace) -> int:
+    from kubeline.api.names import name_problem
+
+    if args.name is not None and (problem := name_problem(args.name)):
+        raise PipelineInvalid([Issue("--name", problem)])
     if args.local:
         return _retry_locally(args)
     client = cluster_client(args)
     try:
         run = client.retry_run(args.run, args.from_steps, args.name)
+    except PipelineInvalid as refused:  # the new Run's name taken, or the API server's refusal
+        raise PipelineInvalid(
+            [Issue("--name", issue.message) if issue.path == "run_name" else issue for issue in refused.issues]
+        ) from None
     except ValueError as refused:  # not found, not finished, never started, an unknown step
         raise PipelineInvalid([Issue(args.run, str(refused))]) from None
     print(f"run {run.resource_name} retrying {args.run} created in namespace {run.namespace}")
@@ -67,9 +75,9 @@ def _retry_locally(args: argparse.Namespace) -> int:
     from kubeline.api.models import RunStatus
     from kubeline.backends.local import recorded_store, runs_root
     from kubeline.commands.run import LocalRunSetup, new_run_dir, open_run_store, run_locally
-    from kubeline.controller.status import recorded_state
     from kubeline.engine import retry
     from kubeline.engine.plan import build, load_spec
+    from kubeline.engine.state import recorded_state
     from kubeline.ui.local import RUN_DOCUMENT, read_document
 
     if args.namespace:
@@ -93,6 +101,7 @@ def _retry_locally(args: argparse.Namespace) -> int:
         selection = retry.select(plan, args.run, status.tasks or {}, args.from_steps)
     except retry.RetryInvalid as error:
         raise PipelineInvalid([Issue("--from", str(error))]) from None
+    print(f"retrying {args.run}{retry.note(args.run, selection)}")
     arguments = status.arguments or {}
     labels = (document.get("metadata") or {}).get("labels") or {}
     pipeline = str(labels.get(PIPELINE_LABEL) or args.run)

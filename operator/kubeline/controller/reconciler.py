@@ -76,7 +76,8 @@ class RunReconciler:
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
         self.events = transitions.EventBatch()  # step changes not yet posted as Events
-        self.rerun_asked: tuple[str, ...] = ()  # a retry's spec.retryOf.fromSteps: steps run again, never cached
+        #: A retry's spec.retryOf.fromSteps and what follows them: steps run again, never served from the cache.
+        self.runs_again: retry.Downstream | None = None
 
     async def reconcile(self, run: Mapping[str, Any]) -> float | None:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
@@ -202,13 +203,13 @@ class RunReconciler:
                     event(run, "Warning", "RetryInvalid", message)
                     return await self._write(statuses.failed_status(message, frozen, now, reason="RetryInvalid"))
                 started["tasks"] = selection.reused or None  # with the frozen pipeline: a restart reuses the same
-                note = _retry_note(retry_of["name"], selection)
+                note = retry.note(retry_of["name"], selection)
             # recorded before any step starts: a pass that fails after this one still finds the frozen pipeline
             status = await self._write(status.model_copy(update={**started, "phase": "Running"}))
             # after the write: a failed one retries
             event(run, "Normal", "Started", f"running {plan.steps()} steps{note}")
         self.plan, self.params = plan, params
-        self.rerun_asked = tuple(retry_of.get("fromSteps") or ())
+        self.runs_again = retry.Downstream(plan, retry_of.get("fromSteps") or ())
         return status
 
     async def _original(self, name: str, spec: Mapping[str, Any]) -> tuple[RunStatus | None, str]:
@@ -366,8 +367,8 @@ class RunReconciler:
         self.volume_ready = True
 
     async def _serve_from_cache(self, start: StartStep, state: RunState, now: float) -> bool:
-        if not caching.consulted(start) or retry.asked(start.id, self.rerun_asked):
-            return False  # a step a retry was asked to run again runs, whatever the cache holds
+        if not caching.consulted(start) or (self.runs_again is not None and self.runs_again(start.id)):
+            return False  # a step a retry was asked to run again, or one downstream of it, runs
         entry = await self.kube.get_cache_entry(self.namespace, start.cache_key)
         spec = (entry or {}).get("spec") or {}
         hit = entry is not None and caching.fresh(start, statuses.seconds(spec.get("createdAt")), now)
@@ -519,19 +520,6 @@ class RunReconciler:
             name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if name in self.unavailable:
                 raise ClaimNotCreated(self.unavailable[name])
-
-
-def _retry_note(original: str, selection: retry.Selection) -> str:
-    """What the Started Event says of a retry: the steps taken from the original, and those run again."""
-    note = f", reusing {len(selection.reused)} from Run {original}"
-    if selection.rerun:
-        note += f"; running again steps that succeeded there: {', '.join(selection.rerun)}"
-    if selection.unreadable:
-        note += (
-            f" (Run {original} kept the files of {', '.join(selection.unreadable)} on its own volume: they run "
-            "again with what follows them; with an artifact store a retry reuses them)"
-        )
-    return note
 
 
 def _too_large_to_freeze(run: Mapping[str, Any], frozen: Any) -> str | None:

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from kubeline.api.constants import ATTEMPT_ANNOTATION, CACHE_ANNOTATION, CACHE_KEY_ANNOTATION, STEP_ANNOTATION
 from kubeline.api.durations import format_duration
-from kubeline.api.models import Condition, Progress, RunStatus, TaskPhase, TaskStatus
+from kubeline.api.models import Condition, Progress, RunStatus, TaskStatus
 from kubeline.controller.pods import artifact_path, read_pod
 from kubeline.engine import metrics, stepid
 from kubeline.engine.plan import Plan, node_for_step
-from kubeline.engine.state import Decision, RunState, StepPhase, StepState, View
+from kubeline.engine.state import Decision, RunState, StepState, View, recorded_state
+from kubeline.engine.state import seconds as seconds  # the controller's modules read timestamps from here
 from kubeline.engine.values import FILE_OUTPUT_TYPES
 
 ConditionValue = Literal["True", "False", "Unknown"]
@@ -25,25 +26,9 @@ ConditionValue = Literal["True", "False", "Unknown"]
 #: The Succeeded and Ready conditions' status by the Run's phase; Unknown while it runs.
 _SUCCEEDED: dict[str, ConditionValue] = {"Succeeded": "True", "Failed": "False", "Cancelled": "False"}
 
-#: A step's phase in the engine from its phase in the status: a step that failed and waits for a retry
-#: shows as Pending; one stopped before it ended shows as Failed or Skipped.
-_RECORDED: dict[TaskPhase, StepPhase] = {
-    "Running": "Running",
-    "Succeeded": "Succeeded",
-    "Failed": "Failed",
-    "Pending": "Failed",
-    "Skipped": "Failed",
-}
-
 
 def timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def seconds(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
 @dataclass
@@ -78,31 +63,6 @@ def rebuild_state(plan: Plan, status: RunStatus, pods: list[dict[str, Any]], now
             step.phase, step.finished_at, step.message = "Failed", now, "the step's pod was deleted"
             observed.finished.append(step_id)
     return observed
-
-
-def recorded_state(status: RunStatus) -> RunState:
-    """The state a status records (no pods looked at): what a retry starts from, what a pass starts from."""
-    state = RunState(started_at=seconds(status.started_at))
-    for step_id, task in (status.tasks or {}).items():
-        if not task.attempts:
-            continue
-        state.steps[step_id] = StepState(
-            _RECORDED[task.phase],
-            attempt=task.attempts,
-            started_at=seconds(task.started_at),
-            finished_at=seconds(task.finished_at),
-            outputs=dict(task.outputs or {}),
-            cached=bool(task.cached),
-            message=task.message or "",
-            exit_code=task.exit_code,
-            cache_key=task.cache_key,
-            pod=task.pod,
-            node=task.node,
-            stored_values=frozenset(task.stored_outputs or ()),
-            log=task.log,
-            reused_from=task.reused_from,
-        )
-    return state
 
 
 def _latest_pods(pods: list[dict[str, Any]]) -> dict[str, tuple[int, dict[str, Any]]]:

@@ -7,6 +7,7 @@ plain data, so a decision depends only on them and the clock.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from kubeline.api import models
@@ -113,3 +114,46 @@ class Decision:
             if step is not None and step.cached and view.phase == "Succeeded":
                 counts["cached"] += 1
         return counts
+
+
+#: A step's phase in the engine from its phase in the status: a step that failed and waits for a retry
+#: shows as Pending; one stopped before it ended shows as Failed or Skipped.
+_RECORDED: dict[models.TaskPhase, StepPhase] = {
+    "Running": "Running",
+    "Succeeded": "Succeeded",
+    "Failed": "Failed",
+    "Pending": "Failed",
+    "Skipped": "Failed",
+}
+
+
+def seconds(text: str | None) -> float | None:
+    """A status timestamp (``2026-11-30T10:00:00Z``) in seconds since the epoch; None for none."""
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def recorded_state(status: models.RunStatus) -> RunState:
+    """The state a status records (no pods looked at): what a retry starts from, what a pass starts from."""
+    state = RunState(started_at=seconds(status.started_at))
+    for step_id, task in (status.tasks or {}).items():
+        if not task.attempts:
+            continue
+        state.steps[step_id] = StepState(
+            _RECORDED[task.phase],
+            attempt=task.attempts,
+            started_at=seconds(task.started_at),
+            finished_at=seconds(task.finished_at),
+            outputs=dict(task.outputs or {}),
+            cached=bool(task.cached),
+            message=task.message or "",
+            exit_code=task.exit_code,
+            cache_key=task.cache_key,
+            pod=task.pod,
+            node=task.node,
+            stored_values=frozenset(task.stored_outputs or ()),
+            log=task.log,
+            reused_from=task.reused_from,
+        )
+    return state

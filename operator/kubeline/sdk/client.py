@@ -48,7 +48,7 @@ from kubeline.api.constants import (
     VERSION,
 )
 from kubeline.api.models import RunStatus
-from kubeline.api.names import MAX_LABEL, experiment_key, to_dns_label
+from kubeline.api.names import MAX_LABEL, experiment_key, name_problem, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
 from kubeline.engine import retry, stepid
 from kubeline.engine.documents import pipeline_from_documents
@@ -549,7 +549,10 @@ class Client:
         """A new Run retrying a finished one (KFP's runs.retry_run, which reruns in place; here the original
         stays as it was): its frozen pipeline and arguments, the steps that succeeded reused, the rest run
         again, and ``from_steps`` (task names or step ids) with everything downstream of them. ValueError
-        says why a run cannot be retried (not found, not finished, never started, an unknown step)."""
+        says why a run cannot be retried (not found, not finished, never started, an unknown step); a
+        PipelineInvalid why the new Run cannot be made (``run_name`` invalid or taken; the API server's words)."""
+        if run_name is not None and (problem := name_problem(run_name)):
+            raise PipelineInvalid([Issue("run_name", problem)])
         namespace = namespace or self.namespace
         original = self._by_id("runs", run_id, namespace)
         name = original["metadata"]["name"]
@@ -558,11 +561,19 @@ class Client:
         if problem is not None:
             raise ValueError(problem)
         if from_steps:
-            retry.check_from_steps(build(load_spec(status.pipeline_spec, "status.pipelineSpec")), from_steps)
+            plan = build(load_spec(status.pipeline_spec, "status.pipelineSpec"))
+            retry.check_from_steps(plan, from_steps, status.tasks or {})
         document = retry.retry_document(original, from_steps or (), run_name)
-        return run_info(
-            _resource(self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document))
-        )
+        try:
+            created = self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", document)
+        except ApiException as error:
+            if error.status not in (409, 422):
+                raise
+            if error.status == 409:
+                taken = f"a Run named {run_name!r} exists in namespace {namespace!r}: choose another name"
+                raise PipelineInvalid([Issue("run_name", taken)]) from None
+            raise PipelineInvalid([Issue(f"the retry of Run {name}", _api_message(error))]) from None
+        return run_info(_resource(created))
 
     def _by_id(self, plural: str, id_or_name: str, namespace: str) -> dict[str, Any]:
         """A Run or Pipeline by uid (KFP's id) or by name; ValueError naming what was looked for."""
@@ -784,9 +795,12 @@ class Client:
         status = self.get_run(run_id, namespace).run.run_status
         store_url = artifact_store or status.get("artifactStore")
         for step, recorded in sorted((status.get("tasks") or {}).items()):
-            key = recorded.get("log")
-            if key and stepid.selected(step, task) and (step not in logs or step in unread):
-                logs[step] = stored_log(store_url, key)
+            if not stepid.selected(step, task) or (step in logs and step not in unread):
+                continue
+            if recorded.get("log"):
+                logs[step] = stored_log(store_url, recorded["log"])
+            elif recorded.get("reusedFrom") and recorded.get("pod"):  # a retry's step: the pod of the Run it ran in
+                logs[step] = self._pod_log(recorded["pod"], namespace, follow=False)[0]
         return dict(sorted(logs.items()))
 
     def _pod_logs(self, run_id: str, task: str | None, namespace: str, follow: bool) -> tuple[dict[str, str], set[str]]:
@@ -800,12 +814,17 @@ class Client:
             step = pod_annotations.get(STEP_ANNOTATION, pod_name)
             if not stepid.selected(step, task):
                 continue
-            try:
-                logs[step] = self.core.read_namespaced_pod_log(pod_name, namespace, container="main", follow=follow)
-            except ApiException as error:
-                logs[step] = f"(no log: {error.reason})"
+            logs[step], read = self._pod_log(pod_name, namespace, follow)
+            if not read:
                 unread.add(step)
         return logs, unread
+
+    def _pod_log(self, pod: str, namespace: str, follow: bool) -> tuple[str, bool]:
+        """The log of the pod's main container and True, or why there is none and False."""
+        try:
+            return self.core.read_namespaced_pod_log(pod, namespace, container="main", follow=follow), True
+        except ApiException as error:
+            return f"(no log: {error.reason})", False
 
 
 def stored_log(store_url: str | None, key: str) -> str:

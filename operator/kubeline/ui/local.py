@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubeline.backends.local import kubeline_home, stored_logs
+from kubeline.backends.local import kubeline_home, reused_steps, stored_logs
 from kubeline.backends.local.files import inside
 from kubeline.backends.local.pod import LOCAL_NAMESPACE
 from kubeline.engine import stepid
@@ -189,7 +189,7 @@ class LocalSource:
             return stored_log(store_url if isinstance(store_url, str) else None, str(task["log"]))
         if run_dir is not None:
             try:
-                found = stored_logs(run_dir, name, step).get(step)
+                found = stored_logs(run_dir, name, step, reused_steps(run.get("status"))).get(step)
             except (StoreError, ValueError):
                 found = None
             if found is not None:
@@ -248,7 +248,11 @@ class LocalSource:
         raise ActionRefused("local runs are started with `kubeline run FILE` (this UI only shows them)", 409)
 
     async def retry(self, namespace: str, original: dict[str, Any]) -> str:
-        raise ActionRefused("local runs are run again with `kubeline run FILE` (this UI only shows them)", 409)
+        raise ActionRefused(
+            f"local runs are retried with `kubeline retry --local {original['metadata']['name']}` "
+            "(this UI only shows them)",
+            409,
+        )
 
     async def cancel(self, namespace: str, name: str) -> None:
         cancel = self.cancellers.get(name)

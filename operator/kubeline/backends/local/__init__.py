@@ -22,7 +22,7 @@ cache records), ``logs`` (a run's logs read back from its store), ``files``.
 
 from kubeline.backends.local.cache import StoreCache
 from kubeline.backends.local.files import create_run_dir, default_run_name, kubeline_home, runs_root
-from kubeline.backends.local.logs import is_local_run, record_store, recorded_store, stored_logs
+from kubeline.backends.local.logs import is_local_run, record_store, recorded_store, reused_steps, stored_logs
 from kubeline.backends.local.runner import LocalRunner, RunResult, local_identity
 
 __all__ = [
@@ -37,5 +37,6 @@ __all__ = [
     "record_store",
     "recorded_store",
     "runs_root",
+    "reused_steps",
     "stored_logs",
 ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from kubeline.engine import stepid
-from kubeline.store import open_store
+from kubeline.store import ObjectStore, open_store
 from kubeline.store.layout import LOCAL_LOG_NAMESPACE, log_run_prefix
 
 #: The file in a run's folder that names its artifact store (the URL given, without credentials).
@@ -34,10 +36,32 @@ def is_local_run(run_dir: Path) -> bool:
     return (run_dir / RUN_RECORD).is_file()
 
 
-def stored_logs(run_dir: Path, run: str, task: str | None = None) -> dict[str, str]:
-    """The latest attempt's log of each step of the run (or of ``task``: a task name or a step id), by step id.
-    StoreError when the store fails; ValueError when the run's record is unreadable."""
+def stored_logs(
+    run_dir: Path, run: str, task: str | None = None, reused: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The latest attempt's log of each step of the run (or of ``task``: a task name or a step id), by step id;
+    a step a retry reused (``reused``: step id -> the run where it ran, see ``reused_steps``) has its log
+    there, in the same store. StoreError when the store fails; ValueError when the run's record is unreadable."""
     store = open_store(recorded_store(run_dir))
+    logs = _latest_logs(store, run, task)
+    for original in sorted(set((reused or {}).values())):
+        theirs = _latest_logs(store, original, task)
+        logs.update({step: text for step, text in theirs.items() if (reused or {}).get(step) == original})
+    return dict(sorted(logs.items()))
+
+
+def reused_steps(status: Any) -> dict[str, str]:
+    """The steps a retry took from another run, by step id, with that run's name (from a run document's status)."""
+    tasks = status.get("tasks") if isinstance(status, dict) else None
+    return {
+        step: task["reusedFrom"]
+        for step, task in (tasks or {}).items()
+        if isinstance(task, dict) and isinstance(task.get("reusedFrom"), str)
+    }
+
+
+def _latest_logs(store: ObjectStore, run: str, task: str | None) -> dict[str, str]:
+    """The latest attempt's log of each step the run stored itself (or of ``task``), by step id."""
     prefix = log_run_prefix(LOCAL_LOG_NAMESPACE, run)
     latest: dict[str, tuple[int, str]] = {}
     for stored in store.list(prefix):

@@ -96,7 +96,7 @@ class LocalRunner:
         self.on_change = on_change
         #: A retry's steps taken from the run it retries, as they ended there; what it was asked to run again.
         self.state = RunState(identity=local_identity(run_name), steps=dict(reused or {}))
-        self.run_again = tuple(run_again)
+        self.runs_again = retry.Downstream(plan, run_again)
         self.processes = StepProcesses()
         self.logs: dict[str, Path] = {}
         run_claims = {claim_name(run_name, v) for v in plan.spec.volumes or [] if v.claim_name is None}
@@ -144,7 +144,7 @@ class LocalRunner:
         """A cache hit (True), or the step's process started; beyond ``max_parallel`` it waits to be proposed again."""
         if start.id in self.processes.running:
             return False
-        asked = retry.asked(start.id, self.run_again)  # a retry runs these again, whatever the cache holds
+        asked = self.runs_again(start.id)  # a retry runs these and what follows them, whatever the cache holds
         cached = self.cache.lookup(start, now) if self.cache is not None and not asked else None
         if cached is None and len(self.processes.running) >= self.max_parallel:
             return False
