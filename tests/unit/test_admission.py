@@ -249,3 +249,35 @@ def test_a_new_queue_shows_none_running_and_none_waiting() -> None:
 
     asyncio.run(scenario())
     assert kube.queue_status_writes == [("q", {"running": [], "waiting": [], "runningCount": 0, "waitingCount": 0})]
+
+
+def test_a_queued_run_cancelled_ends_at_once_without_a_pod_or_its_exit_handler() -> None:
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    with_exit_handler = {**ONE_STEP, "onExit": task("notify", arguments={"a": "done"})}
+    busy = add_run(kube, "busy", "q", started=True)
+    busy["spec"]["pipelineSpec"] = with_exit_handler
+    waiting = add_run(kube, "r", "q", created=5)
+    waiting["spec"]["pipelineSpec"] = with_exit_handler
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        kube.runs[NS, "r"]["spec"]["cancel"] = True
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert await reconciler.reconcile(kube.runs[NS, "r"]) is None  # nothing left to do
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert "r" not in admission.namespaces[NS].runs
+        await admission._publish(NS)
+
+    asyncio.run(scenario())
+    status = kube.runs[NS, "r"]["status"]
+    assert (status["phase"], status["message"]) == ("Cancelled", "cancelled before it started")
+    assert "pipelineSpec" not in status and "startedAt" not in status and status["finishedAt"]
+    assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == {
+        "Succeeded": ("False", "Cancelled"),
+        "Ready": ("False", "Cancelled"),
+    }
+    assert kube.created_pods == []
+    assert kube.queues[NS, "q"]["status"]["runningCount"] == 1  # the busy Run alone

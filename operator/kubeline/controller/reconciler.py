@@ -90,6 +90,8 @@ class RunReconciler:
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
+            if status.started_at is None and (run.get("spec") or {}).get("cancel"):
+                return await self._cancel_unstarted(run, status, now)
             if status.started_at is None and not await self._admitted(run, status, now):
                 return self.config.resync_seconds  # woken sooner when room frees or its place changes
             status = await self._start(run, status, now)
@@ -103,10 +105,18 @@ class RunReconciler:
 
     # -- admission: queues and namespace limits ------------------------------------------------------------
 
+    async def _cancel_unstarted(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
+        """A Run cancelled before it started (queued, waiting for its Pipeline, or created cancelled) ends at once:
+        no room taken, no pipeline frozen, no claim, no pod, no exit handler (it has nothing to clean up after)."""
+        message = "cancelled before it started"
+        cancelled = await self._write(statuses.cancelled_status(message, status, now))
+        event(run, "Warning", "Cancelled", message)
+        return await self._after_finish(run, cancelled, now)
+
     async def _admitted(self, run: Mapping[str, Any], status: RunStatus, now: float) -> bool:
         """Whether the Run may start now; when not, its status says why and where it waits (written only when
-        that changes). A cancelled Run goes on at once, to end without taking room."""
-        if self.admission is None or (run.get("spec") or {}).get("cancel"):
+        that changes)."""
+        if self.admission is None:
             return True
         reason = await self.admission.ask(self.namespace, run)
         if reason is None:

@@ -289,6 +289,16 @@ def queued_status(message: str, base: RunStatus, now: float) -> RunStatus:
     return waiting.model_copy(update={"conditions": [*(waiting.conditions or []), queued]})
 
 
+def cancelled_status(message: str, base: RunStatus, now: float) -> RunStatus:
+    """A Run cancelled before it started: it ends with nothing run."""
+    return RunStatus(
+        phase="Cancelled",
+        message=message,
+        finished_at=timestamp(now),
+        conditions=conditions("False", "Cancelled", message, base.conditions, now),
+    )
+
+
 def failed_status(
     message: str,
     pipeline_spec: dict[str, Any] | None,
