@@ -281,3 +281,36 @@ def test_a_queued_run_cancelled_ends_at_once_without_a_pod_or_its_exit_handler()
     }
     assert kube.created_pods == []
     assert kube.queues[NS, "q"]["status"]["runningCount"] == 1  # the busy Run alone
+
+
+def test_a_pod_whose_creation_fails_gives_its_room_back() -> None:
+    class Failing(FakeKube):
+        async def create_pod(self, body: dict[str, Any]) -> bool:
+            raise RuntimeError("500 Internal Server Error")
+
+    kube, woken = Failing(), []
+    kube.add_run(NS, "r", "uid-r", {"pipelineSpec": ONE_STEP})
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        with pytest.raises(RuntimeError):
+            await reconciler.reconcile(kube.runs[NS, "r"])
+        assert await admission.take_pod(NS, "other", "p-other")  # the room the failed creation took is back
+
+    asyncio.run(scenario())
+
+
+def test_a_deleted_runs_reserved_pod_room_goes_back() -> None:
+    kube, woken = FakeKube(), []
+    run = add_run(kube, "r1")
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.take_pod(NS, "r1", "p1")  # its creation still in flight
+        assert not await admission.take_pod(NS, "r2", "p2")
+        admission.run_seen(NS, run, deleted=True)
+        assert woken == ["r2"]
+        assert await admission.take_pod(NS, "r2", "p2")
+
+    asyncio.run(scenario())

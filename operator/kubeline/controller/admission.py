@@ -44,6 +44,9 @@ class Namespace:
     queues: dict[str, int] = field(default_factory=dict)  # Queue name -> maxRunning
     queue_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # as last written (or seen)
     pods: set[str] = field(default_factory=set)  # running step pods (created, or allowed to be)
+    #: Step pods allowed by take_pod and not known to exist yet, with the Run that asked: the Run's end, or a
+    #: failed creation, gives the room back.
+    reserved: dict[str, str] = field(default_factory=dict)
     throttled: set[str] = field(default_factory=set)  # Runs with steps waiting for pod room
     #: Admitted Runs that could not start (a missing Pipeline): out of line until they ask again, so that they
     #: do not hold their Queue's room for nothing.
@@ -112,14 +115,21 @@ class Admission:
             return True
         if queueing.step_pod_room(limits, len(place.pods), 1):
             place.pods.add(pod)
+            place.reserved[pod] = run
             return True
         place.throttled.add(run)
         return False
 
-    def release_pod(self, namespace: str, pod: str) -> None:
-        """A step pod allowed by take_pod that was not created after all."""
+    def pod_created(self, namespace: str, pod: str) -> None:
+        """A step pod allowed by take_pod exists: it counts until its events say it ended."""
         place = self.namespaces.get(namespace)
-        if place is not None and pod in place.pods:
+        if place is not None:
+            place.reserved.pop(pod, None)
+
+    def release_pod(self, namespace: str, pod: str) -> None:
+        """A step pod allowed by take_pod that was not created after all (refused, or the request failed)."""
+        place = self.namespaces.get(namespace)
+        if place is not None and place.reserved.pop(pod, None) is not None:
             place.pods.discard(pod)
             self._pod_ended(namespace, place)
 
@@ -139,6 +149,7 @@ class Admission:
             place.runs.pop(name, None)
             for names in (place.granted, place.throttled, place.stalled):
                 names.discard(name)
+            self._drop_reservations(namespace, place, name)
             place.told.pop(name, None)
             if place.loaded:
                 place.versions.pop(name, None)  # kept while loading: the listing may be older than the deletion
@@ -176,6 +187,7 @@ class Admission:
     def pod_seen(self, namespace: str, pod: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
         name = pod["metadata"]["name"]
+        place.reserved.pop(name, None)  # it exists (or did): its events count it from now on
         if not deleted and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             place.pods.add(name)
         elif name in place.pods:
@@ -261,6 +273,15 @@ class Admission:
         for name, reason in answer.reasons.items():
             if place.told.get(name) != reason:
                 self.wake(namespace, name)
+
+    def _drop_reservations(self, namespace: str, place: Namespace, run: str) -> None:
+        """A finished or deleted Run makes no more pods: the room it reserved for pods it never made goes back."""
+        dropped = [pod for pod, owner in place.reserved.items() if owner == run]
+        for pod in dropped:
+            del place.reserved[pod]
+            place.pods.discard(pod)
+        if dropped:
+            self._pod_ended(namespace, place)
 
     def _pod_ended(self, namespace: str, place: Namespace) -> None:
         throttled, place.throttled = place.throttled, set()

@@ -133,6 +133,17 @@ class RunReconciler:
         pod = stepid.pod_name(self.name, start.id, start.attempt)
         return await self.admission.take_pod(self.namespace, self.name, pod)
 
+    def _settle_pod_room(self, start: StartStep, made: bool) -> None:
+        """The room _pod_room took for the step's pod: counted from now on by the pod's events if the pod was
+        made, else given back."""
+        if self.admission is None:
+            return
+        pod = stepid.pod_name(self.name, start.id, start.attempt)
+        if made:
+            self.admission.pod_created(self.namespace, pod)
+        else:
+            self.admission.release_pod(self.namespace, pod)
+
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
     async def _start(self, run: Mapping[str, Any], status: RunStatus, now: float) -> RunStatus:
@@ -352,11 +363,13 @@ class RunReconciler:
                     return True
                 if not await self._pod_room(start):
                     return False
-                await self._create_pod(run, ref, start, state, now)
-                step = state.steps.get(start.id)
-                phase = step.phase if step is not None and step.attempt == start.attempt else None
-                if phase != "Running" and self.admission is not None:  # no pod made: its room goes back
-                    self.admission.release_pod(self.namespace, stepid.pod_name(self.name, start.id, start.attempt))
+                phase = None
+                try:
+                    await self._create_pod(run, ref, start, state, now)
+                    step = state.steps.get(start.id)
+                    phase = step.phase if step is not None and step.attempt == start.attempt else None
+                finally:  # an error (the API server's 5xx, a timeout) too: no pod made, its room goes back
+                    self._settle_pod_room(start, made=phase == "Running")
                 return phase == "Failed"
 
         on_volume = ref.store is None
