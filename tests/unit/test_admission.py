@@ -314,3 +314,43 @@ def test_a_deleted_runs_reserved_pod_room_goes_back() -> None:
         assert await admission.take_pod(NS, "r2", "p2")
 
     asyncio.run(scenario())
+
+
+def test_freed_step_pod_room_goes_to_the_run_waiting_longest_not_to_the_run_whose_pod_ended() -> None:
+    """A big Run whose own pod ended (its reconciler woken by that pod's event, first) cannot take every freed
+    slot from a small Run that has waited longer."""
+    kube, woken = FakeKube(), []
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=2)
+        assert await admission.take_pod(NS, "big", "b1") and await admission.take_pod(NS, "big", "b2")
+        admission.pod_created(NS, "b1")
+        admission.pod_created(NS, "b2")
+        assert not await admission.take_pod(NS, "small", "s1")
+        admission.pod_seen(NS, {"metadata": {"name": "b1"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["small"]
+        assert not await admission.take_pod(NS, "big", "b3")  # the small Run's turn
+        assert await admission.take_pod(NS, "small", "s1")
+        woken.clear()
+        admission.pod_seen(NS, {"metadata": {"name": "b2"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["big"]
+        assert await admission.take_pod(NS, "big", "b3")
+
+    asyncio.run(scenario())
+
+
+def test_a_run_that_no_longer_waits_for_pod_room_leaves_the_line() -> None:
+    kube, woken = FakeKube(), []
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.take_pod(NS, "r0", "p0")
+        assert not await admission.take_pod(NS, "first", "f1")
+        assert not await admission.take_pod(NS, "second", "s1")
+        admission.pod_seen(NS, {"metadata": {"name": "p0"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["first"]
+        admission.pods_not_wanted(NS, "first")  # its step was served from the cache meanwhile
+        assert woken == ["first", "second"]
+        assert await admission.take_pod(NS, "second", "s1")
+
+    asyncio.run(scenario())

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from kubeline.engine.queueing import AGING_SECONDS, Limits, RunRecord, admit, in_line, ordinal, step_pod_room
+from kubeline.engine.queueing import (
+    AGING_SECONDS,
+    Limits,
+    RunRecord,
+    admit,
+    in_line,
+    ordinal,
+    pod_turns,
+    step_pod_room,
+)
 
 NOW = 10_000.0
 
@@ -147,6 +156,21 @@ def test_no_starvation_under_a_steady_stream_of_higher_priority_runs() -> None:
 )
 def test_step_pod_room(limit, running_pods, wanted, room) -> None:
     assert step_pod_room(Limits(step_pods=limit), running_pods, wanted) == room
+
+
+@pytest.mark.parametrize(
+    "waiting_since, room, turns",
+    [
+        ({}, 3, []),
+        ({"big": 5.0, "small": 1.0}, 1, ["small"]),  # the one waiting longest, whoever asks first
+        ({"big": 5.0, "small": 1.0, "mid": 3.0}, 2, ["small", "mid"]),
+        ({"b": 1.0, "a": 1.0}, 1, ["a"]),  # the same moment: by name
+        ({"a": 1.0}, 0, []),
+        ({"a": 1.0}, -2, []),
+    ],
+)
+def test_pod_turns(waiting_since, room, turns) -> None:
+    assert pod_turns(waiting_since, room) == turns
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,8 @@ class Namespace:
     #: Step pods allowed by take_pod and not known to exist yet, with the Run that asked: the Run's end, or a
     #: failed creation, gives the room back.
     reserved: dict[str, str] = field(default_factory=dict)
-    throttled: set[str] = field(default_factory=set)  # Runs with steps waiting for pod room
+    #: Runs with steps waiting for pod room, and since when: freed room goes to those waiting longest.
+    throttled: dict[str, float] = field(default_factory=dict)
     #: Admitted Runs that could not start (a missing Pipeline): out of line until they ask again, so that they
     #: do not hold their Queue's room for nothing.
     stalled: set[str] = field(default_factory=set)
@@ -106,19 +107,29 @@ class Admission:
 
     async def take_pod(self, namespace: str, run: str, pod: str) -> bool:
         """Whether the Run may create step pod ``pod`` now (it counts as running from now on); when not, the
-        Run is woken once a step pod of the namespace ends."""
+        Run is woken when a step pod of the namespace ends and its turn has come."""
         limits = self.limits.for_namespace(namespace)
         if limits.step_pods is None:
             return True
         place = await self._loaded(namespace)
         if pod in place.pods:
             return True
-        if queueing.step_pod_room(limits, len(place.pods), 1):
+        room = queueing.step_pod_room(limits, len(place.pods), len(place.throttled) + 1)
+        line = {**place.throttled, run: place.throttled.get(run, time.time())}
+        if run in queueing.pod_turns(line, room):
+            place.throttled.pop(run, None)  # served: at the back of the line if it must wait again
             place.pods.add(pod)
             place.reserved[pod] = run
             return True
-        place.throttled.add(run)
+        place.throttled[run] = line[run]
         return False
+
+    def pods_not_wanted(self, namespace: str, run: str) -> None:
+        """The Run's last pass asked for no pod it did not get: it leaves the line for pod room, so that it
+        does not hold up the Runs behind it."""
+        place = self.namespaces.get(namespace)
+        if place is not None and place.throttled.pop(run, None) is not None:
+            self._pod_ended(namespace, place)
 
     def pod_created(self, namespace: str, pod: str) -> None:
         """A step pod allowed by take_pod exists: it counts until its events say it ended."""
@@ -147,8 +158,9 @@ class Admission:
         if deleted or status.get("phase") in FINISHED or (spec.get("cancel") and not started):
             # a cancelled Run that has not started never will: it takes no room
             place.runs.pop(name, None)
-            for names in (place.granted, place.throttled, place.stalled):
+            for names in (place.granted, place.stalled):
                 names.discard(name)
+            place.throttled.pop(name, None)
             self._drop_reservations(namespace, place, name)
             place.told.pop(name, None)
             if place.loaded:
@@ -284,6 +296,7 @@ class Admission:
             self._pod_ended(namespace, place)
 
     def _pod_ended(self, namespace: str, place: Namespace) -> None:
-        throttled, place.throttled = place.throttled, set()
-        for name in throttled:
+        """Room for step pods freed: the Runs whose turn it is ask again (the others stay asleep)."""
+        room = queueing.step_pod_room(self.limits.for_namespace(namespace), len(place.pods), len(place.throttled))
+        for name in queueing.pod_turns(place.throttled, room):
             self.wake(namespace, name)

@@ -356,12 +356,15 @@ class RunReconciler:
         """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
         steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
+        held_back = False
 
         async def start_one(start: StartStep) -> bool:
+            nonlocal held_back
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
                 if not await self._pod_room(start):
+                    held_back = True
                     return False
                 phase = None
                 try:
@@ -375,7 +378,10 @@ class RunReconciler:
         on_volume = ref.store is None
         if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self._create_artifact_volume(run, ref)
-        return sum(await asyncio.gather(*(start_one(start) for start in starts)))
+        ended = sum(await asyncio.gather(*(start_one(start) for start in starts)))
+        if not held_back and self.admission is not None:
+            self.admission.pods_not_wanted(self.namespace, self.name)
+        return ended
 
     async def _create_artifact_volume(self, run: Mapping[str, Any], ref: RunRef) -> None:
         """The volume the run's steps share files on, before its first pod; when refused, every step fails."""

@@ -130,6 +130,13 @@ def step_pod_room(limits: Limits, running_pods: int, wanted: int) -> int:
     return max(0, min(wanted, limits.step_pods - running_pods))
 
 
+def pod_turns(waiting_since: Mapping[str, float], room: int) -> list[str]:
+    """The Runs whose turn it is to take the ``room`` free step pod slots: those waiting for pod room longest
+    (``waiting_since``: Run -> when it began to wait), one slot each. A Run served goes to the back of the line
+    if it must wait again, so a Run with many steps cannot take every slot that frees."""
+    return sorted(waiting_since, key=lambda run: (waiting_since[run], run))[: max(0, room)]
+
+
 def ordinal(number: int) -> str:
     """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st…"""
     if 10 <= number % 100 <= 20:
