@@ -354,3 +354,56 @@ def test_a_run_that_no_longer_waits_for_pod_room_leaves_the_line() -> None:
         assert await admission.take_pod(NS, "second", "s1")
 
     asyncio.run(scenario())
+
+
+def test_runs_and_step_pods_deleted_while_the_watch_was_down_give_their_room_back_at_the_next_listing() -> None:
+    """A watch restarted after "410 Gone" re-lists without DELETED events: the periodic listing finds them gone."""
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    add_run(kube, "busy", "q", started=True)
+    waiting = add_run(kube, "r", "q", created=5)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.ask(NS, waiting) is not None
+        assert await admission.take_pod(NS, "busy", "busy-a")
+        kube.put_pod({"metadata": {"name": "busy-a", "namespace": NS, "labels": {"kubeline.dev/run": "busy"}}})
+        admission.pod_created(NS, "busy-a")
+        assert not await admission.take_pod(NS, "other", "other-a")
+        del kube.runs[NS, "busy"]  # no event for either
+        del kube.pods[NS, "busy-a"]
+        await admission._relist(NS)
+        assert sorted(woken) == ["other", "r"]
+        assert await admission.ask(NS, waiting) is None
+        assert await admission.take_pod(NS, "other", "other-a")
+
+    asyncio.run(scenario())
+
+
+def test_a_run_an_event_reports_while_the_listing_is_in_flight_is_not_taken_for_gone() -> None:
+    class Slow(FakeKube):
+        async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+            listed = await super().list_custom(namespace, plural)
+            if plural == "runs" and self.during_listing is not None:
+                self.during_listing()
+            return listed
+
+    kube, woken = Slow(), []
+    kube.during_listing = None
+    add_queue(kube, "q", 1)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        await admission._loaded(NS)
+
+        def created_and_admitted() -> None:  # its event, and its ask, come after the listing was taken
+            late = add_run(kube, "late", "q", created=9)
+            admission.run_seen(NS, late)
+            admission.namespaces[NS].granted.add("late")
+
+        kube.during_listing = created_and_admitted
+        kube.runs.clear()  # the listing's copy does not have it
+        await admission._relist(NS)
+        assert "late" in admission.namespaces[NS].runs
+
+    asyncio.run(scenario())

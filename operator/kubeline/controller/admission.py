@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,9 @@ FINISHED = ("Succeeded", "Failed", "Cancelled")
 PUBLISH_SECONDS = 0.5
 #: After a failed Queue status write, the next try comes this much later.
 PUBLISH_RETRY_SECONDS = 5.0
+#: How often each namespace admission knows is listed again: a watch restarted after "410 Gone" re-lists
+#: without a DELETED event for what was deleted meanwhile, whose room would otherwise stay taken for good.
+RELIST_SECONDS = 60.0
 
 log = logging.getLogger("kubeline.admission")
 
@@ -54,6 +57,8 @@ class Namespace:
     stalled: set[str] = field(default_factory=set)
     told: dict[str, str] = field(default_factory=dict)  # why each waiting Run was last told it waits
     loaded: bool = False
+    #: While a re-list is in flight: what events reported meanwhile, as (kind, name); newer than the listing.
+    seen_while_listing: set[tuple[str, str]] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -152,24 +157,16 @@ class Admission:
         name, version = metadata.get("name", ""), version_of(run)
         if version < place.versions.get(name, 0):
             return  # an older copy than one already seen (a listing that crossed an event)
+        self._note(place, "runs", name)
         status, spec = run.get("status") or {}, run.get("spec") or {}
-        before = place.runs.get(name)
         started = bool(status.get("startedAt")) or name in place.granted
         if deleted or status.get("phase") in FINISHED or (spec.get("cancel") and not started):
             # a cancelled Run that has not started never will: it takes no room
-            place.runs.pop(name, None)
-            for names in (place.granted, place.stalled):
-                names.discard(name)
-            place.throttled.pop(name, None)
-            self._drop_reservations(namespace, place, name)
-            place.told.pop(name, None)
-            if place.loaded:
-                place.versions.pop(name, None)  # kept while loading: the listing may be older than the deletion
-            else:
-                place.versions[name] = version
-            if before is not None:
-                self._changed(namespace)
+            self._forget_run(namespace, place, name)
+            if not place.loaded:
+                place.versions[name] = version  # kept while loading: the listing may be older than the deletion
             return
+        before = place.runs.get(name)
         place.versions[name] = version
         record = queueing.RunRecord(
             name=name,
@@ -185,6 +182,7 @@ class Admission:
     def queue_seen(self, namespace: str, queue: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
         name = queue["metadata"]["name"]
+        self._note(place, "queues", name)
         limit = (queue.get("spec") or {}).get("maxRunning")
         before = place.queues.get(name)
         if deleted or not isinstance(limit, int):
@@ -199,11 +197,55 @@ class Admission:
     def pod_seen(self, namespace: str, pod: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
         name = pod["metadata"]["name"]
+        self._note(place, "pods", name)
         place.reserved.pop(name, None)  # it exists (or did): its events count it from now on
         if not deleted and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             place.pods.add(name)
         elif name in place.pods:
             place.pods.discard(name)
+            self._pod_ended(namespace, place)
+
+    async def relist(self) -> None:
+        """List every namespace admission knows again, every RELIST_SECONDS, for the operator's life: what a
+        listing lacks is gone (its room goes back), what it has is counted as it is."""
+        while True:
+            await asyncio.sleep(RELIST_SECONDS)
+            for namespace in [name for name, place in self.namespaces.items() if place.loaded]:
+                try:
+                    await self._relist(namespace)
+                except Exception as error:  # noqa: BLE001 - any failure: the next listing makes up for it
+                    log.warning("listing %s again for admission failed: %s", namespace, error)
+
+    async def _relist(self, namespace: str) -> None:
+        place = self.namespaces[namespace]
+        place.seen_while_listing = set()
+        try:
+            listed = {
+                "runs": await self.kube.list_custom(namespace, "runs"),
+                "queues": await self.kube.list_custom(namespace, "queues"),
+                "pods": await self.kube.list_step_pods(namespace),
+            }
+        finally:
+            newer, place.seen_while_listing = place.seen_while_listing, None
+        seen = {"runs": self.run_seen, "queues": self.queue_seen, "pods": self.pod_seen}
+        names: dict[str, set[str]] = {}
+        for kind, items in listed.items():
+            names[kind] = {item["metadata"]["name"] for item in items}
+            for item in items:
+                if (kind, item["metadata"]["name"]) not in newer:  # an event said more since
+                    seen[kind](namespace, item)
+
+        def gone(kind: str, known: Iterable[str]) -> list[str]:
+            return [name for name in known if name not in names[kind] and (kind, name) not in newer]
+
+        for name in gone("runs", place.runs):
+            self._forget_run(namespace, place, name)
+        for name in gone("queues", place.queues):
+            self.queue_seen(namespace, {"metadata": {"name": name}}, deleted=True)
+        lost_pods = [pod for pod in gone("pods", place.pods) if pod not in place.reserved]  # reserved: not made yet
+        for pod in lost_pods:
+            place.pods.discard(pod)
+        if lost_pods:
             self._pod_ended(namespace, place)
 
     # -- Queue statuses ------------------------------------------------------------------------------------
@@ -241,6 +283,23 @@ class Admission:
                 place.queue_status[name] = status
 
     # -- inside ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _note(place: Namespace, kind: str, name: str) -> None:
+        if place.seen_while_listing is not None:
+            place.seen_while_listing.add((kind, name))
+
+    def _forget_run(self, namespace: str, place: Namespace, name: str) -> None:
+        """A Run finished or deleted: it takes no room, and its reserved step pod room goes back."""
+        before = place.runs.pop(name, None)
+        for names in (place.granted, place.stalled):
+            names.discard(name)
+        place.throttled.pop(name, None)
+        place.told.pop(name, None)
+        place.versions.pop(name, None)
+        self._drop_reservations(namespace, place, name)
+        if before is not None:
+            self._changed(namespace)
 
     def _namespace(self, namespace: str) -> Namespace:
         return self.namespaces.setdefault(namespace, Namespace())

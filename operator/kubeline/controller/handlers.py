@@ -184,7 +184,8 @@ async def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> 
 
 @kopf.on.startup()
 async def start_admission(memo: kopf.Memo, **_: Any) -> None:
-    """After `configure` (kopf runs startup handlers in order): the coordinator, and its Queue status writer."""
+    """After `configure` (kopf runs startup handlers in order): the coordinator, its Queue status writer, and
+    its periodic re-listing (for deletions a restarted watch never reported)."""
     runs: dict[Key, RunInFlight] = memo.runs
 
     def wake(namespace: str, name: str) -> None:
@@ -193,12 +194,14 @@ async def start_admission(memo: kopf.Memo, **_: Any) -> None:
             flight.wake.set()
 
     memo.admission = Admission(memo.kube, memo.config.namespace_limits, wake)
-    memo.publish = asyncio.get_running_loop().create_task(memo.admission.publish())
+    loop = asyncio.get_running_loop()
+    memo.admission_tasks = [loop.create_task(memo.admission.publish()), loop.create_task(memo.admission.relist())]
 
 
 @kopf.on.cleanup()
 async def stop_admission(memo: kopf.Memo, **_: Any) -> None:
-    memo.publish.cancel()
+    for task in memo.admission_tasks:
+        task.cancel()
 
 
 @kopf.on.event(GROUP, VERSION, "runs")
