@@ -33,7 +33,7 @@ def add_run(kube: FakeKube, name: str, queue: str | None = None, started: bool =
     run = kube.add_run(NS, name, f"uid-{name}", spec)
     run["metadata"]["creationTimestamp"] = f"2026-01-01T00:00:{created:02d}Z"
     if started:
-        run["status"] = {"phase": "Running", "startedAt": "2026-01-01T00:01:00Z"}
+        run["status"] = {"phase": "Running", "startedAt": "2026-01-01T00:01:00Z", "queue": queue}
     return run
 
 
@@ -405,5 +405,28 @@ def test_a_run_an_event_reports_while_the_listing_is_in_flight_is_not_taken_for_
         kube.runs.clear()  # the listing's copy does not have it
         await admission._relist(NS)
         assert "late" in admission.namespaces[NS].runs
+
+    asyncio.run(scenario())
+
+
+def test_a_running_run_keeps_the_queue_it_was_admitted_from_whatever_spec_queue_says_later() -> None:
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    add_queue(kube, "other", 1)
+    add_run(kube, "r", "q", created=1)
+    waiting = add_run(kube, "w", "q", created=2)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        assert kube.runs[NS, "r"]["status"]["queue"] == "q"
+        kube.runs[NS, "r"]["spec"]["queue"] = "other"  # kubectl edit of a running Run
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert await admission.ask(NS, waiting) == "queued: 1st in q (it runs 1 at most, 1 running)"
+        restarted = coordinator(kube, woken)  # a restarted operator reads it from the status
+        assert await restarted.ask(NS, waiting) == "queued: 1st in q (it runs 1 at most, 1 running)"
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        assert kube.runs[NS, "r"]["status"]["queue"] == "q"  # later status writes keep it
 
     asyncio.run(scenario())

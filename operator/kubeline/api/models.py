@@ -882,6 +882,11 @@ class RunStatus(Model):
         description="The parameter values the run started with, defaults included.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    queue: str | None = Field(
+        None,
+        description="The Queue the run started from (spec.queue then): it counts there until it ends, whatever "
+        "spec.queue says later.",
+    )
 
 
 class Run(Model):

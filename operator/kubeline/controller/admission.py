@@ -168,11 +168,17 @@ class Admission:
             return
         before = place.runs.get(name)
         place.versions[name] = version
+        if status.get("startedAt"):
+            queue = status.get("queue")  # the Queue it was admitted from: an edit of spec.queue moves no room
+        elif started and before is not None:
+            queue = before.queue  # admitted, its status not written yet
+        else:
+            queue = spec.get("queue")
         record = queueing.RunRecord(
             name=name,
             created=seconds(metadata.get("creationTimestamp")) or 0.0,
             state="running" if started else "waiting",
-            queue=spec.get("queue"),
+            queue=queue,
             priority=int(spec.get("priority") or 0),
         )
         place.runs[name] = record

@@ -206,6 +206,7 @@ class RunReconciler:
                 "pipeline_spec": frozen,
                 "arguments": arguments,
                 "started_at": statuses.timestamp(now),
+                "queue": spec.get("queue"),  # the one it was admitted from, whatever spec.queue says later
                 "artifact_store": PodStore(location).url if location is not None else None,
             }
             note = ""

@@ -184,6 +184,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         arguments=base.arguments,
         artifact_store=base.artifact_store,
         volumes=base.volumes,
+        queue=base.queue,
         started_at=base.started_at,
         phase=decision.phase,
         progress=Progress.model_validate(progress),
