@@ -1081,7 +1081,9 @@ class QueueSpec(Model):
 
 class QueueStatus(Model):
     running: list[str] | None = Field(None, description="Runs from this queue that run now.")
-    waiting: list[str] | None = Field(None, description="Runs waiting for room, in the order they will start.")
+    waiting: list[str] | None = Field(
+        None, description="The first 100 Runs waiting for room, in the order they will start (waitingCount: all)."
+    )
     running_count: int | None = Field(None, description="How many run now.")
     waiting_count: int | None = Field(None, description="How many wait.")
 

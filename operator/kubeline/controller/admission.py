@@ -282,7 +282,7 @@ class Admission:
                 running=view.running,
                 waiting=view.waiting,
                 running_count=len(view.running),
-                waiting_count=len(view.waiting),
+                waiting_count=view.waiting_count,
             ).to_dict()
             if place.queue_status.get(name) != status:
                 await self.kube.write_queue_status(namespace, name, status)
