@@ -2,10 +2,12 @@
 
 Kept current by events (Runs, Queues, step pods) and asked by the Runs' reconcilers; the decisions are the
 engine's (engine.queueing). Every answer is computed and recorded with no await in between, so two reconcilers
-asking at once (they share one event loop) can never both take the last slot. A Run counts as running from the
+asking at once can never both take the last slot: they, and the event handlers that feed it (all `async def`),
+share one event loop, and nothing here is touched from another thread. A Run counts as running from the
 moment it is admitted, before its status says so, until it finishes or is deleted. Level-based: the first time
 a namespace is asked about, its Runs, Queues and step pods are listed, so a restarted operator counts what runs
-from the Runs' statuses (startedAt set, not finished) and the pods that exist.
+from the Runs' statuses (startedAt set, not finished) and the pods that exist; it is listed again every
+RELIST_SECONDS for deletions no event reported.
 """
 
 from __future__ import annotations
