@@ -33,7 +33,7 @@ def add_run(kube: FakeKube, name: str, queue: str | None = None, started: bool =
     run = kube.add_run(NS, name, f"uid-{name}", spec)
     run["metadata"]["creationTimestamp"] = f"2026-01-01T00:00:{created:02d}Z"
     if started:
-        run["status"] = {"phase": "Running", "startedAt": "2026-01-01T00:01:00Z"}
+        run["status"] = {"phase": "Running", "startedAt": "2026-01-01T00:01:00Z", "queue": queue}
     return run
 
 
@@ -249,3 +249,184 @@ def test_a_new_queue_shows_none_running_and_none_waiting() -> None:
 
     asyncio.run(scenario())
     assert kube.queue_status_writes == [("q", {"running": [], "waiting": [], "runningCount": 0, "waitingCount": 0})]
+
+
+def test_a_queued_run_cancelled_ends_at_once_without_a_pod_or_its_exit_handler() -> None:
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    with_exit_handler = {**ONE_STEP, "onExit": task("notify", arguments={"a": "done"})}
+    busy = add_run(kube, "busy", "q", started=True)
+    busy["spec"]["pipelineSpec"] = with_exit_handler
+    waiting = add_run(kube, "r", "q", created=5)
+    waiting["spec"]["pipelineSpec"] = with_exit_handler
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        kube.runs[NS, "r"]["spec"]["cancel"] = True
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert await reconciler.reconcile(kube.runs[NS, "r"]) is None  # nothing left to do
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert "r" not in admission.namespaces[NS].runs
+        await admission._publish(NS)
+
+    asyncio.run(scenario())
+    status = kube.runs[NS, "r"]["status"]
+    assert (status["phase"], status["message"]) == ("Cancelled", "cancelled before it started")
+    assert "pipelineSpec" not in status and "startedAt" not in status and status["finishedAt"]
+    assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == {
+        "Succeeded": ("False", "Cancelled"),
+        "Ready": ("False", "Cancelled"),
+    }
+    assert kube.created_pods == []
+    assert kube.queues[NS, "q"]["status"]["runningCount"] == 1  # the busy Run alone
+
+
+def test_a_pod_whose_creation_fails_gives_its_room_back() -> None:
+    class Failing(FakeKube):
+        async def create_pod(self, body: dict[str, Any]) -> bool:
+            raise RuntimeError("500 Internal Server Error")
+
+    kube, woken = Failing(), []
+    kube.add_run(NS, "r", "uid-r", {"pipelineSpec": ONE_STEP})
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        with pytest.raises(RuntimeError):
+            await reconciler.reconcile(kube.runs[NS, "r"])
+        assert await admission.take_pod(NS, "other", "p-other")  # the room the failed creation took is back
+
+    asyncio.run(scenario())
+
+
+def test_a_deleted_runs_reserved_pod_room_goes_back() -> None:
+    kube, woken = FakeKube(), []
+    run = add_run(kube, "r1")
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.take_pod(NS, "r1", "p1")  # its creation still in flight
+        assert not await admission.take_pod(NS, "r2", "p2")
+        admission.run_seen(NS, run, deleted=True)
+        assert woken == ["r2"]
+        assert await admission.take_pod(NS, "r2", "p2")
+
+    asyncio.run(scenario())
+
+
+def test_freed_step_pod_room_goes_to_the_run_waiting_longest_not_to_the_run_whose_pod_ended() -> None:
+    """A big Run whose own pod ended (its reconciler woken by that pod's event, first) cannot take every freed
+    slot from a small Run that has waited longer."""
+    kube, woken = FakeKube(), []
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=2)
+        assert await admission.take_pod(NS, "big", "b1") and await admission.take_pod(NS, "big", "b2")
+        admission.pod_created(NS, "b1")
+        admission.pod_created(NS, "b2")
+        assert not await admission.take_pod(NS, "small", "s1")
+        admission.pod_seen(NS, {"metadata": {"name": "b1"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["small"]
+        assert not await admission.take_pod(NS, "big", "b3")  # the small Run's turn
+        assert await admission.take_pod(NS, "small", "s1")
+        woken.clear()
+        admission.pod_seen(NS, {"metadata": {"name": "b2"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["big"]
+        assert await admission.take_pod(NS, "big", "b3")
+
+    asyncio.run(scenario())
+
+
+def test_a_run_that_no_longer_waits_for_pod_room_leaves_the_line() -> None:
+    kube, woken = FakeKube(), []
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.take_pod(NS, "r0", "p0")
+        assert not await admission.take_pod(NS, "first", "f1")
+        assert not await admission.take_pod(NS, "second", "s1")
+        admission.pod_seen(NS, {"metadata": {"name": "p0"}, "status": {"phase": "Succeeded"}})
+        assert woken == ["first"]
+        admission.pods_not_wanted(NS, "first")  # its step was served from the cache meanwhile
+        assert woken == ["first", "second"]
+        assert await admission.take_pod(NS, "second", "s1")
+
+    asyncio.run(scenario())
+
+
+def test_runs_and_step_pods_deleted_while_the_watch_was_down_give_their_room_back_at_the_next_listing() -> None:
+    """A watch restarted after "410 Gone" re-lists without DELETED events: the periodic listing finds them gone."""
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    add_run(kube, "busy", "q", started=True)
+    waiting = add_run(kube, "r", "q", created=5)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken, step_pods=1)
+        assert await admission.ask(NS, waiting) is not None
+        assert await admission.take_pod(NS, "busy", "busy-a")
+        kube.put_pod({"metadata": {"name": "busy-a", "namespace": NS, "labels": {"kubeline.dev/run": "busy"}}})
+        admission.pod_created(NS, "busy-a")
+        assert not await admission.take_pod(NS, "other", "other-a")
+        del kube.runs[NS, "busy"]  # no event for either
+        del kube.pods[NS, "busy-a"]
+        await admission._relist(NS)
+        assert sorted(woken) == ["other", "r"]
+        assert await admission.ask(NS, waiting) is None
+        assert await admission.take_pod(NS, "other", "other-a")
+
+    asyncio.run(scenario())
+
+
+def test_a_run_an_event_reports_while_the_listing_is_in_flight_is_not_taken_for_gone() -> None:
+    class Slow(FakeKube):
+        async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+            listed = await super().list_custom(namespace, plural)
+            if plural == "runs" and self.during_listing is not None:
+                self.during_listing()
+            return listed
+
+    kube, woken = Slow(), []
+    kube.during_listing = None
+    add_queue(kube, "q", 1)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        await admission._loaded(NS)
+
+        def created_and_admitted() -> None:  # its event, and its ask, come after the listing was taken
+            late = add_run(kube, "late", "q", created=9)
+            admission.run_seen(NS, late)
+            admission.namespaces[NS].granted.add("late")
+
+        kube.during_listing = created_and_admitted
+        kube.runs.clear()  # the listing's copy does not have it
+        await admission._relist(NS)
+        assert "late" in admission.namespaces[NS].runs
+
+    asyncio.run(scenario())
+
+
+def test_a_running_run_keeps_the_queue_it_was_admitted_from_whatever_spec_queue_says_later() -> None:
+    kube, woken = FakeKube(), []
+    add_queue(kube, "q", 1)
+    add_queue(kube, "other", 1)
+    add_run(kube, "r", "q", created=1)
+    waiting = add_run(kube, "w", "q", created=2)
+
+    async def scenario() -> None:
+        admission = coordinator(kube, woken)
+        reconciler = RunReconciler(kube, OperatorConfig(), NS, "r", kube.watch(NS, "r"), admission)
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        assert kube.runs[NS, "r"]["status"]["queue"] == "q"
+        kube.runs[NS, "r"]["spec"]["queue"] = "other"  # kubectl edit of a running Run
+        admission.run_seen(NS, kube.runs[NS, "r"])
+        assert await admission.ask(NS, waiting) == "queued: 1st in q (it runs 1 at most, 1 running)"
+        restarted = coordinator(kube, woken)  # a restarted operator reads it from the status
+        assert await restarted.ask(NS, waiting) == "queued: 1st in q (it runs 1 at most, 1 running)"
+        await reconciler.reconcile(kube.runs[NS, "r"])
+        assert kube.runs[NS, "r"]["status"]["queue"] == "q"  # later status writes keep it
+
+    asyncio.run(scenario())

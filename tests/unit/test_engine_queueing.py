@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from kubeline.engine.queueing import AGING_SECONDS, Limits, RunRecord, admit, in_line, ordinal, step_pod_room
+from kubeline.engine.queueing import (
+    AGING_SECONDS,
+    PLACES_SHOWN,
+    Limits,
+    RunRecord,
+    admit,
+    in_line,
+    ordinal,
+    pod_turns,
+    step_pod_room,
+)
 
 NOW = 10_000.0
 
@@ -95,6 +105,24 @@ def test_waiting_runs_are_told_their_place_in_their_queue() -> None:
     assert view.running == ["r1"] and view.waiting == ["w0", "w1", "w2", "w3"]
 
 
+def test_places_past_the_ones_shown_are_told_so_and_the_queue_view_names_that_many() -> None:
+    """With thousands waiting, the front Run leaving changes the messages of the first PLACES_SHOWN only, and the
+    Queue's status stays small (etcd stores 1.5 MiB an object)."""
+    records = [RunRecord("busy", 0.0, "running", "q")]
+    records += [RunRecord(f"w{i:04d}", 1.0 + i, queue="q") for i in range(PLACES_SHOWN + 5)]
+    answer = admit(records, {"q": 1}, Limits(), now=10.0)
+    assert answer.reasons[f"w{PLACES_SHOWN - 1:04d}"] == f"queued: {PLACES_SHOWN}th in q (it runs 1 at most, 1 running)"
+    assert (
+        answer.reasons[f"w{PLACES_SHOWN:04d}"]
+        == f"queued: behind {PLACES_SHOWN} others in q (it runs 1 at most, 1 running)"
+    )
+    view = answer.queues["q"]
+    assert view.waiting == [f"w{i:04d}" for i in range(PLACES_SHOWN)] and view.waiting_count == PLACES_SHOWN + 5
+    after = admit([r for r in records if r.name != "busy"], {"q": 1}, Limits(), now=10.0)
+    changed = [name for name, reason in after.reasons.items() if answer.reasons.get(name) != reason]
+    assert len(changed) == PLACES_SHOWN  # the places 2..101 moved up; those behind read the same
+
+
 def test_the_namespace_limit_and_a_missing_queue_say_so() -> None:
     records = [running("r1"), running("r2"), waiting("a", 1), waiting("b", 2), waiting("m", 3, "gpu")]
     answer = admit(records, {}, Limits(runs=2), NOW)
@@ -147,6 +175,21 @@ def test_no_starvation_under_a_steady_stream_of_higher_priority_runs() -> None:
 )
 def test_step_pod_room(limit, running_pods, wanted, room) -> None:
     assert step_pod_room(Limits(step_pods=limit), running_pods, wanted) == room
+
+
+@pytest.mark.parametrize(
+    "waiting_since, room, turns",
+    [
+        ({}, 3, []),
+        ({"big": 5.0, "small": 1.0}, 1, ["small"]),  # the one waiting longest, whoever asks first
+        ({"big": 5.0, "small": 1.0, "mid": 3.0}, 2, ["small", "mid"]),
+        ({"b": 1.0, "a": 1.0}, 1, ["a"]),  # the same moment: by name
+        ({"a": 1.0}, 0, []),
+        ({"a": 1.0}, -2, []),
+    ],
+)
+def test_pod_turns(waiting_since, room, turns) -> None:
+    assert pod_turns(waiting_since, room) == turns
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import kopf
@@ -53,7 +54,7 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
         pod = kube.pods[NS, kube.created_pods[0]]
         for _ in range(5):  # spread over less than batch_seconds
             event = {"type": "MODIFIED", "object": pod}
-            handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name="p", memo=memo)
+            await handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name="p", memo=memo)
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.5)
         assert len(passes) == 2
@@ -68,10 +69,12 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
 def test_events_for_runs_without_a_daemon_are_ignored() -> None:
     memo = kopf.Memo(runs={})
     labels = {RUN_LABEL: "gone"}
-    handlers.pod_changed(event={"type": "DELETED", "object": {}}, labels=labels, namespace=NS, name="p", memo=memo)
-    handlers.cancel_requested(name="gone", namespace=NS, memo=memo)
-    handlers.pipeline_changed(namespace=NS, memo=memo)
-    handlers.status_changed(name="gone", namespace=NS, body={}, memo=memo)
+    asyncio.run(
+        handlers.pod_changed(event={"type": "DELETED", "object": {}}, labels=labels, namespace=NS, name="p", memo=memo)
+    )
+    asyncio.run(handlers.cancel_requested(name="gone", namespace=NS, memo=memo))
+    asyncio.run(handlers.pipeline_changed(namespace=NS, memo=memo))
+    asyncio.run(handlers.status_changed(name="gone", namespace=NS, body={}, memo=memo))
     assert memo.runs == {}
 
 
@@ -86,14 +89,14 @@ def test_only_another_clients_status_write_wakes_the_daemon(monkeypatch: pytest.
     flight = handlers.RunInFlight(reconciler=reconciler)
     memo = kopf.Memo(runs={(NS, RUN): flight})
 
-    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    asyncio.run(handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo))
     run["metadata"]["labels"] = {"team": "ml"}
     run["metadata"]["resourceVersion"] = str(int(run["metadata"]["resourceVersion"]) + 1)
-    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    asyncio.run(handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo))
     assert not flight.wake.is_set()
 
     kube.write_status_as_someone_else(NS, RUN, {"phase": "Succeeded"})
-    handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo)
+    asyncio.run(handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo))
     assert flight.wake.is_set()
 
 
@@ -122,7 +125,7 @@ def test_a_pod_kubernetes_took_away_and_deleted_at_once_still_says_why(monkeypat
     }
     event = {"type": "DELETED", "object": pod}
     name = pod["metadata"]["name"]
-    handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name=name, memo=memo)
+    asyncio.run(handlers.pod_changed(event=event, labels=pod["metadata"]["labels"], namespace=NS, name=name, memo=memo))
     asyncio.run(reconciler.reconcile(run))
     step = kube.runs[NS, RUN]["status"]["tasks"]["a"]
     assert step["phase"] == "Failed"
@@ -139,7 +142,7 @@ def test_the_event_of_its_own_write_arriving_before_the_answer_leaves_the_daemon
     class EventFirst(FakeKube):
         async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
             version = await super().write_run_status(namespace, name, status)
-            handlers.status_changed(name=name, namespace=namespace, body=self.runs[namespace, name], memo=memo)
+            await handlers.status_changed(name=name, namespace=namespace, body=self.runs[namespace, name], memo=memo)
             return version
 
     kube = EventFirst()
@@ -149,3 +152,18 @@ def test_the_event_of_its_own_write_arriving_before_the_answer_leaves_the_daemon
     asyncio.run(reconciler.reconcile(run))  # two writes: the run started, then its first step
     assert kube.runs[NS, RUN]["status"]["tasks"]["a"]["phase"] == "Running"
     assert not flight.wake.is_set()
+
+
+def test_every_handler_runs_on_the_event_loop() -> None:
+    """kopf runs a plain `def` handler in a thread pool, where it would race the daemons and the admission
+    coordinator over state that only the event loop may touch (dicts iterated while changed, asyncio Events set
+    from a foreign thread, two Runs admitted to the last slot)."""
+    registry = kopf.get_default_registry()
+    ours = [
+        handler.fn
+        for handlers_of_a_kind in (registry._activities, registry._watching, registry._spawning, registry._changing)
+        for handler in handlers_of_a_kind.get_all_handlers()
+        if handler.fn.__module__ == handlers.__name__
+    ]
+    assert len(ours) >= 12
+    assert [fn.__name__ for fn in ours if not inspect.iscoroutinefunction(fn)] == []

@@ -737,3 +737,27 @@ def test_a_retry_from_a_step_runs_what_follows_it_even_where_the_cache_holds_it(
     run_to_the_end(kube, start_retry(kube, {"name": RUN, "fromSteps": ["a"]}))
     assert kube.created_pods == [pod_name("r-retry", "a", 1), pod_name("r-retry", "b", 1)]
     assert not any(task.get("cached") for task in status(kube, "r-retry")["tasks"].values())
+
+
+@pytest.mark.parametrize("waits_for", ["nothing", "its pipeline"])
+def test_a_run_cancelled_before_it_started_ends_cancelled_at_once_with_nothing_run(
+    waits_for: str, events: list[tuple[str, str, str]]
+) -> None:
+    """Created cancelled, or cancelled while its Pipeline is missing: no claim, no pod, no exit handler."""
+    kube = FakeKube()
+    spec = {**VOLUMES_SPEC, "onExit": task("notify", arguments={"a": "done"})}
+    if waits_for == "nothing":
+        kube.add_run(NS, RUN, UID, {"pipelineSpec": spec, "cancel": True})
+    else:
+        kube.add_run(NS, RUN, UID, {"pipelineRef": {"name": "later"}})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    if waits_for == "its pipeline":
+        reconcile(kube, reconciler)
+        assert status(kube)["phase"] == "Pending"
+        kube.pipelines[NS, "later"] = {"spec": spec}
+        kube.runs[NS, RUN]["spec"]["cancel"] = True
+    assert reconcile(kube, reconciler) is None
+    assert (status(kube)["phase"], status(kube)["message"]) == ("Cancelled", "cancelled before it started")
+    assert "startedAt" not in status(kube) and status(kube)["finishedAt"]
+    assert kube.created_pods == [] and kube.volume_claims == {}
+    assert events[-1] == ("Warning", "Cancelled", "cancelled before it started")

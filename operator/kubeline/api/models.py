@@ -882,6 +882,11 @@ class RunStatus(Model):
         description="The parameter values the run started with, defaults included.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
+    queue: str | None = Field(
+        None,
+        description="The Queue the run started from (spec.queue then): it counts there until it ends, whatever "
+        "spec.queue says later.",
+    )
 
 
 class Run(Model):
@@ -1076,7 +1081,9 @@ class QueueSpec(Model):
 
 class QueueStatus(Model):
     running: list[str] | None = Field(None, description="Runs from this queue that run now.")
-    waiting: list[str] | None = Field(None, description="Runs waiting for room, in the order they will start.")
+    waiting: list[str] | None = Field(
+        None, description="The first 100 Runs waiting for room, in the order they will start (waitingCount: all)."
+    )
     running_count: int | None = Field(None, description="How many run now.")
     waiting_count: int | None = Field(None, description="How many wait.")
 

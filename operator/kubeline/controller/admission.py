@@ -2,10 +2,12 @@
 
 Kept current by events (Runs, Queues, step pods) and asked by the Runs' reconcilers; the decisions are the
 engine's (engine.queueing). Every answer is computed and recorded with no await in between, so two reconcilers
-asking at once (they share one event loop) can never both take the last slot. A Run counts as running from the
+asking at once can never both take the last slot: they, and the event handlers that feed it (all `async def`),
+share one event loop, and nothing here is touched from another thread. A Run counts as running from the
 moment it is admitted, before its status says so, until it finishes or is deleted. Level-based: the first time
 a namespace is asked about, its Runs, Queues and step pods are listed, so a restarted operator counts what runs
-from the Runs' statuses (startedAt set, not finished) and the pods that exist.
+from the Runs' statuses (startedAt set, not finished) and the pods that exist; it is listed again every
+RELIST_SECONDS for deletions no event reported.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,9 @@ FINISHED = ("Succeeded", "Failed", "Cancelled")
 PUBLISH_SECONDS = 0.5
 #: After a failed Queue status write, the next try comes this much later.
 PUBLISH_RETRY_SECONDS = 5.0
+#: How often each namespace admission knows is listed again: a watch restarted after "410 Gone" re-lists
+#: without a DELETED event for what was deleted meanwhile, whose room would otherwise stay taken for good.
+RELIST_SECONDS = 60.0
 
 log = logging.getLogger("kubeline.admission")
 
@@ -44,12 +49,18 @@ class Namespace:
     queues: dict[str, int] = field(default_factory=dict)  # Queue name -> maxRunning
     queue_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # as last written (or seen)
     pods: set[str] = field(default_factory=set)  # running step pods (created, or allowed to be)
-    throttled: set[str] = field(default_factory=set)  # Runs with steps waiting for pod room
+    #: Step pods allowed by take_pod and not known to exist yet, with the Run that asked: the Run's end, or a
+    #: failed creation, gives the room back.
+    reserved: dict[str, str] = field(default_factory=dict)
+    #: Runs with steps waiting for pod room, and since when: freed room goes to those waiting longest.
+    throttled: dict[str, float] = field(default_factory=dict)
     #: Admitted Runs that could not start (a missing Pipeline): out of line until they ask again, so that they
     #: do not hold their Queue's room for nothing.
     stalled: set[str] = field(default_factory=set)
     told: dict[str, str] = field(default_factory=dict)  # why each waiting Run was last told it waits
     loaded: bool = False
+    #: While a re-list is in flight: what events reported meanwhile, as (kind, name); newer than the listing.
+    seen_while_listing: set[tuple[str, str]] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -103,23 +114,40 @@ class Admission:
 
     async def take_pod(self, namespace: str, run: str, pod: str) -> bool:
         """Whether the Run may create step pod ``pod`` now (it counts as running from now on); when not, the
-        Run is woken once a step pod of the namespace ends."""
+        Run is woken when a step pod of the namespace ends and its turn has come."""
         limits = self.limits.for_namespace(namespace)
         if limits.step_pods is None:
             return True
         place = await self._loaded(namespace)
         if pod in place.pods:
             return True
-        if queueing.step_pod_room(limits, len(place.pods), 1):
+        room = queueing.step_pod_room(limits, len(place.pods), len(place.throttled) + 1)
+        line = {**place.throttled, run: place.throttled.get(run, time.time())}
+        if run in queueing.pod_turns(line, room):
+            place.throttled.pop(run, None)  # served: at the back of the line if it must wait again
             place.pods.add(pod)
+            place.reserved[pod] = run
             return True
-        place.throttled.add(run)
+        place.throttled[run] = line[run]
         return False
 
-    def release_pod(self, namespace: str, pod: str) -> None:
-        """A step pod allowed by take_pod that was not created after all."""
+    def pods_not_wanted(self, namespace: str, run: str) -> None:
+        """The Run's last pass asked for no pod it did not get: it leaves the line for pod room, so that it
+        does not hold up the Runs behind it."""
         place = self.namespaces.get(namespace)
-        if place is not None and pod in place.pods:
+        if place is not None and place.throttled.pop(run, None) is not None:
+            self._pod_ended(namespace, place)
+
+    def pod_created(self, namespace: str, pod: str) -> None:
+        """A step pod allowed by take_pod exists: it counts until its events say it ended."""
+        place = self.namespaces.get(namespace)
+        if place is not None:
+            place.reserved.pop(pod, None)
+
+    def release_pod(self, namespace: str, pod: str) -> None:
+        """A step pod allowed by take_pod that was not created after all (refused, or the request failed)."""
+        place = self.namespaces.get(namespace)
+        if place is not None and place.reserved.pop(pod, None) is not None:
             place.pods.discard(pod)
             self._pod_ended(namespace, place)
 
@@ -131,28 +159,28 @@ class Admission:
         name, version = metadata.get("name", ""), version_of(run)
         if version < place.versions.get(name, 0):
             return  # an older copy than one already seen (a listing that crossed an event)
+        self._note(place, "runs", name)
         status, spec = run.get("status") or {}, run.get("spec") or {}
-        before = place.runs.get(name)
         started = bool(status.get("startedAt")) or name in place.granted
         if deleted or status.get("phase") in FINISHED or (spec.get("cancel") and not started):
             # a cancelled Run that has not started never will: it takes no room
-            place.runs.pop(name, None)
-            for names in (place.granted, place.throttled, place.stalled):
-                names.discard(name)
-            place.told.pop(name, None)
-            if place.loaded:
-                place.versions.pop(name, None)  # kept while loading: the listing may be older than the deletion
-            else:
-                place.versions[name] = version
-            if before is not None:
-                self._changed(namespace)
+            self._forget_run(namespace, place, name)
+            if not place.loaded:
+                place.versions[name] = version  # kept while loading: the listing may be older than the deletion
             return
+        before = place.runs.get(name)
         place.versions[name] = version
+        if status.get("startedAt"):
+            queue = status.get("queue")  # the Queue it was admitted from: an edit of spec.queue moves no room
+        elif started and before is not None:
+            queue = before.queue  # admitted, its status not written yet
+        else:
+            queue = spec.get("queue")
         record = queueing.RunRecord(
             name=name,
             created=seconds(metadata.get("creationTimestamp")) or 0.0,
             state="running" if started else "waiting",
-            queue=spec.get("queue"),
+            queue=queue,
             priority=int(spec.get("priority") or 0),
         )
         place.runs[name] = record
@@ -162,6 +190,7 @@ class Admission:
     def queue_seen(self, namespace: str, queue: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
         name = queue["metadata"]["name"]
+        self._note(place, "queues", name)
         limit = (queue.get("spec") or {}).get("maxRunning")
         before = place.queues.get(name)
         if deleted or not isinstance(limit, int):
@@ -176,10 +205,55 @@ class Admission:
     def pod_seen(self, namespace: str, pod: Mapping[str, Any], deleted: bool = False) -> None:
         place = self._namespace(namespace)
         name = pod["metadata"]["name"]
+        self._note(place, "pods", name)
+        place.reserved.pop(name, None)  # it exists (or did): its events count it from now on
         if not deleted and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
             place.pods.add(name)
         elif name in place.pods:
             place.pods.discard(name)
+            self._pod_ended(namespace, place)
+
+    async def relist(self) -> None:
+        """List every namespace admission knows again, every RELIST_SECONDS, for the operator's life: what a
+        listing lacks is gone (its room goes back), what it has is counted as it is."""
+        while True:
+            await asyncio.sleep(RELIST_SECONDS)
+            for namespace in [name for name, place in self.namespaces.items() if place.loaded]:
+                try:
+                    await self._relist(namespace)
+                except Exception as error:  # noqa: BLE001 - any failure: the next listing makes up for it
+                    log.warning("listing %s again for admission failed: %s", namespace, error)
+
+    async def _relist(self, namespace: str) -> None:
+        place = self.namespaces[namespace]
+        place.seen_while_listing = set()
+        try:
+            listed = {
+                "runs": await self.kube.list_custom(namespace, "runs"),
+                "queues": await self.kube.list_custom(namespace, "queues"),
+                "pods": await self.kube.list_step_pods(namespace),
+            }
+        finally:
+            newer, place.seen_while_listing = place.seen_while_listing, None
+        seen = {"runs": self.run_seen, "queues": self.queue_seen, "pods": self.pod_seen}
+        names: dict[str, set[str]] = {}
+        for kind, items in listed.items():
+            names[kind] = {item["metadata"]["name"] for item in items}
+            for item in items:
+                if (kind, item["metadata"]["name"]) not in newer:  # an event said more since
+                    seen[kind](namespace, item)
+
+        def gone(kind: str, known: Iterable[str]) -> list[str]:
+            return [name for name in known if name not in names[kind] and (kind, name) not in newer]
+
+        for name in gone("runs", place.runs):
+            self._forget_run(namespace, place, name)
+        for name in gone("queues", place.queues):
+            self.queue_seen(namespace, {"metadata": {"name": name}}, deleted=True)
+        lost_pods = [pod for pod in gone("pods", place.pods) if pod not in place.reserved]  # reserved: not made yet
+        for pod in lost_pods:
+            place.pods.discard(pod)
+        if lost_pods:
             self._pod_ended(namespace, place)
 
     # -- Queue statuses ------------------------------------------------------------------------------------
@@ -210,13 +284,30 @@ class Admission:
                 running=view.running,
                 waiting=view.waiting,
                 running_count=len(view.running),
-                waiting_count=len(view.waiting),
+                waiting_count=view.waiting_count,
             ).to_dict()
             if place.queue_status.get(name) != status:
                 await self.kube.write_queue_status(namespace, name, status)
                 place.queue_status[name] = status
 
     # -- inside ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _note(place: Namespace, kind: str, name: str) -> None:
+        if place.seen_while_listing is not None:
+            place.seen_while_listing.add((kind, name))
+
+    def _forget_run(self, namespace: str, place: Namespace, name: str) -> None:
+        """A Run finished or deleted: it takes no room, and its reserved step pod room goes back."""
+        before = place.runs.pop(name, None)
+        for names in (place.granted, place.stalled):
+            names.discard(name)
+        place.throttled.pop(name, None)
+        place.told.pop(name, None)
+        place.versions.pop(name, None)
+        self._drop_reservations(namespace, place, name)
+        if before is not None:
+            self._changed(namespace)
 
     def _namespace(self, namespace: str) -> Namespace:
         return self.namespaces.setdefault(namespace, Namespace())
@@ -262,7 +353,17 @@ class Admission:
             if place.told.get(name) != reason:
                 self.wake(namespace, name)
 
+    def _drop_reservations(self, namespace: str, place: Namespace, run: str) -> None:
+        """A finished or deleted Run makes no more pods: the room it reserved for pods it never made goes back."""
+        dropped = [pod for pod, owner in place.reserved.items() if owner == run]
+        for pod in dropped:
+            del place.reserved[pod]
+            place.pods.discard(pod)
+        if dropped:
+            self._pod_ended(namespace, place)
+
     def _pod_ended(self, namespace: str, place: Namespace) -> None:
-        throttled, place.throttled = place.throttled, set()
-        for name in throttled:
+        """Room for step pods freed: the Runs whose turn it is ask again (the others stay asleep)."""
+        room = queueing.step_pod_room(self.limits.for_namespace(namespace), len(place.pods), len(place.throttled))
+        for name in queueing.pod_turns(place.throttled, room):
             self.wake(namespace, name)

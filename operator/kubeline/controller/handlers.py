@@ -6,7 +6,8 @@ Pod events for a Run's pods, a change of spec.cancel, or a new Pipeline wake the
 waits a moment so that a burst of events becomes one reconcile and one status write.
 
 Operator state lives in kopf's memo (set at startup): a resource's memo is a shallow copy of the
-operator's, so every handler sees the same `runs`.
+operator's, so every handler sees the same `runs`. Every handler is `async def`: kopf runs a plain `def` in a
+thread, and that state (the daemons' asyncio Events, the admission coordinator) belongs to the event loop alone.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ async def run_daemon(
 
 
 @kopf.on.event(GROUP, VERSION, "runs")
-def run_seen(
+async def run_seen(
     event: kopf.RawEvent, status: kopf.Status, name: str, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     """Every Run's phase for the Runs-by-phase gauge (a Run with no status yet is Pending)."""
@@ -158,7 +159,7 @@ def run_seen(
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
-def pod_changed(
+async def pod_changed(
     event: kopf.RawEvent, labels: Mapping[str, str], namespace: str | None, name: str, memo: kopf.Memo, **_: Any
 ) -> None:
     flight = memo.runs.get((namespace, labels[RUN_LABEL]))
@@ -174,14 +175,14 @@ def pod_changed(
 
 
 @kopf.on.event(GROUP, VERSION, "runs", when=lambda spec, **_: bool(spec.get("cancel")))
-def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def cancel_requested(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     flight = memo.runs.get((namespace, name))
     if flight is not None:
         flight.wake.set()
 
 
 @kopf.on.event(GROUP, VERSION, "runs")
-def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Another client wrote a running Run's status: its daemon restores the truth at once, not at the next resync."""
     flight = memo.runs.get((namespace, name))
     if flight is not None and flight.reconciler is not None and flight.reconciler.to_restore(body, time.time()):
@@ -189,7 +190,7 @@ def status_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf
 
 
 @kopf.on.event(GROUP, VERSION, "pipelines")
-def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def pipeline_changed(namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Runs waiting for a Pipeline that did not exist look again."""
     for (run_namespace, _name), flight in list(memo.runs.items()):
         if run_namespace == namespace:
@@ -264,7 +265,8 @@ def recurring_runs_run_changed(
 
 @kopf.on.startup()
 async def start_admission(memo: kopf.Memo, **_: Any) -> None:
-    """After `configure` (kopf runs startup handlers in order): the coordinator, and its Queue status writer."""
+    """After `configure` (kopf runs startup handlers in order): the coordinator, its Queue status writer, and
+    its periodic re-listing (for deletions a restarted watch never reported)."""
     runs: dict[Key, RunInFlight] = memo.runs
 
     def wake(namespace: str, name: str) -> None:
@@ -273,26 +275,28 @@ async def start_admission(memo: kopf.Memo, **_: Any) -> None:
             flight.wake.set()
 
     memo.admission = Admission(memo.kube, memo.config.namespace_limits, wake)
-    memo.publish = asyncio.get_running_loop().create_task(memo.admission.publish())
+    loop = asyncio.get_running_loop()
+    memo.admission_tasks = [loop.create_task(memo.admission.publish()), loop.create_task(memo.admission.relist())]
 
 
 @kopf.on.cleanup()
 async def stop_admission(memo: kopf.Memo, **_: Any) -> None:
-    memo.publish.cancel()
+    for task in memo.admission_tasks:
+        task.cancel()
 
 
 @kopf.on.event(GROUP, VERSION, "runs")
-def run_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def run_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A Run's queue, priority, start or end: the room and places of the others."""
     memo.admission.run_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")
 
 
 @kopf.on.event(GROUP, VERSION, "queues")
-def queue_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def queue_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     memo.admission.queue_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")
 
 
 @kopf.on.event("", "v1", "pods", labels={RUN_LABEL: kopf.PRESENT})
-def pod_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+async def pod_admission(event: kopf.RawEvent, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Step pods running across the namespace, for its step pod limit."""
     memo.admission.pod_seen(namespace or "", event["object"], deleted=event["type"] == "DELETED")

@@ -91,6 +91,8 @@ class RunReconciler:
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
+            if status.started_at is None and (run.get("spec") or {}).get("cancel"):
+                return await self._cancel_unstarted(run, status, now)
             if status.started_at is None and not await self._admitted(run, status, now):
                 return self.config.resync_seconds  # woken sooner when room frees or its place changes
             status = await self._start(run, status, now)
@@ -104,10 +106,18 @@ class RunReconciler:
 
     # -- admission: queues and namespace limits ------------------------------------------------------------
 
+    async def _cancel_unstarted(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
+        """A Run cancelled before it started (queued, waiting for its Pipeline, or created cancelled) ends at once:
+        no room taken, no pipeline frozen, no claim, no pod, no exit handler (it has nothing to clean up after)."""
+        message = "cancelled before it started"
+        cancelled = await self._write(statuses.cancelled_status(message, status, now))
+        event(run, "Warning", "Cancelled", message)
+        return await self._after_finish(run, cancelled, now)
+
     async def _admitted(self, run: Mapping[str, Any], status: RunStatus, now: float) -> bool:
         """Whether the Run may start now; when not, its status says why and where it waits (written only when
-        that changes). A cancelled Run goes on at once, to end without taking room."""
-        if self.admission is None or (run.get("spec") or {}).get("cancel"):
+        that changes)."""
+        if self.admission is None:
             return True
         reason = await self.admission.ask(self.namespace, run)
         if reason is None:
@@ -123,6 +133,17 @@ class RunReconciler:
             return True
         pod = stepid.pod_name(self.name, start.id, start.attempt)
         return await self.admission.take_pod(self.namespace, self.name, pod)
+
+    def _settle_pod_room(self, start: StartStep, made: bool) -> None:
+        """The room _pod_room took for the step's pod: counted from now on by the pod's events if the pod was
+        made, else given back."""
+        if self.admission is None:
+            return
+        pod = stepid.pod_name(self.name, start.id, start.attempt)
+        if made:
+            self.admission.pod_created(self.namespace, pod)
+        else:
+            self.admission.release_pod(self.namespace, pod)
 
     # -- starting: find, check and freeze the pipeline ----------------------------------------------------
 
@@ -186,6 +207,7 @@ class RunReconciler:
                 "pipeline_spec": frozen,
                 "arguments": arguments,
                 "started_at": statuses.timestamp(now),
+                "queue": spec.get("queue"),  # the one it was admitted from, whatever spec.queue says later
                 "artifact_store": PodStore(location).url if location is not None else None,
             }
             note = ""
@@ -336,24 +358,32 @@ class RunReconciler:
         """Serve what the cache has, create pods for the rest, a few API calls at a time; returns how many
         steps ended without a pod (cache hits, and pods refused), whose outcome the engine must see at once."""
         limit = asyncio.Semaphore(CONCURRENT_CALLS)
+        held_back = False
 
         async def start_one(start: StartStep) -> bool:
+            nonlocal held_back
             async with limit:
                 if await self._serve_from_cache(start, state, now):
                     return True
                 if not await self._pod_room(start):
+                    held_back = True
                     return False
-                await self._create_pod(run, ref, start, state, now)
-                step = state.steps.get(start.id)
-                phase = step.phase if step is not None and step.attempt == start.attempt else None
-                if phase != "Running" and self.admission is not None:  # no pod made: its room goes back
-                    self.admission.release_pod(self.namespace, stepid.pod_name(self.name, start.id, start.attempt))
+                phase = None
+                try:
+                    await self._create_pod(run, ref, start, state, now)
+                    step = state.steps.get(start.id)
+                    phase = step.phase if step is not None and step.attempt == start.attempt else None
+                finally:  # an error (the API server's 5xx, a timeout) too: no pod made, its room goes back
+                    self._settle_pod_room(start, made=phase == "Running")
                 return phase == "Failed"
 
         on_volume = ref.store is None
         if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self._create_artifact_volume(run, ref)
-        return sum(await asyncio.gather(*(start_one(start) for start in starts)))
+        ended = sum(await asyncio.gather(*(start_one(start) for start in starts)))
+        if not held_back and self.admission is not None:
+            self.admission.pods_not_wanted(self.namespace, self.name)
+        return ended
 
     async def _create_artifact_volume(self, run: Mapping[str, Any], ref: RunRef) -> None:
         """The volume the run's steps share files on, before its first pod; when refused, every step fails."""

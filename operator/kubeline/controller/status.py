@@ -144,6 +144,7 @@ def status_document(plan: Plan, decision: Decision, state: RunState, base: RunSt
         arguments=base.arguments,
         artifact_store=base.artifact_store,
         volumes=base.volumes,
+        queue=base.queue,
         started_at=base.started_at,
         phase=decision.phase,
         progress=Progress.model_validate(progress),
@@ -247,6 +248,16 @@ def queued_status(message: str, base: RunStatus, now: float) -> RunStatus:
     since = before.last_transition_time if before is not None and before.status == "True" else timestamp(now)
     queued = Condition(type="Queued", status="True", reason="Queued", message=message, last_transition_time=since)
     return waiting.model_copy(update={"conditions": [*(waiting.conditions or []), queued]})
+
+
+def cancelled_status(message: str, base: RunStatus, now: float) -> RunStatus:
+    """A Run cancelled before it started: it ends with nothing run."""
+    return RunStatus(
+        phase="Cancelled",
+        message=message,
+        finished_at=timestamp(now),
+        conditions=conditions("False", "Cancelled", message, base.conditions, now),
+    )
 
 
 def failed_status(

@@ -19,6 +19,9 @@ from typing import Literal
 #: One priority point for each AGING_SECONDS waited: a Run of priority -1000 overtakes a stream of +1000 Runs
 #: after 2000 minutes at the most (the whole range); within a few points, within minutes.
 AGING_SECONDS = 60.0
+#: Places up to this one are told exactly (and a Queue's status names this many waiting Runs); a Run further
+#: back is told it is behind them, so a Run leaving the front rewrites this many messages, not every one.
+PLACES_SHOWN = 100
 
 RunState = Literal["waiting", "running"]
 
@@ -44,11 +47,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class QueueView:
-    """A Queue's Runs as its status shows them: running (by name), and waiting in the order they will start
-    (those admitted by this answer among them: they run once they take their room)."""
+    """A Queue's Runs as its status shows them: running (by name), and the first PLACES_SHOWN waiting in the
+    order they will start (those admitted by this answer among them: they run once they take their room), with
+    the count of all waiting."""
 
     running: list[str]
     waiting: list[str]
+    waiting_count: int
 
 
 @dataclass
@@ -92,7 +97,7 @@ def admit(records: Iterable[RunRecord], queues: Mapping[str, int], limits: Limit
         takes a place in its queue's line either way."""
         for key in {record.queue, line_of}:
             places[key] = places.get(key, 0) + 1
-        return ordinal(places[line_of])
+        return place_text(places[line_of])
 
     for record in line:
         queue = record.queue
@@ -116,9 +121,11 @@ def admit(records: Iterable[RunRecord], queues: Mapping[str, int], limits: Limit
             if queue is not None:
                 queue_running[queue] += 1
     for name in queues:
+        waiting = [record.name for record in line if record.queue == name]
         answer.queues[name] = QueueView(
             running=sorted(record.name for record in running if record.queue == name),
-            waiting=[record.name for record in line if record.queue == name],
+            waiting=waiting[:PLACES_SHOWN],
+            waiting_count=len(waiting),
         )
     return answer
 
@@ -128,6 +135,18 @@ def step_pod_room(limits: Limits, running_pods: int, wanted: int) -> int:
     if limits.step_pods is None:
         return wanted
     return max(0, min(wanted, limits.step_pods - running_pods))
+
+
+def pod_turns(waiting_since: Mapping[str, float], room: int) -> list[str]:
+    """The Runs whose turn it is to take the ``room`` free step pod slots: those waiting for pod room longest
+    (``waiting_since``: Run -> when it began to wait), one slot each. A Run served goes to the back of the line
+    if it must wait again, so a Run with many steps cannot take every slot that frees."""
+    return sorted(waiting_since, key=lambda run: (waiting_since[run], run))[: max(0, room)]
+
+
+def place_text(place: int) -> str:
+    """A place in line as a waiting Run is told it: exact up to PLACES_SHOWN, then only that it is further back."""
+    return ordinal(place) if place <= PLACES_SHOWN else f"behind {PLACES_SHOWN} others"
 
 
 def ordinal(number: int) -> str:
