@@ -231,7 +231,7 @@ async def recurring_run_daemon(
 
 
 @kopf.on.event(GROUP, VERSION, "recurringruns")
-def recurring_run_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def recurring_run_changed(name: str, namespace: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """An edit of the spec (suspend, schedule…) takes effect at once, not at the next trigger."""
     flight = memo.recurring.get((namespace, name))
     if flight is not None and body.metadata.get("generation") != flight.generation:
@@ -239,7 +239,7 @@ def recurring_run_changed(name: str, namespace: str | None, body: kopf.Body, mem
 
 
 @kopf.on.event(GROUP, VERSION, "runs", labels={RECURRING_RUN_LABEL: kopf.PRESENT})
-def recurring_runs_run_changed(
+async def recurring_runs_run_changed(
     event: kopf.RawEvent,
     labels: Mapping[str, str],
     namespace: str | None,
