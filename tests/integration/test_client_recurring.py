@@ -8,11 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from kubeline.api.constants import API_VERSION, GROUP, VERSION
 from tests.helpers import kubeline, migrated
 
 pytestmark = pytest.mark.integration
@@ -82,10 +84,36 @@ def test_client_creates_lists_disables_enables_and_deletes_as_kfp(crds, namespac
 
     with pytest.raises(ValueError, match=r"cron_expression: '0 25 \* \* \*' is not a cron expression"):
         client.create_recurring_run(None, "bad", cron_expression="0 25 * * *", pipeline_id=pipeline_id)
+    assert set(recurring_runs(crds, namespace)) == {"nightly-retrain", "every-minute", "no-experiment"}  # not "bad"
+    # deleting a schedule keeps the Runs it made (KFP keeps a job's runs), unless asked: the garbage collector acts
+    kept = made_run(client, namespace, frequent)
+    made_run(client, namespace, other)
     client.delete_job(frequent.id)
-    assert set(recurring_runs(crds, namespace)) == {"nightly-retrain", "no-experiment"}  # the bad one never made
+    client.delete_job(other.id, delete_runs=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = {item["metadata"]["name"]: item for item in crds.kubectl_json("get", "runs", "-n", namespace)["items"]}
+        if set(recurring_runs(crds, namespace)) == {"nightly-retrain"} and set(runs) == {kept}:
+            break
+        time.sleep(0.5)
+    assert set(recurring_runs(crds, namespace)) == {"nightly-retrain"}
+    assert set(runs) == {kept} and not runs[kept]["metadata"].get("ownerReferences")  # orphaned, kept
     with pytest.raises(ValueError, match="no recurringrun with id or name"):
         client.get_recurring_run(frequent.id)
+
+
+def made_run(client, namespace: str, job) -> str:
+    """A Run as the operator makes one for the RecurringRun ``job`` (owned by it); its name."""
+    name = f"{job.resource_name}-1796083200"
+    owner = {"apiVersion": API_VERSION, "kind": "RecurringRun", "name": job.resource_name, "uid": job.id}
+    run = {
+        "apiVersion": API_VERSION,
+        "kind": "Run",
+        "metadata": {"name": name, "ownerReferences": [{**owner, "controller": True}]},
+        "spec": {"pipelineRef": {"name": "add-subtract-multiply"}},
+    }
+    client.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "runs", run)
+    return name
 
 
 def test_the_api_server_refuses_what_the_crd_forbids_with_its_message(crds, namespace, kfp_client) -> None:

@@ -196,6 +196,7 @@ class RecordingJobs:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.runs_deleted: list[bool] = []
 
     def _call(self, method: str, job_id: str) -> None:
         if job_id == "gone":
@@ -208,8 +209,9 @@ class RecordingJobs:
     def enable_job(self, job_id: str) -> None:
         self._call("enable_job", job_id)
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str, delete_runs: bool = False) -> None:
         self._call("delete_job", job_id)
+        self.runs_deleted.append(delete_runs)
 
 
 @pytest.mark.parametrize(
@@ -232,3 +234,13 @@ def test_suspend_resume_and_delete_call_the_client_and_say_what_was_done(
     assert said in capsys.readouterr().out
     assert main(["schedule", command, "gone"]) == 2
     assert "NAME: no recurringrun with id or name 'gone'" in capsys.readouterr().err
+
+
+def test_delete_keeps_the_runs_made_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubeline.commands import main, schedule
+
+    jobs = RecordingJobs()
+    monkeypatch.setattr(schedule, "cluster_client", lambda args: jobs)
+    assert main(["schedule", "delete", "nightly"]) == 0
+    assert main(["schedule", "delete", "nightly", "--with-runs"]) == 0
+    assert jobs.runs_deleted == [False, True]

@@ -66,6 +66,10 @@ def add_to(subparsers: Any) -> None:
         )
         one.add_argument("name", help="the RecurringRun's name")
         add_namespace_argument(one)
+        if name == "delete":
+            one.add_argument(
+                "--with-runs", action="store_true", help="delete the Runs it made too (by default they stay, as in KFP)"
+            )
     upcoming = add_command(
         commands,
         "next",
@@ -226,7 +230,11 @@ _ACTIONS = {
         "enable_job",
         "recurring run {name} resumed",
     ),
-    "delete": _Action("delete the RecurringRun: no more Runs are made", "delete_job", "recurring run {name} deleted"),
+    "delete": _Action(
+        "delete the RecurringRun: no more Runs are made; the Runs it made stay unless --with-runs",
+        "delete_job",
+        "recurring run {name} deleted",
+    ),
 }
 
 
@@ -234,7 +242,8 @@ def action_command(args: argparse.Namespace) -> int:
     """suspend, resume or delete NAME; a name the cluster does not know is a problem with NAME."""
     action = _ACTIONS[args.schedule_command]
     client = cluster_client(args)
-    _found(lambda: getattr(client, action.call)(args.name), "NAME")
+    options = {"delete_runs": True} if getattr(args, "with_runs", False) else {}
+    _found(lambda: getattr(client, action.call)(args.name, **options), "NAME")
     print(action.done.format(name=args.name))
     return 0
 

@@ -745,11 +745,16 @@ class Client:
         """Resumes the RecurringRun; the triggers missed meanwhile are made when it catches up (no_catchup: the latest)."""
         self._suspend(job_id, False, namespace or self.namespace)
 
-    def delete_job(self, job_id: str, namespace: str | None = None) -> None:
-        """Deletes the RecurringRun: no more Runs are made."""
+    def delete_job(self, job_id: str, namespace: str | None = None, delete_runs: bool = False) -> None:
+        """Deletes the RecurringRun: no more Runs are made. The Runs it made stay (KFP keeps a job's runs: they
+        are the experiment's history), unless ``delete_runs``. (`kubectl delete` deletes them, as a CronJob's Jobs:
+        they are owned by it.)"""
         namespace = namespace or self.namespace
         name = self._by_id("recurringruns", job_id, namespace)["metadata"]["name"]
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "recurringruns", name)
+        policy = "Background" if delete_runs else "Orphan"
+        self.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, "recurringruns", name, propagation_policy=policy
+        )
 
     def _suspend(self, job_id: str, suspend: bool, namespace: str) -> None:
         name = self._by_id("recurringruns", job_id, namespace)["metadata"]["name"]
