@@ -207,7 +207,14 @@ def test_a_user_without_the_verb_gets_a_page_naming_it_never_a_500(
     create_runs(crds, namespace, ["guarded"])
     frozen = {"components": [{"name": "c", "container": {"image": "x", "command": ["true"]}}], "tasks": []}
     frozen["tasks"] = [{"name": "t", "component": "c"}]
-    ended = {"status": {"phase": "Failed", "pipelineSpec": frozen, "tasks": {"t": {"phase": "Failed"}}}}
+    ended = {
+        "status": {
+            "phase": "Failed",
+            "startedAt": "2026-11-30T00:00:00Z",  # a run that started and ended: one a retry may retry
+            "pipelineSpec": frozen,
+            "tasks": {"t": {"phase": "Failed"}},
+        }
+    }
     crds.kubectl(
         "patch", "run", "guarded", "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(ended)
     )
