@@ -62,6 +62,31 @@ def test_the_next_firing_is_read_in_the_time_zone_across_daylight_saving() -> No
 
 
 @pytest.mark.parametrize(
+    ("cron", "until", "expected"),
+    [
+        # 2026-10-25: Paris clocks go back from 03:00 to 02:00 (at 01:00 UTC), so 02:00-02:59 local comes twice.
+        # A cron naming its hour is a fixed-time job: it fires in the first pass only (Vixie cron, robfig/cron)
+        ("30 2 * * *", "10-26T02:00", ["10-24T00:30", "10-25T00:30", "10-26T01:30"]),
+        ("@daily", "10-26T02:00", ["10-23T22:00", "10-24T22:00", "10-25T23:00"]),
+        ("*/30 2 * * *", "10-26T00:00", ["10-24T00:00", "10-24T00:30", "10-25T00:00", "10-25T00:30"]),
+        # one that counts hours (* or /) fires by the clock in both passes, as elapsed time goes on
+        ("0 */12 * * *", "10-26T00:00", ["10-23T22:00", "10-24T10:00", "10-24T22:00", "10-25T11:00", "10-25T23:00"]),
+        ("0 * 25 10 *", "10-25T02:30", ["10-24T22:00", "10-24T23:00", "10-25T00:00", "10-25T01:00", "10-25T02:00"]),
+    ],
+)
+def test_a_fixed_time_cron_fires_once_when_clocks_go_back(cron, until, expected) -> None:
+    trigger = read_schedule(Schedule(cron=cron, time_zone="Europe/Paris"))
+    after, end = at("2026-10-23T21:00:00Z"), at(f"2026-{until}:00Z")
+    walked_back = trigger.firings(after, end, 100)
+    walked_forward, moment = [], after
+    while (fire := trigger.next_after(moment)) is not None and fire <= end:
+        walked_forward.append(fire)
+        moment = fire
+    assert [fire.strftime("%m-%dT%H:%M") for fire in walked_back] == expected
+    assert walked_forward == walked_back
+
+
+@pytest.mark.parametrize(
     ("fields", "words"),
     [
         ({"cron": "61 * * * *"}, "schedule.cron: '61 * * * *' is not a cron expression"),

@@ -3,7 +3,9 @@
 Every function takes the time it reasons about as an argument (aware datetimes), so the controller, the SDK's
 checks and the tests agree, and a table of times tests it all. Cron expressions are read with croniter: five
 fields, or six with seconds first as KFP (robfig/cron) writes them, and the @daily family; in the schedule's
-time zone (IANA, default UTC), so "0 2 * * *" in Europe/Paris stays at 02:00 local across daylight saving.
+time zone (IANA, default UTC), so "0 2 * * *" in Europe/Paris stays at 02:00 local across daylight saving, and
+fires once on the night clocks go back (a cron naming its hours is a fixed-time job: Vixie cron and robfig/cron
+run it once, not again in the repeated hour).
 """
 
 from __future__ import annotations
@@ -45,10 +47,9 @@ class Trigger:
             periods = int((moment - origin) / self.interval) + 1 if moment >= origin else 0
             fire = origin + periods * self.interval
         else:
-            assert self.cron is not None
-            local = moment.astimezone(self.zone)
-            fire = croniter(self.cron, local, second_at_beginning=_has_seconds(self.cron)).get_next(datetime)
-            fire = fire.astimezone(UTC)
+            fire = self._cron_next(moment)
+            while (repeated := self._repeated_hour(fire)) is not None:
+                fire = self._cron_next(repeated[1] - _TICK)
         if self.end is not None and fire > self.end:
             return None
         return fire
@@ -78,14 +79,42 @@ class Trigger:
                 return None
             fire = origin + int((moment - origin) / self.interval) * self.interval
         else:
-            assert self.cron is not None
             # croniter's previous firing is strictly before its base: a base just past moment includes moment
-            base = (moment + _TICK).astimezone(self.zone)
-            fire = croniter(self.cron, base, second_at_beginning=_has_seconds(self.cron)).get_prev(datetime)
-            fire = fire.astimezone(UTC)
+            fire = self._cron_prev(moment + _TICK)
+            while (repeated := self._repeated_hour(fire)) is not None:
+                fire = self._cron_prev(repeated[0])
         if self.start is not None and fire < self.start:
             return None
         return fire
+
+    def _cron_next(self, moment: datetime) -> datetime:
+        assert self.cron is not None
+        local = moment.astimezone(self.zone)
+        fire: datetime = croniter(self.cron, local, second_at_beginning=_has_seconds(self.cron)).get_next(datetime)
+        return fire.astimezone(UTC)
+
+    def _cron_prev(self, moment: datetime) -> datetime:
+        """The last firing strictly before ``moment``."""
+        assert self.cron is not None
+        local = moment.astimezone(self.zone)
+        fire: datetime = croniter(self.cron, local, second_at_beginning=_has_seconds(self.cron)).get_prev(datetime)
+        return fire.astimezone(UTC)
+
+    def _repeated_hour(self, fire: datetime) -> tuple[datetime, datetime] | None:
+        """When ``fire`` falls in the second pass of the local times repeated as clocks go back and the cron
+        names its hours (it fired in the first pass), that second pass in UTC: [start, end); else None."""
+        local = fire.astimezone(self.zone)
+        if not local.fold or self.cron is None or not _fixed_hours(self.cron):
+            return None
+        first, second = local.replace(fold=0).utcoffset(), local.utcoffset()
+        assert first is not None and second is not None
+        gap = first - second
+        # the clocks went back between low (the same local time, first pass) and fire: find when, to the second
+        low, high = fire - gap, fire
+        while high - low > timedelta(seconds=1):
+            middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
+            low, high = (low, middle) if middle.astimezone(self.zone).fold else (middle, high)
+        return high, high + gap
 
 
 #: The smallest step between two moments here: firings are whole seconds, so nothing fires within a tick.
@@ -127,6 +156,14 @@ def schedule_problems(schedule: Schedule) -> list[str]:
 
 def _has_seconds(cron: str) -> bool:
     return len(cron.split()) == 6
+
+
+def _fixed_hours(cron: str) -> bool:
+    """Whether the cron names the hours it fires in (no * or / in its hour field; @hourly is every hour)."""
+    if cron.startswith("@"):
+        return cron != "@hourly"
+    hours = cron.split()[2 if _has_seconds(cron) else 1]
+    return "*" not in hours and "/" not in hours
 
 
 def _check_cron(cron: str) -> None:
