@@ -75,6 +75,27 @@ def test_the_triggers_made_are_the_firings_since_the_last_one(fields, last, now,
         assert decision.status.last_run == decision.create[-1].name
 
 
+@pytest.mark.parametrize(
+    ("schedule", "made", "next_time"),
+    [
+        pytest.param({"interval": "24h"}, [], "2026-12-02T15:00:07Z", id="a day after its creation, not at midnight"),
+        pytest.param({"interval": "7h"}, ["22:00:07"], "2026-12-02T05:00:07Z", id="creation + k intervals"),
+        pytest.param(
+            {"interval": "24h", "startTime": "2026-12-01T09:30:00Z"},
+            [],
+            "2026-12-02T09:30:00Z",
+            id="startTime, when set, is the origin",
+        ),
+    ],
+)
+def test_an_interval_counts_from_start_time_or_else_from_creation(schedule, made, next_time) -> None:
+    """KFP's periodic schedule: (startTime | creation) + k * interval, not the Unix epoch's multiples."""
+    created = at("2026-12-01T15:00:07Z")
+    decision = decide("r", spec(schedule=schedule), None, created, at("2026-12-01T23:00:00Z"), [])
+    assert scheduled(decision) == made
+    assert decision.status.next_schedule_time == next_time
+
+
 def test_a_run_made_but_not_recorded_in_the_status_is_not_made_again() -> None:
     """The operator died after creating the Run, before writing lastScheduleTime."""
     made = [run("nightly-1796083210", "Succeeded", "2026-12-01T00:00:10Z")]

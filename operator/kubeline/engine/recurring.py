@@ -99,7 +99,7 @@ def decide(
         decision.status = _status(before, now, ready=("False", "InvalidSchedule", "; ".join(problems)), runs=runs)
         decision.status.next_schedule_time = None
         return decision
-    trigger = read_schedule(spec.schedule)
+    trigger = read_schedule(spec.schedule, created)
     known = [*_times(before.last_schedule_time), *(run.scheduled for run in runs if run.scheduled)]
     since = max([created, *known])
     notes: list[str] = []

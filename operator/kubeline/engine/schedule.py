@@ -5,7 +5,8 @@ checks and the tests agree, and a table of times tests it all. Cron expressions 
 fields, or six with seconds first as KFP (robfig/cron) writes them, and the @daily family; in the schedule's
 time zone (IANA, default UTC), so "0 2 * * *" in Europe/Paris stays at 02:00 local across daylight saving, and
 fires once on the night clocks go back (a cron naming its hours is a fixed-time job: Vixie cron and robfig/cron
-run it once, not again in the repeated hour).
+run it once, not again in the repeated hour). An interval counts from startTime, else from the RecurringRun's
+creation (KFP's periodic schedules), always the same origin so that the firings, and the Runs' names, are too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kubeline.api.durations import parse_duration
 from kubeline.api.models import Schedule
 
 _CRON_ERRORS = (CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, ValueError, KeyError)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NICKNAMES = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 
 
@@ -36,6 +38,8 @@ class Trigger:
     interval: timedelta | None
     start: datetime | None
     end: datetime | None
+    #: An interval's first firing (startTime, else the RecurringRun's creation): firings are origin + k * interval.
+    origin: datetime = _EPOCH
 
     def next_after(self, moment: datetime) -> datetime | None:
         """The first firing strictly after ``moment`` (aware), or None when the schedule has ended."""
@@ -43,9 +47,8 @@ class Trigger:
             # the first firing is at or after start: for an interval, start itself
             moment = self.start - timedelta(microseconds=1)
         if self.interval is not None:
-            origin = self.start or datetime(1970, 1, 1, tzinfo=UTC)
-            periods = int((moment - origin) / self.interval) + 1 if moment >= origin else 0
-            fire = origin + periods * self.interval
+            periods = (moment - self.origin) // self.interval + 1 if moment >= self.origin else 0
+            fire = self.origin + periods * self.interval
         else:
             fire = self._cron_next(moment)
             while (repeated := self._repeated_hour(fire)) is not None:
@@ -74,10 +77,9 @@ class Trigger:
         if self.end is not None and moment > self.end:
             moment = self.end
         if self.interval is not None:
-            origin = self.start or datetime(1970, 1, 1, tzinfo=UTC)
-            if moment < origin:
+            if moment < self.origin:
                 return None
-            fire = origin + int((moment - origin) / self.interval) * self.interval
+            fire = self.origin + (moment - self.origin) // self.interval * self.interval
         else:
             # croniter's previous firing is strictly before its base: a base just past moment includes moment
             fire = self._cron_prev(moment + _TICK)
@@ -121,8 +123,10 @@ class Trigger:
 _TICK = timedelta(milliseconds=1)
 
 
-def read_schedule(schedule: Schedule) -> Trigger:
-    """The schedule as a Trigger; ScheduleInvalid naming the field when it cannot fire."""
+def read_schedule(schedule: Schedule, created: datetime | None = None) -> Trigger:
+    """The schedule as a Trigger; ScheduleInvalid naming the field when it cannot fire. ``created``: when the
+    RecurringRun was made, the origin of an interval without a startTime (a schedule read alone counts from the
+    Unix epoch)."""
     zone = _zone(schedule.time_zone)
     start = _time(schedule.start_time, "schedule.startTime")
     end = _time(schedule.end_time, "schedule.endTime")
@@ -142,7 +146,8 @@ def read_schedule(schedule: Schedule) -> Trigger:
     cron = schedule.cron.strip() if schedule.cron is not None else None
     if cron is not None:
         _check_cron(cron)
-    return Trigger(cron=cron, zone=zone, interval=interval, start=start, end=end)
+    origin = start or created or _EPOCH
+    return Trigger(cron=cron, zone=zone, interval=interval, start=start, end=end, origin=origin)
 
 
 def schedule_problems(schedule: Schedule) -> list[str]:
