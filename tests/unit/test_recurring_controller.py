@@ -94,3 +94,24 @@ def test_an_unreadable_spec_is_said_in_the_status() -> None:
     ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
     assert ready["reason"] == "InvalidSpec" and "spec.maxConcurrency" in ready["message"]
     assert due == RETRY_SECONDS and not kube.runs
+
+
+class DeletedWhileCancelled(FakeKube):
+    """The Run's DELETED event arrives while the cancel request is out (the handler pops it from the Runs)."""
+
+    reconciler: RecurringRunReconciler
+
+    async def cancel_run(self, namespace: str, name: str) -> None:
+        await super().cancel_run(namespace, name)
+        self.runs.pop((namespace, name), None)
+        self.reconciler.runs.pop(name, None)
+
+
+def test_replace_goes_on_when_the_cancelled_run_is_deleted_meanwhile() -> None:
+    kube = DeletedWhileCancelled()
+    kube.reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    body = recurring(concurrencyPolicy="Replace")
+    asyncio.run(kube.reconciler.reconcile(body, at("2026-12-01T00:00:11Z")))
+    asyncio.run(kube.reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
+    assert [name for _, name in kube.runs] == ["nightly-1796083220"]
+    assert kube.recurring_statuses[NS, "nightly"]["lastRun"] == "nightly-1796083220"

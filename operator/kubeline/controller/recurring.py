@@ -71,7 +71,8 @@ class RecurringRunReconciler:
         decision = decide(self.name, spec, status, created, now, list(self.runs.values()))
         for name in decision.cancel:
             await self.kube.cancel_run(self.namespace, name)
-            self.runs[name] = replace(self.runs[name], cancelling=True)
+            if name in self.runs:  # else deleted while it was cancelled (its watch event came in between)
+                self.runs[name] = replace(self.runs[name], cancelling=True)
         for new in decision.create:
             try:
                 made = await self.kube.create_run(self.namespace, run_body(body, spec, new))
