@@ -115,3 +115,14 @@ def test_replace_goes_on_when_the_cancelled_run_is_deleted_meanwhile() -> None:
     asyncio.run(kube.reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
     assert [name for _, name in kube.runs] == ["nightly-1796083220"]
     assert kube.recurring_statuses[NS, "nightly"]["lastRun"] == "nightly-1796083220"
+
+
+def test_replace_with_a_refused_template_leaves_the_active_run_running() -> None:
+    kube = FakeKube()
+    reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    body = recurring(concurrencyPolicy="Replace")
+    asyncio.run(reconciler.reconcile(body, at("2026-12-01T00:00:11Z")))
+    kube.refuse_runs = "spec.queue: Invalid value"
+    asyncio.run(reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
+    assert not kube.runs[NS, "nightly-1796083210"]["spec"].get("cancel")
+    assert kube.recurring_statuses[NS, "nightly"]["conditions"][0]["reason"] == "RunRefused"

@@ -69,10 +69,6 @@ class RecurringRunReconciler:
         created = parse_time(metadata.get("creationTimestamp")) or now
         status = RecurringRunStatus.model_validate(before)
         decision = decide(self.name, spec, status, created, now, list(self.runs.values()))
-        for name in decision.cancel:
-            await self.kube.cancel_run(self.namespace, name)
-            if name in self.runs:  # else deleted while it was cancelled (its watch event came in between)
-                self.runs[name] = replace(self.runs[name], cancelling=True)
         for new in decision.create:
             try:
                 made = await self.kube.create_run(self.namespace, run_body(body, spec, new))
@@ -83,6 +79,11 @@ class RecurringRunReconciler:
             if made:
                 telemetry.schedule_lag.observe(max(0.0, (datetime.now(UTC) - new.scheduled).total_seconds()))
                 log.info("RecurringRun %s/%s made Run %s", self.namespace, self.name, new.name)
+        # Replace cancels only once the new Run is made: a template the API server refuses leaves the active one
+        for name in decision.cancel:
+            await self.kube.cancel_run(self.namespace, name)
+            if name in self.runs:  # else deleted while it was cancelled (its watch event came in between)
+                self.runs[name] = replace(self.runs[name], cancelling=True)
         for name in decision.delete:
             await self.kube.delete_run(self.namespace, name)
             self.runs.pop(name, None)
