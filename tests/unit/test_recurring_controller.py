@@ -126,3 +126,14 @@ def test_replace_with_a_refused_template_leaves_the_active_run_running() -> None
     asyncio.run(reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
     assert not kube.runs[NS, "nightly-1796083210"]["spec"].get("cancel")
     assert kube.recurring_statuses[NS, "nightly"]["conditions"][0]["reason"] == "RunRefused"
+
+
+def test_a_run_of_the_same_name_made_by_hand_is_not_counted_as_made_and_is_named() -> None:
+    kube = FakeKube()
+    kube.add_run(NS, "nightly-1796083210", "someone-else", {"pipelineRef": {"name": "train"}})
+    due = asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "RunRefused")
+    assert "Run nightly-1796083210 exists and was not made by this RecurringRun" in ready["message"]
+    assert "lastScheduleTime" not in kube.recurring_statuses[NS, "nightly"]  # the trigger is tried again
+    assert due == RETRY_SECONDS
