@@ -87,6 +87,17 @@ def test_a_refused_run_is_said_in_the_status_and_tried_again_later() -> None:
     assert due == RETRY_SECONDS and not kube.runs
 
 
+def test_a_run_refused_again_keeps_the_time_it_was_first_refused_and_writes_nothing_new() -> None:
+    kube = FakeKube()
+    kube.refuse_runs = "metadata.labels: Invalid value"
+    reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    asyncio.run(reconciler.reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    first = kube.recurring_statuses.pop((NS, "nightly"))
+    asyncio.run(reconciler.reconcile(recurring(), at("2026-12-01T00:00:41Z")))
+    assert (NS, "nightly") not in kube.recurring_statuses  # unchanged: not written again
+    assert first["conditions"][0]["lastTransitionTime"] == "2026-12-01T00:00:11Z"
+
+
 def test_an_unreadable_spec_is_said_in_the_status() -> None:
     kube = FakeKube()
     body = recurring(maxConcurrency=0)

@@ -177,10 +177,15 @@ def owned_by(item: Mapping[str, Any], uid: str) -> bool:
 
 
 def _not_ready(before: Mapping[str, Any], reason: str, message: str, now: datetime) -> dict[str, Any]:
-    """The status as it was, with Ready=False saying why nothing is made."""
+    """The status as it was, with Ready=False saying why nothing is made (since when: kept while it was False
+    already, so a RecurringRun refused again every RETRY_SECONDS does not rewrite its status each time)."""
     status = RecurringRunStatus.model_validate(before)
+    previous = next((c for c in status.conditions or [] if c.type == "Ready"), None)
+    since = previous.last_transition_time if previous is not None and previous.status == "False" else None
     status.message = message
     status.conditions = [
-        Condition(type="Ready", status="False", reason=reason, message=message, last_transition_time=rfc3339(now))
+        Condition(
+            type="Ready", status="False", reason=reason, message=message, last_transition_time=since or rfc3339(now)
+        )
     ]
     return status.to_dict()
