@@ -154,10 +154,20 @@ def test_concurrency_policies(policy, runs, made, cancelled, message) -> None:
     assert decision.status.last_schedule_time == "2026-12-01T00:00:10Z"  # skipped counts as acted on
 
 
-def test_forbid_skips_every_trigger_of_a_catch_up_after_the_first() -> None:
-    decision = decide("r", spec(concurrencyPolicy="Forbid"), None, CREATED, at("2026-12-01T00:00:35Z"), [])
-    assert scheduled(decision) == ["00:00:10"]
-    assert decision.status.message and decision.status.message.count("skipped") == 2
+@pytest.mark.parametrize(
+    ("runs", "made", "message"),
+    [
+        pytest.param([], ["00:00:30"], "2 triggers skipped: only the latest of them runs", id="idle: the latest runs"),
+        pytest.param(
+            [run("a", "Running", "2026-12-01T00:00:00Z")], [], "3 triggers skipped: a is still active", id="active"
+        ),
+    ],
+)
+def test_forbid_after_an_outage_runs_the_latest_trigger_and_says_how_many_it_skipped_once(runs, made, message):
+    decision = decide("r", spec(concurrencyPolicy="Forbid"), None, CREATED, at("2026-12-01T00:00:35Z"), runs)
+    assert scheduled(decision) == made
+    assert decision.status.message == f"{message} (concurrencyPolicy: Forbid)"
+    assert decision.status.last_schedule_time == "2026-12-01T00:00:30Z"
 
 
 def test_replace_makes_only_the_latest_of_several_due_triggers() -> None:

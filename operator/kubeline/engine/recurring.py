@@ -14,8 +14,9 @@ Semantics (KFP's recurring runs, Kubernetes' CronJob):
     missed triggers, made on resume when catchUp is true (KFP's backfill; CronJob does the same without a
     startingDeadlineSeconds), only the latest when false;
   - Allow: at most maxConcurrency active Runs; a trigger past it waits (lastScheduleTime stays before it) until
-    a Run ends; Forbid: a trigger while a Run is active is skipped (and counted as acted on); Replace: the
-    active Runs are cancelled (spec.cancel) and the new Run created in the same pass;
+    a Run ends; Forbid: a trigger while a Run is active is skipped (and counted as acted on), and of several due at
+    once (after an outage) only the latest runs; Replace: only the latest too, the new Run is created and the
+    active Runs are cancelled (spec.cancel) in the same pass;
   - an invalid schedule makes nothing: condition Ready=False, reason InvalidSchedule, with the problem.
 """
 
@@ -123,11 +124,15 @@ def decide(
     if spec.concurrency_policy == "Replace" and len(due) > 1:
         notes.append(f"{len(due) - 1} earlier triggers replaced by the latest (concurrencyPolicy: Replace)")
         due = due[-1:]
+    if spec.concurrency_policy == "Forbid" and due:
+        # one Run at a time: of the due triggers only the latest runs, and only when no Run is active
+        skipped = len(due) if active else len(due) - 1
+        if skipped:
+            why = f"{active[-1]} is still active" if active else "only the latest of them runs"
+            notes.append(f"{_triggers(skipped)} skipped: {why} (concurrencyPolicy: Forbid)")
+        last = due[-1:] if active else last
+        due = [] if active else due[-1:]
     for fire in due:
-        if spec.concurrency_policy == "Forbid" and active:
-            notes.append(f"trigger {rfc3339(fire)} skipped: {active[-1]} is still active (concurrencyPolicy: Forbid)")
-            last = [fire]
-            continue
         if spec.concurrency_policy == "Allow" and len(active) >= limit:
             notes.append(
                 f"trigger {rfc3339(fire)} waits: {len(active)} Runs active (maxConcurrency {limit}); it starts "
@@ -158,6 +163,10 @@ def decide(
     decision.status.message = "; ".join(notes) or None
     decision.wake_at = None if spec.suspend else next_fire
     return decision
+
+
+def _triggers(count: int) -> str:
+    return f"{count} trigger{'' if count == 1 else 's'}"
 
 
 def _times(text: str | None) -> list[datetime]:
