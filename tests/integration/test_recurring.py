@@ -192,7 +192,7 @@ def test_allow_never_runs_more_than_max_concurrency_and_the_rest_wait(ns) -> Non
     assert any("waits: 2 Runs active (maxConcurrency 2)" in message for message in messages), messages
     runs = runs_of(ns, name)
     assert len(runs) >= 3, "waiting triggers start when a Run ends"
-    every_trigger_once(runs, timedelta(seconds=1))  # a waiting trigger is made late, never dropped
+    every_trigger_once(runs, timedelta(seconds=1))  # a waiting trigger is made late (fewer than 100 wait: none dropped)
 
 
 def test_catch_up_makes_the_triggers_missed_while_the_operator_was_down_or_only_the_latest(ns) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from kubeline.api.models import RecurringRunSpec, RecurringRunStatus
 from kubeline.api.names import scheduled_run_name
+from kubeline.engine import schedule
 from kubeline.engine.recurring import MAX_PER_PASS, MadeRun, decide
 
 
@@ -116,13 +117,56 @@ def test_long_names_are_cut_with_a_hash_so_that_they_still_differ() -> None:
     assert first.endswith("-1796083210") and first.startswith("aaaa")
 
 
-def test_a_long_outage_makes_at_most_a_bound_of_runs_and_says_so() -> None:
-    decision = decide(
-        "every", spec(schedule={"interval": "1s"}, maxConcurrency=1000), None, CREATED, at("2026-12-01T01:00:00Z"), []
-    )
-    assert len(decision.create) == MAX_PER_PASS
-    assert decision.create[-1].scheduled == at("2026-12-01T01:00:00Z")
-    assert "missed triggers dropped" in (decision.status.message or "")
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"schedule": {"interval": "1s"}},
+            "3500 triggers dropped (at most 100 due triggers are made or wait: the latest)",
+            id="an interval counts them",
+        ),
+        pytest.param(
+            {"schedule": {"cron": "* * * * * *"}},
+            "over 100 triggers were due: the older ones dropped (at most 100 due triggers are made or wait: the latest)",
+            id="a cron says over 100 (counting them would walk 3,600 firings)",
+        ),
+        pytest.param(
+            {"schedule": {"interval": "1s"}, "catchUp": False},
+            "3599 triggers before the latest not made (catchUp: false)",
+            id="catchUp false: all but the latest",
+        ),
+        pytest.param(
+            {"schedule": {"interval": "1s"}, "suspend": True},
+            "suspended: no Runs are made; 3600 triggers missed so far",
+            id="suspended",
+        ),
+    ],
+)
+def test_a_long_outage_makes_at_most_a_bound_of_runs_and_says_how_many_it_left_out(fields, message) -> None:
+    decision = decide("every", spec(maxConcurrency=1000, **fields), None, CREATED, at("2026-12-01T01:00:00Z"), [])
+    assert len(decision.create) == (0 if "suspend" in fields else 1 if "catchUp" in fields else MAX_PER_PASS)
+    if decision.create:
+        assert decision.create[-1].scheduled == at("2026-12-01T01:00:00Z")
+    assert decision.status.message == message
+
+
+def test_a_pass_with_no_room_reads_only_the_waiting_trigger(monkeypatch) -> None:
+    """Allow at maxConcurrency, a per-second cron waiting for an hour: the pass must stay cheap (it runs every
+    second), so it reads the first waiting trigger and the next firing, not the 100 latest firings."""
+    reads = []
+
+    class Counted(schedule.croniter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            reads.append(args[1])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(schedule, "croniter", Counted)
+    full = [run(f"a{i}", "Running", "2026-12-01T00:00:00Z") for i in range(2)]
+    every_second = spec(schedule={"cron": "* * * * * *"}, maxConcurrency=2)
+    decision = decide("r", every_second, None, CREATED, at("2026-12-01T01:00:00Z"), full)
+    assert decision.create == [] and len(reads) < 10  # a handful (the checks of the cron too), not 100
+    assert decision.status.message.startswith("trigger 2026-12-01T00:00:01Z waits: 2 Runs active (maxConcurrency 2)")
+    assert decision.status.next_schedule_time == "2026-12-01T01:00:01Z"
 
 
 @pytest.mark.parametrize(

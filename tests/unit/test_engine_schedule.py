@@ -104,3 +104,25 @@ def test_a_fixed_time_cron_fires_once_when_clocks_go_back(cron, until, expected)
 def test_a_schedule_that_cannot_fire_is_named_by_field(fields, words) -> None:
     [problem] = schedule_problems(Schedule.model_validate(fields))
     assert words in problem
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"interval": "7s"},
+        {"interval": "90s", "startTime": "2026-12-01T00:00:30Z", "endTime": "2026-12-01T00:20:00Z"},
+        {"interval": "1h", "startTime": "2026-12-02T00:00:00Z"},
+    ],
+)
+def test_an_interval_counts_its_firings_by_arithmetic_as_many_as_it_walks(fields) -> None:
+    trigger = read_schedule(Schedule.model_validate(fields), created=at("2026-12-01T00:00:03Z"))
+    for after, until in [("00:00:00", "00:30:00"), ("00:00:10", "00:00:17"), ("00:05:00", "00:04:00")]:
+        window = at(f"2026-12-01T{after}Z"), at(f"2026-12-01T{until}Z")
+        assert trigger.count(*window) == len(trigger.firings(*window, 1000))
+
+
+def test_a_cron_is_not_counted_without_walking_it() -> None:
+    assert (
+        read_schedule(Schedule(cron="* * * * * *")).count(at("2026-12-01T00:00:00Z"), at("2026-12-02T00:00:00Z"))
+        is None
+    )

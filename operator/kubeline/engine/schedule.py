@@ -57,6 +57,17 @@ class Trigger:
             return None
         return fire
 
+    def count(self, after: datetime, until: datetime) -> int | None:
+        """How many firings there are in (after, until] when that is arithmetic (an interval); None for a cron,
+        whose firings would have to be walked one by one."""
+        if self.interval is None:
+            return None
+        if self.end is not None:
+            until = min(until, self.end)
+        last = (until - self.origin) // self.interval if until >= self.origin else -1
+        before = (after - self.origin) // self.interval if after >= self.origin else -1
+        return max(0, last - before)
+
     def firings(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
         """Firings in (after, until], the latest ``limit`` of them, oldest first (older ones are dropped: a long
         outage must not make thousands of Runs at once). Walked back from ``until``: a day missed by a schedule
