@@ -276,6 +276,11 @@ def test_the_next_trigger_is_shown_and_woken_for_even_when_waiting() -> None:
     decision = decide("r", spec(), None, CREATED, at("2026-12-01T00:00:12Z"), [])
     assert decision.status.next_schedule_time == "2026-12-01T00:00:20Z"
     assert decision.wake_at == at("2026-12-01T00:00:20Z")
+    full = [run("a", "Running", "2026-12-01T00:00:00Z")]
+    waiting = decide("r", spec(maxConcurrency=1), None, CREATED, at("2026-12-01T00:00:12Z"), full)
+    assert waiting.create == [] and "trigger 2026-12-01T00:00:10Z waits" in (waiting.status.message or "")
+    assert waiting.status.next_schedule_time == "2026-12-01T00:00:20Z"
+    assert waiting.wake_at == at("2026-12-01T00:00:20Z")
     suspended = decide("r", spec(suspend=True), None, CREATED, at("2026-12-01T00:00:12Z"), [])
     assert suspended.status.next_schedule_time == "2026-12-01T00:00:20Z" and suspended.wake_at is None
     assert suspended.status.conditions[0].reason == "Suspended"
