@@ -192,7 +192,7 @@ def test_allow_never_runs_more_than_max_concurrency_and_the_rest_wait(ns) -> Non
     assert any("waits: 2 Runs active (maxConcurrency 2)" in message for message in messages), messages
     runs = runs_of(ns, name)
     assert len(runs) >= 3, "waiting triggers start when a Run ends"
-    every_trigger_once(runs, timedelta(seconds=1))  # a waiting trigger is made late, never dropped
+    every_trigger_once(runs, timedelta(seconds=1))  # a waiting trigger is made late (fewer than 100 wait: none dropped)
 
 
 def test_catch_up_makes_the_triggers_missed_while_the_operator_was_down_or_only_the_latest(ns) -> None:
@@ -242,8 +242,9 @@ def test_an_operator_killed_at_the_moment_of_a_trigger_makes_no_duplicate_and_no
     every_trigger_once(runs, timedelta(seconds=2))
 
 
-def test_suspend_makes_no_runs_and_resume_starts_again(ns) -> None:
-    name = recurring(ns, {"interval": "2s"}, catchUp=False)
+@pytest.mark.parametrize("catch_up", [False, True])
+def test_suspend_makes_no_runs_and_resume_makes_the_missed_triggers_or_only_the_latest(ns, catch_up) -> None:
+    name = recurring(ns, {"interval": "2s"}, catchUp=catch_up)
     until("a Run", lambda: runs_of(ns, name))
     patch(ns, name, {"suspend": True})
     status = until(
@@ -255,10 +256,18 @@ def test_suspend_makes_no_runs_and_resume_starts_again(ns) -> None:
     assert len(runs_of(ns, name)) == count
     resumed_at = datetime.now().astimezone()
     patch(ns, name, {"suspend": False})
-    until("a Run after resuming", lambda: len(runs_of(ns, name)) > count, timeout=10)
+    until("a Run after resuming", lambda: any(scheduled(r) > resumed_at for r in runs_of(ns, name)), timeout=10)
     stop(ns, name)
-    after = [r for r in runs_of(ns, name)[count:] if scheduled(r) <= resumed_at]
-    assert len(after) <= 1, "catchUp false: at most the latest missed trigger"
+    runs = runs_of(ns, name)
+    before, after = runs[:count], runs[count:]
+    if catch_up:
+        every_trigger_once(runs, timedelta(seconds=2))  # the triggers missed while suspended are made (backfill)
+        assert len(after) >= 3, "5 s suspended: at least two missed triggers, and one after resuming"
+    else:
+        # the first Run on resume is the latest trigger due then, none of the older missed ones (at least one)
+        assert resumed_at - timedelta(seconds=2) < scheduled(after[0]), [r["metadata"]["name"] for r in after]
+        assert scheduled(after[0]) - scheduled(before[-1]) >= timedelta(seconds=4)
+        every_trigger_once(after, timedelta(seconds=2))
 
 
 def test_history_limits_delete_the_oldest_finished_runs(ns) -> None:

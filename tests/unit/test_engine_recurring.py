@@ -9,6 +9,7 @@ import pytest
 
 from kubeline.api.models import RecurringRunSpec, RecurringRunStatus
 from kubeline.api.names import scheduled_run_name
+from kubeline.engine import schedule
 from kubeline.engine.recurring import MAX_PER_PASS, MadeRun, decide
 
 
@@ -75,6 +76,27 @@ def test_the_triggers_made_are_the_firings_since_the_last_one(fields, last, now,
         assert decision.status.last_run == decision.create[-1].name
 
 
+@pytest.mark.parametrize(
+    ("schedule", "made", "next_time"),
+    [
+        pytest.param({"interval": "24h"}, [], "2026-12-02T15:00:07Z", id="a day after its creation, not at midnight"),
+        pytest.param({"interval": "7h"}, ["22:00:07"], "2026-12-02T05:00:07Z", id="creation + k intervals"),
+        pytest.param(
+            {"interval": "24h", "startTime": "2026-12-01T09:30:00Z"},
+            [],
+            "2026-12-02T09:30:00Z",
+            id="startTime, when set, is the origin",
+        ),
+    ],
+)
+def test_an_interval_counts_from_start_time_or_else_from_creation(schedule, made, next_time) -> None:
+    """KFP's periodic schedule: (startTime | creation) + k * interval, not the Unix epoch's multiples."""
+    created = at("2026-12-01T15:00:07Z")
+    decision = decide("r", spec(schedule=schedule), None, created, at("2026-12-01T23:00:00Z"), [])
+    assert scheduled(decision) == made
+    assert decision.status.next_schedule_time == next_time
+
+
 def test_a_run_made_but_not_recorded_in_the_status_is_not_made_again() -> None:
     """The operator died after creating the Run, before writing lastScheduleTime."""
     made = [run("nightly-1796083210", "Succeeded", "2026-12-01T00:00:10Z")]
@@ -95,13 +117,56 @@ def test_long_names_are_cut_with_a_hash_so_that_they_still_differ() -> None:
     assert first.endswith("-1796083210") and first.startswith("aaaa")
 
 
-def test_a_long_outage_makes_at_most_a_bound_of_runs_and_says_so() -> None:
-    decision = decide(
-        "every", spec(schedule={"interval": "1s"}, maxConcurrency=1000), None, CREATED, at("2026-12-01T01:00:00Z"), []
-    )
-    assert len(decision.create) == MAX_PER_PASS
-    assert decision.create[-1].scheduled == at("2026-12-01T01:00:00Z")
-    assert "missed triggers dropped" in (decision.status.message or "")
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"schedule": {"interval": "1s"}},
+            "3500 triggers dropped (at most 100 due triggers are made or wait: the latest)",
+            id="an interval counts them",
+        ),
+        pytest.param(
+            {"schedule": {"cron": "* * * * * *"}},
+            "over 100 triggers were due: the older ones dropped (at most 100 due triggers are made or wait: the latest)",
+            id="a cron says over 100 (counting them would walk 3,600 firings)",
+        ),
+        pytest.param(
+            {"schedule": {"interval": "1s"}, "catchUp": False},
+            "3599 triggers before the latest not made (catchUp: false)",
+            id="catchUp false: all but the latest",
+        ),
+        pytest.param(
+            {"schedule": {"interval": "1s"}, "suspend": True},
+            "suspended: no Runs are made; 3600 triggers missed so far",
+            id="suspended",
+        ),
+    ],
+)
+def test_a_long_outage_makes_at_most_a_bound_of_runs_and_says_how_many_it_left_out(fields, message) -> None:
+    decision = decide("every", spec(maxConcurrency=1000, **fields), None, CREATED, at("2026-12-01T01:00:00Z"), [])
+    assert len(decision.create) == (0 if "suspend" in fields else 1 if "catchUp" in fields else MAX_PER_PASS)
+    if decision.create:
+        assert decision.create[-1].scheduled == at("2026-12-01T01:00:00Z")
+    assert decision.status.message == message
+
+
+def test_a_pass_with_no_room_reads_only_the_waiting_trigger(monkeypatch) -> None:
+    """Allow at maxConcurrency, a per-second cron waiting for an hour: the pass must stay cheap (it runs every
+    second), so it reads the first waiting trigger and the next firing, not the 100 latest firings."""
+    reads = []
+
+    class Counted(schedule.croniter):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            reads.append(args[1])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(schedule, "croniter", Counted)
+    full = [run(f"a{i}", "Running", "2026-12-01T00:00:00Z") for i in range(2)]
+    every_second = spec(schedule={"cron": "* * * * * *"}, maxConcurrency=2)
+    decision = decide("r", every_second, None, CREATED, at("2026-12-01T01:00:00Z"), full)
+    assert decision.create == [] and len(reads) < 10  # a handful (the checks of the cron too), not 100
+    assert decision.status.message.startswith("trigger 2026-12-01T00:00:01Z waits: 2 Runs active (maxConcurrency 2)")
+    assert decision.status.next_schedule_time == "2026-12-01T01:00:01Z"
 
 
 @pytest.mark.parametrize(
@@ -133,10 +198,20 @@ def test_concurrency_policies(policy, runs, made, cancelled, message) -> None:
     assert decision.status.last_schedule_time == "2026-12-01T00:00:10Z"  # skipped counts as acted on
 
 
-def test_forbid_skips_every_trigger_of_a_catch_up_after_the_first() -> None:
-    decision = decide("r", spec(concurrencyPolicy="Forbid"), None, CREATED, at("2026-12-01T00:00:35Z"), [])
-    assert scheduled(decision) == ["00:00:10"]
-    assert decision.status.message and decision.status.message.count("skipped") == 2
+@pytest.mark.parametrize(
+    ("runs", "made", "message"),
+    [
+        pytest.param([], ["00:00:30"], "2 triggers skipped: only the latest of them runs", id="idle: the latest runs"),
+        pytest.param(
+            [run("a", "Running", "2026-12-01T00:00:00Z")], [], "3 triggers skipped: a is still active", id="active"
+        ),
+    ],
+)
+def test_forbid_after_an_outage_runs_the_latest_trigger_and_says_how_many_it_skipped_once(runs, made, message):
+    decision = decide("r", spec(concurrencyPolicy="Forbid"), None, CREATED, at("2026-12-01T00:00:35Z"), runs)
+    assert scheduled(decision) == made
+    assert decision.status.message == f"{message} (concurrencyPolicy: Forbid)"
+    assert decision.status.last_schedule_time == "2026-12-01T00:00:30Z"
 
 
 def test_replace_makes_only_the_latest_of_several_due_triggers() -> None:
@@ -201,6 +276,11 @@ def test_the_next_trigger_is_shown_and_woken_for_even_when_waiting() -> None:
     decision = decide("r", spec(), None, CREATED, at("2026-12-01T00:00:12Z"), [])
     assert decision.status.next_schedule_time == "2026-12-01T00:00:20Z"
     assert decision.wake_at == at("2026-12-01T00:00:20Z")
+    full = [run("a", "Running", "2026-12-01T00:00:00Z")]
+    waiting = decide("r", spec(maxConcurrency=1), None, CREATED, at("2026-12-01T00:00:12Z"), full)
+    assert waiting.create == [] and "trigger 2026-12-01T00:00:10Z waits" in (waiting.status.message or "")
+    assert waiting.status.next_schedule_time == "2026-12-01T00:00:20Z"
+    assert waiting.wake_at == at("2026-12-01T00:00:20Z")
     suspended = decide("r", spec(suspend=True), None, CREATED, at("2026-12-01T00:00:12Z"), [])
     assert suspended.status.next_schedule_time == "2026-12-01T00:00:20Z" and suspended.wake_at is None
     assert suspended.status.conditions[0].reason == "Suspended"

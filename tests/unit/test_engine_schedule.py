@@ -62,6 +62,31 @@ def test_the_next_firing_is_read_in_the_time_zone_across_daylight_saving() -> No
 
 
 @pytest.mark.parametrize(
+    ("cron", "until", "expected"),
+    [
+        # 2026-10-25: Paris clocks go back from 03:00 to 02:00 (at 01:00 UTC), so 02:00-02:59 local comes twice.
+        # A cron naming its hour is a fixed-time job: it fires in the first pass only (Vixie cron, robfig/cron)
+        ("30 2 * * *", "10-26T02:00", ["10-24T00:30", "10-25T00:30", "10-26T01:30"]),
+        ("@daily", "10-26T02:00", ["10-23T22:00", "10-24T22:00", "10-25T23:00"]),
+        ("*/30 2 * * *", "10-26T00:00", ["10-24T00:00", "10-24T00:30", "10-25T00:00", "10-25T00:30"]),
+        # one that counts hours (* or /) fires by the clock in both passes, as elapsed time goes on
+        ("0 */12 * * *", "10-26T00:00", ["10-23T22:00", "10-24T10:00", "10-24T22:00", "10-25T11:00", "10-25T23:00"]),
+        ("0 * 25 10 *", "10-25T02:30", ["10-24T22:00", "10-24T23:00", "10-25T00:00", "10-25T01:00", "10-25T02:00"]),
+    ],
+)
+def test_a_fixed_time_cron_fires_once_when_clocks_go_back(cron, until, expected) -> None:
+    trigger = read_schedule(Schedule(cron=cron, time_zone="Europe/Paris"))
+    after, end = at("2026-10-23T21:00:00Z"), at(f"2026-{until}:00Z")
+    walked_back = trigger.firings(after, end, 100)
+    walked_forward, moment = [], after
+    while (fire := trigger.next_after(moment)) is not None and fire <= end:
+        walked_forward.append(fire)
+        moment = fire
+    assert [fire.strftime("%m-%dT%H:%M") for fire in walked_back] == expected
+    assert walked_forward == walked_back
+
+
+@pytest.mark.parametrize(
     ("fields", "words"),
     [
         ({"cron": "61 * * * *"}, "schedule.cron: '61 * * * *' is not a cron expression"),
@@ -79,3 +104,25 @@ def test_the_next_firing_is_read_in_the_time_zone_across_daylight_saving() -> No
 def test_a_schedule_that_cannot_fire_is_named_by_field(fields, words) -> None:
     [problem] = schedule_problems(Schedule.model_validate(fields))
     assert words in problem
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"interval": "7s"},
+        {"interval": "90s", "startTime": "2026-12-01T00:00:30Z", "endTime": "2026-12-01T00:20:00Z"},
+        {"interval": "1h", "startTime": "2026-12-02T00:00:00Z"},
+    ],
+)
+def test_an_interval_counts_its_firings_by_arithmetic_as_many_as_it_walks(fields) -> None:
+    trigger = read_schedule(Schedule.model_validate(fields), created=at("2026-12-01T00:00:03Z"))
+    for after, until in [("00:00:00", "00:30:00"), ("00:00:10", "00:00:17"), ("00:05:00", "00:04:00")]:
+        window = at(f"2026-12-01T{after}Z"), at(f"2026-12-01T{until}Z")
+        assert trigger.count(*window) == len(trigger.firings(*window, 1000))
+
+
+def test_a_cron_is_not_counted_without_walking_it() -> None:
+    assert (
+        read_schedule(Schedule(cron="* * * * * *")).count(at("2026-12-01T00:00:00Z"), at("2026-12-02T00:00:00Z"))
+        is None
+    )

@@ -87,6 +87,17 @@ def test_a_refused_run_is_said_in_the_status_and_tried_again_later() -> None:
     assert due == RETRY_SECONDS and not kube.runs
 
 
+def test_a_run_refused_again_keeps_the_time_it_was_first_refused_and_writes_nothing_new() -> None:
+    kube = FakeKube()
+    kube.refuse_runs = "metadata.labels: Invalid value"
+    reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    asyncio.run(reconciler.reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    first = kube.recurring_statuses.pop((NS, "nightly"))
+    asyncio.run(reconciler.reconcile(recurring(), at("2026-12-01T00:00:41Z")))
+    assert (NS, "nightly") not in kube.recurring_statuses  # unchanged: not written again
+    assert first["conditions"][0]["lastTransitionTime"] == "2026-12-01T00:00:11Z"
+
+
 def test_an_unreadable_spec_is_said_in_the_status() -> None:
     kube = FakeKube()
     body = recurring(maxConcurrency=0)
@@ -94,3 +105,46 @@ def test_an_unreadable_spec_is_said_in_the_status() -> None:
     ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
     assert ready["reason"] == "InvalidSpec" and "spec.maxConcurrency" in ready["message"]
     assert due == RETRY_SECONDS and not kube.runs
+
+
+class DeletedWhileCancelled(FakeKube):
+    """The Run's DELETED event arrives while the cancel request is out (the handler pops it from the Runs)."""
+
+    reconciler: RecurringRunReconciler
+
+    async def cancel_run(self, namespace: str, name: str) -> None:
+        await super().cancel_run(namespace, name)
+        self.runs.pop((namespace, name), None)
+        self.reconciler.runs.pop(name, None)
+
+
+def test_replace_goes_on_when_the_cancelled_run_is_deleted_meanwhile() -> None:
+    kube = DeletedWhileCancelled()
+    kube.reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    body = recurring(concurrencyPolicy="Replace")
+    asyncio.run(kube.reconciler.reconcile(body, at("2026-12-01T00:00:11Z")))
+    asyncio.run(kube.reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
+    assert [name for _, name in kube.runs] == ["nightly-1796083220"]
+    assert kube.recurring_statuses[NS, "nightly"]["lastRun"] == "nightly-1796083220"
+
+
+def test_replace_with_a_refused_template_leaves_the_active_run_running() -> None:
+    kube = FakeKube()
+    reconciler = RecurringRunReconciler(kube, NS, "nightly")
+    body = recurring(concurrencyPolicy="Replace")
+    asyncio.run(reconciler.reconcile(body, at("2026-12-01T00:00:11Z")))
+    kube.refuse_runs = "spec.queue: Invalid value"
+    asyncio.run(reconciler.reconcile(body, at("2026-12-01T00:00:21Z")))
+    assert not kube.runs[NS, "nightly-1796083210"]["spec"].get("cancel")
+    assert kube.recurring_statuses[NS, "nightly"]["conditions"][0]["reason"] == "RunRefused"
+
+
+def test_a_run_of_the_same_name_made_by_hand_is_not_counted_as_made_and_is_named() -> None:
+    kube = FakeKube()
+    kube.add_run(NS, "nightly-1796083210", "someone-else", {"pipelineRef": {"name": "train"}})
+    due = asyncio.run(RecurringRunReconciler(kube, NS, "nightly").reconcile(recurring(), at("2026-12-01T00:00:11Z")))
+    ready = kube.recurring_statuses[NS, "nightly"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "RunRefused")
+    assert "Run nightly-1796083210 exists and was not made by this RecurringRun" in ready["message"]
+    assert "lastScheduleTime" not in kube.recurring_statuses[NS, "nightly"]  # the trigger is tried again
+    assert due == RETRY_SECONDS

@@ -3,7 +3,7 @@
 Level-based like the Runs' reconciler: every pass starts from the Runs that exist (by RECURRING_RUN_LABEL and
 owned by this RecurringRun), so a pass interrupted anywhere is completed by the next one. A Run's name is
 deterministic (the RecurringRun's name and the trigger's second): an operator restarted at the moment of a
-trigger creates it again, gets 409, and counts it as made; no duplicate, no gap.
+trigger creates it again, gets 409, finds it is its own, and counts it as made; no duplicate, no gap.
 
 Only the leader runs kopf (commands/operator.py starts kopf once it holds the Lease, and a leader that may
 have lost it exits at once), so only the leader's daemons reach this code and create Runs.
@@ -69,12 +69,9 @@ class RecurringRunReconciler:
         created = parse_time(metadata.get("creationTimestamp")) or now
         status = RecurringRunStatus.model_validate(before)
         decision = decide(self.name, spec, status, created, now, list(self.runs.values()))
-        for name in decision.cancel:
-            await self.kube.cancel_run(self.namespace, name)
-            self.runs[name] = replace(self.runs[name], cancelling=True)
         for new in decision.create:
             try:
-                made = await self.kube.create_run(self.namespace, run_body(body, spec, new))
+                made = await self._create(run_body(body, spec, new))
             except RunRefused as refused:
                 await self._write(_not_ready(before, "RunRefused", str(refused), now))
                 return RETRY_SECONDS
@@ -82,6 +79,11 @@ class RecurringRunReconciler:
             if made:
                 telemetry.schedule_lag.observe(max(0.0, (datetime.now(UTC) - new.scheduled).total_seconds()))
                 log.info("RecurringRun %s/%s made Run %s", self.namespace, self.name, new.name)
+        # Replace cancels only once the new Run is made: a template the API server refuses leaves the active one
+        for name in decision.cancel:
+            await self.kube.cancel_run(self.namespace, name)
+            if name in self.runs:  # else deleted while it was cancelled (its watch event came in between)
+                self.runs[name] = replace(self.runs[name], cancelling=True)
         for name in decision.delete:
             await self.kube.delete_run(self.namespace, name)
             self.runs.pop(name, None)
@@ -89,6 +91,25 @@ class RecurringRunReconciler:
         if decision.wake_at is None:
             return RESYNC_SECONDS
         return min(RESYNC_SECONDS, max(0.0, (decision.wake_at - datetime.now(UTC)).total_seconds()) + 0.01)
+
+    async def _create(self, run: dict[str, Any]) -> bool:
+        """Create the Run; False when this RecurringRun made it already (a 409 from an earlier pass). RunRefused
+        when the API server refuses it or when the name is taken by a Run this RecurringRun did not make (made by
+        hand, or by a deleted namesake): counting that as made would lose the trigger without a word."""
+        if await self.kube.create_run(self.namespace, run):
+            return True
+        name, uid = run["metadata"]["name"], run["metadata"]["ownerReferences"][0]["uid"]
+        existing = await self.kube.get_run(self.namespace, name)
+        if existing is None or owned_by(existing, uid):
+            return False  # made by an earlier pass (and maybe deleted since, by a history limit)
+        owners = ", ".join(
+            f"{ref.get('kind')} {ref.get('name')}" for ref in existing["metadata"].get("ownerReferences") or []
+        )
+        raise RunRefused(
+            f"Run {name} exists and was not made by this RecurringRun (owned by {owners or 'nothing: made by hand?'});"
+            f" delete or rename that Run so that the trigger at {run['metadata']['annotations'][SCHEDULED_TIME_ANNOTATION]}"
+            " can make its own"
+        )
 
     async def _list(self, uid: str) -> None:
         items = await self.kube.runs_labelled(self.namespace, RECURRING_RUN_LABEL, self.name)
@@ -156,10 +177,15 @@ def owned_by(item: Mapping[str, Any], uid: str) -> bool:
 
 
 def _not_ready(before: Mapping[str, Any], reason: str, message: str, now: datetime) -> dict[str, Any]:
-    """The status as it was, with Ready=False saying why nothing is made."""
+    """The status as it was, with Ready=False saying why nothing is made (since when: kept while it was False
+    already, so a RecurringRun refused again every RETRY_SECONDS does not rewrite its status each time)."""
     status = RecurringRunStatus.model_validate(before)
+    previous = next((c for c in status.conditions or [] if c.type == "Ready"), None)
+    since = previous.last_transition_time if previous is not None and previous.status == "False" else None
     status.message = message
     status.conditions = [
-        Condition(type="Ready", status="False", reason=reason, message=message, last_transition_time=rfc3339(now))
+        Condition(
+            type="Ready", status="False", reason=reason, message=message, last_transition_time=since or rfc3339(now)
+        )
     ]
     return status.to_dict()

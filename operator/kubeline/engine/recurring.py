@@ -8,14 +8,16 @@ Semantics (KFP's recurring runs, Kubernetes' CronJob):
   - the triggers due are the firings in (since, now], ``since`` being the latest of lastScheduleTime, the
     latest scheduled time among the Runs made (a pass that created a Run but died before writing its status
     is not repeated) and, for a new RecurringRun, its creation time;
-  - catchUp false keeps only the latest due trigger; at most MAX_PER_PASS are made in a pass, older ones
-    dropped (the status message says how many);
+  - catchUp false keeps only the latest due trigger; at most MAX_PER_PASS are made or wait, the latest, older
+    ones dropped (the status message says how many: a count for an interval, "over 100" for a cron);
   - suspend makes no Run and leaves lastScheduleTime where it is: the triggers missed while suspended are
     missed triggers, made on resume when catchUp is true (KFP's backfill; CronJob does the same without a
     startingDeadlineSeconds), only the latest when false;
   - Allow: at most maxConcurrency active Runs; a trigger past it waits (lastScheduleTime stays before it) until
-    a Run ends; Forbid: a trigger while a Run is active is skipped (and counted as acted on); Replace: the
-    active Runs are cancelled (spec.cancel) and the new Run created in the same pass;
+    a Run ends (a pass with no room reads only that trigger, not the whole window); Forbid: a trigger while a
+    Run is active is skipped (and counted as acted on), and of several due at once (after an outage) only the
+    latest runs; Replace: only the latest too, the new Run is created and the active Runs are cancelled
+    (spec.cancel) in the same pass;
   - an invalid schedule makes nothing: condition Ready=False, reason InvalidSchedule, with the problem.
 """
 
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 
 from kubeline.api.models import Condition, RecurringRunSpec, RecurringRunStatus
 from kubeline.api.names import scheduled_run_name
-from kubeline.engine.schedule import read_schedule, schedule_problems
+from kubeline.engine.schedule import Trigger, read_schedule, schedule_problems
 
 #: The most Runs one pass makes: a long outage of a second-level schedule must not make thousands at once.
 MAX_PER_PASS = 100
@@ -99,39 +101,47 @@ def decide(
         decision.status = _status(before, now, ready=("False", "InvalidSchedule", "; ".join(problems)), runs=runs)
         decision.status.next_schedule_time = None
         return decision
-    trigger = read_schedule(spec.schedule)
+    trigger = read_schedule(spec.schedule, created)
     known = [*_times(before.last_schedule_time), *(run.scheduled for run in runs if run.scheduled)]
     since = max([created, *known])
     notes: list[str] = []
-    due = trigger.firings(since, now, MAX_PER_PASS + 1)
-    if len(due) > MAX_PER_PASS:
-        notes.append(f"{len(due) - MAX_PER_PASS} or more missed triggers dropped (at most {MAX_PER_PASS} a pass)")
-        due = due[1:]
-    if due and not spec.catch_up:
-        if len(due) > 1:
-            notes.append(f"{len(due) - 1} missed triggers not made (catchUp: false)")
-        due = due[-1:]
-    last = [max(known)] if known else []
-    last_run = before.last_run
-    if spec.suspend:
-        notes.append("suspended: no Runs are made" + (f"; {len(due)} triggers missed so far" if due else ""))
-        due = []
     active = [run.name for run in sorted(runs, key=_order) if run.active]
     cancelling = {run.name for run in runs if run.active and run.cancelling}
     waiting = False
     limit = spec.max_concurrency or DEFAULT_MAX_CONCURRENCY
-    if spec.concurrency_policy == "Replace" and len(due) > 1:
-        notes.append(f"{len(due) - 1} earlier triggers replaced by the latest (concurrencyPolicy: Replace)")
-        due = due[-1:]
+    left_out: int | None = 0  # due triggers older than the latest MAX_PER_PASS, said once (None: not counted)
+    if spec.concurrency_policy == "Allow" and len(active) >= limit and not spec.suspend:
+        # no room for a Run: only the trigger that waits is read, not the whole window (a per-second schedule
+        # waiting long would otherwise walk back MAX_PER_PASS firings every second)
+        fire = trigger.next_after(since) if spec.catch_up else trigger.latest_at_or_before(now)
+        due = [fire] if fire is not None and since < fire <= now else []
+    else:
+        due, left_out = _due(trigger, since, now)
+    last = [max(known)] if known else []
+    last_run = before.last_run
+    if spec.suspend:
+        missed = f"; {_triggers(len(due), left_out)} missed so far" if due else ""
+        notes.append(f"suspended: no Runs are made{missed}")
+        due = []
+    elif len(due) > 1 and (not spec.catch_up or spec.concurrency_policy == "Replace"):
+        why = "replaced by it (concurrencyPolicy: Replace)" if spec.catch_up else "not made (catchUp: false)"
+        notes.append(f"{_triggers(len(due) - 1, left_out)} before the latest {why}")
+        due, left_out = due[-1:], 0
+    elif left_out != 0 and spec.concurrency_policy == "Allow":
+        notes.append(_dropped(left_out))
+    if spec.concurrency_policy == "Forbid" and due:
+        # one Run at a time: of the due triggers only the latest runs, and only when no Run is active
+        skipped = len(due) if active else len(due) - 1
+        if skipped or left_out != 0:
+            why = f"{active[-1]} is still active" if active else "only the latest of them runs"
+            notes.append(f"{_triggers(skipped, left_out)} skipped: {why} (concurrencyPolicy: Forbid)")
+        last = due[-1:] if active else last
+        due = [] if active else due[-1:]
     for fire in due:
-        if spec.concurrency_policy == "Forbid" and active:
-            notes.append(f"trigger {rfc3339(fire)} skipped: {active[-1]} is still active (concurrencyPolicy: Forbid)")
-            last = [fire]
-            continue
         if spec.concurrency_policy == "Allow" and len(active) >= limit:
             notes.append(
                 f"trigger {rfc3339(fire)} waits: {len(active)} Runs active (maxConcurrency {limit}); it starts "
-                "when one ends"
+                f"when one ends (at most {MAX_PER_PASS} triggers wait: the latest)"
             )
             waiting = True
             break
@@ -158,6 +168,31 @@ def decide(
     decision.status.message = "; ".join(notes) or None
     decision.wake_at = None if spec.suspend else next_fire
     return decision
+
+
+def _due(trigger: Trigger, since: datetime, now: datetime) -> tuple[list[datetime], int | None]:
+    """The latest MAX_PER_PASS triggers due, oldest first, and how many older ones are left out: a count when it
+    is arithmetic (an interval), None when only "some" is known (a cron, whose firings would have to be walked)."""
+    due = trigger.firings(since, now, MAX_PER_PASS + 1)
+    if len(due) <= MAX_PER_PASS:
+        return due, 0
+    total = trigger.count(since, now)
+    return due[1:], None if total is None else total - MAX_PER_PASS
+
+
+def _triggers(count: int, older: int | None = 0) -> str:
+    """``count`` triggers and ``older`` ones before them, in words ("over N" when the older were not counted)."""
+    if older is None:
+        return f"over {count} triggers"
+    total = count + older
+    return f"{total} trigger{'' if total == 1 else 's'}"
+
+
+def _dropped(left_out: int | None) -> str:
+    kept = f"at most {MAX_PER_PASS} due triggers are made or wait: the latest"
+    if left_out is None:
+        return f"over {MAX_PER_PASS} triggers were due: the older ones dropped ({kept})"
+    return f"{_triggers(left_out)} dropped ({kept})"
 
 
 def _times(text: str | None) -> list[datetime]:
