@@ -38,7 +38,7 @@ class _Core:
 
 
 def _create(owners: list[dict[str, str]]) -> tuple[Any, list[str]]:
-    kube = Kube.__new__(Kube)
+    kube = Kube(client.ApiClient(client.Configuration()))
     kube.core = _Core(owners)
     pod = {
         "metadata": {
