@@ -68,9 +68,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
     memo.kube = Kube(connect())
-    # RecurringRuns firing together (all at :00) call through threads of their own: their Runs' creation does
-    # not wait behind the calls of the Runs made a moment before
-    memo.schedule_kube = Kube(connect(), threads=RECURRING_PASSES)
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
     memo.recurring_passes = asyncio.Semaphore(RECURRING_PASSES)
@@ -214,9 +211,7 @@ async def recurring_run_daemon(
     flights: dict[Key, RecurringInFlight] = memo.recurring
     flight = flights.setdefault((namespace, name), RecurringInFlight())
     flight.uid = body.metadata.uid
-    reconciler = RecurringRunReconciler(
-        memo.schedule_kube, namespace or "", name, flight.runs
-    )  # RecurringRuns are namespaced
+    reconciler = RecurringRunReconciler(memo.kube, namespace or "", name, flight.runs)  # RecurringRuns are namespaced
     try:
         while not stopped:
             flight.wake.clear()

@@ -7,7 +7,6 @@ Every write is idempotent: creating what exists, or deleting what is gone, count
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import datetime
 import functools
 import json
@@ -16,7 +15,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, Literal, cast
 
@@ -58,19 +56,12 @@ def connect() -> client.ApiClient:
     return api
 
 
-#: Connections kept open to the API server: one per thread that may call at once (the default pool and the
-#: RecurringRuns' own), so a burst does not open and discard a TLS connection per request.
-CONNECTIONS = 64
-
-
 def _configuration() -> client.Configuration:
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = CONNECTIONS
-    return configuration
+    return client.Configuration.get_default_copy()
 
 
 def _lease_client() -> client.ApiClient:
@@ -161,24 +152,15 @@ def claim_holder_problem(body: Mapping[str, Any], existing: Mapping[str, Any]) -
 
 
 class Kube:
-    """The API calls of the controller. ``threads``: a pool of its own for the calls (else the event loop's
-    default, a handful of threads), so that one kind of work (RecurringRuns firing together) does not queue
-    behind another (the Runs it has just made)."""
-
-    def __init__(self, api: client.ApiClient, threads: int | None = None):
+    def __init__(self, api: client.ApiClient):
         self.core = CoreV1Api(api)
         self.custom = CustomObjectsApi(api)
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kubeline-api") if threads else None
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded: the client waits forever by default, so a connection
         that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good."""
         _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
-        call = functools.partial(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-        if self._pool is None:
-            return await asyncio.to_thread(call)
-        context = contextvars.copy_context()  # as to_thread does: the verb travels with the call
-        return await asyncio.get_running_loop().run_in_executor(self._pool, context.run, call)
+        return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
