@@ -953,7 +953,7 @@ class Schedule(Model):
         max_length=64,
     )
     interval: str | None = duration_field(
-        "Make a Run this often (e.g. 30s, 1h; KFP's interval_second), from startTime."
+        "Make a Run this often (e.g. 30s, 1h; KFP's interval_second), from startTime, else from the RecurringRun's creation."
     )
     start_time: str | None = Field(
         None, description="No Run is scheduled before this time (RFC 3339).", json_schema_extra={"format": "date-time"}
