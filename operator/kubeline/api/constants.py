@@ -18,7 +18,6 @@ PIPELINE_LABEL = f"{GROUP}/pipeline"
 EXPERIMENT_LABEL = f"{GROUP}/experiment"
 RECURRING_RUN_LABEL = f"{GROUP}/recurring-run"
 RETRY_OF_LABEL = f"{GROUP}/retry-of"
-QUEUE_LABEL = f"{GROUP}/queue"
 
 # annotations: read back by kubeline, or shown to people
 STEP_ANNOTATION = f"{GROUP}/step"
