@@ -110,6 +110,14 @@ async def recount_runs(kube: Kube, phases: RunPhases) -> None:
             phases.listed(namespace, names, version)
 
 
+async def woken_or_due(wake: asyncio.Event, due: float) -> None:
+    """A daemon's sleep between passes: until an event wakes it, or its next pass is due."""
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=due)
+    except TimeoutError:
+        pass
+
+
 @kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
 async def run_daemon(
     name: str,
@@ -138,10 +146,7 @@ async def run_daemon(
                 due = 5.0
             if due is None:
                 return
-            try:
-                await asyncio.wait_for(flight.wake.wait(), timeout=due)
-            except TimeoutError:
-                pass
+            await woken_or_due(flight.wake, due)
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:
         runs.pop((namespace, name), None)
@@ -222,10 +227,7 @@ async def recurring_run_daemon(
             except Exception:
                 logger.exception("pass over recurring run %s/%s failed; retrying", namespace, name)
                 due = 5.0
-            try:
-                await asyncio.wait_for(flight.wake.wait(), timeout=due)
-            except TimeoutError:
-                pass
+            await woken_or_due(flight.wake, due)
     finally:
         flights.pop((namespace, name), None)
 
