@@ -6,7 +6,7 @@ Each case runs in a fresh process, as `kubeline run` runs it (the runner, with t
 for `kubeline ui --local`; no cache, so every step really runs), and prints its wall time, the time per step,
 the runner's peak RSS, and where the runner's own time went: the engine's ``decide`` (per pass × passes),
 the run document (building the status, serializing and writing it), starting steps (folders, inputs,
-spawn) and collecting them (outputs, logs into the store). The rest is waiting for steps to end.
+spawn) and collecting them (outputs, logs into the store). The rest is the loop waiting for steps to end.
 
 ``--step python`` (the default) runs each step as ``python3 -c`` like `local_runner_bench.py`; ``--step sh``
 runs a shell one-liner instead, so the runner's own costs are not hidden behind Python's start-up.
@@ -38,7 +38,11 @@ def pipeline(shape: str, steps: int, step: str) -> dict[str, Any]:
         "name": "inc",
         "inputs": [{"name": "x", "type": "integer"}],
         "outputs": [{"name": "y", "type": "integer"}],
-        "container": {"image": "python:3.11-slim", "command": STEPS[step], "args": ["{{inputs.x}}", "{{outputs.y.path}}"]},
+        "container": {
+            "image": "python:3.11-slim",
+            "command": STEPS[step],
+            "args": ["{{inputs.x}}", "{{outputs.y.path}}"],
+        },
     }
     if shape == "fan-out":
         tasks = [{"name": "each", "component": "inc", "forEach": list(range(steps)), "arguments": {"x": "{{item}}"}}]
@@ -74,8 +78,8 @@ class Timers:
 
 def run_case(shape: str, steps: int, step: str, max_parallel: int | None) -> dict[str, Any]:
     """One run in this process; what it measured, as JSON-able data."""
-    from kubeline.backends.local import runner as runner_module
     from kubeline.backends.local import LocalRunner
+    from kubeline.backends.local import runner as runner_module
     from kubeline.commands import run_document
     from kubeline.commands.run_document import RunDocumentWriter
     from kubeline.engine.plan import build, load_spec
@@ -84,8 +88,7 @@ def run_case(shape: str, steps: int, step: str, max_parallel: int | None) -> dic
 
     timers = Timers()
     timers.wrap(runner_module, "decide", "decide")
-    timers.wrap(run_document, "status_document", "status document: build")
-    timers.wrap(RunDocumentWriter, "_write", "status document: serialize+write")
+    timers.wrap(RunDocumentWriter, "_flush", "run document: build, write")
     timers.wrap(LocalRunner, "_spawn", "start steps")
     timers.wrap(LocalRunner, "_collect", "collect steps")
     spec = pipeline(shape, steps, step)

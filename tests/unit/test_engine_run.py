@@ -331,6 +331,39 @@ def test_run_parallelism_limits_steps_running_at_once() -> None:
     assert decision.views["t3"].message == "waiting: the run's parallelism is reached"
 
 
+def test_max_start_proposes_the_first_steps_of_the_unlimited_decision_and_the_rest_wait() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(6)), arguments={"a": "{{item}}"}), task("solo")]))
+    state = RunState(started_at=0, steps={"each[0]": StepState("Succeeded", outputs={"out": ""})})
+    unlimited = decide(plan, {}, state, 0)
+    limited = decide(plan, {}, state, 0, max_start=2)
+    assert [s.id for s in limited.start] == [s.id for s in unlimited.start][:2] == ["each[1]", "each[2]"]
+    assert limited.start == unlimited.start[:2]
+    waiting = {step: view.message for step, view in limited.views.items() if view.message.startswith("waiting")}
+    assert waiting == dict.fromkeys(("each[3]", "each[4]", "each[5]", "solo"), "waiting to start: other steps go first")
+    assert limited.phase == "Running" and limited.progress(state) == unlimited.progress(state)
+
+
+def test_max_start_leaves_a_loop_s_parallelism_as_it_was() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(5)), parallelism=2, arguments={"a": "{{item}}"})]))
+    decision = decide(plan, {}, RunState(started_at=0), 0, max_start=1)
+    assert [s.id for s in decision.start] == ["each[0]"]
+    assert decision.views["each[1]"].message == "waiting to start: other steps go first"
+    assert decision.views["each[2]"].message == "waiting: the loop's parallelism is reached"
+
+
+def test_a_loop_of_groups_knows_which_iterations_began() -> None:
+    """Which iterations of a looped group began is read from the recorded steps' ids once per walk."""
+    body = {"tasks": [task("first"), task("second", after=["first"])]}
+    plan = plan_of(pipeline([{"name": "each", "forEach": list(range(4)), "parallelism": 2, "dag": body}]))
+    state = RunState(
+        started_at=0,
+        steps={"each[0].first": StepState("Succeeded", outputs={"out": ""}), "each[1].first": StepState("Running")},
+    )
+    decision = decide(plan, {}, state, 0)
+    assert [s.id for s in decision.start] == ["each[0].second"]  # iterations 0 and 1 began: the limit is reached
+    assert decision.views["each[2].first"].message == "waiting: the loop's parallelism is reached"
+
+
 # -- failures, retries, timeouts, exit handler, cancellation -----------------------------------------
 
 

@@ -204,7 +204,7 @@ def test_an_unreadable_run_document_is_a_problem_shown_until_fixed(tmp_path: Pat
     asyncio.run(main())
 
 
-def test_the_run_document_serializes_the_latest_status_per_write_not_per_change(
+def test_the_run_document_builds_and_serializes_the_latest_status_per_write_not_per_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from types import SimpleNamespace
@@ -219,14 +219,18 @@ def test_the_run_document_serializes_the_latest_status_per_write_not_per_change(
         dumps.append(1)
         return real_dumps(value, **kwargs)
 
-    changes = iter(range(1000))
+    built: list[str] = []
+
+    def status_document(plan: Any, decision: Any, *rest: Any) -> RunStatus:
+        built.append(decision.message)
+        return RunStatus(phase="Running", message=decision.message)
+
     monkeypatch.setattr(run_document.json, "dumps", counted)
-    monkeypatch.setattr(
-        run_document, "status_document", lambda *a: RunStatus(phase="Running", message=str(next(changes)))
-    )
+    monkeypatch.setattr(run_document, "status_document", status_document)
     writer = run_document.RunDocumentWriter(tmp_path, "r", "p", {}, {}, {}, "file:///x", plan=None)  # type: ignore[arg-type]
-    for _ in range(1000):  # a burst of changes, within the write interval
-        writer.update(SimpleNamespace(finished=False), SimpleNamespace(started_at=None))  # type: ignore[arg-type]
+    for change in range(1000):  # a burst of changes, within the write interval
+        writer.update(SimpleNamespace(finished=False, message=str(change)), SimpleNamespace(started_at=None))  # type: ignore[arg-type]
     writer.finish()
+    assert built == ["999"]  # the status is built once, from the latest decision
     assert len(dumps) == 2  # the first document, then the latest status once
     assert json.loads((tmp_path / RUN_DOCUMENT).read_text())["status"]["message"] == "999"

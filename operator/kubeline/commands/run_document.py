@@ -3,8 +3,11 @@
 The document has the shape of the cluster's Run (apiVersion, kind, metadata, spec, status built by the
 controller's own ``status_document``), so every page of the UI reads local and cluster runs alike. It is
 written as JSON, a subset of YAML, because JSON is several times quicker to write and to read back for a run
-of thousands of steps. Writes are atomic (a temporary file, then os.replace) and at most every
-WRITE_INTERVAL seconds; a change that arrives sooner is written by a timer when the interval has passed.
+of thousands of steps. Writes are atomic (a temporary file, then os.replace). Building, serializing and
+writing the status costs time in proportion to the run's steps, so it happens at most every WRITE_INTERVAL
+seconds, and never more often than keeps its cost under 1/WRITE_COST_SHARE of the time: a 10,000-step run's
+status takes about a second to build, and building it on every change made a run's cost grow with the
+square of its steps.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from kubeline.engine.state import Decision, RunState
 from kubeline.ui.local import RUN_DOCUMENT
 
 WRITE_INTERVAL = 0.5
+#: The time between writes is at least this many times what the last write took.
+WRITE_COST_SHARE = 10
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -36,9 +41,10 @@ def write_atomically(path: Path, text: str) -> None:
 
 class RunDocumentWriter:
     """Writes the run's document on start, on changes (throttled) and at the end. ``update`` is the runner's
-    ``on_change``: it builds the status at once (the runner changes its state afterwards) and leaves the
-    serializing and writing of the latest status to the throttle (a 2,000-step run changes thousands of
-    times; serializing each change would cost quadratic time)."""
+    ``on_change``, called from the runner's thread after every decision and at least every second while the
+    run waits: it only keeps the latest decision until a write is due, then builds the status from it and
+    the runner's state as it is then (a later state than the decision's is fine: status_document shows steps
+    started since as running)."""
 
     def __init__(
         self,
@@ -72,13 +78,24 @@ class RunDocumentWriter:
             "spec": {"pipelineSpec": pipeline_spec, "arguments": arguments},
             "status": {"phase": "Pending", "pipelineSpec": pipeline_spec, "arguments": bound},
         }
-        self._lock = threading.Lock()
-        self._pending: RunStatus | None = None
-        self._written_at = 0.0
-        self._timer: threading.Timer | None = None
+        self._latest: tuple[Decision, RunState] | None = None  # not written yet
         self._write(json.dumps(self.document))
+        self._write_due_at = time.time() + WRITE_INTERVAL
 
     def update(self, decision: Decision, state: RunState) -> None:
+        self._latest = (decision, state)
+        if time.time() >= self._write_due_at:
+            self._flush()
+
+    def finish(self) -> None:
+        """The last state written now, whatever the throttle says."""
+        self._flush()
+
+    def _flush(self) -> None:
+        """Builds and writes the status of the latest decision, if not written yet."""
+        if self._latest is None:
+            return
+        (decision, state), self._latest = self._latest, None
         now = time.time()
         if self.base.started_at is None and state.started_at is not None:
             self.base.started_at = timestamp(state.started_at)
@@ -86,32 +103,9 @@ class RunDocumentWriter:
         self.base.conditions = status.conditions
         if decision.finished and self.base.finished_at is None and status.finished_at is not None:
             self.base.finished_at = status.finished_at
-        with self._lock:
-            self._pending = status
-            due = now - self._written_at >= WRITE_INTERVAL
-            if not due and self._timer is None:
-                self._timer = threading.Timer(WRITE_INTERVAL - (now - self._written_at), self._flush)
-                self._timer.daemon = True
-                self._timer.start()
-        if due:
-            self._flush()
-
-    def finish(self) -> None:
-        """The last state written now, whatever the throttle says."""
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        self._flush()
-
-    def _flush(self) -> None:
-        """Writes the latest status, if not written yet; under the lock, so writes never overlap or reorder."""
-        with self._lock:
-            self._timer = None
-            status, self._pending = self._pending, None
-            if status is not None:
-                status_json = status.model_dump(by_alias=True, exclude_none=True)
-                self._write(json.dumps({**self.document, "status": status_json}))
+        status_json = status.model_dump(by_alias=True, exclude_none=True)
+        self._write(json.dumps({**self.document, "status": status_json}))
+        self._write_due_at = now + max(WRITE_INTERVAL, WRITE_COST_SHARE * (time.time() - now))
 
     def _write(self, text: str) -> None:
         try:
@@ -120,4 +114,3 @@ class RunDocumentWriter:
             if self.warn is not None and not self._warned:
                 self._warned = True
                 self.warn(f"cannot write {self.path} for `kubeline ui --local`: {error.strerror or error}")
-        self._written_at = time.time()

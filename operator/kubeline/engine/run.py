@@ -74,8 +74,11 @@ def bind_arguments(
     return values
 
 
-def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> Decision:
-    """What to do next for a run: steps to start and stop, how everything looks, whether it is over."""
+def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float, max_start: int | None = None) -> Decision:
+    """What to do next for a run: steps to start and stop, how everything looks, whether it is over.
+
+    ``max_start`` caps the steps proposed to start (None: all that may). A backend that can start only a few
+    at a time passes it, so a pass over a run with thousands of ready steps prepares only those few."""
     stopping = None
     deadline = None
     if plan.spec.timeout and state.started_at is not None:
@@ -85,7 +88,7 @@ def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> D
         stopping = "not run: the run was cancelled"
     elif timed_out:
         stopping = f"not run: the run timed out after {plan.spec.timeout}"
-    walk = Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out)
+    walk = Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out, max_start=max_start)
     walk.run()
     if stopping is None and walk.found.failed:
         # fail fast: walk again so that nothing new starts and what did not run says why; a step that

@@ -74,6 +74,12 @@ def is_within(step_id: str, group_id: str) -> bool:
     return step_id.startswith(group_id + SEPARATOR)
 
 
+def enclosing_groups(step_id: str) -> list[str]:
+    """The ids of the group instances ``step_id`` is within, outermost first (``is_within`` holds for each)."""
+    ends = [i for i, char in enumerate(step_id) if char == SEPARATOR]
+    return [step_id[:end] for end in ends]
+
+
 def parse(step_id: str) -> tuple[Segment, ...]:
     """The segments of a step id; ValueError when it is not one."""
     segments = []

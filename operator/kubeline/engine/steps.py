@@ -30,6 +30,12 @@ class Findings:
     #: steps that failed while being prepared (step id -> why): they have no recorded state
     unstartable: dict[str, str] = field(default_factory=dict)
     wake: float | None = None
+    withheld: int = 0  # steps that could start but were not prepared: the walk's max_start was reached
+
+    @property
+    def ready(self) -> int:
+        """Steps that could start now: the candidates and the ones withheld."""
+        return len(self.candidates) + self.withheld
 
     def wake_by(self, at: float) -> None:
         self.wake = at if self.wake is None else min(self.wake, at)
@@ -40,13 +46,22 @@ class Findings:
 
 
 class StepDecider:
-    """Decides the steps of one walk; ``stopping`` (why nothing new starts) is None while the run goes on."""
+    """Decides the steps of one walk; ``stopping`` (why nothing new starts) is None while the run goes on.
+    Past ``max_start`` candidates, a step that could start is not prepared (its inputs are not resolved, so
+    one that cannot have them fails only when its turn comes): it waits for a later decision."""
 
     def __init__(
-        self, state: RunState, now: float, found: Findings, resolver: Resolver, stopping: str | None, kill: bool
+        self,
+        state: RunState,
+        now: float,
+        found: Findings,
+        resolver: Resolver,
+        stopping: str | None,
+        kill: bool,
+        max_start: int | None = None,
     ):
         self.state, self.now, self.found, self.resolver = state, now, found, resolver
-        self.stopping, self.kill = stopping, kill
+        self.stopping, self.kill, self.max_start = stopping, kill, max_start
 
     def decide(self, node: Node, step_id: str, context: Context, scope: Scope) -> None:
         step = self.state.steps.get(step_id)
@@ -97,6 +112,10 @@ class StepDecider:
             return
         if not context.may_start:
             self.found.views[step_id] = View("Pending", "waiting: the loop's parallelism is reached")
+            return
+        if self.max_start is not None and len(self.found.candidates) >= self.max_start:
+            self.found.views[step_id] = View("Pending", "waiting to start: other steps go first")
+            self.found.withheld += 1
             return
         try:
             start = start_step(node, step_id, attempt, scope, context, self.resolver)

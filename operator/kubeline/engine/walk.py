@@ -33,13 +33,15 @@ class Walk:
         kill: bool,
         timed_out: bool,
         unstartable: dict[str, str] | None = None,
+        max_start: int | None = None,
     ):
         self.plan, self.state, self.timed_out = plan, state, timed_out
         self.found = Findings(unstartable={} if unstartable is None else unstartable)
         volumes = {v.name: v for v in plan.spec.volumes or []}
         self.resolver = Resolver(params, state, self.found.views, volumes)
-        self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill)
+        self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill, max_start)
         self.exit_done = True
+        self._begun_groups: set[str] | None = None  # group instances with a recorded step, made on first use
 
     @property
     def outcome(self) -> RunOutcome:
@@ -129,11 +131,11 @@ class Walk:
             iteration_id = stepid.instance(node_id, index)
             begun = self._has_begun(iteration_id, group=node.body is not None)
             may_start = context.may_start and (limit is None or begun or active < limit)
-            candidates_before = len(self.found.candidates)
+            ready_before = self.found.ready
             items_inside = (*context.items, LoopItem(item_name, item))
             self._instance(node, scope, iteration_id, Context(context.prefixes, items_inside, may_start))
             phase = self.found.views[iteration_id].phase
-            if phase not in TERMINAL and (begun or len(self.found.candidates) > candidates_before):
+            if phase not in TERMINAL and (begun or self.found.ready > ready_before):
                 active += 1
             phases.append(phase)
         message = f"{len(items)} iterations" if items else "the list is empty: nothing to run"
@@ -143,7 +145,9 @@ class Walk:
         """Whether any step of this loop iteration has been recorded."""
         if not group:
             return instance_id in self.state.steps
-        return any(stepid.is_within(key, instance_id) for key in self.state.steps)
+        if self._begun_groups is None:  # once per walk: asking each iteration to scan every step is quadratic
+            self._begun_groups = {group for key in self.state.steps for group in stepid.enclosing_groups(key)}
+        return instance_id in self._begun_groups
 
     def _instance(self, node: Node, scope: Scope, instance_id: str, context: Context) -> None:
         if node.body is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ from kubeline.store.objects import ArtifactError
 
 #: Bytes of a step's log read for the tail shown when it fails: a 20 MB line costs no more than a short one.
 LOG_TAIL_BYTES = 8192
+#: Steps a decision proposes beyond the free process slots: they start as slots free up, with no new decision
+#: in between (a decision walks the whole run: one per finished step made a 10,000-step fan-out quadratic).
+START_AHEAD = 256
 
 
 @dataclass
@@ -98,6 +102,7 @@ class LocalRunner:
         self.state = RunState(identity=local_identity(run_name), steps=dict(reused or {}))
         self.runs_again = retry.Downstream(plan, run_again)
         self.processes = StepProcesses()
+        self.waiting: deque[StartStep] = deque()  # what the last decision proposed and is not started yet
         self.logs: dict[str, Path] = {}
         run_claims = {claim_name(run_name, v) for v in plan.spec.volumes or [] if v.claim_name is None}
         self.claims = ClaimFolders(self.run_dir, shared_volumes or kubeline_home() / "volumes", run_claims)
@@ -117,8 +122,12 @@ class LocalRunner:
     def _loop(self) -> RunResult:
         while True:
             now = time.time()
-            decision = decide(self.plan, self.params, self.state, now)
-            acted = self._act(decision, now)
+            room = self.max_parallel - len(self.processes.running)
+            decision = decide(self.plan, self.params, self.state, now, max_start=max(0, room) + START_AHEAD)
+            for stop in decision.stop:
+                self.processes.stop(stop.id, stop.reason, now)
+            self.waiting = deque(decision.start)
+            acted = self._start_waiting(now)
             if self.on_change:
                 self.on_change(decision, self.state)
             if decision.finished and not self.processes.running:
@@ -126,28 +135,42 @@ class LocalRunner:
                 return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs, found)
             if acted:
                 continue  # cache hits changed the state: decide again at once
-            for step_id in self.processes.finished_steps(decision.wake_at):
+            self._await(decision)
+
+    def _await(self, decision: Decision) -> None:
+        """Collects steps as they end and starts the decision's waiting steps in their place, until a new
+        decision is needed: a step did not succeed, the run was cancelled, the wake-up time came, or no
+        process runs or waits."""
+        while True:
+            ended = list(self.processes.finished_steps(decision.wake_at))
+            for step_id in ended:
                 self._collect(step_id)
+            now = time.time()
+            all_succeeded = all(self.state.steps[step_id].phase == "Succeeded" for step_id in ended)
+            due = decision.wake_at is not None and now >= decision.wake_at
+            if not ended or not all_succeeded or due or self.state.cancelled or not self.waiting:
+                return
+            self._start_waiting(now)
+            if not self.processes.running:
+                return
+            if self.on_change:
+                self.on_change(decision, self.state)
 
     # -- acting on decisions --------------------------------------------------------------------------
 
-    def _act(self, decision: Decision, now: float) -> bool:
-        """Stop and start what the decision says; True when cache hits changed the state."""
-        for stop in decision.stop:
-            self.processes.stop(stop.id, stop.reason, now)
+    def _start_waiting(self, now: float) -> bool:
+        """Starts waiting steps while there are free process slots; True when cache hits changed the state."""
         changed = False
-        for start in decision.start:
-            changed = self._start(start, now) or changed
+        while self.waiting and len(self.processes.running) < self.max_parallel:
+            changed = self._start(self.waiting.popleft(), now) or changed
         return changed
 
     def _start(self, start: StartStep, now: float) -> bool:
-        """A cache hit (True), or the step's process started; beyond ``max_parallel`` it waits to be proposed again."""
+        """A cache hit (True), or the step's process started."""
         if start.id in self.processes.running:
             return False
         asked = self.runs_again(start.id)  # a retry runs these and what follows them, whatever the cache holds
         cached = self.cache.lookup(start, now) if self.cache is not None and not asked else None
-        if cached is None and len(self.processes.running) >= self.max_parallel:
-            return False
         if cached is not None:
             outputs, large_values = cached
             self.state.steps[start.id] = caching.hit(start, outputs, now, stored_values=large_values)
