@@ -33,6 +33,9 @@ LOG_TAIL_BYTES = 8192
 #: Steps a decision proposes beyond the free process slots: they start as slots free up, with no new decision
 #: in between (a decision walks the whole run: one per finished step made a 10,000-step fan-out quadratic).
 START_AHEAD = 256
+#: Seconds after which the runner decides again while steps keep ending, so the run's document and progress
+#: (made from the last decision) are never older than this.
+DECISION_FRESH_FOR = 1.0
 
 
 @dataclass
@@ -135,26 +138,24 @@ class LocalRunner:
                 return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs, found)
             if acted:
                 continue  # cache hits changed the state: decide again at once
-            self._await(decision)
+            self._await(decision, now)
 
-    def _await(self, decision: Decision) -> None:
+    def _await(self, decision: Decision, decided_at: float) -> None:
         """Collects steps as they end and starts the decision's waiting steps in their place, until a new
-        decision is needed: a step did not succeed, the run was cancelled, the wake-up time came, or no
-        process runs or waits."""
+        decision is needed: a step did not succeed, the run was cancelled, the wake-up time came, the
+        decision is DECISION_FRESH_FOR old, or no process runs or waits."""
+        wake_at = min(decision.wake_at or float("inf"), decided_at + DECISION_FRESH_FOR)
         while True:
-            ended = list(self.processes.finished_steps(decision.wake_at))
+            ended = list(self.processes.finished_steps(wake_at))
             for step_id in ended:
                 self._collect(step_id)
-            now = time.time()
             all_succeeded = all(self.state.steps[step_id].phase == "Succeeded" for step_id in ended)
-            due = decision.wake_at is not None and now >= decision.wake_at
-            if not ended or not all_succeeded or due or self.state.cancelled or not self.waiting:
+            now = time.time()
+            if not ended or not all_succeeded or now >= wake_at or self.state.cancelled or not self.waiting:
                 return
             self._start_waiting(now)
             if not self.processes.running:
                 return
-            if self.on_change:
-                self.on_change(decision, self.state)
 
     # -- acting on decisions --------------------------------------------------------------------------
 
