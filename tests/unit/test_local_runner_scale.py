@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -57,3 +58,20 @@ def test_a_chain_of_a_thousand_steps_hands_each_output_to_the_next(tmp_path: Pat
     assert result["outputs"] == {"last": str(STEPS)}
     assert result["progress"]["succeeded"] == STEPS
     assert document["status"]["progressText"] == f"{STEPS}/{STEPS}"
+
+
+def test_the_summary_of_a_big_run_shows_its_failures_and_counts_the_rest() -> None:
+    from kubeline.backends.local import RunResult
+    from kubeline.commands.display import SUMMARY_ROWS, plain_console, print_result
+    from kubeline.engine.state import Decision, RunState, StepState, View
+
+    views = {f"each[{i}]": View("Succeeded") for i in range(STEPS)}
+    views["each[500]"] = views["each[900]"] = View("Failed", "exit code 3")
+    steps = {i: StepState("Succeeded", started_at=1, finished_at=2, outputs={"y": "1"}) for i in views}
+    result = RunResult("big", Path("/nowhere"), Decision("Failed", "each[500] failed", views=views), RunState(0, steps))
+    console = plain_console(record=True, width=200, file=io.StringIO())
+    print_result(console, result)
+    text = console.export_text()
+    assert "each[500]" in text and "each[900]" in text and "each[0]" in text
+    assert f"each[{SUMMARY_ROWS - 2}]" not in text  # two failures and the first 48 that succeeded
+    assert f"and {STEPS - SUMMARY_ROWS} more steps ({STEPS - SUMMARY_ROWS} Succeeded)" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -124,15 +125,27 @@ class Progress:
         return grid
 
 
+#: Rows of the summary table at most: rich takes seconds to lay out thousands (42 s for 10,000 rows).
+SUMMARY_ROWS = 50
+
+
 def summary_table(result: RunResult) -> Table:
+    """A row per step, at most SUMMARY_ROWS: those that did not succeed first, then the first that did."""
     decision, state = result.decision, result.state
+    rows = [(i, view) for i, view in decision.views.items() if view.is_step or view.phase == "Skipped"]
     table = Table(title=visible(f"run {result.name}: {decision.phase}"), title_justify="left")
+    if len(rows) > SUMMARY_ROWS:
+        order = sorted(range(len(rows)), key=lambda n: rows[n][1].phase == "Succeeded")  # stable
+        left_out = Counter(rows[n][1].phase for n in order[SUMMARY_ROWS:])
+        rows = [rows[n] for n in sorted(order[:SUMMARY_ROWS])]
+        counts = ", ".join(f"{count} {phase}" for phase, count in left_out.items())
+        table.caption = (
+            f"and {left_out.total()} more steps ({counts}): all are in `kubeline run --json` and `kubeline ui --local`"
+        )
     for column in ("task", "phase", "duration", "outputs", "message"):
         table.add_column(column, overflow="fold")
     now = time.time()
-    for step_id, view in decision.views.items():
-        if not view.is_step and view.phase != "Skipped":
-            continue
+    for step_id, view in rows:
         step = state.steps.get(step_id)
         shown = step.outputs if step and view.phase == "Succeeded" else {}
         outputs = Text(", ").join(Text(f"{k}=") + _short(v, 40) for k, v in shown.items())
