@@ -137,13 +137,13 @@ class LocalRunner:
                 found = metrics.of_run(self.plan, decision, self.state)
                 return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs, found)
             if acted:
-                continue  # cache hits changed the state: decide again at once
+                continue  # steps ended at once (cache hits, steps that could not start): decide again now
             self._await(decision, now)
 
     def _await(self, decision: Decision, decided_at: float) -> None:
         """Collects steps as they end and starts the decision's waiting steps in their place, until a new
-        decision is needed: a step did not succeed, the run was cancelled, the wake-up time came, the
-        decision is DECISION_FRESH_FOR old, or no process runs or waits."""
+        decision is needed: a step did not succeed (or ended at once), the run was cancelled, the wake-up
+        time came, the decision is DECISION_FRESH_FOR old, or no process runs or waits."""
         wake_at = min(decision.wake_at or float("inf"), decided_at + DECISION_FRESH_FOR)
         while True:
             ended = list(self.processes.finished_steps(wake_at))
@@ -153,21 +153,21 @@ class LocalRunner:
             now = time.time()
             if not ended or not all_succeeded or now >= wake_at or self.state.cancelled or not self.waiting:
                 return
-            self._start_waiting(now)
-            if not self.processes.running:
+            if self._start_waiting(now) or not self.processes.running:
                 return
 
     # -- acting on decisions --------------------------------------------------------------------------
 
     def _start_waiting(self, now: float) -> bool:
-        """Starts waiting steps while there are free process slots; True when cache hits changed the state."""
+        """Starts waiting steps while there are free process slots; True when one ended at once."""
         changed = False
         while self.waiting and len(self.processes.running) < self.max_parallel:
             changed = self._start(self.waiting.popleft(), now) or changed
         return changed
 
     def _start(self, start: StartStep, now: float) -> bool:
-        """A cache hit (True), or the step's process started."""
+        """Serves the step from the cache or starts its process; True when it ended at once (a cache hit, or
+        a step that could not start)."""
         if start.id in self.processes.running:
             return False
         asked = self.runs_again(start.id)  # a retry runs these and what follows them, whatever the cache holds
@@ -177,7 +177,7 @@ class LocalRunner:
             self.state.steps[start.id] = caching.hit(start, outputs, now, stored_values=large_values)
             return True
         self._spawn(start, now)
-        return False
+        return start.id not in self.processes.running
 
     def _spawn(self, start: StartStep, now: float) -> None:
         try:
