@@ -34,8 +34,10 @@ LOG_TAIL_BYTES = 8192
 #: in between (a decision walks the whole run: one per finished step made a 10,000-step fan-out quadratic).
 START_AHEAD = 256
 #: Seconds after which the runner decides again while steps keep ending, so the run's document and progress
-#: (made from the last decision) are never older than this.
+#: (made from the last decision) are never much older than this; but at least DECISION_COST_SHARE times what
+#: the last decision took, so deciding (0.2 s or more for 10,000 steps) never takes most of the time.
 DECISION_FRESH_FOR = 1.0
+DECISION_COST_SHARE = 10
 
 
 @dataclass
@@ -127,6 +129,7 @@ class LocalRunner:
             now = time.time()
             room = self.max_parallel - len(self.processes.running)
             decision = decide(self.plan, self.params, self.state, now, max_start=max(0, room) + START_AHEAD)
+            deciding_took = time.time() - now
             for stop in decision.stop:
                 self.processes.stop(stop.id, stop.reason, now)
             self.waiting = deque(decision.start)
@@ -138,13 +141,13 @@ class LocalRunner:
                 return RunResult(self.run_name, self.run_dir, decision, self.state, self.logs, found)
             if acted:
                 continue  # steps ended at once (cache hits, steps that could not start): decide again now
-            self._await(decision, now)
+            self._await(decision, now + max(DECISION_FRESH_FOR, DECISION_COST_SHARE * deciding_took))
 
-    def _await(self, decision: Decision, decided_at: float) -> None:
+    def _await(self, decision: Decision, stale_at: float) -> None:
         """Collects steps as they end and starts the decision's waiting steps in their place, until a new
         decision is needed: a step did not succeed (or ended at once), the run was cancelled, the wake-up
-        time came, the decision is DECISION_FRESH_FOR old, or no process runs or waits."""
-        wake_at = min(decision.wake_at or float("inf"), decided_at + DECISION_FRESH_FOR)
+        time came, the decision is stale (at ``stale_at``), or no process runs or waits."""
+        wake_at = min(decision.wake_at or float("inf"), stale_at)
         while True:
             ended = list(self.processes.finished_steps(wake_at))
             for step_id in ended:
