@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kubeline.api.constants import API_VERSION
-from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.api.records import merged_tasks
+from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller import records as records_module
 from kubeline.controller.config import OperatorConfig
