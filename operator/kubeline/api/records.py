@@ -9,8 +9,8 @@ operator moves finished steps into RunRecords, written once, oldest first, and l
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from kubeline.api.names import MAX_SUBDOMAIN
 
@@ -36,3 +36,14 @@ def merged_tasks(listed: Mapping[str, Task] | None, records: Iterable[Mapping[st
         tasks.update(record)
     tasks.update(listed or {})
     return tasks
+
+
+def with_records(run: Mapping[str, Any], read: Callable[[str], Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The Run document with every step in ``status.tasks``: the RunRecords its status names, fetched by ``read``
+    (a record's name -> the RunRecord, None when it is gone), merged under its own list."""
+    status = run.get("status") or {}
+    names = status.get("records") or []
+    if not names:
+        return dict(run)
+    found = [((read(name) or {}).get("spec") or {}).get("tasks") or {} for name in names]
+    return {**run, "status": {**status, "tasks": merged_tasks(status.get("tasks"), found)}}
