@@ -846,3 +846,18 @@ def test_a_retry_of_a_large_run_reuses_the_steps_its_records_hold(small_bounds: 
     assert kube.created_pods == [pod_name("r-retry", "join", 1)]
     retried = every_task(kube, "r-retry")
     assert retried["each[3]"]["reusedFrom"] == RUN and retried["join"]["phase"] == "Succeeded"
+
+
+def test_a_wide_fan_out_starts_a_bounded_number_of_steps_a_pass_and_says_how_far_it_got(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reconciler_module, "STARTS_PER_PASS", 15)
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    assert reconcile(kube, reconciler) == 0.0  # the next pass is due at once
+    assert len(kube.created_pods) == 15
+    assert status(kube)["progress"]["running"] == 15 and status(kube)["progressText"] == "0/41"
+    reconcile(kube, reconciler)
+    assert len(kube.created_pods) == 30
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded" and len(set(kube.created_pods)) == 41

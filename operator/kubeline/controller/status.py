@@ -7,6 +7,7 @@ labels, a finished pod is read once and its outcome recorded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,11 @@ _SUCCEEDED: dict[str, ConditionValue] = {"Succeeded": "True", "Failed": "False",
 
 
 def timestamp(seconds: float) -> str:
+    return _timestamp(int(seconds))
+
+
+@functools.lru_cache(maxsize=4096)  # a pass writes every step's times, and steps share seconds
+def _timestamp(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

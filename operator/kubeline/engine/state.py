@@ -6,6 +6,7 @@ plain data, so a decision depends only on them and the clock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -127,6 +128,7 @@ _RECORDED: dict[models.TaskPhase, StepPhase] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a pass reads every step's times, and steps share seconds: strptime is slow
 def seconds(text: str | None) -> float | None:
     """A status timestamp (``2026-11-30T10:00:00Z``) in seconds since the epoch; None for none."""
     if not text:
