@@ -171,11 +171,12 @@ def main() -> None:
         subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
-        operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline", "operator", "-n", namespace],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = Path(tempfile.mkstemp(prefix="kubeline-large-operator-", suffix=".log")[1])
+        print(f"operator log: {log}", flush=True)
+        with log.open("w") as output:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "kubeline", "operator", "-n", namespace], stdout=output, stderr=output
+            )
         api = config.new_client_from_config(os.environ["KUBECONFIG"])
         time.sleep(2)
         shapes = ["fan-out", "loop"] if args.shape == "both" else [args.shape]
@@ -184,6 +185,8 @@ def main() -> None:
             print(f"{shape} of {args.steps}", flush=True)
             for key, value in figures.items():
                 print(f"  {key:40} {value}", flush=True)
+        if operator.poll() is not None:
+            print(f"the operator exited ({operator.returncode}) during the run: see its log", flush=True)
         print(f"operator peak RSS (MiB)                  {peak_rss_mib(operator.pid)}")
     finally:
         if operator is not None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from kubeline.api.models import TaskStatus
 
-#: Most bytes of step entries a status lists: a quarter of the 1 MiB kubeline allows a Run, leaving room for the
-#: frozen pipeline (checked against that same 1 MiB when the run starts), its arguments and the rest.
+#: Most bytes of step entries a status lists. The API server adds about as much again in managedFields (the
+#: names of every field written), so the entries take half the 1 MiB kubeline allows a Run, leaving room for
+#: the frozen pipeline (checked against that same 1 MiB when the run starts), its arguments and the rest.
 LISTED_BYTES = 256 * 1024
-#: Most bytes of step entries in one RunRecord: well inside etcd's limit with the record's own metadata.
-RECORD_BYTES = 512 * 1024
+#: Most bytes of step entries in one RunRecord: with managedFields, about half of etcd's 1.5 MiB an object.
+RECORD_BYTES = 256 * 1024
 #: Phases a step entry never leaves (a failed step awaiting a retry shows as Pending).
 FINAL = ("Succeeded", "Skipped", "Failed")
 
