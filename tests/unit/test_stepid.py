@@ -164,3 +164,11 @@ def _is_step_id(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_enclosing_instances_are_the_group_iterations_the_steps_are_within() -> None:
+    steps = ["loop[2].train", "outer[1].inner[0].fit", "each[3]", "plain", "a[1].b"]
+    found = stepid.enclosing_instances(steps)
+    assert found == {"loop[2]", "outer[1]", "outer[1].inner[0]", "a[1]"}
+    for group in ["loop[2]", "outer[1]", "outer[1].inner[0]", "each[3]", "a[1]", "loop[1]"]:
+        assert (group in found) == any(stepid.is_within(step, group) for step in steps)

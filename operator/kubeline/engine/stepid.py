@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kubeline.api.names import MAX_LABEL, is_dns_label
@@ -73,6 +74,18 @@ def instance(loop_id: str, index: int) -> str:
 def is_within(step_id: str, group_id: str) -> bool:
     """Whether ``step_id`` is a step inside the group (instance) ``group_id``."""
     return step_id.startswith(group_id + SEPARATOR)
+
+
+def enclosing_instances(step_ids: Iterable[str]) -> set[str]:
+    """The group iterations (``loop[2]``, ``outer[1].inner[0]``) the steps are within: ``is_within`` for all at once."""
+    found = set()
+    for step_id in step_ids:
+        end = step_id.find("]")
+        while end != -1:
+            if step_id.startswith(SEPARATOR, end + 1):
+                found.add(step_id[: end + 1])
+            end = step_id.find("]", end + 1)
+    return found
 
 
 def parse(step_id: str) -> tuple[Segment, ...]:

@@ -40,6 +40,7 @@ class Walk:
         self.resolver = Resolver(params, state, self.found.views, volumes)
         self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill)
         self.exit_done = True
+        self._begun_groups: set[str] | None = None  # loop iterations of groups with a step recorded
 
     @property
     def outcome(self) -> RunOutcome:
@@ -143,7 +144,9 @@ class Walk:
         """Whether any step of this loop iteration has been recorded."""
         if not group:
             return instance_id in self.state.steps
-        return any(stepid.is_within(key, instance_id) for key in self.state.steps)
+        if self._begun_groups is None:  # once a walk: a loop of 10,000 groups would scan every step 10,000 times
+            self._begun_groups = stepid.enclosing_instances(self.state.steps)
+        return instance_id in self._begun_groups
 
     def _instance(self, node: Node, scope: Scope, instance_id: str, context: Context) -> None:
         if node.body is None:
