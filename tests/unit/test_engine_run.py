@@ -530,3 +530,19 @@ def test_pipeline_outputs_may_name_the_run() -> None:
     state = RunState(started_at=0, identity={"name": "r1", "namespace": "ns", "uid": "u-1"})
     state.steps["a"] = StepState("Succeeded", outputs={"out": "m"})
     assert decide(plan, {}, state, 1).outputs == {"model": "gs://bucket/r1/m"}
+
+
+def test_max_starts_prepares_that_many_steps_and_counts_the_ready_ones_left_for_later() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(10)), arguments={"a": "{{item}}"})]))
+    state = RunState(started_at=0.0)
+    decision = decide(plan, {}, state, 0.0, max_starts=4)
+    assert [start.id for start in decision.start] == [f"each[{i}]" for i in range(4)]
+    assert decision.deferred == 6 and decision.phase == "Running"
+    assert {decision.views[f"each[{i}]"].phase for i in range(4, 10)} == {"Pending"}
+    assert decide(plan, {}, state, 0.0).deferred == 0  # without a bound every ready step is prepared
+
+
+def test_max_starts_defers_nothing_when_the_runs_parallelism_holds_the_steps_back() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(10)), arguments={"a": "{{item}}"})], parallelism=2))
+    decision = decide(plan, {}, RunState(started_at=0.0), 0.0, max_starts=4)
+    assert len(decision.start) == 2 and decision.deferred == 0  # no pass is due before a step ends

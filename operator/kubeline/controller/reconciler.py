@@ -327,15 +327,14 @@ class RunReconciler:
             await self._remember(result, now)
         ref = self._run_ref(run, status)
         while True:
-            decision = decide(plan, self.params, state, now)
+            decision = decide(plan, self.params, state, now, max_starts=STARTS_PER_PASS)
             for stop in decision.stop:
                 step = state.steps[stop.id]
                 if step.pod:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
-            starts = decision.start[:STARTS_PER_PASS]
-            ended = await self._start_steps(run, ref, starts, state, now)
-            more_to_start = len(starts) < len(decision.start)
+            ended = await self._start_steps(run, ref, decision.start, state, now)
+            more_to_start = decision.deferred > 0
             if more_to_start or (not ended and not decision.stop):
                 break
             now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing

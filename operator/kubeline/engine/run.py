@@ -74,8 +74,10 @@ def bind_arguments(
     return values
 
 
-def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> Decision:
-    """What to do next for a run: steps to start and stop, how everything looks, whether it is over."""
+def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float, max_starts: int | None = None) -> Decision:
+    """What to do next for a run: steps to start and stop, how everything looks, whether it is over.
+    ``max_starts`` bounds the steps to start (their inputs resolved and cache keys made): a caller that starts a
+    few hundred a pass does not prepare all 10,000 of a fan-out each time; the others show as Pending."""
     stopping = None
     deadline = None
     if plan.spec.timeout and state.started_at is not None:
@@ -85,7 +87,9 @@ def decide(plan: Plan, params: dict[str, Any], state: RunState, now: float) -> D
         stopping = "not run: the run was cancelled"
     elif timed_out:
         stopping = f"not run: the run timed out after {plan.spec.timeout}"
-    walk = Walk(plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out)
+    walk = Walk(
+        plan, params, state, now, stopping, kill=stopping is not None, timed_out=timed_out, max_starts=max_starts
+    )
     walk.run()
     if stopping is None and walk.found.failed:
         # fail fast: walk again so that nothing new starts and what did not run says why; a step that
@@ -118,6 +122,8 @@ def _decision(walk: Walk) -> Decision:
         stop=found.stops,
         views=found.views,
         wake_at=found.wake,
+        # ready steps max_starts left out, when the run's parallelism would start them now
+        deferred=found.deferred if len(start) == len(found.candidates) else 0,
     )
     if finished:
         decision.message = _final_message(walk)

@@ -97,6 +97,7 @@ class Decision:
     stop: list[StopStep] = field(default_factory=list)
     views: dict[str, View] = field(default_factory=dict)
     wake_at: float | None = None  # call decide again by then even if nothing happens
+    deferred: int = 0  # steps ready to start that decide's max_starts left for the next decision
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property

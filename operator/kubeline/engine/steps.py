@@ -30,6 +30,9 @@ class Findings:
     #: steps that failed while being prepared (step id -> why): they have no recorded state
     unstartable: dict[str, str] = field(default_factory=dict)
     wake: float | None = None
+    #: Most candidates to prepare (None: all): the rest stay Pending unresolved, for a later decision.
+    max_starts: int | None = None
+    deferred: int = 0  # steps ready to start that max_starts left for a later decision
 
     def wake_by(self, at: float) -> None:
         self.wake = at if self.wake is None else min(self.wake, at)
@@ -97,6 +100,10 @@ class StepDecider:
             return
         if not context.may_start:
             self.found.views[step_id] = View("Pending", "waiting: the loop's parallelism is reached")
+            return
+        if self.found.max_starts is not None and len(self.found.candidates) >= self.found.max_starts:
+            self.found.views[step_id] = View("Pending")  # ready, and left for the next decision
+            self.found.deferred += 1
             return
         try:
             start = start_step(node, step_id, attempt, scope, context, self.resolver)

@@ -33,9 +33,10 @@ class Walk:
         kill: bool,
         timed_out: bool,
         unstartable: dict[str, str] | None = None,
+        max_starts: int | None = None,
     ):
         self.plan, self.state, self.timed_out = plan, state, timed_out
-        self.found = Findings(unstartable={} if unstartable is None else unstartable)
+        self.found = Findings(unstartable={} if unstartable is None else unstartable, max_starts=max_starts)
         volumes = {v.name: v for v in plan.spec.volumes or []}
         self.resolver = Resolver(params, state, self.found.views, volumes)
         self.decider = StepDecider(state, now, self.found, self.resolver, stopping, kill)
