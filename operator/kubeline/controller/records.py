@@ -52,7 +52,11 @@ def listing(
     the bounds default to LISTED_BYTES and RECORD_BYTES."""
     listed_bytes = LISTED_BYTES if listed_bytes is None else listed_bytes
     record_bytes = RECORD_BYTES if record_bytes is None else record_bytes
-    fresh = {step_id: task for step_id, task in tasks.items() if recorded.get(step_id) != task}
+    fresh = {
+        step_id: task
+        for step_id, task in tasks.items()
+        if (before := recorded.get(step_id)) is not task and before != task  # the same object: no comparing
+    }
     sizes = {step_id: entry_bytes(step_id, task) for step_id, task in fresh.items()}
     if sum(sizes.values()) <= listed_bytes:
         return Listing(listed=fresh)

@@ -126,8 +126,10 @@ def _observe_pod(plan: Plan, observed: Observed, step_id: str, attempt: int, pod
 def status_document(plan: Plan, decision: Decision, state: RunState, base: RunStatus, now: float) -> RunStatus:
     """The Run's status for this decision: compact, one entry per step, groups only when they say something."""
     artifact_producers = _artifact_producers(plan)
+    before = base.tasks or {}
     tasks = {
-        step_id: _task_status(view, state.steps.get(step_id), stepid.task_name(step_id) in artifact_producers)
+        step_id: _unchanged(before.get(step_id), view, state.steps.get(step_id))
+        or _task_status(view, state.steps.get(step_id), stepid.task_name(step_id) in artifact_producers)
         for step_id, view in decision.views.items()
         if view.is_step or view.phase in ("Skipped", "Failed")
     }
@@ -178,6 +180,16 @@ def _reuse_note(state: RunState) -> str | None:
         return None
     count = sum(1 for step in state.steps.values() if step.reused_from)
     return f"{count} step{'' if count == 1 else 's'} reused from {', '.join(origins)}"
+
+
+def _unchanged(before: TaskStatus | None, view: View, step: StepState | None) -> TaskStatus | None:
+    """The entry of a step that had succeeded or been skipped before this pass, as it was (such an entry never
+    changes again): a pass over 10,000 finished steps makes no new ones."""
+    if before is None or before.phase != view.phase or view.phase not in ("Succeeded", "Skipped"):
+        return None
+    if step is None:
+        return before if view.phase == "Skipped" and before.message == (view.message[:1024] or None) else None
+    return before if step.phase == "Succeeded" and step.attempt == before.attempts else None
 
 
 def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
