@@ -183,19 +183,26 @@ def _reuse_note(state: RunState) -> str | None:
 
 
 def _unchanged(before: TaskStatus | None, view: View, step: StepState | None) -> TaskStatus | None:
-    """The entry of a step that had succeeded or been skipped before this pass, as it was (such an entry never
-    changes again): a pass over 10,000 finished steps makes no new ones."""
-    if before is None or before.phase != view.phase or view.phase not in ("Succeeded", "Skipped"):
+    """The previous pass's entry when this pass would make the same: a step that had succeeded (such an entry
+    never changes again), or one never started that looks as it did (skipped, or waiting with the same message).
+    A pass over 10,000 steps then makes entries only for those that moved."""
+    if before is None or before.phase != view.phase:
         return None
     if step is None:
-        return before if view.phase == "Skipped" and before.message == (view.message[:1024] or None) else None
-    return before if step.phase == "Succeeded" and step.attempt == before.attempts else None
+        return before if before.attempts is None and before.message == _shown(view.message) else None
+    return (
+        before if view.phase == "Succeeded" and step.phase == "Succeeded" and step.attempt == before.attempts else None
+    )
+
+
+def _shown(message: str) -> str | None:
+    """A step's message as its entry keeps it."""
+    return message[:1024] if message and message != "starting" else None
 
 
 def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
     """A step's (or group's) entry; ``lineage``: its cache key is kept, for the steps reading its artifacts."""
-    message = view.message or (step.message if step is not None else "")
-    shown = message[:1024] if message and message != "starting" else None
+    shown = _shown(view.message or (step.message if step is not None else ""))
     if step is None:
         return TaskStatus(phase=view.phase, message=shown)
     return TaskStatus(
