@@ -1,7 +1,7 @@
 """A run too large to list every step in its status, on the real API server: its finished steps go to RunRecords
 it owns, and every reader still sees every step.
 
-300 steps, each reporting a 900-character value, make about 330 KiB of step entries: past the 256 KiB a status
+300 steps, each reporting a 900-character value, make about 330 KiB of step entries: past the 128 KiB a status
 lists, so the operator writes records as they finish (10,000 steps work the same way: benchmarks/large_run_bench.py).
 """
 

@@ -6,7 +6,7 @@ lists every one, as small runs always did. Past that, the finished ones (succeed
 they never change again) move into RunRecords of at most RECORD_BYTES each, written once and named in
 ``status.records``; what stays listed is what a user watches: running steps, waiting ones, retries. When even those
 do not fit (10,000 steps running at once), the started ones are listed first and the rest counted in
-``status.unlisted`` (their pods are the record of them).
+``status.unlisted`` (their pods are the record of them), as are, past the bound, steps that only wait their turn.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from kubeline.api.models import TaskStatus
 
 #: Most bytes of step entries a status lists. The API server adds about as much again in managedFields (the
-#: names of every field written), so the entries take half the 1 MiB kubeline allows a Run, leaving room for
-#: the frozen pipeline (checked against that same 1 MiB when the run starts), its arguments and the rest.
-LISTED_BYTES = 256 * 1024
+#: names of every field written), and it decodes, validates and stores the whole status at every write, so the
+#: entries stay small beside the 1 MiB kubeline allows a Run (the frozen pipeline, checked against that same
+#: 1 MiB when the run starts, its arguments and the rest).
+LISTED_BYTES = 128 * 1024
 #: Most bytes of step entries in one RunRecord: with managedFields, about half of etcd's 1.5 MiB an object.
 RECORD_BYTES = 256 * 1024
 #: Phases a step entry never leaves (a failed step awaiting a retry shows as Pending).
@@ -70,11 +71,15 @@ def listing(
         remaining = [step_id for step_id in fresh if step_id not in sealed]
     else:
         remaining = list(fresh)
-    # what a user watches first: finished (failed) and started steps, then those still waiting
+    # what a user watches first: finished (failed) and started steps, then those waiting with a reason; a step
+    # that only waits its turn says nothing its count in status.progress does not
     order = sorted(remaining, key=lambda step_id: (fresh[step_id].phase not in FINAL, not fresh[step_id].attempts))
     used = 0
     for step_id in order:
-        if used + sizes[step_id] <= listed_bytes:
+        task = fresh[step_id]
+        if task.phase == "Pending" and not task.attempts and not task.message:
+            result.unlisted += 1
+        elif used + sizes[step_id] <= listed_bytes:
             result.listed[step_id] = fresh[step_id]
             used += sizes[step_id]
         else:
