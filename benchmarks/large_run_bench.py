@@ -195,7 +195,10 @@ def main() -> None:
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(timeout=10)
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
         if own_cluster:
             subprocess.run([*cluster, "down", "--state-dir", str(state)], capture_output=True)
 
