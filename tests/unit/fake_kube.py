@@ -28,6 +28,7 @@ class FakeKube:
         self.runs: dict[Key, dict[str, Any]] = {}
         self.pods: dict[Key, dict[str, Any]] = {}
         self.cache_entries: dict[Key, dict[str, Any]] = {}
+        self.run_records: dict[Key, dict[str, Any]] = {}
         self.volume_claims: dict[Key, dict[str, Any]] = {}
         self.queues: dict[Key, dict[str, Any]] = {}
         self.queue_status_writes: list[tuple[str, dict[str, Any]]] = []
@@ -78,6 +79,12 @@ class FakeKube:
 
     async def create_cache_entry(self, namespace: str, body: dict[str, Any]) -> None:
         self.cache_entries.setdefault((namespace, body["metadata"]["name"]), _as_sent(body))
+
+    async def get_run_record(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.run_records.get((namespace, name)))
+
+    async def write_run_record(self, namespace: str, body: dict[str, Any]) -> None:
+        self.run_records[namespace, body["metadata"]["name"]] = _as_sent(body)
 
     def write_status_as_someone_else(self, namespace: str, name: str, fields: dict[str, Any]) -> None:
         """Another client's merge patch of the Run's status (kubectl patch --subresource=status)."""

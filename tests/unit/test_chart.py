@@ -326,6 +326,7 @@ def test_the_ui_reads_with_its_own_service_account_and_writes_nothing_by_default
     }
     assert grants == {
         *{("kubeline.dev", kind, verb) for kind in ("runs", "pipelines") for verb in READ},
+        ("kubeline.dev", "runrecords", "get"),  # the finished steps of large Runs
         ("", "pods/log", "get"),
         ("", "events", "list"),
     }

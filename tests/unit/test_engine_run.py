@@ -338,8 +338,13 @@ def test_max_start_proposes_the_first_steps_of_the_unlimited_decision_and_the_re
     limited = decide(plan, {}, state, 0, max_start=2)
     assert [s.id for s in limited.start] == [s.id for s in unlimited.start][:2] == ["each[1]", "each[2]"]
     assert limited.start == unlimited.start[:2]
-    waiting = {step: view.message for step, view in limited.views.items() if view.message.startswith("waiting")}
-    assert waiting == dict.fromkeys(("each[3]", "each[4]", "each[5]", "solo"), "waiting to start: other steps go first")
+    withheld = {
+        step: (view.phase, view.message)
+        for step, view in limited.views.items()
+        if step not in unlimited.views or unlimited.views[step] != view
+    }
+    assert withheld == dict.fromkeys(("each[3]", "each[4]", "each[5]", "solo"), ("Pending", ""))  # their turn comes
+    assert limited.deferred == 4
     assert limited.phase == "Running" and limited.progress(state) == unlimited.progress(state)
 
 
@@ -347,7 +352,7 @@ def test_max_start_leaves_a_loop_s_parallelism_as_it_was() -> None:
     plan = plan_of(pipeline([task("each", forEach=list(range(5)), parallelism=2, arguments={"a": "{{item}}"})]))
     decision = decide(plan, {}, RunState(started_at=0), 0, max_start=1)
     assert [s.id for s in decision.start] == ["each[0]"]
-    assert decision.views["each[1]"].message == "waiting to start: other steps go first"
+    assert (decision.views["each[1]"].phase, decision.views["each[1]"].message) == ("Pending", "")
     assert decision.views["each[2]"].message == "waiting: the loop's parallelism is reached"
 
 
@@ -563,3 +568,19 @@ def test_pipeline_outputs_may_name_the_run() -> None:
     state = RunState(started_at=0, identity={"name": "r1", "namespace": "ns", "uid": "u-1"})
     state.steps["a"] = StepState("Succeeded", outputs={"out": "m"})
     assert decide(plan, {}, state, 1).outputs == {"model": "gs://bucket/r1/m"}
+
+
+def test_max_start_prepares_that_many_steps_and_counts_the_ready_ones_left_for_later() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(10)), arguments={"a": "{{item}}"})]))
+    state = RunState(started_at=0.0)
+    decision = decide(plan, {}, state, 0.0, max_start=4)
+    assert [start.id for start in decision.start] == [f"each[{i}]" for i in range(4)]
+    assert decision.deferred == 6 and decision.phase == "Running"
+    assert {decision.views[f"each[{i}]"].phase for i in range(4, 10)} == {"Pending"}
+    assert decide(plan, {}, state, 0.0).deferred == 0  # without a bound every ready step is prepared
+
+
+def test_max_start_defers_nothing_when_the_runs_parallelism_holds_the_steps_back() -> None:
+    plan = plan_of(pipeline([task("each", forEach=list(range(10)), arguments={"a": "{{item}}"})], parallelism=2))
+    decision = decide(plan, {}, RunState(started_at=0.0), 0.0, max_start=4)
+    assert len(decision.start) == 2 and decision.deferred == 0  # no pass is due before a step ends

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from kubeline.api.constants import API_VERSION
+from kubeline.api.records import merged_tasks
 from kubeline.backends.local import LocalRunner, StoreCache
 from kubeline.controller import reconciler as reconciler_module
+from kubeline.controller import records as records_module
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import ClaimNotCreated, PodRefused
 from kubeline.controller.pods import encode_outputs
@@ -761,3 +763,101 @@ def test_a_run_cancelled_before_it_started_ends_cancelled_at_once_with_nothing_r
     assert "startedAt" not in status(kube) and status(kube)["finishedAt"]
     assert kube.created_pods == [] and kube.volume_claims == {}
     assert events[-1] == ("Warning", "Cancelled", "cancelled before it started")
+
+
+# -- large runs: finished steps move to RunRecords -------------------------------------------------------
+
+#: A fan-out of 40 steps and a step reading all their outputs: with the bounds made small, the run needs records.
+FAN_IN = pipeline(
+    [
+        task("each", forEach=list(range(40)), arguments={"a": "{{item}}"}),
+        task("join", arguments={"a": "{{tasks.each.outputs.out}}"}),
+    ]
+)["spec"]
+
+
+@pytest.fixture
+def small_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status lists at most 2 KiB of steps and a record holds at most 1.5 KiB (the real bounds are 256 and 512 KiB)."""
+    monkeypatch.setattr(records_module, "LISTED_BYTES", 2048)
+    monkeypatch.setattr(records_module, "RECORD_BYTES", 1536)
+
+
+def every_task(kube: FakeKube, name: str = RUN) -> dict[str, Any]:
+    """What `kubeline get` shows: the records' steps, then the status's own."""
+    found = [kube.run_records[NS, record]["spec"]["tasks"] for record in status(kube, name).get("records") or []]
+    return merged_tasks(status(kube, name).get("tasks"), found)
+
+
+def test_a_large_run_keeps_its_status_small_and_every_steps_outcome_in_its_records(small_bounds: None) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    reconcile(kube, reconciler)  # 40 pods
+    for index in range(40):
+        succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": f"item {index}"})
+        if index % 10 == 9:
+            reconcile(kube, reconciler)
+            assert len(json.dumps(status(kube).get("tasks"))) <= 2048 + 256  # the bound is on entries, about
+    run_to_the_end(kube, reconciler)
+    final = status(kube)
+    assert final["phase"] == "Succeeded" and final["progressText"] == "41/41"
+    assert len(final["records"]) >= 2
+    tasks = every_task(kube)
+    assert len(tasks) == 41 and {task["phase"] for task in tasks.values()} == {"Succeeded"}
+    assert tasks["each[7]"]["outputs"] == {"out": "item 7"}
+    for record in final["records"]:  # owned by the Run: deleted with it
+        owner = kube.run_records[NS, record]["metadata"]["ownerReferences"][0]
+        assert (owner["kind"], owner["name"], owner["uid"]) == ("Run", RUN, UID)
+    assert kube.created_pods.count(pod_name(RUN, "join", 1)) == 1
+
+
+def test_a_restarted_operator_reads_a_large_runs_records_and_runs_no_step_again(small_bounds: None) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    reconcile(kube, reconciler)
+    for index in range(40):
+        succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": f"item {index}"})
+    reconcile(kube, reconciler)
+    assert status(kube)["records"]
+    for key in [key for key in kube.pods if "each" in key[1]]:  # the finished pods are gone (the pod GC policy)
+        del kube.pods[key]
+        kube.watch(NS, RUN).pop(key[1], None)
+    restarted = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
+    run_to_the_end(kube, restarted)
+    assert status(kube)["phase"] == "Succeeded"
+    assert len(kube.created_pods) == 41  # 40 steps and the join, each once
+    assert every_task(kube)["join"]["phase"] == "Succeeded"
+
+
+def test_a_retry_of_a_large_run_reuses_the_steps_its_records_hold(small_bounds: None) -> None:
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    reconcile(kube, reconciler)
+    for index in range(40):
+        succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": f"item {index}"})
+    reconcile(kube, reconciler)
+    terminated = {"exitCode": 1, "message": ""}
+    failed = {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
+    kube.set_pod_status(NS, pod_name(RUN, "join", 1), failed)
+    reconcile(kube, reconciler)
+    assert status(kube)["phase"] == "Failed" and status(kube)["records"]
+    kube.created_pods.clear()
+    run_to_the_end(kube, start_retry(kube, {"name": RUN}))
+    assert kube.created_pods == [pod_name("r-retry", "join", 1)]
+    retried = every_task(kube, "r-retry")
+    assert retried["each[3]"]["reusedFrom"] == RUN and retried["join"]["phase"] == "Succeeded"
+
+
+def test_a_wide_fan_out_starts_a_bounded_number_of_steps_a_pass_and_says_how_far_it_got(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reconciler_module, "STARTS_PER_PASS", 15)
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    assert reconcile(kube, reconciler) == 0.0  # the next pass is due at once
+    assert len(kube.created_pods) == 15
+    assert status(kube)["progress"]["running"] == 15 and status(kube)["progressText"] == "0/41"
+    reconcile(kube, reconciler)
+    assert len(kube.created_pods) == 30
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded" and len(set(kube.created_pods)) == 41

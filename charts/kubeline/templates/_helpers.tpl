@@ -38,6 +38,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [queues/status]
   verbs: [patch]  # running and waiting Runs, in order
 - apiGroups: [kubeline.dev]
+  resources: [runrecords]
+  verbs: [get, create, update]  # finished steps of large Runs, owned by them
+- apiGroups: [kubeline.dev]
   resources: [cacheentries]
   verbs: [get, create]
 - apiGroups: [""]

@@ -214,6 +214,19 @@ def crds() -> dict[str, dict[str, Any]]:
             status=None,
             named=False,  # named by their key digest, not by a user
         ),
+        "kubeline.dev_runrecords.yaml": _crd(
+            "RunRecord",
+            "runrecords",
+            "klrec",
+            models.RunRecord,
+            "Finished steps of a large Run, moved out of its status (the Run owns it; kubeline get RUN reads it).",
+            [
+                {"name": "Run", "type": "string", "jsonPath": ".spec.run"},
+                _age(),
+            ],
+            status=None,
+            named=False,  # named after their Run by the operator
+        ),
         "kubeline.dev_recurringruns.yaml": _crd(
             "RecurringRun",
             "recurringruns",

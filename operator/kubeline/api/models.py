@@ -861,7 +861,21 @@ class RunStatus(Model):
     progress: Progress | None = None
     progress_text: str | None = Field(None, description="done/total, shown by kubectl get runs.")
     duration: str | None = None
-    tasks: dict[str, TaskStatus] | None = Field(None, description="Steps by id (task name, with [index] inside loops).")
+    tasks: dict[str, TaskStatus] | None = Field(
+        None,
+        description="Steps by id (task name, with [index] inside loops). A large run lists here only what is not "
+        "finished; its finished steps are in the RunRecords named by records.",
+    )
+    records: list[str] | None = Field(
+        None,
+        description="RunRecords (same namespace) holding the finished steps left out of tasks, oldest first: a run "
+        "of thousands of steps stays far below etcd's object size limit. `kubeline get RUN` shows them all.",
+    )
+    unlisted: int | None = Field(
+        None,
+        description="Steps not yet finished left out of tasks to keep the Run small (progress counts them; "
+        "their pods carry the label kubeline.dev/run).",
+    )
     outputs: dict[str, str] | None = Field(None, description="The pipeline's outputs.")
     conditions: list[Condition] | None = None
     metrics: dict[str, dict[str, float]] | None = Field(
@@ -924,6 +938,25 @@ class CacheEntry(Model):
     kind: Literal["CacheEntry"] = "CacheEntry"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: CacheEntrySpec
+
+
+# --- RunRecord ----------------------------------------------------------------------------------------
+
+
+class RunRecordSpec(Model):
+    """Finished steps of one Run, moved out of its status when the run grew large; written once, never changed."""
+
+    run: str = Field(..., description="The Run whose steps these are (it owns this record).", min_length=1)
+    tasks: dict[str, TaskStatus] = Field(
+        default_factory=dict, description="Finished steps by id, as Run.status.tasks lists them."
+    )
+
+
+class RunRecord(Model):
+    api_version: ApiVersion = Field(API_VERSION, alias="apiVersion")
+    kind: Literal["RunRecord"] = "RunRecord"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: RunRecordSpec
 
 
 # --- RecurringRun -------------------------------------------------------------------------------------

@@ -191,6 +191,31 @@ class Kube:
             if error.status != 409:
                 raise
 
+    async def get_run_record(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_custom("runrecords", namespace, name)
+
+    async def write_run_record(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the RunRecord, or replace one of its name: a pass that failed after writing it and before the
+        Run's status named it wrote one the status never used."""
+        try:
+            await self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, "runrecords", body)
+            return
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        name = body["metadata"]["name"]
+        found = await self.get_run_record(namespace, name)
+        replacement = {
+            **body,
+            "metadata": {
+                **body["metadata"],
+                "resourceVersion": (found or {}).get("metadata", {}).get("resourceVersion"),
+            },
+        }
+        await self._call(
+            self.custom.replace_namespaced_custom_object, GROUP, VERSION, namespace, "runrecords", name, replacement
+        )
+
     async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
         """Replace the whole status in one write (a JSON patch), so fields dropped from it go too; returns the
         Run's resourceVersion after the write."""

@@ -17,13 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from kubeline.api.constants import STEP_ANNOTATION, TASK_LABEL
+from kubeline.api.constants import API_VERSION, RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
-from kubeline.api.models import CacheEntry, CacheEntrySpec, ObjectMeta, RunStatus
+from kubeline.api.models import (
+    CacheEntry,
+    CacheEntrySpec,
+    ObjectMeta,
+    RunRecord,
+    RunRecordSpec,
+    RunStatus,
+    TaskStatus,
+)
 from kubeline.api.problems import PipelineInvalid
+from kubeline.api.records import merged_tasks, record_name
+from kubeline.controller import records, telemetry, transitions
 from kubeline.controller import status as statuses
-from kubeline.controller import telemetry, transitions
 from kubeline.controller.claims import artifact_claim, volume_claim
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.kube import ClaimNotCreated, Kube, PodNameTaken, PodRefused, event
@@ -39,6 +48,9 @@ if TYPE_CHECKING:
 FINISHED = ("Succeeded", "Failed", "Cancelled")
 PIPELINE_RETRY_SECONDS = 10.0
 CONCURRENT_CALLS = 16  # API calls in flight for one Run: fast fan-outs without flooding the API server
+#: Most steps one pass starts: a fan-out of 10,000 writes its progress (and sees steps end) every few hundred
+#: pods instead of once after creating them all.
+STARTS_PER_PASS = 500
 #: Least time between two restorations of a status another client wrote: two writers that each restore their
 #: own (a second operator acting on the same Runs) take turns this slowly instead of in a tight loop.
 RESTORE_SECONDS = 5.0
@@ -65,6 +77,12 @@ class RunReconciler:
         self.pods = pods if pods is not None else {}
         self.listed_at: float | None = None  # when the pods were last listed (None: never)
         self.written: RunStatus | None = None  # the status as this reconciler last wrote it
+        #: The same with every step's entry, those its RunRecords hold included (None: not read yet).
+        self.known: RunStatus | None = None
+        #: The run's RunRecords, as its status names them, and the step entries they hold.
+        self.record_names: list[str] = []
+        self.recorded: dict[str, TaskStatus] = {}
+        self.uid = ""
         self.written_version = 0  # the Run's resourceVersion right after that write
         #: The status of a write not answered yet: its watch event may come first, and is no other client's.
         self.writing: RunStatus | None = None
@@ -83,11 +101,12 @@ class RunReconciler:
         """One pass over the Run (kopf's live view of it); returns seconds until the next pass is due
         (events may come sooner), None when there is nothing left to do."""
         now = time.time()
+        self.uid = run["metadata"]["uid"]
         if self.written is not None and self.to_restore(run, now):
             event(run, "Warning", "StatusOverwritten", "another client wrote the Run's status; kubeline restored it")
-            await self._write(self.written)
+            await self._write_listed(self.written)
             self.restored_at = now
-        status = self.written if self.written is not None else RunStatus.model_validate(run.get("status") or {})
+        status = self.known if self.known is not None else await self._read(run)
         if status.phase in FINISHED:
             return await self._after_finish(run, status, now)
         if self.plan is None:
@@ -251,6 +270,9 @@ class RunReconciler:
             original = RunStatus.model_validate(found.get("status") or {})
         except ValidationError:
             return None, f"spec.retryOf.name: Run {name!r} has a status kubeline did not write: create a new Run"
+        if original.records:  # a large run: its finished steps are in its RunRecords
+            recorded = await self._records(self.namespace, original.records)
+            original = original.model_copy(update={"tasks": merged_tasks(original.tasks, [recorded])})
         problem = retry.source_problem(name, original)
         if problem is not None:
             return None, f"spec.retryOf.name: {problem}"
@@ -305,14 +327,15 @@ class RunReconciler:
             await self._remember(result, now)
         ref = self._run_ref(run, status)
         while True:
-            decision = decide(plan, self.params, state, now)
+            decision = decide(plan, self.params, state, now, max_start=STARTS_PER_PASS)
             for stop in decision.stop:
                 step = state.steps[stop.id]
                 if step.pod:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
             ended = await self._start_steps(run, ref, decision.start, state, now)
-            if not ended and not decision.stop:
+            more_to_start = decision.deferred > 0
+            if more_to_start or (not ended and not decision.stop):
                 break
             now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing
         new_status = statuses.status_document(plan, decision, state, status, now)
@@ -329,6 +352,8 @@ class RunReconciler:
         due = decision.wake_at - now if decision.wake_at is not None else self.config.resync_seconds
         if self.retry_soon:
             self.retry_soon, due = False, min(due, 1.0)
+        if more_to_start:  # the status says how far it got; the next pass starts the next ones at once
+            due = 0.0
         events_due = self.events.next_due()
         if events_due is not None:
             due = min(due, events_due - now)
@@ -502,14 +527,67 @@ class RunReconciler:
         for other reasons writes the truth anyway)."""
         return now - self.restored_at >= RESTORE_SECONDS and self.overwritten(run)
 
+    async def _read(self, run: Mapping[str, Any]) -> RunStatus:
+        """The Run's status with every step's entry: those it lists over those of the RunRecords it names."""
+        status = RunStatus.model_validate(run.get("status") or {})
+        self.record_names = list(status.records or ())
+        self.recorded = await self._records(self.namespace, self.record_names)
+        tasks = merged_tasks(status.tasks, [self.recorded])
+        return status.model_copy(update={"tasks": tasks, "records": None, "unlisted": None})
+
+    async def _records(self, namespace: str, names: list[str]) -> dict[str, TaskStatus]:
+        """The step entries of the RunRecords ``names``, later ones over earlier ones; one that is gone or
+        unreadable counts as empty (its steps show as not recorded; a finished run keeps its outcome)."""
+        found: list[dict[str, TaskStatus]] = []
+        for name in names:
+            record = await self.kube.get_run_record(namespace, name)
+            try:
+                tasks = RunRecord.model_validate(record).spec.tasks if record is not None else {}
+            except ValidationError:
+                tasks = {}
+            found.append(tasks)
+        return merged_tasks({}, found)
+
     async def _write(self, status: RunStatus) -> RunStatus:
+        """Record ``status`` (every step's entry): the finished steps that no longer fit in the Run go to new
+        RunRecords first, then the Run's status names them and lists the rest. Returns ``status``."""
+        split = records.listing(status.tasks or {}, self.recorded)
+        names = list(self.record_names)
+        for tasks in split.new_records:
+            name = record_name(self.name, len(names))
+            await self.kube.write_run_record(self.namespace, self._record(name, tasks))
+            names.append(name)
+        listed = status.model_copy(
+            update={
+                "tasks": split.listed if status.tasks is not None else None,
+                "records": names or None,
+                "unlisted": split.unlisted or None,
+            }
+        )
+        await self._write_listed(listed)
+        for tasks in split.new_records:
+            self.recorded.update(tasks)
+        self.record_names, self.known = names, status
+        return status
+
+    async def _write_listed(self, status: RunStatus) -> None:
+        """Write the Run's status as it is to be stored."""
         self.writing = status
         try:
             version = await self.kube.write_run_status(self.namespace, self.name, status.to_dict())
         finally:
             self.writing = None
         self.written, self.written_version = status, _revision(version)
-        return status
+
+    def _record(self, name: str, tasks: dict[str, TaskStatus]) -> dict[str, Any]:
+        """A RunRecord of this run's finished steps, owned by the Run (deleted with it)."""
+        owner = {"apiVersion": API_VERSION, "kind": "Run", "name": self.name, "uid": self.uid, "controller": True}
+        record = RunRecord(
+            metadata=ObjectMeta(name=name, namespace=self.namespace, labels={RUN_LABEL: self.name}),
+            spec=RunRecordSpec(run=self.name, tasks=tasks),
+        ).to_dict()
+        record["metadata"]["ownerReferences"] = [owner]
+        return record
 
     async def _collect_pods(self, status: RunStatus) -> None:
         """The pod GC policy: delete the pods of steps whose outcome the status now records (their logs are

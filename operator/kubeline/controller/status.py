@@ -7,6 +7,7 @@ labels, a finished pod is read once and its outcome recorded.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,6 +29,11 @@ _SUCCEEDED: dict[str, ConditionValue] = {"Succeeded": "True", "Failed": "False",
 
 
 def timestamp(seconds: float) -> str:
+    return _timestamp(int(seconds))
+
+
+@functools.lru_cache(maxsize=4096)  # a pass writes every step's times, and steps share seconds
+def _timestamp(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -120,8 +126,10 @@ def _observe_pod(plan: Plan, observed: Observed, step_id: str, attempt: int, pod
 def status_document(plan: Plan, decision: Decision, state: RunState, base: RunStatus, now: float) -> RunStatus:
     """The Run's status for this decision: compact, one entry per step, groups only when they say something."""
     artifact_producers = _artifact_producers(plan)
+    before = base.tasks or {}
     tasks = {
-        step_id: _task_status(view, state.steps.get(step_id), stepid.task_name(step_id) in artifact_producers)
+        step_id: _unchanged(before.get(step_id), view, state.steps.get(step_id))
+        or _task_status(view, state.steps.get(step_id), stepid.task_name(step_id) in artifact_producers)
         for step_id, view in decision.views.items()
         if view.is_step or view.phase in ("Skipped", "Failed")
     }
@@ -174,10 +182,27 @@ def _reuse_note(state: RunState) -> str | None:
     return f"{count} step{'' if count == 1 else 's'} reused from {', '.join(origins)}"
 
 
+def _unchanged(before: TaskStatus | None, view: View, step: StepState | None) -> TaskStatus | None:
+    """The previous pass's entry when this pass would make the same: a step that had succeeded (such an entry
+    never changes again), or one never started that looks as it did (skipped, or waiting with the same message).
+    A pass over 10,000 steps then makes entries only for those that moved."""
+    if before is None or before.phase != view.phase:
+        return None
+    if step is None:
+        return before if before.attempts is None and before.message == _shown(view.message) else None
+    return (
+        before if view.phase == "Succeeded" and step.phase == "Succeeded" and step.attempt == before.attempts else None
+    )
+
+
+def _shown(message: str) -> str | None:
+    """A step's message as its entry keeps it."""
+    return message[:1024] if message and message != "starting" else None
+
+
 def _task_status(view: View, step: StepState | None, lineage: bool) -> TaskStatus:
     """A step's (or group's) entry; ``lineage``: its cache key is kept, for the steps reading its artifacts."""
-    message = view.message or (step.message if step is not None else "")
-    shown = message[:1024] if message and message != "starting" else None
+    shown = _shown(view.message or (step.message if step is not None else ""))
     if step is None:
         return TaskStatus(phase=view.phase, message=shown)
     return TaskStatus(

@@ -121,6 +121,8 @@ def _decision(walk: Walk) -> Decision:
         stop=found.stops,
         views=found.views,
         wake_at=found.wake,
+        # ready steps max_start left out, when the run's parallelism would start them now
+        deferred=found.withheld if len(start) == len(found.candidates) else 0,
     )
     if finished:
         decision.message = _final_message(walk)

@@ -6,6 +6,7 @@ plain data, so a decision depends only on them and the clock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -96,6 +97,7 @@ class Decision:
     stop: list[StopStep] = field(default_factory=list)
     views: dict[str, View] = field(default_factory=dict)
     wake_at: float | None = None  # call decide again by then even if nothing happens
+    deferred: int = 0  # steps ready to start that decide's max_start left for the next decision
     outputs: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -127,6 +129,7 @@ _RECORDED: dict[models.TaskPhase, StepPhase] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)  # a pass reads every step's times, and steps share seconds: strptime is slow
 def seconds(text: str | None) -> float | None:
     """A status timestamp (``2026-11-30T10:00:00Z``) in seconds since the epoch; None for none."""
     if not text:

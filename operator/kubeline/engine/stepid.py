@@ -36,6 +36,7 @@ never by parsing a name, and does not delete a pod that belongs to another Run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ def format_id(segments: tuple[Segment, ...] | list[Segment]) -> str:
     return SEPARATOR.join(str(s) for s in segments)
 
 
+@functools.lru_cache(maxsize=65536)  # asked for every step at every pass of a run: 10,000 regex matches a pass
 def task_name(step_id: str) -> str:
     """The name of the task a step runs (``train`` for ``loop[2].train``): the value of its pods' task label."""
     return parse(step_id)[-1].name

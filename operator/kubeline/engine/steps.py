@@ -114,7 +114,7 @@ class StepDecider:
             self.found.views[step_id] = View("Pending", "waiting: the loop's parallelism is reached")
             return
         if self.max_start is not None and len(self.found.candidates) >= self.max_start:
-            self.found.views[step_id] = View("Pending", "waiting to start: other steps go first")
+            self.found.views[step_id] = View("Pending")  # its turn comes: as a step not yet ready, it says nothing
             self.found.withheld += 1
             return
         try:

@@ -50,6 +50,7 @@ from kubeline.api.constants import (
 from kubeline.api.models import RunStatus
 from kubeline.api.names import MAX_LABEL, experiment_key, name_problem, to_dns_label
 from kubeline.api.problems import Issue, PipelineInvalid
+from kubeline.api.records import with_records
 from kubeline.engine import retry, stepid
 from kubeline.engine.documents import pipeline_from_documents
 from kubeline.engine.plan import build, load_spec
@@ -472,8 +473,25 @@ class Client:
     # -- following runs -----------------------------------------------------------------------------------------
 
     def get_run(self, run_id: str, namespace: str | None = None) -> RunDetail:
-        """The Run by id (its uid) or name: get_run(id).run.status as in KFP."""
-        return run_detail(self._by_id("runs", run_id, namespace or self.namespace))
+        """The Run by id (its uid) or name: get_run(id).run.status as in KFP; ``run_status["tasks"]`` has every
+        step, those a large run keeps in its RunRecords included."""
+        namespace = namespace or self.namespace
+        return run_detail(self._with_records(self._by_id("runs", run_id, namespace), namespace))
+
+    def _with_records(self, run: dict[str, Any], namespace: str) -> dict[str, Any]:
+        """The Run with its RunRecords' steps merged into status.tasks."""
+
+        def read(name: str) -> dict[str, Any] | None:
+            try:
+                return _resource(
+                    self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "runrecords", name)
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                return None
+
+        return with_records(run, read)
 
     def list_runs(
         self,
@@ -521,7 +539,7 @@ class Client:
         while True:
             detail = run_detail(resource)
             if detail.run.finished:
-                return detail
+                return run_detail(self._with_records(resource, namespace))
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {name} did not finish within {timeout:.0f}s (status {detail.run.status})")
             time.sleep(_POLL_SECONDS)
@@ -554,7 +572,7 @@ class Client:
         if run_name is not None and (problem := name_problem(run_name)):
             raise PipelineInvalid([Issue("run_name", problem)])
         namespace = namespace or self.namespace
-        original = self._by_id("runs", run_id, namespace)
+        original = self._with_records(self._by_id("runs", run_id, namespace), namespace)
         name = original["metadata"]["name"]
         status = RunStatus.model_validate(original.get("status") or {})
         problem = retry.source_problem(name, status)
@@ -778,6 +796,9 @@ class Client:
         for run in runs:
             names.setdefault(run["metadata"]["namespace"], set()).add(run["metadata"]["name"])
             for task in ((run.get("status") or {}).get("tasks") or {}).values():
+                texts.update((task.get("outputs") or {}).values())
+        for record in listed("runrecords"):  # the finished steps of large runs
+            for task in ((record.get("spec") or {}).get("tasks") or {}).values():
                 texts.update((task.get("outputs") or {}).values())
         for entry in listed("cacheentries"):
             texts.update(((entry.get("spec") or {}).get("outputs") or {}).values())

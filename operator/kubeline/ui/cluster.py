@@ -24,6 +24,7 @@ from kubernetes import client, config, watch
 from kubernetes.client import ApiException
 
 from kubeline.api.constants import API_VERSION, GROUP, VERSION
+from kubeline.api.records import with_records
 from kubeline.engine.retry import retry_document
 from kubeline.sdk.client import kube_context, stored_log
 from kubeline.ui.rows import RunRow, run_row
@@ -284,7 +285,12 @@ class ClusterSource:
         return await asyncio.to_thread(get)
 
     async def run(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return await self._get("runs", namespace, name)
+        """The Run, with the steps a large run keeps in its RunRecords merged into status.tasks."""
+        found = await self._get("runs", namespace, name)
+        if found is None or not (found.get("status") or {}).get("records"):
+            return found
+        records = {record: await self._get("runrecords", namespace, record) for record in found["status"]["records"]}
+        return with_records(found, records.get)
 
     def pipelines(self) -> Sequence[dict[str, Any]]:
         return list(self._pipelines.values())
