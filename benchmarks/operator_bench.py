@@ -225,7 +225,9 @@ def main() -> None:
         kubectl = kubectl_command(os.environ["KUBECONFIG"])
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
         subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True
+            [*kubectl, "wait", "--for=condition=Established", "--timeout=120s", "-f", str(ROOT / "crds")],
+            check=True,
+            capture_output=True,
         )
         namespace = f"bench-{uuid.uuid4().hex[:6]}"
         subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
