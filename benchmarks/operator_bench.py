@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from cluster_run import kubectl_command, start_run
 from kubernetes import client, config, watch
 
@@ -103,6 +104,13 @@ class PodWatch(threading.Thread):
         self.stop = False
 
     def run(self) -> None:
+        try:
+            self.watch()
+        except urllib3.exceptions.ProtocolError:
+            if not self.stop:  # after the measure, the control plane going down ends the stream
+                raise
+
+    def watch(self) -> None:
         stream = watch.Watch()
         selector = f"{RUN_LABEL}={self.run_name}"
         for item in stream.stream(
