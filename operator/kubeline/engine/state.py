@@ -6,6 +6,7 @@ plain data, so a decision depends only on them and the clock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -131,6 +132,13 @@ def seconds(text: str | None) -> float | None:
     """A status timestamp (``2026-11-30T10:00:00Z``) in seconds since the epoch; None for none."""
     if not text:
         return None
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(text: str) -> float:
+    """strptime takes most of a pass over a large Run (two timestamps a step, every pass); a Run's steps share
+    few distinct ones (whole seconds), so each is parsed once."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
