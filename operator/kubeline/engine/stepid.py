@@ -36,6 +36,7 @@ never by parsing a name, and does not delete a pod that belongs to another Run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -74,8 +75,10 @@ def is_within(step_id: str, group_id: str) -> bool:
     return step_id.startswith(group_id + SEPARATOR)
 
 
+@functools.lru_cache(maxsize=16384)
 def parse(step_id: str) -> tuple[Segment, ...]:
-    """The segments of a step id; ValueError when it is not one."""
+    """The segments of a step id; ValueError when it is not one. Cached: every pass over a Run parses each of its
+    step ids (twice at 1,000 steps, a fifth of the pass); the segments are frozen."""
     segments = []
     for part in step_id.split(SEPARATOR):
         match = _SEGMENT.fullmatch(part)
