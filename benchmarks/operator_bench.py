@@ -243,7 +243,10 @@ def main() -> None:
             time.sleep(0.2)
         log = args.operator_log.open("w") if args.operator_log else subprocess.DEVNULL
         operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline", "operator", "-n", namespace], stdout=log, stderr=log
+            # one replica: no Lease to renew (on a busy machine a renewal can miss its deadline, ending the operator)
+            [sys.executable, "-m", "kubeline", "operator", "-n", namespace, "--no-leader-election"],
+            stdout=log,
+            stderr=log,
         )
         kube = config.new_client_from_config(os.environ["KUBECONFIG"])
         time.sleep(2)
