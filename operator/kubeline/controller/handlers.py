@@ -94,7 +94,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # 1,000-step fan-out, 1 pod in 10 was seen finished by the Run's daemon over 5 s after a plain watch saw it,
     # the worst 12 s, and the Run's end waited as long (benchmarks/operator_bench.py). A short linger frees slots
     # at the pace pods change; the limit keeps a burst (10,000 pods, or 10,000 Runs listed at startup) from
-    # holding a task each (about 6 KiB) at once.
+    # holding a task each at once (an idle asyncio task waiting on a queue takes 6 KiB; a kopf worker more).
     settings.queueing.worker_limit = WORKER_LIMIT
     settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
     logger.info("kubeline operator configured: %s", memo.config.to_dict())
