@@ -166,6 +166,7 @@ def measure(
     spec: dict[str, Any],
     steps: int,
     parents: dict[str, str],
+    timeout: float,
 ) -> dict[str, Any]:
     pods = PodWatch(kube, namespace, name)
     pods.start()
@@ -181,7 +182,10 @@ def measure(
         "spec": {"pipelineRef": {"name": name}},
     }
     created_at = start_run(kubectl, namespace, pipeline, run)
-    run_watch.done.wait()
+    if not run_watch.done.wait(timeout):
+        raise SystemExit(
+            f"Run {name} did not finish within {timeout:.0f} s (--timeout); see its status and the operator's log"
+        )
     body, finished_at = run_watch.body, run_watch.finished_at
     assert finished_at is not None
     time.sleep(1)
@@ -220,6 +224,7 @@ def main() -> None:
     parser.add_argument("--fan-out", type=int, default=1000)
     parser.add_argument("--chain", type=int, default=200, help="0: no chain")
     parser.add_argument("--repeat", type=int, default=1, help="Runs of each shape, one after another")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for each Run to finish")
     parser.add_argument("--operator-log", type=Path, help="keep the operator's log (stderr) in this file")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="kubeline-bench-"))
@@ -257,7 +262,7 @@ def main() -> None:
         for title, name, spec, steps, parents in shapes:
             latencies = []
             for repeat in range(args.repeat):
-                figures = measure(kube, kubectl, namespace, f"{name}-{repeat}", spec, steps, parents)
+                figures = measure(kube, kubectl, namespace, f"{name}-{repeat}", spec, steps, parents, args.timeout)
                 latencies.append(figures["last pod finished to Run finished (ms)"])
                 print(title if args.repeat == 1 else f"{title}, run {repeat + 1} of {args.repeat}", flush=True)
                 for key, value in figures.items():
