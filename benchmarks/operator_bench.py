@@ -280,7 +280,11 @@ def main() -> None:
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(timeout=10)
+            try:
+                operator.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a busy operator: the control plane still goes down
+                operator.kill()
+                operator.wait()
         if own_cluster:
             subprocess.run([*cluster[:2], "down", *cluster[2:]], capture_output=True)
 
