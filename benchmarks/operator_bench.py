@@ -1,10 +1,12 @@
 """The operator against the real control plane (hack/cluster) with kwok nodes: how fast, how many writes.
 
-    python benchmarks/operator_bench.py [--fan-out 1000] [--chain 200]
+    python benchmarks/operator_bench.py [--fan-out 1000] [--chain 200] [--repeat 1] [--operator-log FILE]
 
 Starts its own control plane (or uses $KUBECONFIG), applies the CRDs, runs `kubeline operator` and
 measures, for a fan-out of N steps and a chain of M steps:
 - time from Run creation to the last pod created, and to the Run's end;
+- finish latency: the last pod seen finished -> the Run seen Succeeded/Failed (watch events, ms), p50/p99
+  over the --repeat runs of each shape;
 - hand-off latency: a parent pod seen Succeeded -> its child pod seen created (watch events, ms);
 - the operator's API writes per step (pods created, Run status writes, CacheEntries; from the API
   server's apiserver_request_total), the final Run object's size, and the operator's peak RSS.
@@ -27,10 +29,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cluster_run import kubectl_command, start_run, wait_for_run
+import urllib3
+from cluster_run import kubectl_command, start_run
 from kubernetes import client, config, watch
 
-from kubeline.api.constants import API_VERSION, STEP_ANNOTATION
+from kubeline.api.constants import API_VERSION, GROUP, RUN_LABEL, STEP_ANNOTATION, VERSION
 from kubeline.controller.pods import encode_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,18 +92,30 @@ def operator_writes(kubectl: list[str]) -> float:
 
 
 class PodWatch(threading.Thread):
-    """Receive times of pod events: when each pod was first seen, and first seen Succeeded."""
+    """Receive times of one Run's pod events: when each pod was first seen, first seen Succeeded, and first seen
+    finished (its phase, or every container terminated: the operator reads a step's outcome from either)."""
 
-    def __init__(self, api: client.ApiClient, namespace: str):
+    def __init__(self, api: client.ApiClient, namespace: str, run: str):
         super().__init__(daemon=True)
-        self.core, self.namespace = client.CoreV1Api(api), namespace
+        self.core, self.namespace, self.run_name = client.CoreV1Api(api), namespace, run
         self.created: dict[str, float] = {}
         self.succeeded: dict[str, float] = {}
+        self.finished: dict[str, float] = {}
         self.stop = False
 
     def run(self) -> None:
+        try:
+            self.watch()
+        except urllib3.exceptions.ProtocolError:
+            if not self.stop:  # after the measure, the control plane going down ends the stream
+                raise
+
+    def watch(self) -> None:
         stream = watch.Watch()
-        for item in stream.stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=3600):
+        selector = f"{RUN_LABEL}={self.run_name}"
+        for item in stream.stream(
+            self.core.list_namespaced_pod, self.namespace, label_selector=selector, timeout_seconds=3600
+        ):
             now = time.time()
             pod = item["object"]
             step = (pod.metadata.annotations or {}).get(STEP_ANNOTATION)
@@ -108,7 +123,38 @@ class PodWatch(threading.Thread):
                 self.created.setdefault(step, now)
                 if pod.status.phase == "Succeeded":
                     self.succeeded.setdefault(step, now)
+                containers = pod.status.container_statuses or []
+                terminated = bool(containers) and all(c.state and c.state.terminated for c in containers)
+                if pod.status.phase in ("Succeeded", "Failed") or terminated:
+                    self.finished.setdefault(step, now)
             if self.stop:
+                return
+
+
+class RunWatch(threading.Thread):
+    """The receive time of the first watch event that shows the Run Succeeded or Failed, and that Run."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, name: str):
+        super().__init__(daemon=True)
+        self.custom, self.namespace, self.name = client.CustomObjectsApi(api), namespace, name
+        self.finished_at: float | None = None
+        self.body: dict[str, Any] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        stream = watch.Watch()
+        for item in stream.stream(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            "runs",
+            field_selector=f"metadata.name={self.name}",
+            timeout_seconds=3600,
+        ):
+            if (item["object"].get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                self.finished_at, self.body = time.time(), item["object"]
+                self.done.set()
                 return
 
 
@@ -120,9 +166,12 @@ def measure(
     spec: dict[str, Any],
     steps: int,
     parents: dict[str, str],
+    timeout: float,
 ) -> dict[str, Any]:
-    pods = PodWatch(kube, namespace)
+    pods = PodWatch(kube, namespace, name)
     pods.start()
+    run_watch = RunWatch(kube, namespace, name)
+    run_watch.start()
     time.sleep(1)
     writes_before = operator_writes(kubectl)
     pipeline = {"apiVersion": API_VERSION, "kind": "Pipeline", "metadata": {"name": name}, "spec": spec}
@@ -133,8 +182,12 @@ def measure(
         "spec": {"pipelineRef": {"name": name}},
     }
     created_at = start_run(kubectl, namespace, pipeline, run)
-    body = wait_for_run(kube, namespace, name, 0.2)
-    finished_at = time.time()
+    if not run_watch.done.wait(timeout):
+        raise SystemExit(
+            f"Run {name} did not finish within {timeout:.0f} s (--timeout); see its status and the operator's log"
+        )
+    body, finished_at = run_watch.body, run_watch.finished_at
+    assert finished_at is not None
     time.sleep(1)
     writes = operator_writes(kubectl) - writes_before
     pods.stop = True
@@ -148,6 +201,7 @@ def measure(
         "steps": steps,
         "run to last pod created (s)": round(max(pods.created.values()) - created_at, 2),
         "run to finished (s)": round(finished_at - created_at, 2),
+        "last pod finished to Run finished (ms)": round((finished_at - max(pods.finished.values())) * 1000),
         "operator writes per step": round(writes / steps, 2),
         "final Run object (KiB)": round(len(json.dumps(body)) / 1024, 1),
     }
@@ -168,7 +222,10 @@ def peak_rss_mib(pid: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fan-out", type=int, default=1000)
-    parser.add_argument("--chain", type=int, default=200)
+    parser.add_argument("--chain", type=int, default=200, help="0: no chain")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs of each shape, one after another")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for each Run to finish")
+    parser.add_argument("--operator-log", type=Path, help="keep the operator's log (stderr) in this file")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="kubeline-bench-"))
     own_cluster = "KUBECONFIG" not in os.environ
@@ -181,43 +238,53 @@ def main() -> None:
         kubectl = kubectl_command(os.environ["KUBECONFIG"])
         subprocess.run([*kubectl, "apply", "--server-side", "-f", str(ROOT / "crds")], check=True, capture_output=True)
         subprocess.run(
-            [*kubectl, "wait", "--for=condition=Established", "crd/runs.kubeline.dev"], check=True, capture_output=True
+            [*kubectl, "wait", "--for=condition=Established", "--timeout=120s", "-f", str(ROOT / "crds")],
+            check=True,
+            capture_output=True,
         )
         namespace = f"bench-{uuid.uuid4().hex[:6]}"
         subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
         while subprocess.run([*kubectl, "get", "sa", "default", "-n", namespace], capture_output=True).returncode:
             time.sleep(0.2)
+        log = args.operator_log.open("w") if args.operator_log else subprocess.DEVNULL
         operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline", "operator", "-n", namespace],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            # one replica: no Lease to renew (on a busy machine a renewal can miss its deadline, ending the operator)
+            [sys.executable, "-m", "kubeline", "operator", "-n", namespace, "--no-leader-election"],
+            stdout=log,
+            stderr=log,
         )
         kube = config.new_client_from_config(os.environ["KUBECONFIG"])
         time.sleep(2)
-        results = {
-            f"fan-out of {args.fan_out}": measure(
-                kube, kubectl, namespace, "fan-out", fan_out(args.fan_out), args.fan_out, {}
-            ),
-            f"chain of {args.chain}": measure(
-                kube,
-                kubectl,
-                namespace,
-                "chain",
-                chain(args.chain),
-                args.chain,
-                {f"s{i}": f"s{i - 1}" for i in range(1, args.chain)},
-            ),
-        }
+        shapes = [(f"fan-out of {args.fan_out}", "fan-out", fan_out(args.fan_out), args.fan_out, {})]
+        if args.chain:
+            parents = {f"s{i}": f"s{i - 1}" for i in range(1, args.chain)}
+            shapes.append((f"chain of {args.chain}", "chain", chain(args.chain), args.chain, parents))
+        for title, name, spec, steps, parents in shapes:
+            latencies = []
+            for repeat in range(args.repeat):
+                figures = measure(kube, kubectl, namespace, f"{name}-{repeat}", spec, steps, parents, args.timeout)
+                latencies.append(figures["last pod finished to Run finished (ms)"])
+                print(title if args.repeat == 1 else f"{title}, run {repeat + 1} of {args.repeat}", flush=True)
+                for key, value in figures.items():
+                    print(f"  {key:38} {value}", flush=True)
+            if args.repeat > 1:
+                latencies.sort()
+                p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+                print(
+                    f"{title}: finish latency over {args.repeat} runs: p50 {statistics.median(latencies)} ms, "
+                    f"p99 {p99} ms, all {latencies}",
+                    flush=True,
+                )
         rss = peak_rss_mib(operator.pid)
-        for title, figures in results.items():
-            print(title)
-            for key, value in figures.items():
-                print(f"  {key:30} {value}")
         print(f"operator peak RSS (MiB)          {rss}")
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(timeout=10)
+            try:
+                operator.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a busy operator: the control plane still goes down
+                operator.kill()
+                operator.wait()
         if own_cluster:
             subprocess.run([*cluster[:2], "down", *cluster[2:]], capture_output=True)
 

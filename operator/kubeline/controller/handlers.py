@@ -39,6 +39,9 @@ RECOUNT_SECONDS = 60.0
 #: RecurringRun passes at once: a thousand firing at the same second are served a few at a time, each creating its
 #: Run promptly, rather than all listing first and all creating after (the API calls share a few threads).
 RECURRING_PASSES = 16
+#: kopf's per-object event workers: at most this many at once, each ending this long after its object's last event.
+WORKER_LIMIT = 1000
+WORKER_IDLE_SECONDS = 0.5
 log = logging.getLogger("kubeline.operator")
 
 
@@ -85,7 +88,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     # minute) for inactivity_timeout (kopf's default, 70 s) is made again, and kopf's own calls are bounded
     settings.networking.connect_timeout = REQUEST_TIMEOUT[0]
     settings.networking.request_timeout = REQUEST_TIMEOUT[1]
-    settings.batching.worker_limit = 200
+    # kopf serves each object's events (every step pod is one) in a worker of its own, which lingers idle_timeout
+    # after its object's last event, holding one of worker_limit slots; the events of a pod whose worker waits for
+    # a slot wait too. A 5 s linger (kopf's default) with 200 slots starts at most 40 workers a second: in a
+    # 1,000-step fan-out, 1 pod in 10 was seen finished by the Run's daemon over 5 s after a plain watch saw it,
+    # the worst 12 s, and the Run's end waited as long (benchmarks/operator_bench.py). A short linger frees slots
+    # at the pace pods change; the limit keeps a burst (10,000 pods, or 10,000 Runs listed at startup) from
+    # holding a task each at once (an idle asyncio task waiting on a queue takes 6 KiB; a kopf worker more).
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
     logger.info("kubeline operator configured: %s", memo.config.to_dict())
 
 

@@ -57,6 +57,24 @@ RESTORE_SECONDS = 5.0
 
 #: Step changes, one line each with run and step fields (not kopf's Run logger: that posts each line as an Event).
 log = logging.getLogger("kubeline.steps")
+#: Where each pass of a running Run spends its time (debug: `kubeline operator -v`).
+passes = logging.getLogger("kubeline.passes")
+
+
+class Laps:
+    """Seconds spent in each stage of a pass, for one debug line: a slow pass says which stage to look at."""
+
+    def __init__(self) -> None:
+        self.laps: list[tuple[str, float]] = []
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps.append((stage, now - self.last))
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.3f} s" for stage, seconds in self.laps)
 
 
 class RunReconciler:
@@ -312,13 +330,16 @@ class RunReconciler:
     async def _advance(self, run: Mapping[str, Any], status: RunStatus, now: float) -> float | None:
         plan = self.plan
         assert plan is not None
+        laps = Laps()
         uid = run["metadata"]["uid"]
         pods = [
             pod
             for pod in await self._current_pods(status, now)
             if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
         ]
+        laps.lap("pods")
         observed = statuses.rebuild_state(plan, status, pods, now)
+        laps.lap("rebuild")
         state = observed.state
         state.started_at = state.started_at or now
         state.cancelled = bool((run.get("spec") or {}).get("cancel"))
@@ -338,12 +359,17 @@ class RunReconciler:
             if more_to_start or (not ended and not decision.stop):
                 break
             now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing
+        laps.lap("decide and start")
         new_status = statuses.status_document(plan, decision, state, status, now)
+        laps.lap("status document")
         if new_status != status:
             await self._write(new_status)
+            laps.lap("write")
             self._report(run, status, new_status, decision, now)
         self._post(run, self.events.due(now))
         await self._collect_pods(new_status)
+        laps.lap("report and collect pods")
+        passes.debug("run %s/%s pass (%d pods): %s", self.namespace, self.name, len(pods), laps)
         if decision.finished:
             self._post(run, self.events.flush())
             kind = "Normal" if decision.phase == "Succeeded" else "Warning"

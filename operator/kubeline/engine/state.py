@@ -129,11 +129,17 @@ _RECORDED: dict[models.TaskPhase, StepPhase] = {
 }
 
 
-@functools.lru_cache(maxsize=4096)  # a pass reads every step's times, and steps share seconds: strptime is slow
 def seconds(text: str | None) -> float | None:
     """A status timestamp (``2026-11-30T10:00:00Z``) in seconds since the epoch; None for none."""
     if not text:
         return None
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parsed(text: str) -> float:
+    """strptime takes most of a pass over a large Run (two timestamps a step, every pass); a Run's steps share
+    few distinct ones (whole seconds), so each is parsed once."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
