@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kubeline.api.models import TaskStatus
@@ -73,3 +75,10 @@ def test_record_names_are_valid_distinct_and_the_same_each_time(run: str) -> Non
     assert all(len(name) <= 253 and not name.startswith(("-", ".")) for name in names)
     assert len(set(names)) == 3
     assert names == [record_name(run, index) for index in range(3)]
+
+
+@pytest.mark.parametrize(
+    "task", [WAITING, TaskStatus(phase="Skipped", message='condition is false: "a" == b'), DONE, FAILED]
+)
+def test_an_entrys_weight_is_its_json(task: TaskStatus) -> None:
+    assert entry_bytes("each[12]", task) == len("each[12]") + len(json.dumps(task.to_dict(), separators=(",", ":"))) + 6

@@ -40,6 +40,9 @@ class Listing:
 
 def entry_bytes(step_id: str, task: TaskStatus) -> int:
     """About what an entry weighs in the stored object (its JSON)."""
+    if task.attempts is None:  # never started: a phase and maybe a message (thousands a pass in a wide fan-out)
+        message = len(json.dumps(task.message)) + len(',"message":') if task.message else 0
+        return len(step_id) + len('{"phase":""}') + len(task.phase) + message + 6
     return len(step_id) + len(json.dumps(task.to_dict(), separators=(",", ":"))) + 6
 
 
