@@ -41,7 +41,12 @@ from kubeline.controller.leader import (
     standby_message,
     taken_from,
 )
+from kubeline.controller.pods import cached_pod
 
+#: What a listing keeps of each item it reads.
+Keep = Callable[[dict[str, Any]], dict[str, Any]]
+#: Items a listing reads at a time (the API server's pages: see _listed).
+LIST_PAGE = 500
 #: The Kubernetes verb of the request being made (Kube._call sets it; the worker thread inherits it).
 _VERB: ContextVar[str] = ContextVar("verb", default="other")
 #: Kubernetes verbs by the client method's first word (read_namespaced_pod: get).
@@ -273,29 +278,43 @@ class Kube:
             if error.status != 404:
                 raise
 
+    async def _listed(
+        self, function: Any, *args: Any, keep: Keep | None = None, **kwargs: Any
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every item of a listing, read LIST_PAGE at a time and each cut down by ``keep`` as its page is parsed,
+        and the listing's resourceVersion: a namespace's 10,000 Runs are never held whole, nor parsed at once."""
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = await self._call(function, *args, limit=LIST_PAGE, _continue=token, _preload_content=False, **kwargs)
+            document = json.loads(page.data)
+            items.extend(map(keep, document["items"]) if keep is not None else document["items"])
+            token = document["metadata"].get("continue")
+            if not token:
+                return items, int(document["metadata"].get("resourceVersion") or 0)
+
     async def list_runs(self, namespace: str) -> tuple[set[str], int]:
         """The names of the namespace's Runs, and the listing's resourceVersion."""
-        listing = await self._call(
-            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, "runs", _preload_content=False
+        items, version = await self._listed(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            "runs",
+            keep=lambda item: {"metadata": {"name": item["metadata"]["name"]}},
         )
-        document = json.loads(listing.data)
-        names = {item["metadata"]["name"] for item in document["items"]}
-        return names, int(document["metadata"].get("resourceVersion") or 0)
+        return {item["metadata"]["name"] for item in items}, version
 
-    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
-        """Every object of kubeline's kind ``plural`` in the namespace."""
-        listing = await self._call(
-            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, _preload_content=False
+    async def list_custom(self, namespace: str, plural: str, keep: Keep | None = None) -> list[dict[str, Any]]:
+        """Every object of kubeline's kind ``plural`` in the namespace (only what ``keep`` keeps of each)."""
+        items, _ = await self._listed(
+            self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural, keep=keep
         )
-        items: list[dict[str, Any]] = json.loads(listing.data)["items"]
         return items
 
-    async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
-        """The step pods of every Run in the namespace."""
-        pods = await self._call(
-            self.core.list_namespaced_pod, namespace, label_selector=RUN_LABEL, _preload_content=False
-        )
-        items: list[dict[str, Any]] = json.loads(pods.data)["items"]
+    async def list_step_pods(self, namespace: str, keep: Keep | None = None) -> list[dict[str, Any]]:
+        """The step pods of every Run in the namespace (only what ``keep`` keeps of each)."""
+        items, _ = await self._listed(self.core.list_namespaced_pod, namespace, label_selector=RUN_LABEL, keep=keep)
         return items
 
     async def write_queue_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -317,10 +336,10 @@ class Kube:
                 raise
 
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
-        pods = await self._call(
-            self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", _preload_content=False
+        """The Run's pods as its pod cache keeps them (pods.cached_pod)."""
+        items, _ = await self._listed(
+            self.core.list_namespaced_pod, namespace, label_selector=f"{RUN_LABEL}={run}", keep=cached_pod
         )
-        items: list[dict[str, Any]] = json.loads(pods.data)["items"]
         return items
 
     async def create_pod(self, body: dict[str, Any]) -> bool:
