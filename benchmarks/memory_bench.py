@@ -106,7 +106,11 @@ class Operator:
             stderr=subprocess.DEVNULL,
         )
         self.http = urllib3.PoolManager()
-        self.wait_until(lambda: self.gauge("kubeline_leader") == 1, 60)
+        try:
+            self.wait_until(lambda: self.gauge("kubeline_leader") == 1, 600)
+        except BaseException:
+            self.stop()
+            raise
 
     def rss_mib(self) -> tuple[float, float]:
         """Resident now, and the peak so far."""
