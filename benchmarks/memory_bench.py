@@ -147,7 +147,11 @@ class Operator:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def running_pods(core: client.CoreV1Api, namespace: str) -> int:
@@ -254,6 +258,12 @@ def finished(kube: client.ApiClient, kubectl: list[str], count: int, template: A
         subprocess.run([*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True)
 
 
+def report(title: str, figures: dict[str, Any]) -> None:
+    print(title)
+    for key, value in figures.items():
+        print(f"  {key:36} {value}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--running", type=int, default=1000, help="steps Running at once (0: skip)")
@@ -272,16 +282,12 @@ def main() -> None:
         subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True)
         kube = config.new_client_from_config(os.environ["KUBECONFIG"])
         subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(BIG_NODE), text=True, check=True)
-        results = {"idle operator, 0 Runs": idle(kubectl, args.settle)}
+        report("idle operator, 0 Runs", idle(kubectl, args.settle))
         figures, template = running(kube, kubectl, max(args.running, 1), args.settle)
         if args.running:
-            results[f"1 Run, {args.running} steps Running"] = figures
+            report(f"1 Run, {args.running} steps Running", figures)
         if args.finished:
-            results[f"{args.finished} finished Runs"] = finished(kube, kubectl, args.finished, template, args.settle)
-        for title, values in results.items():
-            print(title)
-            for key, value in values.items():
-                print(f"  {key:36} {value}")
+            report(f"{args.finished} finished Runs", finished(kube, kubectl, args.finished, template, args.settle))
     finally:
         if own_cluster:
             subprocess.run([*cluster[:2], "down", *cluster[2:]], capture_output=True)
