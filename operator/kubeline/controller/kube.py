@@ -201,7 +201,7 @@ class CoreCalls:
         request = self.api.param_serialize(
             method, path, query_params=parameters, header_params=headers, body=body, auth_settings=["BearerToken"]
         )
-        response = self.api.call_api(*request, _request_timeout=_request_timeout)
+        response: Any = self.api.call_api(*request, _request_timeout=_request_timeout)  # the REST layer: untyped
         response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=None, data=None)
