@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from kubeline.api.constants import RUN_LABEL
-from kubeline.controller.kube import ClaimNotCreated, RunRefused, claim_holder_problem, pod_name_holder
+from kubeline.controller.kube import ClaimNotCreated, Keep, RunRefused, claim_holder_problem, pod_name_holder
+from kubeline.controller.pods import cached_pod
 from tests.helpers import pipeline, task
 
 #: The Run the reconciler and handler tests drive, and its two-step pipeline (b reads a's output).
@@ -103,13 +104,15 @@ class FakeKube:
     async def delete_run(self, namespace: str, name: str) -> None:
         self.runs.pop((namespace, name), None)
 
-    async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
+    async def list_custom(self, namespace: str, plural: str, keep: Keep | None = None) -> list[dict[str, Any]]:
         stored = {"runs": self.runs, "queues": self.queues}[plural]
-        return [copy.deepcopy(item) for (item_namespace, _), item in stored.items() if item_namespace == namespace]
+        kept = keep or copy.deepcopy
+        return [kept(item) for (item_namespace, _), item in stored.items() if item_namespace == namespace]
 
-    async def list_step_pods(self, namespace: str) -> list[dict[str, Any]]:
+    async def list_step_pods(self, namespace: str, keep: Keep | None = None) -> list[dict[str, Any]]:
+        kept = keep or copy.deepcopy
         return [
-            copy.deepcopy(pod)
+            kept(pod)
             for (pod_namespace, _), pod in self.pods.items()
             if pod_namespace == namespace and RUN_LABEL in pod["metadata"].get("labels", {})
         ]
@@ -142,8 +145,9 @@ class FakeKube:
         self.recurring_statuses[namespace, name] = _as_sent(status)
 
     async def list_pods(self, namespace: str, run: str) -> list[dict[str, Any]]:
+        """As Kube's: cut down to what the Run's pod cache keeps, so the tests run on what the reconciler holds."""
         return [
-            copy.deepcopy(pod)
+            cached_pod(copy.deepcopy(pod))
             for (pod_namespace, _), pod in self.pods.items()
             if pod_namespace == namespace and pod["metadata"].get("labels", {}).get(RUN_LABEL) == run
         ]

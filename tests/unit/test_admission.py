@@ -11,6 +11,7 @@ import pytest
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.admission import Admission
 from kubeline.controller.config import NamespaceLimits, OperatorConfig
+from kubeline.controller.kube import Keep
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.engine.stepid import pod_name
 from tests.helpers import pipeline, task
@@ -382,8 +383,8 @@ def test_runs_and_step_pods_deleted_while_the_watch_was_down_give_their_room_bac
 
 def test_a_run_an_event_reports_while_the_listing_is_in_flight_is_not_taken_for_gone() -> None:
     class Slow(FakeKube):
-        async def list_custom(self, namespace: str, plural: str) -> list[dict[str, Any]]:
-            listed = await super().list_custom(namespace, plural)
+        async def list_custom(self, namespace: str, plural: str, keep: Keep | None = None) -> list[dict[str, Any]]:
+            listed = await super().list_custom(namespace, plural, keep)
             if plural == "runs" and self.during_listing is not None:
                 self.during_listing()
             return listed

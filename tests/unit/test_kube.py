@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,9 +21,7 @@ class _Core:
     """The two pod calls create_pod makes, against one existing pod owned by ``owners``."""
 
     def __init__(self, owners: list[dict[str, str]]):
-        self.existing = SimpleNamespace(
-            metadata=SimpleNamespace(owner_references=[SimpleNamespace(**o) for o in owners])
-        )
+        self.existing = {"metadata": {"ownerReferences": owners}}
         self.deleted: list[str] = []
 
     def create_namespaced_pod(self, namespace: str, body: dict[str, Any], **_: Any) -> None:

@@ -39,6 +39,26 @@ RELIST_SECONDS = 60.0
 log = logging.getLogger("kubeline.admission")
 
 
+def _fields(item: Mapping[str, Any], **kept: tuple[str, ...]) -> dict[str, Any]:
+    parts = {part: item.get(part) or {} for part in kept}
+    return {part: {key: parts[part][key] for key in keys if key in parts[part]} for part, keys in kept.items()}
+
+
+def admission_fields(run: dict[str, Any]) -> dict[str, Any]:
+    """What run_seen reads of a listed Run: a namespace's 10,000 finished Runs are held as this, not whole."""
+    return _fields(
+        run,
+        metadata=("name", "resourceVersion", "creationTimestamp"),
+        spec=("queue", "priority", "cancel"),
+        status=("phase", "startedAt", "queue"),
+    )
+
+
+def pod_fields(pod: dict[str, Any]) -> dict[str, Any]:
+    """What pod_seen reads of a listed step pod."""
+    return _fields(pod, metadata=("name", "resourceVersion"), status=("phase",))
+
+
 @dataclass
 class Namespace:
     """What admission knows of one namespace."""
@@ -229,9 +249,9 @@ class Admission:
         place.seen_while_listing = set()
         try:
             listed = {
-                "runs": await self.kube.list_custom(namespace, "runs"),
+                "runs": await self.kube.list_custom(namespace, "runs", keep=admission_fields),
                 "queues": await self.kube.list_custom(namespace, "queues"),
-                "pods": await self.kube.list_step_pods(namespace),
+                "pods": await self.kube.list_step_pods(namespace, keep=pod_fields),
             }
         finally:
             newer, place.seen_while_listing = place.seen_while_listing, None
@@ -319,9 +339,9 @@ class Admission:
             return place
         async with place.lock:
             if not place.loaded:
-                runs = await self.kube.list_custom(namespace, "runs")
+                runs = await self.kube.list_custom(namespace, "runs", keep=admission_fields)
                 queues = await self.kube.list_custom(namespace, "queues")
-                pods = await self.kube.list_step_pods(namespace)
+                pods = await self.kube.list_step_pods(namespace, keep=pod_fields)
                 for run in runs:
                     self.run_seen(namespace, run)
                 for queue in queues:

@@ -27,7 +27,7 @@ from kubeline.api.constants import GROUP, RECURRING_RUN_LABEL, RUN_LABEL, VERSIO
 from kubeline.controller.admission import Admission
 from kubeline.controller.config import OperatorConfig, load_config
 from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
-from kubeline.controller.pods import disruption
+from kubeline.controller.pods import cached_pod, disruption
 from kubeline.controller.reconciler import FINISHED, RunReconciler, version_of
 from kubeline.controller.recurring import RecurringRunReconciler, made_run, owned_by
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
@@ -186,7 +186,7 @@ async def pod_changed(
     else:
         # a pod Kubernetes took away (its node gone: marked Failed and deleted at once) keeps its last state, which
         # says why, until the daemon's next list of the pods drops it: its step's message is Kubernetes' reason
-        flight.pods[name] = event["object"]
+        flight.pods[name] = cached_pod(event["object"])
     flight.wake.set()
 
 

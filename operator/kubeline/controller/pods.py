@@ -535,6 +535,40 @@ class PodOutcome:
     from_store: bool = False  # kubeline's container reported it: artifact outputs are object references
 
 
+#: The pod metadata a Run's pod cache keeps: what status.py, read_pod, the pod GC and the owner check read.
+CACHED_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "labels",
+    "annotations",
+    "ownerReferences",
+)
+
+
+def cached_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a step's pod its Run's cache keeps: what read_pod and the reconciler read (the status, a few
+    metadata fields, the node and container names), not the rendered spec (command, env, volumes) nor
+    managedFields, which are most of a pod's size: a thousand running pods are held in a fraction of the memory."""
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    kept_spec: dict[str, Any] = {"containers": [{"name": c.get("name")} for c in spec.get("containers") or []]}
+    if spec.get("nodeName"):
+        kept_spec["nodeName"] = spec["nodeName"]
+    if spec.get("initContainers"):
+        kept_spec["initContainers"] = [
+            {"name": c.get("name"), "restartPolicy": c.get("restartPolicy")} for c in spec["initContainers"]
+        ]
+    return {
+        "metadata": {key: metadata[key] for key in CACHED_METADATA if key in metadata},
+        "spec": kept_spec,
+        "status": pod.get("status") or {},
+    }
+
+
 def read_pod(pod: dict[str, Any], start_component: Any) -> PodOutcome:
     """How a step's pod stands: still going, or finished with these outputs (checked) or this failure."""
     status = pod.get("status") or {}
