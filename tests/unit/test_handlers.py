@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import Any
 
 import kopf
@@ -14,14 +15,8 @@ from kubeline.controller import handlers
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.config import OperatorConfig
 from kubeline.controller.reconciler import RunReconciler
+from kubeline.controller.status import timestamp
 from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
-
-
-class Flag:
-    """kopf's DaemonStopped as the daemon reads it: false until the daemon is to stop."""
-
-    def __bool__(self) -> bool:
-        return False
 
 
 def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,16 +34,8 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
     memo = kopf.Memo(config=OperatorConfig(batch_seconds=0.2), kube=kube, runs={}, admission=None)
 
     async def scenario() -> None:
-        daemon = asyncio.create_task(
-            handlers.run_daemon(
-                name=RUN,
-                namespace=NS,
-                body=run,
-                stopped=Flag(),
-                memo=memo,
-                logger=None,
-            )
-        )
+        await handlers.run_changed(event={"type": None, "object": run}, name=RUN, namespace=NS, memo=memo)
+        daemon = memo.runs[NS, RUN].task
         await asyncio.sleep(0.2)
         assert len(passes) == 1 and (NS, RUN) in memo.runs
         pod = kube.pods[NS, kube.created_pods[0]]
@@ -58,7 +45,7 @@ def test_a_burst_of_pod_events_makes_one_reconcile(monkeypatch: pytest.MonkeyPat
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.5)
         assert len(passes) == 2
-        daemon.cancel()
+        await handlers.run_changed(event={"type": "DELETED", "object": run}, name=RUN, namespace=NS, memo=memo)
         with pytest.raises(asyncio.CancelledError):
             await daemon
         assert (NS, RUN) not in memo.runs  # nothing left behind for the next Run of that name
@@ -86,7 +73,7 @@ def test_only_another_clients_status_write_wakes_the_daemon(monkeypatch: pytest.
     run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
     reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
     asyncio.run(reconciler.reconcile(run))
-    flight = handlers.RunInFlight(reconciler=reconciler)
+    flight = handlers.RunInFlight(run=run, reconciler=reconciler)
     memo = kopf.Memo(runs={(NS, RUN): flight})
 
     asyncio.run(handlers.status_changed(name=RUN, namespace=NS, body=run, memo=memo))
@@ -106,7 +93,7 @@ def test_a_pod_kubernetes_took_away_and_deleted_at_once_still_says_why(monkeypat
     monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
     kube = FakeKube()
     run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
-    flight = handlers.RunInFlight(pods=kube.watch(NS, RUN))
+    flight = handlers.RunInFlight(run=run, pods=kube.watch(NS, RUN))
     memo = kopf.Memo(runs={(NS, RUN): flight})
     reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, flight.pods)
     asyncio.run(reconciler.reconcile(run))
@@ -148,10 +135,37 @@ def test_the_event_of_its_own_write_arriving_before_the_answer_leaves_the_daemon
     kube = EventFirst()
     run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
     reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN))
-    flight = memo.runs[NS, RUN] = handlers.RunInFlight(reconciler=reconciler)
+    flight = memo.runs[NS, RUN] = handlers.RunInFlight(run=run, reconciler=reconciler)
     asyncio.run(reconciler.reconcile(run))  # two writes: the run started, then its first step
     assert kube.runs[NS, RUN]["status"]["tasks"]["a"]["phase"] == "Running"
     assert not flight.wake.is_set()
+
+
+def test_a_finished_run_gets_no_daemon_and_a_deleted_ones_name_is_free_at_once() -> None:
+    """10,000 finished Runs in a namespace hold nothing; one with a ttlAfterFinished holds a daemon to wait it out."""
+    memo = kopf.Memo(runs={}, config=OperatorConfig(), kube=FakeKube(), admission=None)
+    finished = {"metadata": {"name": "done", "uid": "u1"}, "spec": {}, "status": {"phase": "Succeeded"}}
+    ended = timestamp(time.time())
+    expiring = {
+        **finished,
+        "status": {"phase": "Failed", "finishedAt": ended, "pipelineSpec": {"ttlAfterFinished": "1h"}},
+    }
+
+    async def scenario() -> None:
+        await handlers.run_changed(event={"type": None, "object": finished}, name="done", namespace=NS, memo=memo)
+        assert memo.runs == {}
+        await handlers.run_changed(event={"type": None, "object": expiring}, name="ttl", namespace=NS, memo=memo)
+        old = memo.runs[NS, "ttl"]
+        await handlers.run_changed(event={"type": "DELETED", "object": expiring}, name="ttl", namespace=NS, memo=memo)
+        await handlers.run_changed(event={"type": "ADDED", "object": expiring}, name="ttl", namespace=NS, memo=memo)
+        new = memo.runs[NS, "ttl"]
+        assert new is not old and old.task is not None and new.task is not None
+        await asyncio.gather(old.task, return_exceptions=True)
+        assert memo.runs[NS, "ttl"] is new  # the old daemon's end leaves the new Run's alone
+        await handlers.stop_run_daemons(memo=memo)
+        assert new.task.cancelled() and memo.runs == {}
+
+    asyncio.run(scenario())
 
 
 def test_every_handler_runs_on_the_event_loop() -> None:

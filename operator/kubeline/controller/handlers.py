@@ -1,4 +1,4 @@
-"""kopf handlers: thin. A daemon per Run does the work; events only wake it.
+"""kopf handlers: thin. A daemon per Run that needs one (not finished) does the work; events only wake it.
 
     kubeline operator --namespace NS        (or: kopf run -m kubeline.controller.handlers)
 
@@ -47,12 +47,15 @@ log = logging.getLogger("kubeline.operator")
 
 @dataclass
 class RunInFlight:
-    """What a running Run's daemon shares with the event handlers: its wake-up call, its pods as events
-    report them (by name), and its reconciler (which knows the status it wrote last)."""
+    """What a Run's daemon shares with the event handlers: the Run as its latest event showed it, the
+    wake-up call, its pods as events report them (by name), its reconciler (which knows the status it wrote
+    last), and the daemon's task."""
 
+    run: Mapping[str, Any]
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     reconciler: RunReconciler | None = None
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -129,39 +132,68 @@ async def woken_or_due(wake: asyncio.Event, due: float) -> None:
         pass
 
 
-@kopf.daemon(GROUP, VERSION, "runs", cancellation_timeout=5.0, initial_delay=0)
-async def run_daemon(
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    stopped: kopf.DaemonStopped,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **_: Any,
-) -> None:
-    config: OperatorConfig = memo.config
+def needs_daemon(run: Mapping[str, Any]) -> bool:
+    """Whether a Run needs the operator: one not finished, or finished with a ttlAfterFinished to wait out. A
+    finished Run holds nothing (no task, no cached pods, no finalizer): 10,000 of them cost kopf's bookkeeping."""
+    status = run.get("status") or {}
+    if status.get("phase") not in FINISHED:
+        return True
+    return bool((status.get("pipelineSpec") or {}).get("ttlAfterFinished"))
+
+
+@kopf.on.event(GROUP, VERSION, "runs")
+async def run_changed(event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """The Run's daemon (a task of the operator's, not kopf's: a kopf daemon puts a finalizer on every Run, a
+    write each, and holds it while it lives) started when the Run needs one, kept current, cancelled with the Run."""
     runs: dict[Key, RunInFlight] = memo.runs
-    flight = runs.setdefault((namespace, name), RunInFlight())
-    # Runs are namespaced
-    reconciler = RunReconciler(memo.kube, config, namespace or "", name, flight.pods, memo.admission)
+    if event["type"] == "DELETED":
+        gone = runs.pop((namespace, name), None)  # at once: a new Run of the same name gets a daemon of its own
+        if gone is not None and gone.task is not None:
+            gone.task.cancel()
+        return
+    flight = runs.get((namespace, name))
+    run = event["object"]
+    if flight is not None:
+        flight.run = run
+    elif needs_daemon(run):
+        flight = runs[namespace, name] = RunInFlight(run=run)
+        daemon = run_daemon(flight, name, namespace or "", memo)  # Runs are namespaced
+        flight.task = asyncio.get_running_loop().create_task(daemon, name=f"run {namespace}/{name}")
+
+
+async def run_daemon(flight: RunInFlight, name: str, namespace: str, memo: kopf.Memo) -> None:
+    """Passes over the Run until it needs none (finished, its TTL waited out), each when an event wakes it or
+    when the last one said."""
+    config: OperatorConfig = memo.config
+    reconciler = RunReconciler(memo.kube, config, namespace, name, flight.pods, memo.admission)
     run_daemons.inc()
     flight.reconciler = reconciler
     try:
-        while not stopped:
+        while True:
             flight.wake.clear()
             try:
                 with timed_reconcile():
-                    due = await reconciler.reconcile(body)
+                    due = await reconciler.reconcile(flight.run)
             except Exception:
-                logger.exception("reconcile of run %s/%s failed; retrying", namespace, name)
+                log.exception("reconcile of run %s/%s failed; retrying", namespace, name)
                 due = 5.0
             if due is None:
                 return
             await woken_or_due(flight.wake, due)
             await asyncio.sleep(config.batch_seconds)  # let the rest of a burst of events arrive
     finally:
-        runs.pop((namespace, name), None)
+        if memo.runs.get((namespace, name)) is flight:  # not a new Run of the same name
+            del memo.runs[namespace, name]
         run_daemons.dec()
+
+
+@kopf.on.cleanup()
+async def stop_run_daemons(memo: kopf.Memo, **_: Any) -> None:
+    """The operator stops: its Runs' passes end where they are (the next operator completes them)."""
+    tasks = [flight.task for flight in memo.runs.values() if flight.task is not None]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @kopf.on.event(GROUP, VERSION, "runs")
