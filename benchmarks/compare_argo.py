@@ -171,13 +171,31 @@ class AuditLog:
     def offset(self) -> int:
         return self.path.stat().st_size
 
+    def settled(self, since: int, user: str, quiet: float = 3, limit: float = 120) -> Counter[str]:
+        """The writes since ``since`` once the user has written nothing for ``quiet`` seconds (Lease renewals
+        aside): what follows a finish (pods labelled completed, events, a last status write) counts too."""
+        deadline = time.time() + limit
+        last, quiet_since = Counter[str](), time.time()
+        while time.time() < deadline:
+            time.sleep(0.5)
+            counts = self.writes(since, user)
+            work = Counter({k: v for k, v in counts.items() if not k.endswith(" leases")})
+            if work != last:
+                last, quiet_since = work, time.time()
+            elif time.time() - quiet_since >= quiet:
+                return counts
+        return self.writes(since, user)
+
     def writes(self, since: int, user: str) -> Counter[str]:
         counts: Counter[str] = Counter()
+        mark = f'"username":"{user}"'.encode()
         with self.path.open("rb") as log:
             log.seek(since)
             for line in log:
                 if not line.endswith(b"\n"):
                     break  # being written
+                if mark not in line:
+                    continue
                 event = json.loads(line)
                 if event["user"]["username"] != user:
                     continue
@@ -329,8 +347,7 @@ def measure(
     created_at = create()
     if not finish.done.wait(bench.timeout):
         raise SystemExit(f"{controller.label}: {shape} did not finish in {bench.timeout:.0f}s")
-    time.sleep(1)  # writes that follow the finish (pods labelled completed, events) count too
-    writes = bench.audit.writes(offset, controller.user)
+    writes = bench.audit.settled(offset, controller.user)
     pods.stop.set()
     assert finish.finished_at is not None
     result: dict[str, Any] = {
