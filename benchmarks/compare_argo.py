@@ -506,6 +506,7 @@ ROWS = (
     ("chain", "final object (KiB)"),
     ("peak RSS (MiB)", "value"),
 )
+PER_STEP = {"hand-off p50 (ms)", "hand-off p99 (ms)", "API writes per step", "last pod done to finished (s)"}
 
 
 def table(controllers: list[Controller]) -> str:
@@ -518,8 +519,8 @@ def table(controllers: list[Controller]) -> str:
         for c in controllers:
             value = c.results.get(shape, {}).get(key)
             steps = c.results.get(shape, {}).get("steps")
-            values.append(value)
             fewer = steps and steps != kubeline.results[shape].get("steps")
+            values.append(None if fewer and key not in PER_STEP else value)  # totals of fewer steps: no ratio
             cells.append("-" if value is None else f"{value:g}" + (f" ({steps} steps)" if fewer else ""))
         base = values[0]
         ratios = ["-" if v is None or not base else f"{v / base:.1f}×" for v in values[1:]]
