@@ -124,38 +124,13 @@ def identity_kubeconfig(state: Path, user: str) -> Path:
     """A kubeconfig with a client certificate of its own (CN=user, a cluster admin), so the audit log names it."""
     pki = state / "pki"
     openssl = CLUSTER["openssl"]
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        f"{user}.key",
-        "-out",
-        f"{user}.csr",
-        "-subj",
-        f"/O=system:masters/CN={user}",
-        cwd=pki,
-    )
+    request = f"req -newkey rsa:2048 -nodes -keyout {user}.key -out {user}.csr -subj /O=system:masters/CN={user}"
+    openssl(*request.split(), cwd=pki)
     (pki / f"{user}.ext").write_text("extendedKeyUsage=clientAuth\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        f"{user}.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        f"{user}.crt",
-        "-days",
-        "1",
-        "-extfile",
-        f"{user}.ext",
-        cwd=pki,
+    sign = (
+        f"x509 -req -in {user}.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out {user}.crt -days 1 -extfile {user}.ext"
     )
+    openssl(*sign.split(), cwd=pki)
     text = (state / "kubeconfig").read_text().replace("admin.crt", f"{user}.crt").replace("admin.key", f"{user}.key")
     path = state / f"kubeconfig-{user}"
     path.write_text(text)
