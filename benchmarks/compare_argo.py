@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import runpy
+import signal
 import statistics
 import subprocess
 import sys
@@ -375,8 +376,9 @@ class Bench:
         return (self.state / "logs" / f"{name}.log").open("ab")
 
 
-def run_kubeline(bench: Bench, fan_out: int, chain: int) -> Controller:
+def run_kubeline(bench: Bench, controllers: list[Controller], fan_out: int, chain: int) -> None:
     controller = Controller("kubeline", "kubeline-operator", "bench-kubeline", kubeline_step)
+    controllers.append(controller)
     bench.namespace(controller.namespace)
     kubeconfig = identity_kubeconfig(bench.state, controller.user)
     controller.process = subprocess.Popen(
@@ -414,13 +416,20 @@ def run_kubeline(bench: Bench, fan_out: int, chain: int) -> Controller:
     finally:
         controller.process.terminate()
         controller.process.wait(timeout=15)
-    return controller
 
 
 def run_argo(
-    bench: Bench, label: str, namespace: str, fan_out: int, chain: int, flags: list[str], env: dict[str, str]
-) -> Controller:
+    bench: Bench,
+    controllers: list[Controller],
+    label: str,
+    namespace: str,
+    fan_out: int,
+    chain: int,
+    flags: list[str],
+    env: dict[str, str],
+) -> None:
     controller = Controller(label, "argo-workflow-controller", namespace, argo_step)
+    controllers.append(controller)
     bench.namespace(namespace)
     # the configuration the controller requires (it fails without one); no metrics server (no port to claim)
     configmap = {
@@ -460,7 +469,6 @@ def run_argo(
     finally:
         controller.process.terminate()
         controller.process.wait(timeout=15)
-    return controller
 
 
 # -- the report -----------------------------------------------------------------------------------------
@@ -492,7 +500,7 @@ def table(controllers: list[Controller]) -> str:
         for c in controllers:
             value = c.results.get(shape, {}).get(key)
             steps = c.results.get(shape, {}).get("steps")
-            fewer = steps and steps != kubeline.results[shape].get("steps")
+            fewer = steps and steps != kubeline.results.get(shape, {}).get("steps")
             values.append(None if fewer and key not in PER_STEP else value)  # totals of fewer steps: no ratio
             cells.append("-" if value is None else f"{value:g}" + (f" ({steps} steps)" if fewer else ""))
         base = values[0]
@@ -538,6 +546,9 @@ def main() -> None:
     build_argo()
     module = argo_module_dir()
     state = Path(tempfile.mkdtemp(prefix="kubeline-compare-argo-"))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped, it still takes its control plane down
+    controllers: list[Controller] = []
+    incomplete = ""
     cluster = [sys.executable, str(ROOT / "hack" / "cluster")]
     audit_path = state / "audit" / "audit.log"
     try:
@@ -555,41 +566,42 @@ def main() -> None:
             [*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True
         )
         bench = Bench(state, kubectl, config.new_client_from_config(kubeconfig), AuditLog(audit_path), args.timeout)
-        controllers = [run_kubeline(bench, args.fan_out, args.chain)]
-        controllers.append(run_argo(bench, "Argo defaults", "bench-argo", args.fan_out, args.slow_chain, [], {}))
+        run_kubeline(bench, controllers, args.fan_out, args.chain)
+        run_argo(bench, controllers, "Argo defaults", "bench-argo", args.fan_out, args.slow_chain, [], {})
         raised = ["--qps", f"{args.argo_qps:g}", "--burst", str(args.argo_burst)]
-        controllers.append(
-            run_argo(
-                bench,
-                "Argo raised",
-                "bench-argo-raised",
-                args.fan_out,
-                args.chain,
-                raised,
-                {"DEFAULT_REQUEUE_TIME": args.argo_requeue},
-            )
-        )
+        requeue = {"DEFAULT_REQUEUE_TIME": args.argo_requeue}
+        run_argo(bench, controllers, "Argo raised", "bench-argo-raised", args.fan_out, args.chain, raised, requeue)
+    except (KeyboardInterrupt, SystemExit) as stopped:  # a slow machine: the figures taken so far still print
+        incomplete = f"stopped before the end ({stopped or 'interrupted'}): the figures taken so far"
     finally:
         if args.keep:
             print(f"[compare] control plane left up: hack/cluster down --state-dir {state}", file=sys.stderr)
         else:
             subprocess.run([*cluster, "down", "--state-dir", str(state)], capture_output=True)
+    if not any(c.results for c in controllers):
+        raise SystemExit(incomplete or "nothing was measured")
     print(f"Argo Workflows {ARGO} workflow-controller vs kubeline, fan-out of {args.fan_out}, chain of {args.chain}")
     print(
         f"(Argo defaults: QPS 20, burst 30, requeue 10s; Argo raised: QPS {args.argo_qps:g}, burst "
         f"{args.argo_burst}, requeue {args.argo_requeue}; ratios are Argo / kubeline; {time.time() - started:.0f}s)"
     )
+    if incomplete:
+        print(incomplete)
     print()
     print(table(controllers))
     print()
     print("API writes by kind (verb resource: count):")
     for controller in controllers:
         for shape in ("fan-out", "chain"):
+            if shape not in controller.results:
+                continue
             figures = controller.results[shape]
             writes = ", ".join(f"{k}: {v}" for k, v in figures["writes"].items())
             print(f"- {controller.label}, {shape} of {figures['steps']}: {writes}")
     print()
     print(UNFAIR)
+    if incomplete:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
