@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from cluster_run import kubectl_command, start_run
 from kubernetes import client, config, watch
 from operator_bench import PodWatch, component, fan_out, peak_rss_mib
@@ -58,7 +59,7 @@ def loop(steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return spec, {"items": list(range(steps))}
 
 
-class RunWatch(threading.Thread):
+class SizeWatch(threading.Thread):
     """The largest the Run's object was at any event, and the progress `kubectl get runs` shows, by time."""
 
     def __init__(self, api: client.ApiClient, namespace: str, name: str):
@@ -71,6 +72,13 @@ class RunWatch(threading.Thread):
         self.stop = False
 
     def run(self) -> None:
+        try:
+            self.watch()
+        except urllib3.exceptions.ProtocolError:
+            if not self.stop:  # after the measure, the control plane going down ends the stream
+                raise
+
+    def watch(self) -> None:
         stream = watch.Watch()
         for item in stream.stream(
             self.custom.list_namespaced_custom_object,
@@ -98,7 +106,7 @@ def measure(api: client.ApiClient, kubectl: list[str], namespace: str, shape: st
         spec, arguments = fan_out(steps), {}
     else:
         spec, arguments = loop(steps)
-    pods, runs = PodWatch(api, namespace), RunWatch(api, namespace, name)
+    pods, runs = PodWatch(api, namespace, name), SizeWatch(api, namespace, name)
     pods.start()
     runs.start()
     time.sleep(1)
@@ -126,7 +134,7 @@ def measure(api: client.ApiClient, kubectl: list[str], namespace: str, shape: st
     pods.stop = runs.stop = True
     detail = Client(namespace=namespace, kubeconfig=os.environ["KUBECONFIG"]).get_run(name)
     phases = collections.Counter(task.get("phase") for task in (detail.run.run_status.get("tasks") or {}).values())
-    last_pod = max(pods.succeeded.values()) if pods.succeeded else created_at
+    last_pod = max(pods.finished.values()) if pods.finished else created_at
     finished = runs.finished_at or finished_seen
     return {
         "phase": body["status"]["phase"],

@@ -127,7 +127,7 @@ def test_crds_command_prints_every_crd(tmp_path: Path) -> None:
     result = kubeline("crds", home=tmp_path)
     assert result.returncode == 0
     kinds = [d["spec"]["names"]["kind"] for d in yaml.safe_load_all(result.stdout)]
-    assert kinds == ["Pipeline", "Run", "CacheEntry", "RecurringRun", "Queue"]
+    assert kinds == ["Pipeline", "Run", "CacheEntry", "RunRecord", "RecurringRun", "Queue"]
 
 
 def test_help_teaches_by_example(tmp_path: Path) -> None:
