@@ -1,7 +1,9 @@
 """The one module that talks to the Kubernetes API (besides kopf's own watching).
 
 The synchronous `kubernetes` client runs in worker threads so the operator's event loop never blocks.
-Every write is idempotent: creating what exists, or deleting what is gone, counts as done.
+Every write is idempotent: creating what exists, or deleting what is gone, counts as done. Calls pass a
+client-side rate limit shared by every reconciler, and a call the API server turns away for now (429 from API
+Priority and Fairness) is sent again when its Retry-After says (controller/throttle.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+from urllib3.util.retry import Retry
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller import telemetry
@@ -41,6 +44,7 @@ from kubeline.controller.leader import (
     standby_message,
     taken_from,
 )
+from kubeline.controller.throttle import MAX_TRIES, TokenBucket, retry_delay
 
 #: The Kubernetes verb of the request being made (Kube._call sets it; the worker thread inherits it).
 _VERB: ContextVar[str] = ContextVar("verb", default="other")
@@ -61,7 +65,11 @@ def _configuration() -> client.Configuration:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    return client.Configuration.get_default_copy()
+    configuration = client.Configuration.get_default_copy()
+    # urllib3's own three retries, except that a GET answered 429 is no longer retried inside the worker thread
+    # (uncounted, holding the thread for the Retry-After): Kube._call waits for it, counted, without a thread
+    configuration.retries = Retry(total=3, respect_retry_after_header=False)
+    return configuration
 
 
 def _lease_client() -> client.ApiClient:
@@ -152,15 +160,37 @@ def claim_holder_problem(body: Mapping[str, Any], existing: Mapping[str, Any]) -
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient):
+    """The controller's API calls. ``limit``: the client-side rate limit all of them share (None: none)."""
+
+    def __init__(self, api: client.ApiClient, limit: TokenBucket | None = None):
         self.core = CoreV1Api(api)
         self.custom = CustomObjectsApi(api)
+        self.limit = limit
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded: the client waits forever by default, so a connection
-        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good."""
-        _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
-        return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good.
+        It waits its turn under the rate limit first; answered 429 (or 5xx with Retry-After) it is sent again
+        after the seconds the server asks, up to MAX_TRIES times, and only then raises."""
+        verb = _VERBS.get(function.__name__.split("_")[0], "other")
+        _VERB.set(verb)
+        tries = 0
+        while True:
+            tries += 1
+            if self.limit is not None:
+                turn = self.limit.reserve(time.monotonic())
+                if turn > 0:
+                    telemetry.api_waits.labels("client").inc(turn)
+                    await asyncio.sleep(turn)
+            try:
+                return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+            except ApiException as error:
+                asked = retry_delay(error.status, error.headers, time.time())
+                if asked is None or tries >= MAX_TRIES:
+                    raise
+                telemetry.api_retries.labels(verb, str(error.status)).inc()
+                telemetry.api_waits.labels("server").inc(asked)
+                await asyncio.sleep(asked)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
