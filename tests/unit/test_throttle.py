@@ -5,6 +5,7 @@ the step it was for."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,12 +88,13 @@ class _Throttled:
         self.refusals = refusals
         self.calls = 0
 
-    def create_namespaced_pod(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
+    def create_namespaced_pod(self, namespace: str, body: dict[str, Any], **_: Any) -> SimpleNamespace:
         self.calls += 1
         if self.calls <= self.refusals:
             refused = ApiException(status=429, reason="Too Many Requests")
             refused.headers = {"Retry-After": "0"}  # what API Priority and Fairness sends, but at once
             raise refused
+        return SimpleNamespace(data=b"{}")  # the answer, unread (_preload_content=False)
 
 
 POD = {"metadata": {"name": "r-a1-x-a1", "namespace": "ns", "ownerReferences": [{"uid": "u"}]}}
