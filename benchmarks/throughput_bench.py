@@ -184,7 +184,25 @@ TIGHT_APF = {
 }  # fmt: skip
 
 
-def scenario(apf: bool, qps: float, runs: int, steps: int, tight: bool) -> dict[str, Any]:
+#: `kubeline operator` with N threads for its API calls (asyncio's default executor: min(32, cores + 4), 6 on
+#: 2 cores) and N connections (the client's pool: 5 per core): does more concurrency in the operator help?
+WITH_THREADS = """
+import concurrent.futures, runpy, sys
+from kubernetes.client import configuration
+threads = int(sys.argv.pop(1))
+executor_init, configuration_init = concurrent.futures.ThreadPoolExecutor.__init__, configuration.Configuration.__init__
+def executor(self, max_workers=None, *args, **kwargs):
+    executor_init(self, max_workers or threads, *args, **kwargs)
+def config(self, *args, **kwargs):
+    configuration_init(self, *args, **kwargs)
+    self.connection_pool_maxsize = threads
+concurrent.futures.ThreadPoolExecutor.__init__ = executor
+configuration.Configuration.__init__ = config
+runpy.run_module("kubeline", run_name="__main__", alter_sys=True)
+"""
+
+
+def scenario(apf: bool, qps: float, runs: int, steps: int, tight: bool, threads: int | None) -> dict[str, Any]:
     """One fresh control plane, one operator, ``runs`` Runs of ``steps`` steps created together."""
     state = Path(tempfile.mkdtemp(prefix="throughput-", dir=os.environ.get("TMPDIR")))
     cluster = [sys.executable, str(ROOT / "hack" / "cluster")]
@@ -217,7 +235,8 @@ def scenario(apf: bool, qps: float, runs: int, steps: int, tight: bool) -> dict[
         settings.write_text(json.dumps({"apiQps": qps or None, "apiBurst": max(1, int(2 * qps))}))
         port = free_port()
         operator = subprocess.Popen(
-            [sys.executable, "-m", "kubeline", "operator", "-n", NAMESPACE, "--no-leader-election",
+            [sys.executable, *(["-c", WITH_THREADS, str(threads)] if threads else ["-m", "kubeline"]),
+             "operator", "-n", NAMESPACE, "--no-leader-election",
              "--metrics-address", f"127.0.0.1:{port}"],
             env={**os.environ, "KUBECONFIG": str(service_account_kubeconfig(kubectl, state)),
                  "KUBELINE_CONFIG": str(settings), "PYTHONPATH": str(ROOT / "operator")},
@@ -310,12 +329,14 @@ def main() -> None:
     parser.add_argument("--qps", default="0,50,100,200", help="client-side limits to try, comma-separated (0: none)")
     parser.add_argument("--apf", default="on,off", help="API Priority and Fairness: on, off, or both")
     parser.add_argument("--tight-apf", action="store_true", help="the operator gets one APF seat: 429s happen")
+    parser.add_argument("--threads", type=int, help="the operator's threads and connections for API calls")
     args = parser.parse_args()
     for apf in args.apf.split(","):
         for qps in (float(value) for value in args.qps.split(",")):
             title = f"APF {apf}{' (tight)' if args.tight_apf else ''}, apiQps {qps or 'none'}"
+            title += f", {args.threads} threads" if args.threads else ""
             print(title, flush=True)
-            figures = scenario(apf == "on", qps, args.runs, args.steps, args.tight_apf)
+            figures = scenario(apf == "on", qps, args.runs, args.steps, args.tight_apf, args.threads)
             for key, value in figures.items():
                 print(f"  {key:36} {value}", flush=True)
 

@@ -183,7 +183,7 @@ class Kube:
                     telemetry.api_waits.labels("client").inc(turn)
                     await asyncio.sleep(turn)
             try:
-                return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+                return await asyncio.to_thread(_answered, function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
             except ApiException as error:
                 asked = retry_delay(error.status, error.headers, time.time())
                 if asked is None or tries >= MAX_TRIES:
@@ -359,12 +359,8 @@ class Kube:
         PodNameTaken when it belongs to anything else: that pod is left alone."""
         metadata = body["metadata"]
         try:
-            # the answer is read (its connection goes back to the pool) but not made into the client's V1Pod: that
-            # costs about 1 ms of CPU a pod, holding the GIL the event loop needs
-            answer = await self._call(
-                self.core.create_namespaced_pod, metadata["namespace"], body, _preload_content=False
-            )
-            answer.data  # noqa: B018 - reading the body is the point
+            # the answer is not made into the client's V1Pod: that costs about 1 ms of CPU a pod, holding the GIL
+            await self._call(self.core.create_namespaced_pod, metadata["namespace"], body, _preload_content=False)
             return True
         except ApiException as error:
             if error.status in REFUSED:
@@ -420,6 +416,17 @@ class Kube:
             if error.status == 404:
                 return False
             raise
+
+
+def _answered(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """The call's answer; one asked for unread (_preload_content=False) is read here, in the worker thread, so
+    that its connection goes back to the pool at once. Read later, when the event loop gets to it, a burst of
+    answers holds more connections than the pool keeps (urllib3: "Connection pool is full, discarding
+    connection"), and each discarded one costs a new TLS handshake."""
+    answer = function(*args, **kwargs)
+    if kwargs.get("_preload_content") is False:
+        answer.data  # noqa: B018 - the read is the point: urllib3 keeps the body and gives the connection back
+    return answer
 
 
 def _api_reason(error: ApiException) -> str:
