@@ -155,7 +155,10 @@ TIGHT_APF = {
             "metadata": {"name": "kubeline-tight"},
             "spec": {
                 "type": "Limited",
-                "limited": {"nominalConcurrencyShares": 1, "lendablePercent": 0, "limitResponse": {"type": "Reject"}},
+                "limited": {
+                    "nominalConcurrencyShares": 1, "lendablePercent": 0, "borrowingLimitPercent": 0,
+                    "limitResponse": {"type": "Reject"},
+                },
             },
         },
         {

@@ -38,7 +38,7 @@ def free_port() -> int:
 
 
 def tight_priority_level(namespace: str) -> list[dict[str, Any]]:
-    """The operator's service account gets a priority level of its own: the fewest seats, no queue."""
+    """The operator's service account gets a priority level of its own: the fewest seats (none borrowed from other levels), no queue."""
     return [
         {
             "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
@@ -46,7 +46,10 @@ def tight_priority_level(namespace: str) -> list[dict[str, Any]]:
             "metadata": {"name": "kubeline-tight"},
             "spec": {
                 "type": "Limited",
-                "limited": {"nominalConcurrencyShares": 1, "lendablePercent": 0, "limitResponse": {"type": "Reject"}},
+                "limited": {
+                    "nominalConcurrencyShares": 1, "lendablePercent": 0, "borrowingLimitPercent": 0,
+                    "limitResponse": {"type": "Reject"},
+                },
             },
         },
         {
