@@ -328,7 +328,11 @@ def scenario(
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(timeout=15)
+            try:
+                operator.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # kopf stopping dozens of daemons on a loaded machine
+                operator.kill()
+                operator.wait()
         subprocess.run([*cluster, "down", "--state-dir", str(state)], capture_output=True)
 
 
