@@ -330,6 +330,19 @@ def scenario(
                 metric_sum(operator_metrics, "kubeline_api_wait_seconds_total", by="server"), 1
             ),
             "APF rejected (all clients)": metric_sum(server_metrics, "apiserver_flowcontrol_rejected_requests_total"),
+            # the time the API server spent on each pod creation: the operator keeps at most its threads' worth
+            # of calls in flight, so it can make no more than threads / this many calls a second
+            "API server's mean pod POST (ms)": round(
+                1000
+                * metric_sum(server_metrics, "apiserver_request_duration_seconds_sum", verb="POST", resource="pods")
+                / max(
+                    1.0,
+                    metric_sum(
+                        server_metrics, "apiserver_request_duration_seconds_count", verb="POST", resource="pods"
+                    ),
+                ),
+                1,
+            ),
         }
     finally:
         if operator is not None:
