@@ -306,7 +306,9 @@ def scenario(
         finished = time.time()
         done = phases.get("Succeeded", 0) + phases.get("Failed", 0) == runs
         cpu = {name: round(cpu_seconds(pid) - cpu_before[name], 1) for name, pid in pids.items()}
-        operator_metrics = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+        operator_metrics = (
+            urllib.request.urlopen(metrics_url, timeout=60).read().decode()
+        )  # a busy event loop answers late
         server_metrics = subprocess.run(
             [*kubectl, "get", "--raw", "/metrics"], check=True, capture_output=True, text=True
         ).stdout
