@@ -12,8 +12,9 @@ import email.utils
 import math
 from collections.abc import Mapping
 
-#: The longest wait a Retry-After header can ask of one call (a server asking for minutes is waited out in steps).
-MAX_RETRY_AFTER = 10.0
+#: The longest wait a Retry-After header can ask of one call. API Priority and Fairness asks for more than 30 s
+#: when a priority level stays full (measured: 32 s, benchmarks/throughput_bench.py --tight-apf): that is waited.
+MAX_RETRY_AFTER = 60.0
 #: The wait after a 429 without a usable Retry-After header (client-go's default too).
 DEFAULT_RETRY_AFTER = 1.0
 #: Tries of one call answered 429 (or 5xx with Retry-After) before its error goes to the caller (client-go's 10).
