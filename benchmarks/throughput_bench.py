@@ -82,15 +82,15 @@ class PodWatch(threading.Thread):
         self.ready = threading.Event()
 
     def run(self) -> None:
-        stream = watch.Watch()
         self.ready.set()
-        try:
-            for item in stream.stream(
-                self.core.list_namespaced_pod, NAMESPACE, label_selector=RUN_LABEL, timeout_seconds=3600
-            ):
-                self.created.setdefault(item["object"].metadata.name, time.time())
-        except Exception:  # noqa: BLE001 - the control plane stopped after the measurement
-            return
+        while True:  # a watch broken under load is made again: its first listing re-adds what it missed
+            try:
+                for item in watch.Watch().stream(
+                    self.core.list_namespaced_pod, NAMESPACE, label_selector=RUN_LABEL, timeout_seconds=3600
+                ):
+                    self.created.setdefault(item["object"].metadata.name, time.time())
+            except Exception:  # noqa: BLE001 - a dropped connection, or the control plane stopped at the end
+                time.sleep(0.5)
 
 
 def wide_nodes(pods: int) -> dict[str, Any]:
