@@ -242,6 +242,23 @@ def test_namespace_limits_in_the_values_are_the_operators_config(helm: str) -> N
     assert refused.returncode != 0 and "runs" in refused.stderr
 
 
+def test_the_api_rate_limit_in_the_values_is_the_operators_config(helm: str) -> None:
+    from kubeline.controller.config import OperatorConfig
+
+    def config(*values: str) -> OperatorConfig:
+        config_map = next(d for d in render(helm, *values) if d["kind"] == "ConfigMap")
+        return OperatorConfig.model_validate(yaml.safe_load(config_map["data"]["config.yaml"]))
+
+    assert (config().api_qps, config().api_burst) == (OperatorConfig().api_qps, OperatorConfig().api_burst)
+    raised = config("--set-json", "config.apiQps=250.5", "--set", "config.apiBurst=500")
+    assert (raised.api_qps, raised.api_burst) == (250.5, 500)
+    assert config("--set", "config.apiQps=null").api_qps is None
+    refused = subprocess.run(
+        [helm, "template", "kubeline", str(CHART), "--set", "config.apiBurst=0"], capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "apiBurst" in refused.stderr
+
+
 def test_values_schema_rejects_bad_values(helm: str) -> None:
     result = subprocess.run(
         [helm, "template", "kubeline", str(CHART), "--set", "image.pullPolicy=Sometimes"],

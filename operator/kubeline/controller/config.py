@@ -111,6 +111,13 @@ class NamespaceLimits(Limit):
         return Limits(runs=fields["runs"], step_pods=fields["step_pods"])
 
 
+#: The operator's default client-side rate limit: above what it asks of the test control plane at its fastest
+#: (a 1,000-step fan-out: about 150 calls a second, README), so that the API server and its priority and fairness,
+#: not this limit, set the pace; low enough to stop a runaway loop from sending thousands a second.
+API_QPS = 200.0
+API_BURST = 400
+
+
 class OperatorConfig(Model):
     node_selector: dict[str, str] | None = Field(default=None, description="Node labels every step pod requires.")
     tolerations: list[Toleration] | None = Field(default=None, description="Taints every step pod tolerates.")
@@ -152,6 +159,17 @@ class OperatorConfig(Model):
     )
     batch_seconds: float = Field(
         default=0.01, description="Pod events arriving within this time become one status update."
+    )
+    api_qps: float | None = Field(
+        default=API_QPS,
+        gt=0,
+        description="Most API calls a second, on average, that the operator's reconcilers make (client-go's "
+        "--kube-api-qps); null: no client-side limit (the API server's priority and fairness still applies).",
+    )
+    api_burst: int = Field(
+        default=API_BURST,
+        ge=1,
+        description="Calls that may go at once, above apiQps, after a quiet spell (client-go's --kube-api-burst).",
     )
 
 

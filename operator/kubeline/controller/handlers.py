@@ -31,6 +31,7 @@ from kubeline.controller.pods import cached_pod, disruption
 from kubeline.controller.reconciler import FINISHED, RunReconciler, version_of
 from kubeline.controller.recurring import RecurringRunReconciler, made_run, owned_by
 from kubeline.controller.telemetry import RunPhases, run_daemons, timed_reconcile
+from kubeline.controller.throttle import TokenBucket
 from kubeline.engine.recurring import MadeRun
 
 Key = tuple[str | None, str]  # a Run's namespace and name
@@ -73,7 +74,8 @@ class RecurringInFlight:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config_file = os.environ.get("KUBELINE_CONFIG")
     memo.config = load_config(Path(config_file) if config_file else None)
-    memo.kube = Kube(connect())
+    qps = memo.config.api_qps
+    memo.kube = Kube(connect(), TokenBucket(qps, memo.config.api_burst, time.monotonic()) if qps else None)
     memo.runs = {}  # Key -> RunInFlight, for the Runs whose daemons are running
     memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
     memo.recurring_passes = asyncio.Semaphore(RECURRING_PASSES)

@@ -1,7 +1,9 @@
 """The one module that talks to the Kubernetes API (besides kopf's own watching).
 
 The synchronous `kubernetes` client runs in worker threads so the operator's event loop never blocks.
-Every write is idempotent: creating what exists, or deleting what is gone, counts as done.
+Every write is idempotent: creating what exists, or deleting what is gone, counts as done. Calls pass a
+client-side rate limit shared by every reconciler, and a call the API server turns away for now (429 from API
+Priority and Fairness) is sent again when its Retry-After says (controller/throttle.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+from urllib3.util.retry import Retry
 
 from kubeline.api.constants import GROUP, RUN_LABEL, VERSION
 from kubeline.controller import telemetry
@@ -42,6 +45,7 @@ from kubeline.controller.leader import (
     taken_from,
 )
 from kubeline.controller.pods import cached_pod
+from kubeline.controller.throttle import MAX_TRIES, TokenBucket, retry_delay
 
 #: What a listing keeps of each item it reads.
 Keep = Callable[[dict[str, Any]], dict[str, Any]]
@@ -66,7 +70,11 @@ def _configuration() -> client.Configuration:
         config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is not annotated
-    return client.Configuration.get_default_copy()
+    configuration = client.Configuration.get_default_copy()
+    # urllib3's own three retries, except that a GET answered 429 is no longer retried inside the worker thread
+    # (uncounted, holding the thread for the Retry-After): Kube._call waits for it, counted, without a thread
+    configuration.retries = Retry(total=3, respect_retry_after_header=False)
+    return configuration
 
 
 def _lease_client() -> client.ApiClient:
@@ -214,15 +222,37 @@ def _camel(name: str) -> str:
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient):
+    """The controller's API calls. ``limit``: the client-side rate limit all of them share (None: none)."""
+
+    def __init__(self, api: client.ApiClient, limit: TokenBucket | None = None):
         self.core = CoreCalls(api)
         self.custom = CustomObjectsApi(api)
+        self.limit = limit
 
     async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
         """One API call in a worker thread, bounded: the client waits forever by default, so a connection
-        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good."""
-        _VERB.set(_VERBS.get(function.__name__.split("_")[0], "other"))
-        return await asyncio.to_thread(function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        that went silent (a dead load balancer, a lost network path) would hang the Run's daemon for good.
+        It waits its turn under the rate limit first; answered 429 (or 5xx with Retry-After) it is sent again
+        after the seconds the server asks, up to MAX_TRIES times, and only then raises."""
+        verb = _VERBS.get(function.__name__.split("_")[0], "other")
+        _VERB.set(verb)
+        tries = 0
+        while True:
+            tries += 1
+            if self.limit is not None:
+                turn = self.limit.reserve(time.monotonic())
+                if turn > 0:
+                    telemetry.api_waits.labels("client").inc(turn)
+                    await asyncio.sleep(turn)
+            try:
+                return await asyncio.to_thread(_answered, function, *args, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+            except ApiException as error:
+                asked = retry_delay(error.status, error.headers, time.time())
+                if asked is None or tries >= MAX_TRIES:
+                    raise
+                telemetry.api_retries.labels(verb, str(error.status)).inc()
+                telemetry.api_waits.labels("server").inc(asked)
+                await asyncio.sleep(asked)
 
     async def _get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -430,7 +460,8 @@ class Kube:
         PodNameTaken when it belongs to anything else: that pod is left alone."""
         metadata = body["metadata"]
         try:
-            await self._call(self.core.create_namespaced_pod, metadata["namespace"], body)
+            # the answer is not made into the client's V1Pod: that costs about 1 ms of CPU a pod, holding the GIL
+            await self._call(self.core.create_namespaced_pod, metadata["namespace"], body, _preload_content=False)
             return True
         except ApiException as error:
             if error.status in REFUSED:
@@ -487,6 +518,17 @@ class Kube:
             if error.status == 404:
                 return False
             raise
+
+
+def _answered(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """The call's answer; one asked for unread (_preload_content=False) is read here, in the worker thread, so
+    that its connection goes back to the pool at once. Read later, when the event loop gets to it, a burst of
+    answers holds more connections than the pool keeps (urllib3: "Connection pool is full, discarding
+    connection"), and each discarded one costs a new TLS handshake."""
+    answer = function(*args, **kwargs)
+    if kwargs.get("_preload_content") is False:
+        answer.data  # noqa: B018 - the read is the point: urllib3 keeps the body and gives the connection back
+    return answer
 
 
 def _api_reason(error: ApiException) -> str:

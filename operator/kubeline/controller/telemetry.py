@@ -38,6 +38,18 @@ api_requests = Counter(
     "by verb and HTTP code",
     ["verb", "code"],
 )
+api_waits = Counter(
+    "kubeline_api_wait_seconds_total",
+    "Seconds the reconcilers' API calls waited before being sent: on the client-side rate limit (by=client), "
+    "or as a 429 (or 5xx) answer's Retry-After asked (by=server)",
+    ["by"],
+)
+api_retries = Counter(
+    "kubeline_api_retries_total",
+    "API calls sent again after a 429 Too Many Requests (API Priority and Fairness) or a 5xx with Retry-After, "
+    "by verb and HTTP code",
+    ["verb", "code"],
+)
 schedule_lag = Histogram(
     "kubeline_schedule_lag_seconds",
     "How late RecurringRuns' Runs were created after their scheduled time (caught-up triggers included)",
