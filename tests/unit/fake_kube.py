@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kubeline.api.constants import RUN_LABEL
-from kubeline.controller.kube import ClaimNotCreated, Keep, RunRefused, claim_holder_problem, pod_name_holder
+from kubeline.controller.kube import ClaimNotCreated, Keep, RunGone, RunRefused, claim_holder_problem, pod_name_holder
 from kubeline.controller.pods import cached_pod
 from tests.helpers import pipeline, task
 
@@ -95,6 +95,8 @@ class FakeKube:
         run["metadata"]["resourceVersion"] = str(self._revision)
 
     async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
+        if (namespace, name) not in self.runs:
+            raise RunGone(f"Run {namespace}/{name} was deleted")
         run = self.runs[namespace, name]
         run["status"] = _as_sent(status)
         self._revision += 1

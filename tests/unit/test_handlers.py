@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from kubeline.api.constants import RUN_LABEL
 from kubeline.controller import handlers
 from kubeline.controller import reconciler as reconciler_module
 from kubeline.controller.config import OperatorConfig
+from kubeline.controller.pods import encode_outputs
 from kubeline.controller.reconciler import RunReconciler
 from kubeline.controller.status import timestamp
 from tests.unit.fake_kube import CHAIN, NS, RUN, UID, FakeKube
@@ -143,13 +145,16 @@ def test_the_event_of_its_own_write_arriving_before_the_answer_leaves_the_daemon
 
 def test_a_finished_run_gets_no_daemon_and_a_deleted_ones_name_is_free_at_once() -> None:
     """10,000 finished Runs in a namespace hold nothing; one with a ttlAfterFinished holds a daemon to wait it out."""
-    memo = kopf.Memo(runs={}, config=OperatorConfig(), kube=FakeKube(), admission=None)
+    kube = FakeKube()
+    memo = kopf.Memo(runs={}, config=OperatorConfig(), kube=kube, admission=None)
     finished = {"metadata": {"name": "done", "uid": "u1"}, "spec": {}, "status": {"phase": "Succeeded"}}
     ended = timestamp(time.time())
     expiring = {
         **finished,
         "status": {"phase": "Failed", "finishedAt": ended, "pipelineSpec": {"ttlAfterFinished": "1h"}},
     }
+
+    kube.runs[NS, "ttl"] = expiring
 
     async def scenario() -> None:
         await handlers.run_changed(event={"type": None, "object": finished}, name="done", namespace=NS, memo=memo)
@@ -164,6 +169,102 @@ def test_a_finished_run_gets_no_daemon_and_a_deleted_ones_name_is_free_at_once()
         assert memo.runs[NS, "ttl"] is new  # the old daemon's end leaves the new Run's alone
         await handlers.stop_run_daemons(memo=memo)
         assert new.task.cancelled() and memo.runs == {}
+
+    asyncio.run(scenario())
+
+
+#: A step pod's status once it ended well, its output reported.
+SUCCEEDED = {
+    "phase": "Succeeded",
+    "containerStatuses": [
+        {"name": "main", "state": {"terminated": {"exitCode": 0, "message": encode_outputs({"out": "x"})}}}
+    ],
+}
+
+
+def run_to_its_end_by_events(kube: FakeKube, memo: kopf.Memo, run: dict[str, Any]) -> None:
+    """Events as kopf would deliver them, each pod finished as it appears, until the Run's daemon ends."""
+
+    async def scenario() -> None:
+        await handlers.run_changed(event={"type": None, "object": run}, name=RUN, namespace=NS, memo=memo)
+        for _ in range(100):
+            flight = memo.runs.get((NS, RUN))
+            if flight is None:
+                return
+            for (_, name), pod in list(kube.pods.items()):
+                if pod["status"]["phase"] == "Pending":
+                    kube.set_pod_status(NS, name, SUCCEEDED)
+                    flight.wake.set()
+            await asyncio.sleep(0.05)
+        raise AssertionError("the daemon never ended")
+
+    asyncio.run(scenario())
+
+
+def test_a_late_event_of_a_finished_run_does_not_run_it_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The event of a write from before the Run finished may be handled after its daemon ended: the new daemon
+    reads the Run as it is, finds it finished, and does nothing."""
+    posted: list[str] = []
+    monkeypatch.setattr(reconciler_module, "event", lambda run, kind, reason, message: posted.append(reason))
+    kube = FakeKube()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    stale = copy.deepcopy(run)  # as created: no status yet
+    memo = kopf.Memo(runs={}, config=OperatorConfig(batch_seconds=0.01), kube=kube, admission=None)
+    run_to_its_end_by_events(kube, memo, run)
+    assert kube.runs[NS, RUN]["status"]["phase"] == "Succeeded"
+    created, before = list(kube.created_pods), list(posted)
+
+    async def late() -> None:
+        await handlers.run_changed(event={"type": "MODIFIED", "object": stale}, name=RUN, namespace=NS, memo=memo)
+        flight = memo.runs.get((NS, RUN))
+        if flight is not None and flight.task is not None:
+            await asyncio.wait_for(flight.task, 5)
+
+    asyncio.run(late())
+    assert kube.runs[NS, RUN]["status"]["phase"] == "Succeeded"
+    assert (kube.created_pods, posted) == (created, before)
+
+
+def test_events_of_a_deleted_run_and_a_new_one_of_its_name_in_either_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    """kopf serves each uid apart: the new Run's first event may come before the old one's deletion."""
+    kube = FakeKube()
+    memo = kopf.Memo(runs={}, config=OperatorConfig(), kube=kube, admission=None)
+    old = {"metadata": {"name": RUN, "uid": "old"}, "spec": {"pipelineSpec": CHAIN}}
+    new = kube.add_run(NS, RUN, "new", {"pipelineSpec": CHAIN})
+
+    async def scenario() -> None:
+        await handlers.run_changed(event={"type": "ADDED", "object": old}, name=RUN, namespace=NS, memo=memo)
+        first = memo.runs[NS, RUN]
+        await handlers.run_changed(event={"type": "ADDED", "object": new}, name=RUN, namespace=NS, memo=memo)
+        second = memo.runs[NS, RUN]
+        await handlers.run_changed(event={"type": "DELETED", "object": old}, name=RUN, namespace=NS, memo=memo)
+        assert memo.runs[NS, RUN] is second and second.uid == "new" and second.run is new
+        assert first.task is not None and second.task is not None
+        await asyncio.gather(first.task, return_exceptions=True)
+        assert first.task.cancelled() and memo.runs[NS, RUN] is second
+        await handlers.stop_run_daemons(memo=memo)
+
+    asyncio.run(scenario())
+
+
+def test_a_daemon_whose_run_was_deleted_unseen_ends_at_its_next_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconciler_module, "event", lambda *args: None)
+    kube = FakeKube()
+    run = kube.add_run(NS, RUN, UID, {"pipelineSpec": CHAIN})
+    memo = kopf.Memo(runs={}, config=OperatorConfig(batch_seconds=0.01), kube=kube, admission=None)
+
+    async def scenario() -> None:
+        await handlers.run_changed(event={"type": None, "object": run}, name=RUN, namespace=NS, memo=memo)
+        flight = memo.runs[NS, RUN]
+        await asyncio.sleep(0.2)
+        del kube.runs[NS, RUN]  # a watch restarted after a "410 Gone" never says so
+        pod = next(iter(kube.pods))
+        kube.set_pod_status(NS, pod[1], SUCCEEDED)
+        flight.wake.set()
+        assert flight.task is not None
+        await asyncio.wait_for(flight.task, 5)
+        assert (NS, RUN) not in memo.runs
 
     asyncio.run(scenario())
 

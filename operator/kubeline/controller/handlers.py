@@ -26,7 +26,7 @@ import kopf
 from kubeline.api.constants import GROUP, RECURRING_RUN_LABEL, RUN_LABEL, VERSION
 from kubeline.controller.admission import Admission
 from kubeline.controller.config import OperatorConfig, load_config
-from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, connect
+from kubeline.controller.kube import REQUEST_TIMEOUT, Kube, RunGone, connect, event
 from kubeline.controller.pods import cached_pod, disruption
 from kubeline.controller.reconciler import FINISHED, RunReconciler, version_of
 from kubeline.controller.recurring import RecurringRunReconciler, made_run, owned_by
@@ -53,6 +53,7 @@ class RunInFlight:
     last), and the daemon's task."""
 
     run: Mapping[str, Any]
+    uid: str | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     reconciler: RunReconciler | None = None
@@ -80,7 +81,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: ko
     memo.recurring = {}  # Key -> RecurringInFlight, for the RecurringRuns whose daemons are running
     memo.recurring_passes = asyncio.Semaphore(RECURRING_PASSES)
     memo.phases = RunPhases()  # every Run's phase, for the metrics
-    memo.recount = asyncio.get_running_loop().create_task(recount_runs(memo.kube, memo.phases))
+    memo.recount = asyncio.get_running_loop().create_task(recount_runs(memo.kube, memo.phases, memo.runs))
     # kopf's bookkeeping lives under kubeline's own group, in annotations (Run.status belongs to kubeline)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -110,9 +111,10 @@ async def stop_recount(memo: kopf.Memo, **_: Any) -> None:
     memo.recount.cancel()
 
 
-async def recount_runs(kube: Kube, phases: RunPhases) -> None:
+async def recount_runs(kube: Kube, phases: RunPhases, runs: dict[Key, RunInFlight]) -> None:
     """Forget, every RECOUNT_SECONDS, the Runs a full listing no longer has: kopf re-lists after a watch's
-    "410 Gone" without a DELETED event for the Runs deleted in between, and the gauge would count them forever."""
+    "410 Gone" without a DELETED event for the Runs deleted in between, and the gauge would count them, and
+    their daemons pass over them, forever."""
     while True:
         await asyncio.sleep(RECOUNT_SECONDS)
         for namespace in phases.namespaces():
@@ -124,6 +126,9 @@ async def recount_runs(kube: Kube, phases: RunPhases) -> None:
                 log.warning("listing the Runs of %s for the kubeline_runs gauge failed: %s", namespace, error)
                 continue
             phases.listed(namespace, names, version)
+            for key, flight in list(runs.items()):
+                if key[0] == namespace and key[1] not in names and version_of(flight.run) <= version:
+                    stop_daemon(runs, key)
 
 
 async def woken_or_due(wake: asyncio.Event, due: float) -> None:
@@ -146,21 +151,38 @@ def needs_daemon(run: Mapping[str, Any]) -> bool:
 @kopf.on.event(GROUP, VERSION, "runs")
 async def run_changed(event: kopf.RawEvent, name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """The Run's daemon (a task of the operator's, not kopf's: a kopf daemon puts a finalizer on every Run, a
-    write each, and holds it while it lives) started when the Run needs one, kept current, cancelled with the Run."""
+    write each, and holds it while it lives) started when the Run needs one, kept current, cancelled with the Run.
+    Events of a Run and of a new one of the same name may come in either order (kopf serves each uid apart):
+    a daemon belongs to one uid."""
     runs: dict[Key, RunInFlight] = memo.runs
-    if event["type"] == "DELETED":
-        gone = runs.pop((namespace, name), None)  # at once: a new Run of the same name gets a daemon of its own
-        if gone is not None and gone.task is not None:
-            gone.task.cancel()
-        return
-    flight = runs.get((namespace, name))
     run = event["object"]
-    if flight is not None:
+    uid = (run.get("metadata") or {}).get("uid")
+    flight = runs.get((namespace, name))
+    if flight is not None and flight.uid != uid:  # another Run of that name: a late event, or a new Run
+        if event["type"] == "DELETED":
+            return
+        stop_daemon(runs, (namespace, name))
+        flight = None
+    if event["type"] == "DELETED":
+        stop_daemon(runs, (namespace, name))
+    elif flight is not None:
         flight.run = run
     elif needs_daemon(run):
-        flight = runs[namespace, name] = RunInFlight(run=run)
-        daemon = run_daemon(flight, name, namespace or "", memo)  # Runs are namespaced
-        flight.task = asyncio.get_running_loop().create_task(daemon, name=f"run {namespace}/{name}")
+        start_daemon(memo, run, name, namespace or "")  # Runs are namespaced
+
+
+def start_daemon(memo: kopf.Memo, run: Mapping[str, Any], name: str, namespace: str) -> None:
+    flight = memo.runs[namespace, name] = RunInFlight(run=run, uid=run["metadata"].get("uid"))
+    flight.task = asyncio.get_running_loop().create_task(
+        run_daemon(flight, name, namespace, memo), name=f"run {namespace}/{name}"
+    )
+
+
+def stop_daemon(runs: dict[Key, RunInFlight], key: Key) -> None:
+    """At once: a new Run of the same name gets a daemon of its own, which the old one's end leaves alone."""
+    gone = runs.pop(key, None)
+    if gone is not None and gone.task is not None:
+        gone.task.cancel()
 
 
 async def run_daemon(flight: RunInFlight, name: str, namespace: str, memo: kopf.Memo) -> None:
@@ -170,15 +192,30 @@ async def run_daemon(flight: RunInFlight, name: str, namespace: str, memo: kopf.
     reconciler = RunReconciler(memo.kube, config, namespace, name, flight.pods, memo.admission)
     run_daemons.inc()
     flight.reconciler = reconciler
+    failing = False
     try:
+        # the Run as it is now, not as the event that started this daemon showed it: a late event of a Run whose
+        # last daemon just finished it would otherwise run it again from an older status
+        current = await memo.kube.get_run(namespace, name)
+        if current is None or current["metadata"].get("uid") != flight.uid:
+            return
+        if version_of(current) > version_of(flight.run):
+            flight.run = current
         while True:
             flight.wake.clear()
             try:
                 with timed_reconcile():
                     due = await reconciler.reconcile(flight.run)
-            except Exception:
+                failing = False
+            except RunGone:
+                return  # deleted (a deletion a restarted watch never reported)
+            except Exception as error:
                 log.exception("reconcile of run %s/%s failed; retrying", namespace, name)
-                due = 5.0
+                if not failing:  # once per spell of failures, on the Run itself (kubectl describe)
+                    event(
+                        flight.run, "Warning", "ReconcileFailed", f"a pass failed, retrying every 5 s: {error}"[:1024]
+                    )
+                failing, due = True, 5.0
             if due is None:
                 return
             await woken_or_due(flight.wake, due)

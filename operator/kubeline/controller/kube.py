@@ -143,6 +143,10 @@ REFUSED = (400, 403, 422)
 REQUEST_TIMEOUT = (5.0, 30.0)
 
 
+class RunGone(RuntimeError):
+    """The Run was deleted: its status cannot be written, and its daemon has nothing left to do."""
+
+
 class ClaimNotCreated(RuntimeError):
     """The API server refused a PersistentVolumeClaim, or its name is another's: the message says which and why."""
 
@@ -310,8 +314,13 @@ class Kube:
 
     async def write_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> str:
         """Replace the whole status in one write (a JSON patch), so fields dropped from it go too; returns the
-        Run's resourceVersion after the write."""
-        return await self._write_status("runs", namespace, name, status)
+        Run's resourceVersion after the write. RunGone when the Run was deleted."""
+        try:
+            return await self._write_status("runs", namespace, name, status)
+        except ApiException as error:
+            if error.status == 404:
+                raise RunGone(f"Run {namespace}/{name} was deleted") from None
+            raise
 
     async def write_recurring_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self._write_status("recurringruns", namespace, name, status)

@@ -111,6 +111,7 @@ class RunReconciler:
         #: Claims the run's steps cannot have (refused, or deleted while the run ran), with why, by claim name.
         self.unavailable: dict[str, str] = {}
         self.retry_soon = False  # a pod name was still taken by an older Run's pod
+        self.held_back = False  # the namespace's step pod limit held back a step of the last pass
         self.events = transitions.EventBatch()  # step changes not yet posted as Events
         #: A retry's spec.retryOf.fromSteps and what follows them: steps run again, never served from the cache.
         self.runs_again: retry.Downstream | None = None
@@ -355,7 +356,9 @@ class RunReconciler:
                     await self.kube.delete_pod(self.namespace, step.pod)
                 step.phase, step.message, step.finished_at = "Failed", stop.reason, now
             ended = await self._start_steps(run, ref, decision.start, state, now)
-            more_to_start = decision.deferred > 0
+            # more are ready and room is left: the next pass follows at once (not when the pod limit held some back:
+            # admission wakes the Run when room frees, and a pass at once would only find none again)
+            more_to_start = decision.deferred > 0 and not self.held_back
             if more_to_start or (not ended and not decision.stop):
                 break
             now = time.time()  # cache hits, refused pods or stops changed the state: decide again before writing
@@ -432,6 +435,7 @@ class RunReconciler:
         if starts and on_volume and self.plan is not None and uses_artifacts(self.plan) and not self.volume_ready:
             await self._create_artifact_volume(run, ref)
         ended = sum(await asyncio.gather(*(start_one(start) for start in starts)))
+        self.held_back = held_back
         if not held_back and self.admission is not None:
             self.admission.pods_not_wanted(self.namespace, self.name)
         return ended
