@@ -104,11 +104,14 @@ class PodWatch(threading.Thread):
         self.stop = False
 
     def run(self) -> None:
-        try:
-            self.watch()
-        except urllib3.exceptions.ProtocolError:
-            if not self.stop:  # after the measure, the control plane going down ends the stream
-                raise
+        # a watch the API server ends (its timeout, a restart of its watch cache) or breaks under load is made
+        # again: its first listing re-adds what it missed (seen late: a gap can only make a finish look sooner)
+        while not self.stop:
+            try:
+                self.watch()
+            except urllib3.exceptions.ProtocolError:
+                if not self.stop:
+                    time.sleep(0.5)
 
     def watch(self) -> None:
         stream = watch.Watch()
