@@ -861,3 +861,26 @@ def test_a_wide_fan_out_starts_a_bounded_number_of_steps_a_pass_and_says_how_far
     assert len(kube.created_pods) == 30
     run_to_the_end(kube, reconciler)
     assert status(kube)["phase"] == "Succeeded" and len(set(kube.created_pods)) == 41
+
+
+class FullPodRoom:
+    """The namespace's step pod limit reached: every Run may start, no step pod may be made."""
+
+    async def ask(self, namespace: str, run: Any) -> None:
+        return None
+
+    async def take_pod(self, namespace: str, run: str, pod: str) -> bool:
+        return False
+
+    def pods_not_wanted(self, namespace: str, run: str) -> None: ...
+
+
+def test_a_fan_out_held_back_by_the_pod_limit_waits_for_room_instead_of_passing_again_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reconciler_module, "STARTS_PER_PASS", 15)
+    kube = FakeKube()
+    kube.add_run(NS, RUN, UID, {"pipelineSpec": FAN_IN})
+    reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN), FullPodRoom())  # type: ignore[arg-type]
+    due = reconcile(kube, reconciler)
+    assert kube.created_pods == [] and due is not None and due > 0  # admission wakes it when room frees
