@@ -25,18 +25,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import urllib3
 from cluster_run import kubectl_command, start_run
-from kubernetes import client, config, watch
-from operator_bench import PodWatch, component, fan_out, peak_rss_mib
+from kubernetes import client, config
+from operator_bench import PodWatch, RunWatch, component, fan_out, peak_rss_mib
 
-from kubeline.api.constants import API_VERSION, GROUP, VERSION
+from kubeline.api.constants import API_VERSION
 from kubeline.sdk.client import Client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,54 +57,13 @@ def loop(steps: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return spec, {"items": list(range(steps))}
 
 
-class SizeWatch(threading.Thread):
-    """The largest the Run's object was at any event, and the progress `kubectl get runs` shows, by time."""
-
-    def __init__(self, api: client.ApiClient, namespace: str, name: str):
-        super().__init__(daemon=True)
-        self.custom, self.namespace, self.name = client.CustomObjectsApi(api), namespace, name
-        self.largest = 0
-        self.events = 0
-        self.finished_at: float | None = None
-        self.progress: list[tuple[float, str]] = []
-        self.stop = False
-
-    def run(self) -> None:
-        try:
-            self.watch()
-        except urllib3.exceptions.ProtocolError:
-            if not self.stop:  # after the measure, the control plane going down ends the stream
-                raise
-
-    def watch(self) -> None:
-        stream = watch.Watch()
-        for item in stream.stream(
-            self.custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            "runs",
-            field_selector=f"metadata.name={self.name}",
-            timeout_seconds=3600,
-        ):
-            body = item["object"]
-            self.events += 1
-            self.largest = max(self.largest, len(json.dumps(body)))
-            status = body.get("status") or {}
-            self.progress.append((time.time(), str(status.get("progressText"))))
-            if status.get("phase") in ("Succeeded", "Failed") and self.finished_at is None:
-                self.finished_at = time.time()
-            if self.stop:
-                return
-
-
 def measure(api: client.ApiClient, kubectl: list[str], namespace: str, shape: str, steps: int) -> dict[str, Any]:
     name = f"{shape}-{steps}"
     if shape == "fan-out":
         spec, arguments = fan_out(steps), {}
     else:
         spec, arguments = loop(steps)
-    pods, runs = PodWatch(api, namespace, name), SizeWatch(api, namespace, name)
+    pods, runs = PodWatch(api, namespace, name), RunWatch(api, namespace, name)
     pods.start()
     runs.start()
     time.sleep(1)
@@ -119,23 +76,18 @@ def measure(api: client.ApiClient, kubectl: list[str], namespace: str, shape: st
     }
     created_at = start_run(kubectl, namespace, pipeline, run)
     halfway = ""
-    while True:
-        body = wait_for_run_or_none(api, namespace, name)
-        if body is not None:
-            break
-        done = len(pods.succeeded)
-        if not halfway and done >= steps // 2:
+    while not runs.done.wait(0.5):
+        if not halfway and len(pods.succeeded) >= steps // 2:
             halfway = subprocess.run(
                 [*kubectl, "get", "runs", name, "-n", namespace, "--no-headers"], capture_output=True, text=True
             ).stdout.strip()
-        time.sleep(0.5)
-    finished_seen = time.time()
+    body = runs.body
     time.sleep(1)
-    pods.stop = runs.stop = True
+    pods.stop = True
     detail = Client(namespace=namespace, kubeconfig=os.environ["KUBECONFIG"]).get_run(name)
     phases = collections.Counter(task.get("phase") for task in (detail.run.run_status.get("tasks") or {}).values())
     last_pod = max(pods.finished.values()) if pods.finished else created_at
-    finished = runs.finished_at or finished_seen
+    finished = runs.finished_at or time.time()
     return {
         "phase": body["status"]["phase"],
         "steps": steps,
@@ -148,13 +100,6 @@ def measure(api: client.ApiClient, kubectl: list[str], namespace: str, shape: st
         "kubectl get runs halfway": halfway,
         "steps kubeline get lists": dict(phases),
     }
-
-
-def wait_for_run_or_none(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
-    body: dict[str, Any] = client.CustomObjectsApi(api).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, "runs", name
-    )
-    return body if (body.get("status") or {}).get("phase") in ("Succeeded", "Failed") else None
 
 
 def main() -> None:

@@ -142,7 +142,8 @@ class PodWatch(threading.Thread):
 
 
 class RunWatch(threading.Thread):
-    """The receive time of the first watch event that shows the Run Succeeded or Failed, and that Run."""
+    """The receive time of the first watch event that shows the Run Succeeded or Failed, and that Run; also how
+    many events the Run had and the largest its object was at any of them."""
 
     def __init__(self, api: client.ApiClient, namespace: str, name: str):
         super().__init__(daemon=True)
@@ -150,6 +151,8 @@ class RunWatch(threading.Thread):
         self.finished_at: float | None = None
         self.body: dict[str, Any] = {}
         self.done = threading.Event()
+        self.events = 0
+        self.largest = 0
 
     def run(self) -> None:
         stream = watch.Watch()
@@ -162,6 +165,8 @@ class RunWatch(threading.Thread):
             field_selector=f"metadata.name={self.name}",
             timeout_seconds=3600,
         ):
+            self.events += 1
+            self.largest = max(self.largest, len(json.dumps(item["object"])))
             if (item["object"].get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 self.finished_at, self.body = time.time(), item["object"]
                 self.done.set()
