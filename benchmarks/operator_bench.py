@@ -155,6 +155,13 @@ class RunWatch(threading.Thread):
         self.largest = 0
 
     def run(self) -> None:
+        while not self.done.is_set():  # a watch ended or broken before the Run finished is made again
+            try:
+                self.watch()
+            except urllib3.exceptions.ProtocolError:
+                time.sleep(0.5)
+
+    def watch(self) -> None:
         stream = watch.Watch()
         for item in stream.stream(
             self.custom.list_namespaced_custom_object,
