@@ -884,3 +884,16 @@ def test_a_fan_out_held_back_by_the_pod_limit_waits_for_room_instead_of_passing_
     reconciler = RunReconciler(kube, OperatorConfig(), NS, RUN, kube.watch(NS, RUN), FullPodRoom())  # type: ignore[arg-type]
     due = reconcile(kube, reconciler)
     assert kube.created_pods == [] and due is not None and due > 0  # admission wakes it when room frees
+
+
+def test_the_pod_cache_forgets_the_pods_of_ended_steps() -> None:
+    """Without a store (or with KeepAll) a run's pods stay in the cluster: the cache must not hold them all."""
+    kube = FakeKube()
+    reconciler = start_run(kube, FAN_IN)
+    reconcile(kube, reconciler)
+    for index in range(30):
+        succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": "x"})
+    reconcile(kube, reconciler)
+    assert sorted(reconciler.pods) == sorted(pod_name(RUN, f"each[{index}]", 1) for index in range(30, 40))
+    run_to_the_end(kube, reconciler)
+    assert status(kube)["phase"] == "Succeeded" and reconciler.pods == {}

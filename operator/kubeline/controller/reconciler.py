@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from kubeline.api.constants import API_VERSION, RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
+from kubeline.api.constants import API_VERSION, ATTEMPT_ANNOTATION, RUN_LABEL, STEP_ANNOTATION, TASK_LABEL
 from kubeline.api.durations import parse_duration
 from kubeline.api.limits import MAX_FROZEN_RUN_BYTES
 from kubeline.api.models import (
@@ -371,6 +371,7 @@ class RunReconciler:
             self._report(run, status, new_status, decision, now)
         self._post(run, self.events.due(now))
         await self._collect_pods(new_status)
+        self._forget_ended_pods(new_status)
         laps.lap("report and collect pods")
         passes.debug("run %s/%s pass (%d pods): %s", self.namespace, self.name, len(pods), laps)
         if decision.finished:
@@ -638,6 +639,23 @@ class RunReconciler:
             if outcome in wanted:
                 await self.kube.delete_pod(self.namespace, name)
                 self.pods.pop(name, None)
+
+    def _forget_ended_pods(self, status: RunStatus) -> None:
+        """Drop from the pod cache the pods of attempts the status records as ended (after the pod GC had its
+        turn): nothing reads them again, and a run of 10,000 steps whose pods stay (no store, or KeepAll) would
+        otherwise hold every one. A resync's listing brings them back for one pass at most."""
+        recorded = status.tasks or {}
+        for name, pod in list(self.pods.items()):
+            annotations = pod["metadata"].get("annotations") or {}
+            task = recorded.get(annotations.get(STEP_ANNOTATION, ""))
+            try:
+                attempt = int(annotations.get(ATTEMPT_ANNOTATION, ""))
+            except ValueError:
+                continue
+            if task is None or not task.attempts:
+                continue
+            if attempt < task.attempts or (attempt == task.attempts and task.phase != "Running"):
+                del self.pods[name]
 
     def _run_ref(self, run: Mapping[str, Any], status: RunStatus) -> RunRef:
         defaults = self.plan.spec.defaults if self.plan else None
