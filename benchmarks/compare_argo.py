@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from cluster_run import kubectl_command, start_run
 from kubernetes import client, config, watch
 from operator_bench import chain as kubeline_chain
@@ -195,21 +196,40 @@ class PodWatch(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        stream = watch.Watch()
         version = self.core.list_namespaced_pod(self.namespace, limit=1).metadata.resource_version
         self.ready.set()
-        for item in stream.stream(
-            self.core.list_namespaced_pod, self.namespace, resource_version=version, timeout_seconds=3600
+        # the API server may end a watch early (its watch cache starting, a timeout) or it may break under load:
+        # it is made again from the last version seen, so no pod's events are missed or seen late
+        while not self.stop.is_set():
+            try:
+                version = self.watch(version)
+            except urllib3.exceptions.ProtocolError:
+                time.sleep(0.2)
+            except Exception:  # noqa: BLE001 - an ERROR event (410: the version is too old): from now on
+                version = self.core.list_namespaced_pod(self.namespace, limit=1).metadata.resource_version
+
+    def watch(self, version: str) -> str:
+        """Events from ``version`` on, as plain JSON (V1Pod objects of thousands of events fall behind on a busy
+        machine); the last version seen."""
+        for line in watch.Watch().stream(
+            self.core.list_namespaced_pod,
+            self.namespace,
+            resource_version=version,
+            timeout_seconds=3600,
+            deserialize=False,
         ):
             now = time.time()
-            pod = item["object"]
-            step = self.step_of(pod.metadata.annotations or {})
+            pod = line.get("object") or {}
+            metadata = pod.get("metadata") or {}
+            version = metadata.get("resourceVersion") or version
+            step = self.step_of(metadata.get("annotations") or {})
             if step:
                 self.created.setdefault(step, now)
-                if pod.status.phase in ("Succeeded", "Failed"):
+                if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                     self.finished.setdefault(step, now)
             if self.stop.is_set():
-                return
+                break
+        return version
 
 
 class FinishWatch(threading.Thread):
