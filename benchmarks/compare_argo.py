@@ -536,7 +536,7 @@ UNFAIR = """What is unfair, either way:
 - Argo writes every node's status into the Workflow object and emits a Kubernetes Event per node (nodeEvents,
   on by default); those writes are counted, as Argo does them by default.
 - Argo at its defaults is limited by its client (QPS 20, burst 30) and requeues a workflow every 10 s; the raised
-  run lifts both. kubeline's operator has no client-side limit here (the throughput work adds one).
+  run lifts both. kubeline's operator runs with its default client-side limit (200 calls a second, burst 400).
 - Both run alone, without leader election (kubeline --no-leader-election, Argo LEADER_ELECTION_DISABLE=true);
   kubeline's figures include compiling the pipeline into the Run; its Pipeline is applied by kubectl before
   the clock starts.
