@@ -73,7 +73,7 @@ def test_the_operator_recounts_runs_against_full_listings(monkeypatch: pytest.Mo
     phases.seen(("ns", "vanished"), "Running", 6)
 
     async def recount() -> None:
-        task = asyncio.create_task(handlers.recount_runs(cast(Kube, Listings()), phases))
+        task = asyncio.create_task(handlers.recount_runs(cast(Kube, Listings()), phases, {}))
         try:
             async with asyncio.timeout(5):
                 while phases.phases:
