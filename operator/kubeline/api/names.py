@@ -108,10 +108,15 @@ def scheduled_run_name(recurring_name: str, fire_time: datetime) -> str:
     """``NAME-<unix seconds>``: the same trigger always gives the same name, so a restarted operator's second
     create is refused (409) instead of making a duplicate. A name too long is cut and a hash of the whole name
     added, so two long names sharing a prefix still differ."""
-    suffix = f"-{int(fire_time.timestamp())}"
-    name = recurring_name + suffix
-    if len(name) <= MAX_LABEL:
+    return suffixed(recurring_name, f"-{int(fire_time.timestamp())}", MAX_LABEL)
+
+
+def suffixed(base: str, suffix: str, max_length: int) -> str:
+    """``base`` + ``suffix``, at most ``max_length`` long: a base too long is cut and a hash of the whole base
+    added before the suffix, so two long bases sharing a prefix still give different names."""
+    name = base + suffix
+    if len(name) <= max_length:
         return name
-    digest = hashlib.sha256(recurring_name.encode()).hexdigest()[:8]
-    keep = MAX_LABEL - len(suffix) - len(digest) - 1
-    return f"{recurring_name[:keep].rstrip('-')}-{digest}{suffix}"
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    keep = max_length - len(suffix) - len(digest) - 1
+    return f"{base[:keep].rstrip('-.')}-{digest}{suffix}"

@@ -8,11 +8,10 @@ operator moves finished steps into RunRecords, written once, oldest first, and l
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from kubeline.api.names import MAX_SUBDOMAIN
+from kubeline.api.names import MAX_SUBDOMAIN, suffixed
 
 Task = TypeVar("Task")
 
@@ -20,13 +19,7 @@ Task = TypeVar("Task")
 def record_name(run: str, index: int) -> str:
     """``RUN-steps-N``: the same record of a run always has the same name, so writing it again after a failed
     pass replaces it instead of adding one. A name too long is cut and a hash of the run's name added."""
-    suffix = f"-steps-{index}"
-    name = run + suffix
-    if len(name) <= MAX_SUBDOMAIN:
-        return name
-    digest = hashlib.sha256(run.encode()).hexdigest()[:8]
-    keep = MAX_SUBDOMAIN - len(suffix) - len(digest) - 1
-    return f"{run[:keep].rstrip('-.')}-{digest}{suffix}"
+    return suffixed(run, f"-steps-{index}", MAX_SUBDOMAIN)
 
 
 def merged_tasks(listed: Mapping[str, Task] | None, records: Iterable[Mapping[str, Task]]) -> dict[str, Task]:
