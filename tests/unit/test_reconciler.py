@@ -811,13 +811,19 @@ def test_a_large_run_keeps_its_status_small_and_every_steps_outcome_in_its_recor
     assert kube.created_pods.count(pod_name(RUN, "join", 1)) == 1
 
 
-def test_a_restarted_operator_reads_a_large_runs_records_and_runs_no_step_again(small_bounds: None) -> None:
-    kube = FakeKube()
+def fan_in_with_each_done(kube: FakeKube) -> RunReconciler:
+    """FAN_IN with its 40 steps succeeded (each writes "item N") and recorded; the join is running."""
     reconciler = start_run(kube, FAN_IN)
     reconcile(kube, reconciler)
     for index in range(40):
         succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": f"item {index}"})
     reconcile(kube, reconciler)
+    return reconciler
+
+
+def test_a_restarted_operator_reads_a_large_runs_records_and_runs_no_step_again(small_bounds: None) -> None:
+    kube = FakeKube()
+    fan_in_with_each_done(kube)
     assert status(kube)["records"]
     for key in [key for key in kube.pods if "each" in key[1]]:  # the finished pods are gone (the pod GC policy)
         del kube.pods[key]
@@ -831,11 +837,7 @@ def test_a_restarted_operator_reads_a_large_runs_records_and_runs_no_step_again(
 
 def test_a_retry_of_a_large_run_reuses_the_steps_its_records_hold(small_bounds: None) -> None:
     kube = FakeKube()
-    reconciler = start_run(kube, FAN_IN)
-    reconcile(kube, reconciler)
-    for index in range(40):
-        succeed(kube, pod_name(RUN, f"each[{index}]", 1), {"out": f"item {index}"})
-    reconcile(kube, reconciler)
+    reconciler = fan_in_with_each_done(kube)
     terminated = {"exitCode": 1, "message": ""}
     failed = {"phase": "Failed", "containerStatuses": [{"name": "main", "state": {"terminated": terminated}}]}
     kube.set_pod_status(NS, pod_name(RUN, "join", 1), failed)
