@@ -17,34 +17,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from local_scale_bench import STEPS, pipeline
+
 from kubeline.backends.local import LocalRunner
 from kubeline.engine.plan import build, load_spec
 from kubeline.engine.run import bind_arguments
 
-STEP_CODE = "import sys; open(sys.argv[2], 'w').write(str(int(sys.argv[1]) + 1))"
-
-
-def chain(steps: int) -> dict:
-    component = {
-        "name": "inc",
-        "inputs": [{"name": "x", "type": "integer"}],
-        "outputs": [{"name": "y", "type": "integer"}],
-        "container": {
-            "image": "python:3.11-slim",
-            "command": ["python3", "-c", STEP_CODE],
-            "args": ["{{inputs.x}}", "{{outputs.y.path}}"],
-        },
-    }
-    tasks = [{"name": "step-0", "component": "inc", "arguments": {"x": "0"}}]
-    tasks += [
-        {"name": f"step-{i}", "component": "inc", "arguments": {"x": f"{{{{tasks.step-{i - 1}.outputs.y}}}}"}}
-        for i in range(1, steps)
-    ]
-    return {"components": [component], "tasks": tasks}
+STEP_CODE = STEPS["python"][2]  # the step's own Python, also timed bare
 
 
 def time_chain(steps: int) -> float:
-    plan = build(load_spec(chain(steps)))
+    plan = build(load_spec(pipeline("chain", steps, "python")))
     with tempfile.TemporaryDirectory() as directory:
         runner = LocalRunner(plan, bind_arguments(plan, {}), "bench", run_dir=Path(directory), cache=None)
         started = time.perf_counter()
